@@ -1,0 +1,270 @@
+"""The deep-signal engine: a deep MLP's forward and backward pass with per-layer statistics.
+
+Network (layers numbered 1..depth, every layer the same width ``w``; the input has width ``w`` too)::
+
+    h_0 = x                       x: (batch, w), drawn as the scenario's ``inputs`` say
+    z_l = h_{l-1} W_l + b_l       W_l: (w, w) Keras kernel layout (fan_in, fan_out)
+    h_l = f(z_l)                  f: the activation, applied after every layer including the last
+
+Loss (per example b, averaged over the batch; see :data:`initlab.scenario.LOSSES`)::
+
+    projection: l_b = r_b . h_depth[b],            r_b ~ N(0, I)
+    mse:        l_b = 1/2 ||h_depth[b] - y_b||^2,  y_b ~ N(0, I)
+
+Backward (standard backpropagation, e.g. Goodfellow et al. 2016, 6.5)::
+
+    g_depth = dl_b/dh_depth          (r_b, or h_depth - y_b)
+    delta_l = g_l * f'(z_l)          per-example gradient dl_b/dz_l, reported as ``grad_std``
+    dL/dW_l = h_{l-1}^T delta_l / batch        reported as ``weight_grad_norm`` (Frobenius)
+    g_{l-1} = delta_l W_l^T
+
+Randomness: one ``numpy.random.SeedSequence(seed)`` is split into independent streams for inputs,
+targets, weights, biases and the statistics' sample, so two initializers compared on the same seed see
+the very same input batch, and changing the initializer never changes the inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from initlab import activations, initializers, stats
+from initlab.scenario import Scenario, check_budget
+
+SAMPLE_SIZE = 2048  # values per layer kept for percentiles and histograms
+SYMMETRY_ROWS = 8  # examples on which unit_spread (max - min across a layer's units) is averaged
+
+
+@dataclass
+class Network:
+    """A built network: weights, biases, the input batch and the loss target, all of one dtype."""
+
+    weights: list[np.ndarray]  # depth entries; with ``shared`` every entry is the same array
+    biases: np.ndarray | None  # (depth, width), None for zero biases (skipped, bit-identical)
+    x: np.ndarray
+    target: np.ndarray  # r (projection) or y (mse)
+    activation: activations.Activation
+    loss: str
+
+
+def build(s: Scenario) -> Network:
+    """Draw the weights, biases, input batch and target of ``s`` (validated, budget-checked)."""
+    s.validate()
+    check_budget(s)
+    dtype = np.dtype(s.dtype)
+    rng_x, rng_t, rng_w, rng_b = (np.random.default_rng(c) for c in np.random.SeedSequence(s.seed).spawn(4))
+    shape = (s.batch, s.width)
+    if s.inputs == "standard":
+        x = rng_x.standard_normal(shape, dtype=dtype)
+    else:
+        top = 1.0 if s.inputs == "minmax" else 255.0
+        x = rng_x.random(shape, dtype=dtype) * dtype.type(top)
+    target = rng_t.standard_normal(shape, dtype=dtype)
+    init = initializers.get(s.init, **s.init_params())
+    kernel = (s.width, s.width)
+    if s.shared:
+        weights = [init(kernel, rng_w, dtype=dtype)] * s.depth
+    else:
+        weights = [init(kernel, rng_w, dtype=dtype) for _ in range(s.depth)]
+    biases: np.ndarray | None = None
+    if s.bias == "constant" and s.bias_value != 0:
+        biases = np.full((s.depth, s.width), s.bias_value, dtype=dtype)
+    elif s.bias == "random_normal" and s.bias_value != 0:
+        biases = (rng_b.standard_normal((s.depth, s.width), dtype=dtype) * dtype.type(abs(s.bias_value)))
+    return Network(weights, biases, x, target, activations.get(s.activation), s.loss)
+
+
+def output_gradient(net: Network, h_out: np.ndarray) -> np.ndarray:
+    """Per-example gradient of the loss with respect to the network output, dl_b/dh_depth."""
+    return net.target if net.loss == "projection" else h_out - net.target
+
+
+def loss_value(net: Network, h_out: np.ndarray) -> float:
+    """The batch-mean loss L for the output ``h_out``."""
+    with np.errstate(all="ignore"):
+        if net.loss == "projection":
+            return float(np.sum(net.target.astype(np.float64) * h_out) / h_out.shape[0])
+        diff = h_out.astype(np.float64) - net.target
+        return float(0.5 * np.sum(diff * diff) / h_out.shape[0])
+
+
+def forward(net: Network) -> np.ndarray:
+    """Plain forward pass (no statistics): the network output h_depth. Used by gradient checks."""
+    act = net.activation
+    h = net.x
+    with np.errstate(all="ignore"):
+        for i, w in enumerate(net.weights):
+            z = h @ w
+            if net.biases is not None:
+                z += net.biases[i]
+            h = act.fn(z)
+    return h
+
+
+@dataclass
+class Result:
+    """What :func:`propagate` measured. ``layers`` has one row per layer, numbered 1..depth."""
+
+    scenario: Scenario
+    layers: pd.DataFrame
+    hist_pre: stats.Histograms
+    hist_act: stats.Histograms
+    samples_pre: np.ndarray  # (depth, k) values sampled from z_l at fixed positions
+    samples_act: np.ndarray  # (depth, k) values sampled from h_l at the same positions
+    input: stats.Moments
+    loss: float
+    first_nonfinite_layer: int | None  # first layer whose z or h holds inf/NaN
+    first_nonfinite_grad_layer: int | None  # first layer (from the top) whose gradient holds inf/NaN
+    weight_grads: list[np.ndarray] | None = field(default=None, repr=False)  # only with keep_grads
+    deltas: list[np.ndarray] | None = field(default=None, repr=False)
+
+
+def propagate(s: Scenario, *, keep_grads: bool = False) -> Result:
+    """Run the scenario's network forward and backward and measure every layer.
+
+    Raises ``ValueError`` for an invalid scenario and :class:`initlab.scenario.BudgetError` for one over
+    budget; never lets a numpy warning out. With ``keep_grads`` the per-layer dL/dW and per-example
+    dl/dz arrays are returned too (for gradient checks; they cost memory).
+    """
+    net = build(s)
+    return run(net, s, keep_grads=keep_grads)
+
+
+def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
+    """Forward + backward pass over a built network, recording the per-layer statistics."""
+    act = net.activation
+    depth, batch, width = len(net.weights), net.x.shape[0], net.x.shape[1]
+    n = batch * width
+    rng_s = np.random.default_rng(np.random.SeedSequence(s.seed).spawn(5)[4])
+    k = min(SAMPLE_SIZE, n)
+    # Fixed random positions (not a stride, which could alias with the width and see few units).
+    pos = np.sort(rng_s.choice(n, size=k, replace=False)) if k < n else np.arange(n)
+    sym_rows = min(SYMMETRY_ROWS, batch)
+    store_output = act.deriv_from_output is not None  # else keep z and recompute h in the backward pass
+
+    kept: list[np.ndarray] = []  # h_l (or z_l) for l = 1..depth
+    pre_m, act_m = [], []
+    frac_sat = np.zeros(depth)
+    frac_dead = np.zeros(depth)
+    frac_dead_units = np.zeros(depth)
+    unit_spread = np.zeros(depth)
+    samp_pre = np.empty((depth, k), dtype=net.x.dtype)
+    samp_act = np.empty((depth, k), dtype=net.x.dtype)
+    weight_norm = np.empty(depth)
+    first_bad: int | None = None
+
+    with np.errstate(all="ignore"):
+        h = net.x
+        for i, w in enumerate(net.weights):
+            z = h @ w
+            if net.biases is not None:
+                z += net.biases[i]
+            h = act.fn(z)
+            mz, mh = stats.moments(z), stats.moments(h)
+            pre_m.append(mz)
+            act_m.append(mh)
+            if first_bad is None and (mz.frac_nonfinite > 0 or mh.frac_nonfinite > 0):
+                first_bad = i + 1
+            zf, hf = z.reshape(-1), h.reshape(-1)
+            samp_pre[i] = zf[pos]
+            samp_act[i] = hf[pos]
+            top = h[:sym_rows]
+            unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1)))
+            weight_norm[i] = _norm(w)
+            kept.append(h if store_output else z)
+        h_out = h
+
+        loss = loss_value(net, h_out)
+        g = output_gradient(net, h_out)
+        grad_m: list[stats.Moments] = [stats.Moments(0, 0, 0, 0, 0)] * depth
+        wgrad_norm = np.empty(depth)
+        first_bad_grad: int | None = None
+        wgrads: list[np.ndarray] = []
+        deltas: list[np.ndarray] = []
+        inv_batch = net.x.dtype.type(1.0 / batch)
+        for i in range(depth - 1, -1, -1):
+            if store_output:
+                d = act.deriv_from_output(kept[i])
+                h_prev = kept[i - 1] if i > 0 else net.x
+            else:
+                d = act.deriv(kept[i])
+                h_prev = act.fn(kept[i - 1]) if i > 0 else net.x
+            # Saturation and death are read off f'(z), which the backward pass needs anyway.
+            if act.saturation_threshold is not None:
+                frac_sat[i] = np.count_nonzero(d < act.saturation_threshold) / n
+            if act.can_die:
+                off = (d == 0) & ((kept[i] if store_output else act.fn(kept[i])) == 0)
+                frac_dead[i] = np.count_nonzero(off) / n
+                frac_dead_units[i] = np.count_nonzero(off.all(axis=0)) / width
+            delta = g * d
+            dw = h_prev.T @ delta
+            dw *= inv_batch
+            grad_m[i] = stats.moments(delta)
+            wgrad_norm[i] = _norm(dw)
+            if grad_m[i].frac_nonfinite > 0 and first_bad_grad is None:
+                first_bad_grad = i + 1  # the backward pass runs top-down: the first seen is the topmost
+            if keep_grads:
+                wgrads.append(dw)
+                deltas.append(delta)
+            if i > 0:
+                g = delta @ net.weights[i].T
+            kept[i] = None  # type: ignore[call-overload]  # free memory as we go down
+
+        # Percentiles and histograms of all layers at once, on the samples (one vectorised pass).
+        pct_pre = stats.sample_percentiles(samp_pre)
+        pct_act = stats.sample_percentiles(samp_act)
+        ratio = np.where(weight_norm > 0, wgrad_norm / np.where(weight_norm > 0, weight_norm, 1.0), np.nan)
+
+    cols: dict[str, np.ndarray] = {"layer": np.arange(1, depth + 1)}
+    cols.update(stats.moments_columns(act_m, "act"))
+    cols.update(stats.moments_columns(pre_m, "pre"))
+    for j, q in enumerate(stats.PERCENTILES):
+        cols[f"act_p{q:02.0f}"] = pct_act[:, j]
+    for j, q in enumerate(stats.PERCENTILES):
+        cols[f"pre_p{q:02.0f}"] = pct_pre[:, j]
+    cols["frac_nonfinite"] = np.maximum(cols["act_nonfinite"], cols["pre_nonfinite"])
+    cols["frac_saturated"] = frac_sat
+    cols["frac_dead"] = frac_dead
+    cols["frac_dead_units"] = frac_dead_units
+    cols["unit_spread"] = unit_spread
+    gcols = stats.moments_columns(grad_m, "grad")
+    cols["grad_mean"] = gcols["grad_mean"]
+    cols["grad_std"] = gcols["grad_std"]
+    cols["grad_nonfinite"] = gcols["grad_nonfinite"]
+    cols["weight_norm"] = weight_norm
+    cols["weight_grad_norm"] = wgrad_norm
+    cols["grad_ratio"] = ratio
+    layers = pd.DataFrame(cols)
+
+    return Result(
+        scenario=s,
+        layers=layers,
+        hist_pre=stats.histograms(samp_pre),
+        hist_act=stats.histograms(samp_act),
+        samples_pre=samp_pre,
+        samples_act=samp_act,
+        input=stats.moments(net.x),
+        loss=loss,
+        first_nonfinite_layer=first_bad,
+        first_nonfinite_grad_layer=first_bad_grad,
+        weight_grads=wgrads[::-1] if keep_grads else None,
+        deltas=deltas[::-1] if keep_grads else None,
+    )
+
+
+def _norm(a: np.ndarray) -> float:
+    """Frobenius norm, overflow-safe (rescaled by the largest magnitude when the plain one overflows)."""
+    flat = a.reshape(-1)
+    v = float(np.dot(flat, flat))
+    if math.isfinite(v):
+        return math.sqrt(v)
+    with np.errstate(all="ignore"):
+        fin = flat[np.isfinite(flat)] if not np.isfinite(flat).all() else flat
+        if fin.size < flat.size:
+            return math.inf if np.isinf(flat).any() else math.nan
+        m = float(np.max(np.abs(fin)))
+        y = fin.astype(np.float64) / m
+        return m * math.sqrt(float(np.dot(y, y)))

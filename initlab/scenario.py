@@ -1,0 +1,266 @@
+"""The scenario schema: one declarative list of every setting, its bounds and its default.
+
+Everything that varies in initlab (the engine, the widgets, the share links, the presets, the docs
+tables) reads this one schema. A :class:`Scenario` holds only registry keys and numbers, so it is
+hashable, cacheable and printable; it never holds a function or an array.
+
+Initializer parameters (``mean``, ``stddev``, ...) are optional: ``None`` means "the chosen
+initializer's own default", because the same name has different defaults in different frameworks
+(Keras ``random_normal`` has stddev 0.05, PyTorch ``trunc_normal_`` has std 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["int", "float", "choice", "bool"]
+
+
+class BudgetError(ValueError):
+    """A scenario that would cost more memory or compute than one request may use."""
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One setting of the scenario: how it is typed, bounded, defaulted and explained."""
+
+    name: str
+    kind: Kind
+    default: Any
+    label: str
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+    optional: bool = False  # None allowed: "use the initializer's default"
+    group: str = "network"
+
+
+# Loss at the output, per example b (L is the batch mean of these):
+#   projection: l_b = r_b . h_L[b], r_b ~ N(0, I) fixed by the seed, so dl_b/dh_L = r_b: the backward
+#               signal starts with unit variance whatever the forward pass did, which isolates what the
+#               layers do to gradients (the setting of Schoenholz et al. 2017 and most init analyses).
+#   mse:        l_b = 1/2 ||h_L[b] - y_b||^2, y_b ~ N(0, I): a realistic regression loss whose gradient
+#               also carries the forward explosion (h_L - y).
+LOSSES = ("projection", "mse")
+# Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
+INPUTS = ("standard", "minmax", "raw")
+BIASES = ("zeros", "constant", "random_normal")
+DTYPES = ("float32", "float64")
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+
+# Hard caps per request. The classic experiments (250 layers x 512 units x batch 256) fit in both
+# dtypes; the memory estimate below is an upper bound of the engine's peak and stays under 1 GB.
+MAX_BYTES = 950_000_000
+MAX_MACS = 2.0e10  # multiply-accumulates of the forward pass (the backward pass costs twice that)
+
+_P = "init"  # group name of initializer parameters
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("init", "choice", "glorot_uniform", "Initializer",
+              "How every weight matrix is drawn (Keras names; classic and PyTorch schemes under their own names).",
+              choices=None),  # choices filled lazily from the registry (see choices_for)
+    FieldSpec("activation", "choice", "tanh", "Activation", "Nonlinearity applied after every layer.", choices=None),
+    FieldSpec("depth", "int", 50, "Depth (layers)", "Number of dense layers.", lo=1, hi=1000),
+    FieldSpec("width", "int", 256, "Width (units)", "Units per layer; the input has the same width.", lo=1, hi=2048),
+    FieldSpec("batch", "int", 256, "Batch size", "Number of input examples pushed through the network.", lo=1, hi=4096),
+    FieldSpec("seed", "int", 0, "Seed", "Seed of every random draw: same seed, same numbers.", lo=0, hi=2**32 - 1),
+    FieldSpec("dtype", "choice", "float32", "Precision", "float32 overflows above 3.4e38, float64 above 1.8e308.",
+              choices=DTYPES),
+    FieldSpec("mean", "float", None, "mean", "Mean of the normal distribution.", lo=-100, hi=100, optional=True, group=_P),
+    FieldSpec("stddev", "float", None, "stddev", "Standard deviation of the normal distribution.", lo=0, hi=100,
+              optional=True, group=_P),
+    FieldSpec("minval", "float", None, "minval", "Lower bound of the uniform distribution.", lo=-100, hi=100,
+              optional=True, group=_P),
+    FieldSpec("maxval", "float", None, "maxval", "Upper bound of the uniform distribution.", lo=-100, hi=100,
+              optional=True, group=_P),
+    FieldSpec("value", "float", None, "value", "The constant every weight is set to.", lo=-100, hi=100, optional=True,
+              group=_P),
+    FieldSpec("scale", "float", None, "scale", "Variance scale factor (2 for ReLU, 1 for tanh/linear).", lo=1e-6,
+              hi=100, optional=True, group=_P),
+    FieldSpec("mode", "choice", None, "mode", "Which fan divides the variance.", choices=MODES, optional=True, group=_P),
+    FieldSpec("distribution", "choice", None, "distribution", "Shape of the distribution.", choices=DISTRIBUTIONS,
+              optional=True, group=_P),
+    FieldSpec("gain", "float", None, "gain", "Multiplicative factor on the matrix.", lo=0, hi=100, optional=True,
+              group=_P),
+    FieldSpec("nonlinearity", "choice", None, "nonlinearity", "PyTorch calculate_gain nonlinearity.",
+              choices=NONLINEARITIES, optional=True, group=_P),
+    FieldSpec("negative_slope", "float", None, "negative_slope", "Leaky ReLU slope for PyTorch's gain.", lo=0, hi=1,
+              optional=True, group=_P),
+    FieldSpec("a", "float", None, "a", "Lower truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),
+    FieldSpec("b", "float", None, "b", "Upper truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),
+    FieldSpec("bias", "choice", "zeros", "Bias init", "How biases start (zeros is the Keras and textbook default).",
+              choices=BIASES),
+    FieldSpec("bias_value", "float", 0.1, "Bias value / std",
+              "The constant for bias=constant, the standard deviation for bias=random_normal.", lo=-100, hi=100),
+    FieldSpec("inputs", "choice", "standard", "Inputs",
+              "standard: N(0,1) features; minmax: U[0,1]; raw: U[0,255], like unscaled pixel values.",
+              choices=INPUTS, group="data"),
+    FieldSpec("loss", "choice", "projection", "Loss",
+              "projection: l = r.h with r ~ N(0,1) (unit output gradient); mse: 1/2 ||h - y||^2, y ~ N(0,1).",
+              choices=LOSSES, group="data"),
+    FieldSpec("shared", "bool", False, "Reuse one matrix",
+              "Use the same weight matrix in every layer (the classic fast.ai experiment).", group="network"),
+)
+
+FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+INIT_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.group == _P)
+
+
+def choices_for(field: FieldSpec) -> tuple[str, ...]:
+    """Valid values of a choice field (the registries for ``init`` and ``activation``)."""
+    if field.name == "init":
+        from initlab import initializers
+
+        return tuple(initializers.names())
+    if field.name == "activation":
+        from initlab import activations
+
+        return tuple(activations.names())
+    assert field.choices is not None
+    return field.choices
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything that determines one run of the engine; plain values only.
+
+    ``Scenario()`` is the default scenario; ``dataclasses.replace(s, depth=250)`` derives another.
+    Call :meth:`validate` (the engine does) to check values against :data:`FIELDS`.
+    """
+
+    init: str = "glorot_uniform"
+    activation: str = "tanh"
+    depth: int = 50
+    width: int = 256
+    batch: int = 256
+    seed: int = 0
+    dtype: str = "float32"
+    mean: float | None = None
+    stddev: float | None = None
+    minval: float | None = None
+    maxval: float | None = None
+    value: float | None = None
+    scale: float | None = None
+    mode: str | None = None
+    distribution: str | None = None
+    gain: float | None = None
+    nonlinearity: str | None = None
+    negative_slope: float | None = None
+    a: float | None = None
+    b: float | None = None
+    bias: str = "zeros"
+    bias_value: float = 0.1
+    inputs: str = "standard"
+    loss: str = "projection"
+    shared: bool = False
+
+    def init_params(self) -> dict[str, Any]:
+        """The initializer parameters set in this scenario (non-None) that ``self.init`` accepts."""
+        from initlab import initializers
+
+        accepted = initializers.spec(self.init).params
+        return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
+
+    def validate(self) -> "Scenario":
+        """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
+        for f in FIELDS:
+            check_value(f, getattr(self, f.name))
+        # Unused initializer parameters are harmless but must still be in range (checked above); the
+        # used ones must also satisfy the initializer's own rules (minval <= maxval, ...).
+        from initlab import initializers
+
+        initializers.get(self.init, **self.init_params())
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """Fields that differ from the defaults, in schema order (what a share link carries)."""
+        base = Scenario()
+        return {f.name: getattr(self, f.name) for f in FIELDS if getattr(self, f.name) != getattr(base, f.name)}
+
+    def replace(self, **changes: Any) -> "Scenario":
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+
+def check_value(field: FieldSpec, value: Any) -> None:
+    """Raise ``ValueError`` if ``value`` is not valid for ``field`` (type, finiteness, bounds, choices)."""
+    if value is None:
+        if field.optional:
+            return
+        raise ValueError(f"{field.name} must be set; received None")
+    if field.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{field.name} must be true or false; received {value!r}")
+        return
+    if field.kind == "choice":
+        valid = choices_for(field)
+        if value not in valid:
+            raise ValueError(f"{field.name} must be one of {', '.join(valid)}; received {value!r}")
+        return
+    if field.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{field.name} must be a whole number; received {value!r}")
+    if field.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"{field.name} must be a number; received {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{field.name} must be finite; received {value!r}")
+    if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
+        raise ValueError(f"{field.name} must be in [{field.lo:g}, {field.hi:g}]; received {value!r}")
+
+
+def itemsize(s: Scenario) -> int:
+    """Bytes per value in the scenario's dtype."""
+    return 4 if s.dtype == "float32" else 8
+
+
+def estimate_bytes(s: Scenario) -> int:
+    """Upper bound of the engine's peak memory for ``s`` in bytes.
+
+    The engine keeps, per layer, one (batch, width) array for the backward pass and the weight matrix
+    (width, width) unless ``shared``; on top of that a handful of (batch, width) temporaries, the
+    per-layer samples and the statistics (small). The bound is checked against measured peaks in
+    ``benchmarks/bench_propagate.py``.
+    """
+    bw = s.batch * s.width
+    mats = 1 if s.shared else s.depth
+    values = s.depth * bw + mats * s.width * s.width + 10 * bw + s.depth * 2 * 4096
+    return values * itemsize(s) + 2_000_000
+
+
+def estimate_macs(s: Scenario) -> float:
+    """Multiply-accumulates of the forward pass: depth x batch x width^2 (backward costs 2x this)."""
+    return float(s.depth) * s.batch * s.width * s.width
+
+
+def check_budget(s: Scenario) -> None:
+    """Raise :class:`BudgetError` if ``s`` would exceed the per-request memory or compute budget."""
+    need = estimate_bytes(s)
+    if need > MAX_BYTES:
+        raise BudgetError(
+            f"depth {s.depth} x width {s.width} x batch {s.batch} in {s.dtype} needs about {need / 1e6:.0f} MB, "
+            f"over the {MAX_BYTES / 1e6:.0f} MB budget of one scenario: reduce depth, width or batch, or use float32."
+        )
+    macs = estimate_macs(s)
+    if macs > MAX_MACS:
+        raise BudgetError(
+            f"depth {s.depth} x batch {s.batch} x width {s.width}^2 = {macs:.2g} multiply-adds per pass, over the "
+            f"{MAX_MACS:.2g} budget of one scenario: reduce depth, width or batch."
+        )
+
+
+def max_depth_within_budget(s: Scenario) -> int:
+    """The largest depth that keeps ``s`` (its width, batch, dtype) within the budget; 0 if none does."""
+    lo, hi = 0, int(FIELD_BY_NAME["depth"].hi or 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            check_budget(dataclasses.replace(s, depth=mid))
+            lo = mid
+        except BudgetError:
+            hi = mid - 1
+    return lo

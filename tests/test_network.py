@@ -1,0 +1,208 @@
+"""The engine: gradients against finite differences, determinism, and the classic phenomena as numbers."""
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from initlab import activations, network, propagate
+from initlab.scenario import BudgetError, Scenario, check_budget
+
+ACTS = activations.names()
+
+
+def _small(**kw) -> Scenario:
+    base = dict(depth=3, width=5, batch=4, dtype="float64", init="random_normal", stddev=0.7, bias="random_normal",
+                bias_value=0.3, seed=3)
+    base.update(kw)
+    return Scenario(**base)
+
+
+@pytest.mark.parametrize("loss", ["projection", "mse"])
+@pytest.mark.parametrize("act", ACTS)
+def test_weight_and_preactivation_gradients_match_finite_differences(act, loss):
+    s = _small(activation=act, loss=loss)
+    net = network.build(s)
+    res = network.run(net, s, keep_grads=True)
+
+    def loss_now() -> float:
+        return network.loss_value(net, network.forward(net))
+
+    eps = 1e-6  # central differences: truncation O(eps^2 f''') ~ 1e-12, rounding O(1e-16/eps) ~ 1e-10
+    rng = np.random.default_rng(0)
+    for layer in range(s.depth):
+        w = net.weights[layer]
+        for i, j in rng.integers(0, s.width, size=(4, 2)):
+            old = w[i, j]
+            w[i, j] = old + eps
+            up = loss_now()
+            w[i, j] = old - eps
+            down = loss_now()
+            w[i, j] = old
+            assert res.weight_grads[layer][i, j] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
+        # dL/db = mean over the batch of the per-example dl_b/dz: checks the reported deltas.
+        b = net.biases[layer]
+        for j in range(s.width):
+            old = b[j]
+            b[j] = old + eps
+            up = loss_now()
+            b[j] = old - eps
+            down = loss_now()
+            b[j] = old
+            assert res.deltas[layer][:, j].mean() == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-8)
+    assert res.loss == pytest.approx(loss_now(), rel=1e-12)
+
+
+def test_same_scenario_same_numbers_bit_for_bit():
+    s = Scenario(depth=20, width=64, batch=32, init="he_normal", activation="relu", seed=7)
+    a, b = propagate(s), propagate(s)
+    pd.testing.assert_frame_equal(a.layers, b.layers, check_exact=True)
+    assert np.array_equal(a.samples_act, b.samples_act) and np.array_equal(a.hist_pre.counts, b.hist_pre.counts)
+    c = propagate(s.replace(seed=8))
+    assert not np.array_equal(a.layers["act_std"], c.layers["act_std"])
+
+
+def test_result_table_layout():
+    res = propagate(Scenario(depth=7, width=16, batch=8))
+    need = {"layer", "act_mean", "act_std", "pre_mean", "pre_std", "frac_saturated", "frac_dead", "frac_nonfinite",
+            "grad_std", "weight_grad_norm", "grad_ratio", "act_p50", "pre_p01", "pre_p99", "unit_spread"}
+    assert need <= set(res.layers.columns)
+    assert list(res.layers["layer"]) == list(range(1, 8))
+    assert res.first_nonfinite_layer is None and res.hist_act.counts.shape == (7, 40)
+
+
+def test_inputs_are_the_same_batch_for_every_initializer():
+    a = network.build(Scenario(init="glorot_uniform", depth=2, width=8, batch=4))
+    b = network.build(Scenario(init="he_normal", activation="relu", depth=2, width=8, batch=4))
+    assert np.array_equal(a.x, b.x) and np.array_equal(a.target, b.target)
+
+
+LINEAR_250 = dict(activation="linear", depth=250, width=256, batch=64, init="random_normal")
+
+
+def test_standard_normal_weights_overflow_float32_at_the_predicted_layer():
+    res = propagate(Scenario(**LINEAR_250, stddev=1.0, dtype="float32"))
+    # Each layer multiplies the std by sqrt(width) = 16; float32 overflows at 3.4e38, and the largest of
+    # 64*256 Gaussian values is about 4.5 sd, so the first inf appears where 16^l * 4.5 > 3.4e38: l = 32.
+    # The random matrices move log(std) by ~ sqrt(2/width) per layer: a fraction of a layer after 32 layers.
+    predicted = math.log(3.4e38 / 4.5) / math.log(16)
+    assert abs(res.first_nonfinite_layer - predicted) <= 1.5
+    lay = res.layers.set_index("layer")
+    assert lay.loc[res.first_nonfinite_layer, "frac_nonfinite"] > 0
+    assert lay.loc[250, "frac_nonfinite"] == 1.0
+    # Before the overflow the std is finite and on the 16^l line.
+    l10 = res.first_nonfinite_layer - 10
+    assert math.log10(lay.loc[l10, "act_std"]) == pytest.approx(l10 * math.log10(16), abs=1.0)
+
+
+def test_standard_normal_weights_in_float64_reach_1e301_with_a_finite_std():
+    res = propagate(Scenario(**LINEAR_250, stddev=1.0, dtype="float64"))
+    # 16^250 = 1e301 < 1.8e308: no overflow, but a naive std (squares: 1e602) would be inf long before.
+    assert res.first_nonfinite_layer is None
+    std = res.layers["act_std"].to_numpy()
+    assert np.isfinite(std).all()
+    # log-std random walk: sd of ln(var) per layer <= sqrt(2/width); over 250 layers 5 sd ~ 0.7 decades of std.
+    assert math.log10(std[-1]) == pytest.approx(250 * math.log10(16), abs=1.5)
+
+
+def test_small_weights_vanish():
+    res = propagate(Scenario(**LINEAR_250, stddev=0.01, dtype="float32"))
+    std = res.layers["act_std"].to_numpy()
+    # std_l = (0.01 * sqrt(256))^l = 0.16^l until float32 underflows to exactly zero.
+    assert math.log10(std[9]) == pytest.approx(10 * math.log10(0.16), abs=0.5)
+    assert std[-1] == 0.0 and res.first_nonfinite_layer is None
+    # Backward, the unit output gradient shrinks by the same 0.16 per layer going down: the bottom learns nothing.
+    grad = res.layers["grad_std"].to_numpy()
+    assert math.log10(grad[239]) == pytest.approx(10 * math.log10(0.16), abs=0.5)
+    assert (grad[:150] == 0.0).all()
+
+
+def _qmap(act_name: str, sigma_w2: float, q0: float, depth: int) -> np.ndarray:
+    """Mean-field variance map q_{l+1} = sigma_w^2 E[f(sqrt(q_l) z)^2] (Poole et al. 2016), Gauss-Hermite."""
+    f = activations.get(act_name).fn
+    z, w = np.polynomial.hermite_e.hermegauss(101)
+    w = w / w.sum()
+    qs, q = [], q0
+    for _ in range(depth):
+        q = sigma_w2 * float(np.sum(w * f(np.sqrt(q) * z) ** 2))
+        qs.append(q)
+    return np.array(qs)
+
+
+def test_xavier_tanh_follows_mean_field_and_stays_in_a_band():
+    res = propagate(Scenario(init="glorot_uniform", activation="tanh", depth=100, width=256, batch=256))
+    pre_var = res.layers["pre_std"].to_numpy() ** 2
+    # z_l = h_{l-1} W: Var z_l = width * Var(W) * E[h_{l-1}^2] with Var(W) = 1/width; q_1 = 1 (inputs N(0,1)).
+    h2 = _qmap("tanh", 1.0, 1.0, 99)  # E[h_l^2] for l = 1..99
+    predicted = np.r_[1.0, h2]
+    # Mean field is the infinite-width limit; at width w the corrections grow like depth/w (Roberts, Yaida &
+    # Hanin 2022, ch. 5), so layer l is allowed a relative error of 0.05 + l/w (0.44 at l = 100, w = 256).
+    tol = 0.05 + np.arange(1, 101) / 256
+    assert (np.abs(pre_var / predicted - 1) < tol).all()
+    assert np.abs(pre_var[:10] / predicted[:10] - 1).max() < 0.1
+    act_std = res.layers["act_std"].to_numpy()
+    assert act_std.min() > 0.05 and act_std.max() < 1.0  # slow algebraic decay ~ 1/sqrt(2l), no collapse
+
+
+def test_he_relu_is_stable_and_xavier_relu_decays():
+    common = dict(activation="relu", depth=100, width=256, batch=256, dtype="float64")
+    he = propagate(Scenario(init="he_normal", **common)).layers["pre_std"].to_numpy()
+    xa = propagate(Scenario(init="glorot_uniform", **common)).layers["pre_std"].to_numpy()
+    # He: Var z_1 = width * (2/width) * E[x^2] = 2, then Var z_{l+1} = width * (2/width) * Var(z_l)/2 = Var z_l.
+    # Log-variance random walk (Hanin & Rolnick 2018): sd of ln q after L layers ~ sqrt(5 L / width) = 1.4,
+    # so 2.5 sd bounds the std within e^{+-1.75} of sqrt(2).
+    assert (np.abs(np.log(he / math.sqrt(2))) < 1.75).all()
+    # Xavier (Var W = 1/width): the variance halves per layer, std_100 = 2^-49.5 = 1.3e-15, same walk.
+    assert math.log(xa[-1]) == pytest.approx(-49.5 * math.log(2), abs=3.5)
+
+
+def test_zero_init_never_breaks_symmetry():
+    res = propagate(Scenario(init="zeros", activation="sigmoid", depth=6, width=32, batch=16))
+    lay = res.layers
+    assert (lay["unit_spread"] == 0).all()  # every unit of every layer computes the same value
+    assert (lay["weight_grad_norm"].iloc[:-1] == 0).all()  # nothing below the top can learn
+    assert lay["weight_grad_norm"].iloc[-1] > 0
+    rand = propagate(Scenario(init="glorot_uniform", activation="sigmoid", depth=6, width=32, batch=16)).layers
+    assert (rand["unit_spread"] > 1e-3).all() and (rand["weight_grad_norm"] > 0).all()
+
+
+def test_sigmoid_saturates_with_large_weights():
+    big = propagate(Scenario(init="random_normal", stddev=1.0, activation="sigmoid", depth=10, width=256)).layers
+    xav = propagate(Scenario(init="glorot_uniform", activation="sigmoid", depth=10, width=256)).layers
+    # N(0,1) weights: z ~ N(0, 256 E[h^2]) with E[h^2] >= 1/4 -> sd >= 8, so P(|z| > 3.66) > 0.64.
+    assert (big["frac_saturated"].iloc[1:] > 0.6).all()
+    # Xavier: sd of z ~ sqrt(E[h^2]) ~ 0.6, P(|z| > 3.66) < 1e-8.
+    assert (xav["frac_saturated"] < 1e-3).all()
+
+
+def test_unscaled_inputs_saturate_the_first_layer():
+    raw = propagate(Scenario(inputs="raw", depth=3, width=128)).layers
+    std = propagate(Scenario(inputs="standard", depth=3, width=128)).layers
+    assert raw["frac_saturated"].iloc[0] > 0.9 and std["frac_saturated"].iloc[0] < 0.1
+
+
+def test_relu_dead_units_and_shared_matrix():
+    res = propagate(Scenario(init="random_normal", mean=-1.0, stddev=0.1, activation="relu", depth=3, width=64,
+                             bias="zeros")).layers
+    assert res["frac_dead"].iloc[-1] == 1.0 and res["frac_dead_units"].iloc[-1] == 1.0
+    shared = propagate(Scenario(shared=True, depth=5, width=32)).layers
+    assert shared["weight_norm"].nunique() == 1
+
+
+def test_budget_fits_the_classic_experiments_and_refuses_absurd_ones():
+    for dtype in ("float32", "float64"):
+        check_budget(Scenario(depth=250, width=512, batch=256, dtype=dtype))
+    with pytest.raises(BudgetError, match="depth 1000"):
+        propagate(Scenario(depth=1000, width=2048, batch=4096))
+
+
+@pytest.mark.parametrize(
+    "bad, word",
+    [(dict(depth=0), "depth"), (dict(width=-3), "width"), (dict(init="nope"), "nope"),
+     (dict(stddev=float("nan")), "stddev"), (dict(activation="tanhh"), "tanhh"), (dict(dtype="float16"), "float16")],
+)
+def test_invalid_scenarios_raise_value_error_naming_the_value(bad, word):
+    with pytest.raises(ValueError, match=word):
+        propagate(dataclasses.replace(Scenario(depth=2, width=4, batch=2), **bad))
