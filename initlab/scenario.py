@@ -14,9 +14,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-Kind = Literal["int", "float", "choice", "bool"]
+Kind = Literal["int", "float", "choice", "bool", "list"]
 
 
 class BudgetError(ValueError):
@@ -118,7 +119,9 @@ def choices_for(field: FieldSpec) -> tuple[str, ...]:
         from initlab import initializers
 
         return tuple(initializers.names())
-    if field.name == "activation":
+    if field.name in ("cmp_inits", "rng_inits"):
+        return choices_for(FIELD_BY_NAME["init"])
+    if field.name == "activation" or field.name == "cmp_acts":
         from initlab import activations
 
         return tuple(activations.names())
@@ -188,6 +191,43 @@ class Scenario:
         return dataclasses.replace(self, **changes)
 
 
+@dataclass(frozen=True)
+class View:
+    """What the pages show besides the engine's scenario: comparison set and weight-range settings.
+
+    Kept apart from :class:`Scenario` so that changing the view never invalidates the engine cache.
+    """
+
+    cmp_by: str = "init"
+    cmp_inits: tuple[str, ...] = ("glorot_uniform", "he_normal", "random_normal")
+    cmp_acts: tuple[str, ...] = ("tanh", "relu", "sigmoid")
+    rng_inits: tuple[str, ...] = ("xavier_heuristic", "glorot_uniform", "torch_kaiming_normal")
+    rng_n: int = 100
+    rng_m: int = 0
+
+    def replace(self, **changes: Any) -> "View":
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+VIEW_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("cmp_by", "choice", "init", "Compare", "Compare initializers or activations.",
+              choices=("init", "activation"), group="view"),
+    FieldSpec("cmp_inits", "list", View.cmp_inits, "Initializers to compare", "Two to four initializers.",
+              lo=2, hi=4, group="view"),
+    FieldSpec("cmp_acts", "list", View.cmp_acts, "Activations to compare", "Two to four activations.",
+              lo=2, hi=4, group="view"),
+    FieldSpec("rng_inits", "list", View.rng_inits, "Initializers", "Initializers whose ranges are drawn.",
+              lo=1, hi=6, group="view"),
+    FieldSpec("rng_n", "int", 100, "Up to n inputs", "Largest number of inputs on the x axis.", lo=2, hi=1000,
+              group="view"),
+    FieldSpec("rng_m", "int", 0, "Fan-out m", "Number of outputs; 0 ties it to the number of inputs (m = n).",
+              lo=0, hi=1000, group="view"),
+)
+ALL_FIELDS: tuple[FieldSpec, ...] = FIELDS + VIEW_FIELDS
+FIELD_BY_NAME.update({f.name: f for f in VIEW_FIELDS})
+
+
 def check_value(field: FieldSpec, value: Any) -> None:
     """Raise ``ValueError`` if ``value`` is not valid for ``field`` (type, finiteness, bounds, choices)."""
     if value is None:
@@ -197,6 +237,13 @@ def check_value(field: FieldSpec, value: Any) -> None:
     if field.kind == "bool":
         if not isinstance(value, bool):
             raise ValueError(f"{field.name} must be true or false; received {value!r}")
+        return
+    if field.kind == "list":
+        valid = choices_for(field)
+        bad = [v for v in value if v not in valid] if isinstance(value, tuple) else [value]
+        if bad or not (field.lo or 0) <= len(value) <= (field.hi or len(value)) or len(set(value)) != len(value):
+            raise ValueError(f"{field.name} must be {field.lo:g} to {field.hi:g} distinct values from "
+                             f"{', '.join(valid)}; received {value!r}")
         return
     if field.kind == "choice":
         valid = choices_for(field)
@@ -243,7 +290,8 @@ def check_budget(s: Scenario) -> None:
     if need > MAX_BYTES:
         raise BudgetError(
             f"depth {s.depth} x width {s.width} x batch {s.batch} in {s.dtype} needs about {need / 1e6:.0f} MB, "
-            f"over the {MAX_BYTES / 1e6:.0f} MB budget of one scenario: reduce depth, width or batch, or use float32."
+            f"over the {MAX_BYTES / 1e6:.0f} MB budget of one scenario: reduce depth, width or batch"
+            + (", or use float32." if s.dtype == "float64" else ".")
         )
     macs = estimate_macs(s)
     if macs > MAX_MACS:
@@ -264,3 +312,269 @@ def max_depth_within_budget(s: Scenario) -> int:
         except BudgetError:
             hi = mid - 1
     return lo
+
+
+# ---------------------------------------------------------------------------------------------------
+# Share links: Scenario <-> URL query parameters
+# ---------------------------------------------------------------------------------------------------
+# Rules: a link carries the schema version ``v``, optionally ``preset``, and only the fields that differ
+# from the base (the preset's scenario, else the defaults), under their schema names. A retired name is
+# never reused; a change of meaning bumps SCHEMA_VERSION and adds a migration below. Decoding never
+# raises and never guesses silently: every ignored, clamped or replaced value yields a Notice.
+
+SCHEMA_VERSION = 1
+# Older link versions -> function rewriting their params into the next version's (none retired yet).
+MIGRATIONS: dict[int, Any] = {}
+# Keys that are not scenario fields but belong to the link: version, preset, the active tab (bound to
+# Streamlit's tabs widget), and a teacher's lesson options. Streamlit's own embed keys pass untouched.
+LINK_KEYS = ("v", "preset", "tab", "hide", "lock")
+STREAMLIT_KEYS = ("embed", "embed_options")
+MAX_RAW_LENGTH = 100  # longer values are refused unread: no link can make the parser work hard
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One parameter of a link that was not taken as written, and what was done instead."""
+
+    key: str
+    message: str
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """What a link decodes to: the scenario, its preset, the lesson options and the notices."""
+
+    scenario: Scenario
+    view: View = View()
+    preset: str | None = None
+    tab: str | None = None
+    hide: frozenset[str] = frozenset()
+    lock: frozenset[str] = frozenset()
+    notices: tuple[Notice, ...] = ()
+
+
+def format_value(field: FieldSpec, value: Any) -> str:
+    """The URL form of a field value (``repr`` for floats: the shortest string that round-trips)."""
+    if value is None:
+        return ""
+    if field.kind == "bool":
+        return "1" if value else "0"
+    if field.kind == "list":
+        return ",".join(value)
+    if field.kind == "float":
+        v = float(value)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return str(value)
+
+
+def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
+    """Parse one URL value for ``field``: ``(value, None)`` if taken as is, ``(value, why)`` if clamped.
+
+    Raises ``ValueError`` with a reason a student can read when the value cannot be used at all.
+    """
+    text = raw.strip()
+    if len(text) > MAX_RAW_LENGTH:
+        raise ValueError(f"is {len(text)} characters long (at most {MAX_RAW_LENGTH})")
+    if text == "":
+        if field.optional:
+            return None, None
+        raise ValueError("is empty")
+    if field.kind == "bool":
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True, None
+        if low in ("0", "false", "no", "off"):
+            return False, None
+        raise ValueError(f"'{_show(text)}' is not true/false (use 1 or 0)")
+    if field.kind == "list":
+        valid = choices_for(field)
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in valid]
+        kept = tuple(dict.fromkeys(t for t in items if t in valid))[: int(field.hi or 99)]
+        if len(kept) < (field.lo or 0):
+            raise ValueError(f"needs at least {field.lo:g} known names from: {', '.join(valid)}")
+        why = None
+        if bad or len(kept) < len(items):
+            why = f"kept {', '.join(kept)}" + (f"; unknown {', '.join(_show(b) for b in bad)} dropped" if bad else "")
+        return kept, why
+    if field.kind == "choice":
+        valid = choices_for(field)
+        if text in valid:
+            return text, None
+        raise ValueError(f"'{_show(text)}' is not one of: {', '.join(valid)}")
+    try:
+        num = float(text)
+    except ValueError:
+        raise ValueError(f"'{_show(text)}' is not a number") from None
+    if not math.isfinite(num):
+        raise ValueError(f"'{_show(text)}' is not a finite number")
+    if field.kind == "int":
+        if not num.is_integer():
+            raise ValueError(f"'{_show(text)}' is not a whole number")
+    lo, hi = field.lo, field.hi
+    why = None
+    if lo is not None and num < lo:
+        why, num = f"{_show(text)} is below the minimum {lo:g}: clamped to {lo:g}", lo
+    elif hi is not None and num > hi:
+        why, num = f"{_show(text)} is above the maximum {hi:g}: clamped to {hi:g}", hi
+    return (int(num) if field.kind == "int" else float(num)), why
+
+
+def _show(text: str) -> str:
+    """A raw value made safe to quote in a notice: printable, short, no markup characters."""
+    clean = "".join(ch if ch.isprintable() and ch not in "<>`*_[]()#|\\" else "?" for ch in text)
+    return clean if len(clean) <= 40 else clean[:37] + "..."
+
+
+def encode_query(
+    s: Scenario,
+    view: View | None = None,
+    *,
+    preset: str | None = None,
+    base: Scenario | None = None,
+    hide: frozenset[str] | set[str] = frozenset(),
+    lock: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, str]:
+    """The query parameters of a link to ``s``: version, preset, fields that differ from ``base``.
+
+    ``base`` is the preset's scenario when ``preset`` is given (the caller passes it), else the defaults.
+    Lesson options ``hide`` / ``lock`` are comma-separated field names in schema order.
+    """
+    base = base or Scenario()
+    out: dict[str, str] = {"v": str(SCHEMA_VERSION)}
+    if preset:
+        out["preset"] = preset
+    for f in FIELDS:
+        value = getattr(s, f.name)
+        if value != getattr(base, f.name):
+            out[f.name] = format_value(f, value)
+    view, base_view = view or View(), View()
+    for f in VIEW_FIELDS:
+        value = getattr(view, f.name)
+        if value != getattr(base_view, f.name):
+            out[f.name] = format_value(f, value)
+    for key, names in (("hide", hide), ("lock", lock)):
+        if names:
+            out[key] = ",".join(f.name for f in FIELDS if f.name in names)
+    return out
+
+
+def decode_query(
+    params: Mapping[str, str | Sequence[str]],
+    presets: Mapping[str, Scenario],
+    tabs: Sequence[str] = (),
+) -> LinkState:
+    """Decode a link's query parameters; never raises, reports everything not taken as written.
+
+    ``presets`` maps preset names to their scenarios (passed in so the schema does not depend on the
+    preset module); ``tabs`` are the valid values of ``tab``. Invalid values fall back to the base
+    (the preset's value, else the default); out-of-range numbers are clamped; a scenario over budget
+    gets its depth reduced. Each such decision adds a :class:`Notice`.
+    """
+    notices: list[Notice] = []
+
+    def note(key: str, message: str) -> None:
+        notices.append(Notice(key, message))
+
+    raw: dict[str, str] = {}
+    for key, value in params.items():
+        values = [value] if isinstance(value, str) else list(value)
+        if not values:
+            continue
+        if len(values) > 1:
+            note(key, f"`{_show(key)}` appears {len(values)} times; the last value is used")
+        raw[key] = values[-1]
+
+    version = raw.pop("v", None)
+    if version is not None:
+        try:
+            v = int(version)
+        except ValueError:
+            v = SCHEMA_VERSION
+            note("v", f"link version '{_show(version)}' is not a number; read as version {SCHEMA_VERSION}")
+        if v > SCHEMA_VERSION:
+            note("v", f"link version {v} is newer than this initlab ({SCHEMA_VERSION}); read as version "
+                      f"{SCHEMA_VERSION}, so some settings may be lost")
+        while v < SCHEMA_VERSION:
+            if v in MIGRATIONS:
+                raw = MIGRATIONS[v](raw)
+            v += 1
+
+    preset = raw.pop("preset", None)
+    base = Scenario()
+    if preset is not None:
+        if preset in presets:
+            base = presets[preset]
+        else:
+            note("preset", f"unknown preset '{_show(preset)}' ignored; valid presets: {', '.join(presets)}")
+            preset = None
+
+    tab = raw.pop("tab", None)
+    if tab is not None and tabs and tab not in tabs:
+        note("tab", f"unknown tab '{_show(tab)}' ignored; tabs: {', '.join(tabs)}")
+        tab = None
+
+    lesson: dict[str, frozenset[str]] = {}
+    for key in ("hide", "lock"):
+        names = [n.strip() for n in raw.pop(key, "").split(",") if n.strip()]
+        bad = [n for n in names if n not in FIELD_BY_NAME]
+        if bad:
+            note(key, f"{key}: unknown control(s) {', '.join(_show(b) for b in bad)} ignored")
+        lesson[key] = frozenset(n for n in names if n in FIELD_BY_NAME)
+
+    values: dict[str, Any] = {}
+    view_values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key in STREAMLIT_KEYS:
+            continue
+        field = FIELD_BY_NAME.get(key)
+        if field is None:
+            note(key, f"unknown parameter `{_show(key)}` ignored")
+            continue
+        try:
+            value, why = parse_value(field, text)
+        except ValueError as exc:
+            default = getattr(base, key) if field.group != "view" else getattr(View(), key)
+            shown = format_value(field, default) or "the initializer's default"
+            note(key, f"{key}: {exc}; using {shown}")
+            continue
+        if why:
+            note(key, f"{key}: {why}")
+        (view_values if field.group == "view" else values)[key] = value
+
+    s, more = repair(dataclasses.replace(base, **values), base, set(values))
+    notices.extend(more)
+    view = dataclasses.replace(View(), **view_values)
+    return LinkState(s, view, preset, tab, lesson["hide"], lesson["lock"], tuple(notices))
+
+
+def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = None) -> tuple[Scenario, list[Notice]]:
+    """Fix cross-field problems (parameters the initializer rejects or ignores, budget), with notices.
+
+    ``given`` names the fields a link set explicitly (only those are reported as ignored); the UI calls
+    this with the defaults for every run, so a scenario built from widgets can never reach the engine
+    invalid or over budget.
+    """
+    base = base or Scenario()
+    given = set(INIT_PARAM_NAMES) if given is None else given
+    from initlab import initializers
+
+    notices: list[Notice] = []
+    accepted = initializers.spec(s.init).params
+    unused = [k for k in INIT_PARAM_NAMES if k in given and k not in accepted and getattr(s, k) is not None]
+    if unused:
+        notices.append(Notice(unused[0], f"{', '.join(unused)} ignored: {s.init} has no such parameter"))
+        s = dataclasses.replace(s, **{k: getattr(base, k) if k in accepted else None for k in unused})
+    try:
+        initializers.get(s.init, **s.init_params())
+    except ValueError as exc:
+        reset = {k: None for k in INIT_PARAM_NAMES}
+        notices.append(Notice("init", f"{exc}; using the defaults of {s.init}"))
+        s = dataclasses.replace(s, **reset)
+    try:
+        check_budget(s)
+    except BudgetError as exc:
+        depth = max_depth_within_budget(s)
+        notices.append(Notice("depth", f"{exc} Depth reduced to {depth}."))
+        s = dataclasses.replace(s, depth=max(depth, 1))
+    return s, notices
