@@ -34,7 +34,7 @@ import pandas as pd
 from initlab import activations, initializers, stats
 from initlab.scenario import Scenario, check_budget
 
-SAMPLE_SIZE = 2048  # values per layer kept for percentiles and histograms
+SAMPLE_SIZE = 1024  # values per layer kept for percentiles and histograms (p01 rank error ~ 0.3%)
 SYMMETRY_ROWS = 8  # examples on which unit_spread (max - min across a layer's units) is averaged
 
 
@@ -141,7 +141,7 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
     rng_s = np.random.default_rng(np.random.SeedSequence(s.seed).spawn(5)[4])
     k = min(SAMPLE_SIZE, n)
     # Fixed random positions (not a stride, which could alias with the width and see few units).
-    pos = np.sort(rng_s.choice(n, size=k, replace=False)) if k < n else np.arange(n)
+    pos = _positions(rng_s, n, k)
     sym_rows = min(SYMMETRY_ROWS, batch)
     store_output = act.deriv_from_output is not None  # else keep z and recompute h in the backward pass
 
@@ -253,6 +253,20 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
         weight_grads=wgrads[::-1] if keep_grads else None,
         deltas=deltas[::-1] if keep_grads else None,
     )
+
+
+def _positions(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """``k`` distinct sorted positions out of ``n``, uniformly at random (all of them if k >= n).
+
+    Rejection of duplicates among uniform integers: cheaper than ``rng.choice(replace=False)``, which
+    costs about as much as 30 layers' statistics when n is large.
+    """
+    if k >= n:
+        return np.arange(n)
+    pos = np.unique(rng.integers(0, n, size=k))
+    while pos.size < k:
+        pos = np.unique(np.concatenate([pos, rng.integers(0, n, size=k - pos.size)]))
+    return pos
 
 
 def _norm(a: np.ndarray) -> float:
