@@ -52,7 +52,9 @@ def moments(x: np.ndarray) -> Moments:
         if math.isfinite(lo) and math.isfinite(hi):  # min/max propagate NaN, so this means all finite
             s = float(np.dot(flat, _ones(flat.dtype, n)))  # BLAS: 2.5x faster than flat.sum() here
             ss = float(np.dot(flat, flat))
-            if math.isfinite(s) and math.isfinite(ss):
+            # Squares below ~tiny*2^24 are subnormal or flushed to 0 (float32 values ~1e-23 square to
+            # 0): the fast path would report a std of 0 for values that are not all equal.
+            if math.isfinite(s) and math.isfinite(ss) and (ss > _tiny(flat.dtype) or lo == hi):
                 mean = s / n
                 second = ss / n
                 if mean * mean <= 0.5 * second:
@@ -71,6 +73,11 @@ def moments(x: np.ndarray) -> Moments:
         if finite.size == 0:
             return _NAN_MOMENTS
         return _scaled(finite, float(finite.min()), float(finite.max()), frac_bad)
+
+
+def _tiny(dtype: np.dtype) -> float:
+    """Smallest sum of squares the fast path trusts: squares this small have lost their precision."""
+    return float(np.finfo(dtype).tiny) * 2.0**24
 
 
 _ONES: dict[tuple[np.dtype, int], np.ndarray] = {}

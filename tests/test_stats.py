@@ -90,3 +90,12 @@ def test_sample_percentiles_skip_nonfinite_rows_values():
     s = np.vstack([np.arange(101.0), np.r_[np.arange(100.0), np.inf], np.full(101, np.nan)])
     p = stats.sample_percentiles(s, (50.0,))
     assert p[0, 0] == 50.0 and p[1, 0] == pytest.approx(49.5) and math.isnan(p[2, 0])
+
+
+def test_tiny_values_keep_their_std_in_float32():
+    # Values ~1e-23 are normal float32 numbers, but their squares (1e-46) underflow to 0: a sum-of-squares
+    # std would read exactly 0 here although the values differ.
+    x = (np.random.default_rng(2).standard_normal(1000) * 1e-23).astype(np.float32)
+    m = stats.moments(x)
+    ref = x.astype(np.float64).std()
+    assert m.std == pytest.approx(ref, rel=1e-5) and m.std > 0
