@@ -198,6 +198,7 @@ class View:
     Kept apart from :class:`Scenario` so that changing the view never invalidates the engine cache.
     """
 
+    which: str = "act"
     cmp_by: str = "init"
     cmp_inits: tuple[str, ...] = ("glorot_uniform", "he_normal", "random_normal")
     cmp_acts: tuple[str, ...] = ("tanh", "relu", "sigmoid")
@@ -211,6 +212,9 @@ class View:
 
 
 VIEW_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("which", "choice", "act", "Show values of",
+              "act: activations h = f(z), after the nonlinearity; pre: pre-activations z = hW + b.",
+              choices=("act", "pre"), group="view"),
     FieldSpec("cmp_by", "choice", "init", "Compare", "Compare initializers or activations.",
               choices=("init", "activation"), group="view"),
     FieldSpec("cmp_inits", "list", View.cmp_inits, "Initializers to compare", "Two to four initializers.",
@@ -254,7 +258,7 @@ def check_value(field: FieldSpec, value: Any) -> None:
         raise ValueError(f"{field.name} must be a whole number; received {value!r}")
     if field.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ValueError(f"{field.name} must be a number; received {value!r}")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):  # ints are finite (and may exceed a float)
         raise ValueError(f"{field.name} must be finite; received {value!r}")
     if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
         raise ValueError(f"{field.name} must be in [{field.lo:g}, {field.hi:g}]; received {value!r}")
@@ -329,7 +333,9 @@ MIGRATIONS: dict[int, Any] = {}
 # Streamlit's tabs widget), and a teacher's lesson options. Streamlit's own embed keys pass untouched.
 LINK_KEYS = ("v", "preset", "tab", "hide", "lock")
 STREAMLIT_KEYS = ("embed", "embed_options")
-MAX_RAW_LENGTH = 100  # longer values are refused unread: no link can make the parser work hard
+# Longer values are refused unread: no link can make the parser work hard. It must exceed the longest
+# valid value: a list of 6 registry names (rng_inits) takes up to ~130 characters.
+MAX_RAW_LENGTH = 200
 
 
 @dataclass(frozen=True)
@@ -440,12 +446,17 @@ def encode_query(
     ``base`` is the preset's scenario when ``preset`` is given (the caller passes it), else the defaults.
     Lesson options ``hide`` / ``lock`` are comma-separated field names in schema order.
     """
+    from initlab import initializers
+
     base = base or Scenario()
+    accepted = initializers.spec(s.init).params
     out: dict[str, str] = {"v": str(SCHEMA_VERSION)}
     if preset:
         out["preset"] = preset
     for f in FIELDS:
         value = getattr(s, f.name)
+        if f.group == _P and value is not None and f.name not in accepted:
+            continue  # s.init ignores it: carried, it would only earn an "ignored" notice when opened
         if value != getattr(base, f.name):
             out[f.name] = format_value(f, value)
     view, base_view = view or View(), View()
@@ -492,8 +503,11 @@ def decode_query(
         except ValueError:
             v = SCHEMA_VERSION
             note("v", f"link version '{_show(version)}' is not a number; read as version {SCHEMA_VERSION}")
+        if v < 1:  # no such version; also keeps the migration loop below from running ~forever
+            note("v", f"link version '{_show(version)}' does not exist; read as version {SCHEMA_VERSION}")
+            v = SCHEMA_VERSION
         if v > SCHEMA_VERSION:
-            note("v", f"link version {v} is newer than this initlab ({SCHEMA_VERSION}); read as version "
+            note("v", f"link version {_show(version)} is newer than this initlab ({SCHEMA_VERSION}); read as version "
                       f"{SCHEMA_VERSION}, so some settings may be lost")
         while v < SCHEMA_VERSION:
             if v in MIGRATIONS:

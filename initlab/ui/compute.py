@@ -1,0 +1,71 @@
+"""The core, cached by scenario for every session of the server, and throttled.
+
+A preset computed once serves the whole class: results are cached by the frozen (hashable) scenario,
+never by arrays. The cache holds the objects themselves (``st.cache_resource``: no copy per rerun),
+so nothing downstream may mutate a result. Heavy computations run at most ``INITLAB_MAX_CONCURRENT``
+at a time (default 2, the machine's cores): a burst of students queues instead of exhausting memory,
+each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from initlab import network, ranges, theory
+from initlab.scenario import Scenario
+
+
+class BusyError(RuntimeError):
+    """The server is computing too many scenarios at once; try again in a moment."""
+
+
+def _env_int(name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        return min(max(int(os.environ.get(name, default)), lo), hi)
+    except ValueError:
+        return default
+
+
+MAX_CONCURRENT = _env_int("INITLAB_MAX_CONCURRENT", 2, 1, 64)
+QUEUE_TIMEOUT = _env_int("INITLAB_QUEUE_TIMEOUT", 60, 1, 3600)
+CACHE_ENTRIES = _env_int("INITLAB_CACHE_ENTRIES", 64, 4, 4096)
+_HEAVY = threading.BoundedSemaphore(MAX_CONCURRENT)
+
+
+def _throttled(fn, *args):  # type: ignore[no-untyped-def]
+    if not _HEAVY.acquire(timeout=QUEUE_TIMEOUT):
+        raise BusyError(f"the server is busy computing other scenarios (more than {QUEUE_TIMEOUT} s in the queue)")
+    try:
+        return fn(*args)
+    finally:
+        _HEAVY.release()
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def propagate(s: Scenario) -> network.Result:
+    """``initlab.propagate`` cached by scenario (shared by all sessions; do not mutate the result)."""
+    return _throttled(network.propagate, s)
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def predict(s: Scenario) -> theory.Prediction | None:
+    """Mean-field prediction for ``s`` (cheap; cached because every rerun draws it)."""
+    return theory.predict(s)
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) -> pd.DataFrame:
+    """Weight-range curves for the Weight ranges page (fan_out 0: tied to the number of inputs).
+
+    Initializers that are one of the tutorial's classic curves keep its label.
+    """
+    classic = {c.init: c.label for c in ranges.CLASSIC if not c.params}
+    classic["torch_kaiming_normal"] = "He N(0, √(2/n))"  # PyTorch's default kaiming_normal_ is exactly it
+    entries = [(n, {}, classic[n]) if n in classic else n for n in inits]
+    rng = np.random.default_rng(seed)
+    return _throttled(lambda: ranges.range_curves(entries, n_max, fan_out=fan_out or None, rng=rng))

@@ -1,0 +1,103 @@
+"""Sidebar controls, built from the scenario schema (bounds, choices, help come from FIELDS).
+
+Widgets read and write ``st.session_state[field name]``; :mod:`initlab.ui.state` seeds those values
+from the link and writes the address bar back. A lesson link can hide controls (not drawn; the link's
+value stays) or lock them (drawn disabled).
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from initlab import activations, initializers
+from initlab.presets import PRESETS
+from initlab.scenario import FIELD_BY_NAME, FieldSpec, choices_for
+from initlab.ui import state
+
+ss = st.session_state
+
+# Widgets for the engine's fields, in the order they appear; init parameters come after "init".
+NETWORK = ("activation", "depth", "width", "batch", "seed", "dtype")
+DATA = ("bias", "bias_value", "inputs", "loss", "shared")
+
+
+def _label(f: FieldSpec) -> str:
+    return f.label
+
+
+def _number(f: FieldSpec, disabled: bool, *, optional_default: float | None = None) -> None:
+    """A number widget for ``f``: slider for the network's sizes, number input for the rest."""
+    if f.kind == "int" and f.name in ("depth", "width", "batch"):
+        st.slider(_label(f), int(f.lo), int(f.hi), key=f.name, help=f.help, disabled=disabled)
+    elif f.kind == "int":
+        st.number_input(_label(f), int(f.lo), int(f.hi), step=1, key=f.name, help=f.help, disabled=disabled)
+    else:
+        placeholder = f"default {optional_default:g}" if optional_default is not None else None
+        st.number_input(
+            _label(f), float(f.lo), float(f.hi), key=f.name, help=f.help, disabled=disabled,
+            value=None if f.optional else "min", format="%g", placeholder=placeholder,
+        )
+
+
+def _choice(f: FieldSpec, disabled: bool, *, options: tuple[str, ...] | None = None, default: str | None = None) -> None:
+    opts: list[str | None] = list(options or choices_for(f))
+    if f.optional:
+        opts = [None, *opts]
+    st.selectbox(
+        _label(f), opts, key=f.name, help=f.help, disabled=disabled,
+        format_func=lambda v: f"default ({default})" if v is None else str(v),
+    )
+
+
+def _field(name: str, hide: frozenset[str], lock: frozenset[str], **kw: object) -> None:
+    if name in hide:
+        return
+    f = FIELD_BY_NAME[name]
+    if f.kind == "bool":
+        st.checkbox(_label(f), key=name, help=f.help, disabled=name in lock)
+    elif f.kind == "choice":
+        _choice(f, name in lock, **kw)  # type: ignore[arg-type]
+    else:
+        _number(f, name in lock, **kw)  # type: ignore[arg-type]
+
+
+def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
+    """Draw the preset picker and every control the lesson does not hide."""
+    names = ["", *PRESETS]
+    if ss.get("preset_pick") not in names:
+        ss["preset_pick"] = ""
+    st.selectbox(
+        "Preset", names, key="preset_pick",
+        format_func=lambda n: PRESETS[n].title if n else "— your own settings —",
+        on_change=lambda: state.apply_preset(ss["preset_pick"]),
+        help="Ready-made scenarios, each showing one lesson. Controls below start from the preset.",
+        disabled="preset" in lock,
+    )
+    st.subheader("Weights")
+    _field("init", hide, lock)
+    init = ss.get("init", "glorot_uniform")
+    spec = initializers.spec(init)
+    if "init" not in hide:
+        params = {k: ss.get(k) for k in spec.params if k in FIELD_BY_NAME}
+        try:
+            st.caption(f"`{initializers.get(init, **params).formula()}`")
+        except ValueError as exc:  # e.g. minval > maxval typed in: say so, the page uses the defaults
+            st.caption(f":red[{exc}]")
+    for pname, p in spec.params.items():
+        if pname not in FIELD_BY_NAME:
+            continue
+        if p.kind == "choice":
+            _field(pname, hide, lock, options=tuple(p.choices or ()), default=str(p.default))
+        else:
+            _field(pname, hide, lock, optional_default=float(p.default))
+    st.subheader("Network")
+    for name in NETWORK:
+        _field(name, hide, lock)
+    if "activation" not in hide:
+        act = activations.get(ss.get("activation", "tanh"))
+        st.caption(f"gain {act.gain:.4g} ({act.gain_source})")
+    st.subheader("Data and loss")
+    for name in DATA:
+        if name == "bias_value" and ss.get("bias", "zeros") == "zeros":
+            continue
+        _field(name, hide, lock)

@@ -1,0 +1,229 @@
+"""The five pages and the share / export boxes. No science here: read the scenario, call the cached
+core, draw the pure figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import numpy as np
+import streamlit as st
+
+from initlab import codegen, initializers, plots, verdict
+from initlab.lessons import LESSONS
+from initlab.network import Result
+from initlab.presets import PRESETS
+from initlab.scenario import FIELDS, INIT_PARAM_NAMES, VIEW_FIELDS, Scenario, View, repair
+from initlab.ui import compute, state
+
+ss = st.session_state
+CHART = {"displaylogo": False}  # plotly's own PNG export (camera icon) stays on every chart
+
+
+def chart(fig) -> None:  # type: ignore[no-untyped-def]
+    st.plotly_chart(fig, width="stretch", config=CHART)
+
+
+def run(s: Scenario) -> Result | None:
+    """The cached result of ``s``, with a progress indicator; a message instead of a traceback."""
+    try:
+        with st.spinner(f"Pushing {s.batch} examples through {s.depth} layers of {s.width} units…", show_time=True):
+            return compute.propagate(s)
+    except compute.BusyError as exc:
+        st.warning(f"Not computed: {exc}. Press R or change a control to retry.")
+    except ValueError as exc:
+        st.error(f"This scenario cannot be computed: {exc}")
+    return None
+
+
+def _verdict_box(v: verdict.Verdict) -> None:
+    body = f"**{v.headline}**\n\n" + "\n".join(f"- {d}" for d in v.details)
+    {"healthy": st.success, "vanishing": st.warning, "exploding": st.warning}.get(v.kind, st.error)(body)
+
+
+def _label(s: Scenario) -> str:
+    return f"{s.init} + {s.activation}"
+
+
+def signal(s: Scenario, view: View) -> None:
+    res = run(s)
+    if res is None:
+        return
+    which = view.which
+    name = "activations h = f(z)" if which == "act" else "pre-activations z = hW + b"
+    _verdict_box(verdict.signal_verdict(res.layers))
+    last = res.layers.iloc[-1]
+    c = st.columns(4)
+    c[0].metric("input std", f"{res.input.std:.3g}")
+    top_std = last[f"{which}_std"]
+    c[1].metric(f"std at layer {s.depth}", verdict.fmt(top_std) if np.isfinite(top_std) else "inf/NaN")
+    c[2].metric("first inf/NaN layer", "none" if res.first_nonfinite_layer is None else res.first_nonfinite_layer)
+    c[3].metric("saturated, last layer", f"{last['frac_saturated']:.1%}")
+    st.radio("Show", ("act", "pre"), persist_state="session", key="which", horizontal=True,
+             format_func=lambda w: "activations h" if w == "act" else "pre-activations z")
+    pred = compute.predict(s)
+    theory = None
+    if pred is not None:
+        # The prediction is computed in float64; past the scenario's dtype range it means "inf".
+        curve = getattr(pred, f"{which}_std")
+        theory = {_label(s): np.where(curve <= np.finfo(s.dtype).max, curve, np.inf)}
+    chart(plots.signal_figure({_label(s): res}, f"{which}_std", theory=theory,
+                              title=f"Standard deviation of the {name}, layer by layer"))
+    if pred is None:
+        st.caption("No mean-field curve: the weights have a non-zero mean, so units share a common part.")
+    else:
+        st.caption("Dotted: the infinite-width (mean-field) prediction. The measured line scatters around it "
+                   "by about depth/width.")
+    chart(plots.spread_figure(res, which))
+    chart(plots.heatmap_figure(res, which))
+    chart(plots.fractions_figure({_label(s): res}))
+    chart(plots.signal_figure({_label(s): res}, f"{which}_mean", title=f"Mean of the {name}"))
+    _exports(s, view, res)
+
+
+def gradients(s: Scenario, view: View) -> None:
+    res = run(s)
+    if res is None:
+        return
+    _verdict_box(verdict.gradient_verdict(res.layers))
+    st.caption("The loss at the top is " + ("l = r·h with r ~ N(0, 1): the gradient enters the top with unit "
+                                            "variance, so every change below is the layers' doing."
+                                            if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1)."))
+    for col in ("grad_std", "weight_grad_norm", "grad_ratio"):
+        chart(plots.gradient_figure({_label(s): res}, col))
+    _exports(s, view, res)
+
+
+def weight_ranges(s: Scenario, view: View) -> None:
+    st.markdown("How wide is the distribution each initializer draws from, as the number of inputs *n* "
+                "grows? Bounded schemes show their exact limits; normal ones have no limit, so the band is "
+                "± 1 standard deviation and the dots are what 1000 actual draws reached.")
+    names = initializers.names()
+    c = st.columns([3, 1, 1])
+    c[0].multiselect("Initializers", names, persist_state="session", key="rng_inits", max_selections=6)
+    c[1].number_input("up to n inputs", 2, 1000, persist_state="session", key="rng_n", step=10)
+    c[2].number_input("fan-out m (0: m = n)", 0, 1000, persist_state="session", key="rng_m", step=1)
+    inits = tuple(ss.get("rng_inits") or View().rng_inits)
+    with st.spinner("Sampling weights…"):
+        curves = compute.range_curves(inits, int(ss.get("rng_n", view.rng_n)), int(ss.get("rng_m", view.rng_m)),
+                                      s.seed)
+    chart(plots.ranges_figure(curves))
+    rows = []
+    for name in inits:
+        init = initializers.get(name)
+        lim = init.limits(10, 10)
+        rows.append({"initializer": name, "formula": init.formula(),
+                     "std at n=m=10": round(init.std(10, 10), 4),
+                     "limits at n=m=10": "unbounded" if lim is None else f"[{lim[0]:.4g}, {lim[1]:.4g}]"})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    with st.expander("Where these formulas come from"):
+        for name in inits:
+            st.markdown(f"**{name}**: {initializers.get(name).description}")
+
+
+def _variants(s: Scenario, view: View) -> dict[str, Scenario]:
+    out: dict[str, Scenario] = {}
+    if view.cmp_by == "init":
+        for name in view.cmp_inits:
+            v = s if name == s.init else dataclasses.replace(s, init=name, **{k: None for k in INIT_PARAM_NAMES})
+            out[name] = repair(v)[0]
+    else:
+        for name in view.cmp_acts:
+            out[name] = dataclasses.replace(s, activation=name)
+    return out
+
+
+def compare(s: Scenario, view: View) -> None:
+    st.markdown("Same seed, same input batch, same depth and width: only the "
+                + ("initializer" if view.cmp_by == "init" else "activation") + " changes, so every difference "
+                "below comes from it.")
+    c = st.columns([1, 3])
+    c[0].radio("Compare", ("init", "activation"), persist_state="session", key="cmp_by",
+               format_func=lambda b: "initializers" if b == "init" else "activations")
+    if ss.get("cmp_by", view.cmp_by) == "init":
+        c[1].multiselect("Initializers (2 to 4)", initializers.names(), persist_state="session", key="cmp_inits", max_selections=4)
+    else:
+        from initlab import activations
+
+        c[1].multiselect("Activations (2 to 4)", activations.names(), persist_state="session", key="cmp_acts", max_selections=4)
+    if len(ss.get("cmp_inits" if view.cmp_by == "init" else "cmp_acts", ())) < 2:
+        st.info("Pick at least two to compare.")
+        return
+    results: dict[str, Result] = {}
+    for label, v in _variants(s, view).items():
+        r = run(v)
+        if r is not None:
+            results[label] = r
+    if not results:
+        return
+    chart(plots.signal_figure(results, f"{view.which}_std", title="Standard deviation through the layers"))
+    chart(plots.gradient_figure(results, "grad_std"))
+    chart(plots.fractions_figure(results))
+    rows = []
+    for label, r in results.items():
+        sv, gv = verdict.signal_verdict(r.layers), verdict.gradient_verdict(r.layers)
+        rows.append({"": label, "forward": sv.kind, "backward": gv.kind,
+                     f"std at layer {s.depth}": verdict.fmt(r.layers[f"{view.which}_std"].iloc[-1]),
+                     "first inf/NaN layer": r.first_nonfinite_layer or "—",
+                     "grad std, layer 1": verdict.fmt(r.layers["grad_std"].iloc[0])})
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def learn(s: Scenario, view: View) -> None:
+    st.markdown("Short explanations of what the classic texts on initialization teach. Each one has a "
+                "button that opens the preset where you can watch it happen.")
+    for i, lesson in enumerate(LESSONS):
+        with st.container(border=True):
+            st.markdown(f"#### {lesson.title}")
+            st.markdown(lesson.body)
+            cols = st.columns(max(len(lesson.presets), 1))
+            for col, name in zip(cols, lesson.presets):
+                col.button(f"Show me: {PRESETS[name].title}", key=f"learn_{i}_{name}",
+                           on_click=state.apply_preset, args=(name,))
+
+
+PAGES: dict[str, Callable[[Scenario, View], None]] = {
+    "Signal": signal, "Gradients": gradients, "Weight ranges": weight_ranges, "Compare": compare, "Learn": learn,
+}
+
+
+def _exports(s: Scenario, view: View, res: Result) -> None:
+    c = st.columns(2)
+    c[0].download_button("Per-layer statistics (CSV)", res.layers.to_csv(index=False), file_name="initlab_layers.csv",
+                         mime="text/csv", on_click="ignore")
+    doc = {"scenario": dataclasses.asdict(s), "view": dataclasses.asdict(view),
+           "link": state.share_query(s, view), "first_nonfinite_layer": res.first_nonfinite_layer}
+    c[1].download_button("Scenario (JSON)", json.dumps(doc, indent=2), file_name="initlab_scenario.json",
+                         mime="application/json", on_click="ignore")
+    with st.expander("Code: build this network in Keras or PyTorch"):
+        k, p = st.tabs(["Keras", "PyTorch"])
+        k.code(codegen.keras_snippet(s), language="python")
+        p.code(codegen.pytorch_snippet(s), language="python")
+
+
+def share_box(s: Scenario, view: View, tab: str | None) -> None:
+    """The full link of the current view, and a teacher's lesson link with hidden / locked controls."""
+    base = st.context.url or ""
+    st.markdown("**Link to this view** (copy with the icon on the right):")
+    st.code(base + "?" + urlencode(state.share_query(s, view, tab=tab)), language=None, wrap_lines=True)
+    with st.expander("Lesson link (for teachers)"):
+        names = [f.name for f in FIELDS]
+        hide = st.multiselect("Hide these controls", names, key="lesson_hide",
+                              help="Students won't see them; the link's values still apply.")
+        lock = st.multiselect("Lock these controls", [n for n in names if n not in hide], key="lesson_lock",
+                              help="Shown, but students cannot change them.")
+        q = state.share_query(s, view, frozenset(hide), frozenset(lock), tab=tab)
+        st.code(base + "?" + urlencode(q), language=None, wrap_lines=True)
+
+
+def notices(items: list) -> None:  # type: ignore[type-arg]
+    """The link's ignored / clamped parameters, one line each (never raw HTML: texts are sanitised)."""
+    if not items:
+        return
+    lines = "\n".join(f"- {n.message}" for n in items)
+    st.warning(f"Some settings in this link could not be used as written:\n{lines}", icon="⚠️")
+
+
+__all__ = ["PAGES", "notices", "share_box", "VIEW_FIELDS"]

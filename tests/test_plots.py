@@ -1,0 +1,345 @@
+"""Figures: structure of the plotly figures built from real and synthetic results (no rendering)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from initlab import network, plots, propagate, stats
+from initlab.scenario import Scenario
+
+# --------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def overflow() -> network.Result:
+    return propagate(Scenario(init="random_normal", stddev=1.0, activation="linear", depth=60, width=256, batch=16))
+
+
+@pytest.fixture(scope="module")
+def underflow() -> network.Result:
+    return propagate(Scenario(init="random_normal", stddev=0.01, activation="linear", depth=80, width=256, batch=16))
+
+
+@pytest.fixture(scope="module")
+def healthy() -> network.Result:
+    return propagate(Scenario(init="glorot_uniform", activation="tanh", depth=20, width=64, batch=32))
+
+
+@pytest.fixture(scope="module")
+def relu() -> network.Result:
+    return propagate(Scenario(init="he_normal", activation="relu", depth=15, width=32, batch=16))
+
+
+@pytest.fixture(scope="module")
+def zero() -> network.Result:
+    return propagate(Scenario(init="zeros", activation="tanh", depth=10, width=32, batch=16))
+
+
+def synthetic(samples: np.ndarray, **columns) -> network.Result:
+    """A Result built from per-layer samples (statistics from them) with ``columns`` overriding any column."""
+    samples = np.asarray(samples, dtype=np.float32)
+    depth = samples.shape[0]
+    ms = [stats.moments(row) for row in samples]
+    cols = {"layer": np.arange(1, depth + 1)}
+    cols.update(stats.moments_columns(ms, "act"))
+    cols.update(stats.moments_columns(ms, "pre"))
+    pct = stats.sample_percentiles(samples)
+    for j, q in enumerate(stats.PERCENTILES):
+        cols[f"act_p{q:02.0f}"] = pct[:, j]
+        cols[f"pre_p{q:02.0f}"] = pct[:, j]
+    for c in ("frac_saturated", "frac_dead", "frac_dead_units", "unit_spread", "grad_mean", "grad_nonfinite"):
+        cols[c] = np.zeros(depth)
+    cols["frac_nonfinite"] = cols["act_nonfinite"]
+    cols["grad_std"] = cols["weight_grad_norm"] = cols["weight_norm"] = cols["grad_ratio"] = np.ones(depth)
+    cols.update({k: np.asarray(v, dtype=np.float64) for k, v in columns.items()})
+    bad = np.flatnonzero(cols["frac_nonfinite"] > 0)
+    h = stats.histograms(samples)
+    return network.Result(
+        scenario=Scenario(activation="linear", depth=depth), layers=pd.DataFrame(cols), hist_pre=h, hist_act=h,
+        samples_pre=samples, samples_act=samples, input=stats.moments(samples[:1]), loss=0.0,
+        first_nonfinite_layer=int(bad[0]) + 1 if bad.size else None, first_nonfinite_grad_layer=None,
+    )
+
+
+def geometric(depth: int, factor: float, k: int = 256) -> np.ndarray:
+    base = np.linspace(-2.0, 2.0, k)
+    return np.array([base * factor**i for i in range(depth)])
+
+
+def ranges_frame() -> pd.DataFrame:
+    n = np.array([1, 10, 100, 1000, 4000], dtype=float)
+    rows = []
+    for init, formula, lim, sd in (
+        ("glorot_uniform", "U[-sqrt(6/(n+m)), +sqrt(6/(n+m))]", np.sqrt(6 / (2 * n)), np.sqrt(2 / (2 * n))),
+        ("he_tutorial", "N(0, sqrt(2/n))", None, np.sqrt(2 / n)),
+    ):
+        for i, ni in enumerate(n):
+            rows.append(dict(
+                init=init, formula=formula, n=int(ni), m=int(ni), theory_std=sd[i], theory_mean=0.0,
+                theory_lo=-lim[i] if lim is not None else np.nan, theory_hi=lim[i] if lim is not None else np.nan,
+                sample_min=-0.9 * (lim[i] if lim is not None else 3 * sd[i]),
+                sample_max=0.9 * (lim[i] if lim is not None else 3 * sd[i]), sample_std=sd[i], sample_mean=0.0,
+            ))
+    return pd.DataFrame(rows)
+
+
+def all_figures(overflow, underflow, healthy, relu, zero) -> list[go.Figure]:
+    both = {"N(0, 1)": overflow, "N(0, 0.01)": underflow}
+    return [
+        plots.signal_figure(both),
+        plots.signal_figure({"tanh": healthy}, "act_mean"),
+        plots.gradient_figure(both),
+        plots.gradient_figure({"relu": relu}, "weight_grad_norm"),
+        plots.gradient_figure({"relu": relu, "zero": zero}, "grad_ratio"),
+        plots.spread_figure(overflow),
+        plots.spread_figure(healthy, "pre"),
+        plots.heatmap_figure(overflow),
+        plots.heatmap_figure(zero),
+        plots.heatmap_figure(relu, "pre", bins=30),
+        plots.fractions_figure({"tanh": healthy, "relu": relu, "N(0, 1)": overflow}),
+        plots.ranges_figure(ranges_frame()),
+    ]
+
+
+# ------------------------------------------------------------------------------------------ line figures
+
+
+def test_signal_one_trace_per_result_named_by_label(healthy, relu):
+    fig = plots.signal_figure({"glorot tanh": healthy, "he relu": relu})
+    assert [t.name for t in fig.data] == ["glorot tanh", "he relu"]
+    assert list(fig.data[0].x) == list(range(1, 21))
+    np.testing.assert_allclose(fig.data[0].y, healthy.layers["act_std"])
+    assert fig.layout.yaxis.title.text == plots.COLUMN_TITLES["act_std"]
+    assert fig.layout.legend.orientation == "h"
+    assert all(".3g" in t.hovertemplate for t in fig.data)
+    assert fig.data[0].line.dash != fig.data[1].line.dash  # not colour alone
+
+
+def test_signal_axis_log_only_when_the_values_span_decades(overflow, healthy):
+    assert plots.signal_figure({"tanh": healthy}).layout.yaxis.type == "linear"
+    assert plots.signal_figure({"N(0,1)": overflow}).layout.yaxis.type == "log"
+    assert plots.signal_figure({"tanh": healthy}, log_y=True).layout.yaxis.type == "log"
+    assert plots.signal_figure({"N(0,1)": overflow}, log_y=False).layout.yaxis.type == "linear"
+    # a signed column never gets an automatic log axis (its negative values would vanish)
+    signed = synthetic(geometric(10, 10.0), act_mean=[(-1) ** i * 10.0**i for i in range(10)])
+    assert plots.signal_figure({"s": signed}, "act_mean").layout.yaxis.type == "linear"
+    assert plots.signal_figure({"s": synthetic(geometric(10, 10.0))}).layout.yaxis.type == "log"
+
+
+def test_overflow_line_and_annotation_at_the_first_nonfinite_layer(overflow):
+    n = overflow.first_nonfinite_layer
+    assert n is not None and 20 < n < 45  # float32 overflows near layer 32
+    fig = plots.signal_figure({"N(0, 1)": overflow})
+    texts = [a.text for a in fig.layout.annotations]
+    assert any("overflowed to inf" in t and f"layer {n}" in t for t in texts), texts
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert len(lines) == 1 and lines[0].x0 == lines[0].x1 == n and lines[0].line.dash == "dash"
+    assert lines[0].line.color == fig.data[0].line.color  # colour-matched
+    # non-finite values are gaps, not infinities sent to the browser
+    assert np.all(np.isnan(np.asarray(fig.data[0].y, dtype=float)[n:]))
+
+
+def test_underflow_marker_and_annotation_at_the_first_zero(underflow):
+    std = underflow.layers["act_std"].to_numpy()
+    n = int(underflow.layers["layer"][np.flatnonzero(std == 0)[0]])
+    fig = plots.signal_figure({"N(0, 0.01)": underflow})
+    assert fig.layout.yaxis.type == "log"
+    assert [a.text for a in fig.layout.annotations] == [f"underflowed to 0 at layer {n}"]
+    marker = fig.data[1]
+    assert marker.mode == "markers" and list(marker.x) == [n] and not marker.showlegend
+    lo, hi = fig.layout.yaxis.range
+    assert lo < np.log10(marker.y[0]) < np.log10(std[std > 0].min())  # drawn below the line, inside the axis
+
+
+def test_zero_init_is_not_called_an_underflow(zero):
+    fig = plots.signal_figure({"zeros": zero})
+    assert [a.text for a in fig.layout.annotations] == ["exactly 0 at layer 1"]
+
+
+def test_several_results_prefix_their_labels_and_theory_is_dotted(overflow, underflow):
+    theory = {"N(0, 0.01)": 0.16 ** np.arange(1, 81)}
+    fig = plots.signal_figure({"N(0, 1)": overflow, "N(0, 0.01)": underflow}, theory=theory, title="forward")
+    names = [t.name for t in fig.data]
+    assert names[:3] == ["N(0, 1)", "N(0, 0.01)", "N(0, 0.01) (mean-field)"]
+    assert fig.data[2].line.dash == "dot" and fig.data[2].line.color == fig.data[1].line.color
+    texts = [a.text for a in fig.layout.annotations]
+    assert any(t.startswith("N(0, 1): overflowed to inf at layer ") for t in texts)
+    assert any(t.startswith("N(0, 0.01): underflowed to 0 at layer ") for t in texts)
+    assert fig.layout.title.text == "forward"
+
+
+def test_gradient_figure_titles_and_grad_overflow_layer(overflow, healthy):
+    titles = {"grad_std": "std of ∂loss/∂z (per example)", "weight_grad_norm": "‖∂L/∂W‖ (Frobenius)",
+              "grad_ratio": "‖∂L/∂W‖ / ‖W‖"}
+    for column, title in titles.items():
+        fig = plots.gradient_figure({"tanh": healthy}, column)
+        assert fig.layout.yaxis.title.text == title
+        assert fig.layout.xaxis.title.text == "layer"
+    n = overflow.first_nonfinite_grad_layer
+    assert n is not None
+    fig = plots.gradient_figure({"N(0, 1)": overflow})
+    assert any(f"overflowed to inf at layer {n}" in a.text for a in fig.layout.annotations)
+
+
+def test_gradient_underflow_is_searched_from_the_top(underflow):
+    g = underflow.layers["grad_std"].to_numpy()
+    zero_layers = np.flatnonzero(g == 0) + 1
+    fig = plots.gradient_figure({"a": underflow})
+    assert [a.text for a in fig.layout.annotations] == [f"underflowed to 0 at layer {zero_layers.max()}"]
+
+
+def test_unknown_column_is_a_clear_error(healthy):
+    with pytest.raises(ValueError, match="nope"):
+        plots.signal_figure({"a": healthy}, "nope")
+
+
+def test_empty_input_gives_a_message_figure():
+    for fig in (plots.signal_figure({}), plots.gradient_figure({}), plots.fractions_figure({}),
+                plots.ranges_figure(pd.DataFrame())):
+        assert len(fig.data) == 0 and len(fig.layout.annotations) == 1
+    assert plots.message_figure("hello").layout.annotations[0].text == "hello"
+
+
+# ------------------------------------------------------------------------------------ distributions
+
+
+def test_spread_bands_are_filled_between_percentiles(healthy):
+    fig = plots.spread_figure(healthy)
+    names = [t.name for t in fig.data]
+    assert names == ["1st percentile", "1–99th percentile", "25th percentile", "25–75th percentile", "median",
+                     "mean", "mean − std", "mean ± std"]
+    assert [t.fill for t in fig.data[:4]] == [None, "tonexty", None, "tonexty"]
+    assert fig.layout.yaxis.title.text == "activation h"
+    np.testing.assert_allclose(fig.data[4].y, healthy.layers["act_p50"])
+
+
+def test_spread_switches_to_asinh_when_values_span_decades(overflow):
+    fig = plots.spread_figure(overflow)
+    assert fig.layout.yaxis.title.text.startswith("asinh(h / s)")
+    y = np.asarray(fig.data[4].y, dtype=float)
+    assert np.nanmax(np.abs(y)) < 100  # asinh(1e38 / s) ~ 85: the whole range fits
+    assert "1e30" in fig.layout.yaxis.ticktext
+    np.testing.assert_allclose(np.asarray(fig.data[4].customdata, dtype=float), overflow.layers["act_p50"])
+
+
+def test_heatmap_columns_are_fractions_of_each_layer(healthy):
+    fig = plots.heatmap_figure(healthy, bins=40)
+    (hm,) = fig.data
+    z = np.asarray(hm.z)
+    assert z.shape == (40, healthy.layers.shape[0])
+    np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-5)
+    assert len(hm.y) == 41  # bin edges, common to every layer
+    assert "inf/NaN" not in fig.layout.yaxis.ticktext
+
+
+def test_heatmap_overflow_has_an_inf_nan_row_and_asinh_bins(overflow):
+    fig = plots.heatmap_figure(overflow)
+    z = np.asarray(fig.data[0].z)
+    assert z.shape == (61, 60)
+    np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-5)
+    n = overflow.first_nonfinite_layer
+    assert z[-1, : n - 1].sum() == 0 and z[-1, n - 1] > 0 and np.all(z[-1, n:] == 1)
+    assert fig.layout.yaxis.ticktext[-1] == "inf/NaN"
+    assert fig.layout.yaxis.title.text.startswith("asinh(h / s), s = ")
+    assert np.asarray(fig.data[0].z).dtype == np.float32  # the big payload goes out as float32
+
+
+def test_heatmap_zero_init_all_nan_depth_1_and_depth_1000(zero):
+    z = np.asarray(plots.heatmap_figure(zero).data[0].z)
+    assert z.shape == (1, 10) and np.all(z == 1)
+    nan_layers = synthetic(np.vstack([np.linspace(-1, 1, 64), np.full(64, np.nan), np.full(64, np.inf)]))
+    z = np.asarray(plots.heatmap_figure(nan_layers, bins=8).data[0].z)
+    assert z.shape == (9, 3) and z[-1, 1] == 1 and z[-1, 2] == 1
+    np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-6)
+    all_nan = synthetic(np.full((4, 16), np.nan))
+    z = np.asarray(plots.heatmap_figure(all_nan).data[0].z)
+    assert z.shape == (2, 4) and np.all(z[-1] == 1)
+    one = synthetic(np.linspace(-1, 1, 32)[None, :])
+    assert np.asarray(plots.heatmap_figure(one, bins=10).data[0].z).shape == (10, 1)
+    deep = synthetic(geometric(1000, 1.001, k=64))
+    fig = plots.heatmap_figure(deep)
+    assert np.asarray(fig.data[0].z).shape == (60, 1000)
+    assert len(fig.to_json()) < 600_000
+
+
+def test_heatmap_float64_extremes_stay_finite():
+    vals = np.array([[-1.0, 0.5, 1.0, 2.0], [-1e300, 1e-3, 1e300, 1.7e308]])
+    res = synthetic(np.zeros((2, 4)))
+    res.samples_act = vals  # float64 samples (a float64 scenario)
+    z = np.asarray(plots.heatmap_figure(res, bins=10).data[0].z)
+    assert z.shape == (10, 2)  # every value finite: no inf/NaN row
+    np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------- fractions
+
+
+def test_fractions_show_what_the_activation_can_do(healthy, relu, overflow):
+    fig = plots.fractions_figure({"tanh": healthy, "relu": relu, "lin": overflow})
+    names = [t.name for t in fig.data]
+    assert names == ["tanh: saturated", "tanh: inf/NaN", "relu: dead", "relu: inf/NaN", "lin: inf/NaN"]
+    assert fig.layout.yaxis.tickformat == ".0%" and tuple(fig.layout.yaxis.range) == (-0.02, 1.02)
+    assert fig.data[0].line.color != fig.data[2].line.color and fig.data[0].line.dash != fig.data[1].line.dash
+    assert max(fig.data[-1].y) == 1.0
+
+
+# -------------------------------------------------------------------------------------------- ranges
+
+
+def test_ranges_figure_legend_has_formulas_and_says_std_for_unbounded():
+    curves = ranges_frame()
+    fig = plots.ranges_figure(curves)
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    assert "glorot_uniform: U[-sqrt(6/(n+m)), +sqrt(6/(n+m))] — limits" in legend
+    assert "he_tutorial: N(0, sqrt(2/n)) — ± 1 std (unbounded)" in legend
+    for formula in curves["formula"].unique():
+        assert any(formula in t.name for t in fig.data)
+    he = [t for t in fig.data if t.name.startswith("he_tutorial") and t.mode == "lines"]
+    assert len(he) == 2 and all(t.line.dash == "dot" for t in he)
+    np.testing.assert_allclose(he[0].y, np.sqrt(2 / curves["n"][curves["init"] == "he_tutorial"]))
+    markers = [t for t in fig.data if t.mode == "markers"]
+    assert len(markers) == 4
+    assert fig.layout.xaxis.type == "log"  # n from 1 to 4000
+    assert any("not a range" in a.text for a in fig.layout.annotations)
+
+
+def test_ranges_figure_on_the_real_classic_curves():
+    ranges = pytest.importorskip("initlab.ranges")
+    curves = ranges.range_curves(ranges.CLASSIC, 30, rng=np.random.default_rng(0))
+    fig = plots.ranges_figure(curves)
+    assert fig.layout.xaxis.type == "linear" and fig.layout.xaxis.title.text
+    legend = [t.name for t in fig.data if t.showlegend is not False]
+    for label, formula in curves.groupby("init", sort=False)[["label", "formula"]].first().itertuples(index=False):
+        assert any(name.startswith(f"{label}: {formula} — ") for name in legend), (label, legend)
+    he = [t for t in fig.data if t.name.startswith("He ") and t.mode == "lines"]
+    assert len(he) == 2 and all("± 1 std (unbounded)" in t.name and t.line.dash == "dot" for t in he)
+    assert plots.ranges_figure(curves).to_json() == fig.to_json()
+
+
+# ------------------------------------------------------------------------------------ every figure
+
+
+def test_every_figure_has_axis_titles_safe_colours_and_is_deterministic(overflow, underflow, healthy, relu, zero):
+    first = all_figures(overflow, underflow, healthy, relu, zero)
+    second = all_figures(overflow, underflow, healthy, relu, zero)
+    for a, b in zip(first, second):
+        assert a.to_json() == b.to_json()
+        assert a.layout.xaxis.title.text and a.layout.yaxis.title.text
+        assert a.layout.legend.orientation == "h"
+        assert a.layout.paper_bgcolor is None and a.layout.plot_bgcolor is None and a.layout.font.color is None
+        for t in a.data:
+            assert not isinstance(t, go.Scattergl)
+            if isinstance(t, go.Scatter):
+                for c in (t.line.color, t.marker.color, t.fillcolor):
+                    assert c is None or isinstance(c, str)
+                    assert str(c).upper() not in ("#F0E442", "#000000", "BLACK", "YELLOW")
+                    assert c is None or "240,228,66" not in c
+
+
+def test_plots_module_does_not_import_streamlit():
+    code = "import initlab.plots, sys; assert 'streamlit' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
