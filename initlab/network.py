@@ -172,7 +172,8 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
             samp_pre[i] = zf[pos]
             samp_act[i] = hf[pos]
             top = h[:sym_rows]
-            unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1)))
+            # With one unit there is no symmetry to break: NaN, not a misleading 0.
+            unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1))) if width > 1 else np.nan
             weight_norm[i] = _norm(w)
             kept.append(h if store_output else z)
         h_out = h

@@ -261,13 +261,15 @@ def gradient_figure(
     *,
     log_y: bool | None = None,
     title: str | None = None,
+    theory: Mapping[str, np.ndarray] | None = None,
 ) -> go.Figure:
     """Backward signal: ``grad_std``, ``weight_grad_norm`` or ``grad_ratio`` against layer.
 
-    Same conventions as :func:`signal_figure`; the overflow line is at ``first_nonfinite_grad_layer`` and
-    the first exact 0 is searched from the top layer down, the direction the gradient travels.
+    Same conventions as :func:`signal_figure` (including the optional dotted ``theory`` curves); the
+    overflow line is at ``first_nonfinite_grad_layer`` and the first exact 0 is searched from the top
+    layer down, the direction the gradient travels.
     """
-    return _layer_lines(results, column, log_y=log_y, title=title, theory=None,
+    return _layer_lines(results, column, log_y=log_y, title=title, theory=theory,
                         bad_attr="first_nonfinite_grad_layer", top_down=True)
 
 

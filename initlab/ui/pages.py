@@ -63,24 +63,44 @@ def signal(s: Scenario, view: View) -> None:
     c[3].metric("saturated, last layer", f"{last['frac_saturated']:.1%}")
     st.radio("Show", ("act", "pre"), persist_state="session", key="which", horizontal=True,
              format_func=lambda w: "activations h" if w == "act" else "pre-activations z")
-    pred = compute.predict(s)
-    theory = None
-    if pred is not None:
-        # The prediction is computed in float64; past the scenario's dtype range it means "inf".
-        curve = getattr(pred, f"{which}_std")
-        theory = {_label(s): np.where(curve <= np.finfo(s.dtype).max, curve, np.inf)}
-    chart(plots.signal_figure({_label(s): res}, f"{which}_std", theory=theory,
-                              title=f"Standard deviation of the {name}, layer by layer"))
-    if pred is None:
-        st.caption("No mean-field curve: the weights have a non-zero mean, so units share a common part.")
-    else:
-        st.caption("Dotted: the infinite-width (mean-field) prediction. The measured line scatters around it "
-                   "by about depth/width.")
+    theory = _theory(s, f"{which}_std")
+    st.markdown(f"##### How spread out are the {name} at each layer?")
+    st.caption("A healthy network keeps this roughly level. A straight rising line on the log scale means "
+               "the same factor is multiplied in at every layer (exploding); a falling one, vanishing. "
+               + _theory_note(theory))
+    chart(plots.signal_figure({_label(s): res}, f"{which}_std", theory=theory))
+    st.markdown("##### The whole distribution, layer by layer")
+    st.caption("Median, middle 50% and middle 98% of the values of each layer (from 1024 values sampled per "
+               "layer), with mean ± std.")
     chart(plots.spread_figure(res, which))
+    st.caption("The same as a heatmap: colour is the share of a layer's values that fall in each bin, so a "
+               "collapse to one value (zero init, vanishing) or a blow-up (inf/NaN row) is plain to see.")
     chart(plots.heatmap_figure(res, which))
+    st.markdown("##### Saturated, dead and overflowed values")
+    st.caption("Saturated: the activation's slope is below 10% of its peak, so almost no gradient passes. "
+               "Dead (ReLU): output and slope exactly 0. inf/NaN: the numbers ran out of range.")
     chart(plots.fractions_figure({_label(s): res}))
-    chart(plots.signal_figure({_label(s): res}, f"{which}_mean", title=f"Mean of the {name}"))
+    st.markdown(f"##### Mean of the {name}")
+    st.caption("All-positive weights or inputs shift the mean away from 0, layer after layer.")
+    chart(plots.signal_figure({_label(s): res}, f"{which}_mean"))
     _exports(s, view, res)
+
+
+def _theory(s: Scenario, column: str) -> dict[str, np.ndarray] | None:
+    """The mean-field curve of ``column`` for ``s``, capped at the dtype's range (beyond it: inf)."""
+    pred = compute.predict(s)
+    if pred is None:
+        return None
+    curve = getattr(pred, column)
+    with np.errstate(all="ignore"):
+        return {_label(s): np.where(curve <= np.finfo(s.dtype).max, curve, np.inf)}
+
+
+def _theory_note(theory: dict[str, np.ndarray] | None) -> str:
+    if theory is None:
+        return "(No mean-field curve: weights with a non-zero mean give every unit a shared part.)"
+    return ("Dotted: the infinite-width (mean-field) prediction; the measured line scatters around it by "
+            "roughly depth / width.")
 
 
 def gradients(s: Scenario, view: View) -> None:
@@ -91,8 +111,19 @@ def gradients(s: Scenario, view: View) -> None:
     st.caption("The loss at the top is " + ("l = r·h with r ~ N(0, 1): the gradient enters the top with unit "
                                             "variance, so every change below is the layers' doing."
                                             if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1)."))
-    for col in ("grad_std", "weight_grad_norm", "grad_ratio"):
-        chart(plots.gradient_figure({_label(s): res}, col))
+    theory = _theory(s, "grad_std")
+    st.markdown("##### How big is the gradient that reaches each layer?")
+    st.caption("Read it from the right (the top, where the loss is) to the left (layer 1): the backward pass "
+               "multiplies by each layer's weights and slopes on the way down. " + _theory_note(theory))
+    chart(plots.gradient_figure({_label(s): res}, "grad_std", theory=theory))
+    st.markdown("##### Gradient of each weight matrix")
+    st.caption("‖∂L/∂W‖: how strongly gradient descent would push each layer's weights. Exactly 0 means "
+               "that layer cannot learn at all.")
+    chart(plots.gradient_figure({_label(s): res}, "weight_grad_norm"))
+    st.markdown("##### Relative update size")
+    st.caption("‖∂L/∂W‖ / ‖W‖: with one learning rate for all layers, layers where this is tiny barely move "
+               "and layers where it is huge jump. Healthy training wants it similar across layers.")
+    chart(plots.gradient_figure({_label(s): res}, "grad_ratio"))
     _exports(s, view, res)
 
 
@@ -158,8 +189,11 @@ def compare(s: Scenario, view: View) -> None:
             results[label] = r
     if not results:
         return
-    chart(plots.signal_figure(results, f"{view.which}_std", title="Standard deviation through the layers"))
+    st.markdown("##### Forward: spread of the values at each layer")
+    chart(plots.signal_figure(results, f"{view.which}_std"))
+    st.markdown("##### Backward: size of the gradient reaching each layer")
     chart(plots.gradient_figure(results, "grad_std"))
+    st.markdown("##### Saturated, dead and overflowed values")
     chart(plots.fractions_figure(results))
     rows = []
     for label, r in results.items():
