@@ -507,8 +507,8 @@ def decode_query(
             note("v", f"link version '{_show(version)}' does not exist; read as version {SCHEMA_VERSION}")
             v = SCHEMA_VERSION
         if v > SCHEMA_VERSION:
-            note("v", f"link version {_show(version)} is newer than this initlab ({SCHEMA_VERSION}); read as version "
-                      f"{SCHEMA_VERSION}, so some settings may be lost")
+            note("v", f"link version {_show(version)} is newer than this initlab ({SCHEMA_VERSION}); read as "
+                      f"version {SCHEMA_VERSION}, so some settings may be lost")
         while v < SCHEMA_VERSION:
             if v in MIGRATIONS:
                 raw = MIGRATIONS[v](raw)
