@@ -533,7 +533,8 @@ def decode_query(
         names = [n.strip() for n in raw.pop(key, "").split(",") if n.strip()]
         bad = [n for n in names if n not in FIELD_BY_NAME]
         if bad:
-            note(key, f"{key}: unknown control(s) {', '.join(_show(b) for b in bad)} ignored")
+            shown = ", ".join(_show(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            note(key, f"{key}: unknown control(s) {shown} ignored")
         lesson[key] = frozenset(n for n in names if n in FIELD_BY_NAME)
 
     values: dict[str, Any] = {}
@@ -582,9 +583,15 @@ def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = N
     try:
         initializers.get(s.init, **s.init_params())
     except ValueError as exc:
-        reset = {k: None for k in INIT_PARAM_NAMES}
-        notices.append(Notice("init", f"{exc}; using the defaults of {s.init}"))
-        s = dataclasses.replace(s, **reset)
+        # Back to the base's parameters (the preset's), else to the initializer's own defaults.
+        s = dataclasses.replace(s, **{k: getattr(base, k) for k in INIT_PARAM_NAMES})
+        try:
+            initializers.get(s.init, **s.init_params())
+            whose = "the preset's values" if base != Scenario() else f"the defaults of {s.init}"
+        except ValueError:
+            s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES})
+            whose = f"the defaults of {s.init}"
+        notices.append(Notice("init", f"{exc}; using {whose}"))
     try:
         check_budget(s)
     except BudgetError as exc:

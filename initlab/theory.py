@@ -56,12 +56,13 @@ def predict(s: Scenario) -> Prediction | None:
 
     It does not apply to weights with a non-zero mean (``ones``, ``constant``, ``small_uniform``,
     ``random_normal`` with ``mean != 0``): there every unit shares a common component and the
-    pre-activations are not independent Gaussians. Values are computed in float64; they may overflow
+    pre-activations are not independent Gaussians; nor to constant weights (std 0, e.g. ``zeros``), nor
+    to one matrix reused in every layer (``shared``), where the layers are no longer independent. Values are computed in float64; they may overflow
     to inf for exploding scenarios, which is the prediction.
     """
     init = initializers.get(s.init, **s.init_params())
     n = s.width
-    if abs(init.mean(n, n)) > 1e-12 or s.init == "zeros":
+    if abs(init.mean(n, n)) > 1e-12 or init.std(n, n) == 0 or s.shared:
         return None
     sigma_w2 = n * init.std(n, n) ** 2
     mu_b, var_b = 0.0, 0.0

@@ -475,3 +475,19 @@ def test_max_depth_within_budget_is_the_boundary(width, batch, dtype, shared):
 def test_budget_error_is_a_value_error_with_a_readable_message():
     with pytest.raises(ValueError, match="budget"):
         check_budget(Scenario(width=2048, batch=4096, depth=1000))
+
+
+def test_invalid_parameter_combination_falls_back_to_the_presets_values():
+    from initlab.scenario import Scenario, decode_query
+
+    base = Scenario(init="random_uniform", minval=-0.5, maxval=0.5)
+    link = decode_query({"preset": "p", "minval": "2"}, {"p": base})
+    assert (link.scenario.minval, link.scenario.maxval) == (-0.5, 0.5)
+    assert any("preset's values" in n.message for n in link.notices)
+
+
+def test_long_lesson_lists_give_short_notices():
+    from initlab.scenario import decode_query
+
+    link = decode_query({"hide": ",".join(["zz"] * 5000)}, {})
+    assert len(link.notices) == 1 and len(link.notices[0].message) < 200 and "4995 more" in link.notices[0].message

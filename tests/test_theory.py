@@ -149,3 +149,11 @@ def test_engine_act_std_matches_mean_field_for_glorot_tanh(tanh_run):
     tol = l / W + 3 * _SAMPLING * np.sqrt(l)  # tanh is 1-Lipschitz: no larger than for z
     ratio = layers["act_std"].to_numpy() / p.act_std
     assert np.all(np.abs(ratio - 1) <= tol), (ratio - 1, tol)
+
+
+def test_no_prediction_for_a_reused_matrix_or_constant_weights():
+    from initlab.scenario import Scenario
+    from initlab.theory import predict
+
+    assert predict(Scenario(shared=True, depth=5)) is None
+    assert predict(Scenario(init="constant", value=0.0, depth=5)) is None

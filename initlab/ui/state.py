@@ -12,6 +12,7 @@ link, so the two can never disagree. The active tab, which needs no validation, 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import streamlit as st
@@ -47,6 +48,9 @@ def start() -> LinkState:
     """Decode the link once per session and seed the controls from it; return the decoded link."""
     if "_link" not in ss:
         params = {key: st.query_params.get_all(key) for key in st.query_params.keys()}
+        default = os.environ.get("INITLAB_DEFAULT_PRESET", "").strip()
+        if default and not any(k in params for k in ("preset", *(f.name for f in FIELDS))):
+            params["preset"] = [default]  # a teacher's default; an unknown name is reported like any link
         link = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS)
         ss["_link"] = link
         ss["_notices"] = list(link.notices)
