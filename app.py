@@ -16,15 +16,20 @@ with st.sidebar:
     st.title("initlab")
     controls.sidebar(link.hide, link.lock)
 scenario, view, repairs = state.current()
-state.sync_url(scenario, view, link.hide, link.lock)
+state.sync_url(scenario, view, link.hide, link.lock, st.session_state.get("tab"))
+if (scenario, view) != (link.scenario, link.view):
+    st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
 
 st.markdown("### What does the choice of initial weights do to a neural network?")
-pages.notices(list(st.session_state.get("_notices", [])) + repairs)
+pages.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
+pages.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
 if state.preset() in PRESETS:
     p = PRESETS[state.preset()]
     st.info(f"**{p.title}**: {p.text}", icon="🎯")
 
-tabs = st.tabs(state.TAB_LABELS, default=state.default_tab(), key="tab", bind="query-params")
+# The active tab lives in session state (seeded from the link) and goes into the address bar with the
+# rest of the view, so "tab" follows the same rules as every other parameter.
+tabs = st.tabs(state.TAB_LABELS, key="tab", on_change="rerun")
 for label, tab in zip(state.TAB_LABELS, tabs):
     if tab.open:
         with tab:

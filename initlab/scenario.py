@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
@@ -332,9 +333,12 @@ MIGRATIONS: dict[int, Any] = {}
 # Keys that are not scenario fields but belong to the link: version, preset, the active tab (bound to
 # Streamlit's tabs widget), and a teacher's lesson options. Streamlit's own embed keys pass untouched.
 LINK_KEYS = ("v", "preset", "tab", "hide", "lock")
+# Controls a lesson link may hide or lock: the sidebar's (every scenario field and the preset picker).
+LESSON_CONTROLS = ("preset", *(f.name for f in FIELDS))
 STREAMLIT_KEYS = ("embed", "embed_options")
 # Longer values are refused unread: no link can make the parser work hard. It must exceed the longest
 # valid value: a list of 6 registry names (rng_inits) takes up to ~130 characters.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE | re.ASCII)
 MAX_RAW_LENGTH = 200
 
 
@@ -408,10 +412,9 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
         if text in valid:
             return text, None
         raise ValueError(f"'{_show(text)}' is not one of: {', '.join(valid)}")
-    try:
-        num = float(text)
-    except ValueError:
-        raise ValueError(f"'{_show(text)}' is not a number") from None
+    if not _NUMBER.fullmatch(text):  # float() would also take "1_000", "٣" and " 1 "
+        raise ValueError(f"'{_show(text)}' is not a number")
+    num = float(text)
     if not math.isfinite(num):
         raise ValueError(f"'{_show(text)}' is not a finite number")
     if field.kind == "int":
@@ -465,8 +468,9 @@ def encode_query(
         if value != getattr(base_view, f.name):
             out[f.name] = format_value(f, value)
     for key, names in (("hide", hide), ("lock", lock)):
-        if names:
-            out[key] = ",".join(f.name for f in FIELDS if f.name in names)
+        joined = ",".join(n for n in LESSON_CONTROLS if n in names)
+        if joined:
+            out[key] = joined
     return out
 
 
@@ -531,11 +535,11 @@ def decode_query(
     lesson: dict[str, frozenset[str]] = {}
     for key in ("hide", "lock"):
         names = [n.strip() for n in raw.pop(key, "").split(",") if n.strip()]
-        bad = [n for n in names if n not in FIELD_BY_NAME]
+        bad = [n for n in names if n not in LESSON_CONTROLS]
         if bad:
             shown = ", ".join(_show(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            note(key, f"{key}: unknown control(s) {shown} ignored")
-        lesson[key] = frozenset(n for n in names if n in FIELD_BY_NAME)
+            note(key, f"{key}: unknown control(s) {shown} ignored (controls: {', '.join(LESSON_CONTROLS)})")
+        lesson[key] = frozenset(n for n in names if n in LESSON_CONTROLS)
 
     values: dict[str, Any] = {}
     view_values: dict[str, Any] = {}

@@ -28,7 +28,10 @@ def _label(f: FieldSpec) -> str:
 def _number(f: FieldSpec, disabled: bool, *, optional_default: float | None = None) -> None:
     """A number widget for ``f``: slider for the network's sizes, number input for the rest."""
     if f.kind == "int" and f.name in ("depth", "width", "batch"):
-        st.slider(_label(f), int(f.lo), int(f.hi), key=f.name, help=f.help, disabled=disabled)
+        # A size change can push the scenario over budget: the callback lowers depth so the slider
+        # always shows what is computed.
+        st.slider(_label(f), int(f.lo), int(f.hi), key=f.name, help=f.help, disabled=disabled,
+                  on_change=state.fit_budget)
     elif f.kind == "int":
         st.number_input(_label(f), int(f.lo), int(f.hi), step=1, key=f.name, help=f.help, disabled=disabled)
     else:
@@ -44,7 +47,7 @@ def _choice(f: FieldSpec, disabled: bool, *, options: tuple[str, ...] | None = N
     if f.optional:
         opts = [None, *opts]
     st.selectbox(
-        _label(f), opts, key=f.name, help=f.help, disabled=disabled,
+        _label(f), opts, key=f.name, help=f.help, disabled=disabled, on_change=state.fit_budget,
         format_func=lambda v: f"default ({default})" if v is None else str(v),
     )
 
@@ -54,7 +57,7 @@ def _field(name: str, hide: frozenset[str], lock: frozenset[str], **kw: object) 
         return
     f = FIELD_BY_NAME[name]
     if f.kind == "bool":
-        st.checkbox(_label(f), key=name, help=f.help, disabled=name in lock)
+        st.checkbox(_label(f), key=name, help=f.help, disabled=name in lock, on_change=state.fit_budget)
     elif f.kind == "choice":
         _choice(f, name in lock, **kw)  # type: ignore[arg-type]
     else:
@@ -66,13 +69,14 @@ def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
     names = ["", *PRESETS]
     if ss.get("preset_pick") not in names:
         ss["preset_pick"] = ""
-    st.selectbox(
-        "Preset", names, key="preset_pick",
-        format_func=lambda n: PRESETS[n].title if n else "— your own settings —",
-        on_change=lambda: state.apply_preset(ss["preset_pick"]),
-        help="Ready-made scenarios, each showing one lesson. Controls below start from the preset.",
-        disabled="preset" in lock,
-    )
+    if "preset" not in hide:
+        st.selectbox(
+            "Preset", names, key="preset_pick",
+            format_func=lambda n: PRESETS[n].title if n else "— your own settings —",
+            on_change=lambda: state.apply_preset(ss["preset_pick"]),
+            help="Ready-made scenarios, each showing one lesson. Controls below start from the preset.",
+            disabled="preset" in lock,
+        )
     st.subheader("Weights")
     _field("init", hide, lock)
     init = ss.get("init", "glorot_uniform")
@@ -87,7 +91,9 @@ def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
         if pname not in FIELD_BY_NAME:
             continue
         if p.kind == "choice":
-            _field(pname, hide, lock, options=tuple(p.choices or ()), default=str(p.default))
+            # Only what the schema accepts (PyTorch also lists conv* nonlinearities: gain 1, as linear).
+            valid = choices_for(FIELD_BY_NAME[pname])
+            _field(pname, hide, lock, options=tuple(c for c in p.choices or () if c in valid), default=str(p.default))
         else:
             _field(pname, hide, lock, optional_default=float(p.default))
     st.subheader("Network")

@@ -15,7 +15,7 @@ from initlab import codegen, initializers, plots, verdict
 from initlab.lessons import LESSONS
 from initlab.network import Result
 from initlab.presets import PRESETS
-from initlab.scenario import FIELDS, INIT_PARAM_NAMES, VIEW_FIELDS, Scenario, View, repair
+from initlab.scenario import INIT_PARAM_NAMES, LESSON_CONTROLS, VIEW_FIELDS, Scenario, View, repair
 from initlab.ui import compute, state
 
 ss = st.session_state
@@ -243,7 +243,7 @@ def share_box(s: Scenario, view: View, tab: str | None) -> None:
     st.markdown("**Link to this view** (copy with the icon on the right):")
     st.code(base + "?" + urlencode(state.share_query(s, view, tab=tab)), language=None, wrap_lines=True)
     with st.expander("Lesson link (for teachers)"):
-        names = [f.name for f in FIELDS]
+        names = list(LESSON_CONTROLS)
         hide = st.multiselect("Hide these controls", names, key="lesson_hide",
                               help="Students won't see them; the link's values still apply.")
         lock = st.multiselect("Lock these controls", [n for n in names if n not in hide], key="lesson_lock",
@@ -252,12 +252,12 @@ def share_box(s: Scenario, view: View, tab: str | None) -> None:
         st.code(base + "?" + urlencode(q), language=None, wrap_lines=True)
 
 
-def notices(items: list) -> None:  # type: ignore[type-arg]
-    """The link's ignored / clamped parameters, one line each (never raw HTML: texts are sanitised)."""
+def notices(items: list, heading: str) -> None:  # type: ignore[type-arg]
+    """Ignored / clamped / adjusted parameters, one line each (texts are sanitised by the codec)."""
     if not items:
         return
     lines = "\n".join(f"- {n.message}" for n in items)
-    st.warning(f"Some settings in this link could not be used as written:\n{lines}", icon="⚠️")
+    st.warning(f"{heading}\n{lines}", icon="⚠️")
 
 
 __all__ = ["PAGES", "notices", "share_box", "VIEW_FIELDS"]

@@ -4,9 +4,9 @@ Why not Streamlit's ``bind="query-params"`` for the controls: a bound widget sil
 cannot parse and silently resets an out-of-range one to its default, so the page could not say which
 parameter of a link was ignored, could not clamp, and the URL would lose the value the page shows.
 Here the link is decoded once per session by :func:`initlab.scenario.decode_query` (which clamps and
-reports), the widgets run on ``st.session_state``, and after every run the address bar is rewritten
-from the scenario by :func:`initlab.scenario.encode_query`, the same function that builds the Share
-link, so the two can never disagree. The active tab, which needs no validation, is bound by Streamlit.
+reports), the widgets (and the tabs) run on ``st.session_state``, and after every run the address bar
+is rewritten by :func:`share_query`, the same function that builds the Share link, so the two can
+never disagree.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ def start() -> LinkState:
         ss["_link"] = link
         ss["_notices"] = list(link.notices)
         _seed(link.scenario, link.view, link.preset)
+        ss["tab"] = link.tab or default_tab()  # a preset opens on its own page unless the link names one
     return ss["_link"]
 
 
@@ -78,6 +79,14 @@ def apply_preset(name: str | None) -> None:
     ss["_notices"] = []
     if name in PRESETS:
         ss["tab"] = TAB_OF_PRESET[PRESETS[name].tab]
+
+
+def fit_budget() -> None:
+    """Widget callback: after a size change, bring depth back within the budget (and show it)."""
+    s, _, notices = current()
+    if ss.get("depth") != s.depth:
+        ss["depth"] = s.depth
+        ss["_adjusted"] = notices  # shown once, on the run this change triggers
 
 
 def preset() -> str | None:
@@ -125,13 +134,14 @@ def current() -> tuple[Scenario, View, list[Notice]]:
     return s, view, notices
 
 
-def sync_url(s: Scenario, view: View, hide: frozenset[str], lock: frozenset[str]) -> None:
-    """Rewrite the address bar from the scenario: only non-default values, the version, the preset."""
-    want = encode_query(s, view, preset=preset(), base=base(), hide=hide, lock=lock)
+def sync_url(s: Scenario, view: View, hide: frozenset[str], lock: frozenset[str], tab: str | None) -> None:
+    """Rewrite the address bar from the scenario: only non-default values, the version, the preset,
+    the tab when it is not the preset's own page: exactly the Share link's query."""
+    want = share_query(s, view, hide, lock, tab=tab)
     have = {key: st.query_params.get_all(key) for key in st.query_params.keys()}
     for key in list(have):
-        if key in STREAMLIT_KEYS or key == "tab":
-            continue  # Streamlit's own, and the tab binding it manages
+        if key in STREAMLIT_KEYS:
+            continue  # Streamlit's own (?embed=true)
         if key not in want:
             del st.query_params[key]
     for key, value in want.items():
@@ -143,8 +153,7 @@ def share_query(s: Scenario, view: View, hide: frozenset[str] = frozenset(), loc
                 tab: str | None = None) -> dict[str, str]:
     """The query of a link that reopens exactly this view (plus a teacher's hide/lock options)."""
     q = encode_query(s, view, preset=preset(), base=base(), hide=hide, lock=lock)
-    default_tab = TAB_OF_PRESET[PRESETS[preset()].tab] if preset() in PRESETS else TAB_LABELS[0]
-    if tab and tab != default_tab:
+    if tab and tab != default_tab():
         q["tab"] = tab
     return q
 
