@@ -450,7 +450,7 @@ SAME_LINKS = {
 def test_same_link_twice_gives_identical_numbers(case: str) -> None:
     params = SAME_LINKS[case]
     first = open_link(params)
-    for fn in (compute.propagate, compute.predict, compute.range_curves):
+    for fn in (compute.propagate, compute.predict, compute.range_curves, compute.figure):
         fn.clear()  # the second session recomputes everything from the link alone
     second = open_link(params)
     assert_healthy(first)
@@ -565,6 +565,9 @@ def test_lesson_link_with_unknown_control_names_it() -> None:
 
 def test_teacher_lesson_link_in_the_share_box() -> None:
     at = open_link({"preset": "he_relu", "tab": "Learn"})
+    assert len(share_links(at)) == 1  # the lesson options are built only once the teacher opens them
+    at.session_state["lesson_open"] = True
+    at.run()
     at.multiselect(key="lesson_hide").set_value(["seed", "dtype"]).run()
     at.multiselect(key="lesson_lock").set_value(["init"]).run()
     lesson = share_links(at)[1]
@@ -582,3 +585,14 @@ def test_lesson_link_hiding_a_view_control_is_reported() -> None:
     assert_healthy(at)
     assert "" not in address_bar(at).values()
     assert any("which" in n for n in notices(at)) or not [r for r in at.radio if r.key == "which"]
+
+
+def test_code_expander_shows_keras_and_pytorch_for_the_current_network() -> None:
+    at = open_link({"init": "random_normal", "stddev": "1", "activation": "linear", "depth": "7"})
+    assert not [c for c in at.code if "import keras" in c.value]  # built only when opened
+    at.session_state["code_open"] = True
+    at.run()
+    keras = next(c.value for c in at.code if "import keras" in c.value)
+    torch = next(c.value for c in at.code if "import torch" in c.value)
+    assert "RandomNormal(" in keras and "stddev=1" in keras and "range(7)" in keras
+    assert "nn.init.normal_(" in torch and "std=1" in torch

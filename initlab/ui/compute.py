@@ -9,14 +9,18 @@ each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" m
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import network, ranges, theory
+from initlab import codegen, network, ranges, theory
 from initlab.scenario import Scenario
 
 
@@ -46,10 +50,22 @@ def _throttled(fn, *args):  # type: ignore[no-untyped-def]
         _HEAVY.release()
 
 
+_DONE: OrderedDict[Scenario, None] = OrderedDict()  # scenarios computed lately (to skip the spinner)
+
+
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def propagate(s: Scenario) -> network.Result:
     """``initlab.propagate`` cached by scenario (shared by all sessions; do not mutate the result)."""
-    return _throttled(network.propagate, s)
+    result = _throttled(network.propagate, s)
+    _DONE[s] = None
+    while len(_DONE) > CACHE_ENTRIES:
+        _DONE.popitem(last=False)
+    return result
+
+
+def is_cached(s: Scenario) -> bool:
+    """Whether ``propagate(s)`` was computed lately (then it answers at once: no spinner needed)."""
+    return s in _DONE
 
 
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
@@ -69,3 +85,21 @@ def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) ->
     entries = [(n, {}, classic[n]) if n in classic else n for n in inits]
     rng = np.random.default_rng(seed)
     return _throttled(lambda: ranges.range_curves(entries, n_max, fan_out=fan_out or None, rng=rng))
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES * 8, show_spinner=False)
+def figure(key: Hashable, _build: Callable[[], go.Figure]) -> go.Figure:
+    """A figure built once per ``key`` for all sessions.
+
+    Figures are pure functions of their data, and the data of a key (scenarios, column, view) is
+    itself cached, so building them once matters: building the five Signal figures costs about ten
+    times what sending them does, and a class opens the same preset 200 times at once.
+    ``st.plotly_chart`` copies the figure (``to_dict``), so the shared object is never mutated.
+    """
+    return _build()
+
+
+@functools.lru_cache(maxsize=256)
+def snippet(framework: str, s: Scenario) -> str:
+    """The Keras or PyTorch code that builds ``s`` (pure text; cached per scenario)."""
+    return codegen.keras_snippet(s) if framework == "keras" else codegen.pytorch_snippet(s)

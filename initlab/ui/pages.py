@@ -9,9 +9,10 @@ from collections.abc import Callable
 from urllib.parse import urlencode
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import codegen, initializers, plots, verdict
+from initlab import initializers, plots, verdict
 from initlab.lessons import LESSONS
 from initlab.network import Result
 from initlab.presets import PRESETS
@@ -22,13 +23,22 @@ ss = st.session_state
 CHART = {"displaylogo": False}  # plotly's own PNG export (camera icon) stays on every chart
 
 
-def chart(fig) -> None:  # type: ignore[no-untyped-def]
-    st.plotly_chart(fig, width="stretch", config=CHART)
+def chart(key: tuple, build: Callable[[], go.Figure]) -> None:  # type: ignore[type-arg]
+    """Draw the figure ``build()`` makes, built once per ``key`` across sessions (compute.figure)."""
+    st.plotly_chart(compute.figure(key, build), width="stretch", config=CHART)
+
+
+def section(title: str | None, text: str) -> None:
+    """A heading and its explanation as one element (each element is a message to every browser)."""
+    st.markdown((f"##### {title}\n\n" if title else "") + f":gray[{text}]")
 
 
 def run(s: Scenario) -> Result | None:
-    """The cached result of ``s``, with a progress indicator; a message instead of a traceback."""
+    """The cached result of ``s``, with a progress indicator when it must be computed; a message
+    instead of a traceback."""
     try:
+        if compute.is_cached(s):
+            return compute.propagate(s)
         with st.spinner(f"Pushing {s.batch} examples through {s.depth} layers of {s.width} units…", show_time=True):
             return compute.propagate(s)
     except compute.BusyError as exc:
@@ -64,25 +74,25 @@ def signal(s: Scenario, view: View) -> None:
     st.radio("Show", ("act", "pre"), persist_state="session", key="which", horizontal=True,
              format_func=lambda w: "activations h" if w == "act" else "pre-activations z")
     theory = _theory(s, f"{which}_std")
-    st.markdown(f"##### How spread out are the {name} at each layer?")
-    st.caption("A healthy network keeps this roughly level. A straight rising line on the log scale means "
+    section(f"How spread out are the {name} at each layer?",
+            "A healthy network keeps this roughly level. A straight rising line on the log scale means "
                "the same factor is multiplied in at every layer (exploding); a falling one, vanishing. "
                + _theory_note(theory))
-    chart(plots.signal_figure({_label(s): res}, f"{which}_std", theory=theory))
-    st.markdown("##### The whole distribution, layer by layer")
-    st.caption("Median, middle 50% and middle 98% of the values of each layer (from 1024 values sampled per "
+    chart(("signal", s, which), lambda: plots.signal_figure({_label(s): res}, f"{which}_std", theory=theory))
+    section("The whole distribution, layer by layer",
+            "Median, middle 50% and middle 98% of the values of each layer (from 1024 values sampled per "
                "layer), with mean ± std.")
-    chart(plots.spread_figure(res, which))
-    st.caption("The same as a heatmap: colour is the share of a layer's values that fall in each bin, so a "
+    chart(("spread", s, which), lambda: plots.spread_figure(res, which))
+    section(None, "The same as a heatmap: colour is the share of a layer's values that fall in each bin, so a "
                "collapse to one value (zero init, vanishing) or a blow-up (inf/NaN row) is plain to see.")
-    chart(plots.heatmap_figure(res, which))
-    st.markdown("##### Saturated, dead and overflowed values")
-    st.caption("Saturated: the activation's slope is below 10% of its peak, so almost no gradient passes. "
+    chart(("heatmap", s, which), lambda: plots.heatmap_figure(res, which))
+    section("Saturated, dead and overflowed values",
+            "Saturated: the activation's slope is below 10% of its peak, so almost no gradient passes. "
                "Dead (ReLU): output and slope exactly 0. inf/NaN: the numbers ran out of range.")
-    chart(plots.fractions_figure({_label(s): res}))
-    st.markdown(f"##### Mean of the {name}")
-    st.caption("All-positive weights or inputs shift the mean away from 0, layer after layer.")
-    chart(plots.signal_figure({_label(s): res}, f"{which}_mean"))
+    chart(("fractions", s), lambda: plots.fractions_figure({_label(s): res}))
+    section(f"Mean of the {name}",
+            "All-positive weights or inputs shift the mean away from 0, layer after layer.")
+    chart(("mean", s, which), lambda: plots.signal_figure({_label(s): res}, f"{which}_mean"))
     _exports(s, view, res)
 
 
@@ -112,18 +122,18 @@ def gradients(s: Scenario, view: View) -> None:
                                             "variance, so every change below is the layers' doing."
                                             if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1)."))
     theory = _theory(s, "grad_std")
-    st.markdown("##### How big is the gradient that reaches each layer?")
-    st.caption("Read it from the right (the top, where the loss is) to the left (layer 1): the backward pass "
+    section("How big is the gradient that reaches each layer?",
+            "Read it from the right (the top, where the loss is) to the left (layer 1): the backward pass "
                "multiplies by each layer's weights and slopes on the way down. " + _theory_note(theory))
-    chart(plots.gradient_figure({_label(s): res}, "grad_std", theory=theory))
-    st.markdown("##### Gradient of each weight matrix")
-    st.caption("‖∂L/∂W‖: how strongly gradient descent would push each layer's weights. Exactly 0 means "
+    chart(("grad_std", s), lambda: plots.gradient_figure({_label(s): res}, "grad_std", theory=theory))
+    section("Gradient of each weight matrix",
+            "‖∂L/∂W‖: how strongly gradient descent would push each layer's weights. Exactly 0 means "
                "that layer cannot learn at all.")
-    chart(plots.gradient_figure({_label(s): res}, "weight_grad_norm"))
-    st.markdown("##### Relative update size")
-    st.caption("‖∂L/∂W‖ / ‖W‖: with one learning rate for all layers, layers where this is tiny barely move "
+    chart(("weight_grad_norm", s), lambda: plots.gradient_figure({_label(s): res}, "weight_grad_norm"))
+    section("Relative update size",
+            "‖∂L/∂W‖ / ‖W‖: with one learning rate for all layers, layers where this is tiny barely move "
                "and layers where it is huge jump. Healthy training wants it similar across layers.")
-    chart(plots.gradient_figure({_label(s): res}, "grad_ratio"))
+    chart(("grad_ratio", s), lambda: plots.gradient_figure({_label(s): res}, "grad_ratio"))
     _exports(s, view, res)
 
 
@@ -137,10 +147,10 @@ def weight_ranges(s: Scenario, view: View) -> None:
     c[1].number_input("up to n inputs", 2, 1000, persist_state="session", key="rng_n", step=10)
     c[2].number_input("fan-out m (0: m = n)", 0, 1000, persist_state="session", key="rng_m", step=1)
     inits = tuple(ss.get("rng_inits") or View().rng_inits)
+    n_max, m = int(ss.get("rng_n", view.rng_n)), int(ss.get("rng_m", view.rng_m))
     with st.spinner("Sampling weights…"):
-        curves = compute.range_curves(inits, int(ss.get("rng_n", view.rng_n)), int(ss.get("rng_m", view.rng_m)),
-                                      s.seed)
-    chart(plots.ranges_figure(curves))
+        curves = compute.range_curves(inits, n_max, m, s.seed)
+    chart(("ranges", inits, n_max, m, s.seed), lambda: plots.ranges_figure(curves))
     rows = []
     for name in inits:
         init = initializers.get(name)
@@ -183,18 +193,20 @@ def compare(s: Scenario, view: View) -> None:
         st.info("Pick at least two to compare.")
         return
     results: dict[str, Result] = {}
-    for label, v in _variants(s, view).items():
+    variants = _variants(s, view)
+    for label, v in variants.items():
         r = run(v)
         if r is not None:
             results[label] = r
     if not results:
         return
+    key = tuple((label, variants[label]) for label in results)  # what the figures below are made of
     st.markdown("##### Forward: spread of the values at each layer")
-    chart(plots.signal_figure(results, f"{view.which}_std"))
+    chart(("cmp_signal", key, view.which), lambda: plots.signal_figure(results, f"{view.which}_std"))
     st.markdown("##### Backward: size of the gradient reaching each layer")
-    chart(plots.gradient_figure(results, "grad_std"))
+    chart(("cmp_grad", key), lambda: plots.gradient_figure(results, "grad_std"))
     st.markdown("##### Saturated, dead and overflowed values")
-    chart(plots.fractions_figure(results))
+    chart(("cmp_fractions", key), lambda: plots.fractions_figure(results))
     rows = []
     for label, r in results.items():
         sv, gv = verdict.signal_verdict(r.layers), verdict.gradient_verdict(r.layers)
@@ -225,16 +237,20 @@ PAGES: dict[str, Callable[[Scenario, View], None]] = {
 
 def _exports(s: Scenario, view: View, res: Result) -> None:
     c = st.columns(2)
-    c[0].download_button("Per-layer statistics (CSV)", res.layers.to_csv(index=False), file_name="initlab_layers.csv",
-                         mime="text/csv", on_click="ignore")
+    # Files are made only when a button is clicked (a callable), not on every run of every student.
+    c[0].download_button("Per-layer statistics (CSV)", lambda: res.layers.to_csv(index=False),
+                         file_name="initlab_layers.csv", mime="text/csv", on_click="ignore")
     doc = {"scenario": dataclasses.asdict(s), "view": dataclasses.asdict(view),
            "link": state.share_query(s, view), "first_nonfinite_layer": res.first_nonfinite_layer}
-    c[1].download_button("Scenario (JSON)", json.dumps(doc, indent=2), file_name="initlab_scenario.json",
+    c[1].download_button("Scenario (JSON)", lambda: json.dumps(doc, indent=2), file_name="initlab_scenario.json",
                          mime="application/json", on_click="ignore")
-    with st.expander("Code: build this network in Keras or PyTorch"):
-        k, p = st.tabs(["Keras", "PyTorch"])
-        k.code(codegen.keras_snippet(s), language="python")
-        p.code(codegen.pytorch_snippet(s), language="python")
+    # A stateful expander: its content is only built (and sent) while it is open.
+    code = st.expander("Code: build this network in Keras or PyTorch", key="code_open", on_change="rerun")
+    if code.open:
+        with code:
+            k, p = st.tabs(["Keras", "PyTorch"])
+            k.code(compute.snippet("keras", s), language="python")
+            p.code(compute.snippet("pytorch", s), language="python")
 
 
 def share_box(s: Scenario, view: View, tab: str | None) -> None:
@@ -242,7 +258,10 @@ def share_box(s: Scenario, view: View, tab: str | None) -> None:
     base = st.context.url or ""
     st.markdown("**Link to this view** (copy with the icon on the right):")
     st.code(base + "?" + urlencode(state.share_query(s, view, tab=tab)), language=None, wrap_lines=True)
-    with st.expander("Lesson link (for teachers)"):
+    lesson = st.expander("Lesson link (for teachers)", key="lesson_open", on_change="rerun")
+    if not lesson.open:
+        return
+    with lesson:
         names = list(LESSON_CONTROLS)
         hide = st.multiselect("Hide these controls", names, key="lesson_hide",
                               help="Students won't see them; the link's values still apply.")

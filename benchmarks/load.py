@@ -1,0 +1,424 @@
+"""Load test: N simulated students open initlab links at once; time to a finished page, failures, memory.
+
+    python benchmarks/load.py --spawn-server                       # 200 sessions, every preset, own server
+    python benchmarks/load.py --url http://127.0.0.1:8501 --sessions 200 \\
+        --links "preset=he_relu" "preset=std1_explodes" --json out.json
+    python benchmarks/load.py --spawn-server --sessions 200 --ramp 10   # spread the arrivals over 10 s
+    python benchmarks/load.py --spawn-server --warmup --server-env OPENBLAS_NUM_THREADS=1   # warm cache
+
+Each session is one :func:`stclient.open_page` (health GET for the XSRF cookie, websocket, rerun with
+the link's query, read until ``script_finished``). Sessions are opened all at once (the start of a
+lecture) or spread evenly over ``--ramp`` seconds, links assigned round-robin (default: every preset
+of ``initlab.presets.PRESETS`` as ``preset=NAME``). Every finished session stays open (as a student's
+tab does) until all sessions are done, so the server holds all N sessions at its peak.
+
+Reported: p50 / p95 / max seconds to a finished page, failures by reason (timeout, connection error,
+exception on the page, the app's own error boxes: "could not be drawn", "Not computed" (busy),
+"cannot be computed"), throughput, the client's own CPU time, and with ``--spawn-server`` (or
+``--server-pid``) the server's CPU time and memory: RSS of the server and its children sampled every
+0.2 s (peak of the sum) and the kernel's high-water mark VmHWM. Linux /proc only; standard library
+plus ``websockets`` and ``streamlit`` (for its protobuf classes). Only 127.0.0.1 / localhost.
+
+Exit status: 0 when there was no failure, 1 otherwise (2 on usage / server start errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import stclient  # noqa: E402
+
+# Texts of the app's own "this failed" boxes (initlab/ui/pages.py, app.py): a page showing one of
+# these is a failure for the student even though the script run finished.
+APP_ERROR_MARKERS = ("could not be drawn", "Not computed", "cannot be computed")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def default_links() -> list[str]:
+    sys.path.insert(0, str(REPO))
+    from initlab.presets import PRESETS
+
+    return [f"preset={name}" for name in PRESETS]
+
+
+def failure_reason(r: stclient.PageResult) -> str | None:
+    """Why this page counts as a failure (None: it is fine)."""
+    if r.error:
+        if r.error.startswith("timeout"):
+            return "timeout"
+        if r.error.startswith(("connection", "websocket rejected")):
+            return "connection error"
+        return "error: " + r.error[:80]
+    if not r.ok:
+        return "not finished"
+    if r.exception_texts:
+        return "exception on page: " + r.exception_texts[0][:80]
+    for fmt, body in r.alerts:
+        for marker in APP_ERROR_MARKERS:
+            if marker in body:
+                return f"app {fmt}: {marker}"
+    return None
+
+
+# -- server process ----------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.25)
+    raise RuntimeError(f"{url} not healthy after {timeout:g} s ({last})")
+
+
+class Server:
+    """``python -m streamlit run app.py`` on a free port of 127.0.0.1, in its own process group."""
+
+    def __init__(self, script: str = "app.py", cwd: Path = REPO, port: int | None = None,
+                 env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
+                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
+                    "--browser.gatherUsageStats", "false", *(extra_args or [])]
+        self.cwd = cwd
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = tempfile.NamedTemporaryFile(prefix="initlab-load-server-", suffix=".log", delete=False)
+
+    def start(self, timeout: float = 60) -> Server:
+        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            wait_healthy(self.url, timeout, self.proc)
+        except Exception as exc:
+            self.stop()
+            raise RuntimeError(f"{exc}\n--- server log tail ---\n{self.log_tail()}") from exc
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return Path(self.log.name).read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)  # our own process group (start_new_session)
+            self.proc.wait(timeout=10)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- /proc sampling ----------------------------------------------------------------------------------
+
+def _status_kb(pid: int, key: str) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (via /proc/<pid>/task/*/children), bounded to 1000 processes."""
+    out, todo = [], [pid]
+    while todo and len(out) < 1000:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            pass
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and its reaped children (from /proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / _CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+class MemorySampler:
+    """Samples the RSS of a process tree every ``interval`` s in a thread (the event loop is busy)."""
+
+    def __init__(self, pid: int, interval: float = 0.2, max_seconds: float = 3600) -> None:
+        self.pid, self.interval, self.max_seconds = pid, interval, max_seconds
+        self.peak_rss_kb = 0
+        self.start_rss_kb = 0
+        self.samples = 0
+        self.series: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _sample(self) -> int:
+        return sum(_status_kb(p, "VmRSS:") for p in process_tree(self.pid))
+
+    def _run(self) -> None:
+        t0 = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - t0 < self.max_seconds:
+            rss = self._sample()
+            self.samples += 1
+            self.peak_rss_kb = max(self.peak_rss_kb, rss)
+            if self.samples % 5 == 1:  # one point a second for the JSON
+                self.series.append((round(time.monotonic() - t0, 1), rss))
+            self._stop.wait(self.interval)
+
+    def start(self) -> MemorySampler:
+        self.start_rss_kb = self._sample()
+        self._thread.start()
+        return self
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        tree = process_tree(self.pid)
+        hwm = max((_status_kb(p, "VmHWM:") for p in tree), default=0)
+        return {"rss_start_mb": round(self.start_rss_kb / 1024, 1),
+                "rss_peak_sampled_mb": round(self.peak_rss_kb / 1024, 1),
+                "vmhwm_mb": round(hwm / 1024, 1), "processes": len(tree), "samples": self.samples,
+                "rss_series_mb": [(t, round(kb / 1024, 1)) for t, kb in self.series]}
+
+
+# -- the load ----------------------------------------------------------------------------------------
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, -(-len(s) * q // 100) - 1))
+    return s[int(k)]
+
+
+async def run_load(url: str, sessions: int = 200, links: list[str] | None = None, *, ramp: float = 0.0,
+                   timeout: float = 60.0, hold: bool = True, xsrf: bool = True) -> dict[str, Any]:
+    """Open ``sessions`` pages concurrently (round-robin over ``links``); return the report.
+
+    With ``hold`` every session stays open after its page finished until the last page finished
+    (or failed), as the students' tabs do; the wall time and throughput are up to that moment."""
+    links = links or default_links()
+    release = asyncio.Event() if hold else None
+    all_pages = asyncio.Event()
+    n_pages = 0
+    t_last = time.perf_counter()
+
+    def page_done(_: stclient.PageResult) -> None:
+        nonlocal n_pages, t_last
+        n_pages += 1
+        t_last = time.perf_counter()
+        if n_pages >= sessions:
+            all_pages.set()
+
+    async def one(i: int) -> stclient.PageResult:
+        if ramp > 0:
+            await asyncio.sleep(ramp * i / sessions)
+        return await stclient.open_page(url, links[i % len(links)], timeout=timeout, xsrf=xsrf, hold=release,
+                                        hold_timeout=timeout + ramp + 30, on_page=page_done)
+
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    tasks = [asyncio.create_task(one(i)) for i in range(sessions)]
+    try:
+        # Bounded: every session ends (page, failure or timeout) within ramp + timeout.
+        await asyncio.wait_for(all_pages.wait(), ramp + timeout + 15)
+    except TimeoutError:
+        pass
+    wall = t_last - t0
+    if release is not None:
+        release.set()
+    results = list(await asyncio.gather(*tasks))
+    client_cpu = time.process_time() - cpu0
+    return summarise(results, wall, client_cpu, url, ramp)
+
+
+def summarise(results: list[stclient.PageResult], wall: float, client_cpu: float, url: str,
+              ramp: float = 0.0) -> dict[str, Any]:
+    times = [r.seconds for r in results]
+    ok_times = [r.seconds for r in results if failure_reason(r) is None]
+    reasons = Counter(failure_reason(r) for r in results)
+    failures = {k: v for k, v in reasons.items() if k is not None}
+    per_link: dict[str, list[float]] = {}
+    for r in results:
+        per_link.setdefault(r.query, []).append(r.seconds)
+    examples = [{"query": r.query, "reason": failure_reason(r), "error": r.error,
+                 "exceptions": r.exception_texts[:2], "seconds": round(r.seconds, 2)}
+                for r in results if failure_reason(r) is not None][:10]
+    n = len(results)
+    return {
+        "url": url, "sessions": n, "ramp_s": ramp,
+        "ok": n - sum(failures.values()), "failures": sum(failures.values()), "failure_reasons": failures,
+        "failure_examples": examples,
+        "p50_s": round(percentile(times, 50), 3) if times else None,
+        "p95_s": round(percentile(times, 95), 3) if times else None,
+        "max_s": round(max(times), 3) if times else None,
+        "min_s": round(min(times), 3) if times else None,
+        "p95_ok_s": round(percentile(ok_times, 95), 3) if ok_times else None,
+        "connect_p95_s": _p95([r.connect_seconds for r in results]),
+        "first_message_p95_s": _p95([r.first_message_seconds for r in results]),
+        "wall_s": round(wall, 3),
+        "throughput_pages_per_s": round(n / wall, 2) if wall > 0 else None,
+        "client_cpu_s": round(client_cpu, 2),
+        "bytes_total_mb": round(sum(r.n_bytes for r in results) / 1e6, 2),
+        "runs_per_session_max": max((r.n_runs for r in results), default=0),
+        "per_link": {q: {"n": len(v), "p50_s": round(percentile(v, 50), 2), "max_s": round(max(v), 2)}
+                     for q, v in per_link.items()},
+        "cpu_count": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)),
+        "loadavg_before": None,
+    }
+
+
+def _p95(values: list[float | None]) -> float | None:
+    v = [x for x in values if x is not None]
+    return round(percentile(v, 95), 3) if v else None
+
+
+def print_report(rep: dict[str, Any]) -> None:
+    w = sys.stdout.write
+    w(f"\n{rep['sessions']} sessions on {rep['url']} (ramp {rep['ramp_s']:g} s), "
+      f"{rep['cpu_count']} CPUs (affinity {rep['affinity_cpus']}), load average before "
+      f"{rep.get('loadavg_before')} after {rep.get('loadavg_after')}\n")
+    w(f"time to finished page: p50 {rep['p50_s']} s   p95 {rep['p95_s']} s   max {rep['max_s']} s   "
+      f"(min {rep['min_s']} s; p95 connect {rep['connect_p95_s']} s, first message {rep['first_message_p95_s']} s)\n")
+    w(f"failures: {rep['failures']} / {rep['sessions']}  {rep['failure_reasons'] or ''}\n")
+    for ex in rep["failure_examples"][:5]:
+        w(f"  e.g. {ex}\n")
+    w(f"throughput: {rep['throughput_pages_per_s']} pages/s over {rep['wall_s']} s; "
+      f"{rep['bytes_total_mb']} MB received; client CPU {rep['client_cpu_s']} s\n")
+    srv = rep.get("server")
+    if srv:
+        w(f"server: peak RSS (sampled, process tree) {srv['rss_peak_sampled_mb']} MB, VmHWM {srv['vmhwm_mb']} MB, "
+          f"RSS at start {srv['rss_start_mb']} MB; CPU {srv.get('cpu_s')} s "
+          f"({srv.get('cpu_utilisation')} cores on average)\n")
+    w("per link (p50 / max s): " + ", ".join(f"{q.removeprefix('preset=')} {v['p50_s']}/{v['max_s']}"
+                                             for q, v in rep["per_link"].items()) + "\n")
+    goal = rep["p95_s"] is not None and rep["p95_s"] <= 5 and rep["failures"] == 0
+    w(f"goal (p95 <= 5 s, 0 failures): {'MET' if goal else 'NOT MET'}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--url", default="http://127.0.0.1:8501", help="server to load (ignored with --spawn-server)")
+    ap.add_argument("--sessions", type=int, default=200)
+    ap.add_argument("--links", nargs="+", default=None, help='query strings, e.g. "preset=he_relu" (round-robin)')
+    ap.add_argument("--ramp", type=float, default=0.0, help="spread the session starts over this many seconds")
+    ap.add_argument("--timeout", type=float, default=60.0, help="per-session limit to a finished page (s)")
+    ap.add_argument("--no-hold", action="store_true", help="close each session as soon as its page finished")
+    ap.add_argument("--no-xsrf", action="store_true", help="skip the health GET / XSRF token")
+    ap.add_argument("--spawn-server", action="store_true", help="start app.py on a free port, stop it at the end")
+    ap.add_argument("--server-pid", type=int, default=None, help="sample this server's memory (with --url)")
+    ap.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
+                    help="environment of the spawned server, e.g. INITLAB_MAX_CONCURRENT=2")
+    ap.add_argument("--warmup", action="store_true", help="open every link once before the timed run")
+    ap.add_argument("--json", default=None, help="write the report here")
+    a = ap.parse_args(argv)
+    if not 1 <= a.sessions <= 2000:
+        ap.error("--sessions must be 1..2000")
+    links = a.links or default_links()
+
+    server: Server | None = None
+    url, pid = a.url, a.server_pid
+    try:
+        if a.spawn_server:
+            env = dict(kv.split("=", 1) for kv in a.server_env)
+            server = Server(env=env)
+            print(f"starting {' '.join(server.cmd)} (log {server.log.name})", flush=True)
+            server.start()
+            url, pid = server.url, server.pid
+        else:
+            stclient._check_local(url)
+            wait_healthy(url, timeout=10)
+    except (RuntimeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if server:
+            server.stop()
+        return 2
+
+    try:
+        if a.warmup:
+            warm = asyncio.run(run_load(url, len(links), links, timeout=a.timeout, hold=False, xsrf=not a.no_xsrf))
+            print(f"warm-up: {warm['sessions']} links, max {warm['max_s']} s, failures {warm['failures']}", flush=True)
+        load_before = os.getloadavg()
+        sampler = MemorySampler(pid).start() if pid else None
+        cpu0 = cpu_seconds(pid) if pid else 0.0
+        print(f"opening {a.sessions} sessions on {url} over {len(links)} links ...", flush=True)
+        rep = asyncio.run(run_load(url, a.sessions, links, ramp=a.ramp, timeout=a.timeout,
+                                   hold=not a.no_hold, xsrf=not a.no_xsrf))
+        if pid and sampler:
+            srv = sampler.stop()
+            srv["cpu_s"] = round(cpu_seconds(pid) - cpu0, 2)
+            srv["cpu_utilisation"] = round(srv["cpu_s"] / rep["wall_s"], 2) if rep["wall_s"] else None
+            rep["server"] = srv
+        rep["loadavg_before"] = [round(x, 2) for x in load_before]
+        rep["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
+        rep["links"] = links
+    finally:
+        if server:
+            server.stop()
+    print_report(rep)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rep, indent=1))
+        print(f"report written to {a.json}")
+    return 0 if rep["failures"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""A browserless client for ONE Streamlit session: open a page the way the browser does, time it.
+
+    from stclient import open_page_sync
+    r = open_page_sync("http://127.0.0.1:8501", "preset=he_relu")
+    r.ok, r.seconds, r.element_types["plotly_chart"], r.exception_texts, r.alerts
+
+What it does, mirroring Streamlit 1.67's frontend and read off its server source
+(``streamlit/web/server/starlette/starlette_websocket.py``, ``runtime/app_session.py``):
+
+1. ``GET /_stcore/health``: the browser's first request. With XSRF protection on (the default) the
+   response sets the ``_streamlit_xsrf`` cookie.
+2. Websocket ``/_stcore/stream`` with the ``Sec-WebSocket-Protocol`` header repurposed as
+   ``streamlit, <xsrf token>`` (first entry: the subprotocol the server selects; second: the XSRF token,
+   which the browser copies from the cookie; a third entry would resume an old session), the cookie,
+   and a same-origin ``Origin`` header (the server rejects a foreign Origin with close code 1008).
+   The XSRF token only gates reading auth cookies; the connection works without it too
+   (``xsrf=False``), but a client with it is what a student's browser is.
+3. ``BackMsg.rerun_script``: a ``ClientState`` with the query string (no ``?``), an empty
+   ``page_script_hash`` / ``page_name`` (the main page), empty widget states, no cached message hashes
+   and the browser's ``context_info`` (url, timezone, locale). Nothing runs before this message.
+4. Reads ``ForwardMsg``s until ``script_finished`` says the run is over. ``FINISHED_EARLY_FOR_RERUN``
+   (an ``st.rerun()`` or a rerun request) is not the end: a ``new_session`` starts the next run and
+   what the page shows is what that run draws, so the element counts restart there.
+
+Notes:
+
+* ForwardMsg cache: the server replaces a large element by a ``ref_hash`` reference only if the
+  client listed its hash in ``ClientState.cached_message_hashes``. We list none, so every element
+  arrives in full; a ``ref_hash`` anyway is a protocol error here (reported in ``error``).
+* Keep-alive: the server pings at the websocket level every ``server.websocketPingInterval`` (30 s);
+  the ``websockets`` library answers pings itself. The browser's ``app_heartbeat`` BackMsg is only
+  needed for idle pages held open for long; ``open_page(hold=...)`` sends one every 20 s while holding.
+* Websocket compression is off on the server by default (``server.enableWebsocketCompression``);
+  we offer none.
+* Lean on CPU: one protobuf parse per message (upb, C), the element type read from the oneof; the
+  texts of ``exception`` and ``alert`` elements are the only payloads kept.
+
+Only 127.0.0.1 / localhost URLs are accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
+
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+__all__ = ["PageResult", "open_page", "open_page_sync", "http_get"]
+
+_ALLOWED_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_ALERT_FORMATS = {1: "error", 2: "warning", 3: "info", 4: "success"}
+_FINISHED_OK = ForwardMsg.FINISHED_SUCCESSFULLY
+_FINISHED_COMPILE_ERROR = ForwardMsg.FINISHED_WITH_COMPILE_ERROR
+_FINISHED_FOR_RERUN = ForwardMsg.FINISHED_EARLY_FOR_RERUN
+_HEARTBEAT_EVERY = 20.0
+
+
+@dataclass
+class PageResult:
+    """What one simulated student saw.
+
+    ``ok``: the script run finished successfully (``script_finished`` FINISHED_SUCCESSFULLY) within the
+    timeout; the page may still show exceptions or error boxes (see ``exception_texts``, ``alerts``).
+    ``seconds``: from the first request to the final ``script_finished`` (or to the failure).
+    ``n_deltas`` / ``element_types`` / ``exception_texts`` / ``alerts``: of the final run only (what the
+    page shows); ``element_types`` counts ``Element`` oneof names ("plotly_chart", "alert", "exception",
+    "markdown", "metric", ...); ``alerts`` is a list of (format, body), format one of error / warning /
+    info / success. ``query_string_after``: the address bar's query after the run (the last
+    ``page_info_changed``), None if the server never rewrote it.
+    """
+
+    ok: bool
+    seconds: float
+    n_deltas: int = 0
+    element_types: Counter = field(default_factory=Counter)  # type: ignore[type-arg]
+    exception_texts: list[str] = field(default_factory=list)
+    query_string_after: str | None = None
+    error: str | None = None
+    alerts: list[tuple[str, str]] = field(default_factory=list)
+    query: str = ""
+    n_runs: int = 0  # script runs seen (> 1: the app reran itself)
+    n_messages: int = 0  # every ForwardMsg of every run
+    n_bytes: int = 0
+    connect_seconds: float | None = None  # health GET + websocket handshake done
+    first_message_seconds: float | None = None  # first ForwardMsg (new_session) arrived
+    session_id: str | None = None
+
+
+def _check_local(base_url: str) -> tuple[str, int, str, str]:
+    parts = urlsplit(base_url)
+    if parts.scheme != "http" or parts.hostname not in _ALLOWED_HOSTS:
+        raise ValueError(f"only http://127.0.0.1 / localhost URLs are allowed, not {base_url!r}")
+    port = parts.port or 80
+    path = parts.path.rstrip("/")
+    return parts.hostname, port, path, parts.netloc
+
+
+async def http_get(base_url: str, path: str, *, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """A minimal HTTP/1.1 GET on 127.0.0.1 (status, lower-cased headers with Set-Cookie values joined
+    by newlines, body). Standard library only; enough for the health endpoint and the XSRF cookie."""
+    host, port, prefix, netloc = _check_local(base_url)
+
+    async def _get() -> tuple[int, dict[str, str], bytes]:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(f"GET {prefix}{path} HTTP/1.1\r\nHost: {netloc}\r\nAccept: */*\r\n"
+                         "Connection: close\r\n\r\n".encode("latin-1"))
+            await writer.drain()
+            raw = await reader.read(1 << 20)  # bounded: health answers are tiny
+            while len(raw) < (1 << 20):
+                chunk = await reader.read(1 << 16)
+                if not chunk:
+                    break
+                raw += chunk
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except OSError:
+                pass
+        head, _, body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            name = name.strip().lower()
+            headers[name] = (headers[name] + "\n" if name in headers else "") + value.strip()
+        return status, headers, body
+
+    return await asyncio.wait_for(_get(), timeout)
+
+
+def _rerun_backmsg(query: str, page_url: str) -> bytes:
+    msg = BackMsg()
+    cs = msg.rerun_script
+    cs.query_string = query
+    cs.page_script_hash = ""
+    cs.page_name = ""
+    cs.widget_states.SetInParent()  # present and empty, as the browser sends it on load
+    cs.is_auto_rerun = False
+    ci = cs.context_info
+    ci.url = page_url
+    ci.timezone = "UTC"
+    ci.timezone_offset = 0
+    ci.locale = "en-US"
+    ci.is_embedded = False
+    ci.color_scheme = "light"
+    return msg.SerializeToString()
+
+
+def _heartbeat_backmsg() -> bytes:
+    msg = BackMsg()
+    msg.app_heartbeat = True
+    return msg.SerializeToString()
+
+
+async def open_page(base_url: str, query: str, *, timeout: float = 60, xsrf: bool = True,
+                    hold: asyncio.Event | None = None, hold_timeout: float = 300,
+                    on_page: Callable[[PageResult], None] | None = None) -> PageResult:
+    """Open ``base_url/?query`` as a fresh browser tab would; return when the script run finishes.
+
+    ``timeout`` bounds everything up to the finished page. ``hold``: keep the session open after the
+    page finished until the event is set (at most ``hold_timeout`` s), as a student keeps the tab open;
+    the result (timed at ``script_finished``) is returned only after closing; ``on_page(result)`` is
+    called as soon as the page finished (before holding) or failed. Never raises for
+    server or network trouble: ``ok=False`` and ``error`` say what went wrong.
+    """
+    query = query.lstrip("?")
+    _, _, prefix, netloc = _check_local(base_url)
+    t0 = time.perf_counter()
+    res = PageResult(ok=False, seconds=0.0, query=query)
+    state = {"finished": False}
+
+    async def _session(budget: asyncio.Timeout) -> None:
+        headers: dict[str, str] = {}
+        subprotocols = ["streamlit"]
+        if xsrf:
+            status, hdrs, _ = await http_get(base_url, "/_stcore/health", timeout=timeout)
+            if status != 200:
+                raise ConnectionError(f"health check answered {status}")
+            cookie = SimpleCookie()
+            for line in hdrs.get("set-cookie", "").split("\n"):
+                if line:
+                    cookie.load(line)
+            if "_streamlit_xsrf" in cookie:
+                token = cookie["_streamlit_xsrf"].value
+                headers["Cookie"] = f"_streamlit_xsrf={token}"
+                subprotocols.append(token)
+        page_url = f"http://{netloc}{prefix}/" + (f"?{query}" if query else "")
+        uri = f"ws://{netloc}{prefix}/_stcore/stream"
+        # One header "streamlit, <token>": the server reads positions 0 (subprotocol) and 1 (XSRF).
+        async with connect(uri, subprotocols=subprotocols, additional_headers=headers,  # type: ignore[arg-type]
+                           origin=f"http://{netloc}", compression=None, max_size=None, ping_interval=None,
+                           open_timeout=timeout, close_timeout=2, max_queue=64) as ws:
+            res.connect_seconds = time.perf_counter() - t0
+            await ws.send(_rerun_backmsg(query, page_url))
+            await _read_until_finished(ws)
+            state["finished"] = True
+            res.seconds = time.perf_counter() - t0
+            if on_page is not None:
+                on_page(res)
+            if hold is not None:
+                budget.reschedule(asyncio.get_running_loop().time() + hold_timeout + 5)
+                await _hold(ws)
+
+    async def _read_until_finished(ws) -> None:  # type: ignore[no-untyped-def]
+        msg = ForwardMsg()
+        elements = res.element_types
+        while True:
+            data = await ws.recv(decode=False)
+            res.n_messages += 1
+            res.n_bytes += len(data)
+            if res.first_message_seconds is None:
+                res.first_message_seconds = time.perf_counter() - t0
+            msg.ParseFromString(data)
+            kind = msg.WhichOneof("type")
+            if kind == "delta":
+                res.n_deltas += 1
+                delta = msg.delta
+                if delta.WhichOneof("type") == "new_element":
+                    el = delta.new_element
+                    et = el.WhichOneof("type")
+                    elements[et] += 1
+                    if et == "exception":
+                        res.exception_texts.append(f"{el.exception.type}: {el.exception.message}")
+                    elif et == "alert":
+                        res.alerts.append((_ALERT_FORMATS.get(el.alert.format, "alert"), el.alert.body))
+            elif kind == "script_finished":
+                status = msg.script_finished
+                if status == _FINISHED_OK:
+                    res.ok = True
+                    return
+                if status == _FINISHED_COMPILE_ERROR:
+                    res.error = "script finished with a compile error"
+                    return
+                # FINISHED_EARLY_FOR_RERUN: another run follows; fragment runs: keep reading.
+            elif kind == "new_session":
+                res.n_runs += 1
+                res.session_id = res.session_id or msg.new_session.initialize.session_id or None
+                # A new run redraws the page: count what the final run shows.
+                res.n_deltas = 0
+                elements.clear()
+                res.exception_texts.clear()
+                res.alerts.clear()
+            elif kind == "page_info_changed":
+                res.query_string_after = msg.page_info_changed.query_string
+            elif kind == "session_event":
+                ev = msg.session_event
+                if ev.WhichOneof("type") == "script_compilation_exception":
+                    exc = ev.script_compilation_exception
+                    res.exception_texts.append(f"{exc.type}: {exc.message}")
+            elif kind == "ref_hash":
+                raise RuntimeError(f"server sent a ref_hash ({msg.ref_hash[:12]}) for a message we never cached")
+            # session_status_changed, page_config_changed, navigation, heartbeat_ack, ...: nothing to do.
+
+    async def _hold(ws) -> None:  # type: ignore[no-untyped-def]
+        assert hold is not None
+        deadline = time.monotonic() + hold_timeout
+        while not hold.is_set() and time.monotonic() < deadline:
+            try:
+                await asyncio.wait_for(hold.wait(), min(_HEARTBEAT_EVERY, max(deadline - time.monotonic(), 0.01)))
+            except asyncio.TimeoutError:
+                await ws.send(_heartbeat_backmsg())
+            # Messages arriving while held (heartbeat_ack) stay in the bounded queue; nobody reads them.
+
+    try:
+        async with asyncio.timeout(timeout) as budget:
+            await _session(budget)
+    except TimeoutError:
+        if not state["finished"]:
+            res.error = f"timeout after {timeout:g} s ({res.n_messages} messages received)"
+    except ConnectionClosed as exc:
+        res.error = f"connection closed: {exc}"
+    except InvalidStatus as exc:
+        res.error = f"websocket rejected: HTTP {exc.response.status_code}"
+    except (OSError, ConnectionError) as exc:
+        res.error = f"connection error: {type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a load test reports, it does not crash
+        res.error = f"{type(exc).__name__}: {exc}"
+    if not state["finished"]:
+        res.ok = False
+        res.seconds = time.perf_counter() - t0
+        if on_page is not None:
+            on_page(res)
+    elif res.error and state["finished"]:
+        res.error = None  # trouble while holding / closing does not change what the student saw
+    return res
+
+
+def open_page_sync(base_url: str, query: str, *, timeout: float = 60, xsrf: bool = True) -> PageResult:
+    """:func:`open_page` for synchronous code (tests, the REPL)."""
+    return asyncio.run(open_page(base_url, query, timeout=timeout, xsrf=xsrf))
