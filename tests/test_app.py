@@ -47,7 +47,16 @@ PAGE_FAILED = "This page could not be drawn"
 TAB_LABELS = state.TAB_LABELS
 PRESET_SCENARIOS = {name: p.scenario for name, p in PRESETS.items()}
 VALID_KEYS = set(LINK_KEYS) | {f.name for f in FIELDS} | {f.name for f in VIEW_FIELDS}
-CHARTS_PER_TAB = {"Signal": 5, "Gradients": 3, "Weight ranges": 1, "Compare": 3, "Learn": 0}
+CHARTS_PER_TAB = {"Signal": 2, "Gradients": 2, "Weight ranges": 1, "Compare": 3, "Learn": 0}
+
+
+def expected_charts(tab: str, s: Scenario) -> int:
+    """Charts a tab draws with its expanders closed: Signal adds the saturated/dead/inf chart only when
+    some layer has such values (otherwise it says so in a line)."""
+    if tab != "Signal":
+        return CHARTS_PER_TAB[tab]
+    lay = network.propagate(s).layers
+    return 2 + int((lay[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any())
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -197,7 +206,7 @@ def test_every_preset_opens_on_its_page_with_charts(name: str) -> None:
     assert notices(at) == []
     tab = default_tab(name)
     assert at.session_state["tab"] == tab
-    assert len(charts(at)) == CHARTS_PER_TAB[tab] >= 1
+    assert len(charts(at)) == expected_charts(tab, p.scenario) >= 1
     assert any(i.value.startswith(f"**{p.title}**") and p.text in i.value for i in at.info)
     assert address_bar(at) == {"v": "1", "preset": name}
     # The link of a preset is the preset: scenario -> link -> app -> controls, address bar, Share box.
@@ -241,7 +250,7 @@ def test_every_tab_renders(label: str) -> None:
     assert_healthy(at)
     assert notices(at) == []
     assert at.session_state["tab"] == label
-    assert len(charts(at)) == CHARTS_PER_TAB[label]
+    assert len(charts(at)) == expected_charts(label, Scenario())
     for c in charts(at):
         assert c["data"], "empty chart"
     assert address_bar(at) == ({"v": "1"} if label == "Signal" else {"v": "1", "tab": label})
@@ -428,7 +437,7 @@ def test_random_scenario_round_trips_through_the_app(case) -> None:  # type: ign
     at = open_link(query)
     assert_healthy(at)
     assert notices(at) == []
-    assert len(charts(at)) == CHARTS_PER_TAB[tab]
+    assert len(charts(at)) == expected_charts(tab, s)
     assert_shows(at, s, view, preset, tab)
     if tab == "Signal":  # the page computed the link's scenario, not another one
         line = [t for t in charts(at)[0]["data"] if t["name"] == f"{s.init} + {s.activation}"][0]
@@ -596,3 +605,16 @@ def test_code_expander_shows_keras_and_pytorch_for_the_current_network() -> None
     torch = next(c.value for c in at.code if "import torch" in c.value)
     assert "RandomNormal(" in keras and "stddev=1" in keras and "range(7)" in keras
     assert "nn.init.normal_(" in torch and "std=1" in torch
+
+
+
+def test_closed_expanders_hold_more_charts() -> None:
+    at = open_link({"preset": "he_relu"})
+    shown = len(charts(at))
+    at.session_state["more_signal"] = True
+    at.run()
+    assert len(charts(at)) == shown + 2  # percentiles and mean
+    at = open_link({"preset": "he_relu", "tab": "Gradients"})
+    at.session_state["more_grad"] = True
+    at.run()
+    assert len(charts(at)) == CHARTS_PER_TAB["Gradients"] + 1  # relative update size

@@ -79,20 +79,28 @@ def signal(s: Scenario, view: View) -> None:
                "the same factor is multiplied in at every layer (exploding); a falling one, vanishing. "
                + _theory_note(theory))
     chart(("signal", s, which), lambda: plots.signal_figure({_label(s): res}, f"{which}_std", theory=theory))
-    section("The whole distribution, layer by layer",
-            "Median, middle 50% and middle 98% of the values of each layer (from 1024 values sampled per "
-               "layer), with mean ± std.")
-    chart(("spread", s, which), lambda: plots.spread_figure(res, which))
-    section(None, "The same as a heatmap: colour is the share of a layer's values that fall in each bin, so a "
-               "collapse to one value (zero init, vanishing) or a blow-up (inf/NaN row) is plain to see.")
+    section("Where the values of each layer sit",
+            "Colour is the share of a layer's values in each bin (1024 values sampled per layer): a collapse "
+            "to one value (zero init, vanishing) or a blow-up (the inf/NaN row) is plain to see.")
     chart(("heatmap", s, which), lambda: plots.heatmap_figure(res, which))
-    section("Saturated, dead and overflowed values",
-            "Saturated: the activation's slope is below 10% of its peak, so almost no gradient passes. "
-               "Dead (ReLU): output and slope exactly 0. inf/NaN: the numbers ran out of range.")
-    chart(("fractions", s), lambda: plots.fractions_figure({_label(s): res}))
-    section(f"Mean of the {name}",
-            "All-positive weights or inputs shift the mean away from 0, layer after layer.")
-    chart(("mean", s, which), lambda: plots.signal_figure({_label(s): res}, f"{which}_mean"))
+    if (res.layers[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any():
+        section("Saturated, dead and overflowed values",
+                "Saturated: the activation's slope is below 10% of its peak, so almost no gradient passes. "
+                "Dead (ReLU): output and slope exactly 0. inf/NaN: the numbers ran out of range.")
+        chart(("fractions", s), lambda: plots.fractions_figure({_label(s): res}))
+    else:
+        section(None, "No layer has saturated, dead (ReLU) or inf/NaN values.")
+    # Stateful expander: its charts are built and drawn only while it is open (each chart costs the
+    # browser ~0.2 s per rerun).
+    more = st.expander("Percentiles and mean of every layer", key="more_signal", on_change="rerun")
+    if more.open:
+        with more:
+            section("The whole distribution, layer by layer",
+                    "Median, middle 50% and middle 98% of the values of each layer, with mean ± std.")
+            chart(("spread", s, which), lambda: plots.spread_figure(res, which))
+            section(f"Mean of the {name}", "All-positive weights or inputs shift the mean away from 0, layer "
+                    "after layer.")
+            chart(("mean", s, which), lambda: plots.signal_figure({_label(s): res}, f"{which}_mean"))
     _exports(s, view, res)
 
 
@@ -130,10 +138,12 @@ def gradients(s: Scenario, view: View) -> None:
             "‖∂L/∂W‖: how strongly gradient descent would push each layer's weights. Exactly 0 means "
                "that layer cannot learn at all.")
     chart(("weight_grad_norm", s), lambda: plots.gradient_figure({_label(s): res}, "weight_grad_norm"))
-    section("Relative update size",
-            "‖∂L/∂W‖ / ‖W‖: with one learning rate for all layers, layers where this is tiny barely move "
-               "and layers where it is huge jump. Healthy training wants it similar across layers.")
-    chart(("grad_ratio", s), lambda: plots.gradient_figure({_label(s): res}, "grad_ratio"))
+    more = st.expander("Relative update size ‖∂L/∂W‖ / ‖W‖", key="more_grad", on_change="rerun")
+    if more.open:
+        with more:
+            section(None, "With one learning rate for all layers, layers where this is tiny barely move and "
+                    "layers where it is huge jump. Healthy training wants it similar across layers.")
+            chart(("grad_ratio", s), lambda: plots.gradient_figure({_label(s): res}, "grad_ratio"))
     _exports(s, view, res)
 
 
@@ -256,6 +266,8 @@ def _exports(s: Scenario, view: View, res: Result) -> None:
 def share_box(s: Scenario, view: View, tab: str | None) -> None:
     """The full link of the current view, and a teacher's lesson link with hidden / locked controls."""
     base = st.context.url or ""
+    if base and not base.endswith("/"):
+        base += "/"
     st.markdown("**Link to this view** (copy with the icon on the right):")
     st.code(base + "?" + urlencode(state.share_query(s, view, tab=tab)), language=None, wrap_lines=True)
     lesson = st.expander("Lesson link (for teachers)", key="lesson_open", on_change="rerun")

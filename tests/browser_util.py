@@ -1,0 +1,202 @@
+"""Shared helpers for the real-browser checks (tests/test_browser.py, benchmarks/bench_browser.py).
+
+Start a Streamlit server in its own process group, wait for its health endpoint, launch Debian's
+Chromium through Playwright (which cannot download its own browsers here), and wait for Streamlit's
+asynchronous reruns to settle. Standard library only at import time: Playwright is imported by the
+caller, so a missing package gives a clear message there instead of an import error here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+CHROMIUM_MISSING = ("Chromium not found: install Debian's chromium (apt-get install -y chromium) to run the "
+                    "browser tests; .ci/run does this in CI")
+
+# Streamlit's "Running..." indicator (top right) is on the page only while a script run is in progress,
+# but it appears ~0.5 s after the run starts; from the start of a run until its end, the elements of
+# the previous run carry data-stale="true". "Settled" below means: neither is on the page.
+RUNNING = '[data-testid="stStatusWidget"]'
+STALE = '[data-stale="true"]'
+CHART = ".js-plotly-plot"
+EXCEPTION = '[data-testid="stException"]'
+
+JS_SETTLED = """() => !document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')"""
+
+# True when at least `min` plotly charts are on the page, every one has drawn its SVG, and no run is
+# in progress. Argument: the minimum number of charts.
+JS_CHARTS_DRAWN = """(min) => {
+  if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')) return false;
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  return plots.length >= min && plots.every(p => p.querySelector('.main-svg'));
+}"""
+
+
+def find_chromium() -> str | None:
+    """Debian's chromium binary, or None."""
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StreamlitServer:
+    """``streamlit run <script>`` on a free port of 127.0.0.1, in its own process group.
+
+    Use as a context manager (or call :meth:`start` / :meth:`stop`); ``url`` is the base URL without a
+    trailing slash. Output goes to a log file whose tail is shown if the server never gets healthy.
+    """
+
+    def __init__(self, script: str | Path = "app.py", cwd: str | Path = REPO, port: int | None = None,
+                 timeout: float = 60.0, extra_args: tuple[str, ...] = ()) -> None:
+        self.script, self.cwd, self.timeout, self.extra_args = str(script), Path(cwd), timeout, extra_args
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+
+    def start(self) -> StreamlitServer:
+        import tempfile
+
+        fd, log = tempfile.mkstemp(prefix="streamlit-", suffix=".log")
+        self.log_path = Path(log)
+        cmd = [sys.executable, "-m", "streamlit", "run", self.script, "--server.port", str(self.port),
+               "--server.headless", "true", "--server.address", "127.0.0.1",
+               "--browser.gatherUsageStats", "false", *self.extra_args]
+        with os.fdopen(fd, "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError(f"streamlit exited with code {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
+                    if r.read().decode().strip() == "ok":
+                        return self
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                pass
+            time.sleep(0.2)
+        tail = self.log_tail()
+        self.stop()
+        raise RuntimeError(f"streamlit at {self.url} not healthy after {self.timeout:.0f} s:\n{tail}")
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:] if self.log_path else ""
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """Kill the server's whole process group (it was started as a new session: its own group)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        if self.log_path is not None:
+            try:
+                self.log_path.unlink()
+            except OSError:
+                pass
+            self.log_path = None
+
+    def __enter__(self) -> StreamlitServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def launch_chromium(playwright, executable: str | None = None):  # type: ignore[no-untyped-def]
+    """Launch Debian's chromium headless with the flags this sandbox needs."""
+    return playwright.chromium.launch(executable_path=executable or find_chromium() or "/usr/bin/chromium",
+                                      args=CHROMIUM_ARGS, headless=True)
+
+
+def wait_charts_drawn(page, min_count: int = 1, timeout_ms: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until >= min_count plotly charts have their SVG and Streamlit's running indicator is gone."""
+    page.wait_for_function(JS_CHARTS_DRAWN, arg=min_count, timeout=timeout_ms, polling=50)
+
+
+def wait_idle(page, timeout_ms: float = 60_000) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the app is connected, has rendered something and no script run is in progress."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')
+                 && document.querySelector('[data-testid="stMain"] [data-testid="stMarkdown"], '
+                                           + '[data-testid="stMain"] [data-testid="stHeading"]')""",
+        timeout=timeout_ms, polling=50)
+
+
+def slider_thumb(page, label: str):  # type: ignore[no-untyped-def]
+    """The keyboard-focusable thumb of the st.slider whose label contains ``label``.
+
+    Streamlit 1.67 draws sliders with react-aria: the thumb is a visually hidden
+    ``<input type="range">`` (implicit ARIA role "slider"); older versions used ``div[role=slider]``.
+    """
+    widget = page.locator('[data-testid="stSlider"]').filter(
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text=label))
+    return widget.get_by_role("slider").first
+
+
+def slider_value(thumb) -> int:  # type: ignore[no-untyped-def]
+    """The current value of a slider thumb from :func:`slider_thumb`."""
+    return int(float(thumb.evaluate("e => e.getAttribute('aria-valuenow') ?? e.value")))
+
+
+def metric_value(page, label_prefix: str, timeout_ms: float = 30_000) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """(label, value) of the first st.metric whose label starts with ``label_prefix``."""
+    metric = page.locator('[data-testid="stMetric"]').filter(
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=label_prefix)).first
+    metric.wait_for(timeout=timeout_ms)
+    return (metric.locator('[data-testid="stMetricLabel"]').inner_text().strip(),
+            metric.locator('[data-testid="stMetricValue"]').inner_text().strip())
+
+
+def sidebar_controls(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Every sidebar control's label -> shown value (inputs, selectboxes, sliders, checkboxes)."""
+    return page.evaluate("""() => {
+      const out = {};
+      const side = document.querySelector('[data-testid="stSidebar"]');
+      for (const el of side.querySelectorAll('input')) {
+        const name = el.getAttribute('aria-label') || el.name || el.id;
+        if (!name) continue;
+        out[name] = el.type === 'checkbox' ? String(el.checked) : el.value;
+      }
+      for (const w of side.querySelectorAll('[data-testid="stSlider"]')) {  // div-based sliders
+        const label = w.querySelector('[data-testid="stWidgetLabel"]');
+        const thumb = w.querySelector('div[role="slider"]');
+        if (label && thumb) out[label.innerText.trim()] = thumb.getAttribute('aria-valuenow');
+      }
+      return out;
+    }""")

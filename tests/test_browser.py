@@ -1,0 +1,173 @@
+"""Real-browser checks of what only a browser shows: charts drawn, the address bar rewritten, share links.
+
+Starts ``streamlit run app.py`` on a free port and drives Debian's Chromium with Playwright (sync API).
+Without chromium these tests skip and say how to enable them; in CI (``CI=true``) they fail instead,
+because .ci/run installs it. Runs in well under 3 minutes; every wait polls for the expected state.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.browser_util import (
+    CHART,
+    CHROMIUM_MISSING,
+    EXCEPTION,
+    StreamlitServer,
+    find_chromium,
+    launch_chromium,
+    metric_value,
+    sidebar_controls,
+    slider_thumb,
+    slider_value,
+    wait_charts_drawn,
+)
+
+pytestmark = pytest.mark.timeout(300)
+
+LOAD_MS = 90_000  # first run of a server imports numpy/pandas/plotly and computes: slow on a busy 2-core box
+RERUN_MS = 60_000
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(CHROMIUM_MISSING + " (CI=true: it should have been installed)")
+        pytest.skip(CHROMIUM_MISSING)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str):  # type: ignore[no-untyped-def]
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # a broken environment is an error, never a silent skip
+        pytest.fail(f"the playwright package is missing ({exc}): pip install -r requirements-dev.txt")
+    with sync_playwright() as pw:
+        b = launch_chromium(pw, chromium)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(chromium: str):  # type: ignore[no-untyped-def]
+    """Base URL of a fresh ``streamlit run app.py`` (killed with its process group at the end)."""
+    with StreamlitServer("app.py", timeout=60) as server:
+        yield server.url
+
+
+@pytest.fixture
+def page(browser, app_url):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(RERUN_MS)
+    yield pg
+    context.close()
+
+
+def _open(page, url: str, min_charts: int = 1) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url, wait_until="domcontentloaded")
+    wait_charts_drawn(page, min_charts, timeout_ms=LOAD_MS)
+
+
+def expect_metric_label(page, label: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="stMetricLabel"]', has_text=label).first).to_be_visible(timeout=RERUN_MS)
+
+
+def _no_exception(page) -> None:  # type: ignore[no-untyped-def]
+    if page.locator(EXCEPTION).count():
+        pytest.fail("Streamlit shows an exception:\n" + page.locator(EXCEPTION).first.inner_text())
+    body = page.inner_text("body")
+    assert "This page could not be drawn" not in body, body[:2000]
+
+
+def test_preset_link_draws_charts(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    _open(page, app_url + "/?preset=std1_explodes", min_charts=2)
+    drawn = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+                                    .map(p => p.querySelectorAll('svg.main-svg').length)""")
+    assert len(drawn) >= 2 and all(drawn), f"SVGs per chart: {drawn}"
+    # The annotation is SVG text inside the chart; the verdict repeats the sentence in the page text.
+    annotations = " ".join(page.locator(f"{CHART} text").all_text_contents())
+    assert re.search(r"overflowed to inf at layer \d+", annotations), annotations[:500]
+    body = page.inner_text("body")
+    assert re.search(r"overflowed to inf at layer \d+", body), body[:2000]
+    _no_exception(page)
+    assert _query(page.url).get("preset") == ["std1_explodes"]
+
+
+def test_slider_change_updates_url(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    _open(page, app_url + "/")
+    thumb = slider_thumb(page, "Depth")
+    before = slider_value(thumb)
+    assert "depth" not in _query(page.url)  # the default is left out of the link
+    thumb.focus()
+    thumb.press("ArrowRight")
+    want = before + 1
+    page.wait_for_function("(d) => new URLSearchParams(location.search).get('depth') === String(d)",
+                           arg=want, timeout=RERUN_MS)
+    wait_charts_drawn(page, timeout_ms=RERUN_MS)
+    assert _query(page.url)["depth"] == [str(want)]
+    assert slider_value(thumb) == want
+    expect_metric_label(page, f"std at layer {want}")
+    _no_exception(page)
+
+
+def test_share_link_reopens_same_view(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    _open(page, app_url + "/?preset=sigmoid_saturation")  # 10 layers: quick to compute
+    thumb = slider_thumb(page, "Depth")
+    want = slider_value(thumb) - 1
+    thumb.focus()
+    thumb.press("ArrowLeft")
+    page.wait_for_function("(d) => new URLSearchParams(location.search).get('depth') === String(d)",
+                           arg=want, timeout=RERUN_MS)
+    wait_charts_drawn(page, timeout_ms=RERUN_MS)
+    code = page.locator('[data-testid="stSidebar"] [data-testid="stCode"]').first
+    link = re.sub(r"\s+", "", code.inner_text())
+    assert link.startswith(app_url), link
+    q = _query(link)
+    assert q.get("preset") == ["sigmoid_saturation"] and q.get("depth") == [str(want)], link
+    expect_metric_label(page, f"std at layer {want}")
+    controls, metric = sidebar_controls(page), metric_value(page, "std at layer")
+
+    other = page.context.new_page()
+    _open(other, link)
+    assert sidebar_controls(other) == controls
+    assert metric_value(other, "std at layer") == metric
+    assert _query(other.url) == _query(page.url)
+    _no_exception(other)
+
+
+def test_bad_link_names_every_ignored_parameter(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    _open(page, app_url + "/?depth=abc&preset=nope&foo=1")
+    warning = page.locator('[data-testid="stAlert"]').filter(has_text="could not be used")
+    warning.first.wait_for(timeout=RERUN_MS)
+    text = warning.first.inner_text()
+    for name in ("depth", "preset", "foo"):
+        assert name in text, text
+    assert "abc" in text and "nope" in text
+    _no_exception(page)
+    q = _query(page.url)  # the address bar is rewritten to what the page shows: the bad values are gone
+    assert "foo" not in q and "preset" not in q and "depth" not in q, page.url
+
+
+def test_clicking_a_tab_updates_url(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    _open(page, app_url + "/")
+    page.get_by_role("tab", name="Gradients").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('tab') === 'Gradients'",
+                           timeout=RERUN_MS)
+    wait_charts_drawn(page, timeout_ms=RERUN_MS)
+    assert _query(page.url)["tab"] == ["Gradients"]
+    assert page.get_by_role("tab", name="Gradients").get_attribute("aria-selected") == "true"
+    _no_exception(page)
