@@ -58,13 +58,12 @@ st.plotly_chart(go.Figure(go.Scatter(y=list(range(n)))))
 """
 
 # Returns performance.now() (ms since this document's navigation start) once >= min charts are drawn,
-# the metric label (if given) is on the page and Streamlit is idle; else false (keep polling).
+# the label text (if given, e.g. "std at layer 51") is on the page and Streamlit is idle; else false.
 JS_DONE = """([min, label]) => {
   if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')) return false;
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
   if (plots.length < min || !plots.every(p => p.querySelector('.main-svg'))) return false;
-  if (label && ![...document.querySelectorAll('[data-testid="stMetricLabel"]')]
-                  .some(e => e.innerText.trim() === label)) return false;
+  if (label && !new RegExp(label + "\\b").test(document.body.innerText)) return false;
   return performance.now();
 }"""
 

@@ -175,12 +175,15 @@ def slider_value(thumb) -> int:  # type: ignore[no-untyped-def]
 
 
 def metric_value(page, label_prefix: str, timeout_ms: float = 30_000) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """(label, value) of the first st.metric whose label starts with ``label_prefix``."""
-    metric = page.locator('[data-testid="stMetric"]').filter(
-        has=page.locator('[data-testid="stMetricLabel"]', has_text=label_prefix)).first
-    metric.wait_for(timeout=timeout_ms)
-    return (metric.locator('[data-testid="stMetricLabel"]').inner_text().strip(),
-            metric.locator('[data-testid="stMetricValue"]').inner_text().strip())
+    """(label, value) of a summary figure such as "std at layer 50 **0.0663**" in the page's markdown:
+    the label is ``label_prefix`` with the number that follows it, the value the next word."""
+    import re
+
+    line = page.locator('[data-testid="stMarkdownContainer"]', has_text=label_prefix).first
+    line.wait_for(timeout=timeout_ms)
+    m = re.search(re.escape(label_prefix) + r"(\s*\d*)\s+(\S+)", line.inner_text())
+    assert m, line.inner_text()
+    return (label_prefix + m.group(1)).strip(), m.group(2).strip()
 
 
 def sidebar_controls(page) -> dict[str, str]:  # type: ignore[no-untyped-def]

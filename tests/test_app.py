@@ -37,7 +37,7 @@ from initlab.scenario import (
     encode_query,
     repair,
 )
-from initlab.ui import compute, state
+from initlab.ui import compute, controls, state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120  # seconds per run: a cold 250-layer preset on a busy 2-core machine takes ~10 s
@@ -140,12 +140,18 @@ def default_tab(preset: str | None) -> str:
     return state.TAB_OF_PRESET[PRESETS[preset].tab] if preset in PRESETS else TAB_LABELS[0]
 
 
-def expected_widgets(s: Scenario, hide: frozenset[str] = frozenset()) -> dict[str, object]:
-    """The sidebar controls a scenario must show, with their values."""
+def expected_widgets(s: Scenario, hide: frozenset[str] = frozenset(), more_open: bool | None = None
+                     ) -> dict[str, object]:
+    """The sidebar controls a scenario must show, with their values. The "More" expander's controls
+    are drawn only while it is open; it starts open when one of them is not at its default."""
     accepted = initializers.spec(s.init).params
+    if more_open is None:
+        more_open = any(getattr(s, n) != getattr(Scenario(), n) for n in controls.MORE if n not in hide)
     out: dict[str, object] = {}
     for f in FIELDS:
         if f.name in hide or f.name in INIT_PARAM_NAMES and f.name not in accepted:
+            continue
+        if f.name in controls.MORE and not more_open:
             continue
         if f.name == "bias_value" and s.bias == "zeros":
             continue
@@ -162,11 +168,13 @@ def assert_shows(at: AppTest, s: Scenario, view: View, preset: str | None, tab: 
                  hide: frozenset[str] = frozenset(), lock: frozenset[str] = frozenset()) -> None:
     """Controls, address bar and Share box all describe exactly (s, view, preset, tab)."""
     got = widget_values(at)
-    for name, value in expected_widgets(s, hide).items():
+    more_open = at.session_state["more_settings"] if "more_settings" in at.session_state else None
+    expected = expected_widgets(s, hide, more_open)
+    for name, value in expected.items():
         assert name in got, f"control {name} missing"
         assert got[name] == value, f"control {name} shows {got[name]!r}, scenario has {value!r}"
     for name in (f.name for f in FIELDS):
-        if name not in expected_widgets(s, hide):
+        if name not in expected:
             assert name not in got, f"control {name} shown but should not be"
     for f in VIEW_FIELDS:  # view controls live on their tab only
         if f.name in got:
@@ -232,13 +240,14 @@ def test_signal_preset_charts_show_the_engines_numbers(name: str) -> None:
 
 
 def test_preset_numbers_quoted_in_the_text_are_on_the_page() -> None:
-    """std1_explodes: 'the values become inf at layer 32' is what the page's metric says."""
+    """std1_explodes: 'the values become inf at layer 32' is what the page's summary line says."""
     at = preset_run("std1_explodes")
-    metrics = {m.label: m.value for m in at.metric}
-    assert metrics["first inf/NaN layer"] == "32"
-    assert float(metrics["input std"]) == pytest.approx(1, abs=0.01)
+    line = next(m.value for m in at.markdown if m.value.startswith("input std"))
+    assert "first inf/NaN layer **32**" in line and "std at layer 250 **inf/NaN**" in line
+    input_std = float(line.split("**")[1])
+    assert input_std == pytest.approx(1, abs=0.01)
     layers = compute.propagate(PRESETS["std1_explodes"].scenario).layers
-    assert float(metrics["input std"]) > 0 and not np.isfinite(layers["act_std"].iloc[-1])
+    assert not np.isfinite(layers["act_std"].iloc[-1])
 
 
 # ------------------------------------------------------------------------------------------------ tabs
@@ -329,7 +338,8 @@ def test_bad_link_shows_a_notice_and_a_working_page(case: str) -> None:
     at = check_bad_link(params, named)
     got = widget_values(at)
     for key, value in controls.items():
-        assert got[key] == value, (key, got[key])
+        shown = got[key] if key in got else at.session_state[key]  # the "More" settings may be closed
+        assert shown == value, (key, shown)
     link = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS)
     if (link.tab or default_tab(link.preset)) != "Learn":
         assert charts(at), "a bad link must still draw its page"

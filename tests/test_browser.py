@@ -83,7 +83,9 @@ def _open(page, url: str, min_charts: int = 1) -> None:  # type: ignore[no-untyp
 def expect_metric_label(page, label: str) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 
-    expect(page.locator('[data-testid="stMetricLabel"]', has_text=label).first).to_be_visible(timeout=RERUN_MS)
+    import re
+
+    expect(page.get_by_text(re.compile(re.escape(label) + r"\b")).first).to_be_visible(timeout=RERUN_MS)
 
 
 def _no_exception(page) -> None:  # type: ignore[no-untyped-def]

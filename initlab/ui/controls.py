@@ -11,57 +11,56 @@ import streamlit as st
 
 from initlab import activations, initializers
 from initlab.presets import PRESETS
-from initlab.scenario import FIELD_BY_NAME, FieldSpec, choices_for
+from initlab.scenario import FIELD_BY_NAME, FieldSpec, Scenario, choices_for
 from initlab.ui import state
 
 ss = st.session_state
 
 # Widgets for the engine's fields, in the order they appear; init parameters come after "init".
-NETWORK = ("activation", "depth", "width", "batch", "seed", "dtype")
-DATA = ("bias", "bias_value", "inputs", "loss", "shared")
+NETWORK = ("activation", "depth", "width", "batch")
+# Less used settings live in an expander that is built only while open (every widget is a message to
+# every student's browser on every run); persist_state keeps their values while it is closed.
+MORE = ("seed", "dtype", "bias", "bias_value", "inputs", "loss", "shared")
 
 
 def _label(f: FieldSpec) -> str:
     return f.label
 
 
-def _number(f: FieldSpec, disabled: bool, *, optional_default: float | None = None) -> None:
+def _number(f: FieldSpec, common: dict, *, optional_default: float | None = None) -> None:  # type: ignore[type-arg]
     """A number widget for ``f``: slider for the network's sizes, number input for the rest."""
     if f.kind == "int" and f.name in ("depth", "width", "batch"):
         # A size change can push the scenario over budget: the callback lowers depth so the slider
         # always shows what is computed.
-        st.slider(_label(f), int(f.lo), int(f.hi), key=f.name, help=f.help, disabled=disabled,
-                  on_change=state.fit_budget)
+        st.slider(_label(f), int(f.lo), int(f.hi), on_change=state.fit_budget, **common)
     elif f.kind == "int":
-        st.number_input(_label(f), int(f.lo), int(f.hi), step=1, key=f.name, help=f.help, disabled=disabled)
+        st.number_input(_label(f), int(f.lo), int(f.hi), step=1, **common)
     else:
         placeholder = f"default {optional_default:g}" if optional_default is not None else None
-        st.number_input(
-            _label(f), float(f.lo), float(f.hi), key=f.name, help=f.help, disabled=disabled,
-            value=None if f.optional else "min", format="%g", placeholder=placeholder,
-        )
+        st.number_input(_label(f), float(f.lo), float(f.hi), value=None if f.optional else "min", format="%g",
+                        placeholder=placeholder, **common)
 
 
-def _choice(f: FieldSpec, disabled: bool, *, options: tuple[str, ...] | None = None, default: str | None = None) -> None:
+def _choice(f: FieldSpec, common: dict, *, options: tuple[str, ...] | None = None,  # type: ignore[type-arg]
+            default: str | None = None) -> None:
     opts: list[str | None] = list(options or choices_for(f))
     if f.optional:
         opts = [None, *opts]
-    st.selectbox(
-        _label(f), opts, key=f.name, help=f.help, disabled=disabled, on_change=state.fit_budget,
-        format_func=lambda v: f"default ({default})" if v is None else str(v),
-    )
+    st.selectbox(_label(f), opts, on_change=state.fit_budget,
+                 format_func=lambda v: f"default ({default})" if v is None else str(v), **common)
 
 
-def _field(name: str, hide: frozenset[str], lock: frozenset[str], **kw: object) -> None:
+def _field(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool = False, **kw: object) -> None:
     if name in hide:
         return
     f = FIELD_BY_NAME[name]
+    common = dict(key=name, help=f.help, disabled=name in lock, persist_state="session" if persist else None)
     if f.kind == "bool":
-        st.checkbox(_label(f), key=name, help=f.help, disabled=name in lock, on_change=state.fit_budget)
+        st.checkbox(_label(f), on_change=state.fit_budget, **common)
     elif f.kind == "choice":
-        _choice(f, name in lock, **kw)  # type: ignore[arg-type]
+        _choice(f, common, **kw)  # type: ignore[arg-type]
     else:
-        _number(f, name in lock, **kw)  # type: ignore[arg-type]
+        _number(f, common, **kw)  # type: ignore[arg-type]
 
 
 def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
@@ -102,8 +101,15 @@ def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
     if "activation" not in hide:
         act = activations.get(ss.get("activation", "tanh"))
         st.caption(f"gain {act.gain:.4g} ({act.gain_source})")
-    st.subheader("Data and loss")
-    for name in DATA:
-        if name == "bias_value" and ss.get("bias", "zeros") == "zeros":
-            continue
-        _field(name, hide, lock)
+    shown = [n for n in MORE if n not in hide]
+    if not shown:
+        return
+    base = Scenario()
+    more = st.expander("More: seed, precision, bias, inputs, loss", key="more_settings", on_change="rerun",
+                       expanded=any(ss.get(n, getattr(base, n)) != getattr(base, n) for n in shown))
+    if more.open:
+        with more:
+            for name in shown:
+                if name == "bias_value" and ss.get("bias", "zeros") == "zeros":
+                    continue
+                _field(name, hide, lock, persist=True)

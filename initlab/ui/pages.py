@@ -65,12 +65,14 @@ def signal(s: Scenario, view: View) -> None:
     name = "activations h = f(z)" if which == "act" else "pre-activations z = hW + b"
     _verdict_box(verdict.signal_verdict(res.layers))
     last = res.layers.iloc[-1]
-    c = st.columns(4)
-    c[0].metric("input std", f"{res.input.std:.3g}")
     top_std = last[f"{which}_std"]
-    c[1].metric(f"std at layer {s.depth}", verdict.fmt(top_std) if np.isfinite(top_std) else "inf/NaN")
-    c[2].metric("first inf/NaN layer", "none" if res.first_nonfinite_layer is None else res.first_nonfinite_layer)
-    c[3].metric("saturated, last layer", f"{last['frac_saturated']:.1%}")
+    # One line, not four st.metric: each element is a message to every browser on every run.
+    st.markdown(" · ".join([
+        f"input std **{res.input.std:.3g}**",
+        f"std at layer {s.depth} **{verdict.fmt(top_std) if np.isfinite(top_std) else 'inf/NaN'}**",
+        f"first inf/NaN layer **{'none' if res.first_nonfinite_layer is None else res.first_nonfinite_layer}**",
+        f"saturated in layer {s.depth} **{last['frac_saturated']:.1%}**",
+    ]))
     st.radio("Show", ("act", "pre"), persist_state="session", key="which", horizontal=True,
              format_func=lambda w: "activations h" if w == "act" else "pre-activations z")
     theory = _theory(s, f"{which}_std")
@@ -246,18 +248,19 @@ PAGES: dict[str, Callable[[Scenario, View], None]] = {
 
 
 def _exports(s: Scenario, view: View, res: Result) -> None:
-    c = st.columns(2)
-    # Files are made only when a button is clicked (a callable), not on every run of every student.
-    c[0].download_button("Per-layer statistics (CSV)", lambda: res.layers.to_csv(index=False),
-                         file_name="initlab_layers.csv", mime="text/csv", on_click="ignore")
-    doc = {"scenario": dataclasses.asdict(s), "view": dataclasses.asdict(view),
-           "link": state.share_query(s, view), "first_nonfinite_layer": res.first_nonfinite_layer}
-    c[1].download_button("Scenario (JSON)", lambda: json.dumps(doc, indent=2), file_name="initlab_scenario.json",
-                         mime="application/json", on_click="ignore")
     # A stateful expander: its content is only built (and sent) while it is open.
-    code = st.expander("Code: build this network in Keras or PyTorch", key="code_open", on_change="rerun")
+    code = st.expander("Download the numbers, or build this network in Keras or PyTorch", key="code_open",
+                       on_change="rerun")
     if code.open:
         with code:
+            c = st.columns(2)
+            # Files are made only when a button is clicked (a callable), not on every run.
+            c[0].download_button("Per-layer statistics (CSV)", lambda: res.layers.to_csv(index=False),
+                                 file_name="initlab_layers.csv", mime="text/csv", on_click="ignore")
+            doc = {"scenario": dataclasses.asdict(s), "view": dataclasses.asdict(view),
+                   "link": state.share_query(s, view), "first_nonfinite_layer": res.first_nonfinite_layer}
+            c[1].download_button("Scenario (JSON)", lambda: json.dumps(doc, indent=2),
+                                 file_name="initlab_scenario.json", mime="application/json", on_click="ignore")
             k, p = st.tabs(["Keras", "PyTorch"])
             k.code(compute.snippet("keras", s), language="python")
             p.code(compute.snippet("pytorch", s), language="python")
