@@ -39,5 +39,4 @@ for label, tab in zip(state.TAB_LABELS, tabs):
                 st.error(f"This page could not be drawn ({type(exc).__name__}). Try another setting or reload.")
 
 with st.sidebar:
-    st.divider()
     pages.share_box(scenario, view, st.session_state.get("tab"))

@@ -54,7 +54,11 @@ def _field(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool 
     if name in hide:
         return
     f = FIELD_BY_NAME[name]
-    common = dict(key=name, help=f.help, disabled=name in lock, persist_state="session" if persist else None)
+    help_text = f.help
+    if name == "activation":  # the recommended gain, in the tooltip (no extra element on every run)
+        act = activations.get(ss.get("activation", "tanh"))
+        help_text += f" Recommended gain for {act.name}: {act.gain:.4g} ({act.gain_source})."
+    common = dict(key=name, help=help_text, disabled=name in lock, persist_state="session" if persist else None)
     if f.kind == "bool":
         st.checkbox(_label(f), on_change=state.fit_budget, **common)
     elif f.kind == "choice":
@@ -76,7 +80,6 @@ def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
             help="Ready-made scenarios, each showing one lesson. Controls below start from the preset.",
             disabled="preset" in lock,
         )
-    st.subheader("Weights")
     _field("init", hide, lock)
     init = ss.get("init", "glorot_uniform")
     spec = initializers.spec(init)
@@ -95,12 +98,8 @@ def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
             _field(pname, hide, lock, options=tuple(c for c in p.choices or () if c in valid), default=str(p.default))
         else:
             _field(pname, hide, lock, optional_default=float(p.default))
-    st.subheader("Network")
     for name in NETWORK:
         _field(name, hide, lock)
-    if "activation" not in hide:
-        act = activations.get(ss.get("activation", "tanh"))
-        st.caption(f"gain {act.gain:.4g} ({act.gain_source})")
     shown = [n for n in MORE if n not in hide]
     if not shown:
         return

@@ -271,7 +271,7 @@ def share_box(s: Scenario, view: View, tab: str | None) -> None:
     base = st.context.url or ""
     if base and not base.endswith("/"):
         base += "/"
-    st.markdown("**Link to this view** (copy with the icon on the right):")
+    st.markdown("---\n**Link to this view** (copy with the icon on the right):")
     st.code(base + "?" + urlencode(state.share_query(s, view, tab=tab)), language=None, wrap_lines=True)
     lesson = st.expander("Lesson link (for teachers)", key="lesson_open", on_change="rerun")
     if not lesson.open:
