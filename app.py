@@ -9,8 +9,9 @@ st.set_page_config(page_title="initlab: what initial weights do", page_icon="ðŸ§
                    initial_sidebar_state="expanded")
 
 from initlab.presets import PRESETS  # noqa: E402
-from initlab.ui import controls, pages, state  # noqa: E402
+from initlab.ui import compute, controls, pages, state  # noqa: E402
 
+compute.warm_up_once(pages.warm_up_list())
 link = state.start()
 with st.sidebar:
     st.title("initlab")

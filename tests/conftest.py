@@ -1,6 +1,12 @@
 """Shared test setup."""
 
+import os
+
 import pytest
+
+# The app computes every preset in a background thread on its first run in a process (for a class);
+# in tests that would only compete with the tests themselves. test_app.py tests it on its own.
+os.environ.setdefault("INITLAB_WARMUP", "0")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -628,3 +628,23 @@ def test_closed_expanders_hold_more_charts() -> None:
     at.session_state["more_grad"] = True
     at.run()
     assert len(charts(at)) == CHARTS_PER_TAB["Gradients"] + 1  # relative update size
+
+
+def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
+    from initlab.ui import pages
+
+    todo = pages.warm_up_list()
+    assert all(p.scenario in todo for p in PRESETS.values())
+    compare_presets = [p for p in PRESETS.values() if p.tab == "compare"]
+    assert compare_presets and len(todo) > len(PRESETS)
+    assert len(set(todo)) == len(todo)
+    started = []
+    monkeypatch.setenv("INITLAB_WARMUP", "1")
+    monkeypatch.setattr(compute, "_warm_started", False)
+    monkeypatch.setattr(compute, "_warm", lambda scenarios: started.append(scenarios))
+    compute.warm_up_once(todo)
+    compute.warm_up_once(todo)  # once per process
+    for t in __import__("threading").enumerate():
+        if t.name == "initlab-warmup":
+            t.join(timeout=10)
+    assert started == [todo]

@@ -103,3 +103,36 @@ def figure(key: Hashable, _build: Callable[[], go.Figure]) -> go.Figure:
 def snippet(framework: str, s: Scenario) -> str:
     """The Keras or PyTorch code that builds ``s`` (pure text; cached per scenario)."""
     return codegen.keras_snippet(s) if framework == "keras" else codegen.pytorch_snippet(s)
+
+
+_WARM_LOCK = threading.Lock()
+_warm_started = False
+
+
+def warm_up_once(scenarios: list[Scenario]) -> None:
+    """Compute the presets in a background thread the first time any page runs in this process.
+
+    A teacher opening the app before the lecture then serves every preset link from the cache when
+    the class arrives (a cold burst of 200 costs about twice a warm one). INITLAB_WARMUP=0 disables it.
+    """
+    global _warm_started
+    if os.environ.get("INITLAB_WARMUP", "1") == "0":
+        return
+    with _WARM_LOCK:
+        if _warm_started:
+            return
+        _warm_started = True
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    thread = threading.Thread(target=_warm, args=(scenarios,), daemon=True, name="initlab-warmup")
+    add_script_run_ctx(thread, get_script_run_ctx())  # st.cache_resource needs a script context
+    thread.start()
+
+
+def _warm(scenarios: list[Scenario]) -> None:
+    for s in scenarios:
+        try:
+            propagate(s)
+            predict(s)
+        except Exception:  # noqa: BLE001 - a failed warm-up only means a cold first visit
+            continue

@@ -188,6 +188,16 @@ def _variants(s: Scenario, view: View) -> dict[str, Scenario]:
     return out
 
 
+def warm_up_list() -> list[Scenario]:
+    """Every scenario a preset link computes: its own, and on the Compare page its variants."""
+    out: list[Scenario] = []
+    for p in PRESETS.values():
+        out.append(p.scenario)
+        if p.tab == "compare":
+            out.extend(v for v in _variants(p.scenario, View()).values() if v not in out)
+    return out
+
+
 def compare(s: Scenario, view: View) -> None:
     st.markdown("Same seed, same input batch, same depth and width: only the "
                 + ("initializer" if view.cmp_by == "init" else "activation") + " changes, so every difference "
