@@ -63,7 +63,10 @@ JS_DONE = """([min, label]) => {
   if (document.querySelector('[data-testid="stStatusWidget"], [data-stale="true"]')) return false;
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
   if (plots.length < min || !plots.every(p => p.querySelector('.main-svg'))) return false;
-  if (label && !new RegExp(label + "\\b").test(document.body.innerText)) return false;
+  if (label) {  // the label text, not followed by another digit ("layer 5" must not match "layer 50")
+    const t = document.body.innerText, i = t.indexOf(label);
+    if (i < 0 || "0123456789".includes(t.charAt(i + label.length) || "x")) return false;
+  }
   return performance.now();
 }"""
 
