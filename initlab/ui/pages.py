@@ -36,10 +36,14 @@ def section(title: str | None, text: str) -> None:
 def run(s: Scenario) -> Result | None:
     """The cached result of ``s``, with a progress indicator when it must be computed; a message
     instead of a traceback."""
+    # Always one placeholder element, spinner or not, so that the elements below keep their places
+    # between a computed and a cached run (the browser then updates charts instead of replacing them).
+    holder = st.empty()
     try:
         if compute.is_cached(s):
             return compute.propagate(s)
-        with st.spinner(f"Pushing {s.batch} examples through {s.depth} layers of {s.width} units…", show_time=True):
+        with holder, st.spinner(f"Pushing {s.batch} examples through {s.depth} layers of {s.width} units…",
+                                show_time=True):
             return compute.propagate(s)
     except compute.BusyError as exc:
         st.warning(f"Not computed: {exc}. Press R or change a control to retry.")
