@@ -458,8 +458,8 @@ def encode_query(
         out["preset"] = preset
     for f in FIELDS:
         value = getattr(s, f.name)
-        if f.group == _P and value is not None and f.name not in accepted:
-            continue  # s.init ignores it: carried, it would only earn an "ignored" notice when opened
+        if f.group == _P and f.name not in accepted:
+            continue  # s.init ignores it (decoding resets such parameters to None anyway)
         if value != getattr(base, f.name):
             out[f.name] = format_value(f, value)
     view, base_view = view or View(), View()
@@ -583,7 +583,9 @@ def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = N
     unused = [k for k in INIT_PARAM_NAMES if k in given and k not in accepted and getattr(s, k) is not None]
     if unused:
         notices.append(Notice(unused[0], f"{', '.join(unused)} ignored: {s.init} has no such parameter"))
-        s = dataclasses.replace(s, **{k: getattr(base, k) if k in accepted else None for k in unused})
+    # Parameters the initializer does not take are None, whoever set them (a link, or a preset made for
+    # another initializer): one scenario has one form, so the page and the link always compare equal.
+    s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
     try:
         initializers.get(s.init, **s.init_params())
     except ValueError as exc:

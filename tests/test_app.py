@@ -648,3 +648,11 @@ def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
         if t.name == "initlab-warmup":
             t.join(timeout=10)
     assert started == [todo]
+
+
+def test_notices_stay_when_a_preset_parameter_does_not_apply_to_the_links_initializer() -> None:
+    # Fuzz case 1333: the page's scenario (stddev None for orthogonal) differed from the decoded link's
+    # (the preset's stddev kept), so the app thought the student had moved on and dropped the notices.
+    at = open_link({"preset": "std001_vanishes", "init": "orthogonal", "maxval": "Compare"})
+    assert_healthy(at)
+    assert any("maxval" in n for n in notices(at))

@@ -491,3 +491,12 @@ def test_long_lesson_lists_give_short_notices():
 
     link = decode_query({"hide": ",".join(["zz"] * 5000)}, {})
     assert len(link.notices) == 1 and len(link.notices[0].message) < 400 and "4995 more" in link.notices[0].message
+
+
+def test_parameters_of_another_initializer_are_dropped_from_page_and_link():
+    from initlab.scenario import Scenario, decode_query, encode_query
+
+    base = Scenario(init="random_normal", stddev=0.01)
+    link = decode_query({"preset": "p", "init": "orthogonal"}, {"p": base})
+    assert link.scenario.stddev is None and link.notices == ()  # the preset's stddev means nothing here
+    assert encode_query(link.scenario, preset="p", base=base) == {"v": "1", "preset": "p", "init": "orthogonal"}
