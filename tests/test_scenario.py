@@ -465,7 +465,7 @@ def test_max_depth_within_budget_is_the_boundary(width, batch, dtype, shared):
     s = Scenario(width=width, batch=batch, dtype=dtype, shared=shared)
     d = max_depth_within_budget(s)
     hi = int(FIELD_BY_NAME["depth"].hi)
-    assert 1 <= d <= hi  # at depth 1 even 2048 x 4096 in float64 fits (~0.8 GB, 1.7e10 MACs)
+    assert d >= 1 and d <= hi  # at depth 1 even 2048 x 4096 in float64 fits (~0.8 GB, 1.7e10 MACs)
     check_budget(s.replace(depth=d))
     if d < hi:
         with pytest.raises(BudgetError):
