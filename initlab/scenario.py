@@ -224,7 +224,7 @@ VIEW_FIELDS: tuple[FieldSpec, ...] = (
               lo=2, hi=4, group="view"),
     FieldSpec("rng_inits", "list", View.rng_inits, "Initializers", "Initializers whose ranges are drawn.",
               lo=1, hi=6, group="view"),
-    FieldSpec("rng_n", "int", 100, "Up to n inputs", "Largest number of inputs on the x axis.", lo=2, hi=1000,
+    FieldSpec("rng_n", "int", 100, "Up to n inputs", "Largest number of inputs on the x axis.", lo=2, hi=500,
               group="view"),
     FieldSpec("rng_m", "int", 0, "Fan-out m", "Number of outputs; 0 ties it to the number of inputs (m = n).",
               lo=0, hi=1000, group="view"),
@@ -598,6 +598,7 @@ def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = N
             s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES})
             whose = f"the defaults of {s.init}"
         notices.append(Notice("init", f"{exc}; using {whose}"))
+        s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
     try:
         check_budget(s)
     except BudgetError as exc:

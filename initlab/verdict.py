@@ -100,7 +100,8 @@ def _col(t: pd.DataFrame, name: str, fill: float = 0.0) -> np.ndarray:
 def _factor_sentence(what: str, start: float, l_start: int, end: float, l_end: int) -> str:
     """``"<what> goes from A at layer i to B at layer j: a factor R, i.e. xg per layer"``."""
     steps = abs(l_end - l_start)
-    ratio = end / start
+    with np.errstate(all="ignore"):  # start may be 0: no warning on the server console
+        ratio = end / start
     verb = "stays at" if ratio == 1 else ("falls from" if ratio < 1 else "grows from")
     s = f"{what} {verb} {fmt(start)} at layer {l_start} to {fmt(end)} at layer {l_end}"
     if ratio == 1 or steps == 0:

@@ -657,3 +657,9 @@ def test_notices_stay_when_a_preset_parameter_does_not_apply_to_the_links_initia
     at = open_link({"preset": "std001_vanishes", "init": "orthogonal", "maxval": "Compare"})
     assert_healthy(at)
     assert any("maxval" in n for n in notices(at))
+
+
+def test_preset_link_whose_initializer_rejects_its_parameters_keeps_its_notice() -> None:
+    at = open_link({"preset": "std1_explodes", "init": "random_uniform", "minval": "1", "maxval": "0"})
+    assert_healthy(at)
+    assert any("minval" in n for n in notices(at))

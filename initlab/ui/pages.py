@@ -164,8 +164,12 @@ def weight_ranges(s: Scenario, view: View) -> None:
     c[2].number_input("fan-out m (0: m = n)", 0, 1000, persist_state="session", key="rng_m", step=1)
     inits = tuple(ss.get("rng_inits") or View().rng_inits)
     n_max, m = int(ss.get("rng_n", view.rng_n)), int(ss.get("rng_m", view.rng_m))
-    with st.spinner("Sampling weights…"):
-        curves = compute.range_curves(inits, n_max, m, s.seed)
+    try:
+        with st.spinner("Sampling weights…"):
+            curves = compute.range_curves(inits, n_max, m, s.seed)
+    except ValueError as exc:  # e.g. too many weights to sample for this n and m
+        st.warning(f"Not drawn for up to n = {n_max}, m = {m or 'n'}: {exc}. Try a smaller n.")
+        return
     chart(("ranges", inits, n_max, m, s.seed), lambda: plots.ranges_figure(curves))
     rows = []
     for name in inits:

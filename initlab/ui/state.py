@@ -86,7 +86,7 @@ def fit_budget() -> None:
     s, _, notices = current()
     if ss.get("depth") != s.depth:
         ss["depth"] = s.depth
-        ss["_adjusted"] = notices  # shown once, on the run this change triggers
+        ss["_adjusted"] = [n for n in notices if n.key == "depth"]  # shown once; the rest shows anyway
 
 
 def preset() -> str | None:
