@@ -14,8 +14,7 @@ per-example gradient by chi_l = sigma_w^2 E[f'(z_l)^2] at each layer going down:
     Var(dl/dz_depth) = E[f'(z_depth)^2] Var(dl/dh_depth)
     Var(dl/dz_l)     = E[f'(z_l)^2] sigma_w^2 Var(dl/dz_{l+1})
 
-Xavier/He are exactly the choices that put chi = 1 for linear/ReLU networks. Expectations are computed
-by Gauss-Hermite quadrature. At finite width the measured values scatter around these curves by
+Xavier/He are exactly the choices that put chi = 1 for linear/ReLU networks. At finite width the measured values scatter around these curves by
 O(depth / width) (Roberts, Yaida & Hanin 2022), which is itself a lesson the overlay shows.
 Expectations use :func:`initlab.activations.gaussian_expectation` (Gauss-Legendre split at the kink:
 plain Gauss-Hermite gets E[relu'(z)^2] wrong by 11% because of the step at 0).

@@ -3,7 +3,7 @@
 A preset computed once serves the whole class: results are cached by the frozen (hashable) scenario,
 never by arrays. The cache holds the objects themselves (``st.cache_resource``: no copy per rerun),
 so nothing downstream may mutate a result. Heavy computations run at most ``INITLAB_MAX_CONCURRENT``
-at a time (default 2, the machine's cores): a burst of students queues instead of exhausting memory,
+at a time (default 2, the cores of the 2-core machines this was sized on): a burst of students queues instead of exhausting memory,
 each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" message.
 """
 
