@@ -14,10 +14,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first (from requirements.txt only), so code changes reuse this layer. The app runs
-# as an unprivileged user (uid 10001) that cannot modify its own code (owned by root).
+# Dependencies first, so code changes reuse this layer: exactly the pinned versions of requirements.txt
+# (compiled by pip-compile from requirements.in; --no-deps: nothing is resolved at build time, and
+# pip check fails the build if the pins ever stop being a complete, consistent set). The app runs as an
+# unprivileged user (uid 10001) that cannot modify its own code (owned by root).
 COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt \
+RUN pip install --no-cache-dir --no-deps -r requirements.txt \
+    && pip check \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin initlab
 COPY . .
 USER 10001

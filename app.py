@@ -9,7 +9,7 @@ st.set_page_config(page_title="initlab: what initial weights do", page_icon="ðŸ§
                    initial_sidebar_state="expanded")
 
 from initlab.presets import PRESETS  # noqa: E402
-from initlab.ui import compute, controls, pages, state  # noqa: E402
+from initlab.ui import compute, controls, logs, pages, state  # noqa: E402
 
 compute.warm_up_once(pages.warm_up_list())
 link = state.start()
@@ -36,7 +36,8 @@ for label, tab in zip(state.TAB_LABELS, tabs):
         with tab:
             try:
                 pages.PAGES[label](scenario, view)
-            except Exception as exc:  # a page must never show a traceback to a student
+            except Exception as exc:  # a page must never show a traceback to a student; the log has it
+                logs.failure(f"page {label!r}", exc, {"scenario": scenario, "view": view})
                 st.error(f"This page could not be drawn ({type(exc).__name__}). Try another setting or reload.")
 
 with st.sidebar:

@@ -105,7 +105,7 @@ def test_sample_moments_match_theory(name, shape, dtype):
         assert x.mean() == pytest.approx(mean, rel=1e-12) and x.std() == pytest.approx(std, rel=1e-12)
     elif kind == "orthogonal":
         # Orthonormal columns/rows: sum of squares is exactly gain^2 * min(shape).
-        assert (x**2).mean() == pytest.approx(std**2, rel=10 * np.finfo(dtype).eps * max(shape))
+        assert (x**2).mean() == pytest.approx(std**2, rel=float(10 * np.finfo(dtype).eps * max(shape)))
         assert abs(x.mean()) <= Z5 * std / math.sqrt(x.size)
     else:
         assert_mean_std(w, mean, std, KURTOSIS[kind])

@@ -22,6 +22,7 @@ import streamlit as st
 
 from initlab import codegen, network, ranges, theory
 from initlab.scenario import Scenario
+from initlab.ui import logs
 
 
 class BusyError(RuntimeError):
@@ -134,5 +135,7 @@ def _warm(scenarios: list[Scenario]) -> None:
         try:
             propagate(s)
             predict(s)
-        except Exception:  # noqa: BLE001 - a failed warm-up only means a cold first visit
-            continue
+        except BusyError:
+            continue  # students are being served first; their own visits will compute it
+        except Exception as exc:  # noqa: BLE001 - a failed warm-up only means a cold first visit; log it
+            logs.failure("warm-up", exc, {"scenario": s})

@@ -17,7 +17,7 @@ from initlab.lessons import LESSONS
 from initlab.network import Result
 from initlab.presets import PRESETS
 from initlab.scenario import INIT_PARAM_NAMES, LESSON_CONTROLS, VIEW_FIELDS, Scenario, View, repair
-from initlab.ui import compute, state
+from initlab.ui import compute, logs, state
 
 ss = st.session_state
 CHART = {"displaylogo": False}  # plotly's own PNG export (camera icon) stays on every chart
@@ -46,8 +46,10 @@ def run(s: Scenario) -> Result | None:
                                 show_time=True):
             return compute.propagate(s)
     except compute.BusyError as exc:
+        logs.warning("busy: %s (scenario %r)", exc, s)
         st.warning(f"Not computed: {exc}. Press R or change a control to retry.")
-    except ValueError as exc:
+    except ValueError as exc:  # scenarios are repaired before they get here: this is a bug, log it
+        logs.failure("propagate", exc, {"scenario": s})
         st.error(f"This scenario cannot be computed: {exc}")
     return None
 
