@@ -48,9 +48,10 @@ _TORCH_ACT = {
 
 
 # The std every snippet prints, defined in the snippet itself: the population std (ddof 0, as initlab's
-# act_std) of the finite values, computed in float64 after dividing by max |h|. Squaring first, as
-# torch's h.std() and keras.ops.std do, overflows float32 once values pass ~1e18 (the std turns inf or
-# NaN several layers before any value does); initlab's stats.moments rescales the same way.
+# act_std) of the finite values, computed in float64 after dividing by max |h|. torch's h.std() and
+# keras.ops.std accumulate in float32 and print inf, then NaN, one to three layers before any value
+# overflows (width 256, batch 128: from std ~1e36 on; numpy's float32 std already from ~1e19);
+# initlab's stats.moments rescales the same way.
 _STD_HELPER = [
     "def std(h):",
     '    """(population std of the finite values of h, fraction of h that is inf or NaN), overflow-safe."""',

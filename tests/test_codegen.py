@@ -168,8 +168,9 @@ def _std_helper(code: str) -> dict:
 
 @pytest.mark.parametrize("which", ["keras", "pytorch"])
 def test_printed_std_does_not_overflow(which):
-    """Squaring float32 values above ~1.8e19 overflows (torch's h.std() printed inf, then NaN, while
-    every value was finite); the helper divides by max |h| first, like initlab.stats.moments."""
+    """float32 std accumulations overflow while every value is finite (torch's h.std() and
+    keras.ops.std printed inf, then NaN, a few layers early; numpy's from ~1e19); the helper divides
+    by max |h| first and works in float64, like initlab.stats.moments."""
     s = Scenario(depth=2, width=8, batch=2)
     std = _std_helper(codegen.keras_snippet(s) if which == "keras" else codegen.pytorch_snippet(s))["std"]
     rng = np.random.default_rng(0)

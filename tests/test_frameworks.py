@@ -366,7 +366,7 @@ def test_kernels_match_initlab_theory(init, framework):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_float32_std_is_finite_up_to_the_limit(framework):
-    """ones, float32, depth 18: values reach ~1e38 < 3.4e38, squares overflow from layer ~10 on.
+    """ones, float32, depth 18: values reach ~1e38 < 3.4e38 (the old snippets printed inf/NaN there).
 
     h_l = 128^(l-1) (x 1) 1^T exactly, so std_l = 128^(l-1) std_b(x 1): the snippet (own x) and
     initlab (own x) must both equal it, to the printed digits and float32 rounding.
