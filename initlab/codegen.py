@@ -47,6 +47,29 @@ _TORCH_ACT = {
 }
 
 
+# The std every snippet prints, defined in the snippet itself: the population std (ddof 0, as initlab's
+# act_std) of the finite values, computed in float64 after dividing by max |h|. torch's h.std() and
+# keras.ops.std accumulate in float32 and print inf, then NaN, one to three layers before any value
+# overflows (width 256, batch 128: from std ~1e36 on; numpy's float32 std already from ~1e19);
+# initlab's stats.moments rescales the same way.
+_STD_HELPER = [
+    "def std(h):",
+    '    """(population std of the finite values of h, fraction of h that is inf or NaN), overflow-safe."""',
+    "    a = np.asarray(h, dtype=np.float64).ravel()",
+    "    finite = a[np.isfinite(a)]",
+    "    bad = 1.0 - finite.size / max(a.size, 1)",
+    "    if finite.size == 0:",
+    '        return float("nan"), bad',
+    "    m = float(np.max(np.abs(finite)))  # divide by it so that no square overflows",
+    "    return (m * float(np.std(finite / m)) if m > 0 else 0.0), bad",
+    "",
+    "",
+    "def report(i, h):",
+    "    sd, bad = std(h)",
+    '    print(f"layer {i:4d}  std {sd:.4g}" + (f"  ({bad:.1%} inf/nan)" if bad else ""))',
+]
+
+
 def _num(x: float) -> str:
     """A float literal that round-trips (``repr``), e.g. ``1.0``, ``0.0625``, ``0.07216878364870323``."""
     return repr(float(x))
@@ -123,8 +146,11 @@ def _keras_init(s: Scenario) -> tuple[list[str], str]:
         lines = [
             f"# torch trunc_normal_(mean={m:g}, std={sd:g}, a={a:g}, b={b:g}): N(mean, std) redrawn outside the",
             "# absolute interval [a, b]. Keras TruncatedNormal cuts at mean +- 2 std instead, so draw it here.",
+            "# One generator for all layers: seeding inside the function would give every layer the same matrix.",
+            f"trunc_rng = np.random.default_rng({s.seed} + 1)",
+            "",
             "def trunc_normal_init(shape, dtype=None):",
-            f"    g = np.random.default_rng({s.seed} + 1)",
+            "    g = trunc_rng",
             f"    w = g.normal({_num(m)}, {_num(sd)}, size=shape)",
             f"    bad = (w < {_num(a)}) | (w > {_num(b)})",
             "    while bad.any():",
@@ -134,6 +160,19 @@ def _keras_init(s: Scenario) -> tuple[list[str], str]:
         ]
         return lines, "trunc_normal_init"
     raise ValueError(f"no Keras translation for initializer {name!r}")  # pragma: no cover
+
+
+# Keras 3 runs its ops in float32 when given float64 tensors on every backend but TensorFlow:
+# keras.backend.result_type maps float64 to float32 there (BIT64_TO_BIT32_DTYPE in
+# keras/src/backend/common/dtypes.py), so Dense's matmul has float32 precision and overflows above
+# 3.4e38. A float64 snippet cannot avoid that from inside Keras; it says so where it matters.
+_KERAS_FLOAT64_NOTE = [
+    "# float64: Keras 3 computes float64 layers in float32 on every backend but TensorFlow",
+    "# (keras.backend.result_type maps float64 to float32), so values overflow above 3.4e38 as in float32.",
+    'if keras.backend.backend() != "tensorflow":',
+    '    print(f"note: the {keras.backend.backend()} backend computes these float64 layers in float32; "',
+    '          "run with KERAS_BACKEND=tensorflow for float64 arithmetic")',
+]
 
 
 def _keras_bias(s: Scenario) -> str:
@@ -161,7 +200,11 @@ def keras_snippet(s: Scenario) -> str:
         "",
         f'keras.config.set_floatx("{s.dtype}")',
         f"keras.utils.set_random_seed({s.seed})",
+        *(_KERAS_FLOAT64_NOTE if s.dtype == "float64" else []),
         *pre,
+        "",
+        *_STD_HELPER,
+        "",
         "",
         "def dense():",
         f"    return keras.layers.Dense({s.width}, activation={_KERAS_ACT[s.activation]},",
@@ -180,7 +223,7 @@ def keras_snippet(s: Scenario) -> str:
         f'h = keras.ops.convert_to_tensor(x, dtype="{s.dtype}")',
         "for i, layer in enumerate(layers, start=1):",
         "    h = layer(h)",
-        '    print(f"layer {i:4d}  std {float(keras.ops.std(h)):.4g}")',
+        "    report(i, keras.ops.convert_to_numpy(h))",
         "",
     ]
     return "\n".join(lines)
@@ -295,6 +338,9 @@ def pytorch_snippet(s: Scenario) -> str:
         f"torch.manual_seed({s.seed})",
         f"dtype = torch.{s.dtype}",
         "",
+        *_STD_HELPER,
+        "",
+        "",
         "@torch.no_grad()",
         "def init_(layer):",
         "    w, b = layer.weight, layer.bias",
@@ -318,7 +364,7 @@ def pytorch_snippet(s: Scenario) -> str:
         "with torch.no_grad():",
         "    for i, layer in enumerate(linears, start=1):",
         "        h = act(layer(h))",
-        '        print(f"layer {i:4d}  std {h.std(correction=0).item():.4g}")',
+        "        report(i, h.numpy())",
         "",
     ]
     return "\n".join(lines)

@@ -1,7 +1,12 @@
 """Keras / PyTorch snippets: they compile for every initializer and carry the right calls and numbers."""
 
+import contextlib
+import io
 import math
+import sys
+import types
 
+import numpy as np
 import pytest
 
 from initlab import codegen, initializers
@@ -96,3 +101,112 @@ def test_layout_is_explained():
 def test_invalid_scenario_raises():
     with pytest.raises(ValueError, match="nope"):
         codegen.keras_snippet(Scenario(init="nope"))
+
+
+# ------------------------------------------------------------------------------------------------
+# Running the snippets without Keras or PyTorch: a numpy stand-in for the few Keras calls they make,
+# and the std helper they define. tests/test_frameworks.py runs them on the real frameworks.
+
+
+def _fake_keras(backend: str = "numpy") -> types.ModuleType:
+    """A numpy stand-in for the Keras 3 calls a snippet makes; its Dense layers are linear, no bias."""
+
+    class Dense:
+        def __init__(self, units, activation=None, kernel_initializer=None, bias_initializer=None):
+            self.units, self.kernel_initializer, self.kernel = units, kernel_initializer, None
+
+        def __call__(self, h):
+            if self.kernel is None:  # Keras builds (draws) the kernel on the first call
+                self.kernel = np.asarray(self.kernel_initializer((h.shape[1], self.units), dtype=str(h.dtype)))
+            return h @ self.kernel
+
+    keras = types.ModuleType("keras")
+    keras.config = types.SimpleNamespace(set_floatx=lambda name: None)
+    keras.utils = types.SimpleNamespace(set_random_seed=lambda seed: None)
+    keras.backend = types.SimpleNamespace(backend=lambda: backend)
+    keras.layers = types.SimpleNamespace(Dense=Dense)
+    keras.initializers = types.SimpleNamespace(Ones=lambda: lambda shape, dtype: np.ones(shape, dtype=dtype))
+    keras.ops = types.SimpleNamespace(convert_to_tensor=lambda x, dtype=None: np.asarray(x, dtype=dtype),
+                                      convert_to_numpy=np.asarray, std=np.std)
+    return keras
+
+
+def _run_keras(s: Scenario, monkeypatch, backend: str = "numpy") -> tuple[dict, str]:
+    """Execute ``keras_snippet(s)`` on the numpy stand-in; (its namespace, what it printed)."""
+    monkeypatch.setitem(sys.modules, "keras", _fake_keras(backend))
+    ns: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), np.errstate(all="ignore"):  # the old np.std overflowed here
+        exec(compile(codegen.keras_snippet(s), "<keras snippet>", "exec"), ns)
+    return ns, out.getvalue()
+
+
+def test_keras_trunc_normal_draws_a_new_matrix_per_layer(monkeypatch):
+    # The generator used to be seeded inside the initializer function: every layer got the same matrix.
+    s = Scenario(init="torch_trunc_normal", activation="linear", depth=3, width=8, batch=2)
+    code = codegen.keras_snippet(s)
+    body = code.split("def trunc_normal_init")[1].split("\n\n")[0]
+    assert "default_rng" not in body and "trunc_rng = np.random.default_rng" in code
+    ns, _ = _run_keras(s, monkeypatch)
+    k = [layer.kernel for layer in ns["layers"]]
+    assert not np.array_equal(k[0], k[1]) and not np.array_equal(k[1], k[2])
+    assert all(np.all((w >= -2.0) & (w <= 2.0)) for w in k)
+    ns2, _ = _run_keras(s, monkeypatch)  # still reproducible: the same seed gives the same matrices
+    assert all(np.array_equal(a.kernel, b.kernel) for a, b in zip(ns["layers"], ns2["layers"]))
+
+
+def _std_helper(code: str) -> dict:
+    """The ``std`` and ``report`` functions a snippet defines, executed on their own with numpy."""
+    lines = code.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("def std(")), None)
+    assert start is not None, "the snippet defines no std helper"
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith(("def dense", "@torch")))
+    ns: dict = {"np": np}
+    exec("\n".join(lines[start:end]), ns)
+    return ns
+
+
+@pytest.mark.parametrize("which", ["keras", "pytorch"])
+def test_printed_std_does_not_overflow(which):
+    """float32 std accumulations overflow while every value is finite (torch's h.std() and
+    keras.ops.std printed inf, then NaN, a few layers early; numpy's from ~1e19); the helper divides
+    by max |h| first and works in float64, like initlab.stats.moments."""
+    s = Scenario(depth=2, width=8, batch=2)
+    std = _std_helper(codegen.keras_snippet(s) if which == "keras" else codegen.pytorch_snippet(s))["std"]
+    rng = np.random.default_rng(0)
+    big32 = (rng.standard_normal(4096) * 1e30).astype(np.float32)
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.std(big32))  # what squaring in float32 gives
+    assert std(big32) == (pytest.approx(float(np.std(big32.astype(np.float64))), rel=1e-12), 0.0)
+    big64 = rng.standard_normal(4096) * 1e200
+    with np.errstate(over="ignore"):
+        assert not np.isfinite(np.std(big64))
+    assert std(big64)[0] == pytest.approx(1e200 * float(np.std(big64 / 1e200)), rel=1e-12)
+    with_inf = np.array([1.0, 3.0, np.inf, -np.inf], dtype=np.float32)
+    assert std(with_inf) == (1.0, 0.5)  # std of the finite values, and the inf/NaN fraction
+    assert std(np.zeros(3)) == (0.0, 0.0)
+    sd, bad = std(np.array([np.nan, np.inf]))
+    assert math.isnan(sd) and bad == 1.0
+
+
+def test_keras_snippet_prints_finite_std_up_to_the_float32_limit(monkeypatch):
+    # ones, linear, width 128: h_l = 128^(l-1) (x 1) 1^T, so std_l = 128^(l-1) std_b(x 1) exactly, and at
+    # depth 18 the largest value is ~1e38 < 3.4e38: finite, though squares overflow from layer ~10 on.
+    s = Scenario(init="ones", activation="linear", depth=18, width=128, batch=4)
+    ns, out = _run_keras(s, monkeypatch)
+    printed = [float(line.split()[3]) for line in out.splitlines() if line.startswith("layer")]
+    row_sums = ns["x"].astype(np.float32).sum(axis=1, dtype=np.float64)
+    want = [128.0 ** (layer - 1) * float(np.std(row_sums)) for layer in range(1, 19)]
+    assert ns["h"].dtype == np.float32 and np.isfinite(ns["h"]).all()
+    assert printed == pytest.approx(want, rel=1e-3)  # 4 printed digits, float32 sums
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_keras_float64_warns_off_tensorflow(monkeypatch, dtype):
+    # keras.backend.result_type maps float64 to float32 on every backend but TensorFlow, so Keras on
+    # torch computes a float64 Dense layer in float32 (overflowing above 3.4e38): the snippet says so.
+    s = Scenario(init="ones", activation="linear", depth=2, width=8, batch=2, dtype=dtype)
+    for backend, warned in (("torch", dtype == "float64"), ("tensorflow", False)):
+        _, out = _run_keras(s, monkeypatch, backend)
+        assert ("computes these float64 layers in float32" in out) == warned
+        assert ("KERAS_BACKEND=tensorflow" in out) == warned

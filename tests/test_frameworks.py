@@ -1,0 +1,462 @@
+"""Cross-check initlab against real Keras 3 and PyTorch by running the snippets of initlab.codegen.
+
+Optional: Keras and PyTorch are not test requirements, so the module skips when they are missing::
+
+    pip install torch==2.13.0 keras
+    KERAS_BACKEND=torch OPENBLAS_NUM_THREADS=1 python -m pytest tests/test_frameworks.py -q
+
+(``KERAS_BACKEND`` defaults to torch here, so the second line works without it too.)
+
+Every initializer of ``initializers.names()`` is run three ways: ``initlab.propagate`` (column
+``act_std`` of ``Result.layers``), ``codegen.keras_snippet`` and ``codegen.pytorch_snippet`` (executed in
+a fresh namespace, their printed per-layer std parsed). The three draw different numbers (their own
+generators, even their own input batch), so they are compared statistically, with tolerances
+derived below, not fitted.
+
+Setting: a *linear* network (h_l = h_{l-1} W_l, zero biases), depth L = 6, width n = 128, batch B = 128.
+Linear, because then the expectation of every layer's variance given the input batch x is exact for
+any initializer, whatever its mean and variance (tanh or ReLU would need approximations), and the
+log-std compares scales without explosion or vanishing mattering (the ``ones`` network grows by 128
+per layer and stays finite in float32 at this depth). The nonlinearities are checked apart, exactly
+(:func:`test_snippet_activation_is_initlabs`), and the kernels themselves against initlab's theory of
+each initializer (:func:`test_kernels_match_initlab_theory`: mean, std, range, a new matrix per layer),
+which resolves a 3% error in a kernel's std where six layers of activations resolve ~5% per layer.
+
+**Expectation given x** (:func:`expected_var`). The population variance of h is
+``std^2 = t / (Bn) - c / (Bn)^2`` with ``t = ||h||_F^2`` and ``c = (1^T h 1)^2``. For a kernel with iid
+entries of mean mu and variance s^2, ``E[W W^T] = n mu^2 J + n s^2 I`` and ``E[W 1 1^T W^T] =
+n^2 mu^2 J + n s^2 I`` (J = all ones), so with ``a = ||h 1||^2`` and ``d = ||h^T 1||^2``::
+
+    t' = n mu^2 a + n s^2 t        a' = n^2 mu^2 a + n s^2 t
+    c' = n^2 mu^2 c + n s^2 d      d' = n mu^2 c + n s^2 d
+
+is exact in expectation (only mu and s matter; they come from initlab's ``Initializer.mean/std``).
+Orthogonal (gain g, Haar Q): ``||h Q||_F = ||h||_F`` exactly, ``E (v^T Q 1)^2 = ||v||^2``, so
+``t' = g^2 t`` and ``c' = d' = g^2 d``. Identity: everything times g^2. Constant kernels (zeros, ones,
+constant) have s = 0: the recursion is then the exact value, not just its expectation.
+
+**Fluctuation given x** (:func:`log_std_variance`). The recursion is linear, ``E[S_i | S_{i-1}] =
+M S_{i-1}`` for the state S = (t, a, c, d), so with ``e = (1/(Bn), 0, -1/(Bn)^2, 0)``::
+
+    std_l^2 - E[std_l^2 | x] = sum_{i<=l} e^T M^(l-i) eps_i,    eps_i = S_i - M S_{i-1}
+
+a sum of martingale differences (uncorrelated), of variance ``sum_i g^T Cov(eps_i | h_{i-1}) g``. Each
+of t, a, c, d is a quadratic form in the kernel's entries, so ``Cov(eps_i | h_{i-1})`` is exact for
+Gaussian entries (``2 s^4 tr(G1 G2) + 4 s^2 mu^2 1^T G1 G2 1``, evaluated on initlab's own
+activations) and an upper bound for the lighter-tailed uniform and truncated normals (their
+fourth-moment term is negative); ``Var(log std) = Var(std^2) / (4 E[std^2]^2)``. For zero-mean kernels
+this is ``1/4 sum_i 2 m2_i / n^2``, ``m2 = n tr(H^2) / (tr H)^2`` of ``H = h^T h``: about 1 + n/B for the
+input, growing by ~1 per layer as the spectrum of a product of random matrices spreads (Fuss-Catalan).
+At layer 6 the std of log std is ~0.03, ~5x the naive ``1/sqrt(2 B n)``: the kernels (n^2 entries),
+not the B n activations, set the sampling error. :func:`test_tolerance_model_matches_initlab_spread`
+checks the model against initlab's spread over many seeds.
+
+**Test**: ``r = log std - 1/2 log E[std^2 | own x]`` for initlab and for the snippet; ``|r_fw - r_il| <=
+Z sqrt(2 V_l)`` with Z = 5 (two-sided normal tail 6e-7 per check: the seeds are fixed, but over
+random seeds the ~550 checks would raise a false alarm less than once in 3000 runs), plus the 4
+printed significant digits (5e-4 in log) and float rounding. Orthogonal adds the one random term it has, ``c``: about a
+chi-square with one degree of freedom times E c, bounded by Z^2 E c. Zeros must print exactly 0.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported, so one command suffices
+
+_REASON = ("Keras/PyTorch cross-check skipped: install with `pip install torch==2.13.0 keras` "
+           "and run with KERAS_BACKEND=torch")
+torch = pytest.importorskip("torch", reason=_REASON)
+keras = pytest.importorskip("keras", reason=_REASON)
+
+from initlab import activations, codegen, initializers, network, propagate  # noqa: E402
+from initlab.scenario import Scenario  # noqa: E402
+
+DEPTH, WIDTH, BATCH, SEED = 6, 128, 128, 3
+Z = 5.0  # tolerance in standard deviations of the derived sampling error
+PRINT_LOG_TOL = 5.01e-4  # 4 printed significant digits: |log(printed / true)| <= -log(1 - 5e-4)
+DEGENERATE = ("zeros", "ones", "constant", "identity")
+GAUSSIAN = ("random_normal", "torch_kaiming_normal", "torch_xavier_normal")  # kurtosis 3: the bound is tight
+
+# Keras' convert_to_numpy calls np.array on torch tensors, which numpy 2.4 flags (Keras' business, not ours).
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy:DeprecationWarning")
+
+torch.set_num_threads(1)  # the machine is shared; these matrices are small
+
+
+# ------------------------------------------------------------------------------------------------
+# Running a snippet
+
+
+@dataclass
+class Run:
+    """What a snippet printed (per layer: std, inf/NaN fraction), its notes and its namespace."""
+
+    std: np.ndarray
+    bad: np.ndarray
+    notes: list[str]
+    ns: dict
+
+    def kernels(self) -> list[np.ndarray]:
+        """The weight matrices in Keras layout (fan_in, fan_out), float64."""
+        if "layers" in self.ns:
+            return [np.asarray(keras.ops.convert_to_numpy(layer.kernel), dtype=np.float64)
+                    for layer in self.ns["layers"]]
+        return [layer.weight.detach().numpy().astype(np.float64).T for layer in self.ns["linears"]]
+
+
+_LINE = re.compile(r"layer\s+(\d+)\s+std\s+(\S+)(?:\s+\(([\d.]+)% inf/nan\))?")
+
+
+def run_snippet(framework: str, s: Scenario) -> Run:
+    """Execute ``codegen.<framework>_snippet(s)`` in a fresh namespace and parse what it printed."""
+    code = codegen.keras_snippet(s) if framework == "keras" else codegen.pytorch_snippet(s)
+    ns: dict = {"__name__": f"snippet_{framework}"}
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, f"<{framework} snippet: {s.init}>", "exec"), ns)
+    finally:
+        keras.config.set_floatx("float32")  # the Keras snippet sets global state
+    std, bad, notes = [], [], []
+    for line in out.getvalue().splitlines():
+        m = _LINE.fullmatch(line.strip())
+        if m is None:
+            notes.append(line)
+            continue
+        assert int(m.group(1)) == len(std) + 1, line
+        std.append(float(m.group(2)))
+        bad.append(float(m.group(3)) / 100 if m.group(3) else 0.0)
+    assert len(std) == s.depth, out.getvalue()
+    return Run(np.array(std), np.array(bad), notes, ns)
+
+
+def keras_computes_float64() -> bool:
+    """Whether Keras ops keep float64: Keras 3 maps it to float32 in ``backend.result_type`` on every
+    backend but TensorFlow (asked, not assumed, so a Keras that changes this shows up here)."""
+    return keras.backend.result_type("float64", "float64") == "float64"
+
+
+# ------------------------------------------------------------------------------------------------
+# The theory (see the module docstring)
+
+
+def _kernel_moments(init: initializers.Initializer, n: int) -> tuple[float, float]:
+    """(mean, std) of one kernel entry, from initlab's theory of the initializer."""
+    return init.mean(n, n), init.std(n, n)
+
+
+def expected_var(s: Scenario, x: np.ndarray) -> np.ndarray:
+    """E[std_l^2 | x], l = 1..depth, for the linear network of ``s`` fed the batch ``x`` (exact).
+
+    Recursion on t = ||h||_F^2, a = ||h 1||^2, c = (1^T h 1)^2, d = ||h^T 1||^2 (module docstring).
+    """
+    init = initializers.get(s.init, **s.init_params())
+    h = np.asarray(x, dtype=np.float64)
+    b, n = h.shape
+    t, a = float(np.sum(h * h)), float(np.sum(h.sum(axis=1) ** 2))
+    c, d = float(h.sum()) ** 2, float(np.sum(h.sum(axis=0) ** 2))
+    out = []
+    for _ in range(s.depth):
+        if s.init in ("orthogonal", "identity"):
+            g2 = init.params["gain"] ** 2
+            if s.init == "orthogonal":  # Haar Q: E[Q 1 1^T Q^T] = I, ||hQ|| = ||h||
+                t, a, c, d = g2 * t, g2 * t, g2 * d, g2 * d
+            else:
+                t, a, c, d = g2 * t, g2 * a, g2 * c, g2 * d
+        else:
+            mu, sd = _kernel_moments(init, n)
+            m2, s2 = mu * mu, sd * sd
+            t, a, c, d = (n * m2 * a + n * s2 * t, n * n * m2 * a + n * s2 * t,
+                          n * n * m2 * c + n * s2 * d, n * m2 * c + n * s2 * d)
+        out.append(t / (b * n) - c / (b * n) ** 2)
+    return np.array(out)
+
+
+def orthogonal_c_share(s: Scenario, x: np.ndarray) -> np.ndarray:
+    """E[c_l] / (Bn)^2 / E[std_l^2]: the share of the one random term of an orthogonal network."""
+    h = np.asarray(x, dtype=np.float64)
+    b, n = h.shape
+    g2 = initializers.get(s.init, **s.init_params()).params["gain"] ** 2
+    d0 = float(np.sum(h.sum(axis=0) ** 2))
+    ec = np.array([g2 ** (l + 1) * d0 for l in range(s.depth)]) / (b * n) ** 2
+    return ec / expected_var(s, x)
+
+
+def _state(h: np.ndarray) -> np.ndarray:
+    """(t, a, c, d) = (||h||_F^2, ||h 1||^2, (1^T h 1)^2, ||h^T 1||^2) of a (B, n) activation."""
+    u, v = h.sum(axis=1), h.sum(axis=0)
+    return np.array([float(np.sum(h * h)), float(u @ u), float(v.sum()) ** 2, float(v @ v)])
+
+
+def _noise_cov(h: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    """Cov of the next layer's (t, a, c, d) given its input h, for a kernel of iid N(mu, sd^2) entries.
+
+    Each is a quadratic form vec(W)^T (A (x) K) vec(W) (columns stacked): t: (I, H), a: (J, H),
+    c: (J, P), d: (I, P), with H = h^T h, P = v v^T, v = h^T 1, J = all ones. For vec(W) ~ N(mu 1, sd^2 I):
+    Cov = 2 sd^4 tr(A1 A2) tr(K1 K2) + 4 sd^2 mu^2 (1^T A1 A2 1)(1^T K1 K2 1).
+    """
+    n = h.shape[1]
+    big_h, v = h.T @ h, h.sum(axis=0)
+    h1, hv = big_h.sum(axis=1), big_h @ v
+    vv, v1 = float(v @ v), float(v.sum())
+    # tr(K1 K2) and 1^T K1 K2 1 for K in (H, P), indexed [k1][k2].
+    tr_k = np.array([[float(np.sum(big_h * big_h)), float(v @ hv)], [float(v @ hv), vv * vv]])
+    one_k = np.array([[float(h1 @ h1), float(h1 @ v) * v1], [float(h1 @ v) * v1, v1 * v1 * vv]])
+    # tr(A1 A2) and 1^T A1 A2 1 for A in (I, J).
+    tr_a = np.array([[n, n], [n, n * n]], dtype=float)
+    one_a = np.array([[n, n * n], [n * n, n ** 3]], dtype=float)
+    forms = ((0, 0), (1, 0), (1, 1), (0, 1))  # (A, K) of t, a, c, d
+    cov = np.empty((4, 4))
+    for i, (a1, k1) in enumerate(forms):
+        for j, (a2, k2) in enumerate(forms):
+            cov[i, j] = (2 * sd ** 4 * tr_a[a1, a2] * tr_k[k1, k2]
+                         + 4 * sd * sd * mu * mu * one_a[a1, a2] * one_k[k1, k2])
+    return cov
+
+
+def log_std_variance(s: Scenario) -> np.ndarray:
+    """Var(log std_l | x), l = 1..depth, for an iid kernel, on initlab's own activations.
+
+    The state S = (t, a, c, d) has E[S_i | S_{i-1}] = M S_{i-1} (the linear recursion of
+    :func:`expected_var`), so with e = (1/(Bn), 0, -1/(Bn)^2, 0) and noise eps_i = S_i - M S_{i-1},
+    ``std_l^2 - E[std_l^2 | x] = sum_i e^T M^(l-i) eps_i``: uncorrelated terms, each of variance
+    ``g^T Cov(eps_i) g`` (:func:`_noise_cov`, Gaussian entries: an upper bound for the lighter-tailed
+    uniform and truncated normals, whose fourth-moment term is negative). Then Var(log std) =
+    Var(std^2) / (4 E[std^2]^2). Zero for the degenerate and orthogonal kernels (handled apart).
+    """
+    if s.init in DEGENERATE or s.init == "orthogonal":
+        return np.zeros(s.depth)
+    net = network.build(s)
+    b, n = s.batch, s.width
+    mu, sd = _kernel_moments(initializers.get(s.init, **s.init_params()), n)
+    m2, s2 = mu * mu, sd * sd
+    m = np.array([[n * s2, n * m2, 0, 0], [n * s2, n * n * m2, 0, 0],
+                  [0, 0, n * n * m2, n * s2], [0, 0, n * m2, n * s2]])
+    e = np.array([1.0 / (b * n), 0.0, -1.0 / (b * n) ** 2, 0.0])
+    h = net.x.astype(np.float64)
+    state, covs = _state(h), []
+    for w in net.weights:
+        covs.append(_noise_cov(h, mu, sd))
+        h = h @ w.astype(np.float64)
+    out = []
+    for layer in range(1, s.depth + 1):
+        mean = e @ np.linalg.matrix_power(m, layer) @ state
+        var = 0.0
+        for i in range(1, layer + 1):
+            g = np.linalg.matrix_power(m, layer - i).T @ e
+            var += float(g @ covs[i - 1] @ g)
+        out.append(var / (4 * mean * mean))
+    return np.array(out)
+
+
+def arith_log_tol(s: Scenario, computes_in: str) -> float:
+    """Float rounding of depth matmuls of length n, bounded by depth * n * eps (Higham's gamma_n)."""
+    return s.depth * s.width * float(np.finfo(computes_in).eps)
+
+
+def scenario(init: str, dtype: str, **kw) -> Scenario:
+    """The cross-check setting: linear, depth 6, width and batch 128 (module docstring)."""
+    fields = dict(init=init, activation="linear", depth=DEPTH, width=WIDTH, batch=BATCH, seed=SEED, dtype=dtype)
+    if init == "constant":
+        fields["value"] = 0.01  # constant's default 0.0 is just zeros again
+    return Scenario(**{**fields, **kw})
+
+
+def residuals(s: Scenario, std: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """r_l = log std_l - 1/2 log E[std_l^2 | x]: what is left once the input batch is accounted for."""
+    return np.log(std) - 0.5 * np.log(expected_var(s, np.asarray(x, dtype=s.dtype)))
+
+
+# ------------------------------------------------------------------------------------------------
+# The cross-check
+
+
+INITS = initializers.names()
+FRAMEWORKS = ("keras", "pytorch")
+
+
+@pytest.fixture(scope="module")
+def initlab_runs() -> dict:
+    """initlab's act_std, input batch and Var(log std) per (init, dtype), shared by both frameworks."""
+    return {}
+
+
+def _initlab(cache: dict, s: Scenario) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    key = (s.init, s.dtype)
+    if key not in cache:
+        res = propagate(s)
+        assert res.first_nonfinite_layer is None
+        cache[key] = (res.layers["act_std"].to_numpy(), network.build(s).x, log_std_variance(s),
+                      res.layers["act_nonfinite"].to_numpy())
+    return cache[key]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("init", INITS)
+def test_activation_std_matches_initlab(init, framework, dtype, initlab_runs):
+    """Per-layer activation std of the snippet vs initlab.propagate, every initializer (docstring)."""
+    s = scenario(init, dtype)
+    il_std, il_x, var, il_bad = _initlab(initlab_runs, s)
+    fw = run_snippet(framework, s)
+    assert not fw.bad.any() and not il_bad.any()
+    if init == "zeros":  # every layer is exactly 0 in all three
+        assert np.all(fw.std == 0) and np.all(il_std == 0)
+        return
+    fw_dtype = dtype if framework == "pytorch" or keras_computes_float64() else "float32"
+    r_fw = residuals(s, fw.std, fw.ns["x"])
+    r_il = residuals(s, il_std, il_x)
+    rounding = PRINT_LOG_TOL + arith_log_tol(s, fw_dtype) + arith_log_tol(s, dtype)
+    c_term = 0.0
+    if init == "orthogonal":
+        c_term = Z * Z * (orthogonal_c_share(s, fw.ns["x"]) + orthogonal_c_share(s, il_x))
+    tol = Z * np.sqrt(2 * var) + c_term + rounding
+    msg = (f"{framework} {init} {dtype}: layer, residual snippet / initlab, tolerance:\n"
+           + "\n".join(f"  {i + 1}  {a:+.5f} {b:+.5f}  {t:.5f}" for i, (a, b, t) in enumerate(zip(r_fw, r_il, tol))))
+    assert np.all(np.abs(r_fw - r_il) <= tol), msg
+    # initlab against the same theory (half the variance: one sample, not a difference of two).
+    il_tol = Z * np.sqrt(var) + c_term + arith_log_tol(s, dtype)
+    assert np.all(np.abs(r_il) <= il_tol), msg
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("init", INITS)
+def test_kernels_match_initlab_theory(init, framework):
+    """The snippet's kernels: mean, std and range of their L n^2 entries vs initlab's Initializer.
+
+    For iid entries the sample mean has std s / sqrt(N) and the sample std has relative std
+    sqrt((kappa - 1) / (4 N)) <= sqrt(2 / (4 N)) (kurtosis kappa <= 3 here), N = L n^2 = 98304: Z of
+    those is 1.1%. A new matrix per layer unless ``shared``. Degenerate kernels: equal to initlab's.
+    """
+    s = scenario(init, "float64")
+    init_ = initializers.get(s.init, **s.init_params())
+    ks = run_snippet(framework, s).kernels()
+    n, big_n = s.width, s.depth * s.width * s.width
+    if init in DEGENERATE:
+        want = network.build(s).weights[0]
+        if framework == "keras" and not keras_computes_float64():
+            want = want.astype(np.float32).astype(np.float64)  # Keras' Constant(0.01) is float32's 0.01
+        for k in ks:
+            np.testing.assert_array_equal(k, want)
+        return
+    assert all(not np.array_equal(ks[i], ks[i + 1]) for i in range(len(ks) - 1)), "layers share a matrix"
+    w = np.concatenate([k.ravel() for k in ks])
+    mu, sd = init_.mean(n, n), init_.std(n, n)
+    eps32 = float(np.finfo(np.float32).eps)  # Keras off TensorFlow may draw in float32
+    assert abs(w.mean() - mu) <= Z * sd / math.sqrt(big_n) + eps32 * abs(mu), (w.mean(), mu)
+    if init == "orthogonal":  # every Q^T Q = gain^2 I: the sum of squares is exact, not sampled
+        g = init_.params["gain"]
+        for k in ks:
+            np.testing.assert_allclose(k.T @ k, g * g * np.eye(n), atol=1e-5)
+    assert w.std() == pytest.approx(sd, rel=float(Z * math.sqrt(2 / (4 * big_n)) + 1e-6))
+    lim = init_.limits(n, n)
+    if lim is not None:
+        slack = 4 * eps32 * max(abs(lim[0]), abs(lim[1]))  # bounds rounded to the drawing dtype
+        assert lim[0] - slack <= w.min() and w.max() <= lim[1] + slack, (w.min(), w.max(), lim)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_float32_std_is_finite_up_to_the_limit(framework):
+    """ones, float32, depth 18: values reach ~1e38 < 3.4e38 (the old snippets printed inf/NaN there).
+
+    h_l = 128^(l-1) (x 1) 1^T exactly, so std_l = 128^(l-1) std_b(x 1): the snippet (own x) and
+    initlab (own x) must both equal it, to the printed digits and float32 rounding.
+    """
+    s = scenario("ones", "float32").replace(depth=18)
+    fw = run_snippet(framework, s)
+    res = propagate(s)
+    assert not fw.bad.any() and res.first_nonfinite_layer is None
+    rounding = PRINT_LOG_TOL + 2 * arith_log_tol(s, "float32")
+    for std, x, tol in ((fw.std, fw.ns["x"], rounding), (res.layers["act_std"].to_numpy(), network.build(s).x,
+                                                         rounding - PRINT_LOG_TOL)):
+        np.testing.assert_allclose(np.log(std), 0.5 * np.log(expected_var(s, x.astype(np.float32))), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_float64_beyond_the_float32_range(framework):
+    """ones, float64, depth 22: values reach ~1e45, beyond float32. initlab and torch stay exact.
+
+    Keras 3 computes float64 layers in float32 on every backend but TensorFlow: there the snippet must
+    say so, and the layers past 3.4e38 overflow; the others still equal the exact value.
+    """
+    s = scenario("ones", "float64").replace(depth=22)
+    fw = run_snippet(framework, s)
+    want = 0.5 * np.log(expected_var(s, fw.ns["x"]))
+    ok = np.ones(s.depth, dtype=bool)
+    if framework == "keras" and not keras_computes_float64():
+        assert any("computes these float64 layers in float32" in line for line in fw.notes), fw.notes
+        # h_l = 128^(l-1) (x 1) 1^T: the layers whose largest value passes float32's limit overflow.
+        peak = np.abs(fw.ns["x"].sum(axis=1)).max() * float(s.width) ** np.arange(s.depth)
+        ok = peak < float(np.finfo(np.float32).max) / 2
+        assert ok.sum() < s.depth and fw.bad[~ok].all(), (fw.std, fw.bad)
+    else:
+        assert not any("float32" in line for line in fw.notes) and not fw.bad.any()
+    np.testing.assert_allclose(np.log(fw.std[ok]), want[ok], rtol=0,
+                               atol=PRINT_LOG_TOL + arith_log_tol(s, "float32"))
+    res = propagate(s)
+    assert res.first_nonfinite_layer is None
+    np.testing.assert_allclose(np.log(res.layers["act_std"].to_numpy()),
+                               0.5 * np.log(expected_var(s, network.build(s).x)), rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("act", activations.names())
+def test_snippet_activation_is_initlabs(act, framework):
+    """The statistical checks run linear networks; the nonlinearity is checked here, deterministically:
+    the snippet's first layer applied to its own input equals initlab's ``activations.get(act).fn`` of
+    the same pre-activations ``x W`` (zero biases), to float32 rounding (Keras off TensorFlow)."""
+    s = Scenario(init="he_normal", activation=act, depth=2, width=64, batch=64, seed=SEED, dtype="float64")
+    fw = run_snippet(framework, s)
+    x = fw.ns["x"]
+    want = activations.get(act).fn(x @ fw.kernels()[0])
+    if framework == "keras":
+        got = keras.ops.convert_to_numpy(fw.ns["layers"][0](keras.ops.convert_to_tensor(x, dtype="float64")))
+    else:
+        with torch.no_grad():
+            got = fw.ns["act"](fw.ns["linears"][0](torch.as_tensor(x, dtype=torch.float64))).numpy()
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+    assert math.log(fw.std[0]) == pytest.approx(math.log(float(np.std(want))), abs=PRINT_LOG_TOL + 1e-5)
+
+
+# ------------------------------------------------------------------------------------------------
+# The tolerance model itself, against initlab's spread over seeds (numpy only; cheap)
+
+
+# One per shape (in a linear network, kernels that differ only in scale give the very same residuals):
+# normal, uniform, truncated normal, mean-shifted uniform, orthogonal.
+@pytest.mark.parametrize("init", ["torch_kaiming_normal", "he_uniform", "glorot_normal", "small_uniform",
+                                  "orthogonal"])
+def test_tolerance_model_matches_initlab_spread(init):
+    """Var over K seeds of initlab's residual at the last layer vs the derived Var(log std | x).
+
+    The sample variance of K normal residuals is within 1 +- Z sqrt(2 / (K - 1)) of the true one. The
+    model must not underestimate (upper bound, every init) and, for Gaussian kernels where it is exact,
+    not overestimate either (lower bound). Orthogonal: its spread must stay within its c term.
+    """
+    k = 150
+    r, v, c = [], [], []
+    for seed in range(100, 100 + k):
+        s = scenario(init, "float64", seed=seed)
+        x = network.build(s).x
+        r.append(residuals(s, propagate(s).layers["act_std"].to_numpy(), x)[-1])
+        v.append(log_std_variance(s)[-1])
+        c.append(orthogonal_c_share(s, x)[-1] if init == "orthogonal" else 0.0)
+    r = np.array(r)
+    if init == "orthogonal":
+        assert np.all(np.abs(r) <= Z * Z * np.array(c) / 2 + 1e-12), (np.abs(r).max(), max(c))
+        return
+    ratio = float(np.var(r, ddof=1) / np.mean(v))
+    band = Z * math.sqrt(2 / (k - 1))
+    assert ratio <= 1 + band, ratio
+    if init in GAUSSIAN:
+        assert ratio >= 1 - band, ratio
+    assert abs(float(np.mean(r))) <= Z * math.sqrt(np.mean(v) / k), np.mean(r)  # no bias in the predicted mean
