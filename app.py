@@ -13,12 +13,13 @@ from initlab.ui import compute, controls, logs, pages, state  # noqa: E402
 
 compute.warm_up_once(pages.warm_up_list())
 link = state.start()
+values, repairs = state.current()
 with st.sidebar:
     st.title("initlab")
-    controls.sidebar(link.hide, link.lock)
-scenario, view, repairs = state.current()
-state.sync_url(scenario, view, link.hide, link.lock, st.session_state.get("tab"))
-if (scenario, view) != (link.scenario, link.view):
+    controls.sidebar(values["net"])
+state.sync_url(values, st.session_state.get("tab"))
+state.remember(values)
+if dict(values) != dict(link.values):
     st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
 
 st.markdown("### What does the choice of initial weights do to a neural network?")
@@ -28,17 +29,17 @@ if state.preset() in PRESETS:
     p = PRESETS[state.preset()]
     st.info(f"**{p.title}**: {p.text}", icon="🎯")
 
-# The active tab lives in session state (seeded from the link) and goes into the address bar with the
-# rest of the view, so "tab" follows the same rules as every other parameter.
+# The active tab lives in session state (seeded from the link) and goes into the address bar (as its
+# stable id) with the rest of the view, so "tab" follows the same rules as every other parameter.
 tabs = st.tabs(state.TAB_LABELS, key="tab", on_change="rerun")
-for label, tab in zip(state.TAB_LABELS, tabs):
+for tab_id, tab in zip(state.TAB_IDS, tabs):
     if tab.open:
         with tab:
             try:
-                pages.PAGES[label](scenario, view)
+                pages.PAGES[tab_id](values)
             except Exception as exc:  # a page must never show a traceback to a student; the log has it
-                logs.failure(f"page {label!r}", exc, {"scenario": scenario, "view": view})
+                logs.failure(f"page {tab_id!r}", exc, {"values": dict(values)})
                 st.error(f"This page could not be drawn ({type(exc).__name__}). Try another setting or reload.")
 
 with st.sidebar:
-    pages.share_box(scenario, view, st.session_state.get("tab"))
+    pages.share_box(values, st.session_state.get("tab"))

@@ -104,9 +104,57 @@ def forward(net: Network) -> np.ndarray:
     return h
 
 
-@dataclass
+class ReadOnlyFrame(pd.DataFrame):
+    """A DataFrame that refuses to be changed in place (results are cached and shared by every session).
+
+    Its values live in read-only arrays, so ``.loc[...] = x`` raises; adding, replacing or deleting a
+    column raises too. Everything derived from it (``copy()``, a slice, ``assign``...) is an ordinary,
+    writable DataFrame, so readers never notice.
+    """
+
+    @property
+    def _constructor(self):  # type: ignore[no-untyped-def]
+        return pd.DataFrame
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("this table is shared by every session and read-only: work on a .copy()")
+
+    __setitem__ = __delitem__ = insert = pop = _refuse  # type: ignore[assignment]
+
+
+def read_only_frame(df: pd.DataFrame) -> ReadOnlyFrame:
+    """``df``'s values in a :class:`ReadOnlyFrame` whose arrays cannot be written."""
+    out = ReadOnlyFrame({c: np.array(df[c].to_numpy(), copy=True) for c in df.columns})
+    for c in out.columns:
+        arr = out[c].to_numpy()
+        if isinstance(arr, np.ndarray):
+            arr.setflags(write=False)
+    for blk in out._mgr.blocks:  # the arrays the frame really holds (pandas may have consolidated them)
+        values = getattr(blk, "values", None)
+        if isinstance(values, np.ndarray):
+            values.setflags(write=False)
+    return out
+
+
+def _freeze(value: object) -> None:
+    """Make the arrays inside a result read-only, recursively through dataclasses and lists."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _freeze(v)
+    elif hasattr(value, "__dataclass_fields__") and not isinstance(value, Scenario):
+        for name in value.__dataclass_fields__:
+            _freeze(getattr(value, name))
+
+
+@dataclass(frozen=True)
 class Result:
-    """What :func:`propagate` measured. ``layers`` has one row per layer, numbered 1..depth."""
+    """What :func:`propagate` measured. ``layers`` has one row per layer, numbered 1..depth.
+
+    Results are cached and shared by every session of a server, so they are read-only: the dataclass
+    is frozen, its arrays cannot be written and ``layers`` is a :class:`ReadOnlyFrame`.
+    """
 
     scenario: Scenario
     layers: pd.DataFrame
@@ -120,6 +168,13 @@ class Result:
     first_nonfinite_grad_layer: int | None  # first layer (from the top) whose gradient holds inf/NaN
     weight_grads: list[np.ndarray] | None = field(default=None, repr=False)  # only with keep_grads
     deltas: list[np.ndarray] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.layers, ReadOnlyFrame):
+            object.__setattr__(self, "layers", read_only_frame(self.layers))
+        for name in self.__dataclass_fields__:
+            if name not in ("layers", "scenario"):
+                _freeze(getattr(self, name))
 
 
 def propagate(s: Scenario, *, keep_grads: bool = False) -> Result:

@@ -14,10 +14,13 @@ Only the standard library and :mod:`initlab.scenario` are imported.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
 
 from initlab.scenario import Scenario
+from initlab.views import CompareView, RangesView, SignalView
 
 __all__ = ["PRESETS", "TABS", "Preset", "get", "names"]
 
@@ -30,13 +33,20 @@ _NAME = re.compile(r"[a-z0-9_]{1,32}")
 class Preset:
     """One ready-made scenario: ``name`` is the stable URL key ([a-z0-9_]), ``title`` a short label,
     ``text`` 2-3 plain sentences saying what to look at and what it means, ``tab`` the page that
-    shows it best."""
+    shows it best, ``views`` the settings of that page (section id -> view) where they differ from the
+    page's defaults: the opening view shows what the text describes."""
 
     name: str
     title: str
     text: str
     scenario: Scenario
     tab: Tab
+    views: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def values(self) -> dict[str, Any]:
+        """The page state this preset opens with: its scenario (section ``net``) and its views; sections
+        it does not set keep their defaults (the link codec fills them in)."""
+        return {"net": self.scenario, **self.views}
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -157,7 +167,7 @@ _ALL: tuple[Preset, ...] = (
         "sixth of what ReLU needs. Each ReLU layer divides the variance by 6 (std x0.41), so the std falls "
         "from 0.34 at layer 1 to 1.2e-8 at layer 20, and the gradient at layer 1 is 3.6e-8 of the top one.",
         Scenario(init="torch_linear", activation="relu", depth=20, width=256, batch=256),
-        "compare",
+        "signal",
     ),
     Preset(
         "xavier_range", "Weight range against the number of inputs",
@@ -165,7 +175,7 @@ _ALL: tuple[Preset, ...] = (
         "[-0.1, 0.1] with 100 inputs. The more inputs are summed, the smaller each weight must be for the "
         "sum to keep the same spread.",
         Scenario(init="xavier_heuristic", activation="tanh", depth=10, width=100, batch=128),
-        "ranges",
+        "ranges", MappingProxyType({"ranges": RangesView()}),
     ),
     Preset(
         "he_range", "He: a standard deviation, not a range",
@@ -173,7 +183,7 @@ _ALL: tuple[Preset, ...] = (
         "deviation, not a range: 35% of Keras's he_normal weights lie outside +-sqrt(2/n) (it only redraws "
         "values beyond 2.27 std), and PyTorch's kaiming_normal_ has no bound at all.",
         Scenario(init="he_normal", activation="relu", depth=10, width=100, batch=128),
-        "ranges",
+        "ranges", MappingProxyType({"ranges": RangesView(inits=("he_normal", "torch_kaiming_normal"))}),
     ),
 )
 

@@ -23,21 +23,9 @@ from streamlit.testing.v1 import AppTest
 from initlab import activations, initializers, network
 from initlab.lessons import LESSONS
 from initlab.presets import PRESETS
-from initlab.scenario import (
-    FIELD_BY_NAME,
-    FIELDS,
-    INIT_PARAM_NAMES,
-    LINK_KEYS,
-    STREAMLIT_KEYS,
-    VIEW_FIELDS,
-    Scenario,
-    View,
-    choices_for,
-    decode_query,
-    encode_query,
-    max_depth_within_budget,
-    repair,
-)
+from initlab.links import LINK_KEYS, SECTIONS, STREAMLIT_KEYS, decode_query, defaults, encode_query
+from initlab.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
+from initlab.views import CompareView, RangesView, SignalView
 from initlab.ui import compute, controls, state
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -45,16 +33,17 @@ TIMEOUT = 120  # seconds per run: a cold 250-layer preset on a busy 2-core machi
 ADJUSTED_HEAD = "Adjusted so that this scenario can be computed"
 NOTICE_HEAD = "Some settings in this link could not be used as written"
 PAGE_FAILED = "This page could not be drawn"
-TAB_LABELS = state.TAB_LABELS
-PRESET_SCENARIOS = {name: p.scenario for name, p in PRESETS.items()}
-VALID_KEYS = set(LINK_KEYS) | {f.name for f in FIELDS} | {f.name for f in VIEW_FIELDS}
-CHARTS_PER_TAB = {"Signal": 2, "Gradients": 2, "Weight ranges": 1, "Compare": 3, "Learn": 0}
+TAB_IDS = state.TAB_IDS
+LABEL = state.TABS  # tab id -> the label the tabs widget holds in session state
+PRESET_VALUES = state.PRESET_VALUES
+VALID_KEYS = set(LINK_KEYS) | {f.url_key for sec in SECTIONS for f in sec.fields}
+CHARTS_PER_TAB = {"signal": 2, "gradients": 2, "ranges": 1, "compare": 3, "learn": 0}
 
 
 def expected_charts(tab: str, s: Scenario) -> int:
     """Charts a tab draws with its expanders closed: Signal adds the saturated/dead/inf chart only when
     some layer has such values (otherwise it says so in a line)."""
-    if tab != "Signal":
+    if tab != "signal":
         return CHARTS_PER_TAB[tab]
     lay = network.propagate(s).layers
     return 2 + int((lay[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any())
@@ -130,20 +119,29 @@ def share_links(at: AppTest) -> list[str]:
 
 
 def decode_link(query: str):  # type: ignore[no-untyped-def]
-    return decode_query(parse_qs(query.lstrip("?"), keep_blank_values=True), PRESET_SCENARIOS, tabs=TAB_LABELS)
+    return decode_query(parse_qs(query.lstrip("?"), keep_blank_values=True), PRESET_VALUES, tabs=TAB_IDS)
 
 
-def base_of(preset: str | None) -> Scenario:
-    return PRESETS[preset].scenario if preset in PRESETS else Scenario()
+def base_of(preset: str | None) -> dict:
+    return {**defaults(), **(PRESETS[preset].values() if preset in PRESETS else {})}
 
 
 def default_tab(preset: str | None) -> str:
-    return state.TAB_OF_PRESET[PRESETS[preset].tab] if preset in PRESETS else TAB_LABELS[0]
+    return PRESETS[preset].tab if preset in PRESETS else TAB_IDS[0]
+
+
+def values_of(s: Scenario | None = None, preset: str | None = None, **views: object) -> dict:
+    """Page state: the preset's (or the default) views, the given scenario and the given views."""
+    out = base_of(preset)
+    if s is not None:
+        out["net"] = s
+    out.update(views)
+    return out
 
 
 def expected_widgets(s: Scenario, hide: frozenset[str] = frozenset(), more_open: bool | None = None
                      ) -> dict[str, object]:
-    """The sidebar controls a scenario must show, with their values. The "More" expander's controls
+    """The sidebar controls a scenario must show (session key -> value). The "More" expander's controls
     are drawn only while it is open; it starts open when one of them is not at its default."""
     accepted = initializers.spec(s.init).params
     if more_open is None:
@@ -156,7 +154,7 @@ def expected_widgets(s: Scenario, hide: frozenset[str] = frozenset(), more_open:
             continue
         if f.name == "bias_value" and s.bias == "zeros":
             continue
-        out[f.name] = getattr(s, f.name)
+        out[f"net.{f.name}"] = getattr(s, f.name)
     return out
 
 
@@ -165,33 +163,35 @@ def assert_healthy(at: AppTest) -> None:
     assert not page_failures(at), page_failures(at)
 
 
-def assert_shows(at: AppTest, s: Scenario, view: View, preset: str | None, tab: str | None,
+def assert_shows(at: AppTest, values: dict, preset: str | None, tab: str | None,
                  hide: frozenset[str] = frozenset(), lock: frozenset[str] = frozenset()) -> None:
-    """Controls, address bar and Share box all describe exactly (s, view, preset, tab)."""
+    """Controls, address bar and Share box all describe exactly (values, preset, tab)."""
+    s = values["net"]
     got = widget_values(at)
     more_open = at.session_state["more_settings"] if "more_settings" in at.session_state else None
     expected = expected_widgets(s, hide, more_open)
     for name, value in expected.items():
         assert name in got, f"control {name} missing"
         assert got[name] == value, f"control {name} shows {got[name]!r}, scenario has {value!r}"
-    for name in (f.name for f in FIELDS):
+    for name in (f"net.{f.name}" for f in FIELDS):
         if name not in expected:
             assert name not in got, f"control {name} shown but should not be"
-    for f in VIEW_FIELDS:  # view controls live on their tab only
-        if f.name in got:
-            value = getattr(view, f.name)
-            assert got[f.name] == (list(value) if isinstance(value, tuple) else value), f.name
+    for sec in SECTIONS[1:]:  # a tab's controls live on their tab only
+        for f in sec.fields:
+            k = sec.session_key(f.name)
+            if k in got:
+                value = getattr(values[sec.id], f.name)
+                assert got[k] == (list(value) if isinstance(value, tuple) else value), k
     assert got["preset_pick"] == (preset or "")
-    want = encode_query(s, view, preset=preset, base=base_of(preset), hide=hide, lock=lock)
     tab = tab or default_tab(preset)
-    if tab != default_tab(preset):  # the preset's own page is where its link opens anyway
-        want["tab"] = tab
+    want = encode_query(values, preset=preset, base=base_of(preset), hide=hide, lock=lock,
+                        tab=tab if tab != default_tab(preset) else None)
     assert address_bar(at) == want
-    assert at.session_state["tab"] == tab
+    assert at.session_state["tab"] == LABEL[tab]
     link = share_links(at)[0]
     back = decode_link(link)
     assert back.notices == ()
-    assert (back.scenario, back.view, back.preset) == (s, view, preset)
+    assert (dict(back.values), back.preset) == (dict(values), preset)
     assert (back.tab or default_tab(preset)) == tab
 
 
@@ -214,14 +214,14 @@ def test_every_preset_opens_on_its_page_with_charts(name: str) -> None:
     assert_healthy(at)
     assert notices(at) == []
     tab = default_tab(name)
-    assert at.session_state["tab"] == tab
+    assert at.session_state["tab"] == LABEL[tab]
     assert len(charts(at)) == expected_charts(tab, p.scenario) >= 1
     assert any(i.value.startswith(f"**{p.title}**") and p.text in i.value for i in at.info)
-    assert address_bar(at) == {"v": "1", "preset": name}
+    assert address_bar(at) == {"v": "2", "preset": name}
     # The link of a preset is the preset: scenario -> link -> app -> controls, address bar, Share box.
-    assert encode_query(p.scenario, preset=name, base=p.scenario) == {"v": "1", "preset": name}
-    assert_shows(at, p.scenario, View(), name, None)
-    assert share_links(at)[0] == f"?v=1&preset={name}"
+    assert encode_query(p.values(), preset=name, base=base_of(name)) == {"v": "2", "preset": name}
+    assert_shows(at, base_of(name), name, None)
+    assert share_links(at)[0] == f"?v=2&preset={name}"
 
 
 @pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if p.tab == "signal"])
@@ -244,35 +244,76 @@ def test_preset_numbers_quoted_in_the_text_are_on_the_page() -> None:
     """std1_explodes: 'the values become inf at layer 32' is what the page's summary line says."""
     at = preset_run("std1_explodes")
     line = next(m.value for m in at.markdown if m.value.startswith("input std"))
-    assert "first inf/NaN layer **32**" in line and "std at layer 250 **inf/NaN**" in line
+    assert "first inf/NaN layer **32**" in line and "at layer 250 **inf/NaN**" in line
     input_std = float(line.split("**")[1])
     assert input_std == pytest.approx(1, abs=0.01)
     layers = compute.propagate(PRESETS["std1_explodes"].scenario).layers
     assert not np.isfinite(layers["act_std"].iloc[-1])
 
 
+_NUMBER_IN_TEXT = r"(?<![\w.])[-+]?(?:\d+(?:\.\d+)?(?:e[-+]?\d+)?)%?(?![\w.])"
+
+
+def page_numbers(at: AppTest) -> str:
+    """Everything a student can read on the opening view: texts, boxes and table cells, as one string."""
+    parts = all_texts(at) + [f"{w.label} {w.value}" for w in (*at.slider, *at.number_input, *at.selectbox)]
+    for df in at.dataframe:
+        parts.append(df.value.to_string())
+    return "\n".join(parts)
+
+
+@pytest.mark.xfail(reason="preset texts are being rewritten to quote what their page shows (issue 8)", strict=False)
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_number_a_preset_quotes_is_visible_on_its_opening_view(name: str) -> None:
+    """Each number in a preset's text is shown by the page it opens on (verdict, summary line, table,
+    chart caption), not only computed by the core. The text itself (the blue box) is left out."""
+    import re
+
+    at = preset_run(name)
+    text = PRESETS[name].text
+    shown = page_numbers(at).replace(text, "")
+    missing = []
+    for raw in re.findall(_NUMBER_IN_TEXT, text.replace("sqrt(", " ").replace("^", " ")):
+        token = raw.lstrip("+")
+        if re.fullmatch(r"\d", token) or token in ("0", "1", "2", "10"):
+            continue  # small integers are counts and formula constants ("2 layers", "N(0, 1)")
+        if token not in shown:
+            missing.append(token)
+    assert not missing, f"{name}: {missing} quoted but not shown on its page"
+
+
 # ------------------------------------------------------------------------------------------------ tabs
 
 
-@pytest.mark.parametrize("label", TAB_LABELS)
-def test_every_tab_renders(label: str) -> None:
-    at = open_link({"tab": label})
+@pytest.mark.parametrize("tab", TAB_IDS)
+def test_every_tab_renders(tab: str) -> None:
+    at = open_link({"tab": tab})
     assert_healthy(at)
     assert notices(at) == []
-    assert at.session_state["tab"] == label
-    assert len(charts(at)) == expected_charts(label, Scenario())
+    assert at.session_state["tab"] == LABEL[tab]
+    assert len(charts(at)) == expected_charts(tab, Scenario())
     for c in charts(at):
         assert c["data"], "empty chart"
-    assert address_bar(at) == ({"v": "1"} if label == "Signal" else {"v": "1", "tab": label})
-    if label == "Learn":
+    assert address_bar(at) == ({"v": "2"} if tab == "signal" else {"v": "2", "tab": tab})
+    if tab == "learn":
         buttons = [b.key for b in at.button]
         assert buttons == [f"learn_{i}_{n}" for i, lesson in enumerate(LESSONS) for n in lesson.presets]
-    if label == "Compare":  # one line per compared initializer, all from the same seed and batch
+    if tab == "compare":  # one line per compared initializer, all from the same seed and batch
         names = [t["name"] for t in charts(at)[0]["data"]]
-        assert names == list(View().cmp_inits)
-    if label == "Weight ranges":
-        assert at.multiselect(key="rng_inits").value == list(View().rng_inits)
-        assert at.number_input(key="rng_n").value == View().rng_n
+        assert names == list(CompareView().inits)
+    if tab == "ranges":
+        assert at.multiselect(key="ranges.inits").value == list(RangesView().inits)
+        assert at.number_input(key="ranges.n").value == RangesView().n
+
+
+@pytest.mark.parametrize("label, tab", [("Signal", "signal"), ("Gradients", "gradients"),
+                                        ("Weight ranges", "ranges"), ("Compare", "compare"), ("Learn", "learn")])
+def test_old_v1_links_with_tab_labels_still_open_their_tab(label: str, tab: str) -> None:
+    at = open_link({"v": "1", "tab": label, "depth": "7"})
+    assert_healthy(at)
+    assert notices(at) == []
+    assert at.session_state["tab"] == LABEL[tab]
+    assert address_bar(at) == ({"v": "2", "depth": "7"} if tab == "signal" else {"v": "2", "depth": "7", "tab": tab})
 
 
 # ------------------------------------------------------------------------------------------- bad links
@@ -299,18 +340,36 @@ BAD_LINKS = {
     "unicode": ({"init": "глоrot☃", "ünïcode": "é"}, ["init", "глоrot☃", "ünïcode"], {"init": "glorot_uniform"}),
     "bad_bool": ({"shared": "maybe"}, ["shared", "maybe"], {"shared": False}),
     "bad_version": ({"v": "abc"}, ["version"], {}),
-    "future_version": ({"v": "99"}, ["version 99"], {}),
+    "future_version": ({"v": "99"}, ["version `99`"], {}),
     "unknown_tab": ({"tab": "nope"}, ["tab", "nope"], {}),
     "param_not_of_init": ({"stddev": "3"}, ["stddev", "glorot_uniform"], {}),
     "minval_above_maxval": ({"init": "random_uniform", "minval": "1", "maxval": "-1", "depth": "5"},
                             ["minval", "maxval"], {"init": "random_uniform", "minval": None, "maxval": None}),
-    "cmp_inits_junk": ({"cmp_inits": "zzz", "tab": "Compare", "depth": "5"}, ["cmp_inits"],
-                       {"cmp_inits": list(View().cmp_inits)}),
-    "rng_n_low": ({"rng_n": "1", "tab": "Weight ranges"}, ["rng_n"], {"rng_n": 2}),
+    "cmp_inits_junk": ({"cmp_inits": "zzz", "tab": "compare", "depth": "5"}, ["cmp_inits"],
+                       {"cmp_inits": list(CompareView().inits)}),
+    "rng_n_low": ({"rng_n": "1", "tab": "ranges"}, ["rng_n"], {"rng_n": 2}),
     "which_bad": ({"which": "x"}, ["which"], {"which": "act"}),
     "bad_preset_keeps_overrides": ({"preset": "nope", "depth": "7"}, ["preset"], {"depth": 7, "preset_pick": ""}),
     "good_preset_bad_override": ({"preset": "he_relu", "depth": "abc"}, ["depth"], {"depth": 50, "batch": 128}),
 }
+
+
+def session_key(name: str) -> str:
+    """The session key of a control named as in a link (``depth``, ``cmp_inits``, ``preset_pick``)."""
+    for sec in SECTIONS:
+        for f in sec.fields:
+            if f.url_key == name:
+                return sec.session_key(f.name)
+    return name
+
+
+def assert_no_live_markup(at: AppTest) -> None:
+    """Markup typed into a link is shown only inside code spans (as text), never live on the page."""
+    import re
+
+    for text in all_texts(at):
+        outside = re.sub(r"`[^`]*`", "", text)
+        assert "<script" not in outside.lower(), text
 
 
 def check_bad_link(params: dict[str, str | list[str]], named: list[str]) -> AppTest:
@@ -321,15 +380,14 @@ def check_bad_link(params: dict[str, str | list[str]], named: list[str]) -> AppT
     assert len(texts) == 1, texts
     for word in named:
         assert word in texts[0], f"notice does not name {word!r}: {texts[0]}"
-    for text in all_texts(at):
-        assert "<script" not in text.lower()
+    assert_no_live_markup(at)
     # The address bar holds only valid keys, with one value each, and opens without a notice ...
     bar = address_bar(at)
     assert set(bar) <= VALID_KEYS, bar
     assert decode_link("&".join(f"{k}={v}" for k, v in bar.items())).notices == ()
     # ... and describes what the page shows: the link as decoded (fallbacks, clamps, budget).
-    link = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS)
-    assert_shows(at, link.scenario, link.view, link.preset, link.tab, link.hide, link.lock)
+    link = decode_query(params, PRESET_VALUES, tabs=TAB_IDS)
+    assert_shows(at, dict(link.values), link.preset, link.tab, link.hide, link.lock)
     return at
 
 
@@ -338,30 +396,32 @@ def test_bad_link_shows_a_notice_and_a_working_page(case: str) -> None:
     params, named, controls = BAD_LINKS[case]
     at = check_bad_link(params, named)
     got = widget_values(at)
-    for key, value in controls.items():
+    for name, value in controls.items():
+        key = session_key(name)
         shown = got[key] if key in got else at.session_state[key]  # the "More" settings may be closed
         assert shown == value, (key, shown)
-    link = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS)
-    if (link.tab or default_tab(link.preset)) != "Learn":
+    link = decode_query(params, PRESET_VALUES, tabs=TAB_IDS)
+    if (link.tab or default_tab(link.preset)) != "learn":
         assert charts(at), "a bad link must still draw its page"
 
 
 def test_link_over_budget_reduces_depth_and_says_so() -> None:
     """depth=10^9 is clamped to 1000, then the budget (width 2048) reduces it; slider = address bar."""
-    params = {"depth": "1000000000", "width": "2048", "batch": "1", "tab": "Learn"}
-    at = check_bad_link(params, ["depth: 1000000000 is above the maximum 1000", "Depth reduced to"])
-    reduced = int(notices(at)[0].split("Depth reduced to ")[1].split(".")[0])
+    params = {"depth": "1000000000", "width": "2048", "batch": "1", "tab": "learn"}
+    at = check_bad_link(params, ["`depth`: `1000000000` is above the maximum 1000", "Depth reduced from 1000 to",
+                                 "memory"])
+    reduced = int(notices(at)[0].split("Depth reduced from 1000 to ")[1].split(",")[0])
     assert reduced == max_depth_within_budget(Scenario(depth=1000, width=2048, batch=1)) < 1000
-    assert at.slider(key="depth").value == reduced
+    assert at.slider(key="net.depth").value == reduced
     assert address_bar(at)["depth"] == str(reduced)
-    assert at.slider(key="width").value == 2048
+    assert at.slider(key="net.width").value == 2048
 
 
 def _junk(rng: random.Random) -> dict[str, str | list[str]]:
     alphabet = string.printable + "éü☃глоř\u200b\u202e<>\"'&%#;=?/\\"
     def text(n: int) -> str:
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, n)))
-    keys = [f.name for f in FIELDS + VIEW_FIELDS] + ["v", "preset", "hide", "lock"]
+    keys = [f.url_key for sec in SECTIONS for f in sec.fields] + ["v", "preset", "hide", "lock"]
     numbers = ["-1", "0", "1e308", "-1e400", "nan", "-inf", "1_0", "0x10", "3.", ".5", "9" * 30, "1e-320"]
     params: dict[str, str | list[str]] = {}
     for _ in range(rng.randint(1, 6)):
@@ -371,7 +431,7 @@ def _junk(rng: random.Random) -> dict[str, str | list[str]]:
         if rng.random() < 0.1:
             value = [text(5), text(5)]
         params[key] = value
-    params["tab"] = "Learn"  # the sidebar and the notices are what junk can reach; keep the runs cheap
+    params["tab"] = "learn"  # the sidebar and the notices are what junk can reach; keep the runs cheap
     return params
 
 
@@ -382,22 +442,21 @@ JUNK = [_junk(random.Random(seed)) for seed in range(30)]
 def test_random_junk_links_never_crash(params: dict[str, str | list[str]]) -> None:
     at = open_link(params)
     assert_healthy(at)
-    link = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS)
+    link = decode_query(params, PRESET_VALUES, tabs=TAB_IDS)
     assert len(notices(at)) == (1 if link.notices else 0)
     for n in link.notices:
         assert n.message in notices(at)[0]
-    for text in all_texts(at):
-        assert "<script" not in text.lower()
+    assert_no_live_markup(at)
     bar = address_bar(at)
     assert set(bar) <= VALID_KEYS
-    assert_shows(at, link.scenario, link.view, link.preset, link.tab, link.hide, link.lock)
+    assert_shows(at, dict(link.values), link.preset, link.tab, link.hide, link.lock)
 
 
 # ----------------------------------------------------------------------------------------- round trips
 
 
-def _random_scenario(rng: random.Random) -> tuple[Scenario, View, str | None, str]:
-    """A random valid (scenario, view, preset, tab), small enough to compute in a blink."""
+def _random_scenario(rng: random.Random) -> tuple[dict, str | None, str]:
+    """A random valid (page state, preset, tab), small enough to compute in a blink."""
     while True:
         init = rng.choice(initializers.names())
         values: dict[str, object] = {}
@@ -423,15 +482,16 @@ def _random_scenario(rng: random.Random) -> tuple[Scenario, View, str | None, st
         if repair(s, s, set(INIT_PARAM_NAMES))[1]:
             continue  # e.g. minval > maxval: not a valid scenario
         break
-    view = View(
-        which=rng.choice(("act", "pre")), cmp_by=rng.choice(("init", "activation")),
-        cmp_inits=tuple(rng.sample(initializers.names(), rng.randint(2, 4))),
-        cmp_acts=tuple(rng.sample(activations.names(), rng.randint(2, 4))),
-        rng_inits=tuple(rng.sample(initializers.names(), rng.randint(1, 6))),
-        rng_n=rng.randint(2, 120), rng_m=rng.randint(0, 50),
+    views = dict(
+        signal=SignalView(which=rng.choice(("act", "pre"))),
+        compare=CompareView(by=rng.choice(("init", "activation")),
+                            inits=tuple(rng.sample(initializers.names(), rng.randint(0, 4))),
+                            acts=tuple(rng.sample(activations.names(), rng.randint(2, 4)))),
+        ranges=RangesView(inits=tuple(rng.sample(initializers.names(), rng.randint(1, 6))),
+                          n=rng.randint(2, 120), m=rng.randint(0, 50), log=rng.random() < 0.5),
     )
     preset = rng.choice([None, None, *PRESETS])
-    return s, view, preset, rng.choice(TAB_LABELS)
+    return values_of(s, preset, **views), preset, rng.choice(TAB_IDS)
 
 
 RANDOM_SCENARIOS = [_random_scenario(random.Random(1000 + i)) for i in range(10)]
@@ -439,18 +499,18 @@ RANDOM_SCENARIOS = [_random_scenario(random.Random(1000 + i)) for i in range(10)
 
 @pytest.mark.parametrize("case", RANDOM_SCENARIOS, ids=[f"random{i}" for i in range(len(RANDOM_SCENARIOS))])
 def test_random_scenario_round_trips_through_the_app(case) -> None:  # type: ignore[no-untyped-def]
-    s, view, preset, tab = case
-    query = encode_query(s, view, preset=preset, base=base_of(preset))
-    if tab != default_tab(preset):
-        query["tab"] = tab
-    back = decode_query(query, PRESET_SCENARIOS, tabs=TAB_LABELS)
-    assert back.notices == () and (back.scenario, back.view, back.preset) == (s, view, preset)
+    values, preset, tab = case
+    s = values["net"]
+    query = encode_query(values, preset=preset, base=base_of(preset), tab=tab if tab != default_tab(preset) else None)
+    back = decode_query(query, PRESET_VALUES, tabs=TAB_IDS)
+    assert back.notices == () and (dict(back.values), back.preset) == (values, preset)
     at = open_link(query)
     assert_healthy(at)
     assert notices(at) == []
-    assert len(charts(at)) == expected_charts(tab, s)
-    assert_shows(at, s, view, preset, tab)
-    if tab == "Signal":  # the page computed the link's scenario, not another one
+    few = tab == "compare" and values["compare"].by == "init" and len(values["compare"].inits) < 2
+    assert len(charts(at)) == (0 if few else expected_charts(tab, s))
+    assert_shows(at, values, preset, tab)
+    if tab == "signal":  # the page computed the link's scenario, not another one
         line = [t for t in charts(at)[0]["data"] if t["name"] == f"{s.init} + {s.activation}"][0]
         np.testing.assert_array_equal(array(line["x"]), np.arange(1, s.depth + 1))
 
@@ -461,7 +521,7 @@ SAME_LINKS = {
     "preset": {"preset": "sigmoid_saturation"},
     "custom": {"init": "random_normal", "stddev": "0.07", "activation": "relu", "depth": "12", "width": "32",
                "batch": "16", "seed": "7", "bias": "random_normal", "bias_value": "0.3"},
-    "compare": {"tab": "Compare", "depth": "8", "width": "24", "batch": "8", "seed": "3",
+    "compare": {"tab": "compare", "depth": "8", "width": "24", "batch": "8", "seed": "3",
                 "cmp_inits": "he_normal,orthogonal,torch_trunc_normal"},
 }
 
@@ -489,41 +549,41 @@ def test_same_link_twice_gives_identical_numbers(case: str) -> None:
 
 
 def test_changing_a_control_updates_the_address_bar_and_share_box() -> None:
-    at = open_link({"tab": "Learn"})
-    at.slider(key="depth").set_value(30).run()
+    at = open_link({"tab": "learn"})
+    at.slider(key="net.depth").set_value(30).run()
     assert_healthy(at)
-    assert address_bar(at) == {"v": "1", "depth": "30", "tab": "Learn"}
-    assert share_links(at)[0] == "?v=1&depth=30&tab=Learn"
-    at.selectbox(key="init").set_value("random_normal").run()
-    at.number_input(key="stddev").set_value(0.25).run()
-    assert address_bar(at) == {"v": "1", "init": "random_normal", "depth": "30", "stddev": "0.25", "tab": "Learn"}
-    at.selectbox(key="init").set_value("he_normal").run()  # stddev means nothing to he_normal: dropped
-    assert address_bar(at) == {"v": "1", "init": "he_normal", "depth": "30", "tab": "Learn"}
-    at.slider(key="depth").set_value(50).run()  # back to the default: left out of the link
-    assert address_bar(at) == {"v": "1", "init": "he_normal", "tab": "Learn"}
+    assert address_bar(at) == {"v": "2", "depth": "30", "tab": "learn"}
+    assert share_links(at)[0] == "?v=2&depth=30&tab=learn"
+    at.selectbox(key="net.init").set_value("random_normal").run()
+    at.number_input(key="net.stddev").set_value(0.25).run()
+    assert address_bar(at) == {"v": "2", "init": "random_normal", "depth": "30", "stddev": "0.25", "tab": "learn"}
+    at.selectbox(key="net.init").set_value("he_normal").run()  # stddev means nothing to he_normal: dropped
+    assert address_bar(at) == {"v": "2", "init": "he_normal", "depth": "30", "tab": "learn"}
+    at.slider(key="net.depth").set_value(50).run()  # back to the default: left out of the link
+    assert address_bar(at) == {"v": "2", "init": "he_normal", "tab": "learn"}
     assert notices(at) == []
 
 
 def test_picking_a_preset_moves_the_controls_and_the_address_bar() -> None:
     at = open_link({"depth": "abc"})
     assert notices(at)
-    at.selectbox(key="preset_pick").set_value("pytorch_default").run()
+    at.selectbox(key="preset_pick").set_value("keras_default").run()
     assert_healthy(at)
     assert notices(at) == []  # the link's notices are about the old settings
-    assert_shows(at, PRESETS["pytorch_default"].scenario, View(), "pytorch_default", "Compare")
-    assert address_bar(at) == {"v": "1", "preset": "pytorch_default"}
-    assert len(charts(at)) == CHARTS_PER_TAB["Compare"]
-    assert any(i.value.startswith(f"**{PRESETS['pytorch_default'].title}**") for i in at.info)
-    at.slider(key="depth").set_value(30).run()
-    assert address_bar(at) == {"v": "1", "preset": "pytorch_default", "depth": "30"}
+    assert_shows(at, base_of("keras_default"), "keras_default", "compare")
+    assert address_bar(at) == {"v": "2", "preset": "keras_default"}
+    assert len(charts(at)) == CHARTS_PER_TAB["compare"]
+    assert any(i.value.startswith(f"**{PRESETS['keras_default'].title}**") for i in at.info)
+    at.slider(key="net.depth").set_value(30).run()
+    assert address_bar(at) == {"v": "2", "preset": "keras_default", "depth": "30"}
     at.selectbox(key="preset_pick").set_value("").run()  # "your own settings": the defaults
     assert_healthy(at)
-    assert_shows(at, Scenario(), View(), None, "Compare")  # the page stays; the link now names it
+    assert_shows(at, values_of(), None, "compare")  # the page stays; the link now names it
     assert not at.info
 
 
 def test_learn_show_me_button_applies_its_preset() -> None:
-    at = open_link({"tab": "Learn"})
+    at = open_link({"tab": "learn"})
     at.button(key="learn_1_zero_init").click().run()
     assert_healthy(at)
     assert widget_values(at)["preset_pick"] == "zero_init"
@@ -535,30 +595,30 @@ def test_learn_show_me_button_applies_its_preset() -> None:
 
 
 def test_learn_show_me_button_opens_the_presets_page() -> None:
-    at = open_link({"tab": "Learn"})
+    at = open_link({"tab": "learn"})
     at.button(key="learn_1_zero_init").click().run()
     assert at.session_state["tab"] == "Gradients"
-    assert len(charts(at)) == CHARTS_PER_TAB["Gradients"]
+    assert len(charts(at)) == CHARTS_PER_TAB["gradients"]
 
 
 def test_every_offered_nonlinearity_is_accepted() -> None:
-    at = open_link({"init": "torch_kaiming_uniform", "tab": "Learn"})
-    offered = [o for o in at.selectbox(key="nonlinearity").options if not o.startswith("default")]
+    at = open_link({"init": "torch_kaiming_uniform", "tab": "learn"})
+    offered = [o for o in at.selectbox(key="net.nonlinearity").options if not o.startswith("default")]
     assert "leaky_relu" in offered and "tanh" in offered
     for option in offered:
-        at.selectbox(key="nonlinearity").set_value(option).run()
+        at.selectbox(key="net.nonlinearity").set_value(option).run()
         assert_healthy(at)
         assert notices(at) == []
         assert address_bar(at).get("nonlinearity", "leaky_relu") == option
 
 
 def test_budget_repair_after_a_control_change_moves_the_slider() -> None:
-    at = open_link({"width": "2048", "batch": "1", "depth": "40", "tab": "Learn"})
+    at = open_link({"width": "2048", "batch": "1", "depth": "40", "tab": "learn"})
     assert notices(at) == []
-    at.slider(key="depth").set_value(100).run()
+    at.slider(key="net.depth").set_value(100).run()
     assert_healthy(at)
-    assert "Depth reduced to" in notices(at)[0]
-    assert at.slider(key="depth").value == int(address_bar(at)["depth"])
+    assert "Depth reduced from 100 to" in notices(at)[0]
+    assert at.slider(key="net.depth").value == int(address_bar(at)["depth"])
 
 
 # -------------------------------------------------------------------------------------- lesson links
@@ -568,26 +628,26 @@ def test_lesson_link_hides_and_locks_controls() -> None:
     at = open_link({"hide": "depth", "lock": "init", "depth": "30"})
     assert_healthy(at)
     assert notices(at) == []
-    assert "depth" not in widget_values(at)
-    assert at.selectbox(key="init").disabled
-    assert not at.slider(key="width").disabled
+    assert "net.depth" not in widget_values(at)
+    assert at.selectbox(key="net.init").disabled
+    assert not at.slider(key="net.width").disabled
     # The hidden control's link value still applies: 30 layers are drawn.
     line = [t for t in charts(at)[0]["data"] if t["name"] == "glorot_uniform + tanh"][0]
     np.testing.assert_array_equal(array(line["x"]), np.arange(1, 31))
-    assert address_bar(at) == {"v": "1", "depth": "30", "hide": "depth", "lock": "init"}
-    at.slider(key="width").set_value(64).run()  # and it survives the student's changes
-    assert address_bar(at) == {"v": "1", "depth": "30", "width": "64", "hide": "depth", "lock": "init"}
-    assert at.selectbox(key="init").disabled
+    assert address_bar(at) == {"v": "2", "depth": "30", "hide": "depth", "lock": "init"}
+    at.slider(key="net.width").set_value(64).run()  # and it survives the student's changes
+    assert address_bar(at) == {"v": "2", "depth": "30", "width": "64", "hide": "depth", "lock": "init"}
+    assert at.selectbox(key="net.init").disabled
 
 
 def test_lesson_link_with_unknown_control_names_it() -> None:
-    at = check_bad_link({"hide": "bogus,seed", "lock": "nothing", "tab": "Learn"}, ["hide", "bogus", "lock", "nothing"])
-    assert "seed" not in widget_values(at)
-    assert address_bar(at) == {"v": "1", "hide": "seed", "tab": "Learn"}
+    at = check_bad_link({"hide": "bogus,seed", "lock": "nothing", "tab": "learn"}, ["hide", "bogus", "lock", "nothing"])
+    assert "net.seed" not in widget_values(at)
+    assert address_bar(at) == {"v": "2", "hide": "seed", "tab": "learn"}
 
 
 def test_teacher_lesson_link_in_the_share_box() -> None:
-    at = open_link({"preset": "he_relu", "tab": "Learn"})
+    at = open_link({"preset": "he_relu", "tab": "learn"})
     assert len(share_links(at)) == 1  # the lesson options are built only once the teacher opens them
     at.session_state["lesson_open"] = True
     at.run()
@@ -596,11 +656,11 @@ def test_teacher_lesson_link_in_the_share_box() -> None:
     lesson = share_links(at)[1]
     back = decode_link(lesson)
     assert back.notices == ()
-    assert (back.preset, back.hide, back.lock, back.tab) == ("he_relu", {"seed", "dtype"}, {"init"}, "Learn")
+    assert (back.preset, back.hide, back.lock, back.tab) == ("he_relu", {"seed", "dtype"}, {"init"}, "learn")
     student = open_link({k: v[0] for k, v in parse_qs(lesson.lstrip("?")).items()})
     assert_healthy(student)
-    assert "seed" not in widget_values(student) and "dtype" not in widget_values(student)
-    assert student.selectbox(key="init").disabled
+    assert "net.seed" not in widget_values(student) and "net.dtype" not in widget_values(student)
+    assert student.selectbox(key="net.init").disabled
 
 
 def test_lesson_link_hiding_a_view_control_is_reported() -> None:
@@ -608,8 +668,8 @@ def test_lesson_link_hiding_a_view_control_is_reported() -> None:
     assert_healthy(at)
     assert "" not in address_bar(at).values()
     # `which` is a view setting, not a lesson control: the link says so and the radio stays on the page.
-    assert any("hide: unknown control(s) which ignored" in n for n in notices(at))
-    assert [r.key for r in at.radio if r.key == "which"] == ["which"]
+    assert any("hide: unknown control(s) `which` ignored" in n for n in notices(at))
+    assert [r.key for r in at.radio if r.key == "signal.which"] == ["signal.which"]
 
 
 def test_code_expander_shows_keras_and_pytorch_for_the_current_network() -> None:
@@ -630,17 +690,17 @@ def test_closed_expanders_hold_more_charts() -> None:
     at.session_state["more_signal"] = True
     at.run()
     assert len(charts(at)) == shown + 2  # percentiles and mean
-    at = open_link({"preset": "he_relu", "tab": "Gradients"})
+    at = open_link({"preset": "he_relu", "tab": "gradients"})
     at.session_state["more_grad"] = True
     at.run()
-    assert len(charts(at)) == CHARTS_PER_TAB["Gradients"] + 1  # relative update size
+    assert len(charts(at)) == CHARTS_PER_TAB["gradients"] + 1  # relative update size
 
 
 def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
     from initlab.ui import pages
 
     todo = pages.warm_up_list()
-    assert all(p.scenario in todo for p in PRESETS.values())
+    assert all(p.scenario in todo for p in PRESETS.values() if p.tab != "ranges")
     compare_presets = [p for p in PRESETS.values() if p.tab == "compare"]
     assert compare_presets and len(todo) > len(PRESETS)
     assert len(set(todo)) == len(todo)
@@ -676,10 +736,10 @@ def test_preset_link_whose_initializer_rejects_its_parameters_keeps_its_notice()
 def test_a_failing_page_shows_a_short_message_and_logs_the_traceback(monkeypatch, caplog) -> None:
     from initlab.ui import pages
 
-    def broken(scenario, view):  # type: ignore[no-untyped-def]
+    def broken(values):  # type: ignore[no-untyped-def]
         raise ZeroDivisionError("boom in the signal page")
 
-    monkeypatch.setitem(pages.PAGES, "Signal", broken)
+    monkeypatch.setitem(pages.PAGES, "signal", broken)
     with caplog.at_level("ERROR", logger="initlab"):
         at = open_link({"depth": "7"})
     assert page_failures(at) == [f"{PAGE_FAILED} (ZeroDivisionError). Try another setting or reload."]
@@ -688,7 +748,7 @@ def test_a_failing_page_shows_a_short_message_and_logs_the_traceback(monkeypatch
     assert len(records) == 1
     line = records[0].getMessage()
     assert "\n" not in line
-    assert line.startswith("page 'Signal' failed: ZeroDivisionError: boom in the signal page")
+    assert line.startswith("page 'signal' failed: ZeroDivisionError: boom in the signal page")
     assert "depth=7" in line  # the scenario, so the admin can reproduce it
     text = caplog.text
     assert "Traceback (most recent call last)" in text and "in broken" in text
@@ -726,3 +786,150 @@ def test_the_log_handler_writes_one_line_and_the_traceback_to_stderr(capfd) -> N
     out = handler.format(record).splitlines()
     assert " ERROR initlab " in out[0] and out[0].endswith("page 'X' failed: 'missing'")
     assert out[1] == "Traceback (most recent call last):" and out[-1] == "KeyError: 'missing'"
+
+
+# ------------------------------------------------------------------------- issue 8: page state per section
+
+
+def test_two_sections_can_have_a_field_of_the_same_name() -> None:
+    at = open_link({"tab": "compare", "depth": "5", "width": "16", "batch": "8"})
+    assert at.multiselect(key="compare.inits").value == list(CompareView().inits)
+    at = open_link({"tab": "ranges", "cmp_inits": "he_normal,zeros"})
+    assert at.multiselect(key="ranges.inits").value == list(RangesView().inits)
+    assert at.session_state["compare.inits"] == ["he_normal", "zeros"]  # kept while its tab is closed
+    assert address_bar(at) == {"v": "2", "cmp_inits": "he_normal,zeros", "tab": "ranges"}
+
+
+def test_one_bad_view_value_never_resets_its_neighbours() -> None:
+    at = open_link({"tab": "ranges", "which": "pre", "rng_m": "1", "rng_n": "800"})
+    assert_healthy(at)
+    texts = notices(at)
+    assert len(texts) == 1 and "`rng_n`: `800` is above the maximum 500: clamped to 500" in texts[0]
+    assert "which" not in texts[0] and "rng_m" not in texts[0]
+    assert at.number_input(key="ranges.n").value == 500 and at.number_input(key="ranges.m").value == 1
+    assert address_bar(at) == {"v": "2", "which": "pre", "rng_n": "500", "rng_m": "1", "tab": "ranges"}
+    ranges = charts(at)[0]
+    assert max(max(array(t["x"])) for t in ranges["data"] if "x" in t) == 500
+
+
+def test_compare_with_fewer_than_two_says_so_and_keeps_the_choice() -> None:
+    at = open_link({"tab": "compare", "cmp_inits": "he_normal"})
+    assert_healthy(at)
+    assert notices(at) == []
+    assert any("Pick at least two initializers" in i.value for i in at.info)
+    assert charts(at) == []
+    assert address_bar(at) == {"v": "2", "cmp_inits": "he_normal", "tab": "compare"}
+    again = open_link(address_bar(at))  # a reload keeps the one choice, not the default three
+    assert again.multiselect(key="compare.inits").value == ["he_normal"]
+    at = open_link({"tab": "compare", "cmp_by": "activation", "cmp_acts": "relu"})
+    assert any("Pick at least two activations" in i.value for i in at.info)
+    assert charts(at) == []  # not the initializer comparison under the activation picker
+    assert [m.key for m in at.multiselect] == ["compare.acts"]
+    at.multiselect(key="compare.acts").set_value([]).run()
+    assert_healthy(at)
+    assert address_bar(at)["cmp_acts"] == ""
+
+
+def test_changing_which_changes_the_heatmap_it_draws() -> None:
+    at = open_link({"depth": "6", "width": "16", "batch": "8"})
+    act = charts(at)[1]
+    at.radio(key="signal.which").set_value("pre").run()
+    pre = charts(at)[1]
+    assert act != pre
+    assert address_bar(at) == {"v": "2", "depth": "6", "width": "16", "batch": "8", "which": "pre"}
+
+
+# ------------------------------------------------------------------------------- issue 8: link notices
+
+
+def test_a_mistyped_key_is_quoted_as_typed_with_a_suggestion() -> None:
+    at = open_link({"bias_valu": "3"})
+    text = notices(at)[0]
+    assert "unknown parameter `bias_valu` ignored (did you mean `bias_value`?)" in text
+
+
+def test_a_parameter_the_initializer_does_not_take_is_reported_as_such_whatever_its_value() -> None:
+    for value in ("nan", "2", "abc"):
+        text = notices(open_link({"stddev": value, "tab": "learn"}))[0]
+        assert "`stddev` ignored: glorot_uniform has no such parameter" in text, text
+        assert "finite" not in text and "not a number" not in text
+
+
+def test_at_most_twenty_notice_lines_per_link() -> None:
+    params = {f"junk{i}": "1" for i in range(30)}
+    params["tab"] = "learn"
+    text = notices(open_link(params))[0]
+    lines = [line for line in text.splitlines() if line.startswith("- ")]
+    assert len(lines) == 20
+    assert lines[-1] == "- and 11 more"
+
+
+@pytest.mark.parametrize("params, limit", [
+    ({"depth": "1000", "width": "2048", "batch": "1", "dtype": "float64"}, "memory"),
+    ({"depth": "1000", "width": "256", "batch": "512"}, "computation"),
+])
+def test_budget_notice_names_the_limit_that_binds(params: dict, limit: str) -> None:
+    text = notices(open_link({**params, "tab": "learn"}))[0]
+    assert f"the most that fits the {limit} limit" in text
+    assert ("of memory" in text) == (limit == "memory") and ("multiply-adds" in text) == (limit == "computation")
+
+
+# ------------------------------------------------------------------------------- issue 8: lesson links
+
+LESSON = {"v": "1", "preset": "he_relu", "depth": "30", "hide": "activation,seed", "lock": "init,depth"}
+
+
+def _lesson_state(at: AppTest) -> tuple:
+    return tuple(at.session_state[f"net.{n}"] for n in ("init", "depth", "activation", "seed"))
+
+
+def test_a_lesson_link_disables_the_preset_picker_and_the_show_me_buttons() -> None:
+    at = open_link(LESSON)
+    assert_healthy(at)
+    before = _lesson_state(at)
+    assert before == ("he_normal", 30, "relu", 0)
+    assert at.selectbox(key="preset_pick").disabled
+    at = open_link({**LESSON, "tab": "learn"})
+    assert at.button and all(b.disabled for b in at.button)
+    assert any("off in this lesson link" in c.value for c in at.caption)
+
+
+def _apply_preset_in_a_session() -> None:
+    import streamlit as st
+
+    from initlab.ui import state as page_state
+
+    page_state.start()
+    page_state.apply_preset("xavier_tanh")  # what the picker's and the buttons' callbacks call
+    st.markdown(repr(tuple(st.session_state[f"net.{n}"] for n in ("init", "depth", "activation", "seed"))))
+
+
+def test_applying_a_preset_in_a_lesson_changes_nothing() -> None:
+    # The picker and the buttons are disabled; the callback they share refuses too (defence in depth,
+    # for a crafted client that sends the widget change anyway).
+    at = AppTest.from_function(_apply_preset_in_a_session, default_timeout=TIMEOUT)
+    for k, v in LESSON.items():
+        at.query_params[k] = v
+    at.run()
+    assert at.markdown[0].value == repr(("he_normal", 30, "relu", 0))
+    free = AppTest.from_function(_apply_preset_in_a_session, default_timeout=TIMEOUT)
+    free.query_params["preset"] = "he_relu"
+    free.run()
+    assert free.markdown[0].value == repr(("glorot_uniform", 100, "tanh", 0))  # outside a lesson it applies
+
+
+def test_a_size_change_that_would_move_a_locked_depth_is_undone() -> None:
+    at = open_link({"depth": "1000", "width": "128", "batch": "8", "lock": "depth", "tab": "learn"})
+    assert notices(at) == []
+    at.slider(key="net.width").set_value(2048).run()
+    assert_healthy(at)
+    assert at.session_state["net.depth"] == 1000
+    assert at.slider(key="net.width").value == 128
+    assert any("width set back to 128: this lesson fixes the depth at 1000" in n for n in notices(at))
+    assert address_bar(at)["depth"] == "1000" and "width" in address_bar(at)
+
+
+def test_locking_an_initializer_parameter_locks_the_initializer() -> None:
+    at = open_link({"init": "random_normal", "stddev": "0.3", "lock": "stddev", "tab": "learn"})
+    assert at.number_input(key="net.stddev").disabled
+    assert at.selectbox(key="net.init").disabled

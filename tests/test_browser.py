@@ -122,7 +122,7 @@ def test_slider_change_updates_url(page, app_url) -> None:  # type: ignore[no-un
     wait_charts_drawn(page, timeout_ms=RERUN_MS)
     assert _query(page.url)["depth"] == [str(want)]
     assert slider_value(thumb) == want
-    expect_metric_label(page, f"std at layer {want}")
+    expect_metric_label(page, f"at layer {want}")
     _no_exception(page)
 
 
@@ -140,7 +140,7 @@ def test_share_link_reopens_same_view(page, app_url) -> None:  # type: ignore[no
     assert link.startswith(app_url), link
     q = _query(link)
     assert q.get("preset") == ["sigmoid_saturation"] and q.get("depth") == [str(want)], link
-    expect_metric_label(page, f"std at layer {want}")
+    expect_metric_label(page, f"at layer {want}")
     controls, metric = sidebar_controls(page), metric_value(page, "std at layer")
 
     other = page.context.new_page()
@@ -167,9 +167,9 @@ def test_bad_link_names_every_ignored_parameter(page, app_url) -> None:  # type:
 def test_clicking_a_tab_updates_url(page, app_url) -> None:  # type: ignore[no-untyped-def]
     _open(page, app_url + "/")
     page.get_by_role("tab", name="Gradients").click()
-    page.wait_for_function("() => new URLSearchParams(location.search).get('tab') === 'Gradients'",
+    page.wait_for_function("() => new URLSearchParams(location.search).get('tab') === 'gradients'",
                            timeout=RERUN_MS)
     wait_charts_drawn(page, timeout_ms=RERUN_MS)
-    assert _query(page.url)["tab"] == ["Gradients"]
+    assert _query(page.url)["tab"] == ["gradients"]
     assert page.get_by_role("tab", name="Gradients").get_attribute("aria-selected") == "true"
     _no_exception(page)

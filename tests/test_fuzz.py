@@ -2,7 +2,9 @@
 
 Each generated link must open a working page: no exception, no failed page, a visible notice for
 every parameter that was not taken as written (the notices the codec produces must all be on the
-page), and nothing from the link reflected unescaped. The number of cases is INITLAB_FUZZ_CASES
+page, at most 20 lines), the tab the link names, an address bar that reopens the same page silently,
+and nothing from the link able to form markup: text from a link is quoted in inline code spans, so
+outside them no tag, autolink or link target may appear. The number of cases is INITLAB_FUZZ_CASES
 (default 2000, seeded so a failure is reproducible from its index).
 """
 
@@ -18,24 +20,28 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from initlab.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query
 from initlab.presets import PRESETS
-from initlab.scenario import ALL_FIELDS, LINK_KEYS, decode_query
-from initlab.ui.state import PRESET_SCENARIOS, TAB_LABELS
+from initlab.ui.state import PRESET_VALUES, TAB_IDS, TABS
+from tests.test_links import assert_markup_safe, split_code_spans
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 CASES = int(os.environ.get("INITLAB_FUZZ_CASES", "2000"))
 PAGE_BUDGET_S = 60.0  # AppTest's own timeout: a page slower than this fails the case
-# An HTML tag or a markdown link target from the link would be markup; the same words without their
-# brackets are plain text (the codec replaces < > [ ] ( ) ` * _ # | \\ in quoted values by "?").
-TAG = re.compile(r"<\s*/?\s*[a-z!]|\]\(\s*javascript:", re.IGNORECASE)
+NOTICE_HEAD = "Some settings in this link could not be used as written"
+# Outside inline code spans, an HTML tag or a markdown link target would be markup. The codec quotes
+# every key and value from a link as typed inside a code span (only backticks and invisible characters
+# become "?"), so a "<script>" from the link is shown, never interpreted.
+TAG = re.compile(r"<\s*/?\s*[a-z!?]|\]\(\s*javascript:", re.IGNORECASE)
 
-KEYS = [f.name for f in ALL_FIELDS] + list(LINK_KEYS)
+KEYS = list(ALL_KEYS)
 NASTY = [
     "", " ", "abc", "-1", "0", "1e9", "1e400", "-1e400", "nan", "NaN", "inf", "-inf", "1_000", "0x10", "12.5",
     "9" * 5000, "<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "`rm -rf`", "**bold**",
-    "[link](javascript:alert(1))", "<b>x</b>", "%00", "\x00", "😀", "ü", "\u202e", "٣", "true", "false",
-    "glorot_uniform", "zeros", "relu", "float64", "fan_avg", ",,,", "he_normal,he_normal", "tanh,relu,zzz",
-    *PRESETS, *TAB_LABELS, "x" * 300,
+    "[link](javascript:alert(1))", "<b>x</b>", "a`<b>`c", "\\`<b>\\`", "<http://evil.example>", "%00", "\x00",
+    "😀", "ü", "\u202e", "٣", "true", "false", "1", "pre", "activation", "glorot_uniform", "zeros", "relu",
+    "float64", "fan_avg", ",,,", "he_normal", "he_normal,he_normal", "tanh,relu,zzz", "seed,init",
+    *PRESETS, *TAB_IDS, *V1_TAB_LABELS, "x" * 300,
 ]
 
 
@@ -55,10 +61,15 @@ def _case(rng: random.Random) -> dict[str, list[str]]:
 
 
 def _texts(at: AppTest) -> list[str]:
+    """Everything rendered as markdown (code blocks are shown verbatim: left out)."""
     out = []
-    for kind in ("markdown", "warning", "info", "error", "success", "caption", "code", "title", "subheader"):
+    for kind in ("markdown", "warning", "info", "error", "success", "caption", "title", "subheader"):
         out += [str(e.value) for e in at.get(kind)]
     return out
+
+
+def _address_bar(at: AppTest) -> dict[str, list[str]]:
+    return {k: [v] if isinstance(v, str) else list(v) for k, v in at.query_params.items()}
 
 
 CHUNK = 100  # cases per test, so that each test stays well inside pytest's timeout
@@ -77,8 +88,9 @@ def test_thousands_of_hostile_links_open_working_pages(start: int) -> None:
         at.run()
         slowest = max(slowest, time.perf_counter() - t0)
         texts = _texts(at)
-        joined = "\n".join(texts)
-        expected = decode_query(params, PRESET_SCENARIOS, tabs=TAB_LABELS).notices
+        joined = "\n".join(texts + [str(e.value) for e in at.get("code")])
+        link = decode_query(params, PRESET_VALUES, tabs=TAB_IDS)
+        expected = link.notices
         problems = []
         if at.exception:
             problems.append(f"exception {at.exception[0].value}")
@@ -87,11 +99,26 @@ def test_thousands_of_hostile_links_open_working_pages(start: int) -> None:
         missing = [n.message for n in expected if n.message not in joined]
         if missing:
             problems.append(f"notice not shown: {missing[0]!r}")
+        capped = len(expected) == MAX_NOTICES and expected[-1].message.startswith("and ")
         for key in params:
-            if key not in KEYS and key not in ("embed", "embed_options") and not any(n.key == key for n in expected):
+            if key not in KEYS and key not in STREAMLIT_KEYS and not capped and not any(n.key == key for n in expected):
                 problems.append(f"unknown key {key!r} got no notice")
-        if any(TAG.search(t) for t in texts):
+        boxes = [t for t in texts if t.startswith(NOTICE_HEAD)]
+        lines = [line[2:] for box in boxes for line in box.splitlines() if line.startswith("- ")]
+        if len(boxes) > 1 or (boxes and len(lines) > MAX_NOTICES) or (expected and not boxes):
+            problems.append(f"{len(boxes)} link notice boxes, {len(lines)} lines")
+        for line in lines:
+            try:
+                assert_markup_safe(line)
+            except AssertionError:
+                problems.append(f"notice line could form markup: {line!r}")
+        if any(TAG.search(split_code_spans(t)[0]) for t in texts):
             problems.append("raw markup reflected")
+        if link.tab is not None and at.session_state["tab"] != TABS[link.tab]:
+            problems.append(f"opened tab {at.session_state['tab']!r}, the link names {link.tab!r}")
+        back = decode_query(_address_bar(at), PRESET_VALUES, tabs=TAB_IDS)
+        if back.notices or dict(back.values) != dict(link.values) or back.preset != link.preset:
+            problems.append(f"address bar {_address_bar(at)} does not reopen the page silently: {back.notices}")
         if problems:
             failures.append(f"case {i} {params!r}: {'; '.join(problems)}")
             if len(failures) >= 5:

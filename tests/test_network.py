@@ -194,8 +194,27 @@ def test_relu_dead_units_and_shared_matrix():
 def test_budget_fits_the_classic_experiments_and_refuses_absurd_ones():
     for dtype in ("float32", "float64"):
         check_budget(Scenario(depth=250, width=512, batch=256, dtype=dtype))
-    with pytest.raises(BudgetError, match="depth 1000"):
+    with pytest.raises(BudgetError, match="1000 layers of 2048 units with 4096 examples .* GB of memory") as err:
         propagate(Scenario(depth=1000, width=2048, batch=4096))
+    assert err.value.limit == "memory"
+    with pytest.raises(BudgetError, match="multiply-adds per pass, more computation") as err:
+        check_budget(Scenario(depth=1000, width=256, batch=512))
+    assert err.value.limit == "computation"
+
+
+def test_results_are_read_only():
+    """Cached results are shared by every session: no session may change one in place."""
+    res = propagate(Scenario(depth=4, width=8, batch=4))
+    before = res.layers.to_numpy(dtype=float).copy()
+    for change in (lambda: res.layers.__setitem__("act_std", 0.0), lambda: res.layers.loc.__setitem__((0, "act_std"), 5.0),
+                   lambda: res.layers.pop("act_std"), lambda: res.samples_act.__setitem__((0, 0), 1.0),
+                   lambda: res.hist_act.counts.__setitem__((0, 0), 1), lambda: setattr(res, "loss", 0.0)):
+        with pytest.raises((TypeError, ValueError, AttributeError)):
+            change()
+    np.testing.assert_array_equal(res.layers.to_numpy(dtype=float), before)
+    mine = res.layers.copy()  # a copy is an ordinary table the reader may change
+    mine["act_std"] = 0.0
+    assert (res.layers["act_std"] > 0).all()
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Figures: structure of the plotly figures built from real and synthetic results (no rendering)."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -268,8 +269,7 @@ def test_heatmap_zero_init_all_nan_depth_1_and_depth_1000(zero):
 
 def test_heatmap_float64_extremes_stay_finite():
     vals = np.array([[-1.0, 0.5, 1.0, 2.0], [-1e300, 1e-3, 1e300, 1.7e308]])
-    res = synthetic(np.zeros((2, 4)))
-    res.samples_act = vals  # float64 samples (a float64 scenario)
+    res = dataclasses.replace(synthetic(np.zeros((2, 4))), samples_act=vals)  # float64 samples (a float64 scenario)
     z = np.asarray(plots.heatmap_figure(res, bins=10).data[0].z)
     assert z.shape == (10, 2)  # every value finite: no inf/NaN row
     np.testing.assert_allclose(z.sum(axis=0), 1.0, atol=1e-6)

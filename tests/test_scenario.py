@@ -1,9 +1,13 @@
-"""The scenario schema and its share links: round trips, bad links, validation, the budget."""
+"""The schema, its sections and the share links: round trips, bad links, validation, the budget.
+
+The new behaviours of the per-section links (issue 8) have their own tests in test_links.py; this file
+keeps the codec's general contract: every valid page state round-trips exactly, every link decodes to a
+valid state without raising, and every value not taken as written has a notice.
+"""
 
 import dataclasses
 import importlib.util
 import math
-import re
 import time
 
 import pytest
@@ -11,13 +15,21 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from initlab import initializers
-from initlab.scenario import (
-    FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, LINK_KEYS, MAX_RAW_LENGTH, SCHEMA_VERSION, STREAMLIT_KEYS,
-    VIEW_FIELDS, BudgetError, FieldSpec, LinkState, Scenario, View, check_budget, check_value, choices_for,
-    decode_query, encode_query, format_value, max_depth_within_budget, parse_value,
+from initlab.links import (
+    ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, LinkState, decode_query, defaults,
+    encode_query, section,
 )
+from initlab.scenario import (
+    FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, MAX_RAW_LENGTH, NET, BudgetError, FieldSpec, Scenario, check_budget,
+    check_value, choices_for, format_value, irrelevant, max_depth_within_budget, parse_value,
+)
+from initlab.views import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
+from tests.test_links import assert_markup_safe
 
-KNOWN_KEYS = set(FIELD_BY_NAME) | set(LINK_KEYS) | set(STREAMLIT_KEYS)
+KNOWN_KEYS = set(ALL_KEYS) | set(STREAMLIT_KEYS)
+VIEW_SECTIONS = [s for s in SECTIONS if s is not NET]
+TABS = ("signal", "gradients", "ranges", "compare", "learn")
+V = str(SCHEMA_VERSION)
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -30,7 +42,8 @@ def _value(f: FieldSpec) -> st.SearchStrategy:
     elif f.kind == "choice":
         s = st.sampled_from(choices_for(f))
     elif f.kind == "list":
-        s = st.lists(st.sampled_from(choices_for(f)), min_size=int(f.lo), max_size=int(f.hi), unique=True).map(tuple)
+        s = st.lists(st.sampled_from(choices_for(f)), min_size=int(f.lo or 0), max_size=int(f.hi),
+                     unique=True).map(tuple)
     elif f.kind == "int":
         s = st.integers(int(f.lo), int(f.hi))
     else:
@@ -61,28 +74,48 @@ def scenarios(draw) -> Scenario:
     return s.replace(depth=min(s.depth, depth))
 
 
-views = st.builds(View, **{f.name: _value(f) for f in VIEW_FIELDS})
+def _section_values(sec) -> st.SearchStrategy:
+    if sec is NET:
+        return scenarios()
+    return st.builds(sec.cls, **{f.name: _value(f) for f in sec.fields})
 
 
-_TAG = re.compile(r"<[A-Za-z/!?]")
+page_states = st.fixed_dictionaries({sec.id: _section_values(sec) for sec in SECTIONS})
+# What a preset may hold: a bare scenario, or some sections (the codec fills in the others' defaults).
+preset_values = st.one_of(
+    scenarios(),
+    st.fixed_dictionaries({"net": scenarios()},
+                          optional={sec.id: _section_values(sec) for sec in VIEW_SECTIONS}),
+)
+
+
+def _full(values) -> dict:
+    """A preset's values as a full page state."""
+    return {**defaults(), **({"net": values} if isinstance(values, Scenario) else values)}
 
 
 def _assert_valid(state: LinkState) -> None:
     assert isinstance(state, LinkState)
+    assert set(state.values) == {sec.id for sec in SECTIONS}
     state.scenario.validate()
     check_budget(state.scenario)
-    for f in VIEW_FIELDS:
-        check_value(f, getattr(state.view, f.name))
+    assert state.scenario is state.view("net")
+    for sec in SECTIONS:
+        value = state.view(sec.id)
+        assert type(value) is sec.cls, sec.id
+        for f in sec.fields:
+            check_value(f, getattr(value, f.name))
+    assert len(state.notices) <= MAX_NOTICES
     for n in state.notices:
-        # Notices are shown on the page: raw text is quoted through _show, which drops markup characters, so
-        # no tag can start ("<=" from a message template such as "need minval <= maxval" is fine).
-        assert not _TAG.search(n.message), n
+        # Notices are markdown on the page: text from the link is quoted in code spans, so no tag or link
+        # can form ("<=" from a message template such as "need minval <= maxval" is fine).
+        assert_markup_safe(n.message)
         assert len(n.message) < 1000, n
 
 
 def _decode_bad(params, key: str, presets=None) -> LinkState:
     """Decode a bad link: never raises, valid result, a notice naming ``key``."""
-    state = decode_query(params, presets or {})
+    state = decode_query(params, presets or {}, tabs=TABS)
     _assert_valid(state)
     assert any(n.key == key for n in state.notices), (key, state.notices)
     return state
@@ -91,45 +124,75 @@ def _decode_bad(params, key: str, presets=None) -> LinkState:
 # --- round trips ---------------------------------------------------------------------------------
 
 @SETTINGS
-@given(scenarios(), views)
-def test_round_trip_without_preset(s, view):
-    q = encode_query(s, view, preset=None)
+@given(page_states, st.one_of(st.none(), st.sampled_from(TABS)))
+def test_round_trip_without_preset(values, tab):
+    q = encode_query(values, preset=None, tab=tab)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in q.items())
-    assert q["v"] == str(SCHEMA_VERSION)
-    state = decode_query(q, presets={})
+    assert q["v"] == V
+    state = decode_query(q, presets={}, tabs=TABS)
     assert state.notices == ()
-    assert state.scenario == s
-    assert state.view == view
-    assert state.preset is None
+    assert state.values == values
+    assert state.scenario == values["net"]
+    assert (state.preset, state.tab) == (None, tab)
 
 
 @SETTINGS
-@given(scenarios(), views, st.lists(scenarios(), min_size=1, max_size=3), st.data())
-def test_round_trip_with_preset(s, view, preset_scenarios, data):
-    presets = {f"p{i}": p for i, p in enumerate(preset_scenarios)}
+@given(page_states, st.lists(preset_values, min_size=1, max_size=3), st.data())
+def test_round_trip_with_preset(values, preset_list, data):
+    presets = {f"p{i}": p for i, p in enumerate(preset_list)}
     name = data.draw(st.sampled_from(sorted(presets)))
-    q = encode_query(s, view, preset=name, base=presets[name])
+    q = encode_query(values, preset=name, base=presets[name])
     assert q["preset"] == name
     state = decode_query(q, presets)
     assert state.notices == ()
-    assert (state.scenario, state.view, state.preset) == (s, view, name)
+    assert (state.values, state.preset) == (values, name)
 
 
 @SETTINGS
 @given(scenarios())
-def test_link_carries_only_values_that_differ_from_the_defaults(s):
-    q = encode_query(s)
-    base = Scenario()
-    assert set(q) - {"v"} == {f.name for f in FIELDS if getattr(s, f.name) != getattr(base, f.name)}
+def test_a_bare_scenario_stands_for_the_net_section(s):
+    assert encode_query(s) == encode_query({**defaults(), "net": s}) == encode_query({"net": s})
+    assert decode_query(encode_query(s), {}).values == {**defaults(), "net": s}
+
+
+@SETTINGS
+@given(st.data())
+def test_each_section_round_trips_on_its_own(data):
+    sec = data.draw(st.sampled_from(SECTIONS))
+    value = data.draw(_section_values(sec))
+    base = data.draw(_section_values(sec))
+    raw = sec.encode(value, base)
+    assert set(raw) <= set(sec.keys())
+    back, notices, given_ = sec.decode(raw, base)
+    assert (back, notices) == (value, [])
+    assert given_ == {f.name for f in sec.fields if f.url_key in raw}
+    # the widgets' path: the same value from its field values (lists arrive as lists), no notice
+    widget_values = {f.name: (list(v) if isinstance(v, tuple) else v)
+                     for f in sec.fields for v in [getattr(value, f.name)]}
+    assert sec.from_values(widget_values, base) == (value, [])
+
+
+@SETTINGS
+@given(page_states)
+def test_link_carries_only_values_that_differ_from_the_defaults(values):
+    q = encode_query(values)
+    expected = set()
+    for sec in SECTIONS:
+        value, base = values[sec.id], sec.default()
+        expected |= {f.url_key for f in sec.fields if getattr(value, f.name) != getattr(base, f.name)}
+    assert set(q) - {"v"} == expected
 
 
 def test_default_link_is_just_the_version():
-    assert encode_query(Scenario()) == {"v": "1"}
-    assert encode_query(Scenario(), View()) == {"v": "1"}
-    assert encode_query(Scenario(depth=250)) == {"v": "1", "depth": "250"}
-    assert encode_query(Scenario(), View(rng_n=10)) == {"v": "1", "rng_n": "10"}
+    assert encode_query(Scenario()) == {"v": V}
+    assert encode_query(defaults()) == {"v": V}
+    assert encode_query(Scenario(depth=250)) == {"v": V, "depth": "250"}
+    assert encode_query({"ranges": RangesView(n=10)}) == {"v": V, "rng_n": "10"}
+    assert encode_query({"ranges": RangesView(log=True)}) == {"v": V, "rng_log": "1"}
+    assert encode_query({"signal": SignalView(which="pre")}) == {"v": V, "which": "pre"}
+    assert encode_query({"compare": CompareView(by="activation")}) == {"v": V, "cmp_by": "activation"}
     state = decode_query({}, {})
-    assert (state.scenario, state.view, state.notices) == (Scenario(), View(), ())
+    assert (state.values, state.notices, state.preset, state.tab) == (defaults(), (), None, None)
 
 
 def test_lesson_options_round_trip():
@@ -144,19 +207,26 @@ def test_ignored_params_are_left_out_of_links():
     # link must not carry it, or opening the app's own link would show an "ignored" notice.
     s = Scenario(init="he_normal", stddev=0.3, gain=2.0).validate()
     q = encode_query(s)
-    assert q == {"v": "1", "init": "he_normal"}
+    assert q == {"v": V, "init": "he_normal"}
     state = decode_query(q, {})
     assert state.notices == ()
     assert state.scenario.init_params() == s.init_params()
 
 
+def test_irrelevant_names_the_parameters_the_initializer_does_not_take():
+    assert set(irrelevant(Scenario(init="he_normal"))) == set(INIT_PARAM_NAMES)  # he_normal takes none
+    unused = irrelevant(Scenario(init="random_normal"))
+    assert "stddev" not in unused and "mean" not in unused and unused["gain"] == "random_normal has no such parameter"
+    assert irrelevant(Scenario(init="nope")) == {}
+
+
 def test_longest_valid_list_fits_in_a_link():
     names = sorted(choices_for(FIELD_BY_NAME["init"]), key=len)[-6:]
-    view = View(rng_inits=tuple(names))
-    q = encode_query(Scenario(), view)
+    view = RangesView(inits=tuple(names))
+    q = encode_query({"ranges": view})
     assert len(q["rng_inits"]) <= MAX_RAW_LENGTH
     state = decode_query(q, {})
-    assert state.view == view and state.notices == ()
+    assert state.view("ranges") == view and state.notices == ()
 
 
 def test_float_format_is_shortest_round_trip():
@@ -174,37 +244,44 @@ _PRESETS_SPEC = importlib.util.find_spec("initlab.presets")
 def test_every_real_preset_round_trips():
     from initlab import presets as P
 
-    scenarios_ = {n: p.scenario for n, p in P.PRESETS.items()}
-    assert scenarios_
-    for name, sc in scenarios_.items():
+    values = {n: p.values() for n, p in P.PRESETS.items()}
+    assert values
+    for name, v in values.items():
+        sc = v["net"]
         sc.validate()
         check_budget(sc)
-        state = decode_query({"preset": name}, scenarios_)
+        state = decode_query({"preset": name}, values)
         assert state.notices == (), name
-        assert state.scenario == sc and state.preset == name
-        assert encode_query(sc, preset=name, base=sc) == {"v": "1", "preset": name}
+        assert state.values == _full(v) and state.preset == name
+        assert encode_query(state.values, preset=name, base=v) == {"v": V, "preset": name}
         # and a tweak on top of the preset round-trips too
-        tweaked = sc.replace(seed=sc.seed + 1)
-        q = encode_query(tweaked, preset=name, base=sc)
-        assert q == {"v": "1", "preset": name, "seed": str(sc.seed + 1)}
-        assert decode_query(q, scenarios_).scenario == tweaked
+        tweaked = {**state.values, "net": sc.replace(seed=sc.seed + 1),
+                   "ranges": dataclasses.replace(state.view("ranges"), n=7)}
+        q = encode_query(tweaked, preset=name, base=v)
+        assert q == {"v": V, "preset": name, "seed": str(sc.seed + 1), "rng_n": "7"}
+        assert decode_query(q, values).values == tweaked
 
 
 # --- bad links -----------------------------------------------------------------------------------
 
 def test_unknown_preset():
     state = _decode_bad({"preset": "nope"}, "preset", presets={"real": Scenario(depth=7)})
-    assert state.preset is None and state.scenario == Scenario()
+    assert state.preset is None and state.values == defaults()
     assert "real" in next(n.message for n in state.notices if n.key == "preset")
+    [msg] = [n.message for n in _decode_bad({"preset": "reel"}, "preset", {"real": Scenario()}).notices]
+    assert "`reel`" in msg and "did you mean `real`?" in msg
 
 
 def test_explicit_keys_override_the_preset_and_bad_ones_fall_back_to_it():
-    presets = {"deep": Scenario(depth=200, activation="relu")}
-    state = decode_query({"preset": "deep", "width": "64"}, presets)
-    assert state.notices == () and state.scenario == presets["deep"].replace(width=64)
-    state = _decode_bad({"preset": "deep", "depth": "abc", "activation": "nope"}, "depth", presets)
-    assert state.scenario == presets["deep"]
-    assert any(n.key == "activation" for n in state.notices)
+    presets = {"deep": {"net": Scenario(depth=200, activation="relu"), "ranges": RangesView(n=30, m=5)}}
+    state = decode_query({"preset": "deep", "width": "64", "rng_m": "9"}, presets)
+    assert state.notices == ()
+    assert state.scenario == presets["deep"]["net"].replace(width=64)
+    assert state.view("ranges") == RangesView(n=30, m=9)
+    state = _decode_bad({"preset": "deep", "depth": "abc", "activation": "nope", "rng_n": "x"}, "depth", presets)
+    assert state.scenario == presets["deep"]["net"] and state.view("ranges") == RangesView(n=30, m=5)
+    assert {n.key for n in state.notices} == {"depth", "activation", "rng_n"}
+    assert "using 30" in next(n.message for n in state.notices if n.key == "rng_n")
 
 
 @pytest.mark.parametrize("key, raw, expected", [
@@ -221,6 +298,8 @@ def test_explicit_keys_override_the_preset_and_bad_ones_fall_back_to_it():
     ("seed", "1e30", 2**32 - 1),
     ("depth", "12.5", 50),
     ("depth", "0x10", 50),
+    ("depth", "1_000", 50),
+    ("depth", "٣", 50),
     ("bias_value", "nan", 0.1),
     ("bias_value", "inf", 0.1),
     ("bias_value", "-inf", 0.1),
@@ -244,14 +323,20 @@ def test_bad_scalar_values(key, raw, expected):
     state = _decode_bad({key: raw}, key)
     value = getattr(state.scenario, key)
     assert value == expected and type(value) is type(expected)
-    msg = " ".join(n.message for n in state.notices)
-    assert "`rm" not in msg and "script>" not in msg and "x" * 50 not in msg and "9" * 50 not in msg
+    [notice] = state.notices
+    # long values are cut in the notice; a backtick cannot close the code span the value is quoted in
+    assert "x" * 50 not in notice.message and "9" * 50 not in notice.message and "`rm" not in notice.message
+    assert_markup_safe(notice.message, strict=True)
+    if 0 < len(raw) <= 30 and "`" not in raw:
+        assert f"`{raw}`" in notice.message  # quoted as typed
 
 
 @pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e400", "NaN", "Infinity", "abc"])
 def test_bad_optional_float_falls_back_to_the_initializer_default(raw):
     state = _decode_bad({"init": "random_normal", "stddev": raw}, "stddev")
     assert state.scenario.init == "random_normal" and state.scenario.stddev is None
+    [msg] = [n.message for n in state.notices]
+    assert msg.startswith(f"`stddev`: `{raw}` is not") and msg.endswith("using the default")
 
 
 def test_empty_optional_value_means_the_initializer_default():
@@ -264,47 +349,68 @@ def test_empty_optional_value_means_the_initializer_default():
 def test_repeated_keys_use_the_last_value_with_a_notice():
     state = _decode_bad({"depth": ["3", "4"]}, "depth")
     assert state.scenario.depth == 4
+    assert [n.message for n in state.notices] == ["`depth` appears 2 times; the last value is used"]
     state = _decode_bad({"init": ["he_normal", "nope"]}, "init")
     assert state.scenario.init == "glorot_uniform"
+    state = _decode_bad({"rng_n": ["3", "4", "5"]}, "rng_n")
+    assert state.view("ranges").n == 5
 
 
 @pytest.mark.parametrize("key", ["foo", "Depth", "depth ", "😀", pytest.param("k" * 10_000, id="10kB"),
-                                 "<script>alert(1)</script>", "`x`", ""])
+                                 "<script>alert(1)</script>", "`x`", "", "inits", "net.depth", "compare.inits"])
 def test_unknown_keys_are_reported(key):
     state = _decode_bad({key: "1"}, key)
-    assert state.scenario == Scenario()
+    assert state.values == defaults()
     msg = next(n.message for n in state.notices if n.key == key)
-    assert "<" not in msg and ">" not in msg and "`x`" not in msg and len(msg) < 200
+    assert msg.startswith("unknown parameter `") and len(msg) < 200 and "`x`" not in msg
+    assert_markup_safe(msg, strict=True)
 
 
 def test_script_everywhere():
     evil = "<script>alert(1)</script>"
     q = {evil: evil, "init": evil, "preset": evil, "v": evil, "hide": evil, "lock": evil, "tab": evil,
-         "cmp_inits": evil + ",he_normal,glorot_uniform", "depth": evil}
-    state = decode_query(q, {"p": Scenario()}, tabs=("signal",))
+         "cmp_inits": evil + ",he_normal,glorot_uniform", "depth": evil, "rng_log": evil}
+    state = decode_query(q, {"p": Scenario()}, tabs=TABS)
     _assert_valid(state)
     for key in q:
         assert any(n.key == key for n in state.notices), key
+    for n in state.notices:
+        assert_markup_safe(n.message, strict=True)
     assert state.tab is None and not state.hide and not state.lock
+    assert state.view("compare").inits == ("he_normal", "glorot_uniform")
 
 
-@pytest.mark.parametrize("field, raw, expected", [
+@pytest.mark.parametrize("key, raw, expected", [
     ("cmp_inits", "foo,glorot_uniform,he_normal", ("glorot_uniform", "he_normal")),
     ("cmp_inits", "he_normal,he_normal,glorot_uniform", ("he_normal", "glorot_uniform")),
-    ("cmp_inits", "he_normal", View.cmp_inits),
-    ("cmp_inits", "he_normal,he_normal", View.cmp_inits),
-    ("cmp_inits", "foo,bar", View.cmp_inits),
-    ("cmp_inits", "", View.cmp_inits),
+    ("cmp_inits", "he_normal,he_normal", ("he_normal",)),
+    ("cmp_inits", "foo,bar", CompareView.inits),  # nothing known: the base's, not an empty selection
     ("cmp_inits", "zeros,ones,constant,random_normal,random_uniform", ("zeros", "ones", "constant", "random_normal")),
     ("cmp_acts", "tanh,😀,relu", ("tanh", "relu")),
-    ("rng_inits", ",,,", View.rng_inits),
+    ("rng_inits", ",,,", RangesView.inits),
+    ("rng_inits", "nope", RangesView.inits),
+    ("rng_inits", "a,b,c,d,e,f,g,zeros", ("zeros",)),
+    ("rng_inits", ",".join(["zeros", "ones", "constant", "random_normal", "random_uniform", "he_normal", "orthogonal"]),
+     ("zeros", "ones", "constant", "random_normal", "random_uniform", "he_normal")),
     ("cmp_by", "layer", "init"),
+    ("which", "post", "act"),
+    ("which", "ACT", "act"),
     ("rng_n", "1", 2),
+    ("rng_n", "100000", 500),
+    ("rng_n", "50.5", 100),
     ("rng_m", "abc", 0),
+    ("rng_m", "-1", 0),
+    ("rng_log", "maybe", False),
+    pytest.param("rng_inits", "he_normal," * 1000, RangesView.inits, id="rng_inits-10kB"),
 ])
-def test_bad_view_values(field, raw, expected):
-    state = _decode_bad({field: raw}, field)
-    assert getattr(state.view, field) == expected
+def test_bad_view_values(key, raw, expected):
+    state = _decode_bad({key: raw}, key)
+    owner = next(sec for sec in VIEW_SECTIONS if key in sec.keys())
+    name = next(f.name for f in owner.fields if f.url_key == key)
+    assert getattr(state.view(owner.id), name) == expected
+    assert state.values == {**defaults(), owner.id: state.view(owner.id)}  # nothing else moved
+    [notice] = state.notices
+    assert notice.message.startswith(f"`{key}`")
 
 
 def test_minval_above_maxval_resets_the_init_params():
@@ -331,8 +437,8 @@ def test_mode_not_offered_by_this_initializer():
 def test_parameters_the_init_does_not_accept():
     state = _decode_bad({"init": "he_normal", "stddev": "0.5", "gain": "2"}, "stddev")
     assert state.scenario.stddev is None and state.scenario.gain is None
-    msg = " ".join(n.message for n in state.notices)
-    assert "stddev" in msg and "gain" in msg
+    assert [n.message for n in state.notices] == ["`stddev` ignored: he_normal has no such parameter",
+                                                  "`gain` ignored: he_normal has no such parameter"]
 
 
 @pytest.mark.parametrize("q", [
@@ -348,19 +454,22 @@ def test_over_budget_reduces_depth_with_a_notice(q):
     assert s.width == int(q["width"]) and s.batch == int(q["batch"])
     with pytest.raises(BudgetError):
         check_budget(s.replace(depth=s.depth + 1))
+    msg = next(n.message for n in state.notices if n.key == "depth")
+    assert msg.startswith(f"Depth reduced from {int(q.get('depth', 50))} to {s.depth}, the most that fits the ")
 
 
-@pytest.mark.parametrize("v", ["99", "abc", "", "0", "-5", "1.5", pytest.param("-" + "9" * 4000, id="-9x4000"),
+@pytest.mark.parametrize("v", ["99", "3", "abc", "", "0", "-5", "1.5", pytest.param("-" + "9" * 4000, id="-9x4000"),
                                pytest.param("9" * 4000, id="9x4000"), pytest.param("9" * 10_000, id="9x10000")])
 def test_bad_versions(v):
     t0 = time.perf_counter()
     state = _decode_bad({"v": v, "depth": "7"}, "v")
-    assert time.perf_counter() - t0 < 1.0  # a far-past version must not spin the migration loop
+    assert time.perf_counter() - t0 < 1.0  # a far-past version must not spin a migration loop
     assert state.scenario.depth == 7
 
 
 def test_current_version_and_no_version_are_silent():
-    assert decode_query({"v": "1"}, {}).notices == ()
+    assert decode_query({"v": V}, {}).notices == ()
+    assert decode_query({"v": "1"}, {}).notices == ()  # v1 links are read (and migrated), silently
     assert decode_query({"depth": "7"}, {}).notices == ()
 
 
@@ -374,11 +483,18 @@ def test_unknown_tab_and_lesson_controls():
     assert {n.key for n in state.notices} == {"tab", "hide"}
 
 
+def test_view_controls_cannot_be_hidden_or_locked():
+    state = _decode_bad({"hide": "which,seed", "lock": "rng_n"}, "hide")
+    assert state.hide == {"seed"} and state.lock == frozenset()
+    assert {n.key for n in state.notices} == {"hide", "lock"}
+
+
 _text_values = st.one_of(
     st.text(max_size=30),
     st.sampled_from(["", "0", "-1", "1e400", "nan", "inf", "12.5", "2048", "4096", "1000", "1", "true",
                      "he_normal", "relu", "float64", "random_uniform", "torch_trunc_normal", "fan_avg",
-                     "glorot_uniform,he_normal", "<b>", "😀"]),
+                     "glorot_uniform,he_normal", "<b>", "😀", "a`<b>`", "pre", "activation", "ranges",
+                     "Weight ranges", "Signal", "seed,init", "a", "b"]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(-10**12, 10**12).map(str),
 )
@@ -389,13 +505,22 @@ _keys = st.one_of(st.sampled_from(sorted(KNOWN_KEYS)), st.text(max_size=20))
 @given(st.dictionaries(_keys, st.one_of(_text_values, st.lists(_text_values, min_size=1, max_size=3)),
                        max_size=12))
 def test_fuzz_decoding_never_raises_and_always_validates(params):
-    presets = {"a": Scenario(init="random_normal", stddev=1.0, depth=10), "b": Scenario(activation="relu")}
-    state = decode_query(params, presets, tabs=("signal", "ranges"))
+    presets = {"a": {"net": Scenario(init="random_normal", stddev=1.0, depth=10), "ranges": RangesView(n=20)},
+               "b": Scenario(activation="relu")}
+    state = decode_query(params, presets, tabs=TABS)
     _assert_valid(state)
+    assert state.tab is None or state.tab in TABS
     noticed = {n.key for n in state.notices}
+    capped = len(state.notices) == MAX_NOTICES and state.notices[-1].message.startswith("and ")
     for key in params:
-        if key not in KNOWN_KEYS:
+        if key not in KNOWN_KEYS and not capped:
             assert key in noticed, key
+    # whatever it came from, the page state re-encodes to a link that decodes to itself, silently
+    q = encode_query(state.values, preset=state.preset, base=presets.get(state.preset), tab=state.tab,
+                     hide=state.hide, lock=state.lock)
+    again = decode_query(q, presets, tabs=TABS)
+    assert (again.values, again.preset, again.tab, again.hide, again.lock, again.notices) == (
+        state.values, state.preset, state.tab, state.hide, state.lock, ())
 
 
 # --- direct validation ---------------------------------------------------------------------------
@@ -434,27 +559,38 @@ def test_validate_checks_the_initializer_rules():
     Scenario(init="he_normal", minval=1.0, maxval=0.0).validate()
 
 
-@pytest.mark.parametrize("name, value", [
-    ("cmp_inits", ("he_normal",)),
-    ("cmp_inits", ("he_normal", "he_normal")),
-    ("cmp_inits", ["he_normal", "glorot_uniform"]),
-    ("cmp_inits", ("he_normal", "nope")),
-    ("cmp_acts", ("tanh", "relu", "sigmoid", "linear", "selu")),
-    ("rng_n", 1),
-    ("cmp_by", "depth"),
+@pytest.mark.parametrize("sec, name, value", [
+    (COMPARE, "inits", ("he_normal", "he_normal")),
+    (COMPARE, "inits", ["he_normal", "glorot_uniform"]),  # a list, not a tuple: not hashable, not a view value
+    (COMPARE, "inits", ("he_normal", "nope")),
+    (COMPARE, "inits", "he_normal"),
+    (COMPARE, "acts", ("tanh", "relu", "sigmoid", "linear", "selu")),
+    (COMPARE, "acts", ("he_normal",)),  # an initializer is not an activation
+    (COMPARE, "by", "depth"),
+    (RANGES, "inits", ()),
+    (RANGES, "inits", ("relu",)),
+    (RANGES, "n", 1),
+    (RANGES, "n", 501),
+    (RANGES, "n", 50.0),
+    (RANGES, "m", -1),
+    (RANGES, "log", 1),
+    (SIGNAL, "which", "post"),
 ])
-def test_check_value_for_view_fields(name, value):
-    with pytest.raises(ValueError, match=name):
-        check_value(FIELD_BY_NAME[name], value)
+def test_check_value_for_view_fields(sec, name, value):
+    with pytest.raises(ValueError, match=f"^{name} "):
+        check_value(sec.field(name), value)
 
 
 def test_defaults_are_valid():
     Scenario().validate()
     check_budget(Scenario())
-    for f in VIEW_FIELDS:
-        check_value(f, getattr(View(), f.name))
-    for f in FIELDS:
-        assert getattr(Scenario(), f.name) == f.default
+    for sec in SECTIONS:
+        assert sec.default() == sec.cls() == defaults()[sec.id] == section(sec.id).default()
+        for f in sec.fields:
+            check_value(f, getattr(sec.default(), f.name))
+            assert getattr(sec.default(), f.name) == f.default, (sec.id, f.name)
+            assert dataclasses.is_dataclass(sec.cls) and sec.cls.__dataclass_params__.frozen
+    assert set(LINK_KEYS) == {"v", "preset", "tab", "hide", "lock"}
 
 
 # --- the budget ----------------------------------------------------------------------------------
@@ -468,18 +604,21 @@ def test_max_depth_within_budget_is_the_boundary(width, batch, dtype, shared):
     assert d >= 1 and d <= hi  # at depth 1 even 2048 x 4096 in float64 fits (~0.8 GB, 1.7e10 MACs)
     check_budget(s.replace(depth=d))
     if d < hi:
-        with pytest.raises(BudgetError):
+        with pytest.raises(BudgetError) as exc:
             check_budget(s.replace(depth=d + 1))
+        assert exc.value.limit in ("memory", "computation")
 
 
 def test_budget_error_is_a_value_error_with_a_readable_message():
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ValueError, match="of memory, more than the 950 MB one scenario may use") as exc:
         check_budget(Scenario(width=2048, batch=4096, depth=1000))
+    assert isinstance(exc.value, BudgetError) and exc.value.limit == "memory"
+    with pytest.raises(ValueError, match="more computation than") as exc:
+        check_budget(Scenario(width=256, batch=512, depth=1000))
+    assert exc.value.limit == "computation"
 
 
 def test_invalid_parameter_combination_falls_back_to_the_presets_values():
-    from initlab.scenario import Scenario, decode_query
-
     base = Scenario(init="random_uniform", minval=-0.5, maxval=0.5)
     link = decode_query({"preset": "p", "minval": "2"}, {"p": base})
     assert (link.scenario.minval, link.scenario.maxval) == (-0.5, 0.5)
@@ -487,16 +626,12 @@ def test_invalid_parameter_combination_falls_back_to_the_presets_values():
 
 
 def test_long_lesson_lists_give_short_notices():
-    from initlab.scenario import decode_query
-
     link = decode_query({"hide": ",".join(["zz"] * 5000)}, {})
     assert len(link.notices) == 1 and len(link.notices[0].message) < 400 and "4995 more" in link.notices[0].message
 
 
 def test_parameters_of_another_initializer_are_dropped_from_page_and_link():
-    from initlab.scenario import Scenario, decode_query, encode_query
-
     base = Scenario(init="random_normal", stddev=0.01)
     link = decode_query({"preset": "p", "init": "orthogonal"}, {"p": base})
     assert link.scenario.stddev is None and link.notices == ()  # the preset's stddev means nothing here
-    assert encode_query(link.scenario, preset="p", base=base) == {"v": "1", "preset": "p", "init": "orthogonal"}
+    assert encode_query(link.values, preset="p", base=base) == {"v": V, "preset": "p", "init": "orthogonal"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import numpy as np
@@ -51,22 +50,10 @@ def _throttled(fn, *args):  # type: ignore[no-untyped-def]
         _HEAVY.release()
 
 
-_DONE: OrderedDict[Scenario, None] = OrderedDict()  # scenarios computed lately (to skip the spinner)
-
-
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def propagate(s: Scenario) -> network.Result:
-    """``initlab.propagate`` cached by scenario (shared by all sessions; do not mutate the result)."""
-    result = _throttled(network.propagate, s)
-    _DONE[s] = None
-    while len(_DONE) > CACHE_ENTRIES:
-        _DONE.popitem(last=False)
-    return result
-
-
-def is_cached(s: Scenario) -> bool:
-    """Whether ``propagate(s)`` was computed lately (then it answers at once: no spinner needed)."""
-    return s in _DONE
+    """``initlab.propagate`` cached by scenario, shared by all sessions (the result is read-only)."""
+    return _throttled(network.propagate, s)
 
 
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
@@ -89,15 +76,16 @@ def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) ->
 
 
 @st.cache_resource(max_entries=CACHE_ENTRIES * 8, show_spinner=False)
-def figure(key: Hashable, _build: Callable[[], go.Figure]) -> go.Figure:
-    """A figure built once per ``key`` for all sessions.
+def figure(name: str, args: tuple[Hashable, ...], _build: Callable[..., go.Figure]) -> go.Figure:
+    """``_build(*args)``, built once per ``(name, args)`` for all sessions.
 
-    Figures are pure functions of their data, and the data of a key (scenarios, column, view) is
-    itself cached, so building them once matters: building the five Signal figures costs about ten
-    times what sending them does, and a class opens the same preset 200 times at once.
-    ``st.plotly_chart`` copies the figure (``to_dict``), so the shared object is never mutated.
+    The key is exactly what the builder receives (``name`` identifies the builder), so a figure can
+    never be served for inputs it was not built from. Builders are pure functions of their arguments
+    and read results from the caches above. Building the Signal figures costs about ten times what
+    sending them does, and a class opens the same preset 200 times at once. ``st.plotly_chart``
+    copies the figure (``to_dict``), so the shared object is never mutated.
     """
-    return _build()
+    return _build(*args)
 
 
 @functools.lru_cache(maxsize=256)
@@ -139,3 +127,8 @@ def _warm(scenarios: list[Scenario]) -> None:
             continue  # students are being served first; their own visits will compute it
         except Exception as exc:  # noqa: BLE001 - a failed warm-up only means a cold first visit; log it
             logs.failure("warm-up", exc, {"scenario": s})
+
+
+def range_plan(inits: tuple[str, ...], n_max: int, fan_out: int) -> str:
+    """TODO(ranges plan)"""
+    return ""

@@ -1,114 +1,136 @@
-"""Sidebar controls, built from the scenario schema (bounds, choices, help come from FIELDS).
+"""Widgets built from the schema: every control on every page is one :class:`~initlab.schema.FieldSpec`.
 
-Widgets read and write ``st.session_state[field name]``; :mod:`initlab.ui.state` seeds those values
-from the link and writes the address bar back. A lesson link can hide controls (not drawn; the link's
-value stays) or lock them (drawn disabled).
+:func:`widget` draws the control of one field of one section: its kind picks the widget (or the
+field's ``widget`` hint), its bounds, choices, label and help come from the schema, and its session key
+is the section's (``"compare.inits"``), which :mod:`initlab.ui.state` seeds from the link and writes
+back to the address bar. A lesson link can hide sidebar controls (not drawn; the link's value stays) or
+lock them (drawn disabled).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import streamlit as st
 
 from initlab import activations, initializers
+from initlab.links import section
 from initlab.presets import PRESETS
-from initlab.scenario import FIELD_BY_NAME, FieldSpec, Scenario, choices_for
+from initlab.scenario import NET, Scenario
+from initlab.schema import FieldSpec, Section, choices_for
 from initlab.ui import state
 
 ss = st.session_state
 
-# Widgets for the engine's fields, in the order they appear; init parameters come after "init".
+# Sidebar widgets for the engine's fields, in the order they appear; init parameters come after "init".
 NETWORK = ("activation", "depth", "width", "batch")
 # Less used settings live in an expander that is built only while open (every widget is a message to
 # every student's browser on every run); persist_state keeps their values while it is closed.
 MORE = ("seed", "dtype", "bias", "bias_value", "inputs", "loss", "shared")
 
 
-def _label(f: FieldSpec) -> str:
-    return f.label
+def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False, persist: bool = False,
+           on_change: Callable[..., None] | None = None, args: tuple[Any, ...] = (),
+           options: Sequence[str] | None = None, default_label: str | None = None,
+           placeholder: str | None = None, help_extra: str = "") -> None:
+    """Draw the control of field ``name`` of section ``sec``.
 
+    ``persist`` keeps the value while the widget is not drawn (a closed expander, another tab);
+    ``options`` narrows a choice field's choices; ``default_label`` names the default an optional
+    choice stands for; ``placeholder`` shows in an empty optional number box.
+    """
+    f: FieldSpec = sec.field(name)
+    where = where or st
+    common: dict[str, Any] = dict(key=sec.session_key(name), help=f.help + help_extra, disabled=disabled,
+                                  persist_state="session" if persist else None, on_change=on_change, args=args)
+    labels = dict(f.choice_labels)
+    if f.kind == "bool":
+        where.checkbox(f.label, **common)
+    elif f.kind == "list":
+        where.multiselect(f.label, list(options or choices_for(f)), max_selections=int(f.hi or 99), **common)
+    elif f.kind == "choice":
+        opts: list[str | None] = list(options or choices_for(f))
+        if f.optional:
+            opts = [None, *opts]
 
-def _number(f: FieldSpec, common: dict, *, optional_default: float | None = None) -> None:  # type: ignore[type-arg]
-    """A number widget for ``f``: slider for the network's sizes, number input for the rest."""
-    if f.kind == "int" and f.name in ("depth", "width", "batch"):
-        # A size change can push the scenario over budget: the callback lowers depth so the slider
-        # always shows what is computed.
-        st.slider(_label(f), int(f.lo), int(f.hi), on_change=state.fit_budget, **common)
+        def fmt(v: str | None) -> str:
+            return f"default ({default_label})" if v is None else labels.get(v, str(v))
+
+        if f.widget == "radio":
+            where.radio(f.label, opts, format_func=fmt, horizontal=True, **common)
+        else:
+            where.selectbox(f.label, opts, format_func=fmt, **common)
+    elif f.widget == "slider":
+        where.slider(f.label, int(f.lo or 0), int(f.hi or 1), **common)
     elif f.kind == "int":
-        st.number_input(_label(f), int(f.lo), int(f.hi), step=1, **common)
+        where.number_input(f.label, int(f.lo or 0), int(f.hi or 1), step=1, **common)
     else:
-        placeholder = f"default {optional_default:g}" if optional_default is not None else None
-        st.number_input(_label(f), float(f.lo), float(f.hi), value=None if f.optional else "min", format="%g",
-                        placeholder=placeholder, **common)
+        where.number_input(f.label, float(f.lo or 0), float(f.hi or 1), value=None if f.optional else "min",
+                           format="%g", placeholder=placeholder, **common)
 
 
-def _choice(f: FieldSpec, common: dict, *, options: tuple[str, ...] | None = None,  # type: ignore[type-arg]
-            default: str | None = None) -> None:
-    opts: list[str | None] = list(options or choices_for(f))
-    if f.optional:
-        opts = [None, *opts]
-    st.selectbox(_label(f), opts, on_change=state.fit_budget,
-                 format_func=lambda v: f"default ({default})" if v is None else str(v), **common)
-
-
-def _field(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool = False, **kw: object) -> None:
+def _net(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool = False, **kw: Any) -> None:
     if name in hide:
         return
-    f = FIELD_BY_NAME[name]
-    help_text = f.help
+    extra = ""
     if name == "activation":  # the recommended gain, in the tooltip (no extra element on every run)
-        act = activations.get(ss.get("activation", "tanh"))
-        help_text += f" Recommended gain for {act.name}: {act.gain:.4g} ({act.gain_source})."
-    common = dict(key=name, help=help_text, disabled=name in lock, persist_state="session" if persist else None)
-    if f.kind == "bool":
-        st.checkbox(_label(f), on_change=state.fit_budget, **common)
-    elif f.kind == "choice":
-        _choice(f, common, **kw)  # type: ignore[arg-type]
-    else:
-        _number(f, common, **kw)  # type: ignore[arg-type]
+        act = activations.get(ss.get(state.key("net", "activation"), "tanh"))
+        extra = f" Recommended gain for {act.name}: {act.gain:.4g} ({act.gain_source})."
+    widget(NET, name, disabled=name in lock, persist=persist, on_change=state.changed, args=(name,),
+           help_extra=extra, **kw)
 
 
-def sidebar(hide: frozenset[str], lock: frozenset[str]) -> None:
-    """Draw the preset picker and every control the lesson does not hide."""
+def sidebar(scenario: Scenario) -> None:
+    """Draw the preset picker and every control the lesson does not hide.
+
+    ``scenario`` is the one the page computes (already repaired): the formula caption describes it,
+    never a half-typed value.
+    """
+    hide, lock = state.lesson()
     names = ["", *PRESETS]
     if ss.get("preset_pick") not in names:
         ss["preset_pick"] = ""
     if "preset" not in hide:
+        in_lesson = state.in_lesson()
         st.selectbox(
             "Preset", names, key="preset_pick",
             format_func=lambda n: PRESETS[n].title if n else "— your own settings —",
             on_change=lambda: state.apply_preset(ss["preset_pick"]),
-            help="Ready-made scenarios, each showing one lesson. Controls below start from the preset.",
-            disabled="preset" in lock,
+            help=("Off in this lesson link: your teacher fixed some settings, and a preset would change them."
+                  if in_lesson else "Ready-made scenarios, each showing one lesson. Controls below start from "
+                                    "the preset."),
+            disabled="preset" in lock or in_lesson,
         )
-    _field("init", hide, lock)
-    init = ss.get("init", "glorot_uniform")
-    spec = initializers.spec(init)
+    _net("init", hide, lock)
+    spec = initializers.spec(scenario.init)
     if "init" not in hide:
-        params = {k: ss.get(k) for k in spec.params if k in FIELD_BY_NAME}
-        try:
-            st.caption(f"`{initializers.get(init, **params).formula()}`")
-        except ValueError as exc:  # e.g. minval > maxval typed in: say so, the page uses the defaults
-            st.caption(f":red[{exc}]")
+        st.caption(f"`{initializers.get(scenario.init, **scenario.init_params()).formula()}`")
     for pname, p in spec.params.items():
-        if pname not in FIELD_BY_NAME:
+        if pname not in {f.name for f in NET.fields}:
             continue
         if p.kind == "choice":
             # Only what the schema accepts (PyTorch also lists conv* nonlinearities: gain 1, as linear).
-            valid = choices_for(FIELD_BY_NAME[pname])
-            _field(pname, hide, lock, options=tuple(c for c in p.choices or () if c in valid), default=str(p.default))
+            valid = choices_for(NET.field(pname))
+            _net(pname, hide, lock, options=tuple(c for c in p.choices or () if c in valid), default_label=str(p.default))
         else:
-            _field(pname, hide, lock, optional_default=float(p.default))
+            _net(pname, hide, lock, placeholder=f"default {float(p.default):g}")
     for name in NETWORK:
-        _field(name, hide, lock)
+        _net(name, hide, lock)
     shown = [n for n in MORE if n not in hide]
     if not shown:
         return
     base = Scenario()
     more = st.expander("More: seed, precision, bias, inputs, loss", key="more_settings", on_change="rerun",
-                       expanded=any(ss.get(n, getattr(base, n)) != getattr(base, n) for n in shown))
+                       expanded=any(getattr(scenario, n) != getattr(base, n) for n in shown))
     if more.open:
         with more:
             for name in shown:
-                if name == "bias_value" and ss.get("bias", "zeros") == "zeros":
+                if name == "bias_value" and scenario.bias == "zeros":
                     continue
-                _field(name, hide, lock, persist=True)
+                _net(name, hide, lock, persist=True)
+
+
+def view(section_id: str, name: str, where: Any = None, **kw: Any) -> None:
+    """A tab's own control (kept while the tab is closed, so its value stays in the link)."""
+    widget(section(section_id), name, where=where, persist=True, **kw)

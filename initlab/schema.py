@@ -1,0 +1,311 @@
+"""The schema machinery: typed fields, their checks and URL forms, and sections of page state.
+
+A :class:`FieldSpec` says everything about one setting: its kind, default, bounds, help and the key
+it has in a share link. A :class:`Section` groups the fields of one part of the page (the sidebar's
+network, a tab's own settings) around one frozen dataclass. Everything generic lives here, once:
+checking one value, parsing and formatting it for a link, reading a section from a link or from the
+widgets *one field at a time* (a bad value falls back alone, with its own notice, and never resets its
+neighbours), and writing a section back to a link with only the values that differ from its base.
+A new tab therefore adds a dataclass and its fields, never codec code.
+
+Only the standard library is imported (the registries are imported lazily for their choices).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+Kind = Literal["int", "float", "choice", "bool", "list"]
+T = TypeVar("T")
+
+# Longer values are refused unread: no link can make the parser work hard. It must exceed the longest
+# valid value: a list of 6 registry names takes up to ~130 characters.
+MAX_RAW_LENGTH = 200
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:inf|infinity|nan)", re.IGNORECASE | re.ASCII)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One setting: how it is typed, bounded, defaulted and explained, and its key in a link.
+
+    ``name`` is the attribute of the section's dataclass; ``key`` the stable URL key (defaults to
+    ``name``; a retired key is never reused). ``registry`` names where the choices of a choice or list
+    field come from when they are not fixed (``"init"``: the initializer registry, ``"activation"``).
+    For a list field, ``lo``/``hi`` bound the number of items.
+    """
+
+    name: str
+    kind: Kind
+    default: Any
+    label: str
+    help: str
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple[str, ...] | None = None
+    optional: bool = False  # None allowed: "use the initializer's default"
+    group: str = "network"
+    key: str = ""
+    registry: str | None = None
+    widget: str = ""  # "slider" or "radio" where the default widget (number box, select box) is not the best
+    choice_labels: tuple[tuple[str, str], ...] = ()  # how choices read on the page, e.g. ("act", "activations h")
+
+    @property
+    def url_key(self) -> str:
+        """The key of this field in a share link."""
+        return self.key or self.name
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One parameter of a link (or a control) that was not taken as written, and what was done."""
+
+    key: str
+    message: str
+
+
+def choices_for(field: FieldSpec) -> tuple[str, ...]:
+    """Valid values of a choice or list field (a registry's names, or the fixed choices)."""
+    if field.registry == "init":
+        from initlab import initializers
+
+        return tuple(initializers.names())
+    if field.registry == "activation":
+        from initlab import activations
+
+        return tuple(activations.names())
+    assert field.choices is not None, field.name
+    return field.choices
+
+
+def check_value(field: FieldSpec, value: Any) -> None:
+    """Raise ``ValueError`` if ``value`` is not valid for ``field`` (type, finiteness, bounds, choices)."""
+    if value is None:
+        if field.optional:
+            return
+        raise ValueError(f"{field.name} must be set; received None")
+    if field.kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{field.name} must be true or false; received {value!r}")
+        return
+    if field.kind == "list":
+        valid = choices_for(field)
+        bad = [v for v in value if v not in valid] if isinstance(value, tuple) else [value]
+        if bad or not (field.lo or 0) <= len(value) <= (field.hi or len(value)) or len(set(value)) != len(value):
+            raise ValueError(f"{field.name} must be {field.lo or 0:g} to {field.hi:g} distinct values from "
+                             f"{', '.join(valid)}; received {value!r}")
+        return
+    if field.kind == "choice":
+        valid = choices_for(field)
+        if value not in valid:
+            raise ValueError(f"{field.name} must be one of {', '.join(valid)}; received {value!r}")
+        return
+    if field.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{field.name} must be a whole number; received {value!r}")
+    if field.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"{field.name} must be a number; received {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):  # ints are finite (and may exceed a float)
+        raise ValueError(f"{field.name} must be finite; received {value!r}")
+    if field.lo is not None and value < field.lo or field.hi is not None and value > field.hi:
+        raise ValueError(f"{field.name} must be in [{field.lo:g}, {field.hi:g}]; received {value!r}")
+
+
+def format_value(field: FieldSpec, value: Any) -> str:
+    """The URL form of a field value (``repr`` for floats: the shortest string that round-trips)."""
+    if value is None:
+        return ""
+    if field.kind == "bool":
+        return "1" if value else "0"
+    if field.kind == "list":
+        return ",".join(value)
+    if field.kind == "float":
+        v = float(value)
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+    return str(value)
+
+
+def show(text: str, limit: int = 40) -> str:
+    """A value or key from a link, quoted as typed in a notice: an inline code span, so that markdown
+    and HTML in it are shown, never interpreted. Only what a code span cannot hold is replaced:
+    backticks and unprintable characters (control, bidi overrides, zero-width) become ``?``."""
+    clean = "".join(ch if ch.isprintable() and ch != "`" else "?" for ch in text)
+    if len(clean) > limit:
+        clean = clean[: limit - 3] + "..."
+    return f"`{clean}`" if clean.strip() else "`(empty)`"
+
+
+def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
+    """Parse one URL value for ``field``: ``(value, None)`` if taken as is, ``(value, why)`` if clamped
+    or partly kept.
+
+    Raises ``ValueError`` with a reason a student can read when the value cannot be used at all.
+    """
+    text = raw.strip()
+    if len(text) > MAX_RAW_LENGTH:
+        raise ValueError(f"is {len(text)} characters long (at most {MAX_RAW_LENGTH})")
+    if field.kind == "list":
+        valid = choices_for(field)
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in valid]
+        kept = tuple(dict.fromkeys(t for t in items if t in valid))[: int(field.hi or 99)]
+        if len(kept) < (field.lo or 0) or (text and not kept):
+            least = max(field.lo or 0, 1)
+            raise ValueError(f"needs at least {least:g} known name{'s' if least > 1 else ''} from: {', '.join(valid)}")
+        why = None
+        if bad or len(kept) < len(items):
+            why = f"kept {', '.join(kept) or 'none'}" + (
+                f"; unknown {', '.join(show(b) for b in bad[:5])} dropped" if bad else "")
+        return kept, why
+    if text == "":
+        if field.optional:
+            return None, None
+        raise ValueError("is empty")
+    if field.kind == "bool":
+        low = text.lower()
+        if low in ("1", "true", "yes", "on"):
+            return True, None
+        if low in ("0", "false", "no", "off"):
+            return False, None
+        raise ValueError(f"{show(text)} is not true/false (use 1 or 0)")
+    if field.kind == "choice":
+        valid = choices_for(field)
+        if text in valid:
+            return text, None
+        near = difflib.get_close_matches(text, valid, n=1, cutoff=0.75)
+        hint = f" (did you mean `{near[0]}`?)" if near else f"; valid: {', '.join(valid)}"
+        raise ValueError(f"{show(text)} is not one of the choices{hint}")
+    if not _NUMBER.fullmatch(text):  # float() would also take "1_000", "٣" and " 1 "
+        raise ValueError(f"{show(text)} is not a number")
+    num = float(text)
+    if not math.isfinite(num):
+        raise ValueError(f"{show(text)} is not a finite number")
+    if field.kind == "int" and not num.is_integer():
+        raise ValueError(f"{show(text)} is not a whole number")
+    lo, hi = field.lo, field.hi
+    why = None
+    if lo is not None and num < lo:
+        why, num = f"{show(text)} is below the minimum {lo:g}: clamped to {lo:g}", lo
+    elif hi is not None and num > hi:
+        why, num = f"{show(text)} is above the maximum {hi:g}: clamped to {hi:g}", hi
+    return (int(num) if field.kind == "int" else float(num)), why
+
+
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """`` (did you mean `bias_value`?)`` for the nearest known key, or ``""`` when none is close."""
+    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.7)
+    return f" (did you mean `{near[0]}`?)" if near else ""
+
+
+Repair = Callable[[Any, Any, set[str]], tuple[Any, list[Notice]]]
+
+
+@dataclass(frozen=True)
+class Section(Generic[T]):
+    """One part of the page state: a frozen dataclass ``cls`` and the fields that describe it.
+
+    ``id`` is stable (it prefixes the section's session keys: ``"compare.inits"``); ``repair`` fixes
+    cross-field problems (an initializer rejecting its parameters, a budget) after the fields have
+    been read one by one, and says what it changed; ``irrelevant`` names the fields that mean nothing
+    for a given value (with the reason), so that links neither carry them nor silently accept them.
+    """
+
+    id: str
+    cls: type[T]
+    fields: tuple[FieldSpec, ...]
+    repair: Repair | None = None
+    irrelevant: Callable[[Any], Mapping[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        names = [f.name for f in self.fields]
+        assert names == [f.name for f in dataclasses.fields(self.cls)], (self.id, names)  # type: ignore[arg-type]
+
+    def session_key(self, name: str) -> str:
+        """The widget / session-state key of field ``name`` in this section."""
+        return f"{self.id}.{name}"
+
+    def field(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+    def default(self) -> T:
+        return self.cls()
+
+    def decode(self, raw: Mapping[str, str], base: T) -> tuple[T, list[Notice], set[str]]:
+        """The section's value from a link's ``raw`` values (URL key -> text), starting from ``base``.
+
+        Each field is parsed on its own: an unusable value keeps the base's, with a notice; a clamped
+        one is used, with a notice. A field that means nothing for the resulting value (see
+        ``irrelevant``) is reported as such, whatever was written. Returns the value, the notices and
+        the names of the fields the link set. Keys of other sections are ignored (the caller reports
+        unknown keys).
+        """
+        parsed: dict[str, tuple[Any, str | None] | ValueError] = {}
+        for f in self.fields:
+            if f.url_key in raw:
+                try:
+                    parsed[f.name] = parse_value(f, raw[f.url_key])
+                except ValueError as exc:
+                    parsed[f.name] = exc
+        values = {name: p[0] for name, p in parsed.items() if not isinstance(p, ValueError)}
+        value = dataclasses.replace(base, **values)  # type: ignore[type-var]
+        unused = self.irrelevant(value) if self.irrelevant is not None else {}
+        notices: list[Notice] = []
+        for f in self.fields:
+            if f.name not in parsed:
+                continue
+            p = parsed[f.name]
+            if f.name in unused:
+                notices.append(Notice(f.url_key, f"`{f.url_key}` ignored: {unused[f.name]}"))
+            elif isinstance(p, ValueError):
+                shown = format_value(f, getattr(base, f.name)) or "the default"
+                notices.append(Notice(f.url_key, f"`{f.url_key}`: {p}; using {shown}"))
+            elif p[1]:
+                notices.append(Notice(f.url_key, f"`{f.url_key}`: {p[1]}"))
+        if self.repair is not None:
+            value, more = self.repair(value, base, set(values))
+            notices.extend(more)
+        return value, notices, set(values)
+
+    def encode(self, value: T, base: T) -> dict[str, str]:
+        """The link's keys for ``value``: only fields that differ from ``base`` and mean something."""
+        unused = self.irrelevant(value) if self.irrelevant is not None else {}
+        out: dict[str, str] = {}
+        for f in self.fields:
+            v = getattr(value, f.name)
+            if f.name not in unused and v != getattr(base, f.name):
+                out[f.url_key] = format_value(f, v)
+        return out
+
+    def from_values(self, values: Mapping[str, Any], base: T) -> tuple[T, list[Notice]]:
+        """The section's value from widget values (field name -> value), checked one field at a time.
+
+        A missing or invalid value keeps the base's (with a notice when it was invalid); the others are
+        kept as they are. Lists from multiselects arrive as lists and are stored as tuples.
+        """
+        out: dict[str, Any] = {}
+        notices: list[Notice] = []
+        for f in self.fields:
+            if f.name not in values:
+                continue
+            v = values[f.name]
+            if isinstance(v, list):
+                v = tuple(v)
+            try:
+                check_value(f, v)
+            except ValueError as exc:
+                notices.append(Notice(f.url_key, f"{f.label}: {exc}; using {format_value(f, getattr(base, f.name))}"))
+                continue
+            out[f.name] = v
+        value = dataclasses.replace(base, **out)  # type: ignore[type-var]
+        if self.repair is not None:
+            value, more = self.repair(value, base, set())
+            notices.extend(more)
+        return value, notices
+
+    def keys(self) -> tuple[str, ...]:
+        """The URL keys of this section."""
+        return tuple(f.url_key for f in self.fields)

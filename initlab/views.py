@@ -1,0 +1,71 @@
+"""The tabs' own settings, one section each: what a page shows besides the sidebar's scenario.
+
+Kept apart from :class:`~initlab.scenario.Scenario` so that changing a view never invalidates the
+engine's cache. Each view is a frozen dataclass with its schema fields; the URL keys are the ones
+links have always used (``which``, ``cmp_*``, ``rng_*``), so old links keep working.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from initlab.schema import FieldSpec, Section
+
+
+@dataclass(frozen=True)
+class SignalView:
+    """Signal page: which values the charts and the verdict describe."""
+
+    which: str = "act"
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """Compare page: initializers or activations, and which ones (a page needs two; fewer are kept in
+    the link and the page says so)."""
+
+    by: str = "init"
+    inits: tuple[str, ...] = ("glorot_uniform", "he_normal", "random_normal")
+    acts: tuple[str, ...] = ("tanh", "relu", "sigmoid")
+
+
+@dataclass(frozen=True)
+class RangesView:
+    """Weight ranges page: which initializers, up to which number of inputs, with which fan-out."""
+
+    inits: tuple[str, ...] = ("xavier_heuristic", "glorot_uniform", "torch_kaiming_normal")
+    n: int = 100
+    m: int = 0
+    log: bool = False
+
+
+SIGNAL = Section("signal", SignalView, (
+    FieldSpec("which", "choice", "act", "Show",
+              "act: activations h = f(z), after the nonlinearity; pre: pre-activations z = hW + b.",
+              choices=("act", "pre"), group="view", widget="radio",
+              choice_labels=(("act", "activations h"), ("pre", "pre-activations z"))),
+))
+COMPARE = Section("compare", CompareView, (
+    FieldSpec("by", "choice", "init", "Compare", "Compare initializers or activations.",
+              choices=("init", "activation"), group="view", key="cmp_by", widget="radio",
+              choice_labels=(("init", "initializers"), ("activation", "activations"))),
+    FieldSpec("inits", "list", CompareView.inits, "Initializers (2 to 4)",
+              "The initializers to compare, on the same seed and input batch.", lo=0, hi=4, group="view",
+              key="cmp_inits", registry="init"),
+    FieldSpec("acts", "list", CompareView.acts, "Activations (2 to 4)",
+              "The activations to compare, on the same weights and input batch.", lo=0, hi=4, group="view",
+              key="cmp_acts", registry="activation"),
+))
+RANGES = Section("ranges", RangesView, (
+    FieldSpec("inits", "list", RangesView.inits, "Initializers", "Initializers whose ranges are drawn (1 to 6).",
+              lo=1, hi=6, group="view", key="rng_inits", registry="init"),
+    FieldSpec("n", "int", 100, "Up to n inputs", "Largest number of inputs n on the x axis.", lo=2, hi=500,
+              group="view", key="rng_n"),
+    FieldSpec("m", "int", 0, "Fan-out m (0: m = n)", "Number of outputs; 0 ties it to the number of inputs (m = n).",
+              lo=0, hi=1000, group="view", key="rng_m"),
+    FieldSpec("log", "bool", False, "Log axis for n",
+              "Show the number of inputs on a logarithmic axis (the 1/√n shape becomes a straight line).",
+              group="view", key="rng_log"),
+))
+
+VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES)
