@@ -634,22 +634,24 @@ def fractions_figure(results: Mapping[str, Result]) -> go.Figure:
 # ---------------------------------------------------------------------------------------------- ranges
 
 
-def ranges_figure(curves: pd.DataFrame) -> go.Figure:
+def ranges_figure(curves: pd.DataFrame, log_n: bool = False) -> go.Figure:
     """Weight limits against the number of inputs n, per initializer (``ranges.range_curves`` output).
+
+    ``log_n``: n on a log axis (the 1/sqrt(n) shrinking of small n spread out); linear by default.
 
     One colour per ``init`` (the display key). Bounded initializers (finite ``theory_lo`` and
     ``theory_hi``): the two limit lines. Unbounded ones (normal, orthogonal): ``theory_mean ± theory_std``
     drawn dotted and named "± 1 std (unbounded)", because a normal draw has no range: about a third of
     its weights lie outside ± 1 std (the He tutorial curve is this kind; same rule as ``ranges.band``).
     Sampled min/max are markers (triangles up/down). Legend entries are "label: formula — kind", the
-    label from the ``label`` column when there is one, else ``init``.
+    label from the ``label`` column when there is one, else ``init``. Rows without sampled values
+    (NaN: n left out by a thinned ``ranges.plan_ranges``) get no marker.
     """
     need = {"init", "formula", "n", "theory_std", "theory_mean", "theory_lo", "theory_hi"}
     if curves is None or curves.empty or not need <= set(curves.columns):
         return message_figure("No initializer curves to draw.")
     fig = go.Figure()
     any_unbounded = False
-    ns = np.asarray(curves["n"], dtype=np.float64)
     for i, init in enumerate(pd.unique(curves["init"])):
         g = curves[curves["init"] == init].sort_values("n", kind="stable")
         n = np.asarray(g["n"], dtype=np.float64)
@@ -674,16 +676,15 @@ def ranges_figure(curves: pd.DataFrame) -> go.Figure:
         for col, sym, which, shown in (("sample_max", "triangle-up", "sampled max", True),
                                         ("sample_min", "triangle-down", "sampled min", False)):
             y = np.asarray(g[col], dtype=np.float64) if col in g.columns else np.full(n.size, np.nan)
-            if not np.isfinite(y).any():
+            keep = np.isfinite(y)  # thinned plans leave rows unsampled: send only the markers drawn
+            if not keep.any():
                 continue
             fig.add_trace(go.Scatter(
-                x=n, y=y, mode="markers", name=f"{label}: sampled min / max", legendgroup=str(init),
+                x=n[keep], y=y[keep], mode="markers", name=f"{label}: sampled min / max", legendgroup=str(init),
                 showlegend=shown, marker=dict(symbol=sym, size=6, color=colour(i)),
                 hovertemplate=f"n = %{{x}}<br>{which}: %{{y:.3g}}<extra>{label}</extra>",
             ))
-    fin = ns[np.isfinite(ns) & (ns > 0)]
-    log_x = bool(fin.size and fin.max() / fin.min() > 10.0**LOG_DECADES)
-    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_xaxes(type="log" if log_n else "linear")
     if any_unbounded:
         fig.add_annotation(
             x=1, y=0, xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,

@@ -307,7 +307,7 @@ def test_ranges_figure_legend_has_formulas_and_says_std_for_unbounded():
     np.testing.assert_allclose(he[0].y, np.sqrt(2 / curves["n"][curves["init"] == "he_tutorial"]))
     markers = [t for t in fig.data if t.mode == "markers"]
     assert len(markers) == 4
-    assert fig.layout.xaxis.type == "log"  # n from 1 to 4000
+    assert fig.layout.xaxis.type == "linear"  # n from 1 to 4000, but log only when asked (log_n)
     assert any("not a range" in a.text for a in fig.layout.annotations)
 
 
@@ -322,6 +322,39 @@ def test_ranges_figure_on_the_real_classic_curves():
     he = [t for t in fig.data if t.name.startswith("He ") and t.mode == "lines"]
     assert len(he) == 2 and all("± 1 std (unbounded)" in t.name and t.line.dash == "dot" for t in he)
     assert plots.ranges_figure(curves).to_json() == fig.to_json()
+
+
+def test_ranges_figure_log_n_is_an_option_and_linear_by_default():
+    curves = ranges_frame()
+    assert not plots.axis_is_log(plots.ranges_figure(curves), "x")
+    fig = plots.ranges_figure(curves, log_n=True)
+    assert plots.axis_is_log(fig, "x") and fig.layout.xaxis.exponentformat == "power"
+    assert not plots.axis_is_log(fig, "y")  # weight values are signed
+
+
+def test_ranges_figure_sends_no_marker_for_unsampled_rows():
+    curves = ranges_frame()
+    thinned = curves["n"].isin([10, 1000])  # as a thinned plan leaves rows without samples
+    curves.loc[thinned, ["sample_min", "sample_max"]] = np.nan
+    fig = plots.ranges_figure(curves)
+    markers = [t for t in fig.data if t.mode == "markers"]
+    assert len(markers) == 4
+    for t in markers:
+        assert list(t.x) == [1, 100, 4000] and np.isfinite(np.asarray(t.y, dtype=float)).all()
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert all(len(t.x) == 5 for t in lines)  # the theory still covers every n
+
+
+def test_ranges_figure_draws_a_thinned_real_plan():
+    from initlab import ranges
+
+    curves = ranges.range_curves(["orthogonal", "glorot_uniform"], 450, rng=np.random.default_rng(0))
+    plan = curves.attrs["plan"]
+    assert plan.reduced and "Orthogonal" in plan.note
+    fig = plots.ranges_figure(curves)
+    orth = [t for t in fig.data if t.mode == "markers" and t.name.startswith("Orthogonal")]
+    sampled = plan.entries[0].sampled(np.arange(1, 451))
+    assert all(list(t.x) == list(np.arange(1, 451)[sampled]) for t in orth) and 20 < sampled.sum() < 450
 
 
 # ------------------------------------------------------------------------------- axes and tick labels
@@ -380,7 +413,7 @@ def test_tick_labels_are_distinct_readable_and_scientific(values, want):
 
 def test_every_numeric_axis_uses_scientific_notation_not_si_suffixes(overflow, underflow, healthy, relu, zero,
                                                                       orthogonal, small_uniform):
-    figs = [*all_figures(overflow, underflow, healthy, relu, zero), plots.ranges_figure(ranges_frame()),
+    figs = [*all_figures(overflow, underflow, healthy, relu, zero), plots.ranges_figure(ranges_frame(), log_n=True),
             plots.signal_figure({"o": orthogonal}, "act_mean"), plots.heatmap_figure(small_uniform),
             plots.spread_figure(small_uniform)]
     for fig in figs:
@@ -430,7 +463,8 @@ def test_which_figures_are_log(overflow, healthy, relu):
     for column in ("grad_std", "weight_grad_norm", "grad_ratio"):
         assert plots.axis_is_log(plots.gradient_figure({"a": relu}, column)), column
     assert not plots.axis_is_log(plots.signal_figure({"a": healthy}, "act_mean"))
-    for fig in (plots.spread_figure(overflow), plots.heatmap_figure(overflow), plots.fractions_figure({"a": healthy})):
+    for fig in (plots.spread_figure(overflow), plots.heatmap_figure(overflow), plots.fractions_figure({"a": healthy}),
+                plots.ranges_figure(ranges_frame())):
         assert not plots.axis_is_log(fig, "x") and not plots.axis_is_log(fig, "y")
 
 
