@@ -6,7 +6,9 @@ calibration). Not a test: it prints times measured in one run.
 1. Calibration: the constants of the cost model in ``initlab.ranges`` (per call, per row, per weight
    of each distribution kind, per n·m·min(n, m) of a QR factorization) measured on this machine,
    next to the values the model uses. A model value well below the measured one means the budget
-   is no longer a bound here: re-measure and update ``initlab/ranges.py``.
+   is no longer a bound here: re-measure and update ``initlab/ranges.py``. On a machine shared with
+   other jobs the times (and the fit) wobble: run it when the load average (printed first) is below
+   the number of cores, and compare runs.
 2. The worst case of every initializer of ``initializers.names()``: ``range_curves`` called as the
    page calls it (n = 1..n_max, 1000 samples) at the largest n the schema accepts, for m = n, the
    largest m and m = 1; the slowest of the three is printed with the modelled time, the time the
@@ -37,7 +39,7 @@ M_HI = int(FIELD_BY_NAME["rng_m"].hi)  # the largest m (0 means m = n)
 UNLIMITED = 1e9  # a budget no request reaches: the unthinned model
 
 
-def best_of(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+def best_of(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
     """The smallest of ``repeat`` wall times of ``fn()`` (the least disturbed by other processes)."""
     out = []
     for _ in range(repeat):
@@ -126,6 +128,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the calibration")
     args = parser.parse_args()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"load average {load:.2f} on {os.cpu_count()} cores, OPENBLAS_NUM_THREADS={os.environ['OPENBLAS_NUM_THREADS']}\n")
     if not args.quick:
         calibrate()
     worst_cases()
