@@ -49,18 +49,25 @@ def best_of(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
     return min(out)
 
 
+def repeat_call(fn, k: int) -> None:  # type: ignore[no-untyped-def]
+    """Call ``fn`` k times, dropping each result at once as range_curves does (keeping them all alive
+    would make every kernel a fresh allocation, and page faults would dominate)."""
+    for _ in range(k):
+        fn()
+
+
 def calibrate() -> None:
     rng = np.random.default_rng(0)
     print("1. Cost model constants (measured here vs used by initlab.ranges)")
     glorot, orth = initializers.get("glorot_uniform"), initializers.get("orthogonal")
-    per_call = max(best_of(lambda i=i: [i((1, 1), rng) for _ in range(2000)]) / 2000
+    per_call = max(best_of(lambda i=i: repeat_call(lambda: i((1, 1), rng), 2000)) / 2000
                    for i in (glorot, orth, initializers.get("he_normal")))
     print(f"   per call            {per_call * 1e6:7.2f} us   model {ranges.CALL_SECONDS * 1e6:7.2f} us")
     per_row = best_of(lambda: [(glorot.std(n, n), glorot.mean(n, n), glorot.limits(n, n)) for n in range(1, 2001)])
     print(f"   theory per row      {per_row / 2000 * 1e6:7.2f} us   model {ranges.ROW_SECONDS * 1e6:7.2f} us"
           "  (+ storing the row)")
     w = rng.standard_normal(1000)
-    stats = best_of(lambda: [(w.min(), w.max(), w.std(ddof=1), w.mean()) for _ in range(2000)]) / 2000
+    stats = best_of(lambda: repeat_call(lambda: (w.min(), w.max(), w.std(ddof=1), w.mean()), 2000)) / 2000
     print(f"   stats per row       {stats * 1e6:7.2f} us   model {ranges.STATS_SECONDS * 1e6:7.2f} us")
     count = 1_000_000
     for kind, name in (("constant", "zeros"), ("uniform", "glorot_uniform"), ("normal", "torch_kaiming_normal"),
@@ -69,7 +76,7 @@ def calibrate() -> None:
         t = best_of(lambda init=init: init.sample_entries(100, 100, count, rng))
         print(f"   per weight {kind:17s}{t / count * 1e9:6.2f} ns   model {ranges.WEIGHT_SECONDS[kind] * 1e9:6.2f} ns")
     ident = initializers.get("identity")
-    t = best_of(lambda: [ident((500, 1000), rng) for _ in range(20)]) / 20
+    t = best_of(lambda: repeat_call(lambda: ident((500, 1000), rng).reshape(-1)[:1000].min(), 20)) / 20
     print(f"   per weight {'identity':17s}{t / 5e5 * 1e9:6.2f} ns   model {ranges.WEIGHT_SECONDS['identity'] * 1e9:6.2f} ns")
     # Orthogonal: fit t = CALL + a n m + b n m min(n, m) on small (per weight dominates) and big kernels.
     shapes = [(30, 1), (100, 3), (300, 3), (50, 50), (100, 100), (200, 200), (300, 300), (500, 500),
@@ -77,7 +84,7 @@ def calibrate() -> None:
     rows, times = [], []
     for n, m in shapes:
         reps = max(1, min(200, int(3e7 / (n * m * min(n, m)))))
-        t = best_of(lambda n=n, m=m, reps=reps: [orth((n, m), rng) for _ in range(reps)]) / reps
+        t = best_of(lambda n=n, m=m, reps=reps: repeat_call(lambda: orth((n, m), rng), reps)) / reps
         rows.append((n * m, n * m * min(n, m)))
         times.append(t - per_call)
     (a, b), *_ = np.linalg.lstsq(np.array(rows, dtype=float), np.array(times), rcond=None)

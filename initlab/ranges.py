@@ -61,12 +61,13 @@ STATS_SECONDS = 15e-6  # min / max / std / mean of one row's sample: sampled row
 # Per weight drawn: generating it, and for whole kernels also copying it once into the sample.
 WEIGHT_SECONDS: Mapping[str, float] = MappingProxyType({
     "constant": 1e-9, "uniform": 3e-9, "normal": 10e-9, "truncated_normal": 12e-9,
-    "identity": 5e-9, "orthogonal": 20e-9,
+    "identity": 1e-9, "orthogonal": 20e-9,
 })
 # Orthogonal kernels: a Householder QR of the max(n, m) x min(n, m) Gaussian matrix and forming its Q
 # take ~4 n m min(n, m) flops, so the time is QR_SECONDS per n * m * min(n, m) on top of the per-weight
-# cost (least-squares fit over 30 x 1 ... 1000 x 500 kernels: 0.08 ns and 19 ns per weight).  Whole
-# kernels of a few MB are fresh allocations, so identity's per-weight cost is mostly page faults.
+# cost (least-squares fit over 30 x 1 ... 1000 x 500 kernels: 0.08 ns and 19 ns per weight).  An
+# identity kernel is mostly zeros from calloc, dropped right after its first entries are read: 0.2 to
+# 0.5 ns per weight measured (4 ns if the kernels were kept alive, every one then a fresh allocation).
 QR_SECONDS = 0.1e-9
 # Memory guard: a whole kernel larger than this (128 MiB of float64) is never drawn.
 MAX_KERNEL_ENTRIES = 1 << 24
