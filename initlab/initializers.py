@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "TRUNCATED_NORMAL_STD",
+    "KERNEL_KINDS",
     "NONLINEARITIES",
     "ParamSpec",
     "InitSpec",
@@ -288,6 +289,11 @@ class _Identity:
 
 
 _Dist = _Constant | _Uniform | _Normal | _TruncNormal | _Orthogonal | _Identity
+_KINDS: dict[type, str] = {_Constant: "constant", _Uniform: "uniform", _Normal: "normal",
+                           _TruncNormal: "truncated_normal", _Orthogonal: "orthogonal", _Identity: "identity"}
+# Whole-kernel schemes: an entry's value depends on the other entries (orthogonal) or on its position
+# (identity), so a few entries cannot be drawn without drawing the kernel.
+KERNEL_KINDS: frozenset[str] = frozenset({"orthogonal", "identity"})
 
 
 def _variance_scaling(scale: float, mode: str, distribution: str, fan_in: int, fan_out: int) -> _Dist:
@@ -604,16 +610,39 @@ class Initializer:
         dt = np.dtype(dtype)
         if not np.issubdtype(dt, np.floating):
             raise ValueError(f"dtype must be a floating dtype; got {dt}")
-        dist = self._dist(*shape)
-        # numpy's generators only produce float32/float64 directly; others are cast afterwards.
-        native = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
-        if 2.0 * max(abs(v) for v in vars(dist).values()) > float(np.finfo(native).max):
-            # Parameters the dtype cannot hold would meet as inf - inf = nan; computing in float64
-            # and casting rounds the out-of-range entries to +-inf instead.
-            native = np.dtype(np.float64)
-        # Huge parameters may overflow the dtype (-> inf): that is the answer, not a warning.
-        with np.errstate(all="ignore"):
-            return dist.sample((int(shape[0]), int(shape[1])), rng, native).astype(dt, copy=False)
+        return _draw(self._dist(*shape), (int(shape[0]), int(shape[1])), rng, dt)
+
+    def kind(self, fan_in: int, fan_out: int) -> str:
+        """The distribution a ``(fan_in, fan_out)`` kernel is drawn from.
+
+        One of ``"constant"``, ``"uniform"``, ``"normal"``, ``"truncated_normal"`` (independent,
+        identically distributed entries) or one of :data:`KERNEL_KINDS`, ``"orthogonal"`` and
+        ``"identity"`` (whole-kernel schemes). Lets callers such as a cost model tell a QR
+        factorisation from a cheap elementwise draw without knowing initializer names.
+        """
+        return _KINDS[type(self._dist(fan_in, fan_out))]
+
+    def sample_entries(self, fan_in: int, fan_out: int, count: int, rng: np.random.Generator,
+                       dtype: np.dtype | type = np.float64) -> np.ndarray:
+        """``count`` independent entries of a ``(fan_in, fan_out)`` kernel, as a 1-D array.
+
+        For the elementwise kinds (see :meth:`kind`) the entries of a kernel are i.i.d., so these have
+        exactly the distribution of any ``count`` entries of ``self((fan_in, fan_out), rng)``, at a cost
+        proportional to ``count`` instead of ``fan_in * fan_out``. Whole-kernel kinds (orthogonal,
+        identity) raise ValueError: their entries only exist as part of a kernel.
+        """
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
+            raise ValueError(f"count must be a non-negative integer; got {count!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
+        dt = np.dtype(dtype)
+        if not np.issubdtype(dt, np.floating):
+            raise ValueError(f"dtype must be a floating dtype; got {dt}")
+        dist = self._dist(fan_in, fan_out)
+        kind = _KINDS[type(dist)]
+        if kind in KERNEL_KINDS:
+            raise ValueError(f"{self.name} draws whole kernels ({kind}); its entries cannot be drawn one by one")
+        return _draw(dist, (1, int(count)), rng, dt).reshape(-1)
 
     def std(self, fan_in: int, fan_out: int) -> float:
         """Theoretical standard deviation of one entry."""
@@ -631,6 +660,19 @@ class Initializer:
     def formula(self, fan_in_symbol: str = "n", fan_out_symbol: str = "m") -> str:
         """Short human-readable formula, e.g. ``U[-sqrt(6/(n+m)), +sqrt(6/(n+m))]``."""
         return self._entry.formula(self._params, fan_in_symbol, fan_out_symbol)
+
+
+def _draw(dist: _Dist, shape: tuple[int, int], rng: np.random.Generator, dt: np.dtype) -> np.ndarray:
+    """``dist.sample`` in dtype ``dt``, shared by kernel and entry draws."""
+    # numpy's generators only produce float32/float64 directly; others are cast afterwards.
+    native = dt if dt in (np.dtype(np.float32), np.dtype(np.float64)) else np.dtype(np.float64)
+    if 2.0 * max(abs(v) for v in vars(dist).values()) > float(np.finfo(native).max):
+        # Parameters the dtype cannot hold would meet as inf - inf = nan; computing in float64
+        # and casting rounds the out-of-range entries to +-inf instead.
+        native = np.dtype(np.float64)
+    # Huge parameters may overflow the dtype (-> inf): that is the answer, not a warning.
+    with np.errstate(all="ignore"):
+        return dist.sample(shape, rng, native).astype(dt, copy=False)
 
 
 def _fan(value: Any, what: str) -> int:

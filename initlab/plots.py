@@ -9,6 +9,12 @@ Pure functions: no streamlit, no randomness, no I/O; the same data always gives 
 * no background or font colour and no template is set, so Streamlit's theme (light or dark) styles
   the chart;
 * legends horizontal above the plot, hover values with 3 significant digits, both axis titles set;
+* numbers never carry plotly's default SI-like suffixes ("180B", "5µ"): log axes write powers of ten,
+  linear ones plotly's "e" notation (1.8e+11), and the tick labels set here (:func:`_tick_labels`) have
+  as many digits as it takes to tell neighbours apart;
+* per-layer magnitudes (stds, norms, ratios) are on a log axis of at least one decade, centred on the
+  data; :func:`axis_is_log` says which axis is logarithmic (for tests of texts that speak of "the log
+  scale");
 * arrays are float64 when short (per-layer lines: at most 1000 points) and float32 for the heatmap;
   nothing is downsampled, and no trace has more than 5000 points, so none needs ``go.Scattergl``.
 
@@ -21,6 +27,7 @@ inf/NaN gets a dashed vertical line and "overflowed to inf at layer N", in the c
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -36,6 +43,13 @@ REF_GREY = "#999999"
 EMPTY_NOTE = "Nothing to draw yet: choose at least one scenario."
 
 LOG_DECADES = 2.0  # automatic log axis when the positive values span more than this many decades
+MIN_LOG_SPAN = 1.0  # a log y axis shows at least this many decades, centred on the data
+# Non-negative per-layer magnitudes: drawn on a log axis by default, because depth multiplies them (a
+# constant factor per layer is a straight line) and because a near-constant one must look flat, not
+# like a cliff on an axis zoomed to its 0.5% wobble.
+MAGNITUDE_COLUMNS = frozenset({"act_std", "pre_std", "grad_std", "weight_norm", "weight_grad_norm", "grad_ratio",
+                               "unit_spread"})
+MINUS = "\u2212"  # the minus sign plotly itself writes in tick labels
 ASINH_RATIO = 1e3  # automatic asinh axis when max |value| exceeds this multiple of the scale s
 UNDERFLOW_RATIO = 1e-6  # a 0 after a value below this fraction of the series' largest is an underflow
 
@@ -72,10 +86,104 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha:g})"
 
 
+def axis_is_log(fig: go.Figure, axis: str = "y") -> bool:
+    """Whether ``fig``'s ``axis`` (``"x"``, ``"y"``, ``"y2"``...) has a logarithmic scale.
+
+    For tests of page texts: a sentence that speaks of "the log scale" must sit above a figure for
+    which this is True.
+    """
+    match = re.fullmatch(r"([xy])([2-9]|[1-9][0-9]+)?", axis) if isinstance(axis, str) else None
+    if match is None:
+        raise ValueError(f"axis must be 'x', 'y' or a numbered one such as 'y2'; received {axis!r}")
+    # A figure without that axis (no subplots) has no log axis of that name; plotly would raise.
+    return fig.layout.to_plotly_json().get(f"{match[1]}axis{match[2] or ''}", {}).get("type") == "log"
+
+
+def _plain(text: str) -> str:
+    """Trailing zeros after the decimal point removed, typographic minus, no "-0"."""
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if text in ("-0", ""):
+        text = "0"
+    return text.replace("-", MINUS)
+
+
+def _sci(v: float, digits: int) -> str:
+    """``v`` in scientific notation as plotly's ``exponentformat="e"`` writes it (1.5e−7, 2e+5), with
+    ``digits`` decimals of the mantissa at most; exponent 0 is left out."""
+    mant, exp = f"{v:.{max(0, digits)}e}".split("e")
+    e = int(exp)
+    return _plain(mant) + (f"e{'+' if e > 0 else MINUS}{abs(e)}" if e else "")
+
+
+def _number(v: float, e_step: int, e_mag: int) -> str:
+    """``v`` with its digits down to 10^e_step: plain for 1e-3 <= |values| < 1e4, else scientific."""
+    if v == 0:
+        return "0"
+    if -3 <= e_mag <= 3:
+        return _plain(f"{v:.{max(0, -e_step)}f}")
+    return _sci(v, math.floor(math.log10(abs(v))) - e_step)
+
+
+MAX_PLAIN_DIGITS = 6  # beyond this many significant digits, ticks are written as an offset ± a difference
+
+
+def _tick_labels(values: Sequence[float]) -> list[str]:
+    """Labels for evenly spaced tick values: distinct, short, never with SI suffixes.
+
+    Each label has the digits that tell it from its neighbours (0.99996, 0.99997, ... 1, where ``.3g``
+    wrote 1, 1, 1); plain numbers for magnitudes 1e-3 .. 1e4 and scientific notation outside (plotly's
+    "e" format: 2.5e−7, 1e+6). Ticks that need more than MAX_PLAIN_DIGITS significant digits (a float64
+    range of 1e-10 around 1) are written as the roundest tick and differences from it ("1 + 2e−10").
+    """
+    vals = np.asarray(values, dtype=np.float64)
+    if vals.size == 0:
+        return []
+    uniq = np.unique(vals)
+    steps = np.diff(uniq)
+    if not (np.isfinite(vals).all() and steps.size and steps.min() > 0):
+        return [_sci(float(v), 2) if np.isfinite(v) and v != 0 and not 1e-3 <= abs(v) < 1e4 else _plain(f"{v:.3g}")
+                for v in vals]
+    step = float(steps.min())
+    e_step = math.floor(math.log10(step) + 1e-9)  # 0.99999 - 0.99998 is 9.99999999995e-06, a step of 1e-5
+    if abs(step / 10.0**e_step - round(step / 10.0**e_step)) > 1e-6:  # 2.5 x 10^k needs one more digit
+        e_step -= 1
+    mag = float(np.abs(vals).max())
+    e_mag = math.floor(math.log10(mag))
+    if e_mag - e_step + 1 <= MAX_PLAIN_DIGITS:
+        return [_number(float(v), e_step, e_mag) for v in vals]
+
+    def roundness(v: float) -> int:  # the largest k with v a multiple of 10^k (to a thousandth of the step)
+        if v == 0:
+            return 400
+        for k in range(e_mag + 1, e_step - 1, -1):
+            r = v / 10.0**k
+            if abs(r - round(r)) * 10.0**k <= step * 1e-3:
+                return k
+        return e_step
+
+    mid = 0.5 * (vals.min() + vals.max())
+    ref = float(max(vals, key=lambda v: (roundness(float(v)), -abs(v - mid))))
+    ref_text = _number(ref, min(roundness(ref), e_mag), e_mag) if ref != 0 else "0"
+    out = []
+    for v in vals:
+        d = float(v) - ref
+        if abs(d) <= step * 1e-3:
+            out.append(ref_text)
+        else:
+            out.append(f"{ref_text} {'+' if d > 0 else MINUS} {_sci(abs(d), math.floor(math.log10(abs(d))) - e_step)}")
+    return out
+
+
 def _finish(
     fig: go.Figure, x_title: str, y_title: str, title: str | None = None, hovermode: str = "closest"
 ) -> go.Figure:
-    """Layout shared by every figure: titles, horizontal legend on top, margins. No colours."""
+    """Layout shared by every figure: titles, horizontal legend on top, margins, number format. No colours.
+
+    Numbers on the axes (ticks, and the unified hover header) are never written with plotly's default
+    SI-like suffixes ("180B", "5µ", "2k" mislead in a science app): log axes write powers of ten,
+    linear ones scientific notation ("1.8e+11") beyond 1e4 and below 1e-3.
+    """
     fig.update_layout(
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
         margin=dict(l=60, r=20, t=90 if title else 50, b=50),
@@ -85,6 +193,8 @@ def _finish(
         fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", y=0.98, yref="container", yanchor="top"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
+    for ax in (fig.layout.xaxis, fig.layout.yaxis):
+        ax.exponentformat = "power" if ax.type == "log" else "e"
     return fig
 
 
@@ -164,7 +274,12 @@ def _layer_lines(
     series = {lab: _column(r.layers, column) for lab, r in results.items()}
     layers = {lab: np.asarray(r.layers["layer"], dtype=np.int32) for lab, r in results.items()}
     curves = {lab: np.asarray(v, dtype=np.float64).ravel() for lab, v in theory.items()}
-    log = _spans_decades([*series.values(), *curves.values()]) if log_y is None else bool(log_y)
+    if log_y is None:
+        fin = np.concatenate([v[np.isfinite(v)] for v in (*series.values(), *curves.values())])
+        log = (column in MAGNITUDE_COLUMNS and not (fin < 0).any()) or _spans_decades([*series.values(),
+                                                                                     *curves.values()])
+    else:
+        log = bool(log_y)
     y_title = COLUMN_TITLES.get(column, column)
     multi = len(results) > 1
     depth = max((len(x) for x in layers.values()), default=1)
@@ -198,12 +313,19 @@ def _layer_lines(
         if hit is not None:
             zeros.append((i, lab, int(layers[lab][hit[0]]), hit[1]))
     floor_log = 0.0
-    if zeros and log:
+    if log:
         pos = _finite_positive([drawable(v) for v in (*series.values(), *curves.values())])
         lo, hi = (math.log10(pos.min()), math.log10(pos.max())) if pos.size else (-1.0, 1.0)
-        gap = max(0.3, 0.05 * (hi - lo))
-        floor_log = lo - gap
-        fig.update_yaxes(range=[lo - 2 * gap, hi + gap])
+        narrow = hi - lo < MIN_LOG_SPAN
+        if narrow:  # at least MIN_LOG_SPAN decades, centred: a 0.5% wobble must not look like a cliff
+            mid = 0.5 * (lo + hi)
+            lo, hi = mid - 0.5 * MIN_LOG_SPAN, mid + 0.5 * MIN_LOG_SPAN
+        if zeros:
+            gap = max(0.3, 0.05 * (hi - lo))
+            floor_log = lo - gap
+            fig.update_yaxes(range=[lo - 2 * gap, hi + gap])
+        elif narrow:
+            fig.update_yaxes(range=[lo, hi])
     for k, (i, lab, n, underflow) in enumerate(zeros):
         y0 = 10.0**floor_log if log else 0.0
         what = f"underflowed to 0 at layer {n}" if underflow else f"exactly 0 at layer {n}"
@@ -229,7 +351,7 @@ def _layer_lines(
             text=(f"{lab}: " if multi else "") + f"overflowed to inf at layer {n}",
         )
 
-    fig.update_yaxes(type="log" if log else "linear", exponentformat="power" if log else "B")
+    fig.update_yaxes(type="log" if log else "linear")
     if depth <= 12:
         fig.update_xaxes(dtick=1)
     return _finish(fig, "layer", y_title, title, hovermode="x unified")
@@ -245,8 +367,10 @@ def signal_figure(
 ) -> go.Figure:
     """Forward signal: ``column`` (a per-layer column of ``Result.layers``) against layer, one line per result.
 
-    ``results`` maps a legend label to a result. ``log_y=None`` picks a log axis when the finite positive
-    values span more than two decades (never for a column with negative values). Marks per result the
+    ``results`` maps a legend label to a result. ``log_y=None`` picks a log axis for the per-layer
+    magnitudes (``MAGNITUDE_COLUMNS``: stds, norms, ratios) and for any other column whose finite positive
+    values span more than two decades (never for a column with negative values). A log axis spans at
+    least MIN_LOG_SPAN decades, centred on the data, so a near-constant line looks flat. Marks per result the
     first layer whose value is exactly 0 and ``first_nonfinite_layer`` (see the module docstring).
     ``theory`` maps a label to per-layer predicted values (layer 1..len), drawn dotted in that label's
     colour and named "label (mean-field)".
@@ -339,7 +463,8 @@ def _asinh_ticks(lo: float, hi: float, s: float) -> tuple[list[float], list[str]
             t = sign * (u + math.log(2.0) if u > 20 else math.asinh(math.exp(u)))
             if lo <= t <= hi and abs(t) > 0.3:
                 vals.append(t)
-                text.append(("−" if sign < 0 else "") + f"1e{k}")
+                # Written as a string: 10.0**k overflows for k > 308, which s < 1 can reach.
+                text.append((MINUS if sign < 0 else "") + ("1" + (f"e{'+' if k > 0 else MINUS}{abs(k)}" if k else "")))
     return vals, text
 
 
@@ -442,15 +567,19 @@ def heatmap_figure(result: Result, which: str = "act", bins: int = 60) -> go.Fig
     width = edges[1] - edges[0]
     y_edges = np.append(edges, edges[-1] + width) if spill else edges
     ticks = (_asinh_ticks(lo, hi, s) if use_asinh
-             else ([float(v) for v in _nice_ticks(lo, hi)], [f"{v:.3g}" for v in _nice_ticks(lo, hi)]))
+             else ([float(v) for v in _nice_ticks(lo, hi)], _tick_labels(_nice_ticks(lo, hi))))
     tickvals, ticktext = ticks
     if spill:
         tickvals, ticktext = [*tickvals, float(edges[-1] + width / 2)], [*ticktext, "inf/NaN"]
     y_label = f"asinh({sym} / s), s = {s:.3g} (ticks in {sym})" if use_asinh else name
+    # Enough significant digits in the hover to tell neighbouring bins apart (0.999961 vs 0.999962).
+    top = max(abs(lo), abs(hi))
+    digits = 3 if top == 0 else min(15, max(3, math.floor(math.log10(top)) - math.floor(math.log10(width)) + 1))
     fig = go.Figure(go.Heatmap(
         x=np.arange(1, depth + 1, dtype=np.int32), y=y_edges.astype(np.float64), z=z, zmin=0.0,
-        colorscale="Viridis", colorbar=dict(title=dict(text="fraction", side="right"), tickformat=".0%"),
-        hovertemplate=f"layer %{{x}}<br>{'asinh(' + sym + '/s)' if use_asinh else sym} ≈ %{{y:.3g}}"
+        colorscale="Viridis",
+        colorbar=dict(title=dict(text="fraction", side="right"), tickformat=".0%", exponentformat="e"),
+        hovertemplate=f"layer %{{x}}<br>{'asinh(' + sym + '/s)' if use_asinh else sym} ≈ %{{y:.{digits}g}}"
                       "<br>%{z:.3p} of the layer's values<extra></extra>",
         name=f"{sym} distribution",
     ))
@@ -505,22 +634,24 @@ def fractions_figure(results: Mapping[str, Result]) -> go.Figure:
 # ---------------------------------------------------------------------------------------------- ranges
 
 
-def ranges_figure(curves: pd.DataFrame) -> go.Figure:
+def ranges_figure(curves: pd.DataFrame, log_n: bool = False) -> go.Figure:
     """Weight limits against the number of inputs n, per initializer (``ranges.range_curves`` output).
+
+    ``log_n``: n on a log axis (the 1/sqrt(n) shrinking of small n spread out); linear by default.
 
     One colour per ``init`` (the display key). Bounded initializers (finite ``theory_lo`` and
     ``theory_hi``): the two limit lines. Unbounded ones (normal, orthogonal): ``theory_mean ± theory_std``
     drawn dotted and named "± 1 std (unbounded)", because a normal draw has no range: about a third of
     its weights lie outside ± 1 std (the He tutorial curve is this kind; same rule as ``ranges.band``).
     Sampled min/max are markers (triangles up/down). Legend entries are "label: formula — kind", the
-    label from the ``label`` column when there is one, else ``init``.
+    label from the ``label`` column when there is one, else ``init``. Rows without sampled values
+    (NaN: n left out by a thinned ``ranges.plan_ranges``) get no marker.
     """
     need = {"init", "formula", "n", "theory_std", "theory_mean", "theory_lo", "theory_hi"}
     if curves is None or curves.empty or not need <= set(curves.columns):
         return message_figure("No initializer curves to draw.")
     fig = go.Figure()
     any_unbounded = False
-    ns = np.asarray(curves["n"], dtype=np.float64)
     for i, init in enumerate(pd.unique(curves["init"])):
         g = curves[curves["init"] == init].sort_values("n", kind="stable")
         n = np.asarray(g["n"], dtype=np.float64)
@@ -545,16 +676,15 @@ def ranges_figure(curves: pd.DataFrame) -> go.Figure:
         for col, sym, which, shown in (("sample_max", "triangle-up", "sampled max", True),
                                         ("sample_min", "triangle-down", "sampled min", False)):
             y = np.asarray(g[col], dtype=np.float64) if col in g.columns else np.full(n.size, np.nan)
-            if not np.isfinite(y).any():
+            keep = np.isfinite(y)  # thinned plans leave rows unsampled: send only the markers drawn
+            if not keep.any():
                 continue
             fig.add_trace(go.Scatter(
-                x=n, y=y, mode="markers", name=f"{label}: sampled min / max", legendgroup=str(init),
+                x=n[keep], y=y[keep], mode="markers", name=f"{label}: sampled min / max", legendgroup=str(init),
                 showlegend=shown, marker=dict(symbol=sym, size=6, color=colour(i)),
                 hovertemplate=f"n = %{{x}}<br>{which}: %{{y:.3g}}<extra>{label}</extra>",
             ))
-    fin = ns[np.isfinite(ns) & (ns > 0)]
-    log_x = bool(fin.size and fin.max() / fin.min() > 10.0**LOG_DECADES)
-    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_xaxes(type="log" if log_n else "linear")
     if any_unbounded:
         fig.add_annotation(
             x=1, y=0, xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,

@@ -405,3 +405,50 @@ def test_import_pulls_no_ui_or_scipy():
             "assert not bad, bad")
     env = dict(os.environ, PYTHONPATH=root)
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root, env=env, timeout=60)
+
+
+# ------------------------------------------------------------------------- kinds and entry draws
+
+
+def test_kind_names_the_distribution_and_kernel_kinds():
+    assert {n: I.get(n).kind(30, 20) for n in ("zeros", "glorot_uniform", "torch_kaiming_normal", "he_normal",
+                                               "orthogonal", "identity")} == {
+        "zeros": "constant", "glorot_uniform": "uniform", "torch_kaiming_normal": "normal",
+        "he_normal": "truncated_normal", "orthogonal": "orthogonal", "identity": "identity"}
+    assert I.KERNEL_KINDS == {"orthogonal", "identity"}
+    assert all(I.get(n).kind(7, 3) in {"constant", "uniform", "normal", "truncated_normal", *I.KERNEL_KINDS}
+               for n in I.names())
+
+
+@pytest.mark.parametrize("name", ["glorot_uniform", "torch_kaiming_normal", "ones", "random_normal"])
+def test_sample_entries_are_the_entries_of_a_kernel_without_the_rest(name):
+    # uniform, normal and constant kernels are filled entry by entry from the generator, so the same
+    # seed gives exactly the kernel's first entries: the same distribution, fans included
+    init = I.get(name)
+    got = init.sample_entries(30, 20, 100, np.random.default_rng(5))
+    want = init((30, 20), np.random.default_rng(5)).reshape(-1)[:100]
+    np.testing.assert_array_equal(got, want)
+    assert got.shape == (100,) and got.dtype == np.float64
+    assert init.sample_entries(30, 20, 10, rng(), dtype=np.float32).dtype == np.float32
+
+
+def test_sample_entries_of_a_truncated_normal_keep_its_moments_and_limits():
+    init = I.get("he_normal")  # redraws beyond 2 sd, so not entry-for-entry equal to a kernel
+    n = 200_000
+    w = init.sample_entries(50, 10, n, rng())
+    lo, hi = init.limits(50, 10)
+    sigma = init.std(50, 10)
+    assert lo <= w.min() and w.max() <= hi
+    assert abs(w.mean()) < 5 * sigma / math.sqrt(n)
+    assert abs(w.std() / sigma - 1) < 5 * math.sqrt(0.5 / n) * 2  # kurtosis of the truncation < 3
+
+
+def test_sample_entries_refuses_whole_kernel_schemes_and_bad_counts():
+    for name in ("orthogonal", "identity"):
+        with pytest.raises(ValueError, match="whole kernels"):
+            I.get(name).sample_entries(4, 4, 10, rng())
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="count"):
+            I.get("glorot_uniform").sample_entries(4, 4, bad, rng())
+    with pytest.raises(ValueError, match="fan_in"):
+        I.get("glorot_uniform").sample_entries(0, 4, 10, rng())

@@ -1,6 +1,7 @@
 """Figures: structure of the plotly figures built from real and synthetic results (no rendering)."""
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -120,11 +121,14 @@ def test_signal_one_trace_per_result_named_by_label(healthy, relu):
     assert fig.data[0].line.dash != fig.data[1].line.dash  # not colour alone
 
 
-def test_signal_axis_log_only_when_the_values_span_decades(overflow, healthy):
-    assert plots.signal_figure({"tanh": healthy}).layout.yaxis.type == "linear"
+def test_signal_axis_log_for_magnitudes_and_when_the_values_span_decades(overflow, healthy):
+    # a std is always on a log axis (the page's text speaks of "the log scale"), even when it stays level
+    assert plots.signal_figure({"tanh": healthy}).layout.yaxis.type == "log"
+    assert plots.gradient_figure({"tanh": healthy}).layout.yaxis.type == "log"
     assert plots.signal_figure({"N(0,1)": overflow}).layout.yaxis.type == "log"
-    assert plots.signal_figure({"tanh": healthy}, log_y=True).layout.yaxis.type == "log"
+    assert plots.signal_figure({"tanh": healthy}, log_y=False).layout.yaxis.type == "linear"
     assert plots.signal_figure({"N(0,1)": overflow}, log_y=False).layout.yaxis.type == "linear"
+    assert plots.signal_figure({"tanh": healthy}, "act_mean").layout.yaxis.type == "linear"
     # a signed column never gets an automatic log axis (its negative values would vanish)
     signed = synthetic(geometric(10, 10.0), act_mean=[(-1) ** i * 10.0**i for i in range(10)])
     assert plots.signal_figure({"s": signed}, "act_mean").layout.yaxis.type == "linear"
@@ -223,7 +227,7 @@ def test_spread_switches_to_asinh_when_values_span_decades(overflow):
     assert fig.layout.yaxis.title.text.startswith("asinh(h / s)")
     y = np.asarray(fig.data[4].y, dtype=float)
     assert np.nanmax(np.abs(y)) < 100  # asinh(1e38 / s) ~ 85: the whole range fits
-    assert "1e30" in fig.layout.yaxis.ticktext
+    assert "1e+30" in fig.layout.yaxis.ticktext  # plotly's own "e" notation, no SI suffix
     np.testing.assert_allclose(np.asarray(fig.data[4].customdata, dtype=float), overflow.layers["act_p50"])
 
 
@@ -303,7 +307,7 @@ def test_ranges_figure_legend_has_formulas_and_says_std_for_unbounded():
     np.testing.assert_allclose(he[0].y, np.sqrt(2 / curves["n"][curves["init"] == "he_tutorial"]))
     markers = [t for t in fig.data if t.mode == "markers"]
     assert len(markers) == 4
-    assert fig.layout.xaxis.type == "log"  # n from 1 to 4000
+    assert fig.layout.xaxis.type == "linear"  # n from 1 to 4000, but log only when asked (log_n)
     assert any("not a range" in a.text for a in fig.layout.annotations)
 
 
@@ -318,6 +322,150 @@ def test_ranges_figure_on_the_real_classic_curves():
     he = [t for t in fig.data if t.name.startswith("He ") and t.mode == "lines"]
     assert len(he) == 2 and all("± 1 std (unbounded)" in t.name and t.line.dash == "dot" for t in he)
     assert plots.ranges_figure(curves).to_json() == fig.to_json()
+
+
+def test_ranges_figure_log_n_is_an_option_and_linear_by_default():
+    curves = ranges_frame()
+    assert not plots.axis_is_log(plots.ranges_figure(curves), "x")
+    fig = plots.ranges_figure(curves, log_n=True)
+    assert plots.axis_is_log(fig, "x") and fig.layout.xaxis.exponentformat == "power"
+    assert not plots.axis_is_log(fig, "y")  # weight values are signed
+
+
+def test_ranges_figure_sends_no_marker_for_unsampled_rows():
+    curves = ranges_frame()
+    thinned = curves["n"].isin([10, 1000])  # as a thinned plan leaves rows without samples
+    curves.loc[thinned, ["sample_min", "sample_max"]] = np.nan
+    fig = plots.ranges_figure(curves)
+    markers = [t for t in fig.data if t.mode == "markers"]
+    assert len(markers) == 4
+    for t in markers:
+        assert list(t.x) == [1, 100, 4000] and np.isfinite(np.asarray(t.y, dtype=float)).all()
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert all(len(t.x) == 5 for t in lines)  # the theory still covers every n
+
+
+def test_ranges_figure_draws_a_thinned_real_plan():
+    from initlab import ranges
+
+    curves = ranges.range_curves(["orthogonal", "glorot_uniform"], 450, rng=np.random.default_rng(0))
+    plan = curves.attrs["plan"]
+    assert plan.reduced and "Orthogonal" in plan.note
+    fig = plots.ranges_figure(curves)
+    orth = [t for t in fig.data if t.mode == "markers" and t.name.startswith("Orthogonal")]
+    sampled = plan.entries[0].sampled(np.arange(1, 451))
+    assert all(list(t.x) == list(np.arange(1, 451)[sampled]) for t in orth) and 20 < sampled.sum() < 450
+
+
+# ------------------------------------------------------------------------------- axes and tick labels
+
+
+@pytest.fixture(scope="module")
+def small_uniform() -> network.Result:
+    """The ``small_uniform`` preset: every tanh output is within 5e-5 of 1 (issue 8: ticks all read "1")."""
+    return propagate(Scenario(init="small_uniform", activation="tanh", depth=10, width=256, batch=256, inputs="minmax"))
+
+
+@pytest.fixture(scope="module")
+def orthogonal() -> network.Result:
+    """The ``orthogonal`` preset: the std stays at 0.995 (+-0.04%) for 250 layers."""
+    return propagate(Scenario(init="orthogonal", activation="linear", depth=250, width=128, batch=128))
+
+
+def _value(label: str) -> float:
+    """A tick label read back as a number ("1 − 4e−5" too)."""
+    text = label.replace(plots.MINUS, "-")
+    if " + " in text or " - " in text:
+        ref, op, diff = text.split(" ")
+        return float(ref) + (1 if op == "+" else -1) * float(diff)
+    return float(text)
+
+
+def test_heatmap_ticks_of_a_narrow_range_are_distinct_and_true(small_uniform):
+    samples = np.asarray(small_uniform.samples_act, dtype=float)
+    assert 0 < samples.max() - samples.min() < 1e-4  # the values sit in a 5e-5 band just below 1
+    fig = plots.heatmap_figure(small_uniform)
+    vals, text = list(fig.layout.yaxis.tickvals), list(fig.layout.yaxis.ticktext)
+    assert len(vals) >= 3 and len(set(text)) == len(text), text
+    step = vals[1] - vals[0]
+    for v, t in zip(vals, text):
+        assert abs(_value(t) - v) < step / 100, (v, t)
+    # the hover tells neighbouring bins apart too
+    digits = int(re.search(r"%\{y:\.(\d+)g\}", fig.data[0].hovertemplate)[1])
+    edges = np.asarray(fig.data[0].y, dtype=float)
+    centres = [f"{c:.{digits}g}" for c in 0.5 * (edges[1:] + edges[:-1])]
+    assert len(set(centres)) == len(centres)
+
+
+@pytest.mark.parametrize(("values", "want"), [
+    ([0.99996, 0.99997, 0.99998, 0.99999, 1.0], ["0.99996", "0.99997", "0.99998", "0.99999", "1"]),
+    ([0.0, 0.25, 0.5, 0.75, 1.0], ["0", "0.25", "0.5", "0.75", "1"]),
+    ([-1.5, -1.0, -0.5, 0.0], ["−1.5", "−1", "−0.5", "0"]),
+    ([1e-7, 2e-7, 3e-7], ["1e−7", "2e−7", "3e−7"]),
+    ([0.00025, 0.0005], ["2.5e−4", "5e−4"]),
+    ([1e11, 1.5e11, 2e11], ["1e+11", "1.5e+11", "2e+11"]),  # not 100B, 150B, 200B
+    ([1 - 2e-10, 1 - 1e-10, 1.0, 1 + 1e-10], ["1 − 2e−10", "1 − 1e−10", "1", "1 + 1e−10"]),
+    ([42.0], ["42"]),
+])
+def test_tick_labels_are_distinct_readable_and_scientific(values, want):
+    assert plots._tick_labels(values) == want
+
+
+def test_every_numeric_axis_uses_scientific_notation_not_si_suffixes(overflow, underflow, healthy, relu, zero,
+                                                                      orthogonal, small_uniform):
+    figs = [*all_figures(overflow, underflow, healthy, relu, zero), plots.ranges_figure(ranges_frame(), log_n=True),
+            plots.signal_figure({"o": orthogonal}, "act_mean"), plots.heatmap_figure(small_uniform),
+            plots.spread_figure(small_uniform)]
+    for fig in figs:
+        for ax in (fig.layout.xaxis, fig.layout.yaxis):
+            assert ax.exponentformat == ("power" if ax.type == "log" else "e"), (ax.title.text, ax.exponentformat)
+            for t in ax.ticktext or ():
+                assert t == "inf/NaN" or re.fullmatch(r"[−+0-9.e ]+", t), t  # no k, M, G, B, µ
+        for t in fig.data:
+            assert not re.search(r"%\{[^}]*:[^}]*s\}", t.hovertemplate or "")  # d3's "s" format is SI
+            if isinstance(t, go.Heatmap):
+                assert t.colorbar.exponentformat == "e"
+
+
+def test_std_charts_of_the_orthogonal_preset_are_log_and_flat(orthogonal):
+    std = orthogonal.layers["act_std"].to_numpy()
+    assert std.max() / std.min() < 1.005  # a 0.5% wobble...
+    for fig in (plots.signal_figure({"o": orthogonal}), plots.gradient_figure({"o": orthogonal})):
+        assert plots.axis_is_log(fig)
+        lo, hi = fig.layout.yaxis.range
+        assert hi - lo >= plots.MIN_LOG_SPAN - 1e-12  # ...on an axis of at least one decade looks flat
+        y = np.log10(np.asarray(fig.data[0].y, dtype=float))
+        assert abs((lo + hi) / 2 - (y.min() + y.max()) / 2) < 1e-9  # centred on the data
+
+
+def test_log_axis_span_is_kept_with_an_exact_zero_marker():
+    flat = synthetic(geometric(6, 1.0), act_std=[1.0, 1.001, 1.0, 0.999, 1.0, 0.0])
+    fig = plots.signal_figure({"flat": flat})
+    lo, hi = fig.layout.yaxis.range
+    assert hi - lo > plots.MIN_LOG_SPAN and lo < np.log10(fig.data[1].y[0]) < -0.5
+    wide = plots.signal_figure({"N": synthetic(geometric(10, 10.0))})
+    assert wide.layout.yaxis.range is None  # data spanning decades: plotly's own range
+
+
+def test_axis_is_log(healthy):
+    fig = plots.signal_figure({"tanh": healthy})
+    assert plots.axis_is_log(fig) and plots.axis_is_log(fig, "y") and not plots.axis_is_log(fig, "x")
+    assert not plots.axis_is_log(plots.heatmap_figure(healthy)) and not plots.axis_is_log(fig, "y2")
+    for bad in ("z", "y1", "yaxis", 2):
+        with pytest.raises(ValueError, match="axis"):
+            plots.axis_is_log(fig, bad)
+
+
+def test_which_figures_are_log(overflow, healthy, relu):
+    """The list the page texts rely on: std / norm / ratio lines are log; nothing else by default."""
+    assert plots.axis_is_log(plots.signal_figure({"a": healthy}, "act_std"))
+    assert plots.axis_is_log(plots.signal_figure({"a": healthy}, "pre_std"))
+    for column in ("grad_std", "weight_grad_norm", "grad_ratio"):
+        assert plots.axis_is_log(plots.gradient_figure({"a": relu}, column)), column
+    assert not plots.axis_is_log(plots.signal_figure({"a": healthy}, "act_mean"))
+    for fig in (plots.spread_figure(overflow), plots.heatmap_figure(overflow), plots.fractions_figure({"a": healthy}),
+                plots.ranges_figure(ranges_frame())):
+        assert not plots.axis_is_log(fig, "x") and not plots.axis_is_log(fig, "y")
 
 
 # ------------------------------------------------------------------------------------ every figure

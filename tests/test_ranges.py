@@ -208,43 +208,198 @@ def test_bad_inits_raise() -> None:
         R.range_curves(["glorot_uniform"], 5, rng=np.random.RandomState(0))  # type: ignore[arg-type]
 
 
-def test_work_cap() -> None:
-    # m = n up to 10000 would draw ~3e11 weights: refused up front instead of hanging the app
-    with pytest.raises(ValueError, match="too large"):
-        R.range_curves(R.CLASSIC, 10_000, rng=np.random.default_rng(0))
-    with pytest.raises(ValueError, match="too large"):  # a single 1e8-entry kernel
-        R.range_curves(["glorot_uniform"], 10_000, n_min=10_000, fan_out=10_000, rng=np.random.default_rng(0))
+# ------------------------------------------------------------------------------------- work model
+
+
+class Work:
+    """Counts what range_curves asks of the initializers: kernel calls, entry draws, weights, QR work.
+
+    ``fake=True`` returns zeros of the right shape instead of drawing (the counts, not the values,
+    are under test, and a worst-case request would otherwise do its QR factorizations for real).
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fake: bool = False) -> None:
+        self.kernel_calls = self.entry_calls = self.weights = self.qr_work = 0
+        self.kernel_shapes: list[tuple[int, int]] = []
+        real_get = R.initializers.get
+        work = self
+
+        def counting_get(name, **params):  # type: ignore[no-untyped-def]
+            init = real_get(name, **params)
+
+            class Counting:
+                def __call__(self, shape, rng, **kw):  # type: ignore[no-untyped-def]
+                    n, m = shape
+                    work.kernel_calls += 1
+                    work.kernel_shapes.append((n, m))
+                    work.weights += n * m
+                    if init.kind(n, m) == "orthogonal":
+                        work.qr_work += n * m * min(n, m)
+                    return np.zeros(shape) if fake else init(shape, rng, **kw)
+
+                def sample_entries(self, n, m, count, rng, **kw):  # type: ignore[no-untyped-def]
+                    work.entry_calls += 1
+                    work.weights += count
+                    return np.zeros(count) if fake else init.sample_entries(n, m, count, rng, **kw)
+
+                def __getattr__(self, attr):  # type: ignore[no-untyped-def]
+                    return getattr(init, attr)
+
+            return Counting()
+
+        monkeypatch.setattr(R.initializers, "get", counting_get)
+
+    @property
+    def calls(self) -> int:
+        return self.kernel_calls + self.entry_calls
+
+
+def test_classic_plot_draws_only_what_it_needs(monkeypatch) -> None:
+    # Elementwise initializers draw exactly `samples` entries per n, never a whole n x n kernel: the
+    # default plot is 3 x 100 calls and 3 x 100 x 1000 weights (it used to be ~1.1M weights).
+    work = Work(monkeypatch)
+    df = R.range_curves(R.CLASSIC, 100, samples=1000, rng=np.random.default_rng(0))
+    assert (work.kernel_calls, work.entry_calls, work.weights) == (0, 300, 300 * 1000)
+    assert len(df) == 300 and df["sample_max"].notna().all()
+    plan = df.attrs["plan"]
+    assert not plan.reduced and plan.note == ""
+    assert (sum(e.calls for e in plan.entries), sum(e.weights for e in plan.entries)) == (300, 300_000)
+
+
+def test_whole_kernel_schemes_draw_ceil_samples_over_nm_kernels(monkeypatch) -> None:
+    work = Work(monkeypatch)
+    df = R.range_curves(["orthogonal", "identity"], 40, samples=1000, rng=np.random.default_rng(0))
+    ns = np.arange(1, 41)
+    per_row = -(-1000 // ns**2)
+    assert work.entry_calls == 0 and work.kernel_calls == 2 * int(per_row.sum())
+    assert work.weights == 2 * int((per_row * ns**2).sum())
+    assert work.qr_work == int((per_row * ns**3).sum())
+    plan = df.attrs["plan"]
+    assert not plan.reduced
+    assert [(e.calls, e.weights, e.qr_work) for e in plan.entries] == [
+        (int(per_row.sum()), int((per_row * ns**2).sum()), int((per_row * ns**3).sum())),
+        (int(per_row.sum()), int((per_row * ns**2).sum()), 0)]
+
+
+def test_the_cost_model_counts_the_qr_factorization() -> None:
+    n = np.array([500])
+    t = R.row_seconds("orthogonal", n, n, 1000)[0]
+    want = R.CALL_SECONDS + 500 * 500 * R.WEIGHT_SECONDS["orthogonal"] + 500**3 * R.QR_SECONDS + R.STATS_SECONDS
+    assert t == pytest.approx(want)
+    assert 500**3 * R.QR_SECONDS > 0.5 * t  # the QR dominates a big orthogonal draw
+    u = R.row_seconds("uniform", n, n, 1000)[0]  # 1000 entries, whatever n and m
+    assert u == pytest.approx(R.CALL_SECONDS + 1000 * R.WEIGHT_SECONDS["uniform"] + R.STATS_SECONDS)
+    assert R.row_seconds("identity", n, n, 1000)[0] == pytest.approx(
+        R.CALL_SECONDS + 500 * 500 * R.WEIGHT_SECONDS["identity"] + R.STATS_SECONDS)
+
+
+N_HI, M_HI = 500, 1000  # the page's bounds: views.RANGES n <= 500, m <= 1000 (0: m = n)
+
+
+def test_page_bounds_match_the_schema() -> None:
+    from initlab.views import RANGES
+
+    assert (RANGES.field("n").hi, RANGES.field("m").hi) == (N_HI, M_HI)
+
+
+@pytest.mark.parametrize("fan_out", [None, 1, M_HI])
+def test_every_initializer_fits_the_budget_at_the_largest_page_request(fan_out: int | None) -> None:
+    for name in R.initializers.names():
+        plan = R.plan_ranges([name], N_HI, fan_out=fan_out)
+        assert plan.seconds <= R.BUDGET_SECONDS, (name, plan)
+        if name not in ("orthogonal", "identity"):
+            assert not plan.reduced, (name, plan.note)  # elementwise ones never need thinning
+    costly = ["orthogonal", "identity", "he_normal", "torch_trunc_normal", "glorot_normal", "random_normal"]
+    assert R.plan_ranges(costly, N_HI, fan_out=fan_out).seconds <= R.BUDGET_SECONDS  # six: the control's maximum
+
+
+def test_orthogonal_at_450_is_thinned_and_says_why(monkeypatch) -> None:
+    # issue 8: n = 450 took 12 s, all of it in 1.5e4 QR factorizations the old model did not count
+    full = R.plan_ranges(["orthogonal"], 450, budget=1e9)
+    assert not full.reduced and full.seconds > 2 * R.BUDGET_SECONDS
+    work = Work(monkeypatch, fake=True)
+    df = R.range_curves(["orthogonal"], 450, rng=np.random.default_rng(0))
+    plan = df.attrs["plan"]
+    (entry,) = plan.entries
+    assert plan.reduced and plan.seconds <= R.BUDGET_SECONDS
+    assert entry.stride > 1 and entry.n_top == 450 and 1 < entry.n_from < 450
+    assert (work.calls, work.weights, work.qr_work) == (entry.calls, entry.weights, entry.qr_work)
+    assert entry.note == (f"Orthogonal: sampled at every {R._ordinal(entry.stride)} n from {entry.n_from} on "
+                          "(each draw needs a QR factorization of an n × n matrix)")
+    assert plan.note.startswith("To draw in about a second,") and entry.note in plan.note
+    assert "limits" not in plan.note and "kernel draws" not in plan.note
+    # the rows that are not sampled are NaN, the theory covers every n
+    sampled = entry.sampled(df["n"].to_numpy())
+    assert df["sample_max"].notna().to_numpy().tolist() == sampled.tolist()
+    assert df["theory_std"].notna().all() and len(df) == 450
+    assert sampled[: entry.n_from - 1].all() and sampled[-1]
+    assert plan == R.plan_ranges(["orthogonal"], 450)
+
+
+@pytest.mark.parametrize("fan_out", [None, M_HI])
+def test_counted_work_matches_the_plan_at_the_page_worst_case(monkeypatch, fan_out: int | None) -> None:
+    costly = ["orthogonal", "identity", "he_normal", "glorot_uniform", "torch_trunc_normal", "zeros"]
+    work = Work(monkeypatch, fake=True)
+    df = R.range_curves(costly, N_HI, fan_out=fan_out, rng=np.random.default_rng(0))
+    plan = df.attrs["plan"]
+    assert plan.seconds <= R.BUDGET_SECONDS
+    assert work.calls == sum(e.calls for e in plan.entries)
+    assert work.weights == sum(e.weights for e in plan.entries)
+    assert work.qr_work == sum(e.qr_work for e in plan.entries)
+    assert max(n * m for n, m in work.kernel_shapes) <= N_HI * (fan_out or N_HI)
+    by_key = {e.key: e for e in plan.entries}
+    assert by_key["orthogonal"].reduced and by_key["orthogonal"].n_top == N_HI  # thinned, not cut short
+    assert not any(by_key[k].reduced for k in ("he_normal", "glorot_uniform", "torch_trunc_normal", "zeros"))
+
+
+def test_thinned_rows_still_hold_true_statistics() -> None:
+    df = R.range_curves(["orthogonal"], 300, fan_out=1000, rng=np.random.default_rng(1))
+    assert df.attrs["plan"].reduced
+    orth = df.dropna(subset=["sample_std"])
+    # 1000 entries of a Haar-orthogonal kernel: std within 10% of gain / sqrt(max(n, m))
+    assert (np.abs(orth["sample_std"] / orth["theory_std"] - 1) < 0.1).all()
+
+
+def test_huge_requests_are_thinned_or_cut_never_refused(monkeypatch) -> None:
+    # m = n up to 10000 would draw ~3e11 weights as whole kernels; elementwise ones draw 1000 entries
+    work = Work(monkeypatch, fake=True)
+    df = R.range_curves(R.CLASSIC, 10_000, rng=np.random.default_rng(0))
+    plan = df.attrs["plan"]
+    assert len(df) == 30_000 and df["theory_std"].notna().all()
+    assert plan.reduced and all("every" in e.note for e in plan.entries)
+    assert work.kernel_calls == 0 and work.weights == 1000 * work.entry_calls == 1000 * sum(e.calls for e in plan.entries)
+    # a single 10000 x 10000 orthogonal kernel (1e12 QR work, 800 MB): not drawn, and said so
+    work = Work(monkeypatch, fake=True)
+    df = R.range_curves(["orthogonal", "glorot_uniform"], 10_000, n_min=10_000, fan_out=10_000,
+                        rng=np.random.default_rng(0))
+    plan = df.attrs["plan"]
+    assert work.kernel_calls == 0 and work.entry_calls == 1  # glorot_uniform: 1000 entries, not 1e8
+    assert df["sample_max"].isna().tolist() == [True, False]
+    assert plan.note.endswith("Orthogonal: no sampled min/max (each draw needs a QR factorization of a 10000 × n "
+                              "matrix, too slow even at n = 10000).")
+    # orthogonal over a long range: sampled only up to some n, thinned below it
+    plan = R.plan_ranges(["orthogonal"], 2000)
+    (entry,) = plan.entries
+    assert entry.n_top < 2000 and "sampled only up to n = " in entry.note and plan.seconds <= R.BUDGET_SECONDS
     # large n with a small fixed fan_out is fine
     df = R.range_curves(["glorot_uniform"], 10_000, n_min=9_990, fan_out=1, rng=np.random.default_rng(0))
     np.testing.assert_allclose(df["theory_hi"], np.sqrt(6 / (df["n"] + 1)), rtol=1e-15)
 
 
-def test_classic_plot_draws_only_what_it_needs(monkeypatch) -> None:
-    # The default plot must stay cheap: one (n, n) kernel per row once n^2 >= samples, and only
-    # ceil(1000 / n^2) small kernels below that, i.e. 3 x (sum over n of ceil(1000/n^2)) calls and about
-    # 3 x (1000 x 31 + sum of n^2 for n > 31) ~ 1.1M weights, not 100 x 1000 x n^2 (work, not seconds).
-    calls, weights = [], []
-    real_get = R.initializers.get
+@pytest.mark.parametrize("budget", [0, -1.0, float("nan"), float("inf"), "1", True])
+def test_bad_budget_raises(budget) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="budget"):
+        R.plan_ranges(["glorot_uniform"], 10, budget=budget)
 
-    def counting_get(name, **params):  # type: ignore[no-untyped-def]
-        init = real_get(name, **params)
 
-        class Counting:
-            def __call__(self, shape, rng, **kw):  # type: ignore[no-untyped-def]
-                calls.append(shape)
-                weights.append(shape[0] * shape[1])
-                return init(shape, rng, **kw)
+@pytest.mark.parametrize(("m", "shape"), [(None, "an n × n matrix"), (1000, "a 1000 × n matrix"),
+                                          (1, "an n × 1 matrix"), (100, "a max(n, 100) × min(n, 100) matrix")])
+def test_the_reason_names_the_qr_shape(m: int | None, shape: str) -> None:
+    plan = R.plan_ranges(["orthogonal"], 500, fan_out=m, budget=1e-6)
+    assert plan.entries[0].reason == f"each draw needs a QR factorization of {shape}"
 
-            def __getattr__(self, attr):  # type: ignore[no-untyped-def]
-                return getattr(init, attr)
 
-        return Counting()
-
-    monkeypatch.setattr(R.initializers, "get", counting_get)
-    df = R.range_curves(R.CLASSIC, 100, samples=1000, rng=np.random.default_rng(0))
-    ns = np.arange(1, 101)
-    per_row = -(-1000 // ns**2)
-    assert len(calls) == 3 * int(per_row.sum())
-    assert sum(weights) == 3 * int((per_row * ns**2).sum())
-    assert sum(weights) < 1.2e6
-    assert len(df) == 300
+def test_ordinals() -> None:
+    assert [R._ordinal(k) for k in (1, 2, 3, 4, 5, 10, 11, 12, 13, 20, 21, 22, 25, 100, 101)] == [
+        "1st", "2nd", "3rd", "4th", "5th", "10th", "11th", "12th", "13th", "20th", "21st", "22nd", "25th", "100th",
+        "101st"]

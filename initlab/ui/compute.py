@@ -62,17 +62,27 @@ def predict(s: Scenario) -> theory.Prediction | None:
     return theory.predict(s)
 
 
+def _range_entries(inits: tuple[str, ...]) -> list:  # type: ignore[type-arg]
+    """Initializers that are one of the tutorial's classic curves keep its label."""
+    classic = {c.init: c.label for c in ranges.CLASSIC if not c.params}
+    classic["torch_kaiming_normal"] = "He N(0, √(2/n))"  # PyTorch's default kaiming_normal_ is exactly it
+    return [(n, {}, classic[n]) if n in classic else n for n in inits]
+
+
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) -> pd.DataFrame:
     """Weight-range curves for the Weight ranges page (fan_out 0: tied to the number of inputs).
 
-    Initializers that are one of the tutorial's classic curves keep its label.
+    Expensive initializers (orthogonal: a QR factorization per draw) are sampled at fewer n so that
+    every request draws in about a second; :func:`range_plan` says so in words.
     """
-    classic = {c.init: c.label for c in ranges.CLASSIC if not c.params}
-    classic["torch_kaiming_normal"] = "He N(0, √(2/n))"  # PyTorch's default kaiming_normal_ is exactly it
-    entries = [(n, {}, classic[n]) if n in classic else n for n in inits]
     rng = np.random.default_rng(seed)
-    return _throttled(lambda: ranges.range_curves(entries, n_max, fan_out=fan_out or None, rng=rng))
+    return _throttled(lambda: ranges.range_curves(_range_entries(inits), n_max, fan_out=fan_out or None, rng=rng))
+
+
+def range_plan(inits: tuple[str, ...], n_max: int, fan_out: int) -> str:
+    """The sentence saying how a Weight ranges request was thinned to draw in about a second ("" if not)."""
+    return ranges.plan_ranges(_range_entries(inits), n_max, fan_out=fan_out or None).note
 
 
 @st.cache_resource(max_entries=CACHE_ENTRIES * 8, show_spinner=False)
@@ -128,7 +138,3 @@ def _warm(scenarios: list[Scenario]) -> None:
         except Exception as exc:  # noqa: BLE001 - a failed warm-up only means a cold first visit; log it
             logs.failure("warm-up", exc, {"scenario": s})
 
-
-def range_plan(inits: tuple[str, ...], n_max: int, fan_out: int) -> str:
-    """TODO(ranges plan)"""
-    return ""

@@ -90,7 +90,7 @@ def _fig_cmp_gradient(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
 
 
 def _fig_ranges(inits: tuple[str, ...], n_max: int, m: int, seed: int, log_n: bool) -> go.Figure:
-    return plots.ranges_figure(compute.range_curves(inits, n_max, m, seed))  # TODO(log_n)
+    return plots.ranges_figure(compute.range_curves(inits, n_max, m, seed), log_n=log_n)
 
 
 FIGURES: dict[str, Callable[..., go.Figure]] = {
@@ -262,22 +262,18 @@ def weight_ranges(values: Values) -> None:
     view: RangesView = values["ranges"]
     st.markdown("How wide is the distribution each initializer draws from, as the number of inputs *n* "
                 "grows? Bounded schemes show their exact limits; normal ones have no limit, so the band is "
-                "± 1 standard deviation and the dots are what 1000 actual draws reached.")
+                "± 1 standard deviation and the dots are what 1000 actual draws reached. On a log axis for n "
+                "(the box on the right), 1/√n becomes a straight line.")
     c = st.columns([3, 1, 1, 1])
     controls.view("ranges", "inits", where=c[0])
     controls.view("ranges", "n", where=c[1])
     controls.view("ranges", "m", where=c[2])
     controls.view("ranges", "log", where=c[3])
-    try:
-        with st.spinner("Sampling weights…"):
-            fig = chart("ranges", view.inits, view.n, view.m, s.seed, view.log)
-    except ValueError as exc:  # e.g. too many weights to sample for this n and m
-        st.warning(f"Not drawn for up to n = {view.n}, m = {view.m or 'n'}: {exc}")
-        return
-    del fig
+    with st.spinner("Sampling weights…"):
+        chart("ranges", view.inits, view.n, view.m, s.seed, view.log)
     plan = compute.range_plan(view.inits, view.n, view.m)
     if plan:
-        st.info(plan, icon="ℹ️")
+        st.caption(plan)
     rows = []
     for name in view.inits:
         init = initializers.get(name)
