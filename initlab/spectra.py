@@ -21,7 +21,9 @@ accumulated layer by layer in the scenario's dtype (a (width, width) product per
 default depth 50, width 256 in float32), and the singular values of the requested depths are computed
 in float64 from it. In float32 the product can overflow long before float64 would; such a depth is
 reported (``first_nonfinite_depth``) and its row of singular values is NaN, never an exception or a
-numpy warning.
+numpy warning. Precision: J carries the rounding of its dtype, so singular values below ~1e-7 s_max
+(float32; ~1e-15 s_max in float64) are rounding noise, and a condition number s_max / s_min beyond
+~1e7 (1e15) only says "at least that".
 """
 
 from __future__ import annotations

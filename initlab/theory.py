@@ -68,8 +68,10 @@ cubic Lagrange in u (relative error <= 5e-11 measured, 2e-9 asserted by the test
 fixed point is bracketed on the table (the first sign change of F(q) - q in the direction F(q0) - q0,
 found for all sb2 values of a grid at once) and polished by safeguarded Newton on the interpolant.
 Beyond sqrt(q) = 1e6 V follows its asymptote D_inf q + c1 sqrt(q) + d_inf (exact slope and constant,
-fitted sqrt term; relative error O(1e-6)). A 100 x 100 phase diagram then
-costs a few milliseconds plus a one-off ~30 ms table per activation (``benchmarks/bench_theory.py``).
+fitted sqrt term; relative error O(1e-6)). A 100 x 100 phase diagram with its critical line then
+costs 0.02-0.05 s of CPU (mostly the critical line), plus a one-off ~0.02 s table per activation
+(``benchmarks/bench_theory.py``). The depth-scale curve is dearer on its chaotic side, where each c*
+needs the 2-D correlation map: ~0.3 s for 200 values of sw2 with tanh.
 
 Per-layer predictions (:func:`predict`) integrate each layer directly (no table) with the same rule,
 including a constant bias mean.
@@ -677,8 +679,8 @@ class PhaseDiagram:
 def phase_diagram(activation: ActivationLike, sw2: np.ndarray, sb2: np.ndarray, q0: float = 1.0) -> PhaseDiagram:
     """chi1 and q* on the grid sw2 x sb2 and the critical line (Schoenholz et al. 2017, Fig. 1).
 
-    A 100 x 100 grid takes a few milliseconds once the activation's table exists (built on first use,
-    ~30 ms); see ``benchmarks/bench_theory.py``.
+    A 100 x 100 grid takes 0.02-0.05 s of CPU, 0.02 s more on an activation's first use (its table);
+    see ``benchmarks/bench_theory.py``.
     """
     act = _act(activation)
     sw2 = np.asarray(sw2, dtype=np.float64).ravel()
