@@ -57,6 +57,9 @@ Unbounded cases (documented values, never a warning):
 * Exactly marginal maps: relu at sw2 = 2, linear at sw2 = 1 (sb2 = 0) have F(q) = q, every q is a fixed
   point: q* = q0, chi1 = 1, xi_q = xi_c = inf.
 * xi = inf wherever the relevant slope is >= 1 (no exponential approach), 0 where it is 0.
+* Resolution: |F(q) - q| < 1e-9 q counts as 0 (20x the table's interpolation error). So q0 itself is
+  returned when it is a fixed point to that accuracy, and a map that creeps upwards by less than that
+  (softplus at sw2 = 2: F(q) - q ~ 1/sqrt(q)) is not stopped by a spurious root: q* = inf.
 
 How it is computed (and why it is fast)
 ---------------------------------------
@@ -171,6 +174,7 @@ _TAB_A = 0.1  # sqrt(q) = A sinh(u): step A*h near q = 0, ratio e^h beyond sqrt(
 _TAB_H = 0.005
 _TAB_SIGMA_MAX = 1e6
 _Q_MAX = _TAB_SIGMA_MAX**2
+_RESOLUTION = 1e-9  # |F(q) - q| / q below this is not resolved (20x the interpolation error)
 
 
 @dataclass(frozen=True)
@@ -336,18 +340,23 @@ class _QSolver:
         self.x0 = float(_x_of_q(q0))
         self.V0 = float(_lookup(tab, np.array([q0]))[0][0])
         self.k0 = int(np.searchsorted(tab.q, q0, side="right") - 1)  # q[k0] <= q0 < q[k0 + 1]
+        # A sign change counts only where |G| > _RESOLUTION q: the interpolated V is good to ~5e-11, so
+        # a smaller |G| is noise (e.g. softplus at sw2 = 2, where F(q) - q ~ 1/sqrt(q) > 0 but falls
+        # below V's rounding near q ~ 1e10: without this a spurious "fixed point" would appear there).
         with np.errstate(all="ignore"):
-            r = (tab.q[None, :] - sb2_unique[:, None]) / tab.V[None, :]
+            r_up = ((1.0 - _RESOLUTION) * tab.q[None, :] - sb2_unique[:, None]) / tab.V[None, :]  # G <= -eps q
+            r_dn = ((1.0 + _RESOLUTION) * tab.q[None, :] - sb2_unique[:, None]) / tab.V[None, :]  # G >= +eps q
             if tab.V[0] == 0.0:
                 # q -> 0+: G > 0 iff sw2 > 1 / V'(0) (sb2 = 0), always when sb2 > 0.
-                r[:, 0] = np.where(sb2_unique > 0, -np.inf, 1.0 / tab.Vp[0])
-        self.up = np.maximum.accumulate(r[:, self.k0 + 1:], axis=1)  # non-decreasing
-        self.down = -np.minimum.accumulate(r[:, self.k0::-1], axis=1)  # -(running min going down): non-decreasing
+                r_dn[:, 0] = np.where(sb2_unique > 0, -np.inf, 1.0 / tab.Vp[0])
+        self.up = np.maximum.accumulate(r_up[:, self.k0 + 1:], axis=1)  # non-decreasing
+        self.down = -np.minimum.accumulate(r_dn[:, self.k0::-1], axis=1)  # -(running min going down)
 
     def solve(self, sw2: np.ndarray, row: np.ndarray) -> np.ndarray:
         tab, sb2 = self.tab, self.sb2[row]
         q = np.full(sw2.shape, np.nan)
         g0 = sw2 * self.V0 + sb2 - self.q0
+        g0 = np.where(np.abs(g0) <= _RESOLUTION * self.q0, 0.0, g0)  # q0 is a fixed point within resolution
         q[g0 == 0] = self.q0
         lo_x = np.full(sw2.shape, np.nan)  # bracket in table index units: G >= 0 at lo_x, G <= 0 at hi_x
         hi_x = np.full(sw2.shape, np.nan)

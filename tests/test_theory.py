@@ -356,6 +356,10 @@ def test_unbounded_cases_are_values_not_warnings():
     big = theory.fixed_point("tanh", 1e8, 0.0)  # beyond the table: the linear extension, V -> 1
     assert float(big) == pytest.approx(1e8, rel=1e-3)
     assert theory.fixed_point("sigmoid", 0.0, 0.3) == pytest.approx(0.3, rel=1e-12)
+    # softplus^2 > relu^2 everywhere, so at sw2 = 2 F(q) > q for every q (by ~1/sqrt(q)): it diverges,
+    # slowly; just below 2 the fixed point is finite but large.
+    q = theory.fixed_point("softplus", [2.0, 2.0 - 1e-3], 0.0)
+    assert np.isinf(q[0]) and 100 < q[1] < 1e4
 
 
 @pytest.mark.parametrize("bad", [dict(sw2=-1.0), dict(sb2=float("nan")), dict(sw2=float("inf"))])
