@@ -31,7 +31,7 @@ and the default q0 = 1 is the pre-activation variance of a standardised first la
   nearby inputs) grow per layer. chi1 < 1: ordered phase, nearby inputs merge; chi1 > 1: chaotic
   phase, they separate; chi1 = 1 is the edge of chaos (:func:`critical_sw2`), where signals and
   gradients travel deepest (:func:`phase_diagram` maps chi1 over a (sw2, sb2) grid).
-* depth scales (Schoenholz et al. 2017, eqs. 5 and 9): q_l - q* ~ exp(-l / xi_q) and the correlation of
+* depth scales (Schoenholz et al. 2017): q_l - q* ~ exp(-l / xi_q) and the correlation of
   two inputs c_l - c* ~ exp(-l / xi_c), with ::
 
       xi_q^-1 = -log(sw2 E[f'(u)^2 + f(u) f''(u)]),          u = sqrt(q*) Z
@@ -510,10 +510,10 @@ def critical_sw2(activation: ActivationLike, sb2: np.ndarray | float, q0: float 
     """The sigma_w^2 where chi1(sw2, sb2) crosses 1 (the edge of chaos), for an array of sb2.
 
     tanh: 1 at sb2 = 0 (the q-map collapses to q* = 0 below it), ~1.76 at sb2 = 0.05 (Schoenholz et
-    al. 2017, Fig. 2); relu: 2 for every sb2 (for sb2 > 0 the q-map diverges there, q* = inf);
-    linear 1. The first crossing in sw2 in [1e-6, 1e6]: a 64-point scan brackets it, multisection refines
-    it to ~1e-13 (where q* jumps, as for gelu/swish between their two stable fixed points, the crossing is the
-    jump). NaN if chi1 stays below 1 on the whole range.
+    al. 2017); relu: 2 for every sb2 (for sb2 > 0 the q-map diverges there, q* = inf); linear 1.
+    The first crossing in sw2 in [1e-6, 1e6]: a 64-point scan brackets it, multisection refines it to
+    ~1e-13 (where q* jumps, as for gelu/swish between their two stable fixed points, the crossing is
+    the jump). NaN if chi1 stays below 1 on the whole range.
     """
     act = _act(activation)
     b = _check_nonneg(sb2, "sb2")
@@ -648,7 +648,7 @@ def _scales(act: activations.Activation, sw2: np.ndarray | float, sb2: np.ndarra
 def depth_scales(activation: ActivationLike, sw2: np.ndarray | float, sb2: np.ndarray | float, q0: float = 1.0
                  ) -> tuple[np.ndarray, np.ndarray]:
     """(xi_q, xi_c): the depths over which the variance and the correlation of inputs relax to their
-    fixed points (Schoenholz et al. 2017, eqs. 5 and 9; see the module docstring).
+    fixed points (Schoenholz et al. 2017; see the module docstring).
 
     xi_q^-1 = -log(sw2 E[f'(u)^2 + f(u) f''(u)]) and xi_c^-1 = -log(sw2 E[f'(u1) f'(u2)]) at (q*, c*);
     in the ordered phase c* = 1 and xi_c^-1 = -log chi1, so xi_c = inf at chi1 = 1. NaN where q* = inf.
@@ -659,7 +659,7 @@ def depth_scales(activation: ActivationLike, sw2: np.ndarray | float, sb2: np.nd
 
 def correlation_fixed_point(activation: ActivationLike, sw2: np.ndarray | float, sb2: np.ndarray | float,
                             q0: float = 1.0) -> np.ndarray:
-    """c*: the correlation two inputs' pre-activations reach with depth (Poole et al. 2016, eq. 5).
+    """c*: the correlation two inputs' pre-activations reach with depth (Poole et al. 2016).
 
     1 in the ordered phase (chi1 <= 1: inputs become indistinguishable), the stable root c* < 1 of the
     correlation map C(c) = (sw2 E[f(u1) f(u2)] + sb2) / q* in the chaotic phase (0 for odd f with
@@ -686,7 +686,7 @@ class PhaseDiagram:
 
 
 def phase_diagram(activation: ActivationLike, sw2: np.ndarray, sb2: np.ndarray, q0: float = 1.0) -> PhaseDiagram:
-    """chi1 and q* on the grid sw2 x sb2 and the critical line (Schoenholz et al. 2017, Fig. 1).
+    """chi1 and q* on the grid sw2 x sb2 and the critical line (Poole et al. 2016; Schoenholz et al. 2017).
 
     A 100 x 100 grid takes 0.02-0.05 s of CPU, 0.02 s more on an activation's first use (its table);
     see ``benchmarks/bench_theory.py``.
@@ -700,7 +700,7 @@ def phase_diagram(activation: ActivationLike, sw2: np.ndarray, sb2: np.ndarray, 
 
 @dataclass(frozen=True)
 class DepthScaleCurve:
-    """Depth scales against sw2 at one sb2 (Schoenholz et al. 2017, Fig. 3): all arrays like ``sw2``."""
+    """Depth scales against sw2 at one sb2 (Schoenholz et al. 2017): all arrays like ``sw2``."""
 
     activation: str
     sb2: float
