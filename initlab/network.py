@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from initlab import activations, initializers, stats
+from initlab.lsuv import LsuvReport, lsuv
 from initlab.scenario import Scenario, check_budget
 
 SAMPLE_SIZE = 1024  # values per layer kept for percentiles and histograms (p01 rank error ~ 0.3%)
@@ -48,10 +49,16 @@ class Network:
     target: np.ndarray  # r (projection) or y (mse)
     activation: activations.Activation
     loss: str
+    lsuv: LsuvReport | None = None  # set when the scenario asks for LSUV
 
 
 def build(s: Scenario) -> Network:
-    """Draw the weights, biases, input batch and target of ``s`` (validated, budget-checked)."""
+    """Draw the weights, biases, input batch and target of ``s`` (validated, budget-checked).
+
+    With ``s.lsuv`` the weights start orthogonal (Keras ``orthogonal``, gain 1, drawn from the same
+    weight stream in place of ``s.init``: the paper's pre-initialization) and :func:`initlab.lsuv.lsuv`
+    then rescales them on the input batch ``x`` (Mishkin & Matas 2016).
+    """
     s.validate()
     check_budget(s)
     dtype = np.dtype(s.dtype)
@@ -63,7 +70,7 @@ def build(s: Scenario) -> Network:
         top = 1.0 if s.inputs == "minmax" else 255.0
         x = rng_x.random(shape, dtype=dtype) * dtype.type(top)
     target = rng_t.standard_normal(shape, dtype=dtype)
-    init = initializers.get(s.init, **s.init_params())
+    init = initializers.get("orthogonal") if s.lsuv else initializers.get(s.init, **s.init_params())
     kernel = (s.width, s.width)
     if s.shared:
         weights = [init(kernel, rng_w, dtype=dtype)] * s.depth
@@ -74,7 +81,12 @@ def build(s: Scenario) -> Network:
         biases = np.full((s.depth, s.width), s.bias_value, dtype=dtype)
     elif s.bias == "random_normal" and s.bias_value != 0:
         biases = (rng_b.standard_normal((s.depth, s.width), dtype=dtype) * dtype.type(abs(s.bias_value)))
-    return Network(weights, biases, x, target, activations.get(s.activation), s.loss)
+    act = activations.get(s.activation)
+    report = None
+    if s.lsuv:
+        # In place (the arrays are ours): no second copy of the weights; lsuv copies a shared matrix.
+        weights, report = lsuv(weights, x, act, biases=biases, inplace=True)
+    return Network(weights, biases, x, target, act, s.loss, report)
 
 
 def output_gradient(net: Network, h_out: np.ndarray) -> np.ndarray:
@@ -168,6 +180,7 @@ class Result:
     first_nonfinite_grad_layer: int | None  # first layer (from the top) whose gradient holds inf/NaN
     weight_grads: list[np.ndarray] | None = field(default=None, repr=False)  # only with keep_grads
     deltas: list[np.ndarray] | None = field(default=None, repr=False)
+    lsuv: LsuvReport | None = None  # the LSUV stage's per-layer report, when the scenario used it
 
     def __post_init__(self) -> None:
         if not isinstance(self.layers, ReadOnlyFrame):
@@ -308,6 +321,7 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
         first_nonfinite_grad_layer=first_bad_grad,
         weight_grads=wgrads[::-1] if keep_grads else None,
         deltas=deltas[::-1] if keep_grads else None,
+        lsuv=net.lsuv,
     )
 
 

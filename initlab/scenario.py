@@ -109,6 +109,10 @@ FIELDS: tuple[FieldSpec, ...] = (
               choices=LOSSES, group="data"),
     FieldSpec("shared", "bool", False, "Reuse one matrix",
               "Use the same weight matrix in every layer (the classic fast.ai experiment).", group="network"),
+    FieldSpec("lsuv", "bool", False, "LSUV",
+              "Layer-sequential unit-variance init (Mishkin & Matas 2016): start from orthogonal weights "
+              "(replacing the initializer), then rescale each layer in turn on the input batch until its "
+              "pre-activations have variance 1 (within 0.1).", group="network"),
 )
 
 FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
@@ -148,6 +152,7 @@ class Scenario:
     inputs: str = "standard"
     loss: str = "projection"
     shared: bool = False
+    lsuv: bool = False
 
     def init_params(self) -> dict[str, Any]:
         """The initializer parameters set in this scenario (non-None) that ``self.init`` accepts."""
@@ -186,19 +191,23 @@ def estimate_bytes(s: Scenario) -> int:
     """Upper bound of the engine's peak memory for ``s`` in bytes.
 
     The engine keeps, per layer, one (batch, width) array for the backward pass and the weight matrix
-    (width, width) unless ``shared``; on top of that a handful of (batch, width) temporaries, the
+    (width, width) unless ``shared`` (LSUV rescales each layer's copy of a shared matrix, so with
+    ``lsuv`` every layer has its own); on top of that a handful of (batch, width) temporaries, the
     per-layer samples and the statistics (small). The bound is checked against measured peaks in
     ``benchmarks/bench_propagate.py``.
     """
     bw = s.batch * s.width
-    mats = 1 if s.shared else s.depth
+    mats = 1 if s.shared and not s.lsuv else s.depth
     values = s.depth * bw + mats * s.width * s.width + 10 * bw + s.depth * 2 * 4096
     return values * itemsize(s) + 2_000_000
 
 
 def estimate_macs(s: Scenario) -> float:
-    """Multiply-accumulates of the forward pass: depth x batch x width^2 (backward costs 2x this)."""
-    return float(s.depth) * s.batch * s.width * s.width
+    """Multiply-accumulates of the forward pass: depth x batch x width^2 (backward costs 2x this).
+
+    With ``lsuv`` the LSUV stage's own forward pass over the batch counts too (2x).
+    """
+    return float(s.depth) * s.batch * s.width * s.width * (2.0 if s.lsuv else 1.0)
 
 
 def check_budget(s: Scenario) -> None:

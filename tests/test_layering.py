@@ -26,7 +26,8 @@ CORE = _core_modules()
 
 
 def test_the_expected_core_modules_are_discovered():
-    for m in ("initializers", "activations", "network", "stats", "ranges", "scenario", "theory"):
+    for m in ("initializers", "activations", "network", "stats", "ranges", "scenario", "theory", "gaussian", "spectra",
+              "lsuv"):
         assert f"initlab.{m}" in CORE
 
 

@@ -27,7 +27,7 @@ ss = st.session_state
 NETWORK = ("activation", "depth", "width", "batch")
 # Less used settings live in an expander that is built only while open (every widget is a message to
 # every student's browser on every run); persist_state keeps their values while it is closed.
-MORE = ("seed", "dtype", "bias", "bias_value", "inputs", "loss", "shared")
+MORE = ("seed", "dtype", "bias", "bias_value", "inputs", "loss", "shared", "lsuv")
 
 
 def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False, persist: bool = False,
@@ -121,7 +121,7 @@ def sidebar(scenario: Scenario) -> None:
     if not shown:
         return
     base = Scenario()
-    more = st.expander("More: seed, precision, bias, inputs, loss", key="more_settings", on_change="rerun",
+    more = st.expander("More: seed, precision, bias, inputs, loss, LSUV", key="more_settings", on_change="rerun",
                        expanded=any(getattr(scenario, n) != getattr(base, n) for n in shown))
     if more.open:
         with more:
