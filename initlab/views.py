@@ -39,6 +39,16 @@ class RangesView:
     log: bool = False
 
 
+@dataclass(frozen=True)
+class TheoryView:
+    """Theory page: the ranges of the phase diagram and the initializer the Jacobian spectra are
+    compared with."""
+
+    sw2_max: float = 4.0
+    sb2_max: float = 0.5
+    vs: str = "orthogonal"
+
+
 SIGNAL = Section("signal", SignalView, (
     FieldSpec("which", "choice", "act", "Show",
               "act: activations h = f(z), after the nonlinearity; pre: pre-activations z = hW + b.",
@@ -68,4 +78,14 @@ RANGES = Section("ranges", RangesView, (
               group="view", key="rng_log"),
 ))
 
-VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES)
+THEORY = Section("theory", TheoryView, (
+    FieldSpec("sw2_max", "float", 4.0, "σw² up to", "Right end of the phase diagram and of the depth-scale curve "
+              "(σw² = weight variance × fan-in).", lo=0.5, hi=20, group="view", key="th_sw2"),
+    FieldSpec("sb2_max", "float", 0.5, "σb² up to", "Top of the phase diagram (σb² = bias variance).", lo=0.01,
+              hi=4, group="view", key="th_sb2"),
+    FieldSpec("vs", "choice", "orthogonal", "Spectra: compare with",
+              "The initializer whose Jacobian spectra are drawn next to the scenario's.", group="view",
+              key="th_vs", registry="init"),
+))
+
+VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY)

@@ -37,7 +37,7 @@ TAB_IDS = state.TAB_IDS
 LABEL = state.TABS  # tab id -> the label the tabs widget holds in session state
 PRESET_VALUES = state.PRESET_VALUES
 VALID_KEYS = set(LINK_KEYS) | {f.url_key for sec in SECTIONS for f in sec.fields}
-CHARTS_PER_TAB = {"signal": 2, "gradients": 2, "ranges": 1, "compare": 3, "learn": 0}
+CHARTS_PER_TAB = {"signal": 2, "gradients": 2, "ranges": 1, "compare": 3, "theory": 4, "learn": 0}
 
 
 def expected_charts(tab: str, s: Scenario) -> int:

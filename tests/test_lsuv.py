@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from initlab import activations, initializers, lsuv, network, propagate
-from initlab.scenario import FIELD_BY_NAME, Scenario, decode_query, encode_query, estimate_bytes, estimate_macs
+from initlab.links import decode_query, encode_query
+from initlab.scenario import FIELD_BY_NAME, Scenario, estimate_bytes, estimate_macs
 
 
 def _stack(depth=6, width=64, batch=256, dtype=np.float64, init="orthogonal", seed=0, **params):

@@ -19,7 +19,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import codegen, network, ranges, theory
+from initlab import codegen, network, ranges, spectra, theory
 from initlab.scenario import Scenario
 from initlab.ui import logs
 
@@ -60,6 +60,34 @@ def propagate(s: Scenario) -> network.Result:
 def predict(s: Scenario) -> theory.Prediction | None:
     """Mean-field prediction for ``s`` (cheap; cached because every rerun draws it)."""
     return theory.predict(s)
+
+
+GRID = 120  # points per axis of the phase diagram (goal: at least 100 x 100, under 0.2 s)
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def phase(activation: str, sw2_max: float, sb2_max: float) -> theory.PhaseDiagram:
+    """chi1 over (sigma_w^2, sigma_b^2) in [0, sw2_max] x [0, sb2_max] (the left edge starts just above 0)."""
+    sw2 = np.linspace(sw2_max / GRID, sw2_max, GRID)
+    sb2 = np.linspace(0.0, sb2_max, GRID)
+    return theory.phase_diagram(activation, sw2, sb2)
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def depth_curve(activation: str, sb2: float, sw2_max: float) -> theory.DepthScaleCurve:
+    """Depth scales against sigma_w^2 at one sigma_b^2 (about 0.3 s for tanh: cached)."""
+    return theory.depth_scale_curve(activation, np.linspace(sw2_max / 200, sw2_max, 200), sb2)
+
+
+def spectra_depths(depth: int) -> tuple[int, ...]:
+    """A few depths for the Jacobian spectra: 1, a quarter, half and all of the network."""
+    return tuple(sorted({1, max(1, depth // 4), max(1, depth // 2), depth}))
+
+
+@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+def jacobian(s: Scenario) -> spectra.JacobianSpectra:
+    """Singular values of dh_l/dh_0 at :func:`spectra_depths` (cached by scenario)."""
+    return _throttled(spectra.jacobian_singular_values, s, spectra_depths(s.depth))
 
 
 def _range_entries(inits: tuple[str, ...]) -> list:  # type: ignore[type-arg]

@@ -20,13 +20,13 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import initializers, plots, verdict
+from initlab import initializers, plots, theory, theory_plots, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS
 from initlab.network import Result
 from initlab.presets import PRESETS
 from initlab.scenario import INIT_PARAM_NAMES, Scenario, repair
-from initlab.views import CompareView, RangesView, SignalView
+from initlab.views import CompareView, RangesView, SignalView, TheoryView
 from initlab.ui import compute, controls, logs, state
 
 ss = st.session_state
@@ -93,7 +93,26 @@ def _fig_ranges(inits: tuple[str, ...], n_max: int, m: int, seed: int, log_n: bo
     return plots.ranges_figure(compute.range_curves(inits, n_max, m, seed), log_n=log_n)
 
 
+def _fig_phase(activation: str, sw2_max: float, sb2_max: float, point: tuple[float, float] | None) -> go.Figure:
+    return theory_plots.phase_figure(compute.phase(activation, sw2_max, sb2_max), point)
+
+
+def _fig_depth_scale(activation: str, sb2: float, sw2_max: float, sw2: float | None, depth: int) -> go.Figure:
+    return theory_plots.depth_scale_figure(compute.depth_curve(activation, sb2, sw2_max), sw2, depth)
+
+
+def _fig_spectra(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
+    return theory_plots.spectra_figure({label: compute.jacobian(v) for label, v in scenarios})
+
+
+def _fig_lsuv(s: Scenario) -> go.Figure:
+    with_lsuv = compute.propagate(dataclasses.replace(s, lsuv=True))
+    own = None if s.lsuv else compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+    return theory_plots.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized")
+
+
 FIGURES: dict[str, Callable[..., go.Figure]] = {
+    "phase": _fig_phase, "depth_scale": _fig_depth_scale, "spectra": _fig_spectra, "lsuv": _fig_lsuv,
     "signal": _fig_signal, "gradient": _fig_gradient, "plain_signal": _fig_plain_signal, "heatmap": _fig_heatmap,
     "spread": _fig_spread, "fractions": _fig_fractions, "cmp_signal": _fig_cmp_signal,
     "cmp_gradient": _fig_cmp_gradient, "ranges": _fig_ranges,
@@ -359,6 +378,83 @@ def compare(values: Values) -> None:
     st.dataframe(rows, hide_index=True, width="stretch")
 
 
+def theory_page(values: Values) -> None:
+    s: Scenario = values["net"]
+    view: TheoryView = values["theory"]
+    st.markdown("Mean-field theory (Poole et al. 2016, Schoenholz et al. 2017) follows a signal through an "
+                "infinitely wide random network. One number decides its fate: **χ₁ = σw² · E[φ′(z)²]**, the "
+                "factor by which each layer stretches a small difference between two inputs. χ₁ < 1: "
+                "differences shrink and inputs become indistinguishable (ordered); χ₁ > 1: they blow up "
+                "(chaotic); χ₁ = 1 is the **edge of chaos**, where deep networks stay trainable.")
+    c = st.columns(3)
+    controls.view("theory", "sw2_max", where=c[0])
+    controls.view("theory", "sb2_max", where=c[1])
+    controls.view("theory", "vs", where=c[2])
+    point = theory.scenario_sigmas(s)
+    act = s.activation
+    if point is None:
+        why = ("LSUV sets each layer's scale from the data" if s.lsuv else
+               "its weights have a non-zero mean, a shared matrix or a constant bias, which the theory does not "
+               "describe")
+        st.caption(f"This scenario has no point on the diagram: {why}.")
+    else:
+        chi = float(theory.chi1(act, point[0], point[1]))
+        crit = float(theory.critical_sw2(act, point[1]))
+        # Within 1% of 1 a network of a few hundred layers cannot tell the phases apart: "at the edge".
+        phase_word = "ordered" if chi < 0.99 else "chaotic" if chi > 1.01 else "at the edge of chaos"
+        st.markdown(f"This scenario: {act}, **σw² = {verdict.fmt(point[0])}**, **σb² = {verdict.fmt(point[1])}**, "
+                    f"**χ₁ = {verdict.fmt(chi)}** ({phase_word}); the edge of chaos for {act} at this σb² is "
+                    f"**σw² = {verdict.fmt(crit)}**.")
+    section("Order and chaos",
+            f"Colour is χ₁ for {act} at each weight and bias variance: blue is ordered, red chaotic, the black "
+            "line the edge of chaos. The cross is this scenario: move the initializer, its scale or the bias "
+            "and it moves.")
+    chart("phase", act, view.sw2_max, view.sb2_max, point)
+    sb2 = point[1] if point is not None else 0.0
+    section("How deep can the signal go?",
+            f"The depth scale ξ_c counts the layers over which two different inputs stay distinguishable (at "
+            f"σb² = {verdict.fmt(sb2)}). Deeper than ξ_c, the signal about the input is lost; only at the edge "
+            "of chaos does ξ_c diverge, so only there can any depth be trained.")
+    chart("depth_scale", act, sb2, view.sw2_max, point[0] if point else None, s.depth)
+    if point is not None:
+        xi_q, xi_c = (float(v) for v in theory.depth_scales(act, point[0], point[1]))
+        st.markdown(f"ξ_c here: **{verdict.fmt(xi_c)} layers** against a depth of **{s.depth}**"
+                    + (" — deeper than ξ_c, the signal about the input is lost." if xi_c < s.depth else "."))
+    other = repair(dataclasses.replace(s, init=view.vs, **{k: None for k in INIT_PARAM_NAMES}, lsuv=False))[0]
+    pair = ((f"{s.init}" + (" + LSUV" if s.lsuv else ""), s), (f"{view.vs}", other)) if view.vs != s.init or s.lsuv \
+        else ((s.init, s),)
+    section("Dynamical isometry: the input-output Jacobian",
+            "Histograms of the singular values of ∂h_l/∂h_0 at the first input (Saxe et al. 2014; Pennington et "
+            "al. 2017). Every direction survives when they all sit near 1 (a narrow spike); a wide spread "
+            "means some directions explode while most vanish. Orthogonal weights on a linear network keep "
+            "them all equal; Gaussian ones spread them further with every layer.")
+    with st.spinner("Multiplying Jacobians…"):
+        chart("spectra", pair)
+    rows = []
+    for label, v in pair:
+        summ = compute.jacobian(v).summary()
+        for k, d in enumerate(summ["depth"]):
+            rows.append({"initializer": label, "layer": int(d), "largest": verdict.fmt(summ["max"][k]),
+                         "smallest": verdict.fmt(summ["min"][k]), "largest / smallest": verdict.fmt(summ["condition"][k]),
+                         "mean of s²": verdict.fmt(summ["mean_sq"][k])})
+    st.dataframe(rows, hide_index=True, width="stretch")
+    section("LSUV: rescale every layer on the data",
+            "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
+            "rescales each layer, in order, until its output variance on the batch is 1 (within 0.1). Lines: "
+            "the variance per layer with this scenario's own initializer, at LSUV's start and after.")
+    with st.spinner("Running LSUV…"):
+        chart("lsuv", s)
+    rep = compute.propagate(dataclasses.replace(s, lsuv=True)).lsuv
+    if not s.lsuv:
+        own = compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+        st.markdown(f"With {s.init} as initialized, Var(z) is **{verdict.fmt(own[0])}** at layer 1 and "
+                    f"**{verdict.fmt(own[-1])}** at layer {s.depth}.")
+    st.markdown(f"LSUV needed **{int(rep.iterations.sum())}** rescalings in all (at most "
+                f"**{int(rep.iterations.max())}** for one layer); after it, Var(z) lies between "
+                f"**{verdict.fmt(float(np.nanmin(rep.var_after)))}** and **{verdict.fmt(float(np.nanmax(rep.var_after)))}**"
+                f" in every layer. Turn it on for the other pages under *More* in the sidebar.")
+
+
 def learn(values: Values) -> None:
     st.markdown("Short explanations of what the classic texts on initialization teach. Each one has a "
                 "button that opens the preset where you can watch it happen.")
@@ -377,7 +473,8 @@ def learn(values: Values) -> None:
 
 
 PAGES: dict[str, Callable[[Values], None]] = {
-    "signal": signal, "gradients": gradients, "ranges": weight_ranges, "compare": compare, "learn": learn,
+    "signal": signal, "gradients": gradients, "ranges": weight_ranges, "compare": compare, "theory": theory_page,
+    "learn": learn,
 }
 
 

@@ -32,7 +32,7 @@ from initlab.scenario import INIT_PARAM_NAMES, NET, Notice, Scenario
 
 # Stable tab ids (in links) and their display labels (free to change).
 TABS: dict[str, str] = {"signal": "Signal", "gradients": "Gradients", "ranges": "Weight ranges",
-                        "compare": "Compare", "learn": "Learn"}
+                        "compare": "Compare", "theory": "Theory", "learn": "Learn"}
 TAB_IDS: tuple[str, ...] = tuple(TABS)
 TAB_LABELS: tuple[str, ...] = tuple(TABS.values())
 TAB_ID_OF_LABEL = {label: tab_id for tab_id, label in TABS.items()}

@@ -1,0 +1,126 @@
+"""The Theory tab: its presets' numbers (recomputed from the core) and the page, through AppTest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from initlab import propagate, spectra, theory
+from initlab.presets import PRESETS
+from initlab.scenario import Scenario
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def open_link(params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [e.value for e in at.error]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+# ------------------------------------------------------------------------------- the presets' numbers
+
+
+def test_edge_of_chaos_preset_numbers() -> None:
+    s = PRESETS["edge_of_chaos"].scenario
+    sw2, sb2 = theory.scenario_sigmas(s)
+    assert sw2 == pytest.approx(1.76, rel=1e-12) and sb2 == pytest.approx(0.05, rel=1e-12)
+    crit = float(theory.critical_sw2("tanh", 0.05))
+    assert round(crit, 2) == 1.76  # the text's "at 1.76" (Schoenholz et al. 2017: about 1.76)
+    chi = float(theory.chi1("tanh", sw2, sb2))
+    assert abs(chi - 1) < 0.01  # "sits on it (chi1 = 1)": within the page's 1% band of the edge
+    xi_c = float(theory.depth_scales("tanh", sw2, sb2)[1])
+    assert f"{xi_c:.3g}" == "4.91e+03" and xi_c > s.depth
+    lower = float(theory.depth_scales("tanh", 1.0, sb2)[1])
+    assert float(theory.chi1("tanh", 1.0, sb2)) < 0.99 and lower < 10  # "only a few layers" at sigma_w^2 = 1
+
+
+def test_isometry_preset_numbers() -> None:
+    s = PRESETS["isometry"].scenario
+    gauss = spectra.jacobian_singular_values(s, [100]).summary()
+    assert f"{gauss['min'][0]:.3g}" == "1.98e-09" and f"{gauss['max'][0]:.3g}" == "15.6"
+    orth = spectra.jacobian_singular_values(s.replace(init="orthogonal", scale=None, mode=None, distribution=None),
+                                            [100]).summary()
+    # Orthogonal: every singular value is 1, up to float32 rounding accumulated over 100 products.
+    assert abs(orth["max"][0] - 1) < 100 * 2 * np.finfo(np.float32).eps * 10
+    assert abs(orth["min"][0] - 1) < 100 * 2 * np.finfo(np.float32).eps * 10
+    assert theory.scenario_sigmas(s) == (pytest.approx(1.0), 0.0)
+
+
+def test_lsuv_rescue_preset_numbers() -> None:
+    s = PRESETS["lsuv_rescue"].scenario
+    own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+    assert f"{own[0]:.3g}" == "0.0257" and f"{own[-1]:.2g}" == "2.8e-80"
+    rep = propagate(s.replace(lsuv=True)).lsuv
+    assert int(rep.iterations.sum()) == 49
+    assert f"{np.nanmin(rep.var_after):.3g}" == "0.985" and f"{np.nanmax(rep.var_after):.3g}" == "1"
+    assert np.all(np.abs(rep.var_after - 1) < rep.tol)
+
+
+# ------------------------------------------------------------------------------------------- the page
+
+
+def test_theory_tab_draws_its_four_charts_and_marks_the_scenario() -> None:
+    at = open_link({"tab": "theory", "depth": "20", "width": "64", "batch": "32"})
+    figs = charts(at)
+    assert len(figs) == 4
+    phase = figs[0]
+    point = [t for t in phase["data"] if t.get("mode") == "markers+text"]
+    assert len(point) == 1
+    sw2, sb2 = theory.scenario_sigmas(Scenario(depth=20, width=64, batch=32))
+    assert point[0]["x"][0] == pytest.approx(sw2) and point[0]["y"][0] == pytest.approx(sb2)
+    heat = [t for t in phase["data"] if t["type"] == "heatmap"][0]
+    z = heat["z"]
+    shape = z["shape"] if isinstance(z, dict) else (len(z), len(z[0]))
+    rows, cols = (int(v) for v in str(shape).strip("[]()").split(",")) if isinstance(shape, str) else shape
+    assert rows >= 100 and cols >= 100  # at least a 100 x 100 grid
+
+
+def test_moving_a_control_moves_the_point() -> None:
+    at = open_link({"tab": "theory", "init": "random_normal", "stddev": "0.05", "depth": "10", "width": "64"})
+    before = [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"][0]["x"][0]
+    assert before == pytest.approx(64 * 0.05**2)
+    at.number_input(key="net.stddev").set_value(0.2).run()
+    after = [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"][0]["x"][0]
+    assert after == pytest.approx(64 * 0.2**2)
+    assert at.query_params["stddev"] in ("0.2", ["0.2"])
+
+
+def test_no_point_when_the_theory_does_not_describe_the_scenario() -> None:
+    at = open_link({"tab": "theory", "init": "small_uniform", "depth": "10", "width": "32"})
+    assert any("has no point on the diagram" in c.value for c in at.caption)
+    assert not [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"]
+
+
+def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
+    at = open_link({"tab": "theory", "th_sw2": "8", "th_sb2": "99", "th_vs": "he_normal", "depth": "10", "width": "32"})
+    warnings = [w.value for w in at.warning if "could not be used" in w.value]
+    assert len(warnings) == 1 and "`th_sb2`: `99` is above the maximum 4: clamped to 4" in warnings[0]
+    q = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
+    assert q["th_sw2"] == "8" and q["th_sb2"] == "4" and q["th_vs"] == "he_normal"
+    heat = [t for t in charts(at)[0]["data"] if t["type"] == "heatmap"][0]
+    assert heat["name"] == "χ₁"
+    labels = {r["initializer"] for r in at.dataframe[0].value.to_dict("records")}
+    assert labels == {"glorot_uniform", "he_normal"}
+
+
+@pytest.mark.parametrize("name", ["edge_of_chaos", "isometry", "lsuv_rescue"])
+def test_theory_presets_open_on_the_theory_tab(name: str) -> None:
+    at = open_link({"preset": name})
+    assert at.session_state["tab"] == "Theory"
+    assert len(charts(at)) == 4
+    line = next(m.value for m in at.markdown if m.value.startswith("This scenario:"))
+    if name == "edge_of_chaos":
+        assert "(at the edge of chaos)" in line and "**σw² = 1.76**" in line and "**σb² = 0.05**" in line
