@@ -128,6 +128,43 @@ def test_haproxy_accepts_the_configuration(tmp_path):
     assert "[WARNING]" not in res.stdout + res.stderr
 
 
+def test_children_die_with_a_killed_launcher(tmp_path):
+    """Even SIGKILL (no chance to clean up) leaves no worker behind: they get SIGTERM from the kernel."""
+    _need_haproxy()
+    env = {**os.environ, "INITLAB_WORKERS": "1", "STREAMLIT_SERVER_PORT": str(load.free_port()),
+           "STREAMLIT_SERVER_ADDRESS": "127.0.0.1"}
+    proc = subprocess.Popen([sys.executable, "deploy/launch.py", "--runtime-dir", str(tmp_path)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (kids := load.process_tree(proc.pid)[1:]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert kids, "the launcher started no worker"
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while (alive := [p for p in kids if _alive(p)]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive, f"left behind: {alive}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, should the test fail
+            except ProcessLookupError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (an orphan reaped by init, or a zombie, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 # --------------------------------------------------------------------------- the launcher, run for real
 
 
@@ -325,9 +362,7 @@ def test_sigterm_stops_everything_cleanly(launched):
     launched.proc.send_signal(signal.SIGTERM)  # what `docker stop` sends to the container's command
     assert launched.proc.wait(timeout=15) == 0
     assert time.monotonic() - t0 < 10
-    for pid in tree[1:]:
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)
+    assert not [p for p in tree[1:] if _alive(p)], "children left behind"
     with pytest.raises(OSError):
         asyncio.run(stclient.http_get(launched.url, "/_stcore/health", timeout=5))
     assert "SIGTERM: stopping haproxy and 2 worker(s)" in launched.log()
