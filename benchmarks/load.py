@@ -280,6 +280,7 @@ class MemorySampler:
         self.series: list[tuple[float, int]] = []
         self.per_process_peak_kb: dict[int, int] = {}
         self.labels: dict[int, str] = {}
+        self.cpu_first_seen: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
@@ -290,6 +291,7 @@ class MemorySampler:
             total += rss
             if p not in self.labels:
                 self.labels[p] = process_label(p)
+                self.cpu_first_seen[p] = cpu_seconds(p)
             self.per_process_peak_kb[p] = max(self.per_process_peak_kb.get(p, 0), rss)
         return total
 
@@ -315,7 +317,8 @@ class MemorySampler:
         hwms = {p: _status_kb(p, "VmHWM:") for p in tree}
         per_process = {f"{self.labels.get(p) or process_label(p)} (pid {p})":
                        {"rss_peak_sampled_mb": round(kb / 1024, 1),
-                        "vmhwm_mb": round(hwms[p] / 1024, 1) if p in hwms else None}
+                        "vmhwm_mb": round(hwms[p] / 1024, 1) if p in hwms else None,
+                        "cpu_s": round(cpu_seconds(p) - self.cpu_first_seen.get(p, 0.0), 2) if p in hwms else None}
                        for p, kb in sorted(self.per_process_peak_kb.items())}
         return {"rss_start_mb": round(self.start_rss_kb / 1024, 1),
                 "rss_peak_sampled_mb": round(self.peak_rss_kb / 1024, 1),
@@ -442,8 +445,9 @@ def print_report(rep: dict[str, Any]) -> None:
           f"(sum over processes {srv.get('vmhwm_sum_mb')} MB), RSS at start {srv['rss_start_mb']} MB; "
           f"CPU {srv.get('cpu_s')} s ({srv.get('cpu_utilisation')} cores on average)\n")
         if len(srv.get("per_process", {})) > 1:
-            w("  per process (peak RSS sampled / VmHWM MB): " + ", ".join(
-                f"{k} {v['rss_peak_sampled_mb']}/{v['vmhwm_mb']}" for k, v in srv["per_process"].items()) + "\n")
+            w("  per process (peak RSS sampled / VmHWM MB, CPU s): " + ", ".join(
+                f"{k} {v['rss_peak_sampled_mb']}/{v['vmhwm_mb']} MB {v.get('cpu_s')} s"
+                for k, v in srv["per_process"].items()) + "\n")
     w("per link (p50 / max s): " + ", ".join(f"{q.removeprefix('preset=')} {v['p50_s']}/{v['max_s']}"
                                              for q, v in rep["per_link"].items()) + "\n")
     goal = rep["p95_s"] is not None and rep["p95_s"] <= 5 and rep["failures"] == 0
