@@ -1,5 +1,6 @@
 # initlab for a class: one container, one port, no network needed at run time.
-FROM python:3.11-slim
+# Bookworm pinned: its HAProxy (2.6 LTS) is the one deploy/launch.py is tested with.
+FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -14,6 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# HAProxy spreads the students over one Streamlit worker per CPU (deploy/launch.py); the Debian
+# package's service is never started (the launcher runs haproxy in the foreground, as this user).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends haproxy=2.6.* \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so code changes reuse this layer: exactly the pinned versions of requirements.txt
 # (compiled by pip-compile from requirements.in; --no-deps: nothing is resolved at build time, and
 # pip check fails the build if the pins ever stop being a complete, consistent set). The app runs as an
@@ -26,5 +33,8 @@ COPY . .
 USER 10001
 
 EXPOSE 8501
+# The health check goes through HAProxy: it passes while at least one worker answers.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "deploy/healthcheck.py"]
-CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.headless=true"]
+# One Streamlit worker per CPU the container may use (INITLAB_WORKERS overrides) behind HAProxy on
+# $STREAMLIT_SERVER_PORT of 0.0.0.0; exec form, so `docker stop`'s SIGTERM reaches the launcher.
+CMD ["python", "deploy/launch.py"]

@@ -5,6 +5,12 @@
         --links "preset=he_relu" "preset=std1_explodes" --json out.json
     python benchmarks/load.py --spawn-server --sessions 200 --ramp 10   # spread the arrivals over 10 s
     python benchmarks/load.py --spawn-server --warmup --server-env OPENBLAS_NUM_THREADS=1   # warm cache
+    python benchmarks/load.py --launch "python deploy/launch.py" --server-env INITLAB_WORKERS=2 --warmup
+
+``--launch CMD`` starts the image's command instead of a bare ``streamlit run`` (from the project root,
+with ``STREAMLIT_SERVER_PORT`` set to a free port and ``STREAMLIT_SERVER_ADDRESS=127.0.0.1``): HAProxy in
+front of its workers; every session keeps the cookies it is given, as a browser does, so it stays on
+one worker.
 
 Each session is one :func:`stclient.open_page` (health GET for the XSRF cookie, websocket, rerun with
 the link's query, read until ``script_finished``). Sessions are opened all at once (the start of a
@@ -14,9 +20,10 @@ tab does) until all sessions are done, so the server holds all N sessions at its
 
 Reported: p50 / p95 / max seconds to a finished page, failures by reason (timeout, connection error,
 exception on the page, the app's own error boxes: "could not be drawn", "Not computed" (busy),
-"cannot be computed"), throughput, the client's own CPU time, and with ``--spawn-server`` (or
-``--server-pid``) the server's CPU time and memory: RSS of the server and its children sampled every
-0.2 s (peak of the sum) and the kernel's high-water mark VmHWM. Linux /proc only; standard library
+"cannot be computed"), throughput, the client's own CPU time, and with ``--spawn-server`` /
+``--launch`` (or ``--server-pid``) the server's CPU time and memory: RSS of the server and all its
+descendants sampled every 0.2 s (peak of the sum), and per process (each worker, HAProxy, the launcher)
+the sampled peak RSS and the kernel's high-water mark VmHWM. Linux /proc only; standard library
 plus ``websockets`` and ``streamlit`` (for its protobuf classes). Only 127.0.0.1 / localhost.
 
 Exit status: 0 when there was no failure, 1 otherwise (2 on usage / server start errors).
@@ -28,6 +35,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import signal
 import socket
 import statistics
@@ -51,6 +59,7 @@ import stclient  # noqa: E402
 # Texts of the app's own "this failed" boxes (initlab/ui/pages.py, app.py): a page showing one of
 # these is a failure for the student even though the script run finished.
 APP_ERROR_MARKERS = ("could not be drawn", "Not computed", "cannot be computed")
+WORKER_COOKIE = "INITLAB_WORKER"  # deploy/launch.py's HAProxy names a session's worker in it
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -105,17 +114,23 @@ def wait_healthy(url: str, timeout: float = 60, proc: subprocess.Popen | None = 
 
 
 class Server:
-    """``python -m streamlit run app.py`` on a free port of 127.0.0.1, in its own process group."""
+    """``python -m streamlit run app.py`` on a free port of 127.0.0.1, in its own process group.
+
+    With ``cmd`` (e.g. ``["python", "deploy/launch.py"]``) that command instead, told its port and
+    address through ``STREAMLIT_SERVER_PORT`` / ``STREAMLIT_SERVER_ADDRESS`` as the image tells it."""
 
     def __init__(self, script: str = "app.py", cwd: Path = REPO, port: int | None = None,
-                 env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> None:
+                 env: dict[str, str] | None = None, extra_args: list[str] | None = None,
+                 cmd: list[str] | None = None) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
-                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                    "--browser.gatherUsageStats", "false", *(extra_args or [])]
+        self.cmd = cmd or [sys.executable, "-m", "streamlit", "run", script, "--server.headless", "true",
+                           "--server.port", str(self.port), "--server.address", "127.0.0.1",
+                           "--browser.gatherUsageStats", "false", *(extra_args or [])]
         self.cwd = cwd
         self.env = {**os.environ, **(env or {})}
+        if cmd:
+            self.env.update(STREAMLIT_SERVER_PORT=str(self.port), STREAMLIT_SERVER_ADDRESS="127.0.0.1")
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tempfile.NamedTemporaryFile(prefix="initlab-load-server-", suffix=".log", delete=False)
 
@@ -160,6 +175,36 @@ class Server:
         self.stop()
 
 
+def worker_pids(pid: int) -> list[int]:
+    """The Streamlit workers among ``pid``'s descendants (deploy/launch.py starts them with
+    ``--server.port=PORT``)."""
+    return [p for p in process_tree(pid) if process_label(p).startswith("worker ")]
+
+
+def worker_is_up(url: str, name: str) -> bool:
+    """Whether HAProxy routes a browser holding ``INITLAB_WORKER=name`` to that worker: it answers and
+    sets no other worker cookie (a worker that is down is skipped and the browser gets a new cookie)."""
+    try:
+        status, headers, _ = asyncio.run(stclient.http_get(url, "/_stcore/health", timeout=5,
+                                                           cookies={WORKER_COOKIE: name}))
+    except (OSError, TimeoutError, ValueError, IndexError):
+        return False
+    return status == 200 and f"{WORKER_COOKIE}=" not in headers.get("set-cookie", "")
+
+
+def wait_workers_up(url: str, n: int, timeout: float = 60) -> None:
+    """Wait until HAProxy routes to each of the launcher's workers w1..wn (bounded by ``timeout``): a
+    burst right after the first health answer would otherwise all land on the first worker up."""
+    deadline = time.monotonic() + timeout
+    pending = [f"w{i}" for i in range(1, n + 1)]
+    while pending and time.monotonic() < deadline:
+        pending = [w for w in pending if not worker_is_up(url, w)]
+        if pending:
+            time.sleep(0.25)
+    if pending:
+        raise RuntimeError(f"workers {pending} not up behind {url} after {timeout:g} s")
+
+
 # -- /proc sampling ----------------------------------------------------------------------------------
 
 def _status_kb(pid: int, key: str) -> int:
@@ -188,6 +233,32 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and every descendant, alive or reaped (each live process's own time and
+    that of its reaped children: nothing is counted twice)."""
+    return sum(cpu_seconds(p) for p in process_tree(pid))
+
+
+def process_label(pid: int) -> str:
+    """A short name for a server process: "haproxy", "worker :PORT", "launcher", "streamlit", ..."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return f"pid {pid}"
+    joined = " ".join(argv)
+    if argv and os.path.basename(argv[0]) == "haproxy":
+        return "haproxy"
+    if "launch.py" in joined:
+        return "launcher"
+    for a in argv:
+        if a.startswith("--server.port="):
+            return f"worker :{a.split('=', 1)[1]}"
+    if "streamlit" in joined:
+        return "streamlit"
+    return os.path.basename(argv[0]) if argv else f"pid {pid}"
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of ``pid`` and its reaped children (from /proc/<pid>/stat)."""
     try:
@@ -207,11 +278,22 @@ class MemorySampler:
         self.start_rss_kb = 0
         self.samples = 0
         self.series: list[tuple[float, int]] = []
+        self.per_process_peak_kb: dict[int, int] = {}
+        self.labels: dict[int, str] = {}
+        self.cpu_first_seen: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _sample(self) -> int:
-        return sum(_status_kb(p, "VmRSS:") for p in process_tree(self.pid))
+        total = 0
+        for p in process_tree(self.pid):
+            rss = _status_kb(p, "VmRSS:")
+            total += rss
+            if p not in self.labels:
+                self.labels[p] = process_label(p)
+                self.cpu_first_seen[p] = cpu_seconds(p)
+            self.per_process_peak_kb[p] = max(self.per_process_peak_kb.get(p, 0), rss)
+        return total
 
     def _run(self) -> None:
         t0 = time.monotonic()
@@ -232,10 +314,17 @@ class MemorySampler:
         self._stop.set()
         self._thread.join(timeout=5)
         tree = process_tree(self.pid)
-        hwm = max((_status_kb(p, "VmHWM:") for p in tree), default=0)
+        hwms = {p: _status_kb(p, "VmHWM:") for p in tree}
+        per_process = {f"{self.labels.get(p) or process_label(p)} (pid {p})":
+                       {"rss_peak_sampled_mb": round(kb / 1024, 1),
+                        "vmhwm_mb": round(hwms[p] / 1024, 1) if p in hwms else None,
+                        "cpu_s": round(cpu_seconds(p) - self.cpu_first_seen.get(p, 0.0), 2) if p in hwms else None}
+                       for p, kb in sorted(self.per_process_peak_kb.items())}
         return {"rss_start_mb": round(self.start_rss_kb / 1024, 1),
                 "rss_peak_sampled_mb": round(self.peak_rss_kb / 1024, 1),
-                "vmhwm_mb": round(hwm / 1024, 1), "processes": len(tree), "samples": self.samples,
+                "vmhwm_mb": round(max(hwms.values(), default=0) / 1024, 1),
+                "vmhwm_sum_mb": round(sum(hwms.values()) / 1024, 1),
+                "processes": len(tree), "samples": self.samples, "per_process": per_process,
                 "rss_series_mb": [(t, round(kb / 1024, 1)) for t, kb in self.series]}
 
 
@@ -249,8 +338,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run_load(url: str, sessions: int = 200, links: list[str] | None = None, *, ramp: float = 0.0,
-                   timeout: float = 60.0, hold: bool = True, xsrf: bool = True) -> dict[str, Any]:
+                   timeout: float = 60.0, hold: bool = True, xsrf: bool = True,
+                   cookies: dict[str, str] | None = None) -> dict[str, Any]:
     """Open ``sessions`` pages concurrently (round-robin over ``links``); return the report.
+
+    ``cookies``: what every session's browser already holds, e.g. ``{WORKER_COOKIE: "w2"}`` to pin
+    all of them to one worker of the launcher.
 
     With ``hold`` every session stays open after its page finished until the last page finished
     (or failed), as the students' tabs do; the wall time and throughput are up to that moment."""
@@ -271,7 +364,7 @@ async def run_load(url: str, sessions: int = 200, links: list[str] | None = None
         if ramp > 0:
             await asyncio.sleep(ramp * i / sessions)
         return await stclient.open_page(url, links[i % len(links)], timeout=timeout, xsrf=xsrf, hold=release,
-                                        hold_timeout=timeout + ramp + 30, on_page=page_done)
+                                        hold_timeout=timeout + ramp + 30, on_page=page_done, cookies=cookies)
 
     t0 = time.perf_counter()
     cpu0 = time.process_time()
@@ -318,6 +411,7 @@ def summarise(results: list[stclient.PageResult], wall: float, client_cpu: float
         "client_cpu_s": round(client_cpu, 2),
         "bytes_total_mb": round(sum(r.n_bytes for r in results) / 1e6, 2),
         "runs_per_session_max": max((r.n_runs for r in results), default=0),
+        "sessions_per_worker": dict(sorted(Counter(r.cookies.get(WORKER_COOKIE, "-") for r in results).items())),
         "per_link": {q: {"n": len(v), "p50_s": round(percentile(v, 50), 2), "max_s": round(max(v), 2)}
                      for q, v in per_link.items()},
         "cpu_count": os.cpu_count(),
@@ -339,15 +433,21 @@ def print_report(rep: dict[str, Any]) -> None:
     w(f"time to finished page: p50 {rep['p50_s']} s   p95 {rep['p95_s']} s   max {rep['max_s']} s   "
       f"(min {rep['min_s']} s; p95 connect {rep['connect_p95_s']} s, first message {rep['first_message_p95_s']} s)\n")
     w(f"failures: {rep['failures']} / {rep['sessions']}  {rep['failure_reasons'] or ''}\n")
+    if set(rep.get("sessions_per_worker", {})) != {"-"}:
+        w(f"sessions per worker (the launcher's {WORKER_COOKIE} cookie): {rep['sessions_per_worker']}\n")
     for ex in rep["failure_examples"][:5]:
         w(f"  e.g. {ex}\n")
     w(f"throughput: {rep['throughput_pages_per_s']} pages/s over {rep['wall_s']} s; "
       f"{rep['bytes_total_mb']} MB received; client CPU {rep['client_cpu_s']} s\n")
     srv = rep.get("server")
     if srv:
-        w(f"server: peak RSS (sampled, process tree) {srv['rss_peak_sampled_mb']} MB, VmHWM {srv['vmhwm_mb']} MB, "
-          f"RSS at start {srv['rss_start_mb']} MB; CPU {srv.get('cpu_s')} s "
-          f"({srv.get('cpu_utilisation')} cores on average)\n")
+        w(f"server: peak RSS (sampled, process tree) {srv['rss_peak_sampled_mb']} MB, VmHWM {srv['vmhwm_mb']} MB "
+          f"(sum over processes {srv.get('vmhwm_sum_mb')} MB), RSS at start {srv['rss_start_mb']} MB; "
+          f"CPU {srv.get('cpu_s')} s ({srv.get('cpu_utilisation')} cores on average)\n")
+        if len(srv.get("per_process", {})) > 1:
+            w("  per process (peak RSS sampled / VmHWM MB, CPU s): " + ", ".join(
+                f"{k} {v['rss_peak_sampled_mb']}/{v['vmhwm_mb']} MB {v.get('cpu_s')} s"
+                for k, v in srv["per_process"].items()) + "\n")
     w("per link (p50 / max s): " + ", ".join(f"{q.removeprefix('preset=')} {v['p50_s']}/{v['max_s']}"
                                              for q, v in rep["per_link"].items()) + "\n")
     goal = rep["p95_s"] is not None and rep["p95_s"] <= 5 and rep["failures"] == 0
@@ -364,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-hold", action="store_true", help="close each session as soon as its page finished")
     ap.add_argument("--no-xsrf", action="store_true", help="skip the health GET / XSRF token")
     ap.add_argument("--spawn-server", action="store_true", help="start app.py on a free port, stop it at the end")
+    ap.add_argument("--launch", default=None, metavar="CMD",
+                    help='start this command instead, e.g. "python deploy/launch.py" (HAProxy + workers), '
+                         "on a free port; stop it at the end")
     ap.add_argument("--server-pid", type=int, default=None, help="sample this server's memory (with --url)")
     ap.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
                     help="environment of the spawned server, e.g. INITLAB_MAX_CONCURRENT=2")
@@ -377,9 +480,12 @@ def main(argv: list[str] | None = None) -> int:
     server: Server | None = None
     url, pid = a.url, a.server_pid
     try:
-        if a.spawn_server:
+        if a.spawn_server or a.launch:
             env = dict(kv.split("=", 1) for kv in a.server_env)
-            server = Server(env=env)
+            cmd = shlex.split(a.launch) if a.launch else None
+            if cmd and cmd[0] in ("python", "python3"):
+                cmd[0] = sys.executable  # the interpreter (and so the venv) running this benchmark
+            server = Server(env=env, cmd=cmd)
             print(f"starting {' '.join(server.cmd)} (log {server.log.name})", flush=True)
             server.start()
             url, pid = server.url, server.pid
@@ -393,18 +499,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     try:
+        n_workers = len(worker_pids(pid)) if (pid and a.launch) else 0
+        if n_workers:
+            wait_workers_up(url, n_workers, timeout=60)
         if a.warmup:
-            warm = asyncio.run(run_load(url, len(links), links, timeout=a.timeout, hold=False, xsrf=not a.no_xsrf))
-            print(f"warm-up: {warm['sessions']} links, max {warm['max_s']} s, failures {warm['failures']}", flush=True)
+            # Each worker has its own cache: warm every one of them (pinned by the launcher's cookie).
+            for cookies in ([{WORKER_COOKIE: f"w{i}"} for i in range(1, n_workers + 1)] or [None]):
+                warm = asyncio.run(run_load(url, len(links), links, timeout=a.timeout, hold=False,
+                                            xsrf=not a.no_xsrf, cookies=cookies))
+                print(f"warm-up{' of ' + cookies[WORKER_COOKIE] if cookies else ''}: {warm['sessions']} links, "
+                      f"max {warm['max_s']} s, failures {warm['failures']}", flush=True)
         load_before = os.getloadavg()
         sampler = MemorySampler(pid).start() if pid else None
-        cpu0 = cpu_seconds(pid) if pid else 0.0
+        cpu0 = tree_cpu_seconds(pid) if pid else 0.0
         print(f"opening {a.sessions} sessions on {url} over {len(links)} links ...", flush=True)
         rep = asyncio.run(run_load(url, a.sessions, links, ramp=a.ramp, timeout=a.timeout,
                                    hold=not a.no_hold, xsrf=not a.no_xsrf))
         if pid and sampler:
             srv = sampler.stop()
-            srv["cpu_s"] = round(cpu_seconds(pid) - cpu0, 2)
+            srv["cpu_s"] = round(tree_cpu_seconds(pid) - cpu0, 2)
             srv["cpu_utilisation"] = round(srv["cpu_s"] / rep["wall_s"], 2) if rep["wall_s"] else None
             rep["server"] = srv
         rep["loadavg_before"] = [round(x, 2) for x in load_before]

@@ -92,6 +92,7 @@ class PageResult:
     connect_seconds: float | None = None  # health GET + websocket handshake done
     first_message_seconds: float | None = None  # first ForwardMsg (new_session) arrived
     session_id: str | None = None
+    cookies: dict[str, str] = field(default_factory=dict)  # the browser's cookies at the end (e.g. a proxy's)
 
 
 def _check_local(base_url: str) -> tuple[str, int, str, str]:
@@ -103,15 +104,31 @@ def _check_local(base_url: str) -> tuple[str, int, str, str]:
     return parts.hostname, port, path, parts.netloc
 
 
-async def http_get(base_url: str, path: str, *, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+def _cookie_header(cookies: dict[str, str]) -> str:
+    return "; ".join(f"{k}={v}" for k, v in cookies.items())
+
+
+def _store_cookies(jar: dict[str, str], set_cookie: str) -> None:
+    """Keep every cookie of ``Set-Cookie`` lines (joined by newlines) in ``jar``, as a browser does."""
+    for line in set_cookie.split("\n"):
+        if line:
+            cookie = SimpleCookie()
+            cookie.load(line)
+            jar.update({k: m.value for k, m in cookie.items()})
+
+
+async def http_get(base_url: str, path: str, *, timeout: float = 10,
+                   cookies: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     """A minimal HTTP/1.1 GET on 127.0.0.1 (status, lower-cased headers with Set-Cookie values joined
-    by newlines, body). Standard library only; enough for the health endpoint and the XSRF cookie."""
+    by newlines, body), sending ``cookies``. Standard library only; enough for the health endpoint and
+    the XSRF cookie."""
     host, port, prefix, netloc = _check_local(base_url)
+    cookie_line = f"Cookie: {_cookie_header(cookies)}\r\n" if cookies else ""
 
     async def _get() -> tuple[int, dict[str, str], bytes]:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            writer.write(f"GET {prefix}{path} HTTP/1.1\r\nHost: {netloc}\r\nAccept: */*\r\n"
+            writer.write(f"GET {prefix}{path} HTTP/1.1\r\nHost: {netloc}\r\nAccept: */*\r\n{cookie_line}"
                          "Connection: close\r\n\r\n".encode("latin-1"))
             await writer.drain()
             raw = await reader.read(1 << 20)  # bounded: health answers are tiny
@@ -165,36 +182,36 @@ def _heartbeat_backmsg() -> bytes:
 
 async def open_page(base_url: str, query: str, *, timeout: float = 60, xsrf: bool = True,
                     hold: asyncio.Event | None = None, hold_timeout: float = 300,
-                    on_page: Callable[[PageResult], None] | None = None) -> PageResult:
+                    on_page: Callable[[PageResult], None] | None = None,
+                    cookies: dict[str, str] | None = None) -> PageResult:
     """Open ``base_url/?query`` as a fresh browser tab would; return when the script run finishes.
 
     ``timeout`` bounds everything up to the finished page. ``hold``: keep the session open after the
     page finished until the event is set (at most ``hold_timeout`` s), as a student keeps the tab open;
     the result (timed at ``script_finished``) is returned only after closing; ``on_page(result)`` is
-    called as soon as the page finished (before holding) or failed. Never raises for
-    server or network trouble: ``ok=False`` and ``error`` say what went wrong.
+    called as soon as the page finished (before holding) or failed. ``cookies``: what the browser
+    already holds (e.g. a sticky proxy's worker cookie); like a browser, every cookie the health
+    response sets is kept and all of them go with the websocket (``result.cookies``: the final jar).
+    Never raises for server or network trouble: ``ok=False`` and ``error`` say what went wrong.
     """
     query = query.lstrip("?")
     _, _, prefix, netloc = _check_local(base_url)
     t0 = time.perf_counter()
-    res = PageResult(ok=False, seconds=0.0, query=query)
+    res = PageResult(ok=False, seconds=0.0, query=query, cookies=dict(cookies or {}))
     state = {"finished": False}
 
     async def _session(budget: asyncio.Timeout) -> None:
         headers: dict[str, str] = {}
         subprotocols = ["streamlit"]
         if xsrf:
-            status, hdrs, _ = await http_get(base_url, "/_stcore/health", timeout=timeout)
+            status, hdrs, _ = await http_get(base_url, "/_stcore/health", timeout=timeout, cookies=res.cookies)
             if status != 200:
                 raise ConnectionError(f"health check answered {status}")
-            cookie = SimpleCookie()
-            for line in hdrs.get("set-cookie", "").split("\n"):
-                if line:
-                    cookie.load(line)
-            if "_streamlit_xsrf" in cookie:
-                token = cookie["_streamlit_xsrf"].value
-                headers["Cookie"] = f"_streamlit_xsrf={token}"
-                subprotocols.append(token)
+            _store_cookies(res.cookies, hdrs.get("set-cookie", ""))
+            if "_streamlit_xsrf" in res.cookies:
+                subprotocols.append(res.cookies["_streamlit_xsrf"])
+        if res.cookies:
+            headers["Cookie"] = _cookie_header(res.cookies)
         page_url = f"http://{netloc}{prefix}/" + (f"?{query}" if query else "")
         uri = f"ws://{netloc}{prefix}/_stcore/stream"
         # One header "streamlit, <token>": the server reads positions 0 (subprotocol) and 1 (XSRF).

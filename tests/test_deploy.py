@@ -4,8 +4,10 @@
 * the Dockerfile is parsed and checked (slim base, non-root user, port, health check, command),
   and linted with hadolint when available;
 * the image's behaviour: ``requirements.txt`` is installed into a fresh virtual environment, the
-  Dockerfile's own CMD is started from the context with the Dockerfile's ENV, the Dockerfile's own
-  HEALTHCHECK command must pass, and a preset page must render (through Streamlit's websocket);
+  Dockerfile's own CMD (deploy/launch.py: HAProxy in front of one Streamlit worker per CPU; HAProxy
+  from /usr/sbin, as the image's apt-get installs it) is started from the context with the
+  Dockerfile's ENV, the Dockerfile's own HEALTHCHECK command must pass, a preset page must render
+  (through HAProxy and Streamlit's websocket), and SIGTERM must stop it all with status 0;
 * the Kubernetes manifests and the Compose file are validated structurally.
 """
 
@@ -85,7 +87,7 @@ def test_dockerignore_matcher_follows_docker_rules():
 def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
     for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/ui/pages.py",
-                 ".streamlit/config.toml", "deploy/healthcheck.py"):
+                 ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py"):
         assert need in files
     banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s")
     assert not [f for f in files if any(b in f for b in banned)]
@@ -133,10 +135,13 @@ def test_dockerfile_is_slim_nonroot_healthchecked_and_headless():
     assert "curl" not in hc and "wget" not in hc
     hc_cmd = _exec_form(hc[hc.index("CMD") + 3:].strip())
     assert hc_cmd == ["python", "deploy/healthcheck.py"]
-    cmd = _exec_form(df["CMD"][0])
-    assert cmd[:3] == ["streamlit", "run", "app.py"]
-    assert "--server.address=0.0.0.0" in cmd and "--server.headless=true" in cmd
+    # The launcher: HAProxy on $STREAMLIT_SERVER_PORT of 0.0.0.0, headless workers (config.toml).
+    assert _exec_form(df["CMD"][0]) == ["python", "deploy/launch.py"]
     assert _env(df)["STREAMLIT_SERVER_PORT"] == "8501"
+    assert "INITLAB_WORKERS" not in _env(df)  # one worker per CPU the container is given
+    apt = next(r for r in df["RUN"] if "apt-get" in r)
+    assert re.search(r"apt-get install -y --no-install-recommends haproxy=[\d.]+\*?", apt)
+    assert "rm -rf /var/lib/apt/lists/*" in apt
 
 
 def test_hadolint_finds_nothing():
@@ -161,6 +166,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """The build context copied out, requirements.txt installed in a fresh venv, the CMD started."""
+    if not (shutil.which("haproxy") or os.access("/usr/sbin/haproxy", os.X_OK)):
+        if os.environ.get("CI") == "true":
+            pytest.fail("haproxy missing in CI: .ci/run installs it (apt-get install haproxy)")
+        pytest.skip("haproxy not installed (the image's command needs it): apt-get install haproxy")
     ctx = tmp_path_factory.mktemp("context")
     for rel in docker_context(ROOT):
         dest = ctx / rel
@@ -176,7 +185,9 @@ def image(tmp_path_factory):
     assert check.returncode == 0, check.stdout[-3000:]  # the pins are a complete set, as the image needs
     df = dockerfile()
     port = _free_port()
-    env = {"PATH": f"{bindir}:/usr/bin:/bin", "HOME": str(tmp_path_factory.mktemp("home")), "LANG": "C.UTF-8"}
+    # The image's PATH order: its python first, then the system's (haproxy is in /usr/sbin).
+    env = {"PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "HOME": str(tmp_path_factory.mktemp("home")), "LANG": "C.UTF-8"}
     env.update(_env(df))
     env["STREAMLIT_SERVER_PORT"] = str(port)  # the one deviation: a free port on this shared machine
     cmd = _exec_form(df["CMD"][0])
@@ -210,9 +221,34 @@ def test_image_starts_passes_its_healthcheck_and_serves_a_preset(image):
     page = open_page_sync(f"http://127.0.0.1:{port}", "preset=he_relu", timeout=120)
     assert page.ok, page.error
     assert page.element_types.get("plotly_chart", 0) >= 2 and not page.exception_texts
-    # Stopping the container: SIGTERM ends the server cleanly.
-    os.killpg(proc.pid, signal.SIGTERM)
-    assert proc.wait(timeout=20) is not None
+    # Stopping the container: `docker stop` sends SIGTERM to the command only (PID 1); the launcher
+    # stops HAProxy and its workers and exits 0.
+    assert page.cookies.get("INITLAB_WORKER"), page.cookies  # served through the launcher's HAProxy
+    tree = _descendants(proc.pid)
+    assert len(tree) >= 2, tree  # HAProxy and at least one worker
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0, proc.stdout.read().decode(errors="replace")[-3000:]
+    assert not [p for p in tree if os.path.exists(f"/proc/{p}")], "children left behind"
+
+
+def _descendants(pid: int) -> list[int]:
+    """The live descendants of ``pid`` (Linux /proc), bounded."""
+    out, todo = [], [pid]
+    while todo and len(out) < 100:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+            except OSError:
+                kids = []
+            out += kids
+            todo += kids
+    return out
 
 
 # --------------------------------------------------------------------------- orchestration files
