@@ -293,6 +293,22 @@ def worker(i: int, port: int, env: dict[str, str]) -> Child:
     return Child(name=f"worker w{i} (port {port})", argv=argv, env=wenv, port=port)
 
 
+def split_concurrency(env: dict[str, str], workers: int) -> dict[str, str]:
+    """Share ``INITLAB_MAX_CONCURRENT`` (heavy computations at once, default 2) among the workers.
+
+    Each worker applies the limit to itself; the container's memory bound (about 0.5 GB per worker plus
+    up to 0.95 GB per computation in flight) holds only if the workers share the container's total,
+    so each gets ``max(1, total // workers)``.
+    """
+    out = dict(env)
+    try:
+        total = max(1, int(env.get("INITLAB_MAX_CONCURRENT", "2")))
+    except ValueError:
+        total = 2
+    out["INITLAB_MAX_CONCURRENT"] = str(max(1, total // max(1, workers)))
+    return out
+
+
 # --------------------------------------------------------------------------- the supervisor
 
 
@@ -304,7 +320,7 @@ class Launcher:
         haproxy = find_haproxy()
         if haproxy is None:
             raise FileNotFoundError("haproxy not found (apt-get install haproxy; the Docker image has it)")
-        self.env = dict(os.environ if env is None else env)
+        self.env = split_concurrency(dict(os.environ if env is None else env), workers)
         self.address, self.port, self.grace = address, port, grace
         self._own_dir = runtime_dir is None
         self.dir = Path(tempfile.mkdtemp(prefix="initlab-launch-")) if runtime_dir is None else runtime_dir

@@ -366,3 +366,10 @@ def test_sigterm_stops_everything_cleanly(launched):
     with pytest.raises(OSError):
         asyncio.run(stclient.http_get(launched.url, "/_stcore/health", timeout=5))
     assert "SIGTERM: stopping haproxy and 2 worker(s)" in launched.log()
+
+
+def test_the_concurrency_limit_is_shared_among_the_workers() -> None:
+    assert launch.split_concurrency({"INITLAB_MAX_CONCURRENT": "2"}, 2)["INITLAB_MAX_CONCURRENT"] == "1"
+    assert launch.split_concurrency({"INITLAB_MAX_CONCURRENT": "8"}, 3)["INITLAB_MAX_CONCURRENT"] == "2"
+    assert launch.split_concurrency({}, 1)["INITLAB_MAX_CONCURRENT"] == "2"  # the app's default, whole
+    assert launch.split_concurrency({"INITLAB_MAX_CONCURRENT": "x"}, 4)["INITLAB_MAX_CONCURRENT"] == "1"
