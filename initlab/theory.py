@@ -753,6 +753,8 @@ def _bias_moments(s: Scenario) -> tuple[float, float]:
         return s.bias_value, 0.0
     if s.bias == "random_normal":
         return 0.0, s.bias_value**2
+    if s.bias == "torch_linear":
+        return 0.0, 1.0 / (3 * s.width)  # U[+-1/sqrt(n)]: variance (2/sqrt(n))^2 / 12
     return 0.0, 0.0
 
 
