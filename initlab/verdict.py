@@ -39,10 +39,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # for the annotation only: at run time the verdicts read tables and plain numbers
+    from initlab.network import Result
 
 __all__ = ["EXAMPLE_SPREAD_LIMIT", "KINDS", "RATE_LIMIT", "RATE_MIN_CHANGE", "RATIO_LIMIT", "SATURATION_LIMIT",
            "FirstLayer", "Verdict", "first_layer", "fmt", "gradient_verdict", "signal_verdict"]
@@ -126,13 +129,18 @@ def _col(t: pd.DataFrame, name: str, fill: float = 0.0) -> np.ndarray:
 
 def _per_layer(x: float) -> str:
     """A factor per layer, ``"x0.977 per layer"``, with a 4th digit where 3 would print ``x1``
-    (``"x1.005 per layer"``), and ``"less than 0.005% per layer"`` where even 4 would."""
+    (``"x1.005 per layer"``); where even 4 would (|x - 1| < 0.05%), the power of ten the change stays
+    below: ``"less than 1e-4% per layer"``."""
     if fmt(x) != "1":
         return f"x{fmt(x)} per layer"
     four = f"{x:.4g}"
     if four != "1":
         return f"x{four} per layer"
-    return "less than 0.005% per layer"
+    p = abs(x - 1) * 100
+    if p == 0:
+        return "no change per layer"
+    bound = min(10.0 ** (math.floor(math.log10(p)) + 1), 0.05)  # > p: floor + 1, never equal
+    return f"less than {fmt(bound)}% per layer"
 
 
 def _factor_sentence(what: str, start: float, l_start: int, end: float, l_end: int) -> str:
@@ -157,12 +165,12 @@ def _factor_sentence(what: str, start: float, l_start: int, end: float, l_end: i
 
 
 def _upper(depth: int) -> int:
-    """Index (0-based) of the first layer of the upper half, ceil(depth / 2)."""
+    """0-based index of layer ceil(depth / 2), where the upper half starts."""
     return (depth - 1) // 2
 
 
 def _rate(v: np.ndarray, backward: bool) -> float:
-    """Mean factor per layer over the upper half (see the module docstring); NaN below 3 layers' worth."""
+    """Mean factor per layer over the upper half (see the module docstring); NaN for one layer or a 0 std."""
     h = _upper(len(v))
     steps = len(v) - 1 - h
     if steps < 1 or not (v[h] > 0 and v[-1] > 0):
@@ -191,12 +199,14 @@ def _thousand_every(rate: float) -> str:
 
 
 def _rate_sentence(what: str, rate: float, depth: int, backward: bool) -> str:
-    """``"Over the upper half (layers 5-10) <what> changes x0.57 per layer."``"""
+    """``"In the upper half (from layer 5 to layer 10) <what> shrinks x0.57 per layer on average."``"""
     h = _upper(depth) + 1
     span = f"going down from layer {depth} to layer {h}" if backward else f"from layer {h} to layer {depth}"
     verb = "shrinks" if rate < 1 else "grows"
     per = _per_layer(rate)
-    if per.startswith("less"):
+    if per.startswith("no change"):
+        return f"In the upper half ({span}) {what} does not change at all."
+    if not per.startswith("x"):
         return f"In the upper half ({span}) {what} changes by {per} on average."
     return f"In the upper half ({span}) {what} {verb} {per} on average."
 
@@ -364,7 +374,7 @@ class FirstLayer:
         return "inputs" if math.sqrt(x2) > self.weight_std * math.sqrt(n) else "weights"
 
 
-def first_layer(result: Any) -> FirstLayer:
+def first_layer(result: Result) -> FirstLayer:
     """The :class:`FirstLayer` of an :class:`initlab.network.Result` (its ``input``,
     ``first_weights``, ``first_bias`` and the scenario's width, which is every layer's fan-in)."""
     w, b, x = result.first_weights, result.first_bias, result.input
@@ -386,10 +396,13 @@ def _saturation_cause(f: FirstLayer, pre_mean: float, pre_std: float) -> str:
     if cause == "bias":
         return f"its biases are large (mean {fmt(f.bias_mean)}, std {fmt(f.bias_std)}): {z}"
     if cause == "inputs":
-        return (f"the inputs are not scaled (mean {fmt(f.input_mean)}, std {fmt(f.input_std)}), while the weights "
-                f"are (std x sqrt({n}) = {fmt(gain)}): {z}")
-    return (f"its weights are too large for {n} inputs (std {fmt(f.weight_std)} x sqrt({n}) = {fmt(gain)}, "
-            f"where 1 keeps the scale): {z}")
+        weights = (f"while the weights are scaled (std x sqrt({n}) = {fmt(gain)})" if 0.5 <= gain <= 2 else
+                   f"and the weights' std x sqrt({n}) is {fmt(gain)}")
+        return f"the inputs are not scaled (mean {fmt(f.input_mean)}, std {fmt(f.input_std)}), {weights}: {z}"
+    rms = math.sqrt(f.input_mean**2 + f.input_std**2)
+    inputs = f", on inputs of root mean square {fmt(rms)}" if not 0.5 <= rms <= 2 else ""
+    return (f"its weights are too large for {n} inputs (std {fmt(f.weight_std)} x sqrt({n}) = {fmt(gain)}, where "
+            f"Xavier or LeCun scaling gives 1{inputs}): {z}")
 
 
 def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *,

@@ -275,9 +275,9 @@ def test_orthogonal_linear_preserves_the_std():
     sv = signal_verdict(res.layers)
     assert gradient_verdict(res.layers).kind == "healthy" and sv.kind == "healthy"
     assert "stays at 0.995 from layer 1 to layer 250" in said(sv)
-    assert "changes by less than 0.005% per layer on average" in said(sv)
-    assert abs((a[-1] / a[124]) ** (1 / 125) - 1) < 5e-5
-    quotes("orthogonal", {"250": len(a), "0": True, "0.995": a[0], "1": True, "0.005%": True})
+    assert "changes by less than 1e-4% per layer on average" in said(sv)
+    assert abs((a[-1] / a[124]) ** (1 / 125) - 1) < 1e-6  # 1e-4% (measured 2.5e-7: the std wobbles, no trend)
+    quotes("orthogonal", {"250": len(a), "0": True, "0.995": a[0], "1": True, "1e-4%": True})
     assert fmt(a[-1]) == "0.995"
 
 

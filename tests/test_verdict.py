@@ -211,6 +211,10 @@ def test_no_sentence_compares_a_value_with_itself_in_synthetic_tables():
     v = signal_verdict(table(np.ones(250), act=np.full(250, 0.995)))
     assert "stays at 0.995 from layer 1 to layer 250" in " ".join(v.details) and "stays at 0.995" in v.headline
     assert "is 4.99e-6 at layer 1" in signal_verdict(table([1.0], act=[4.99e-6])).details[0]
+    # Where even 4 digits print 1, the power of ten the change stays below (never "x1").
+    v = signal_verdict(table(np.ones(10), act=geometric(1.0, 1 + 2.5e-7, 10)))
+    assert "changes by less than 1e-4% per layer on average" in " ".join(v.details)
+    assert "does not change at all" in " ".join(signal_verdict(table(np.ones(4), act=[1.0, 0.5, 0.5, 0.5])).details)
     # A factor that prints as 1 at 3 digits gets a 4th: x1.005, not x1.
     assert "x1.005 per layer" in signal_verdict(table(np.ones(10), act=geometric(0.818, 1.00499, 10))).details[0]
 
