@@ -539,7 +539,8 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
         below = rel < EXAMPLE_SPREAD_LIMIT
         above = np.flatnonzero(~below)
         lost = int(above[-1]) + 1 if above.size else 0  # first layer of the final run below the limit
-        details.append(f"From layer {int(lay[lost])} on the {noun} hardly depend on the input: at layer "
+        details.append(f"From layer {int(lay[lost])} on the {noun} hardly depend on the input (their spread across "
+                       f"the examples is below {EXAMPLE_SPREAD_LIMIT:.0%} of their std): at layer "
                        f"{int(lay[-1])} a unit's value varies across the examples by {fmt(rel[-1])} times the "
                        f"layer's std (example spread {fmt(ex[-1])}, std {fmt(a[-1])}); the rest is a pattern "
                        "over the units that is the same for every input.")
