@@ -180,6 +180,9 @@ def _keras_bias(s: Scenario) -> str:
         return f"keras.initializers.Constant(value={_num(s.bias_value)})"
     if s.bias == "random_normal" and s.bias_value != 0:
         return f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(abs(s.bias_value))})"
+    if s.bias == "torch_linear":  # PyTorch nn.Linear's default bias: U[+-1/sqrt(fan_in)]
+        lim = 1.0 / math.sqrt(s.width)
+        return f"keras.initializers.RandomUniform(minval={_num(-lim)}, maxval={_num(lim)})"
     return '"zeros"'
 
 
@@ -313,6 +316,9 @@ def _torch_bias(s: Scenario) -> str:
         return f"    nn.init.constant_(b, {_num(s.bias_value)})"
     if s.bias == "random_normal" and s.bias_value != 0:
         return f"    nn.init.normal_(b, mean=0.0, std={_num(abs(s.bias_value))})"
+    if s.bias == "torch_linear":
+        return (f"    nn.init.uniform_(b, -1 / math.sqrt({s.width}), 1 / math.sqrt({s.width}))"
+                "  # nn.Linear's own default bias")
     return "    nn.init.zeros_(b)  # nn.Linear's default bias is U[+-1/sqrt(fan_in)], not zeros"
 
 

@@ -3,7 +3,8 @@
 Written for initlab from the ideas of its four source texts (Goodfellow et al. 2016 ch. 8.4, Glorot &
 Bengio 2010, He et al. 2015 and three tutorials), re-checked against what :func:`initlab.propagate`
 computes; where a tutorial was loose (U[0, 0.1] called "close to zero", a standard deviation called a
-range) the lesson says what actually happens. ``tests/test_lessons.py`` checks every preset exists.
+range) the lesson says what actually happens. ``tests/test_lessons.py`` checks every preset exists and
+recomputes every number a lesson quotes from a preset (those are for seed 0, and the lesson says so).
 """
 
 from __future__ import annotations
@@ -60,18 +61,22 @@ LESSONS: tuple[Lesson, ...] = (
         "s^2 has variance n s^2 v, so every layer scales the spread by sqrt(n) s. With n = 256 and "
         "s = 1 that is x16 per layer and float32 overflows to inf after about 32 layers; with s = 0.01 it "
         "is x0.16 and the values underflow to exactly 0 after about 57 layers. Gradients travel the same "
-        "chain backwards, so they explode or vanish with the signal, and the layers far from the loss "
-        "stop learning. Even s = 0.1, which looks small, grows the gradient 1.6-fold per layer.",
+        "chain backwards, so the gradient dl/dz reaching each layer explodes or vanishes too. Even s = 0.1, "
+        "which looks small, grows it 1.6-fold per layer going down; the weight gradient dL/dW, which also "
+        "multiplies by the forward signal growing the other way, stays level there instead.",
         ("std1_explodes", "std001_vanishes", "std01_grows"),
     ),
     Lesson(
         "Saturation: large weights and unscaled inputs",
         "Sigmoid and tanh are flat far from 0: beyond |z| of about 3.6 the sigmoid's slope is less than "
         "a tenth of its peak, and tanh's beyond about 1.8. With N(0, 1) weights and 256 inputs the sum "
-        "z has a std of about 16, so most units sit on the flat parts, output nearly 0 or 1, and pass "
-        "almost no gradient back. Unscaled inputs do the same from the other side: raw pixel values up "
-        "to 255 saturate the first layer even with well-scaled weights. Standardising the inputs to "
-        "mean 0 and std 1 is the cheap fix.",
+        "z has a std of 16 in the first layer, so most units sit on the flat parts and output nearly 0 or "
+        "1, whatever their input does. Each saturated unit passes back only a sliver of the gradient it "
+        "receives, but the large weights multiply what is left by 16 per layer on the way down: with seed "
+        "0 the sigmoid_saturation preset's gradient even grows 6.2-fold from the top layer to layer 1. "
+        "Weights that share one sign, like U[0, 0.1], saturate too, because the products a unit adds up do "
+        "not cancel; and unscaled inputs, like raw pixel values up to 255, saturate the first layer even "
+        "with well-scaled weights. Standardising the inputs to mean 0 and std 1 is the cheap fix for those.",
         ("sigmoid_saturation", "raw_inputs", "small_uniform"),
     ),
     Lesson(
@@ -80,7 +85,8 @@ LESSONS: tuple[Lesson, ...] = (
         "Var(x); keeping Var(z) = Var(x) needs Var(w) = 1/n. The backward pass asks the same of the "
         "number of outputs m, so Glorot & Bengio (2010) compromise on the average: Var(w) = 2/(n + m). "
         "A uniform U[-r, r] has variance r^2/3, which gives the limit r = sqrt(6/(n + m)): Keras's "
-        "default glorot_uniform. It keeps tanh (nearly linear around 0) in a stable band for 100 layers.",
+        "default glorot_uniform. With tanh (nearly linear around 0) the std then drifts down only slowly, "
+        "about 10-fold over 100 layers (xavier_tanh, seed 0), instead of vanishing exponentially.",
         ("xavier_tanh", "keras_default"),
     ),
     Lesson(
@@ -107,16 +113,17 @@ LESSONS: tuple[Lesson, ...] = (
         "A Keras Dense layer starts with glorot_uniform weights, zero biases and no activation; with "
         "equal fan-in and fan-out that is exactly variance preserving for a linear stack. PyTorch's "
         "nn.Linear draws weights (and biases) from U[-1/sqrt(n), 1/sqrt(n)], a variance of 1/(3n), "
-        "which is a third of LeCun's 1/n and a sixth of He's 2/n. Under ReLU that divides the variance "
-        "by 6 per layer. Neither default knows your activation: pick He for ReLU and Xavier for tanh "
+        "which is a third of LeCun's 1/n and a sixth of He's 2/n. Under ReLU the weights then divide the "
+        "variance by 6 per layer, until the biases hold it at a small level where the outputs hardly depend "
+        "on the input any more. Neither default knows your activation: pick He for ReLU and Xavier for tanh "
         "explicitly.",
         ("keras_default", "pytorch_default", "xavier_relu"),
     ),
     Lesson(
         "Orthogonal matrices preserve the norm",
         "An orthogonal matrix only rotates (and reflects) a vector, so its length is unchanged, exactly, "
-        "however many are chained. A deep linear network built from them keeps the spread of its signal "
-        "and of its gradient over hundreds of layers, up to rounding. Saxe et al. (2014) showed that "
+        "however many are chained. A deep linear network built from them keeps the size (root mean square) "
+        "of its signal and of its gradient over hundreds of layers, up to rounding. Saxe et al. (2014) showed that "
         "this also makes deep linear networks train as fast as shallow ones.",
         ("orthogonal",),
     ),

@@ -37,6 +37,13 @@ from initlab.scenario import Scenario, check_budget
 
 SAMPLE_SIZE = 1024  # values per layer kept for percentiles and histograms (p01 rank error ~ 0.3%)
 SYMMETRY_ROWS = 8  # examples on which unit_spread (max - min across a layer's units) is averaged
+# The spread across examples (``*_example_std``) is measured on the first EXAMPLE_ROWS examples of the
+# first EXAMPLE_UNITS units: examples are independent draws and units are exchangeable (every weight
+# column is drawn alike), so this corner is a fair sample. Copying 2 x 2048 values per layer and one
+# vectorised pass at the end keep it cheap next to the matrix products, and within the memory the
+# budget already reserves for per-layer samples (``scenario.estimate_bytes``).
+EXAMPLE_ROWS = 64
+EXAMPLE_UNITS = 32
 
 
 @dataclass
@@ -81,6 +88,12 @@ def build(s: Scenario) -> Network:
         biases = np.full((s.depth, s.width), s.bias_value, dtype=dtype)
     elif s.bias == "random_normal" and s.bias_value != 0:
         biases = (rng_b.standard_normal((s.depth, s.width), dtype=dtype) * dtype.type(abs(s.bias_value)))
+    elif s.bias == "torch_linear":
+        # PyTorch nn.Linear.reset_parameters: bias ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in)] (fan_in = width
+        # here), variance 1/(3 fan_in); bias_value is not used.
+        bound = 1.0 / math.sqrt(s.width)
+        u = rng_b.random((s.depth, s.width), dtype=dtype)  # U[0, 1)
+        biases = (u * dtype.type(2 * bound) - dtype.type(bound)).astype(dtype, copy=False)
     act = activations.get(s.activation)
     report = None
     if s.lsuv:
@@ -181,6 +194,11 @@ class Result:
     weight_grads: list[np.ndarray] | None = field(default=None, repr=False)  # only with keep_grads
     deltas: list[np.ndarray] | None = field(default=None, repr=False)
     lsuv: LsuvReport | None = None  # the LSUV stage's per-layer report, when the scenario used it
+    # What layer 1's pre-activations z_1 = x W_1 + b_1 are made of (all values of W_1 and of b_1; b_1
+    # all 0 without biases): lets a verdict tell large weights, off-centre weights, large biases and
+    # unscaled inputs apart (see initlab.verdict.first_layer).
+    first_weights: stats.Moments = stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0)
+    first_bias: stats.Moments = stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0)
 
     def __post_init__(self) -> None:
         if not isinstance(self.layers, ReadOnlyFrame):
@@ -221,6 +239,9 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
     unit_spread = np.zeros(depth)
     samp_pre = np.empty((depth, k), dtype=net.x.dtype)
     samp_act = np.empty((depth, k), dtype=net.x.dtype)
+    ex_rows, ex_units = min(EXAMPLE_ROWS, batch), min(EXAMPLE_UNITS, width)
+    ex_pre = np.empty((depth, ex_rows, ex_units), dtype=net.x.dtype)
+    ex_act = np.empty((depth, ex_rows, ex_units), dtype=net.x.dtype)
     weight_norm = np.empty(depth)
     first_bad: int | None = None
 
@@ -239,6 +260,8 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
             zf, hf = z.reshape(-1), h.reshape(-1)
             samp_pre[i] = zf[pos]
             samp_act[i] = hf[pos]
+            ex_pre[i] = z[:ex_rows, :ex_units]
+            ex_act[i] = h[:ex_rows, :ex_units]
             top = h[:sym_rows]
             # With one unit there is no symmetry to break: NaN, not a misleading 0.
             unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1))) if width > 1 else np.nan
@@ -299,6 +322,8 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
     cols["frac_dead"] = frac_dead
     cols["frac_dead_units"] = frac_dead_units
     cols["unit_spread"] = unit_spread
+    cols["act_example_std"] = stats.example_std(ex_act)
+    cols["pre_example_std"] = stats.example_std(ex_pre)
     gcols = stats.moments_columns(grad_m, "grad")
     cols["grad_mean"] = gcols["grad_mean"]
     cols["grad_std"] = gcols["grad_std"]
@@ -322,6 +347,8 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
         weight_grads=wgrads[::-1] if keep_grads else None,
         deltas=deltas[::-1] if keep_grads else None,
         lsuv=net.lsuv,
+        first_weights=stats.moments(net.weights[0]),
+        first_bias=stats.moments(net.biases[0]) if net.biases is not None else stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0),
     )
 
 

@@ -1,8 +1,10 @@
 """Ready-made scenarios: each one shows one thing the choice of initial weights does.
 
 ``PRESETS`` maps a URL key (``?preset=he_relu``) to a :class:`Preset`; the insertion order is the
-display order. Every number quoted in a preset's ``text`` is what :func:`initlab.propagate` computes
-for its scenario (seed 0); ``tests/test_presets.py`` re-computes each one and checks it, with the
+display order. Every number quoted in a preset's ``text`` is either a formula's value or what
+:func:`initlab.propagate` (or :mod:`initlab.verdict`) computes for its scenario, whose seed is 0 (the
+text says so), and only numbers the preset's opening page shows are quoted;
+``tests/test_presets.py`` lists every number of every text and re-computes each one, with the
 tolerance derived from the math.
 
 Budget: every scenario runs in well under 2 s on 2 cores (width <= 256, batch 64..256; the 250-layer
@@ -61,95 +63,99 @@ _LINEAR_250 = dict(activation="linear", depth=250, width=256, batch=64)
 _ALL: tuple[Preset, ...] = (
     Preset(
         "zero_init", "Zero init: the symmetry is never broken",
-        "Every weight starts at 0, so every sigmoid unit of every layer outputs exactly 0.5 for every input: "
-        "unit spread is 0 everywhere. Only the top layer gets a gradient (weight gradient norm 2.78); all "
-        "9 layers below get exactly 0, and since all units of a layer are identical they would receive "
-        "identical updates forever.",
+        "Every weight starts at 0, so all sigmoid units of a layer compute the same value for every input. Only "
+        "the top layer gets a gradient (weight gradient norm 2.78); the 9 layers below get exactly 0, and since "
+        "all units of a layer are identical they would receive identical updates forever.",
         Scenario(init="zeros", activation="sigmoid", depth=10, width=256, batch=128),
         "gradients",
     ),
     Preset(
         "std1_explodes", "N(0, 1) weights: 250 layers explode",
         "Weights drawn from N(0, 1), 256 inputs per unit, no activation: each layer multiplies the spread by "
-        "sqrt(256) x 1 = 16 (std 16 after layer 1, 256 after layer 2). Around 10^38 float32 runs out of "
-        "numbers and the values become inf at layer 32; everything above, and the whole gradient, is inf or NaN.",
+        "sqrt(256) x 1 = 16; with seed 0 the std grows from 16 at layer 1 to 2.23e37 at layer 31. Near 3.4e38 "
+        "float32 runs out of numbers, and the values become inf at layer 32; from there on everything is inf or "
+        "NaN.",
         Scenario(init="random_normal", stddev=1.0, **_LINEAR_250),
         "signal",
     ),
     Preset(
         "std001_vanishes", "N(0, 0.01) weights: 250 layers vanish",
-        "The same 250 linear layers with weights of std 0.01: each layer multiplies the spread by "
-        "sqrt(256) x 0.01 = 0.16, so after 10 layers it is 1e-8 and at layer 57 every value is exactly 0 in "
-        "float32. Going down, the gradient fades just as fast, and the weight gradient is exactly 0 in all "
-        "250 layers: nothing can learn.",
+        "The same 250 linear layers with weights of std 0.01: each layer multiplies the spread by sqrt(256) x "
+        "0.01 = 0.16; with seed 0 the std falls from 0.16 at layer 1 to 2.21e-45 at layer 56. Below about 1.4e-45"
+        " float32 has no numbers left: at layer 57 every value is exactly 0, and so is every layer above.",
         Scenario(init="random_normal", stddev=0.01, **_LINEAR_250),
         "signal",
     ),
     Preset(
         "std01_grows", "N(0, 0.1) weights: the gradient explodes",
-        "Weights of std 0.1 look small, but with 256 inputs each layer multiplies the spread by "
-        "sqrt(256) x 0.1 = 1.6. Over 50 linear layers that is 1.6^49 = 1e10: the gradient has std 1 at "
-        "the top and 1.06e10 at layer 1, so no single learning rate suits both ends.",
+        "Weights of std 0.1 look small, but with 256 inputs each linear layer multiplies the spread by sqrt(256) "
+        "x 0.1 = 1.6. Going down the 50 layers, the gradient dl/dz grows x1.6 per layer, with seed 0 from std 1 "
+        "at the top to 1.06e10 at layer 1. Yet the weight gradient is flat, between 1.49e11 and 1.81e11 in "
+        "every layer: dL/dW multiplies that gradient by the layer's input, which grows x1.6 per layer the other "
+        "way, so one step size suits every layer alike, though it must be tiny.",
         Scenario(init="random_normal", stddev=0.1, activation="linear", depth=50, width=256, batch=256),
         "gradients",
     ),
     Preset(
         "small_uniform", "U[0, 0.1]: \"small\" is not enough",
-        "Weights in [0, 0.1] are small but all positive, so they average 0.05 and every pre-activation is "
-        "pushed up: with inputs in [0, 1] the pre-activation mean is 6.4 in layer 1 (256 x 0.5 x 0.05) and "
-        "about 12.8 from layer 2 on. tanh is then flat: 100% of the units are saturated, every output is exactly 1 "
-        "and the gradient is exactly 0 in every layer.",
+        "Weights in [0, 0.1] are small but all positive (mean 0.05), so the 256 products a unit adds up do not "
+        "cancel: with inputs in [0, 1] and seed 0, layer 1's pre-activations have mean 6.42 (256 x 0.5 x 0.05 = "
+        "6.4) and std 0.336. tanh is flat there: 100% of the units are saturated, layer 1's outputs have std "
+        "4.99e-6 around a mean just below 1, and from layer 2 on every output is exactly 1 in float32, whatever "
+        "the input.",
         Scenario(init="small_uniform", activation="tanh", depth=10, width=256, batch=256, inputs="minmax"),
         "signal",
     ),
     Preset(
-        "xavier_tanh", "Xavier + tanh: a stable band",
-        "Glorot (Xavier) uniform weights, Var(w) = 2/(fan_in + fan_out) = 1/256, keep tanh in its useful "
-        "range: the output std starts at 0.63 and only drifts down slowly, to 0.066 after 100 layers; 7% of "
-        "the units are saturated in layer 1 and under 0.5% above. The gradient at layer 1 is 0.084 of the "
-        "one at the top: a factor 12 over 100 layers, not 10^15.",
+        "xavier_tanh", "Xavier + tanh: a slow drift",
+        "Glorot (Xavier) uniform weights, Var(w) = 2/(fan_in + fan_out) = 1/256, keep tanh in its useful range: "
+        "with seed 0 the std of the activations starts at 0.626 and drifts down slowly, to 0.0657 at layer 100, "
+        "x0.977 per layer on average and x0.993 in the upper half. That is a factor 0.105 over 100 layers, the "
+        "slow algebraic decay of tanh, not an exponential one; 6.8% of layer 1's units are saturated and under "
+        "0.4% in every layer above.",
         Scenario(init="glorot_uniform", activation="tanh", depth=100, width=256, batch=128),
         "signal",
     ),
     Preset(
         "xavier_relu", "Xavier + ReLU: halving per layer",
-        "ReLU sets half of its inputs to 0, so with Xavier's Var(w) = 1/n each layer halves the variance: the "
-        "std shrinks x0.70 (1/sqrt 2) per layer, from 0.58 at layer 1 to 3.6e-16 at layer 100, and the "
-        "gradient reaching layer 1 is 1e-15 of the one at the top. Switch to he_normal to compare.",
+        "ReLU sets half of its inputs to 0, so with Xavier's Var(w) = 1/n each layer halves the variance and the "
+        "std shrinks by 1/sqrt(2) per layer: with seed 0, from 0.583 at layer 1 to 3.57e-16 at layer 100. The "
+        "gradient fades the same way going down, to a std of 6.86e-16 at layer 1. He's Var(w) = 2/n (he_normal) "
+        "makes up for the lost half: compare them here.",
         Scenario(init="glorot_uniform", activation="relu", depth=100, width=256, batch=256),
         "compare",
     ),
     Preset(
-        "he_relu", "He + ReLU: stable",
-        "He weights, Var(w) = 2/n, double the variance to make up for the half ReLU throws away, so the "
-        "pre-activation std starts at sqrt(2) = 1.42 and after 50 layers is 0.38: a slow drift by a factor "
-        "3.8 (the random walk of a finite width), where Xavier would have shrunk it 2^24.5 = 2e7-fold. The "
-        "gradient at layer 1 is 0.68 of the one at the top.",
+        "he_relu", "He + ReLU: only a slow drift",
+        "He weights, Var(w) = 2/n, double the variance to make up for the half that ReLU sets to 0: with seed 0 "
+        "the std of the activations is 0.818 at layer 1 and still 0.229 at layer 50. That is a slow drift, x0.974"
+        " per layer on average: at a finite width the scale takes a random walk that tends downwards, while "
+        "Xavier's Var(w) = 1/n would shrink the std by 1/sqrt(2) in every layer.",
         Scenario(init="he_normal", activation="relu", depth=50, width=256, batch=128),
         "signal",
     ),
     Preset(
         "sigmoid_saturation", "Sigmoid with too-large weights: saturation",
-        "With N(0, 1) weights a sigmoid unit sums 256 terms, so its input has std 16 in layer 1 and about 11 "
-        "above, far out on the flat tails: 82% of the units in layer 1 and about 70% in every layer above are "
-        "saturated (slope below 10% of its peak). The top layer passes on only 0.078 of the output gradient.",
+        "With N(0, 1) weights a sigmoid unit sums 256 terms, so layer 1's pre-activations have std 16, far out on"
+        " the flat tails: with seed 0, 82% of layer 1's units and 73% of layer 10's are saturated (slope below "
+        "10% of its peak). Their outputs sit near 0 or 1, which keeps the std of the activations near its largest"
+        " possible value, 0.5: 0.474 at layer 1, 0.462 at layer 10.",
         Scenario(init="random_normal", stddev=1.0, activation="sigmoid", depth=10, width=256, batch=256),
         "signal",
     ),
     Preset(
         "orthogonal", "Orthogonal + linear: norm preserved",
-        "An orthogonal matrix rotates a vector without stretching it. So 250 linear layers keep the std of "
-        "the signal at 0.995 from layer 1 to layer 250 (it moves by less than 0.04%, only because the mean "
-        "wobbles; the root mean square is kept to 1e-7), and the gradient arrives at layer 1 as large as it "
-        "left the top.",
+        "An orthogonal matrix rotates a vector without stretching it, so 250 linear layers keep the std of the "
+        "activations at 0.995 from layer 1 to layer 250 (seed 0). In the upper half it changes by less than "
+        "1e-4% per layer on average: only rounding, and the batch mean wandering, move it at all.",
         Scenario(init="orthogonal", activation="linear", depth=250, width=128, batch=128),
         "signal",
     ),
     Preset(
         "raw_inputs", "Unscaled inputs saturate the first layer",
-        "Good weights cannot rescue unscaled data: raw pixel values in [0, 255] give layer 1 pre-activations "
-        "with std 132, and 99% of its tanh units are saturated. Layer 2 is back to normal (8%): scale the "
-        "inputs to mean 0, std 1 and layer 1 looks like the others.",
+        "Good weights cannot rescue unscaled data: raw pixel values in [0, 255] (with seed 0, mean 128 and std "
+        "73.4) give layer 1 pre-activations with std 132, and 99% of its tanh units are saturated. Layer 2 is "
+        "back to normal (7.9% saturated): scale the inputs to mean 0, std 1 and layer 1 looks like the others.",
         Scenario(init="glorot_uniform", activation="tanh", depth=10, width=256, batch=256, inputs="raw"),
         "signal",
     ),
@@ -157,31 +163,36 @@ _ALL: tuple[Preset, ...] = (
         "keras_default", "Keras default Dense layer",
         "A Keras Dense layer with no arguments uses glorot_uniform weights, zero biases and no activation "
         "(linear). For square layers Var(w) = 2/(256 + 256) = 1/256 preserves the variance, so the std stays "
-        "between 0.89 and 1.05 over 100 layers. Add activation=\"relu\" and keep this initializer, and you get xavier_relu.",
+        "between 0.887 and 1.05 over 100 layers with seed 0 (0.922 at layer 100). Add activation=\"relu\" and keep "
+        "this initializer, and you get xavier_relu.",
         Scenario(init="glorot_uniform", activation="linear", depth=100, width=256, batch=256),
         "compare",
     ),
     Preset(
         "pytorch_default", "PyTorch default nn.Linear with ReLU",
-        "PyTorch's nn.Linear draws U[-1/sqrt(n), 1/sqrt(n)], a variance of 1/(3n): a third of LeCun's and a "
-        "sixth of what ReLU needs. Each ReLU layer divides the variance by 6 (std x0.41), so the std falls "
-        "from 0.34 at layer 1 to 1.2e-8 at layer 20, and the gradient at layer 1 is 3.6e-8 of the top one.",
-        Scenario(init="torch_linear", activation="relu", depth=20, width=256, batch=256),
+        "PyTorch's nn.Linear draws its weights and its biases from U[-1/sqrt(n), 1/sqrt(n)]; the weights' "
+        "variance 1/(3n) is a sixth of what ReLU needs, so (with seed 0) the std of the activations falls from "
+        "0.337 at layer 1 until the biases hold it, between 0.02 and 0.025 from layer 5 on (0.0224 at layer 20). "
+        "What is left hardly depends on the input: from layer 9 on, a unit's spread across the examples is below "
+        "1% of the layer's std (at layer 20, 2.78e-7 times it), so every input gives nearly the same output.",
+        Scenario(init="torch_linear", activation="relu", depth=20, width=256, batch=256, bias="torch_linear"),
         "signal",
     ),
     Preset(
         "xavier_range", "Weight range against the number of inputs",
-        "The classic plot: U[-1/sqrt(n), +1/sqrt(n)] weights span [-1, 1] for a unit with 1 input and only "
-        "[-0.1, 0.1] with 100 inputs. The more inputs are summed, the smaller each weight must be for the "
-        "sum to keep the same spread.",
+        "The classic plot: U[-1/sqrt(n), +1/sqrt(n)] weights span [-1, 1] for a unit with 1 input and only [-0.1,"
+        " 0.1] with 100 inputs; Keras's glorot_uniform, U[-sqrt(6/(n + m)), +sqrt(6/(n + m))] with m = n, shrinks"
+        " from [-1.73, 1.73] to [-0.173, 0.173], and PyTorch's kaiming_normal_ has no bound, its std sqrt(2/n) "
+        "falling from 1.41 to 0.141. The more inputs are summed, the smaller each weight must be for the sum to "
+        "keep the same spread.",
         Scenario(init="xavier_heuristic", activation="tanh", depth=10, width=100, batch=128),
         "ranges", MappingProxyType({"ranges": RangesView()}),
     ),
     Preset(
         "he_range", "He: a standard deviation, not a range",
-        "He normal weights have std sqrt(2/n): 1.41 for one input, 0.141 for 100. That is one standard "
-        "deviation, not a range: 35% of Keras's he_normal weights lie outside +-sqrt(2/n) (it only redraws "
-        "values beyond 2.27 std), and PyTorch's kaiming_normal_ has no bound at all.",
+        "He normal weights have std sqrt(2/n): 1.41 for one input, 0.141 for 100. That is one standard deviation,"
+        " not a range: Keras's he_normal only redraws values beyond +-3.22 for one input and +-0.322 for 100, and"
+        " PyTorch's kaiming_normal_, with the same std, has no bound at all.",
         Scenario(init="he_normal", activation="relu", depth=10, width=100, batch=128),
         "ranges", MappingProxyType({"ranges": RangesView(inits=("he_normal", "torch_kaiming_normal"))}),
     ),

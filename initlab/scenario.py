@@ -48,7 +48,9 @@ class BudgetError(ValueError):
 LOSSES = ("projection", "mse")
 # Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
 INPUTS = ("standard", "minmax", "raw")
-BIASES = ("zeros", "constant", "random_normal")
+# Biases: 0 (Keras, textbooks); a constant; N(0, bias_value^2); torch_linear: U[+-1/sqrt(fan_in)], what
+# PyTorch's nn.Linear draws for its bias by default (variance 1/(3 fan_in), bias_value unused).
+BIASES = ("zeros", "constant", "random_normal", "torch_linear")
 DTYPES = ("float32", "float64")
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
@@ -97,10 +99,13 @@ FIELDS: tuple[FieldSpec, ...] = (
               optional=True, group=_P),
     FieldSpec("a", "float", None, "a", "Lower truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),
     FieldSpec("b", "float", None, "b", "Upper truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),
-    FieldSpec("bias", "choice", "zeros", "Bias init", "How biases start (zeros is the Keras and textbook default).",
+    FieldSpec("bias", "choice", "zeros", "Bias init",
+              "How biases start: zeros (the Keras and textbook default), constant, random_normal, or torch_linear: "
+              "U[-1/sqrt(n), 1/sqrt(n)] with n inputs, PyTorch's nn.Linear default.",
               choices=BIASES),
     FieldSpec("bias_value", "float", 0.1, "Bias value / std",
-              "The constant for bias=constant, the standard deviation for bias=random_normal.", lo=-100, hi=100),
+              "The constant for bias=constant, the standard deviation for bias=random_normal (not used by zeros "
+              "and torch_linear).", lo=-100, hi=100),
     FieldSpec("inputs", "choice", "standard", "Inputs",
               "standard: N(0,1) features; minmax: U[0,1]; raw: U[0,255], like unscaled pixel values.",
               choices=INPUTS, group="data"),

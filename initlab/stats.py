@@ -140,6 +140,47 @@ def sample_percentiles(samples: np.ndarray, qs: tuple[float, ...] = PERCENTILES)
     return out
 
 
+def example_std(blocks: np.ndarray) -> np.ndarray:
+    """The spread across examples of each layer: per unit the std over the examples, averaged over units.
+
+    ``blocks`` is (layers, rows, units): for every layer the same ``rows`` examples and ``units``
+    units (a corner of the (batch, width) array, see :func:`initlab.network.run`). For layer l::
+
+        example_std[l] = mean_j  sqrt( mean_b (x[l, b, j] - mean_b' x[l, b', j])^2 )
+
+    (population std over the examples b of unit j, then the mean over the units j). It is the part
+    of a layer's spread that changes with the input: 0 when every example gives the same values,
+    however different the units are from one another. (Over all units and the whole batch,
+    ``std^2 = mean_j var_b + var_j mean_b``: the overall std also counts the fixed differences
+    between units.)
+
+    Computed in float64, so it is finite whenever the values are: float32 values square without
+    overflow or underflow there, and a float64 layer whose largest magnitude is beyond 1e150 (or below
+    1e-150) is first divided by it. NaN for a layer holding inf/NaN and for fewer than 2 examples (no
+    spread across examples to measure). One vectorised pass over all layers.
+    """
+    layers, rows, _ = blocks.shape
+    out = np.full(layers, np.nan)
+    if rows < 2 or blocks.size == 0:
+        return out
+    with np.errstate(all="ignore"):
+        x = blocks.astype(np.float64)  # a copy, centred in place below
+        scale = None
+        if blocks.dtype.itemsize > 4:
+            m = np.maximum(x.max(axis=(1, 2)), -x.min(axis=(1, 2)))  # NaN / inf for a layer holding them
+            far = np.isfinite(m) & (m > 0) & ((m > 1e150) | (m < 1e-150))
+            if far.any():
+                scale = np.where(far, m, 1.0)
+                x /= scale[:, None, None]
+        x -= x.mean(axis=1, keepdims=True)  # inf - inf = NaN: a non-finite layer ends as NaN
+        sd = np.sqrt(np.einsum("lbj,lbj->lj", x, x) / rows).mean(axis=1)
+        if scale is not None:
+            sd *= scale
+    ok = np.isfinite(sd)
+    out[ok] = sd[ok]
+    return out
+
+
 @dataclass(frozen=True)
 class Histograms:
     """Per-layer histograms of a sample of each layer's values.

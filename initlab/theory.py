@@ -15,8 +15,10 @@ per-example gradient by chi_l = sigma_w^2 E[f'(z_l)^2] at each layer going down:
     Var(dl/dz_l)     = E[f'(z_l)^2] sigma_w^2 Var(dl/dz_{l+1})
 
 Xavier/He are exactly the choices that put chi = 1 for linear/ReLU networks. At finite width the measured
-values scatter around these curves by O(depth / width) (Roberts, Yaida & Hanin 2022), which is itself a
-lesson the overlay shows.
+values scatter around these curves: the variance of the fluctuations grows like depth / width (Roberts,
+Yaida & Hanin 2022), so their typical size like sqrt(depth / width) (measured for He + ReLU: about
+0.7 sqrt(depth / width) in relative terms; less for tanh, whose decay pulls the signal back), which
+is itself a lesson the overlay shows.
 
 Fixed point, chi_1, phase diagram (Poole et al. 2016; Schoenholz et al. 2017)
 -----------------------------------------------------------------------------
@@ -753,6 +755,8 @@ def _bias_moments(s: Scenario) -> tuple[float, float]:
         return s.bias_value, 0.0
     if s.bias == "random_normal":
         return 0.0, s.bias_value**2
+    if s.bias == "torch_linear":
+        return 0.0, 1.0 / (3 * s.width)  # U[+-1/sqrt(n)]: variance (2/sqrt(n))^2 / 12
     return 0.0, 0.0
 
 

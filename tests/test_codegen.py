@@ -210,3 +210,12 @@ def test_keras_float64_warns_off_tensorflow(monkeypatch, dtype):
         _, out = _run_keras(s, monkeypatch, backend)
         assert ("computes these float64 layers in float32" in out) == warned
         assert ("KERAS_BACKEND=tensorflow" in out) == warned
+
+
+def test_torch_linear_bias_in_both_snippets():
+    s = Scenario(depth=2, width=256, batch=2, bias="torch_linear")
+    k, t = codegen.keras_snippet(s), codegen.pytorch_snippet(s)
+    for code in (k, t):
+        compile(code, "<snippet>", "exec")
+    assert "RandomUniform(minval=-0.0625, maxval=0.0625)" in k  # 1/sqrt(256)
+    assert "nn.init.uniform_(b, -1 / math.sqrt(256), 1 / math.sqrt(256))" in t

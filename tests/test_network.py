@@ -225,3 +225,89 @@ def test_results_are_read_only():
 def test_invalid_scenarios_raise_value_error_naming_the_value(bad, word):
     with pytest.raises(ValueError, match=word):
         propagate(dataclasses.replace(Scenario(depth=2, width=4, batch=2), **bad))
+
+
+def test_torch_linear_bias_is_pytorchs_default_drawn_from_the_scenario_seed():
+    s = Scenario(depth=40, width=64, batch=4, bias="torch_linear", bias_value=7.0)
+    b = network.build(s).biases
+    bound = 1 / math.sqrt(64)  # nn.Linear.reset_parameters: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    assert b.shape == (40, 64) and b.dtype == np.float32
+    assert b.min() >= -bound and b.max() <= bound  # bias_value (7) is not used
+    # 2560 draws of U[-a, a]: variance a^2/3 = 1/(3*64); the sample variance has relative sd sqrt(0.8/2560) = 1.8%.
+    assert b.astype(np.float64).var() == pytest.approx(1 / (3 * 64), rel=0.07)
+    assert np.array_equal(b, network.build(s).biases)  # same seed, same biases
+    assert not np.array_equal(b, network.build(s.replace(seed=1)).biases)
+    # The biases have their own stream: choosing them changes neither the weights nor the inputs.
+    zero = network.build(s.replace(bias="zeros"))
+    assert zero.biases is None and np.array_equal(zero.x, network.build(s).x)
+    assert np.array_equal(zero.weights[3], network.build(s).weights[3])
+
+
+def test_torch_linear_bias_holds_a_relu_stack_at_the_mean_field_fixed_point():
+    # Weights U[+-1/sqrt(n)] (sigma_w^2 = n Var w = 1/3), biases of variance 1/(3n): q = q/6 + 1/(3n) has the
+    # fixed point q* = 6 / (5 * 3n) = 0.0016 (n = 256), a pre-activation std of 0.0395, reached geometrically
+    # (x1/6 per layer in variance). Finite-width walk: sd of ln q ~ sqrt(5 * 20 / 256) = 0.6 at most, so
+    # ln(std) within 0.35 of the prediction over layers 10-20 (it is far tighter: the bias term is redrawn
+    # per layer and does not compound).
+    res = propagate(Scenario(init="torch_linear", bias="torch_linear", activation="relu", depth=20, width=256,
+                             batch=256))
+    pre = res.layers["pre_std"].to_numpy()
+    assert np.abs(np.log(pre[9:] / math.sqrt(6 / (5 * 3 * 256)))).max() < 0.35
+    # Without the biases the same stack shrinks x0.41 (1/sqrt 6) per layer, to ~1e-8 at layer 20.
+    bare = propagate(Scenario(init="torch_linear", activation="relu", depth=20, width=256, batch=256))
+    assert bare.layers["pre_std"].iloc[-1] < 1e-6
+
+
+def test_example_std_columns_follow_their_definition():
+    s = Scenario(init="he_normal", activation="relu", depth=4, width=48, batch=100, bias="random_normal",
+                 bias_value=0.5, seed=5)
+    res = propagate(s)
+    net = network.build(s)
+    h = net.x
+    for i, w in enumerate(net.weights):
+        z = h @ w + net.biases[i]
+        h = net.activation.fn(z)
+        # The first EXAMPLE_ROWS examples of the first EXAMPLE_UNITS units: std over the examples, mean over units.
+        rows, units = network.EXAMPLE_ROWS, network.EXAMPLE_UNITS
+        for arr, col in ((z, "pre_example_std"), (h, "act_example_std")):
+            ref = arr[:rows, :units].astype(np.float64).std(axis=0).mean()
+            assert res.layers[col].iloc[i] == pytest.approx(ref, rel=1e-6)  # float32 matmul, same BLAS order
+    # Independent N(0, 1) inputs: at layer 1 every unit varies across examples like the layer as a whole.
+    t = res.layers
+    assert t["pre_example_std"].iloc[0] / t["pre_std"].iloc[0] == pytest.approx(1, abs=0.15)
+
+
+def test_example_std_sees_outputs_that_no_longer_depend_on_the_input():
+    t = propagate(Scenario(init="torch_linear", bias="torch_linear", activation="relu", depth=20, width=256,
+                           batch=256)).layers
+    ex = t["act_example_std"].to_numpy()
+    # The input-dependent part of z shrinks by sqrt(sigma_w^2 E[relu'^2]) = sqrt(1/3 * 1/2) = 0.41 per layer
+    # (mean-field chi_1 = 1/6), while the biases keep the std at its fixed point: 19 layers -> 0.41^19 = 4e-8.
+    # Finite width: sd of ln q after 19 layers ~ sqrt(5 * 19 / 256) = 0.61, i.e. 0.13 decades of std; 3.5 sd
+    # allow 0.45 decades (the 64 x 32 corner adds ~0.01).
+    assert math.log10(ex[-1] / ex[0]) == pytest.approx(19 * math.log10(math.sqrt(1 / 6)), abs=0.45)
+    rel = ex / t["act_std"].to_numpy()
+    assert rel[0] > 0.9 and rel[-1] < 1e-6  # the std itself stays at the fixed point: the ratio collapses
+    # He + ReLU without biases keeps depending on the input (rel well above 1%).
+    he = propagate(Scenario(init="he_normal", activation="relu", depth=20, width=256, batch=256)).layers
+    assert (he["act_example_std"] / he["act_std"]).min() > 0.05
+    # One example: nothing to compare across; every statistic stays finite elsewhere.
+    one = propagate(Scenario(depth=3, width=16, batch=1)).layers
+    assert one["act_example_std"].isna().all() and np.isfinite(one["act_std"]).all()
+
+
+def test_example_std_is_finite_where_the_values_are_huge():
+    res = propagate(Scenario(**LINEAR_250, stddev=1.0, dtype="float64"))  # values up to ~1e301
+    ex = res.layers["act_example_std"].to_numpy()
+    assert np.isfinite(ex).all() and ex[-1] > 1e290
+
+
+def test_result_carries_what_layer_one_is_made_of():
+    s = Scenario(init="small_uniform", inputs="minmax", bias="torch_linear", depth=2, width=64, batch=32)
+    res = propagate(s)
+    net = network.build(s)
+    w, b = net.weights[0].astype(np.float64), net.biases[0].astype(np.float64)
+    assert res.first_weights.mean == pytest.approx(w.mean(), rel=1e-6) and res.first_weights.min == w.min()
+    assert res.first_weights.std == pytest.approx(w.std(), rel=1e-5)
+    assert res.first_bias.std == pytest.approx(b.std(), rel=1e-5)
+    assert propagate(s.replace(bias="zeros")).first_bias == network.stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0)

@@ -99,3 +99,26 @@ def test_tiny_values_keep_their_std_in_float32():
     m = stats.moments(x)
     ref = x.astype(np.float64).std()
     assert m.std == pytest.approx(ref, rel=1e-5) and m.std > 0
+
+
+def test_example_std_is_the_mean_over_units_of_the_std_over_examples():
+    rng = np.random.default_rng(1)
+    # Unit j has its own offset (the same for every example) and its own spread across examples.
+    blocks = (rng.standard_normal((3, 64, 32)) * np.arange(1, 33) + 100.0 * rng.standard_normal(32)).astype(np.float32)
+    ref = blocks.astype(np.float64).std(axis=1).mean(axis=1)  # numpy: population std over axis 1 (examples)
+    # float32 values, float64 arithmetic (after division by the largest magnitude): float64 rounding only.
+    np.testing.assert_allclose(stats.example_std(blocks), ref, rtol=1e-12)
+    # The offsets between units do not count: the overall std is dominated by them, example_std is not.
+    assert ref[0] < 0.5 * blocks[0].std()
+
+
+def test_example_std_is_overflow_safe_and_nan_where_it_must_be():
+    big = np.array([[[1e300, -1e300], [-1e300, 1e300]]])  # squares overflow float64
+    assert stats.example_std(big)[0] == pytest.approx(1e300, rel=1e-12)
+    tiny = np.array([[[1e-40, 0.0], [-1e-40, 0.0]]], dtype=np.float32)  # float32 squares underflow
+    assert stats.example_std(tiny)[0] == pytest.approx(0.5e-40, rel=1e-6)
+    layers = np.zeros((3, 4, 2))
+    layers[1, 0, 0] = np.inf
+    out = stats.example_std(layers)
+    assert out[0] == 0.0 and np.isnan(out[1]) and out[2] == 0.0  # constant layers: 0; a non-finite layer: NaN
+    assert np.isnan(stats.example_std(np.ones((2, 1, 5)))).all()  # one example: no spread across examples

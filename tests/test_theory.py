@@ -426,3 +426,9 @@ def test_engine_with_lsuv_matches_its_prediction_within_lsuv_tolerance():
     measured = propagate(s).layers["pre_std"].to_numpy() ** 2
     predicted = theory.predict(s).pre_std ** 2
     assert np.all(np.abs(measured - predicted) < 0.1)  # LSUV stops within tol = 0.1 of 1
+
+
+def test_torch_linear_bias_adds_its_variance():
+    # U[+-1/sqrt(n)] has variance (2/sqrt(n))^2 / 12 = 1/(3n): with Var z = n Var(w) E[x^2] = 1 it adds 1/(3*32).
+    p = theory.predict(Scenario(init="glorot_uniform", activation="linear", depth=2, width=32, bias="torch_linear"))
+    assert p.pre_std[0] == pytest.approx(math.sqrt(1 + 1 / 96), rel=EXACT)
