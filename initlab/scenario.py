@@ -51,6 +51,9 @@ INPUTS = ("standard", "minmax", "raw")
 # Biases: 0 (Keras, textbooks); a constant; N(0, bias_value^2); torch_linear: U[+-1/sqrt(fan_in)], what
 # PyTorch's nn.Linear draws for its bias by default (variance 1/(3 fan_in), bias_value unused).
 BIASES = ("zeros", "constant", "random_normal", "torch_linear")
+# Bias schemes that take no bias_value (zeros; PyTorch's U[-1/sqrt(n), 1/sqrt(n)] is fixed by the fan-in):
+# the page does not draw its box for them.
+BIASES_WITHOUT_VALUE = ("zeros", "torch_linear")
 DTYPES = ("float32", "float64")
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")

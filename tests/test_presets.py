@@ -81,9 +81,10 @@ def test_get_and_unknown_name():
         presets.get("nope")
 
 
-@pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if p.tab != "ranges"])
+@pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if p.tab != "ranges" and n != "edge_of_chaos"])
 def test_measured_numbers_are_said_to_be_for_seed_0(name):
-    # Every text quoting a measured number says which seed it is for (formula-only texts need not).
+    # Every text quoting a measured number says which seed it is for (formula-only texts need not: the
+    # range presets and edge_of_chaos, whose numbers are mean-field theory).
     assert PRESETS[name].scenario.seed == 0
     if name != "zero_init":  # zero init draws nothing: its numbers do not depend on a seed
         assert "seed 0" in PRESETS[name].text
@@ -200,7 +201,7 @@ def test_xavier_tanh_drifts_slowly():
     quotes("xavier_tanh", {"2": True, "1": True, "256": 1 / initializers.get("glorot_uniform").std(256, 256) ** 2,
                            "0": True, "0.626": a[0], "0.0657": a[-1], "100": len(a), "x0.977": (a[-1] / a[0]) ** (1 / 99),
                            "x0.993": (a[-1] / a[49]) ** (1 / 50), "0.105": a[-1] / a[0],
-                           "6.8%": t.loc[1, "frac_saturated"], "0.4%": True})
+                           "6.8%": t.loc[1, "frac_saturated"], "0.36%": t.loc[2:, "frac_saturated"].max()})
 
 
 def test_xavier_relu_halves_the_variance_per_layer():
@@ -248,7 +249,7 @@ def test_sigmoid_with_large_weights_saturates():
     s = PRESETS["sigmoid_saturation"].scenario
     quotes("sigmoid_saturation", {"0": True, "1": s.stddev, "256": s.width, "16": t.loc[1, "pre_std"],
                                   "82%": t.loc[1, "frac_saturated"], "73%": t.loc[10, "frac_saturated"], "10": s.depth,
-                                  "10%": True, "0.5": 0.5, "0.474": t.loc[1, "act_std"], "0.462": t.loc[10, "act_std"]})
+                                  "10%": True, "0.474": t.loc[1, "act_std"], "0.462": t.loc[10, "act_std"]})
     # "slope below 10% of its peak": the saturation rule of the activations.
     sig = activation("sigmoid")
     assert sig.saturation_threshold == pytest.approx(0.1 * 0.25)
@@ -330,8 +331,7 @@ def test_pytorch_default_settles_and_forgets_the_input():
                   "2.78e-7 times their std", "falls from 0.337 at layer 1 to 0.0224 at layer 20",
                   "below 1% of their std"):
         assert shown in said(sv), shown
-    quotes("pytorch_default", {"1": True, "3": True, "0": True, "0.337": t.loc[1, "act_std"], "0.02": True,
-                               "0.025": True, "5": True, "0.0224": t.loc[20, "act_std"], "20": s.depth, "9": 9,
+    quotes("pytorch_default", {"1": True, "3": True, "0": True, "0.337": t.loc[1, "act_std"], "0.0224": t.loc[20, "act_std"], "20": s.depth, "9": 9,
                                "1%": EXAMPLE_SPREAD_LIMIT, "2.78e-7": rel[-1]})
     w = initializers.get("torch_linear")
     assert w.std(256, 256) ** 2 == pytest.approx(1 / (3 * 256))  # "variance 1/(3n)", "a sixth" of He's 2/n

@@ -17,7 +17,7 @@ import streamlit as st
 from initlab import activations, initializers
 from initlab.links import section
 from initlab.presets import PRESETS
-from initlab.scenario import NET, Scenario
+from initlab.scenario import BIASES_WITHOUT_VALUE, NET, Scenario
 from initlab.schema import FieldSpec, Section, choices_for
 from initlab.ui import state
 
@@ -126,7 +126,7 @@ def sidebar(scenario: Scenario) -> None:
     if more.open:
         with more:
             for name in shown:
-                if name == "bias_value" and scenario.bias == "zeros":
+                if name == "bias_value" and scenario.bias in BIASES_WITHOUT_VALUE:
                     continue
                 _net(name, hide, lock, persist=True)
 

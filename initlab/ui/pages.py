@@ -166,8 +166,9 @@ def _verdict_box(v: verdict.Verdict) -> None:
 def _theory_note(theory: dict[str, np.ndarray] | None) -> str:
     if theory is None:
         return "(No mean-field curve: weights with a non-zero mean give every unit a shared part.)"
-    return ("Dotted: the infinite-width (mean-field) prediction. A real network of finite width scatters "
-            "around it, more the deeper and narrower it is (roughly like √(depth / width)).")
+    return ("Dotted: the infinite-width (mean-field) prediction. At a finite width the measured line wanders "
+            "away from it, typically by a relative amount of order √(depth / width) (less where the activation "
+            "pulls the signal back, as tanh does).")
 
 
 def _scale_words(fig: go.Figure) -> str:
@@ -189,7 +190,7 @@ def signal(values: Values) -> None:
     which = view.which
     name = "activations h = f(z)" if which == "act" else "pre-activations z = hW + b"
     controls.view("signal", "which")
-    _verdict_box(verdict.signal_verdict(res.layers))  # TODO(which)
+    _verdict_box(verdict.signal_verdict(res.layers, which, first=verdict.first_layer(res)))
     st.markdown(summary_line(res, which))
     holder = st.empty()  # the explanation sits above the chart but depends on the chart's axis
     theory = _theory(s, f"{which}_std")
@@ -221,23 +222,41 @@ def signal(values: Values) -> None:
     _exports(values, res)
 
 
+def pct(frac: float) -> str:
+    """A share in percent with two significant digits under 10% (6.8%, 0.37%), whole above (73%)."""
+    p = 100.0 * float(frac)
+    if p == 0 or not np.isfinite(p):
+        return "0%" if p == 0 else "NaN"
+    return f"{p:.0f}%" if p >= 10 else f"{p:.2g}%"
+
+
 def summary_line(res: Result, which: str) -> str:
     """One line of the numbers the verdict and the preset texts speak of (one element, not four metrics)."""
     lay = res.layers
+    s = res.scenario
     col = lay[f"{which}_std"].to_numpy(dtype=float)
     depth = len(lay)
     fin = col[np.isfinite(col)]
-    parts = [f"input std **{verdict.fmt(res.input.std)}**",
+    parts = [f"input mean **{verdict.fmt(res.input.mean)}**, std **{verdict.fmt(res.input.std)}**"
+             + (f", from **{verdict.fmt(res.input.min)}** to **{verdict.fmt(res.input.max)}**" if s.inputs != "standard"
+                else ""),
              f"std at layer 1 **{verdict.fmt(col[0])}**",
              f"at layer {depth} **{verdict.fmt(col[-1]) if np.isfinite(col[-1]) else 'inf/NaN'}**"]
     if depth > 2 and fin.size:
         parts.append(f"range over layers **{verdict.fmt(fin.min())} – {verdict.fmt(fin.max())}**")
     parts.append(f"first inf/NaN layer **{'none' if res.first_nonfinite_layer is None else res.first_nonfinite_layer}**")
+    info = np.finfo(s.dtype)
+    if res.first_nonfinite_layer is not None:
+        parts.append(f"{s.dtype} overflows above **{verdict.fmt(float(info.max))}**")
+    elif (lay[f"{which}_max"].to_numpy(dtype=float) == 0).any() and (lay[f"{which}_min"].to_numpy(dtype=float) == 0).any():
+        parts.append(f"{s.dtype} rounds to 0 below **{verdict.fmt(float(info.smallest_subnormal))}**")
     sat = lay["frac_saturated"].to_numpy(dtype=float)
     if (sat > 0).any():
-        parts.append(f"saturated in layer 1 **{sat[0]:.0%}**, in layer {depth} **{sat[-1]:.0%}**")
-    if "example_std" in lay.columns and which == "act":
-        ex = lay["example_std"].to_numpy(dtype=float)
+        parts.append(f"saturated in layer 1 **{pct(sat[0])}**" + (
+            f", above it at most **{pct(np.nanmax(sat[1:]))}**" if depth > 1 else ""))
+    ex_col = f"{which}_example_std"
+    if ex_col in lay.columns:
+        ex = lay[ex_col].to_numpy(dtype=float)
         parts.append(f"spread across examples at layer {depth} **{verdict.fmt(ex[-1])}**")
     return " · ".join(parts)
 
@@ -250,9 +269,11 @@ def gradients(values: Values) -> None:
     _verdict_box(verdict.gradient_verdict(res.layers))
     g = res.layers["grad_std"].to_numpy(dtype=float)
     w = res.layers["weight_grad_norm"].to_numpy(dtype=float)
+    fw = w[np.isfinite(w)]
     st.markdown(" · ".join([
         f"grad std at the top (layer {len(g)}) **{verdict.fmt(g[-1])}**", f"at layer 1 **{verdict.fmt(g[0])}**",
-        f"weight gradient norm at the top **{verdict.fmt(w[-1])}**, at layer 1 **{verdict.fmt(w[0])}**"]))
+        f"weight gradient norm at the top **{verdict.fmt(w[-1])}**, at layer 1 **{verdict.fmt(w[0])}**"]
+        + ([f"between **{verdict.fmt(fw.min())}** and **{verdict.fmt(fw.max())}** over the layers"] if fw.size > 2 else [])))
     st.caption("The loss at the top is " + ("l = r·h with r ~ N(0, 1): the gradient enters the top with unit "
                                             "variance, so every change below is the layers' doing."
                                             if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1)."))
@@ -370,9 +391,14 @@ def compare(values: Values) -> None:
     chart("fractions", key)
     rows = []
     for label, r in results.items():
-        sv, gv = verdict.signal_verdict(r.layers), verdict.gradient_verdict(r.layers)  # TODO(which)
+        sv = verdict.signal_verdict(r.layers, which, first=verdict.first_layer(r))
+        gv = verdict.gradient_verdict(r.layers)
+        std = r.layers[f"{which}_std"].to_numpy(dtype=float)
+        fin = std[np.isfinite(std)]
         rows.append({"": label, "forward": sv.kind, "backward": gv.kind,
-                     f"std at layer {s.depth}": verdict.fmt(r.layers[f"{which}_std"].iloc[-1]),
+                     "std at layer 1": verdict.fmt(std[0]),
+                     f"std at layer {s.depth}": verdict.fmt(std[-1]),
+                     "std range over layers": f"{verdict.fmt(fin.min())} – {verdict.fmt(fin.max())}" if fin.size else "—",
                      "first inf/NaN layer": r.first_nonfinite_layer or "—",
                      "grad std, layer 1": verdict.fmt(r.layers["grad_std"].iloc[0])})
     st.dataframe(rows, hide_index=True, width="stretch")
