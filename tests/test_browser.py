@@ -173,3 +173,16 @@ def test_clicking_a_tab_updates_url(page, app_url) -> None:  # type: ignore[no-u
     assert _query(page.url)["tab"] == ["gradients"]
     assert page.get_by_role("tab", name="Gradients").get_attribute("aria-selected") == "true"
     _no_exception(page)
+
+
+def test_theory_tab_and_its_presets_open_from_links(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    for name in ("edge_of_chaos", "isometry", "lsuv_rescue"):
+        _open(page, app_url + f"/?preset={name}", min_charts=4)
+        assert page.get_by_role("tab", name="Theory").get_attribute("aria-selected") == "true"
+        drawn = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+                                        .map(p => p.querySelectorAll('svg.main-svg').length)""")
+        assert len(drawn) >= 4 and all(drawn), f"{name}: SVGs per chart: {drawn}"
+        _no_exception(page)
+        assert _query(page.url) == {"v": ["2"], "preset": [name]}
+    body = page.inner_text("body")
+    assert "LSUV needed" in body and "Var(z)" in body
