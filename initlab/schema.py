@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-Kind = Literal["int", "float", "choice", "bool", "list"]
+Kind = Literal["int", "float", "choice", "bool", "list", "widths"]  # widths: a tuple of layer sizes
 T = TypeVar("T")
 
 # Longer values are refused unread: no link can make the parser work hard. It must exceed the longest
@@ -37,7 +37,8 @@ class FieldSpec:
     ``name`` is the attribute of the section's dataclass; ``key`` the stable URL key (defaults to
     ``name``; a retired key is never reused). ``registry`` names where the choices of a choice or list
     field come from when they are not fixed (``"init"``: the initializer registry, ``"activation"``).
-    For a list field, ``lo``/``hi`` bound the number of items.
+    For a list field, ``lo``/``hi`` bound the number of items; for a widths field (a tuple of whole
+    numbers such as hidden-layer sizes) they bound each item and ``max_items`` their number.
     """
 
     name: str
@@ -54,6 +55,7 @@ class FieldSpec:
     registry: str | None = None
     widget: str = ""  # "slider" or "radio" where the default widget (number box, select box) is not the best
     choice_labels: tuple[tuple[str, str], ...] = ()  # how choices read on the page, e.g. ("act", "activations h")
+    max_items: int | None = None  # widths: at most this many items
 
     @property
     def url_key(self) -> str:
@@ -105,6 +107,15 @@ def check_value(field: FieldSpec, value: Any) -> None:
         if value not in valid:
             raise ValueError(f"{field.name} must be one of {', '.join(valid)}; received {value!r}")
         return
+    if field.kind == "widths":
+        most = field.max_items or 1
+        ok = isinstance(value, tuple) and 1 <= len(value) <= most and all(
+            isinstance(v, int) and not isinstance(v, bool) and (field.lo is None or v >= field.lo)
+            and (field.hi is None or v <= field.hi) for v in value)
+        if not ok:
+            raise ValueError(f"{field.name} must be 1 to {most} whole numbers in [{field.lo:g}, {field.hi:g}]; "
+                             f"received {value!r}")
+        return
     if field.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
         raise ValueError(f"{field.name} must be a whole number; received {value!r}")
     if field.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -123,6 +134,8 @@ def format_value(field: FieldSpec, value: Any) -> str:
         return "1" if value else "0"
     if field.kind == "list":
         return ",".join(value)
+    if field.kind == "widths":
+        return ",".join(str(v) for v in value)
     if field.kind == "float":
         v = float(value)
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
@@ -165,6 +178,8 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
         if field.optional:
             return None, None
         raise ValueError("is empty")
+    if field.kind == "widths":
+        return _parse_widths(field, text)
     if field.kind == "bool":
         low = text.lower()
         if low in ("1", "true", "yes", "on"):
@@ -193,6 +208,24 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
     elif hi is not None and num > hi:
         why, num = f"{show(text)} is above the maximum {hi:g}: clamped to {hi:g}", hi
     return (int(num) if field.kind == "int" else float(num)), why
+
+
+def _parse_widths(field: FieldSpec, text: str) -> tuple[tuple[int, ...], str | None]:
+    """``"10,5"`` -> ``(10, 5)``; items out of [lo, hi] are clamped and extra items dropped, with a reason."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(t.isascii() and t.isdigit() for t in items):
+        raise ValueError(f"{show(text)} is not a comma-separated list of whole numbers")
+    most = field.max_items or 1
+    values = [int(t) for t in items]
+    lo = int(field.lo) if field.lo is not None else None
+    hi = int(field.hi) if field.hi is not None else None
+    kept = tuple(min(max(v, lo if lo is not None else v), hi if hi is not None else v) for v in values[:most])
+    why = []
+    if len(values) > most:
+        why.append(f"at most {most} items: kept the first {most}")
+    if list(kept) != values[:most]:
+        why.append(f"items are clamped to [{lo}, {hi}]")
+    return kept, ("; ".join(why) + f": using {format_value(field, kept)}") if why else None
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
