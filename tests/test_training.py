@@ -1,0 +1,491 @@
+"""Training: the schema, gradients against finite differences, the compiled engine against the numpy one,
+a replay by an independent implementation, and the classic zeros / He / N(0,1) x 10 comparison as numbers."""
+
+import dataclasses
+import math
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import initlab
+from initlab import _train_jit, activations, training
+from initlab.scenario import BudgetError
+from initlab.train_scenario import (
+    MAX_TRAIN_MACS, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
+    max_steps_within_budget, parse_widths,
+)
+
+ACTS = activations.names()
+EPS64 = np.finfo(np.float64).eps
+HE = {"init": "variance_scaling", "scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"}
+needs_numba = pytest.mark.skipif(not _train_jit.AVAILABLE, reason="numba is not installed: only the numpy engine")
+
+
+def _he(ts: TrainScenario) -> TrainScenario:
+    p = dict(HE)
+    return ts.with_init(p.pop("init"), **p)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The schema
+# ---------------------------------------------------------------------------------------------------
+
+def test_defaults_are_the_classic_comparison_and_valid():
+    ts = TrainScenario().validate()
+    assert (ts.dataset, ts.n_train, ts.n_test, ts.noise, ts.hidden, ts.activation) == ("circles", 300, 100, 0.05,
+                                                                                        (10, 5), "relu")
+    assert (ts.optimizer, ts.lr, ts.steps, ts.batch, ts.restarts, ts.inputs) == ("sgd", 0.01, 15000, 300, 10,
+                                                                                 "standard")
+    assert initlab.TrainScenario is TrainScenario
+    assert estimate_train_macs(ts) == 10 * 15000 * 300 * (2 * 10 + 10 * 5 + 5 * 1) < MAX_TRAIN_MACS
+    hash(ts)  # cacheable
+
+
+def test_init_fields_reuse_the_scenario_schema():
+    from initlab.scenario import FIELD_BY_NAME
+
+    for name in ("mean", "stddev", "scale", "mode", "distribution", "gain", "bias", "bias_value", "dtype"):
+        assert TRAIN_FIELD_BY_NAME[name].lo == FIELD_BY_NAME[name].lo
+        assert TRAIN_FIELD_BY_NAME[name].choices == FIELD_BY_NAME[name].choices
+    assert TrainScenario().with_init("random_normal", stddev=10.0).init_params() == {"stddev": 10.0}
+
+
+@pytest.mark.parametrize("changes, name", [
+    ({"hidden": (0, 5)}, "hidden"), ({"hidden": (10,) * 5}, "hidden"), ({"hidden": [10, 5]}, "hidden"),
+    ({"hidden": (10.0,)}, "hidden"), ({"dataset": "rings"}, "dataset"), ({"lr": 0.0}, "lr"),
+    ({"optimizer": "rmsprop"}, "optimizer"), ({"inputs": "raw"}, "inputs"), ({"restarts": 0}, "restarts"),
+    ({"steps": 1.5}, "steps"), ({"stddev": -1.0}, "stddev"),
+])
+def test_validate_names_the_bad_field(changes, name):
+    with pytest.raises(ValueError) as err:
+        TrainScenario(**changes).validate()
+    assert str(err.value).startswith(name)
+
+
+def test_widths_parse_from_a_link():
+    f = TRAIN_FIELD_BY_NAME["hidden"]
+    assert parse_widths(f, " 10, 5 ") == (10, 5)
+    for bad in ("", "10,,x", "0", "10,5,5,5,5", "1e3", "-1"):
+        with pytest.raises(ValueError):
+            parse_widths(f, bad)
+
+
+def test_budget_errors_name_the_limit_that_binds():
+    with pytest.raises(BudgetError) as err:
+        check_train_budget(TrainScenario(steps=100_000, restarts=50))
+    msg = str(err.value)
+    assert "50 restarts x 100000 steps x 300 examples per step x 75 weights" in msg and "multiply-adds" in msg
+    assert "reduce the steps, the restarts, the batch size or the hidden widths" in msg
+    with pytest.raises(BudgetError) as err:
+        check_train_budget(TrainScenario(hidden=(64, 64, 64, 64), restarts=50, steps=10, dtype="float64"))
+    assert "MB" in str(err.value) and "reduce the restarts or the hidden widths" in str(err.value)
+    ts = TrainScenario(restarts=50)
+    steps = max_steps_within_budget(ts)
+    check_train_budget(ts.replace(steps=steps))
+    with pytest.raises(BudgetError):
+        check_train_budget(ts.replace(steps=steps + 1))
+    with pytest.raises(BudgetError):
+        training.train(TrainScenario(steps=100_000, restarts=50))
+
+
+def test_tiny_networks_are_bounded_by_the_examples_budget():
+    with pytest.raises(BudgetError, match="examples, over the 1.5e\\+08 budget.*reduce the steps, the restarts or"):
+        check_train_budget(TrainScenario(hidden=(1,), restarts=50, n_train=2000, batch_size=1999, steps=2000))
+    ts = TrainScenario(hidden=(1,), restarts=50, n_train=2000, batch_size=1999)
+    check_train_budget(ts.replace(steps=max_steps_within_budget(ts)))
+
+
+def test_batch_size_zero_or_larger_than_the_data_means_full_batch():
+    assert TrainScenario(batch_size=0).full_batch and TrainScenario(batch_size=300).full_batch
+    assert TrainScenario(batch_size=5000 // 10 * 10).batch == 300
+    assert TrainScenario(batch_size=32).batch == 32 and not TrainScenario(batch_size=32).full_batch
+
+
+# ---------------------------------------------------------------------------------------------------
+# Data and initial parameters
+# ---------------------------------------------------------------------------------------------------
+
+def test_data_are_standardized_with_training_statistics():
+    ts = TrainScenario(dtype="float64")
+    d = training.make_data(ts)
+    np.testing.assert_allclose(d.X_train.mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(d.X_train.std(axis=0), 1.0, rtol=1e-12)
+    raw = training.make_data(ts.replace(inputs="unscaled"))
+    np.testing.assert_allclose(d.X_test, (raw.X_test - d.shift) / d.scale, rtol=1e-12)
+    assert not np.array_equal(raw.X_train[:100], raw.X_test)  # train and test come from different streams
+    assert training.make_data(ts.replace(dtype="float32")).X_train.dtype == np.float32
+    for a in (d.X_train, d.y_train, d.X_test, d.y_test):
+        assert not a.flags.writeable
+
+
+def test_initial_params_shapes_seeds_and_bias_modes():
+    ts = _he(TrainScenario(dtype="float64", hidden=(7, 3), restarts=4, seed=11))
+    p = training.initial_params(ts, 2)
+    assert [(w.shape, b.shape) for w, b in p] == [((2, 7), (7,)), ((7, 3), (3,)), ((3, 1), (1,))]
+    assert all(w.dtype == np.float64 and not b.any() for w, b in p)
+    # restart r of seed s is restart 0 of seed s + r
+    q = training.initial_params(ts.replace(seed=13), 0)
+    assert all(np.array_equal(w1, w2) for (w1, _), (w2, _) in zip(p, q))
+    # He as Keras variance_scaling(2, fan_in, untruncated) and as torch kaiming_normal(relu): the same draws
+    t = training.initial_params(ts.with_init("torch_kaiming_normal", nonlinearity="relu"), 2)
+    for (w1, _), (w2, _) in zip(p, t):
+        np.testing.assert_allclose(w1, w2, rtol=1e-15)
+    c = training.initial_params(ts.replace(bias="constant", bias_value=0.25), 0)
+    assert all((b == 0.25).all() for _, b in c)
+    r = training.initial_params(ts.replace(bias="random_normal", bias_value=-0.5), 0)
+    assert all(b.std() > 0 for _, b in r[:2])
+    with pytest.raises(ValueError, match="restart must be"):
+        training.initial_params(ts, 4)
+
+
+def test_the_snapshot_at_step_0_is_the_initial_params():
+    ts = TrainScenario(steps=5, restarts=3, bias="random_normal")
+    res = training.train(ts)
+    for r in range(3):
+        for (w, b), (w0, b0) in zip(res.params(r, 0), training.initial_params(ts, r)):
+            assert np.array_equal(w, w0) and np.array_equal(b, b0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradients and engines
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("act", ACTS)
+def test_gradients_match_finite_differences(act):
+    ts = TrainScenario(dtype="float64", hidden=(4, 3), activation=act)
+    a = activations.get(act)
+    rng = np.random.default_rng(1)
+    sizes = ts.sizes
+    _, _, P = training._offsets(sizes)
+    theta = rng.normal(0.0, 0.8, size=(2, P))  # two runs, biases included
+    X = rng.normal(size=(7, 2))
+    y = np.array([0, 1, 1, 0, 1, 0, 1])
+
+    def losses(th):
+        Ws, bs = training._views(th, sizes)
+        zs, _ = training._forward(Ws, bs, X, a)
+        return training._loss_acc(zs[-1][..., 0], y)[0]
+
+    Ws, bs = training._views(theta, sizes)
+    grad = np.empty_like(theta)
+    gWs, gbs = training._views(grad, sizes)
+    zs, hs = training._forward(Ws, bs, X, a)
+    d = training._SIGMOID(zs[-1]) - y[:, None]
+    training._backward(Ws, zs, hs, d / len(y), a, gWs, gbs)
+    eps = 1e-6  # central differences: truncation ~eps^2 f''' ~ 1e-12, rounding ~1e-16 / eps ~ 1e-10
+    for p in range(P):
+        up, down = theta.copy(), theta.copy()
+        up[:, p] += eps
+        down[:, p] -= eps
+        fd = (losses(up) - losses(down)) / (2 * eps)
+        np.testing.assert_allclose(grad[:, p], fd, rtol=1e-5, atol=1e-8)
+
+
+@needs_numba
+@pytest.mark.parametrize("batch_size", [0, 32])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("act", ACTS)
+def test_compiled_engine_matches_the_numpy_engine(act, optimizer, batch_size):
+    # Same steps, sums in another order and exp by other code: a few ulp per step. Over 40 steps in float64
+    # anything above ~1e-13 relative would be a different computation, not rounding.
+    ts = TrainScenario(activation=act, optimizer=optimizer, batch_size=batch_size, steps=40, restarts=3,
+                       hidden=(6, 5), dtype="float64", bias="random_normal", lr=0.05)
+    a = training.train(ts, engine="numpy", records=4)
+    b = training.train(ts, engine="numba", records=4)
+    scale = np.abs(a.theta).max()
+    np.testing.assert_allclose(b.theta, a.theta, rtol=0, atol=1e-12 * scale)
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
+    np.testing.assert_allclose(b.grad_norm, a.grad_norm, rtol=1e-9)
+    assert np.array_equal(b.train_acc, a.train_acc) and np.array_equal(b.distinct, a.distinct)
+
+
+@needs_numba
+def test_compiled_engine_matches_in_float32():
+    ts = TrainScenario(steps=200, restarts=4, activation="tanh", batch_size=50)
+    a = training.train(ts, engine="numpy", records=4)
+    b = training.train(ts, engine="numba", records=4)
+    # float32 rounding (6e-8) per step, 200 steps, a few operations deep: 1e-4 of the parameters' scale.
+    np.testing.assert_allclose(b.theta, a.theta, rtol=0, atol=1e-4 * np.abs(a.theta).max())
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-4)
+
+
+@needs_numba
+@pytest.mark.parametrize("act", ACTS)
+def test_compiled_activations_match_the_registry(act):
+    a = activations.get(act)
+    with np.errstate(all="ignore"):
+        z = np.concatenate([np.linspace(-50, 50, 2001), np.geomspace(1e-300, 1e300, 400), -np.geomspace(1e-300, 1e300, 400),
+                            [0.0, -0.0, 700, -700, 710, -710, 745, -745, np.inf, -np.inf, np.nan]])
+        f, ref = _train_jit.act_values(_train_jit.ACT_CODES[act], z, False), a.fn(z)
+        d = _train_jit.act_values(_train_jit.ACT_CODES[act], z, True)
+        dref = a.deriv(z) if a.deriv_from_output is None else a.deriv_from_output(ref)
+    # A few ulp relative, or a few ulp of 1 absolute where the registry's own formula cancels (elu's e^z - 1).
+    np.testing.assert_allclose(f, ref, rtol=8 * EPS64, atol=8 * EPS64)
+    ok = np.isfinite(z)  # at NaN the kernel's f' may be 0 or 1 instead of NaN: g * f' is NaN anyway
+    np.testing.assert_allclose(d[ok], dref[ok], rtol=8 * EPS64, atol=8 * EPS64)
+    with np.errstate(all="ignore"):
+        z32 = z.astype(np.float32)  # beyond 3.4e38: +-inf
+        f32, ref32 = _train_jit.act_values(_train_jit.ACT_CODES[act], z32, False), a.fn(z32)
+    # float32 outputs are rounded once from float64 arithmetic: within an ulp (6e-8) of the registry's.
+    np.testing.assert_allclose(f32, ref32, rtol=2.4e-7, atol=2.4e-7)
+
+
+@needs_numba
+def test_compiled_exp_is_accurate_to_an_ulp_with_the_right_limits():
+    x = np.concatenate([np.random.default_rng(0).uniform(-708, 709.7, 100_000), -np.geomspace(1e-300, 700, 2000),
+                        np.geomspace(1e-300, 700, 2000)])
+    e, m1 = _train_jit.exp_values(x, False), _train_jit.exp_values(x, True)
+    assert np.max(np.abs(e - np.exp(x)) / np.exp(x)) <= 1.0 * EPS64
+    assert np.max(np.abs(m1 - np.expm1(x)) / np.abs(np.expm1(x))) <= 1.0 * EPS64
+    lim = np.array([np.inf, -np.inf, np.nan, 710.0, -709.0, 1e300, -1e300])
+    assert np.array_equal(_train_jit.exp_values(lim, False), [np.inf, 0, np.nan, np.inf, 0, np.inf, 0], equal_nan=True)
+    assert np.array_equal(_train_jit.exp_values(lim, True), [np.inf, -1, np.nan, np.inf, -1, np.inf, -1],
+                          equal_nan=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Replay by an independent implementation
+# ---------------------------------------------------------------------------------------------------
+
+def _replay(params, X, y, lr, steps, recorded, batch=None, rng=None):
+    """Plain gradient descent, one restart, ReLU: the loss on (X, y) at the recorded steps.
+
+    Written from the textbook formulas, sharing nothing with initlab but the initial parameters (and,
+    for mini-batches, the documented batch order: one permutation per epoch, consecutive slices).
+    """
+    Ws = [w.astype(np.float64) for w, _ in params]
+    bs = [b.astype(np.float64) for _, b in params]
+    L, n = len(Ws), len(y)
+    order, out = None, []
+
+    def forward(x):
+        acts, pres = [x], []
+        for i in range(L):
+            z = acts[-1] @ Ws[i] + bs[i]
+            pres.append(z)
+            acts.append(np.maximum(z, 0.0) if i < L - 1 else z)
+        return acts, pres
+
+    for t in range(steps + 1):
+        if t in recorded:
+            s = forward(X)[0][-1][:, 0]
+            out.append(np.mean(np.logaddexp(0.0, s) - y * s))
+        if t == steps:
+            break
+        if batch is None:
+            xb, yb = X, y
+        else:
+            spe = -(-n // batch)
+            if t % spe == 0:
+                order = rng.permutation(n)
+            idx = order[(t % spe) * batch:(t % spe + 1) * batch]
+            xb, yb = X[idx], y[idx]
+        acts, pres = forward(xb)
+        g = ((1.0 / (1.0 + np.exp(-acts[-1][:, 0])) - yb) / len(yb))[:, None]
+        for i in range(L - 1, -1, -1):
+            gW, gb = acts[i].T @ g, g.sum(axis=0)
+            if i > 0:
+                g = (g @ Ws[i].T) * (pres[i - 1] > 0)
+            Ws[i] = Ws[i] - lr * gW
+            bs[i] = bs[i] - lr * gb
+    return np.array(out)
+
+
+@pytest.mark.parametrize("batch_size", [0, 64])
+def test_initial_params_replayed_independently_give_the_same_loss_curve(batch_size):
+    ts = _he(TrainScenario(steps=1500, restarts=3, dtype="float64", batch_size=batch_size, seed=5))
+    res = training.train(ts, records=15)
+    X, y = res.data.X_train, res.data.y_train.astype(np.float64)
+    recorded = set(res.recorded_steps.tolist())
+    for r in range(ts.restarts):
+        # The documented batch stream of restart r: SeedSequence(seed + r).spawn(3)[2].
+        rng = np.random.default_rng(np.random.SeedSequence(ts.seed + r).spawn(3)[2])
+        curve = _replay(training.initial_params(ts, r), X, y, ts.lr, ts.steps, recorded,
+                        batch=None if ts.full_batch else ts.batch, rng=rng)
+        # Different summation orders only: ~1e-16 per operation, growing at most linearly over 1500 steps.
+        np.testing.assert_allclose(res.loss[r], curve, rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The classic comparison (the reference behaviour of issue 9)
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def classic():
+    base = TrainScenario()  # circles 300/100, noise 0.05, (10, 5) relu, sgd lr 0.01, 15000 steps, 10 restarts
+    zeros, he, big = base.with_init("zeros"), _he(base), base.with_init("random_normal", stddev=10.0)
+    return dict(zip(("zeros", "he", "big"), training.train_many([zeros, he, big])))
+
+
+def test_zero_init_never_leaves_the_symmetric_point(classic):
+    r = classic["zeros"]
+    # All weights 0: every hidden unit outputs relu(0) = 0, so dL/dW = 0 everywhere and only the output
+    # bias could move; its gradient is mean(p - y) = 0.5 - 0.5 on balanced classes. The logit stays 0:
+    # p = 1/2, loss ln 2, every point classified alike, accuracy exactly 1/2 on both balanced sets.
+    assert r.recorded_steps[-1] == 15000 and r.complete
+    np.testing.assert_allclose(r.loss, math.log(2), rtol=1e-6)  # float32 rounding of ln 2
+    assert (r.train_acc == 0.5).all() and (r.test_acc == 0.5).all()
+    assert (r.distinct == 1).all()
+    assert (r.grad_norm[:, :, :2] == 0).all()
+
+
+def test_he_init_learns_the_circles(classic):
+    runs = classic["he"].runs
+    assert runs.test_acc.median() >= 0.9
+    assert runs.finite.all()
+    assert (runs.distinct_units_1 == 10).all() and (runs.distinct_units_2 == 5).all()
+
+
+def test_normal_times_ten_is_clearly_worse_and_more_spread_than_he(classic):
+    he, big = classic["he"], classic["big"]
+    he_acc, big_acc = he.runs.test_acc, big.runs.test_acc
+    assert big_acc.median() <= he_acc.median() - 0.1
+    iqr = lambda s: s.quantile(0.75) - s.quantile(0.25)  # noqa: E731
+    assert iqr(big_acc) > iqr(he_acc) and big_acc.max() - big_acc.min() >= 0.2
+    # Weights of std 10: the logit's std is about 10 sqrt(2) x sqrt(10 * 100 / 2) x ... ~ 5000 at step 0
+    # (each relu layer multiplies the second moment by fan_in x 100 / 2), so the loss ~ E|s| / 2 is huge.
+    assert np.median(big.loss[:, 0]) > 100 > np.median(he.loss[:, 0])
+
+
+def test_classic_runs_report_their_seeds_and_history(classic):
+    r = classic["he"]
+    assert r.runs.seed.tolist() == list(range(10))
+    h = r.history
+    assert list(h.columns) == ["restart", "step", "loss", "train_acc", "test_acc", "test_loss"]
+    assert len(h) == 10 * len(r.recorded_steps) and h.step.iloc[0] == 0 and h.step.iloc[-1] == 15000
+    lay = r.layers
+    assert set(lay.layer) == {1, 2, 3} and lay.distinct_units[lay.layer == 3].isna().all()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Symmetry, non-finite values, results
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_constant_init_keeps_one_unit_per_layer_while_it_learns(engine):
+    ts = TrainScenario(steps=2000, restarts=2).with_init("constant", value=0.3)
+    r = training.train(ts, records=10, engine=engine)
+    assert (r.distinct == 1).all()
+    assert r.loss[0, -1] < r.loss[0, 0] - 0.1  # it does learn: the network of one unit per layer
+    W1 = r.params(0, 2000)[0][0]
+    assert np.ptp(W1, axis=1).max() == 0.0  # bit-identical units, not just close
+
+
+def test_distinct_units_counts_groups_within_the_tolerance():
+    W = np.array([[[1.0, 1.0, 2.0, 1.0 + 1e-12], [0.5, 0.5, 0.5, 0.5]]])  # (1 run, fan_in 2, 4 units)
+    b = np.array([[0.0, 0.0, 0.0, 0.0]])
+    assert training.distinct_units(W, b, 1e-9).tolist() == [2.0]
+    assert training.distinct_units(W, b, 1e-15).tolist() == [3.0]
+    assert training.distinct_units(W, b + [[0, 1, 0, 0]], 1e-9).tolist() == [3.0]
+    assert np.isnan(training.distinct_units(W * np.inf, b, 1e-9)).all()
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_a_diverging_run_is_recorded_not_raised(engine):
+    # Linear units with N(0, 100^2) weights and lr 10: the first update is ~1e12, the next forward pass
+    # overflows float32. No exception and no numpy warning (pytest turns RuntimeWarning into errors).
+    ts = TrainScenario(activation="linear", steps=20, restarts=2, hidden=(64, 64, 64), lr=10.0)
+    r = training.train(ts.with_init("random_normal", stddev=100.0), records=20, engine=engine)
+    runs = r.runs
+    assert not runs.finite.any() and (runs.nonfinite_step <= 5).all()
+    assert np.isfinite(r.loss[:, 0]).all() and np.isnan(r.loss[:, -1]).all()
+    assert (r.train_acc[:, -1] >= 0).all()  # a NaN logit counts as a wrong answer, not as NaN accuracy
+    assert np.isnan(r.distinct[:, -1]).all()
+    assert runs.nonfinite_step.dtype == "Int64"
+    ok = training.train(TrainScenario(steps=3, restarts=1), records=1)
+    assert ok.runs.finite.all() and ok.runs.nonfinite_step.isna().all()
+
+
+def test_results_are_read_only_and_dataframes_are_fresh_copies():
+    r = training.train(TrainScenario(steps=10, restarts=2), records=2)
+    for name in ("loss", "train_acc", "test_acc", "test_loss", "grad_norm", "distinct", "theta", "seeds",
+                 "recorded_steps"):
+        arr = getattr(r, name)
+        with pytest.raises(ValueError):
+            arr.flat[0] = 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.steps_done = 0
+    h = r.history
+    h.loc[0, "loss"] = -1.0
+    assert r.history.loc[0, "loss"] != -1.0
+
+
+def test_decision_function_reproduces_the_recorded_accuracy():
+    r = training.train(TrainScenario(steps=400, restarts=2), records=4)
+    for step in r.recorded_steps:
+        for k in range(2):
+            s = r.decision_function(r.data.X_train, k, int(step))
+            assert ((s > 0) == (r.data.y_train == 1)).mean() == r.train_acc[k, r._index(int(step))]
+    with pytest.raises(ValueError, match="was not recorded"):
+        r.params(0, 7)
+
+
+def test_record_steps_start_at_zero_end_at_the_last_step_and_are_even():
+    steps = training.record_steps(15000, 100)
+    assert steps[0] == 0 and steps[-1] == 15000 and len(steps) == 101 and set(np.diff(steps)) == {150}
+    assert training.record_steps(7, 100).tolist() == list(range(8))
+    assert training.record_steps(10, 3).tolist() == [0, 3, 7, 10]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Together, chunked, with progress
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_training_together_equals_training_apart(engine):
+    base = TrainScenario(steps=300, restarts=3, batch_size=50)
+    scs = [base, base.with_init("random_normal", stddev=1.0), base.with_init("glorot_uniform")]
+    together = training.train_many(scs, records=5, engine=engine)
+    for s, t in zip(scs, together):
+        apart = training.train(s, records=5, engine=engine)
+        assert t.scenario == s
+        np.testing.assert_allclose(t.theta, apart.theta, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(t.loss, apart.loss, rtol=1e-6)
+
+
+def test_training_together_requires_scenarios_that_differ_only_in_init():
+    with pytest.raises(ValueError, match="may differ only in init.*also changes lr"):
+        training.train_many([TrainScenario(), TrainScenario(lr=0.1)])
+    with pytest.raises(ValueError, match="at least one"):
+        training.train_many([])
+
+
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_the_batch_order_does_not_depend_on_how_many_epochs_are_held(engine, monkeypatch):
+    ts = TrainScenario(steps=50, restarts=3, batch_size=100, dtype="float64")  # 3 steps per epoch
+    ref = training.train(ts, records=4, engine=engine)
+    init = training._BatchOrder.__init__
+
+    def small(self, *a, **kw):
+        init(self, *a, **kw)
+        self.max_epochs = 2
+
+    monkeypatch.setattr(training._BatchOrder, "__init__", small)
+    assert np.array_equal(training.train(ts, records=4, engine=engine).theta, ref.theta)
+
+
+def test_same_scenario_same_numbers():
+    ts = TrainScenario(steps=300, restarts=2, batch_size=16)
+    a, b = training.train(ts, records=3), training.train(ts, records=3)
+    assert np.array_equal(a.theta, b.theta) and np.array_equal(a.loss, b.loss, equal_nan=True)
+
+
+def test_progress_and_chunks_show_partial_results_early():
+    ts = TrainScenario(steps=1000, restarts=2)
+    seen = []
+    final = training.train(ts, records=10, progress=lambda frac, step: seen.append((frac, step)))
+    assert seen[0] == (0.0, 0) and seen[-1] == (1.0, 1000) and len(seen) == 11
+    assert all(b[0] > a[0] for a, b in zip(seen, seen[1:]))
+    parts = list(training.iter_train([ts], records=10))
+    assert [p[0].steps_done for p in parts] == list(range(0, 1001, 100))
+    assert parts[0][0].loss.shape == (2, 1) and not parts[0][0].complete and parts[-1][0].complete
+    assert np.array_equal(parts[-1][0].theta, final.theta)
+    assert parts[3][0].history.step.max() == 300
+
+
+def test_engine_names_are_checked():
+    with pytest.raises(ValueError, match="engine must be one of"):
+        training.train(TrainScenario(steps=1, restarts=1), engine="torch")
+    assert isinstance(training.train(TrainScenario(steps=1, restarts=1), engine="numpy").history, pd.DataFrame)
