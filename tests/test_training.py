@@ -12,9 +12,10 @@ import pytest
 import initlab
 from initlab import _train_jit, activations, training
 from initlab.scenario import BudgetError
+from initlab.schema import check_value, parse_value
 from initlab.train_scenario import (
-    MAX_TRAIN_MACS, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
-    max_steps_within_budget, parse_widths,
+    MAX_TRAIN_MACS, TRAIN, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
+    max_restarts_within_budget, max_steps_within_budget,
 )
 
 ACTS = activations.names()
@@ -64,23 +65,53 @@ def test_validate_names_the_bad_field(changes, name):
     assert str(err.value).startswith(name)
 
 
-def test_widths_parse_from_a_link():
+def test_widths_are_checked_parsed_and_clamped_like_other_fields():
     f = TRAIN_FIELD_BY_NAME["hidden"]
-    assert parse_widths(f, " 10, 5 ") == (10, 5)
-    for bad in ("", "10,,x", "0", "10,5,5,5,5", "1e3", "-1"):
+    assert parse_value(f, " 10, 5 ") == ((10, 5), None)
+    value, why = parse_value(f, "0,100,3,3,3")
+    assert value == (1, 64, 3, 3) and "at most 4 items" in why and "clamped to [1, 64]" in why
+    for bad in ("", "10,,x", "1e3", "-1", "5.0"):
         with pytest.raises(ValueError):
-            parse_widths(f, bad)
+            parse_value(f, bad)
+    check_value(f, (64, 1, 2, 3))
+    for bad in ((), (65,), (1, 2, 3, 4, 5), [10, 5], (True,)):
+        with pytest.raises(ValueError, match="hidden must be 1 to 4 whole numbers in"):
+            check_value(f, bad)
+
+
+def test_the_training_section_encodes_decodes_and_repairs_links():
+    ts = TrainScenario(hidden=(8, 4), optimizer="adam", lr=0.1).with_init("random_normal", stddev=10.0)
+    link = TRAIN.encode(ts, TrainScenario())
+    assert all(k.startswith("tr_") for k in link)  # never the sidebar's keys
+    # nonlinearity differs from the default (relu) but random_normal has none: not carried.
+    assert link == {"tr_hidden": "8,4", "tr_init": "random_normal", "tr_stddev": "10", "tr_optimizer": "adam",
+                    "tr_lr": "0.1"}
+    back, notices, _ = TRAIN.decode(link, TrainScenario())
+    assert back == ts and not notices
+    bad, notices, _ = TRAIN.decode({"tr_init": "zeros", "tr_stddev": "3", "tr_momentum": "0.5", "tr_steps": "100000",
+                                    "tr_restarts": "50"}, TrainScenario())
+    keys = [n.key for n in notices]
+    assert bad.init == "zeros" and bad.stddev is None and bad.nonlinearity is None
+    assert "tr_stddev" in keys and "tr_momentum" in keys and "tr_steps" in keys
+    check_train_budget(bad)
+    assert bad.steps == max_steps_within_budget(bad.replace(steps=100_000))
+    big, notices, _ = TRAIN.decode({"tr_hidden": "64,64,64,64", "tr_restarts": "50", "tr_dtype": "float64"},
+                                   TrainScenario())
+    assert big.restarts == max_restarts_within_budget(big) < 50 and "tr_restarts" in [n.key for n in notices]
+    check_train_budget(big)
 
 
 def test_budget_errors_name_the_limit_that_binds():
     with pytest.raises(BudgetError) as err:
         check_train_budget(TrainScenario(steps=100_000, restarts=50))
     msg = str(err.value)
+    assert err.value.limit == "computation"
     assert "50 restarts x 100000 steps x 300 examples per step x 75 weights" in msg and "multiply-adds" in msg
     assert "reduce the steps, the restarts, the batch size or the hidden widths" in msg
     with pytest.raises(BudgetError) as err:
         check_train_budget(TrainScenario(hidden=(64, 64, 64, 64), restarts=50, steps=10, dtype="float64"))
-    assert "MB" in str(err.value) and "reduce the restarts or the hidden widths" in str(err.value)
+    assert err.value.limit == "memory"
+    assert "MB of memory" in str(err.value) and "reduce the restarts or the hidden widths" in str(err.value)
     ts = TrainScenario(restarts=50)
     steps = max_steps_within_budget(ts)
     check_train_budget(ts.replace(steps=steps))
@@ -91,7 +122,7 @@ def test_budget_errors_name_the_limit_that_binds():
 
 
 def test_tiny_networks_are_bounded_by_the_examples_budget():
-    with pytest.raises(BudgetError, match="examples, over the 1.5e\\+08 budget.*reduce the steps, the restarts or"):
+    with pytest.raises(BudgetError, match="examples, more computation than the 1.5e\\+08.*reduce the steps, the"):
         check_train_budget(TrainScenario(hidden=(1,), restarts=50, n_train=2000, batch_size=1999, steps=2000))
     ts = TrainScenario(hidden=(1,), restarts=50, n_train=2000, batch_size=1999)
     check_train_budget(ts.replace(steps=max_steps_within_budget(ts)))
