@@ -7,7 +7,7 @@ gradient descent with lr 0.01, 15000 steps; zeros, He and N(0,1) x 10, 10 restar
 measured in one process, interleaved so that machine noise hits every contender alike:
 
 * ``initlab``: :func:`initlab.training.train_many` with the default engine (numba when installed),
-  including everything it records (101 evaluations on the train and test sets, gradient norms,
+  including everything it records (51 evaluations on the train and test sets, gradient norms,
   distinct units, parameter snapshots);
 * ``initlab numpy``: the same with ``engine="numpy"`` (initlab's reference engine);
 * ``plain numpy``: the obvious per-step code written below: one ``np.matmul`` per layer on

@@ -172,128 +172,131 @@ def _log1p_unit(buf, n):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _act_row(act, zs, hs, l, k, n, buf, kb):  # pragma: no cover - compiled
-    """hs[l + 1, k, :n] = f(zs[l, k, :n]) with the registry's formulas and limits; ``buf`` float64, ``kb`` int64 scratch.
+def _act_layer(act, zs, hs, l, fo, n, buf, kb):  # pragma: no cover - compiled
+    """hs[l + 1, k, :n] = f(zs[l, k, :n]) for every unit k < fo, with the registry's formulas and limits;
+    ``buf`` is float64 and ``kb`` int64 scratch.
 
     The exponential activations fill ``buf`` with the argument of their exp, share one call of
     :func:`_vexp` (one copy of its code: compile time), then finish.
     """
-    if act == 3:  # relu: 0 for z <= 0, z otherwise (NaN stays NaN)
-        for i in range(n):
-            v = zs[l, k, i]
-            hs[l + 1, k, i] = 0.0 if v <= 0.0 else v
-        return
-    if act == 0:  # linear
-        for i in range(n):
-            hs[l + 1, k, i] = zs[l, k, i]
-        return
-    if act == 4:  # leaky_relu
-        for i in range(n):
-            v = zs[l, k, i]
-            hs[l + 1, k, i] = v if v > 0.0 else _SLOPE * v
-        return
-    if act == 1:  # sigmoid = 1 / (1 + e^-z)
-        for i in range(n):
-            buf[i] = -zs[l, k, i]
-    elif act == 2:  # tanh, via m = expm1(-2|z|)
-        for i in range(n):
-            buf[i] = -2.0 * abs(zs[l, k, i])
-    elif act == 5 or act == 6:  # elu, selu: e^min(z, 0)
-        for i in range(n):
-            buf[i] = min(zs[l, k, i], 0.0)
-    elif act == 7:  # gelu: e^(-2u), u = c (z + k z^3)
-        for i in range(n):
-            v = max(zs[l, k, i], -_FAR)
-            buf[i] = -2.0 * _GC * v * (1.0 + _GK * v * v)
-    elif act == 8:  # swish: e^-z
-        for i in range(n):
-            buf[i] = -max(zs[l, k, i], -_FAR)
-    else:  # softplus: e^-|z|
-        for i in range(n):
-            buf[i] = -abs(zs[l, k, i])
-    _vexp(buf, n, kb, act == 2)
-    if act == 1:  # 1 / (1 + e^-z); e^-z = inf gives the limit 0
-        for i in range(n):
-            hs[l + 1, k, i] = 1.0 / (1.0 + buf[i])
-    elif act == 2:  # tanh z = sign(z) (-m / (2 + m)): no cancellation near 0; NaN gives NaN
-        for i in range(n):
-            m = buf[i]
-            hs[l + 1, k, i] = math.copysign(-m / (2.0 + m), zs[l, k, i])
-    elif act == 5 or act == 6:  # scale (max(z, 0) + alpha (e^min(z, 0) - 1)), as the registry
-        a = _ELU_A if act == 5 else _SELU_A
-        s = 1.0 if act == 5 else _SELU_L
-        for i in range(n):
-            v = zs[l, k, i]
-            hs[l + 1, k, i] = v if v != v else s * ((buf[i] - 1.0) * a + max(v, 0.0))
-    elif act == 7 or act == 8:  # gelu, swish: z / (1 + e^...), z clipped below at -1000
-        for i in range(n):
-            v = zs[l, k, i]
-            hs[l + 1, k, i] = v if v != v else max(v, -_FAR) / (1.0 + buf[i])
-    else:  # softplus = max(z, 0) + log1p(e^-|z|)
-        _log1p_unit(buf, n)
-        for i in range(n):
-            v = zs[l, k, i]
-            hs[l + 1, k, i] = v if v != v else max(v, 0.0) + buf[i]
+    for k in range(fo):
+        if act == 3:  # relu: 0 for z <= 0, z otherwise (NaN stays NaN)
+            for i in range(n):
+                v = zs[l, k, i]
+                hs[l + 1, k, i] = 0.0 if v <= 0.0 else v
+            continue
+        if act == 0:  # linear
+            for i in range(n):
+                hs[l + 1, k, i] = zs[l, k, i]
+            continue
+        if act == 4:  # leaky_relu
+            for i in range(n):
+                v = zs[l, k, i]
+                hs[l + 1, k, i] = v if v > 0.0 else _SLOPE * v
+            continue
+        if act == 1:  # sigmoid = 1 / (1 + e^-z)
+            for i in range(n):
+                buf[i] = -zs[l, k, i]
+        elif act == 2:  # tanh, via m = expm1(-2|z|)
+            for i in range(n):
+                buf[i] = -2.0 * abs(zs[l, k, i])
+        elif act == 5 or act == 6:  # elu, selu: e^min(z, 0)
+            for i in range(n):
+                buf[i] = min(zs[l, k, i], 0.0)
+        elif act == 7:  # gelu: e^(-2u), u = c (z + k z^3)
+            for i in range(n):
+                v = max(zs[l, k, i], -_FAR)
+                buf[i] = -2.0 * _GC * v * (1.0 + _GK * v * v)
+        elif act == 8:  # swish: e^-z
+            for i in range(n):
+                buf[i] = -max(zs[l, k, i], -_FAR)
+        else:  # softplus: e^-|z|
+            for i in range(n):
+                buf[i] = -abs(zs[l, k, i])
+        _vexp(buf, n, kb, act == 2)
+        if act == 1:  # 1 / (1 + e^-z); e^-z = inf gives the limit 0
+            for i in range(n):
+                hs[l + 1, k, i] = 1.0 / (1.0 + buf[i])
+        elif act == 2:  # tanh z = sign(z) (-m / (2 + m)): no cancellation near 0; NaN gives NaN
+            for i in range(n):
+                m = buf[i]
+                hs[l + 1, k, i] = math.copysign(-m / (2.0 + m), zs[l, k, i])
+        elif act == 5 or act == 6:  # scale (max(z, 0) + alpha (e^min(z, 0) - 1)), as the registry
+            a = _ELU_A if act == 5 else _SELU_A
+            s = 1.0 if act == 5 else _SELU_L
+            for i in range(n):
+                v = zs[l, k, i]
+                hs[l + 1, k, i] = v if v != v else s * ((buf[i] - 1.0) * a + max(v, 0.0))
+        elif act == 7 or act == 8:  # gelu, swish: z / (1 + e^...), z clipped below at -1000
+            for i in range(n):
+                v = zs[l, k, i]
+                hs[l + 1, k, i] = v if v != v else max(v, -_FAR) / (1.0 + buf[i])
+        else:  # softplus = max(z, 0) + log1p(e^-|z|)
+            _log1p_unit(buf, n)
+            for i in range(n):
+                v = zs[l, k, i]
+                hs[l + 1, k, i] = v if v != v else max(v, 0.0) + buf[i]
 
 
 @_jit(fastmath=_EXACT)
-def _dact_row(act, zs, hs, ds, l, j, n, buf, kb):  # pragma: no cover - compiled
-    """ds[l, j, :n] *= f'(z) for z = zs[l, j, :n]; from the output h = hs[l + 1, j, :n] = f(z) where the registry has deriv_from_output."""
-    if act == 3:  # relu' = 1 for h > 0 else 0; 0 * o keeps NaN/inf gradients NaN, as g * f' in numpy
-        for i in range(n):
-            ds[l, j, i] = ds[l, j, i] if hs[l + 1, j, i] > 0.0 else 0.0 * ds[l, j, i]
-    elif act == 0:
-        pass
-    elif act == 4:
-        for i in range(n):
-            ds[l, j, i] *= 1.0 if hs[l + 1, j, i] > 0.0 else _SLOPE
-    elif act == 1:  # h (1 - h)
-        for i in range(n):
-            v = hs[l + 1, j, i]
-            ds[l, j, i] *= (1.0 - v) * v
-    elif act == 2:  # 1 - h^2
-        for i in range(n):
-            v = hs[l + 1, j, i]
-            ds[l, j, i] *= 1.0 - v * v
-    elif act == 5:  # 1 for h > 0, else h + alpha
-        for i in range(n):
-            v = hs[l + 1, j, i]
-            ds[l, j, i] *= 1.0 if v > 0.0 else v + _ELU_A
-    elif act == 6:  # lambda for h > 0, else h + lambda alpha
-        for i in range(n):
-            v = hs[l + 1, j, i]
-            ds[l, j, i] *= _SELU_L if v > 0.0 else v + _SELU_C
-    else:  # softplus, gelu, swish: one shared exp
-        if act == 9:  # softplus' = sigmoid(z) = -expm1(-h)
+def _dact_layer(act, zs, hs, ds, l, fi, n, buf, kb):  # pragma: no cover - compiled
+    """ds[l, j, :n] *= f'(z) for z = zs[l, j, :n], every unit j < fi; from the output h = hs[l + 1, j, :n] = f(z) where the registry has deriv_from_output."""
+    for j in range(fi):
+        if act == 3:  # relu' = 1 for h > 0 else 0; 0 * o keeps NaN/inf gradients NaN, as g * f' in numpy
             for i in range(n):
-                buf[i] = -hs[l + 1, j, i]
-        elif act == 7:  # e^-|w|, w = 2c (z + k z^3), z clipped to +-30
+                ds[l, j, i] = ds[l, j, i] if hs[l + 1, j, i] > 0.0 else 0.0 * ds[l, j, i]
+        elif act == 0:
+            pass
+        elif act == 4:
             for i in range(n):
-                v = min(max(zs[l, j, i], -_GELU_FAR), _GELU_FAR)
-                buf[i] = -abs(2.0 * _GC * v * (1.0 + _GK * v * v))
-        else:  # e^-|z|, z clipped to +-1000
+                ds[l, j, i] *= 1.0 if hs[l + 1, j, i] > 0.0 else _SLOPE
+        elif act == 1:  # h (1 - h)
             for i in range(n):
-                buf[i] = -abs(min(max(zs[l, j, i], -_FAR), _FAR))
-        _vexp(buf, n, kb, act == 9)
-        if act == 9:
+                v = hs[l + 1, j, i]
+                ds[l, j, i] *= (1.0 - v) * v
+        elif act == 2:  # 1 - h^2
             for i in range(n):
-                ds[l, j, i] *= -buf[i]
-        elif act == 7:  # gelu' = s(w) + s'(w) z 2c (1 + 3k z^2), with a = sigmoid(-|w|)
+                v = hs[l + 1, j, i]
+                ds[l, j, i] *= 1.0 - v * v
+        elif act == 5:  # 1 for h > 0, else h + alpha
             for i in range(n):
-                v = min(max(zs[l, j, i], -_GELU_FAR), _GELU_FAR)
-                w = 2.0 * _GC * v * (1.0 + _GK * v * v)
-                g = 2.0 * _GC * v * (1.0 + 3.0 * _GK * v * v)
-                e = buf[i]
-                a = e / (1.0 + e)
-                sw = a if w <= 0.0 else 1.0 - a
-                ds[l, j, i] *= sw + a * (1.0 - a) * g
-        else:  # swish' = s + z s (1 - s), with a = sigmoid(-|z|)
+                v = hs[l + 1, j, i]
+                ds[l, j, i] *= 1.0 if v > 0.0 else v + _ELU_A
+        elif act == 6:  # lambda for h > 0, else h + lambda alpha
             for i in range(n):
-                v = min(max(zs[l, j, i], -_FAR), _FAR)
-                e = buf[i]
-                a = e / (1.0 + e)
-                s = a if v <= 0.0 else 1.0 - a
-                ds[l, j, i] *= s + v * a * (1.0 - a)
+                v = hs[l + 1, j, i]
+                ds[l, j, i] *= _SELU_L if v > 0.0 else v + _SELU_C
+        else:  # softplus, gelu, swish: one shared exp
+            if act == 9:  # softplus' = sigmoid(z) = -expm1(-h)
+                for i in range(n):
+                    buf[i] = -hs[l + 1, j, i]
+            elif act == 7:  # e^-|w|, w = 2c (z + k z^3), z clipped to +-30
+                for i in range(n):
+                    v = min(max(zs[l, j, i], -_GELU_FAR), _GELU_FAR)
+                    buf[i] = -abs(2.0 * _GC * v * (1.0 + _GK * v * v))
+            else:  # e^-|z|, z clipped to +-1000
+                for i in range(n):
+                    buf[i] = -abs(min(max(zs[l, j, i], -_FAR), _FAR))
+            _vexp(buf, n, kb, act == 9)
+            if act == 9:
+                for i in range(n):
+                    ds[l, j, i] *= -buf[i]
+            elif act == 7:  # gelu' = s(w) + s'(w) z 2c (1 + 3k z^2), with a = sigmoid(-|w|)
+                for i in range(n):
+                    v = min(max(zs[l, j, i], -_GELU_FAR), _GELU_FAR)
+                    w = 2.0 * _GC * v * (1.0 + _GK * v * v)
+                    g = 2.0 * _GC * v * (1.0 + 3.0 * _GK * v * v)
+                    e = buf[i]
+                    a = e / (1.0 + e)
+                    sw = a if w <= 0.0 else 1.0 - a
+                    ds[l, j, i] *= sw + a * (1.0 - a) * g
+            else:  # swish' = s + z s (1 - s), with a = sigmoid(-|z|)
+                for i in range(n):
+                    v = min(max(zs[l, j, i], -_FAR), _FAR)
+                    e = buf[i]
+                    a = e / (1.0 + e)
+                    s = a if v <= 0.0 else 1.0 - a
+                    ds[l, j, i] *= s + v * a * (1.0 - a)
 
 
 @_jit(fastmath=_EXACT)
@@ -393,8 +396,25 @@ def run_steps(theta, m1, m2, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch,
                         w0 = theta[g, wo + j * fo + k]
                         for i in range(bsz):
                             zs[l, k, i] += w0 * hs[l, j, i]
-                    if l < L - 1:
-                        _act_row(act, zs, hs, l, k, bsz, buf, kb)
+                if l < L - 1:
+                    # The piecewise-linear activations inline; the others in one call per layer (a call
+                    # with array arguments costs about as much as a pass over a row).
+                    if act == 3:
+                        for k in range(fo):
+                            for i in range(bsz):
+                                v = zs[l, k, i]
+                                hs[l + 1, k, i] = 0.0 if v <= 0.0 else v
+                    elif act == 4:
+                        for k in range(fo):
+                            for i in range(bsz):
+                                v = zs[l, k, i]
+                                hs[l + 1, k, i] = v if v > 0.0 else _SLOPE * v
+                    elif act == 0:
+                        for k in range(fo):
+                            for i in range(bsz):
+                                hs[l + 1, k, i] = zs[l, k, i]
+                    else:
+                        _act_layer(act, zs, hs, l, fo, bsz, buf, kb)
             # Output: dL/ds_i = (sigmoid(s_i) - y_i) / batch for the mean binary cross-entropy.
             _sigmoid_out(zs, ds, L - 1, bsz, buf, kb)
             inv = 1.0 / bsz
@@ -490,7 +510,17 @@ def run_steps(theta, m1, m2, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch,
                             w0 = theta[g, r0 + k]
                             for i in range(bsz):
                                 ds[l - 1, j, i] += w0 * ds[l, k, i]
-                        _dact_row(act, zs, hs, ds, l - 1, j, bsz, buf, kb)
+                    if act == 3:  # relu' from the output; 0 * d keeps NaN/inf gradients NaN
+                        for j in range(fi):
+                            for i in range(bsz):
+                                v = ds[l - 1, j, i]
+                                ds[l - 1, j, i] = v if hs[l, j, i] > 0.0 else 0.0 * v
+                    elif act == 4:
+                        for j in range(fi):
+                            for i in range(bsz):
+                                ds[l - 1, j, i] *= 1.0 if hs[l, j, i] > 0.0 else _SLOPE
+                    elif act != 0:
+                        _dact_layer(act, zs, hs, ds, l - 1, fi, bsz, buf, kb)
             # Update (Keras semantics).
             if opt == 0:
                 for p in range(P):
@@ -518,11 +548,11 @@ def act_values(act, z, deriv):  # pragma: no cover - compiled
     zs = np.empty((1, 1, n), z.dtype)
     hs = np.empty((2, 1, n), z.dtype)
     zs[0, 0] = z
-    _act_row(act, zs, hs, 0, 0, n, buf, kb)
+    _act_layer(act, zs, hs, 0, 1, n, buf, kb)
     if not deriv:
         return hs[1, 0].copy()
     ds = np.ones((1, 1, n), z.dtype)
-    _dact_row(act, zs, hs, ds, 0, 0, n, buf, kb)
+    _dact_layer(act, zs, hs, ds, 0, 1, n, buf, kb)
     return ds[0, 0].copy()
 
 
