@@ -35,9 +35,9 @@ MAX_HIDDEN_LAYERS = 4
 # Adam's constants are Keras 3's defaults (keras.optimizers.Adam): beta_1, beta_2, epsilon.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 
-# Hard caps per training request. The reference comparison (10 restarts x 15000 steps x 300 examples x
-# 75 weights = 3.4e9 multiply-adds per initializer) takes about 1 s with the compiled engine; the cap
-# allows three times that (the numpy engine is ~10x slower).
+# Hard caps per training request. The reference scenario (10 restarts x 15000 steps x 300 examples x
+# 75 weights = 3.4e9 multiply-adds) takes ~0.5 s with the compiled engine (float32, one core), ~3 s
+# with the numpy engine; the cap allows three times that.
 MAX_TRAIN_MACS = 1.0e10
 # Examples processed (restarts x steps x batch): what bounds tiny networks, whose time goes into the
 # per-example work that does not scale with the weights (shuffling ~12 ns an example, the output unit).

@@ -516,6 +516,23 @@ def test_progress_and_chunks_show_partial_results_early():
     assert parts[3][0].history.step.max() == 300
 
 
+def test_without_numba_training_falls_back_to_numpy():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys; sys.modules['numba'] = None\n"  # import numba now raises ImportError
+            "from initlab import training\n"
+            "from initlab.train_scenario import TrainScenario\n"
+            "r = training.train(TrainScenario(steps=20, restarts=2), records=2)\n"
+            "assert r.engine == 'numpy' and r.complete, r.engine\n"
+            "training.warm_up()\n"
+            "print('ok')")
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
 def test_engine_names_are_checked():
     with pytest.raises(ValueError, match="engine must be one of"):
         training.train(TrainScenario(steps=1, restarts=1), engine="torch")
