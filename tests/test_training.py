@@ -3,7 +3,6 @@ a replay by an independent implementation, and the classic zeros / He / N(0,1) x
 
 import dataclasses
 import math
-import statistics
 
 import numpy as np
 import pandas as pd
