@@ -30,6 +30,11 @@ RUN pip install --no-cache-dir --no-deps -r requirements.txt \
     && pip check \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin initlab
 COPY . .
+# The training engine is compiled by numba once, here, into a cache the app's user can read (and write:
+# numba recompiles there if the CPU that runs the image differs from the one that built it).
+ENV NUMBA_CACHE_DIR=/var/cache/initlab-numba
+RUN python -c "from initlab import training; training.warm_up()" \
+    && chown -R 10001 /var/cache/initlab-numba
 USER 10001
 
 EXPOSE 8501

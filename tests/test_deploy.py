@@ -189,7 +189,8 @@ def image(tmp_path_factory):
     env = {"PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
            "HOME": str(tmp_path_factory.mktemp("home")), "LANG": "C.UTF-8"}
     env.update(_env(df))
-    env["STREAMLIT_SERVER_PORT"] = str(port)  # the one deviation: a free port on this shared machine
+    env["STREAMLIT_SERVER_PORT"] = str(port)  # deviations: a free port on this shared machine, and numba's
+    env["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba"))  # cache in a temp dir, not /var/cache
     cmd = _exec_form(df["CMD"][0])
     proc = subprocess.Popen(cmd, cwd=ctx, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
