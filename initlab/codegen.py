@@ -25,6 +25,7 @@ from typing import Any
 from initlab import initializers
 from initlab.initializers import TRUNCATED_NORMAL_STD, calculate_gain
 from initlab.scenario import Scenario
+from initlab.train_scenario import TrainScenario
 
 __all__ = ["keras_snippet", "pytorch_snippet"]
 
@@ -374,3 +375,79 @@ def pytorch_snippet(s: Scenario) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def pytorch_training_snippet(ts: TrainScenario, restart: int = 0) -> str:
+    """PyTorch code that trains restart ``restart`` of ``ts`` from exactly initlab's starting weights.
+
+    The data and the initial weights come from initlab itself (``make_data``, ``initial_params``:
+    Keras layout (fan_in, fan_out), transposed into ``nn.Linear.weight``), so the first loss is
+    identical; the optimizer is the PyTorch equivalent of initlab's Keras-3 formulas (SGD; SGD with
+    momentum, the same update for a constant learning rate; Adam written out as Keras 3 computes it,
+    since ``torch.optim.Adam`` adds epsilon after the bias correction). With full batches the run is
+    the same run; with mini-batches the order of the examples differs (initlab shuffles with its own
+    stream).
+    """
+    from initlab.train_scenario import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
+
+    acts = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "linear": "nn.Identity()",
+            "leaky_relu": "nn.LeakyReLU(0.2)", "elu": "nn.ELU()", "selu": "nn.SELU()",
+            "gelu": 'nn.GELU(approximate="tanh")', "swish": "nn.SiLU()", "softplus": "nn.Softplus()"}
+    dtype = "torch.float64" if ts.dtype == "float64" else "torch.float32"
+    opt = {"sgd": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)})",
+           "momentum": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)}, momentum={_num(ts.momentum)})",
+           "adam": None}[ts.optimizer]
+    fields = ", ".join(f"{k}={v!r}" for k, v in ts.changes().items())
+    lines = [
+        "# Train the same network in PyTorch, from initlab's own data and starting weights.",
+        "# pip install torch==2.13.0, then run it from the initlab folder (it imports initlab for the data).",
+        "import torch",
+        "from torch import nn",
+        "from initlab import TrainScenario",
+        "from initlab.training import initial_params, make_data",
+        "",
+        f"ts = TrainScenario({fields})",
+        f"restart = {restart}",
+        "data = make_data(ts)",
+        f"X = torch.tensor(data.X_train, dtype={dtype}); y = torch.tensor(data.y_train, dtype={dtype})",
+        f"Xt = torch.tensor(data.X_test, dtype={dtype}); yt = torch.tensor(data.y_test, dtype={dtype})",
+        "layers = []",
+        "for i, (W, b) in enumerate(initial_params(ts, restart)):",
+        f"    lin = nn.Linear(*W.shape, dtype={dtype})",
+        "    with torch.no_grad():",
+        f"        lin.weight.copy_(torch.tensor(W.T, dtype={dtype}))  # Keras (in, out) -> torch (out, in)",
+        f"        lin.bias.copy_(torch.tensor(b, dtype={dtype}))",
+        "    layers.append(lin)",
+        f"    if i < {len(ts.hidden)}:",
+        f"        layers.append({acts[ts.activation]})",
+        "model = nn.Sequential(*layers)  # logits; the sigmoid is in the loss",
+        "loss_fn = nn.BCEWithLogitsLoss()  # mean binary cross-entropy, computed stably from the logits",
+    ]
+    if opt is not None:
+        lines.append(f"opt = {opt}")
+        update = ["    opt.step()"]
+    else:
+        # Keras 3's Adam, as initlab runs it: torch.optim.Adam adds epsilon after the bias correction.
+        lines += ["params = list(model.parameters())",
+                  "m = [torch.zeros_like(p) for p in params]; v = [torch.zeros_like(p) for p in params]",
+                  f"lr, b1, b2, eps = {_num(ts.lr)}, {ADAM_BETA1}, {ADAM_BETA2}, {ADAM_EPSILON}"]
+        update = ["    with torch.no_grad():  # Keras 3 Adam",
+                  "        alpha = lr * (1 - b2 ** (step + 1)) ** 0.5 / (1 - b1 ** (step + 1))",
+                  "        for p, mp, vp in zip(params, m, v):",
+                  "            mp += (p.grad - mp) * (1 - b1); vp += (p.grad * p.grad - vp) * (1 - b2)",
+                  "            p -= mp * alpha / (vp.sqrt() + eps)"]
+    zero = "    opt.zero_grad()" if opt is not None else "    model.zero_grad()"
+    if ts.full_batch:
+        lines += [f"for step in range({ts.steps}):", zero,
+                  "    loss = loss_fn(model(X)[:, 0], y)",
+                  "    loss.backward()", *update]
+    else:
+        lines += ["gen = torch.Generator().manual_seed(ts.seed + restart)  # initlab shuffles with its own stream",
+                  f"for step in range({ts.steps}):",
+                  f"    idx = torch.randperm(len(X), generator=gen)[:{ts.batch}]", zero,
+                  "    loss = loss_fn(model(X[idx])[:, 0], y[idx])",
+                  "    loss.backward()", *update]
+    lines += ["with torch.no_grad():",
+              "    acc = ((model(Xt)[:, 0] > 0).to(yt.dtype) == yt).to(torch.float64).mean().item()",
+              "print(f'final training loss {loss.item():.4g}, test accuracy {acc:.3f}')"]
+    return "\n".join(lines) + "\n"

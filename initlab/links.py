@@ -23,13 +23,14 @@ from typing import Any
 
 from initlab.scenario import FIELDS, NET, Scenario
 from initlab.schema import Notice, Section, did_you_mean, show
+from initlab.train_scenario import TRAIN
 from initlab.views import VIEW_SECTIONS
 
 __all__ = ["LESSON_CONTROLS", "LINK_KEYS", "MAX_NOTICES", "SCHEMA_VERSION", "SECTIONS", "STREAMLIT_KEYS",
            "LinkState", "Notice", "decode_query", "encode_query", "section"]
 
 SCHEMA_VERSION = 2
-SECTIONS: tuple[Section, ...] = (NET, *VIEW_SECTIONS)
+SECTIONS: tuple[Section, ...] = (NET, *VIEW_SECTIONS, TRAIN)
 # Keys that belong to the link rather than to a section: version, preset, the open tab, and a teacher's
 # lesson options. Streamlit's own embed keys pass untouched.
 LINK_KEYS = ("v", "preset", "tab", "hide", "lock")

@@ -286,6 +286,9 @@ class Section(Generic[T]):
         values = {name: p[0] for name, p in parsed.items() if not isinstance(p, ValueError)}
         value = dataclasses.replace(base, **values)  # type: ignore[type-var]
         unused = self.irrelevant(value) if self.irrelevant is not None else {}
+        if unused.keys() & values.keys():  # reported as ignored below: not applied either (keeps the base's)
+            values = {k: v for k, v in values.items() if k not in unused}
+            value = dataclasses.replace(base, **values)  # type: ignore[type-var]
         notices: list[Notice] = []
         for f in self.fields:
             if f.name not in parsed:

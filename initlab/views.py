@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from initlab.schema import FieldSpec, Section
+from initlab.train_scenario import TrainScenario
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,34 @@ class TheoryView:
     sw2_max: float = 4.0
     sb2_max: float = 0.5
     vs: str = "orthogonal"
+
+
+# Initializers a Training comparison can pick, by a short stable name: (registry name, parameters, label).
+# "custom" is the Training section's own initializer (tr_init and its parameters).
+TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
+    "zeros": ("zeros", {}, "zeros"),
+    "ones": ("ones", {}, "ones"),
+    "constant": ("constant", {"value": 0.5}, "constant 0.5"),
+    "normal_001": ("random_normal", {"stddev": 0.01}, "N(0, 0.01)"),
+    "normal_1": ("random_normal", {"stddev": 1.0}, "N(0, 1)"),
+    "normal_10": ("random_normal", {"stddev": 10.0}, "N(0, 1) × 10"),
+    "he": ("torch_kaiming_normal", {"nonlinearity": "relu"}, "He N(0, 2/n)"),
+    "xavier": ("glorot_uniform", {}, "Xavier (glorot_uniform)"),
+    "lecun": ("lecun_normal", {}, "LeCun normal"),
+    "orthogonal": ("orthogonal", {}, "orthogonal"),
+    "pytorch": ("torch_linear", {}, "PyTorch nn.Linear default"),
+    "custom": ("", {}, "custom (the initializer below)"),
+}
+
+
+@dataclass(frozen=True)
+class TrainView:
+    """Training page: the initializers compared (2 to 4), and the run and recorded step the decision
+    boundaries show (``frame`` counts the recorded steps; -1 is the last)."""
+
+    compare: tuple[str, ...] = ("zeros", "normal_10", "he")
+    run: int = 0
+    frame: int = -1
 
 
 SIGNAL = Section("signal", SignalView, (
@@ -88,4 +117,27 @@ THEORY = Section("theory", TheoryView, (
               key="th_vs", registry="init"),
 ))
 
-VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY)
+TRAINING = Section("training", TrainView, (
+    FieldSpec("compare", "list", TrainView.compare, "Initializers to compare (2 to 4)",
+              "Trained on the same data with the same restart seeds.", lo=0, hi=4, group="view", key="tr_cmp",
+              choices=tuple(TRAIN_INITS)),
+    FieldSpec("run", "int", 0, "Restart shown", "Which restart's decision boundary is drawn (0 is the first).",
+              lo=0, hi=99, group="view", key="tr_run"),
+    FieldSpec("frame", "int", -1, "Recorded step", "Which recorded step the boundaries show (-1: the last).",
+              lo=-1, hi=999, group="view", key="tr_frame"),
+))
+
+VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY, TRAINING)
+
+
+def train_comparison(ts: TrainScenario, names: tuple[str, ...]) -> tuple[tuple[str, TrainScenario], ...]:
+    """The (label, scenario) pairs a Training comparison trains: ``ts`` with each named initializer
+    (:data:`TRAIN_INITS`; ``custom`` keeps ``ts``'s own), everything else equal."""
+    out = []
+    for name in names:
+        init, params, label = TRAIN_INITS[name]
+        if name == "custom":
+            out.append((f"custom: {ts.init}", ts))
+        else:
+            out.append((label, ts.with_init(init, **params)))
+    return tuple(out)

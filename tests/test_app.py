@@ -37,7 +37,7 @@ TAB_IDS = state.TAB_IDS
 LABEL = state.TABS  # tab id -> the label the tabs widget holds in session state
 PRESET_VALUES = state.PRESET_VALUES
 VALID_KEYS = set(LINK_KEYS) | {f.url_key for sec in SECTIONS for f in sec.fields}
-CHARTS_PER_TAB = {"signal": 2, "gradients": 2, "ranges": 1, "compare": 3, "theory": 4, "learn": 0}
+CHARTS_PER_TAB = {"signal": 2, "gradients": 2, "ranges": 1, "compare": 3, "training": 6, "theory": 4, "learn": 0}
 
 
 def expected_charts(tab: str, s: Scenario) -> int:
@@ -705,9 +705,11 @@ def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
     from initlab.ui import pages
 
     todo = pages.warm_up_list()
-    assert all(p.scenario in todo for p in PRESETS.values() if p.tab != "ranges")
+    assert all(p.scenario in todo for p in PRESETS.values() if p.tab not in ("ranges", "training"))
+    trainings = [job for job in todo if isinstance(job, tuple)]
+    assert len(trainings) == sum(p.tab == "training" for p in PRESETS.values())
     compare_presets = [p for p in PRESETS.values() if p.tab == "compare"]
-    assert compare_presets and len(todo) > len(PRESETS)
+    assert compare_presets and len(todo) > len([p for p in PRESETS.values() if p.tab != "ranges"])
     assert len(set(todo)) == len(todo)
     started = []
     monkeypatch.setenv("INITLAB_WARMUP", "1")

@@ -186,3 +186,14 @@ def test_theory_tab_and_its_presets_open_from_links(page, app_url) -> None:  # t
         assert _query(page.url) == {"v": ["2"], "preset": [name]}
     body = page.inner_text("body")
     assert "LSUV needed" in body and "Var(z)" in body
+
+
+def test_training_preset_opens_from_its_link(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    _open(page, app_url + "/?preset=train_classic", min_charts=6)
+    assert page.get_by_role("tab", name="Training").get_attribute("aria-selected") == "true"
+    drawn = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+                                    .map(p => p.querySelectorAll('svg.main-svg').length)""")
+    assert len(drawn) >= 6 and all(drawn), f"SVGs per chart: {drawn}"
+    _no_exception(page)
+    assert "He N(0, 2/n)" in page.inner_text("body")
+    assert _query(page.url) == {"v": ["2"], "preset": ["train_classic"]}

@@ -219,3 +219,18 @@ def test_torch_linear_bias_in_both_snippets():
         compile(code, "<snippet>", "exec")
     assert "RandomUniform(minval=-0.0625, maxval=0.0625)" in k  # 1/sqrt(256)
     assert "nn.init.uniform_(b, -1 / math.sqrt(256), 1 / math.sqrt(256))" in t
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("batch_size", [0, 32])
+def test_training_snippet_compiles_and_starts_from_initlabs_weights(optimizer: str, batch_size: int) -> None:
+    from initlab.train_scenario import TrainScenario
+
+    ts = TrainScenario(optimizer=optimizer, batch_size=batch_size, activation="tanh", hidden=(7, 3))
+    code = codegen.pytorch_training_snippet(ts)
+    compile(code, "<training snippet>", "exec")
+    assert "initial_params(ts, restart)" in code and "make_data(ts)" in code
+    assert "lin.weight.copy_(torch.tensor(W.T" in code  # Keras (in, out) layout transposed for nn.Linear
+    assert code.count("nn.Tanh()") == 1 and "if i < 2:" in code  # an activation after each hidden layer only
+    assert ("randperm" in code) == (batch_size != 0)
+    assert ("torch.optim" in code) == (optimizer != "adam")  # Adam is written out as Keras 3 computes it

@@ -412,7 +412,7 @@ def test_url_keys_are_unique_across_sections_and_link_keys():
 
 def test_section_ids_and_session_keys_are_unique():
     ids = [sec.id for sec in SECTIONS]
-    assert ids == ["net", "signal", "compare", "ranges", "theory"]
+    assert ids == ["net", "signal", "compare", "ranges", "theory", "training", "train"]
     session = [sec.session_key(f.name) for sec in SECTIONS for f in sec.fields]
     assert len(session) == len(set(session))
     assert [links.section(i) for i in ids] == list(SECTIONS)

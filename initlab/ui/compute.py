@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 import numpy as np
@@ -19,7 +20,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import codegen, network, ranges, spectra, theory
+from initlab import codegen, network, ranges, spectra, theory, training
+from initlab.train_scenario import TrainScenario
 from initlab.scenario import Scenario
 from initlab.ui import logs
 
@@ -90,6 +92,76 @@ def jacobian(s: Scenario) -> spectra.JacobianSpectra:
     return _throttled(spectra.jacobian_singular_values, s, spectra_depths(s.depth))
 
 
+class _TrainCache:
+    """Training results shared by every session, computed once per key even when many ask at once.
+
+    Not ``st.cache_resource``: the session that computes shows a progress bar while it trains, and
+    Streamlit's cache cannot replay elements drawn inside a cached function. Least recently used
+    entries go first; a session asking for a key being computed waits for that computation.
+    """
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self.lock = threading.Lock()
+        self.done: OrderedDict[tuple[TrainScenario, ...], tuple[training.TrainResult, ...]] = OrderedDict()
+        self.running: dict[tuple[TrainScenario, ...], threading.Event] = {}
+
+    def get(self, key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None
+            ) -> tuple[training.TrainResult, ...]:
+        with self.lock:
+            if key in self.done:
+                self.done.move_to_end(key)
+                return self.done[key]
+            event = self.running.get(key)
+            owner = event is None
+            if owner:
+                event = self.running[key] = threading.Event()
+        if not owner:
+            if not event.wait(QUEUE_TIMEOUT):
+                raise BusyError(f"the same training has been running for more than {QUEUE_TIMEOUT} s")
+            with self.lock:
+                if key in self.done:
+                    return self.done[key]
+            return self.get(key, progress)  # the other computation failed: try ourselves
+        try:
+            result = tuple(_throttled(lambda: training.train_many(list(key), progress=progress)))
+            with self.lock:
+                self.done[key] = result
+                while len(self.done) > self.entries:
+                    self.done.popitem(last=False)
+            return result
+        finally:
+            with self.lock:
+                self.running.pop(key, None)
+            event.set()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.done.clear()
+
+
+_TRAINED = _TrainCache(CACHE_ENTRIES)
+
+
+def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None
+          ) -> tuple[training.TrainResult, ...]:
+    """All restarts of all ``scenarios`` trained together, shared by every session (read-only results).
+
+    ``progress(fraction, step)`` reports to the session that computes it; others asking for the same
+    scenarios meanwhile wait for that one computation.
+    """
+    return _TRAINED.get(tuple(scenarios), progress)
+
+
+train.clear = _TRAINED.clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
+
+
+@functools.lru_cache(maxsize=256)
+def train_snippet(ts: TrainScenario) -> str:
+    """PyTorch code that trains the same network from the same starting weights (pure text)."""
+    return codegen.pytorch_training_snippet(ts)
+
+
 def _range_entries(inits: tuple[str, ...]) -> list:  # type: ignore[type-arg]
     """Initializers that are one of the tutorial's classic curves keep its label."""
     classic = {c.init: c.label for c in ranges.CLASSIC if not c.params}
@@ -136,7 +208,7 @@ _WARM_LOCK = threading.Lock()
 _warm_started = False
 
 
-def warm_up_once(scenarios: list[Scenario]) -> None:
+def warm_up_once(scenarios: list[Scenario | tuple[TrainScenario, ...]]) -> None:
     """Compute the presets in a background thread the first time any page runs in this process.
 
     A teacher opening the app before the lecture then serves every preset link from the cache when
@@ -156,9 +228,12 @@ def warm_up_once(scenarios: list[Scenario]) -> None:
     thread.start()
 
 
-def _warm(scenarios: list[Scenario]) -> None:
-    for s in scenarios:
+def _warm(jobs: list[Scenario | tuple[TrainScenario, ...]]) -> None:
+    for s in jobs:
         try:
+            if isinstance(s, tuple):  # a Training preset's comparison
+                train(s)
+                continue
             propagate(s)
             predict(s)
         except BusyError:

@@ -47,6 +47,8 @@ def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False
     labels = dict(f.choice_labels)
     if f.kind == "bool":
         where.checkbox(f.label, **common)
+    elif f.kind == "widths":  # a text box "10, 5": state.py stores its text and parses it per run
+        where.text_input(f.label, **common)
     elif f.kind == "list":
         where.multiselect(f.label, list(options or choices_for(f)), max_selections=int(f.hi or 99), **common)
     elif f.kind == "choice":

@@ -17,16 +17,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import initializers, plots, theory, theory_plots, verdict
+from initlab import codegen, initializers, plots, theory, theory_plots, training_plots, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS
 from initlab.network import Result
 from initlab.presets import PRESETS
 from initlab.scenario import INIT_PARAM_NAMES, Scenario, repair
-from initlab.views import CompareView, RangesView, SignalView, TheoryView
+from initlab.train_scenario import TRAIN, TrainScenario
+from initlab.training import TrainResult
+from initlab.views import TRAINING, CompareView, RangesView, SignalView, TheoryView, TrainView, train_comparison
 from initlab.ui import compute, controls, logs, state
 
 ss = st.session_state
@@ -111,7 +114,36 @@ def _fig_lsuv(s: Scenario) -> go.Figure:
     return theory_plots.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized")
 
 
+Pairs = tuple[tuple[str, TrainScenario], ...]
+
+
+def _trained(pairs: Pairs) -> dict[str, TrainResult]:
+    return dict(zip((label for label, _ in pairs), compute.train(tuple(ts for _, ts in pairs))))
+
+
+def _fig_train_curves(pairs: Pairs, what: str, step: int) -> go.Figure:
+    return training_plots.curves_figure(_trained(pairs), what, step)
+
+
+def _fig_train_points(pairs: Pairs) -> go.Figure:
+    return training_plots.accuracy_points_figure(_trained(pairs))
+
+
+def _fig_boundary(pairs: Pairs, restart: int, step: int) -> go.Figure:
+    return training_plots.boundary_figure(_trained(pairs), restart, step)
+
+
+def _fig_distinct(pairs: Pairs) -> go.Figure:
+    return training_plots.distinct_figure(_trained(pairs))
+
+
+def _fig_grad_norms(pairs: Pairs) -> go.Figure:
+    return training_plots.grad_norm_figure(_trained(pairs))
+
+
 FIGURES: dict[str, Callable[..., go.Figure]] = {
+    "train_curves": _fig_train_curves, "train_points": _fig_train_points, "boundary": _fig_boundary,
+    "distinct": _fig_distinct, "grad_norms": _fig_grad_norms,
     "phase": _fig_phase, "depth_scale": _fig_depth_scale, "spectra": _fig_spectra, "lsuv": _fig_lsuv,
     "signal": _fig_signal, "gradient": _fig_gradient, "plain_signal": _fig_plain_signal, "heatmap": _fig_heatmap,
     "spread": _fig_spread, "fractions": _fig_fractions, "cmp_signal": _fig_cmp_signal,
@@ -344,13 +376,21 @@ def variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
     return out
 
 
-def warm_up_list() -> list[Scenario]:
-    """Every scenario a preset link computes: its own, and on the Compare page its variants."""
-    out: list[Scenario] = []
+def warm_up_list() -> list[Scenario | tuple[TrainScenario, ...]]:
+    """Every computation a preset link's opening page needs: its scenario (and on the Compare page its
+    variants), or for a Training preset its comparison (a tuple of training scenarios)."""
+    out: list[Scenario | tuple[TrainScenario, ...]] = []
     for p in PRESETS.values():
         if p.tab == "ranges":
             continue
-        out.append(p.scenario)
+        if p.tab == "training":
+            values = p.values()
+            job = tuple(ts for _, ts in train_comparison(values["train"], values["training"].compare))
+            if job not in out:
+                out.append(job)
+            continue
+        if p.scenario not in out:
+            out.append(p.scenario)
         if p.tab == "compare":
             view = p.views.get("compare", CompareView())
             out.extend(v for v in variants(p.scenario, view).values() if v not in out)
@@ -481,6 +521,166 @@ def theory_page(values: Values) -> None:
                 f" in every layer. Turn it on for the other pages under *More* in the sidebar.")
 
 
+# Training controls, by group (every one a field of the train section, kept while the tab is closed).
+TRAIN_GROUPS = (("Data", ("dataset", "n_train", "n_test", "noise", "data_seed", "inputs")),
+                ("Network", ("hidden", "activation", "bias", "bias_value")),
+                ("Training", ("optimizer", "lr", "momentum", "steps", "batch_size", "restarts", "seed", "dtype")))
+
+
+def _train_controls(ts: TrainScenario, view: TrainView) -> None:
+    controls.view("training", "compare")
+    box = st.expander("Data, network and training (the same for every initializer)", key="train_settings",
+                      on_change="rerun")
+    if box.open:
+        with box:
+            cols = st.columns(3)
+            for col, (title, names) in zip(cols, TRAIN_GROUPS):
+                col.markdown(f"**{title}**")
+                for name in names:
+                    if name == "momentum" and ts.optimizer != "momentum":
+                        continue
+                    if name == "bias_value" and ts.bias in ("zeros", "torch_linear"):
+                        continue
+                    controls.widget(TRAIN, name, where=col, persist=True)
+    if "custom" in view.compare:
+        c = st.columns(4)
+        controls.widget(TRAIN, "init", where=c[0], persist=True)
+        for i, (pname, p) in enumerate(initializers.spec(ts.init).params.items()):
+            if pname in {f.name for f in TRAIN.fields}:
+                extra = dict(default_label=str(p.default)) if p.kind == "choice" else dict(placeholder=f"default {p.default}")
+                controls.widget(TRAIN, pname, where=c[1 + i % 3], persist=True, **extra)
+
+
+def _train_summary(results: dict[str, TrainResult]) -> list[dict[str, Any]]:
+    rows = []
+    for label, r in results.items():
+        acc = r.test_acc[:, -1]
+        loss0, loss = r.loss[:, 0], r.loss[:, -1]
+        ok = np.isfinite(loss)
+        q1, med, q3 = np.nanpercentile(np.where(np.isfinite(acc), acc, np.nan), [25, 50, 75]) if np.isfinite(acc).any() \
+            else (np.nan,) * 3
+        distinct = r.distinct[:, -1, :]
+        rows.append({
+            "initializer": label,
+            "median test accuracy": verdict.fmt(med),
+            "middle half of restarts": f"{verdict.fmt(q1)} – {verdict.fmt(q3)}",
+            "worst – best": f"{verdict.fmt(np.nanmin(acc))} – {verdict.fmt(np.nanmax(acc))}",
+            "median loss at step 0": verdict.fmt(float(np.nanmedian(loss0))) if np.isfinite(loss0).any() else "inf/NaN",
+            "median final loss": verdict.fmt(float(np.nanmedian(loss[ok]))) if ok.any() else "inf/NaN",
+            "restarts with inf/NaN loss": int((~np.isfinite(r.loss).all(axis=1)).sum()),
+            "distinct units at the end": " / ".join(verdict.fmt(float(np.nanmedian(distinct[:, l])))
+                                                     for l in range(distinct.shape[1])),
+        })
+    return rows
+
+
+def training_page(values: Values) -> None:
+    ts: TrainScenario = values["train"]
+    view: TrainView = values["training"]
+    st.markdown("Real networks trained on the spot: a small MLP (2 inputs, the hidden layers below, one "
+                "sigmoid output) learns a 2-D dataset by gradient descent, **from several random restarts at "
+                "once**. Each restart ends differently, so judge an initialization by all of them: the line is "
+                "the median over restarts, the band the middle half.")
+    _train_controls(ts, view)
+    st.caption(train_setup(ts))
+    if len(view.compare) < 2:
+        st.info(f"Pick at least two initializers to compare ({len(view.compare)} chosen).")
+        return
+    pairs = train_comparison(ts, view.compare)
+    bar = st.empty()
+
+    def progress(fraction: float, step: int) -> None:
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"Training {len(pairs)} × {ts.restarts} restarts: "
+                                                       f"step {step} of {ts.steps}")
+
+    try:
+        results = dict(zip((label for label, _ in pairs), compute.train(tuple(v for _, v in pairs), progress)))
+    except compute.BusyError as exc:
+        logs.warning("busy: %s (training %r)", exc, ts)
+        st.warning(f"Not computed: {exc}. Press R or change a control to retry.")
+        return
+    except ValueError as exc:  # scenarios are repaired before they get here: this is a bug, log it
+        logs.failure("train", exc, {"scenario": ts})
+        st.error(f"This training cannot be run: {exc}")
+        return
+    bar.empty()
+    first = next(iter(results.values()))
+    steps = first.recorded_steps
+    frame = len(steps) - 1 if view.frame < 0 or view.frame >= len(steps) else view.frame
+    run = view.run if view.run < ts.restarts else 0
+    st.dataframe(_train_summary(results), hide_index=True, width="stretch")
+    section("Loss during training", "Median over restarts with the middle half as a band, on a log axis. "
+            "A line that stays flat has not learned; a wide band means the restarts disagree.")
+    chart("train_curves", pairs, "loss", int(steps[frame]))
+    section("Test accuracy during training", "On the held-out points: 0.5 is chance for two balanced classes.")
+    chart("train_curves", pairs, "test_acc", int(steps[frame]))
+    section("Every restart's final test accuracy", "One point per restart, the bar is the median: a tight "
+            "column is an initialization you can rely on; a tall one a lottery.")
+    chart("train_points", pairs)
+    section("Decision boundaries", f"Restart {run} at step {int(steps[frame])}: colour is the predicted "
+            "probability of class 1, the black line the boundary. Scrub through training with the slider.")
+    c = st.columns([3, 1])
+    k = "training.frame_ui"
+    ss[k] = frame
+    c[0].slider(TRAINING.field("frame").label, 0, len(steps) - 1, key=k, help=TRAINING.field("frame").help,
+                format="%d", on_change=_set_frame, args=(len(steps),))
+    controls.view("training", "run", where=c[1])
+    chart("boundary", pairs, run, int(steps[frame]))
+    section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
+            "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
+            "random init starts (and stays) at the layer's width.")
+    chart("distinct", pairs)
+    section("Gradient norm of each layer's weights", "‖∂L/∂W‖ per layer during training (median over "
+            "restarts): exactly 0 for the hidden layers of a zero init, huge at first for too-large weights.")
+    chart("grad_norms", pairs)
+    _train_exports(values, results, pairs)
+
+
+def train_setup(ts: TrainScenario) -> str:
+    """The whole training setup in one line (the controls live in a closed expander)."""
+    batch = "full batch" if ts.full_batch else f"batches of {ts.batch}"
+    opt = {"sgd": "plain gradient descent", "momentum": f"momentum {verdict.fmt(ts.momentum)}", "adam": "Adam"}[ts.optimizer]
+    seeds = f"seed {ts.seed}" if ts.restarts == 1 else f"seeds {ts.seed} to {ts.seed + ts.restarts - 1}"
+    return (f"{ts.dataset}: {ts.n_train} training and {ts.n_test} test points, noise {verdict.fmt(ts.noise)}, "
+            f"{ts.inputs} inputs · hidden layers {', '.join(map(str, ts.hidden))}, {ts.activation}, "
+            f"{ts.bias} biases · {opt}, learning rate {verdict.fmt(ts.lr)}, {ts.steps} steps, {batch} · "
+            f"{ts.restarts} restarts ({seeds}), {ts.dtype}")
+
+
+def _set_frame(n: int) -> None:
+    """The boundary slider shows recorded-step indices; the link keeps -1 for "the last one"."""
+    v = int(ss.get("training.frame_ui", n - 1))
+    ss["training.frame"] = -1 if v >= n - 1 else v
+
+
+def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs) -> None:
+    box = st.expander("Download the runs, or train the same network in PyTorch", key="train_code_open",
+                      on_change="rerun")
+    if not box.open:
+        return
+    with box:
+        c = st.columns(3)
+
+        def history_csv() -> str:
+            frames = [r.history.assign(initializer=label) for label, r in results.items()]
+            return pd.concat(frames).to_csv(index=False)
+
+        def runs_csv() -> str:
+            frames = [r.runs.assign(initializer=label) for label, r in results.items()]
+            return pd.concat(frames).to_csv(index=False)
+
+        c[0].download_button("History (CSV)", history_csv, file_name="initlab_history.csv", mime="text/csv",
+                             on_click="ignore")
+        c[1].download_button("Runs (CSV)", runs_csv, file_name="initlab_runs.csv", mime="text/csv", on_click="ignore")
+        doc = {"training": {label: dataclasses.asdict(ts) for label, ts in pairs},
+               "link": state.share_query(values)}
+        c[2].download_button("Scenario (JSON)", lambda: json.dumps(doc, indent=2, default=list),
+                             file_name="initlab_training.json", mime="application/json", on_click="ignore")
+        label = st.selectbox("PyTorch code for", [lbl for lbl, _ in pairs], key="train_code_for")
+        ts = dict(pairs)[label]
+        st.code(compute.train_snippet(ts), language="python")
+
+
 def learn(values: Values) -> None:
     st.markdown("Short explanations of what the classic texts on initialization teach. Each one has a "
                 "button that opens the preset where you can watch it happen.")
@@ -499,8 +699,8 @@ def learn(values: Values) -> None:
 
 
 PAGES: dict[str, Callable[[Values], None]] = {
-    "signal": signal, "gradients": gradients, "ranges": weight_ranges, "compare": compare, "theory": theory_page,
-    "learn": learn,
+    "signal": signal, "gradients": gradients, "ranges": weight_ranges, "compare": compare,
+    "training": training_page, "theory": theory_page, "learn": learn,
 }
 
 

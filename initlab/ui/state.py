@@ -29,10 +29,11 @@ from initlab import initializers
 from initlab.links import SECTIONS, STREAMLIT_KEYS, LinkState, decode_query, defaults, encode_query
 from initlab.presets import PRESETS
 from initlab.scenario import INIT_PARAM_NAMES, NET, Notice, Scenario
+from initlab.schema import format_value, parse_value
 
 # Stable tab ids (in links) and their display labels (free to change).
 TABS: dict[str, str] = {"signal": "Signal", "gradients": "Gradients", "ranges": "Weight ranges",
-                        "compare": "Compare", "theory": "Theory", "learn": "Learn"}
+                        "compare": "Compare", "training": "Training", "theory": "Theory", "learn": "Learn"}
 TAB_IDS: tuple[str, ...] = tuple(TABS)
 TAB_LABELS: tuple[str, ...] = tuple(TABS.values())
 TAB_ID_OF_LABEL = {label: tab_id for tab_id, label in TABS.items()}
@@ -87,6 +88,8 @@ def _seed(values: Mapping[str, Any]) -> None:
             continue
         for f in sec.fields:
             value = getattr(values[sec.id], f.name)
+            if f.kind == "widths":  # its widget is a text box
+                value = format_value(f, value)
             ss[key(sec.id, f.name)] = list(value) if isinstance(value, tuple) else value
 
 
@@ -151,7 +154,12 @@ def current() -> tuple[dict[str, Any], list[Notice]]:
         values: dict[str, Any] = {}
         for f in sec.fields:
             k = key(sec.id, f.name)
-            if k in ss:
+            if k in ss and f.kind == "widths" and isinstance(ss[k], str):
+                try:
+                    values[f.name] = parse_value(f, ss[k])[0]
+                except ValueError as exc:
+                    notices.append(Notice(f.url_key, f"{f.label}: {exc}; using {format_value(f, getattr(b[sec.id], f.name))}"))
+            elif k in ss:
                 values[f.name] = ss[k]
             elif sec is NET and f.name in INIT_PARAM_NAMES:
                 # Its widget is not on the page (the initializer does not take it): the initializer's default.

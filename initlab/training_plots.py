@@ -1,0 +1,138 @@
+"""Figures of the Training page: curves over restarts, final accuracies, decision boundaries, symmetry
+and per-layer gradient norms.
+
+Pure functions with the conventions of :mod:`initlab.plots` (Okabe-Ito colours by initializer, no theme
+colours, no SI suffixes). A "band" is the range between the 25th and 75th percentile over restarts, the
+line their median: the median of a handful of restarts is robust to the one that diverged.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from initlab.plots import _finish, _rgba, colour, dash
+from initlab.training import TrainResult
+
+__all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure"]
+
+GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
+
+
+def _quantiles(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """25th, 50th and 75th percentile over restarts (axis 0), ignoring NaN (a diverged restart)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column (every restart diverged)
+        q = np.nanpercentile(np.where(np.isfinite(a), a, np.nan), [25, 50, 75], axis=0)
+    return q[0], q[1], q[2]
+
+
+def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: int | None = None) -> go.Figure:
+    """Median over restarts (line) and the middle half (band) of ``what`` (``loss`` or ``test_acc``)
+    against the training step, one colour per initializer; a dotted line marks ``step``."""
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        x = r.recorded_steps
+        lo, mid, hi = _quantiles(getattr(r, what))
+        c = colour(i)
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
+                                 fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                 legendgroup=label))
+        fig.add_trace(go.Scatter(x=x, y=mid, mode="lines", name=label, line=dict(color=c, dash=dash(i)),
+                                 legendgroup=label))
+    if step is not None:
+        fig.add_vline(x=step, line=dict(color="#999999", dash="dot"))
+    if what == "loss":
+        fig.update_yaxes(type="log")
+        title = "training loss (binary cross-entropy)"
+    else:
+        fig.update_yaxes(range=[0.0, 1.02])
+        title = "test accuracy"
+    return _finish(fig, "step", title, hovermode="x unified")
+
+
+def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
+    """The final test accuracy of every restart as a point, one column per initializer, with its median."""
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        acc = r.test_acc[:, -1]
+        k = np.arange(acc.size)
+        jitter = (k - (acc.size - 1) / 2) * (0.5 / max(acc.size, 1))
+        fig.add_trace(go.Scatter(x=i + jitter, y=acc, mode="markers", name=label, marker=dict(color=colour(i), size=9),
+                                 customdata=k, hovertemplate="restart %{customdata}: %{y:.3f}<extra>" + label + "</extra>"))
+        fig.add_trace(go.Scatter(x=[i - 0.3, i + 0.3], y=[np.nanmedian(acc)] * 2, mode="lines", showlegend=False,
+                                 line=dict(color=colour(i), width=3), hoverinfo="skip"))
+    fig.update_xaxes(tickvals=list(range(len(results))), ticktext=list(results), range=[-0.6, len(results) - 0.4])
+    fig.update_yaxes(range=[0.0, 1.02])
+    return _finish(fig, "initializer", "final test accuracy (one point per restart)")
+
+
+def _grid(data_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = data_x.min(axis=0), data_x.max(axis=0)
+    pad = 0.15 * (hi - lo) + 1e-9
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+    xx, yy = np.meshgrid(gx, gy)
+    return gx, gy, np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int) -> go.Figure:
+    """Side by side per initializer: the predicted probability of class 1 over the input plane for
+    ``restart`` at recorded ``step`` (colour, the 0.5 contour is the decision boundary) and the
+    training points."""
+    fig = make_subplots(rows=1, cols=len(results), subplot_titles=list(results), shared_yaxes=True)
+    for i, (label, r) in enumerate(results.items()):
+        X, y = np.asarray(r.data.X_train, dtype=np.float64), np.asarray(r.data.y_train)
+        gx, gy, pts = _grid(X)
+        with np.errstate(all="ignore"):
+            p = 1.0 / (1.0 + np.exp(-np.clip(r.decision_function(pts, restart, step), -60, 60)))
+        z = np.where(np.isfinite(p), p, 0.5).reshape(GRID, GRID).astype(np.float32)
+        fig.add_trace(go.Contour(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, zmin=0, zmax=1,
+                                 colorscale="RdBu", reversescale=True, opacity=0.75, showscale=i == 0,
+                                 contours=dict(start=0, end=1, size=0.1), line=dict(width=0),
+                                 colorbar=dict(title=dict(text="P(class 1)")), name=label,
+                                 hovertemplate="P(class 1) %{z:.2f}<extra></extra>"), row=1, col=i + 1)
+        fig.add_trace(go.Contour(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, showscale=False,
+                                 contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                                 line=dict(color="black", width=2), hoverinfo="skip", name="boundary",
+                                 showlegend=False), row=1, col=i + 1)
+        for cls, sym in ((0, "circle"), (1, "x")):
+            m = y == cls
+            fig.add_trace(go.Scatter(x=X[m, 0].astype(np.float32), y=X[m, 1].astype(np.float32), mode="markers",
+                                     marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
+                                     name=f"class {cls}", legendgroup=f"class {cls}", showlegend=i == 0),
+                          row=1, col=i + 1)
+        fig.update_xaxes(title_text="x₁ (scaled)", row=1, col=i + 1)
+    fig.update_yaxes(title_text="x₂ (scaled)", row=1, col=1)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
+                      margin=dict(l=60, r=20, t=80, b=50), height=360)
+    return fig
+
+
+def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
+    """Distinct units per hidden layer against the step (median over restarts): 1 means every unit of
+    the layer is the same unit, the symmetry was never broken."""
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        _, mid, _ = _quantiles(r.distinct)
+        for layer in range(mid.shape[1]):
+            fig.add_trace(go.Scatter(x=r.recorded_steps, y=mid[:, layer], mode="lines",
+                                     name=f"{label}, layer {layer + 1}", line=dict(color=colour(i), dash=dash(layer))))
+    return _finish(fig, "step", "distinct units (median over restarts)", hovermode="x unified")
+
+
+def grad_norm_figure(results: Mapping[str, TrainResult]) -> go.Figure:
+    """‖∂L/∂W_l‖ per layer against the step (median over restarts), log axis."""
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        _, mid, _ = _quantiles(r.grad_norm)
+        for layer in range(mid.shape[1]):
+            y = np.where(mid[:, layer] > 0, mid[:, layer], np.nan)
+            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, mode="lines", name=f"{label}, layer {layer + 1}",
+                                     line=dict(color=colour(i), dash=dash(layer))))
+    fig.update_yaxes(type="log")
+    return _finish(fig, "step", "‖∂L/∂W‖ per layer (median over restarts)", hovermode="x unified")
