@@ -65,7 +65,10 @@ def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) ->
     if sw2 is not None:
         fig.add_vline(x=sw2, line=dict(color=colour(1), dash="dash"), annotation_text=f"this scenario: {sw2:.3g}",
                       annotation_position="bottom right")
-    fig.update_yaxes(type="log")
+    # xi diverges at the critical point: the axis stops two decades above the network's depth so that
+    # the finite part stays readable (the peak runs off the top, as a divergence should).
+    top = max(1e3, 100.0 * depth)
+    fig.update_yaxes(type="log", range=[math.log10(0.3), math.log10(top)])
     return _finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
 
 

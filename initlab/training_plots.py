@@ -31,6 +31,12 @@ def _quantiles(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return q[0], q[1], q[2]
 
 
+def _steps_axis(fig: go.Figure) -> go.Figure:
+    """Training steps are counts: whole numbers with a thousands separator (15,000), never 1.5e+4."""
+    fig.update_xaxes(tickformat=",d", exponentformat="none")
+    return fig
+
+
 def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: int | None = None) -> go.Figure:
     """Median over restarts (line) and the middle half (band) of ``what`` (``loss`` or ``test_acc``)
     against the training step, one colour per initializer; a dotted line marks ``step``."""
@@ -52,7 +58,7 @@ def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: 
     else:
         fig.update_yaxes(range=[0.0, 1.02])
         title = "test accuracy"
-    return _finish(fig, "step", title, hovermode="x unified")
+    return _steps_axis(_finish(fig, "step", title, hovermode="x unified"))
 
 
 def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
@@ -122,7 +128,7 @@ def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
         for layer in range(mid.shape[1]):
             fig.add_trace(go.Scatter(x=r.recorded_steps, y=mid[:, layer], mode="lines",
                                      name=f"{label}, layer {layer + 1}", line=dict(color=colour(i), dash=dash(layer))))
-    return _finish(fig, "step", "distinct units (median over restarts)", hovermode="x unified")
+    return _steps_axis(_finish(fig, "step", "distinct units (median over restarts)", hovermode="x unified"))
 
 
 def grad_norm_figure(results: Mapping[str, TrainResult]) -> go.Figure:
@@ -135,4 +141,4 @@ def grad_norm_figure(results: Mapping[str, TrainResult]) -> go.Figure:
             fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, mode="lines", name=f"{label}, layer {layer + 1}",
                                      line=dict(color=colour(i), dash=dash(layer))))
     fig.update_yaxes(type="log")
-    return _finish(fig, "step", "‖∂L/∂W‖ per layer (median over restarts)", hovermode="x unified")
+    return _steps_axis(_finish(fig, "step", "‖∂L/∂W‖ per layer (median over restarts)", hovermode="x unified"))

@@ -120,7 +120,7 @@ THEORY = Section("theory", TheoryView, (
 TRAINING = Section("training", TrainView, (
     FieldSpec("compare", "list", TrainView.compare, "Initializers to compare (2 to 4)",
               "Trained on the same data with the same restart seeds.", lo=0, hi=4, group="view", key="tr_cmp",
-              choices=tuple(TRAIN_INITS)),
+              choices=tuple(TRAIN_INITS), choice_labels=tuple((k, v[2]) for k, v in TRAIN_INITS.items())),
     FieldSpec("run", "int", 0, "Restart shown", "Which restart's decision boundary is drawn (0 is the first).",
               lo=0, hi=99, group="view", key="tr_run"),
     FieldSpec("frame", "int", -1, "Recorded step", "Which recorded step the boundaries show (-1: the last).",

@@ -50,7 +50,8 @@ def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False
     elif f.kind == "widths":  # a text box "10, 5": state.py stores its text and parses it per run
         where.text_input(f.label, **common)
     elif f.kind == "list":
-        where.multiselect(f.label, list(options or choices_for(f)), max_selections=int(f.hi or 99), **common)
+        where.multiselect(f.label, list(options or choices_for(f)), max_selections=int(f.hi or 99),
+                          format_func=lambda v: labels.get(v, str(v)), **common)
     elif f.kind == "choice":
         opts: list[str | None] = list(options or choices_for(f))
         if f.optional:
