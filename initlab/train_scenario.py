@@ -99,11 +99,13 @@ TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
               "Independent runs: restart r draws its weights and batches from seed + r.", lo=1, hi=50, group=_T),
     _reuse("seed", help="Seed of the weights and batch order: restart r uses seed + r.", group=_T),
     _reuse("dtype"),
+    _reuse("lsuv", help="LSUV (Mishkin & Matas 2016): start from orthogonal weights and rescale each layer, on the "
+                        "training inputs, until its pre-activations have variance 1 (replaces the initializer)."),
 ))
 
 TRAIN_FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in TRAIN_FIELDS}
 # Fields that only decide the initial parameters: scenarios that differ only in these can train together.
-INIT_FIELDS: tuple[str, ...] = ("init", *INIT_PARAM_NAMES, "bias", "bias_value")
+INIT_FIELDS: tuple[str, ...] = ("init", *INIT_PARAM_NAMES, "bias", "bias_value", "lsuv")
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class TrainScenario:
     restarts: int = 10
     seed: int = 0
     dtype: str = "float32"
+    lsuv: bool = False
 
     def init_params(self) -> dict[str, Any]:
         """The initializer parameters set here (non-None) that ``self.init`` accepts."""

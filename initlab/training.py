@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from initlab import activations, datasets, initializers
+from initlab.lsuv import lsuv
 from initlab.train_scenario import (
     ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, DEFAULT_RECORDS, INIT_FIELDS, TrainScenario, check_train_budget,
 )
@@ -134,12 +135,15 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     hidden ones. Restart r uses seed ``ts.seed + r``: kernels come from the first stream of
     ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second (``bias`` zeros,
     constant ``bias_value``, or random_normal with std ``|bias_value|``, as :mod:`initlab.network`).
+    With ``ts.lsuv`` the kernels are drawn orthogonal (gain 1, same stream) and every layer is then
+    rescaled by :func:`initlab.lsuv.lsuv` on the scaled training inputs until its pre-activation
+    variance is 1 (Mishkin & Matas 2016), as the deep-signal engine does.
     These are exactly the arrays :func:`train` starts from (its snapshot at step 0).
     """
     ts.validate()
     if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or not 0 <= restart < ts.restarts:
         raise ValueError(f"restart must be a whole number in [0, {ts.restarts - 1}]; received {restart!r}")
-    init = initializers.get(ts.init, **ts.init_params())
+    init = initializers.get("orthogonal") if ts.lsuv else initializers.get(ts.init, **ts.init_params())
     dt = np.dtype(ts.dtype)
     ss_w, ss_b, _ = _run_streams(ts.seed + int(restart))
     rng_w, rng_b = np.random.default_rng(ss_w), np.random.default_rng(ss_b)
@@ -154,6 +158,9 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
         else:
             b = np.zeros(fo, dtype=dt)
         out.append((w, b))
+    if ts.lsuv:
+        weights, _ = lsuv([w for w, _ in out], make_data(ts).X_train, ts.activation, biases=[b for _, b in out])
+        out = [(w, b) for w, (_, b) in zip(weights, out)]
     return out
 
 

@@ -64,6 +64,7 @@ TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
     "lecun": ("lecun_normal", {}, "LeCun normal"),
     "orthogonal": ("orthogonal", {}, "orthogonal"),
     "pytorch": ("torch_linear", {}, "PyTorch nn.Linear default"),
+    "lsuv": ("orthogonal", {}, "LSUV (orthogonal, rescaled on the data)"),
     "custom": ("", {}, "custom (the initializer below)"),
 }
 
@@ -137,7 +138,7 @@ def train_comparison(ts: TrainScenario, names: tuple[str, ...]) -> tuple[tuple[s
     for name in names:
         init, params, label = TRAIN_INITS[name]
         if name == "custom":
-            out.append((f"custom: {ts.init}", ts))
+            out.append((f"custom: {ts.init}" + (" + LSUV" if ts.lsuv else ""), ts))
         else:
-            out.append((label, ts.with_init(init, **params)))
+            out.append((label, ts.with_init(init, **params).replace(lsuv=name == "lsuv")))
     return tuple(out)

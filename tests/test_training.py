@@ -536,3 +536,30 @@ def test_engine_names_are_checked():
     with pytest.raises(ValueError, match="engine must be one of"):
         training.train(TrainScenario(steps=1, restarts=1), engine="torch")
     assert isinstance(training.train(TrainScenario(steps=1, restarts=1), engine="numpy").history, pd.DataFrame)
+
+
+def test_lsuv_stage_gives_every_layer_unit_variance_on_the_training_inputs():
+    """LSUV in the Training tab (issue 11): from an orthogonal start each layer is rescaled on the
+    scaled training inputs until Var(z) is within the tolerance of 1, whatever initializer was asked."""
+    from initlab.lsuv import TOL
+    from initlab.training import initial_params, make_data
+
+    for act in ("relu", "tanh"):
+        ts = TrainScenario(lsuv=True, init="random_normal", stddev=10.0, activation=act, dtype="float64")
+        h = np.asarray(make_data(ts).X_train, dtype=np.float64)
+        params = initial_params(ts, 1)
+        for w, b in params:
+            z = h @ w + b
+            assert abs(z.var() - 1) < TOL
+            h = np.maximum(z, 0) if act == "relu" else np.tanh(z)
+        # the same orthogonal start whatever the initializer asked for: LSUV replaces it
+        other = initial_params(ts.replace(init="zeros", stddev=None), 1)
+        for (w1, _), (w2, _) in zip(params, other):
+            np.testing.assert_array_equal(w1, w2)
+
+
+def test_lsuv_is_a_training_comparison_entry():
+    from initlab.views import train_comparison
+
+    pairs = dict(train_comparison(TrainScenario(), ("lsuv", "he")))
+    assert pairs["LSUV (orthogonal, rescaled on the data)"].lsuv and not pairs["He N(0, 2/n)"].lsuv
