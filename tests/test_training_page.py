@@ -151,3 +151,21 @@ def test_training_presets_open_on_the_training_tab(name: str) -> None:
     at = open_link({"preset": name})
     assert at.session_state["tab"] == "Training"
     assert len(charts(at)) == 6
+
+
+def test_a_running_training_shows_partial_results_then_the_same_final_ones(monkeypatch) -> None:
+    """The first curves appear long before the end: partial results come every PARTIAL_EVERY seconds
+    (0 here: every record), each further along, and the end is exactly what train_many computes."""
+    from initlab.train_scenario import TrainScenario
+    from initlab.ui import compute
+
+    monkeypatch.setattr(compute, "PARTIAL_EVERY", 0.0)
+    key = tuple(ts for _, ts in train_comparison(TrainScenario(steps=300, restarts=2), ("zeros", "he")))
+    seen: list[int] = []
+    steps: list[int] = []
+    final = compute._train_showing(key, lambda f, s: steps.append(s), lambda res: seen.append(res[0].steps_done))
+    assert seen[0] == 0 and seen == sorted(seen) and len(seen) >= 10 and seen[-1] < 300
+    assert steps[-1] == 300 and all(r.complete for r in final)
+    direct = train_many(list(key))
+    for a, b in zip(final, direct):
+        np.testing.assert_array_equal(a.loss, b.loss)

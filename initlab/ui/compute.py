@@ -10,7 +10,9 @@ each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" m
 from __future__ import annotations
 
 import functools
+import math
 import os
+import time
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -106,7 +108,8 @@ class _TrainCache:
         self.done: OrderedDict[tuple[TrainScenario, ...], tuple[training.TrainResult, ...]] = OrderedDict()
         self.running: dict[tuple[TrainScenario, ...], threading.Event] = {}
 
-    def get(self, key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None
+    def get(self, key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
+            partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
             ) -> tuple[training.TrainResult, ...]:
         with self.lock:
             if key in self.done:
@@ -122,9 +125,9 @@ class _TrainCache:
             with self.lock:
                 if key in self.done:
                     return self.done[key]
-            return self.get(key, progress)  # the other computation failed: try ourselves
+            return self.get(key, progress, partial)  # the other computation failed: try ourselves
         try:
-            result = tuple(_throttled(lambda: training.train_many(list(key), progress=progress)))
+            result = _throttled(lambda: _train_showing(key, progress, partial))
             with self.lock:
                 self.done[key] = result
                 while len(self.done) > self.entries:
@@ -140,17 +143,40 @@ class _TrainCache:
             self.done.clear()
 
 
+PARTIAL_EVERY = 0.3  # seconds between two partial pictures while a training runs
+
+
+def _train_showing(key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None,
+                   partial: Callable[[tuple[training.TrainResult, ...]], None] | None
+                   ) -> tuple[training.TrainResult, ...]:
+    """Train ``key`` (all restarts of all scenarios together), reporting the step count and, every
+    :data:`PARTIAL_EVERY` seconds, the results so far: the first curves appear long before the end."""
+    total = max(key[0].steps, 1)
+    shown = -math.inf
+    last: list[training.TrainResult] = []
+    for last in training.iter_train(list(key)):
+        step = last[0].steps_done
+        if progress is not None:
+            progress(step / total, step)
+        now = time.perf_counter()
+        if partial is not None and now - shown >= PARTIAL_EVERY and step < total:
+            partial(tuple(last))
+            shown = now
+    return tuple(last)
+
+
 _TRAINED = _TrainCache(CACHE_ENTRIES)
 
 
-def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None
+def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
+          partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
           ) -> tuple[training.TrainResult, ...]:
     """All restarts of all ``scenarios`` trained together, shared by every session (read-only results).
 
     ``progress(fraction, step)`` reports to the session that computes it; others asking for the same
     scenarios meanwhile wait for that one computation.
     """
-    return _TRAINED.get(tuple(scenarios), progress)
+    return _TRAINED.get(tuple(scenarios), progress, partial)
 
 
 train.clear = _TRAINED.clear  # type: ignore[attr-defined]  # like the st.cache_resource functions

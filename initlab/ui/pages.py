@@ -593,8 +593,15 @@ def training_page(values: Values) -> None:
         bar.progress(min(max(fraction, 0.0), 1.0), text=f"Training {len(pairs)} × {ts.restarts} restarts: "
                                                        f"step {step} of {ts.steps}")
 
+    sketch = st.empty()
+
+    def partial(so_far: tuple[TrainResult, ...]) -> None:
+        # While training: the loss curves so far (not cached: each picture is drawn once).
+        sketch.plotly_chart(training_plots.curves_figure(dict(zip((lbl for lbl, _ in pairs), so_far)), "loss"),
+                            width="stretch", config=CHART, key=None)
+
     try:
-        results = dict(zip((label for label, _ in pairs), compute.train(tuple(v for _, v in pairs), progress)))
+        results = dict(zip((label for label, _ in pairs), compute.train(tuple(v for _, v in pairs), progress, partial)))
     except compute.BusyError as exc:
         logs.warning("busy: %s (training %r)", exc, ts)
         st.warning(f"Not computed: {exc}. Press R or change a control to retry.")
@@ -604,6 +611,7 @@ def training_page(values: Values) -> None:
         st.error(f"This training cannot be run: {exc}")
         return
     bar.empty()
+    sketch.empty()
     first = next(iter(results.values()))
     steps = first.recorded_steps
     frame = len(steps) - 1 if view.frame < 0 or view.frame >= len(steps) else view.frame
