@@ -20,7 +20,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import initializers, plots, theory, theory_plots, verdict
+from initlab import initializers, plots, products, theory, theory_plots, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS
 from initlab.network import Result
@@ -333,28 +333,13 @@ def weight_ranges(values: Values) -> None:
 def variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
     """The scenarios a Compare page computes: ``s`` with each chosen initializer (its own defaults) or
     each chosen activation."""
-    out: dict[str, Scenario] = {}
-    if view.by == "init":
-        for name in view.inits:
-            v = s if name == s.init else dataclasses.replace(s, init=name, **{k: None for k in INIT_PARAM_NAMES})
-            out[name] = repair(v)[0]
-    else:
-        for name in view.acts:
-            out[name] = dataclasses.replace(s, activation=name)
-    return out
+    return products.compare_variants(s, view)
 
 
 def warm_up_list() -> list[Scenario]:
-    """Every scenario a preset link computes: its own, and on the Compare page its variants."""
-    out: list[Scenario] = []
-    for p in PRESETS.values():
-        if p.tab == "ranges":
-            continue
-        out.append(p.scenario)
-        if p.tab == "compare":
-            view = p.views.get("compare", CompareView())
-            out.extend(v for v in variants(p.scenario, view).values() if v not in out)
-    return out
+    """Every scenario a preset link computes: its own, on the Compare page its variants, on the Theory
+    page its LSUV variant."""
+    return products.scenarios_to_warm()
 
 
 def compare(values: Values) -> None:
