@@ -35,11 +35,12 @@ WARM_TIMEOUT = 120.0  # seconds for the worker to listen and for its own pages (
 
 
 def preload() -> None:
-    """Import the app's modules (the store loads when initlab.ui.compute is imported), build the
-    charts the store lists, and say in the log whether this worker serves warm or cold."""
+    """Import the app's modules, load the store, build the charts it lists, and say in the log whether
+    this worker serves warm or cold."""
     t0 = time.perf_counter()
     from initlab.ui import compute, logs, pages, precompute  # noqa: F401 - pages: imported for the app
 
+    compute.load_store()
     if compute.STORE is not None:
         precompute.warm_figures()
         state = f"serving {len(compute.STORE)} stored products"

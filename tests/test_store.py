@@ -51,6 +51,12 @@ def built(tmp_path_factory) -> Path:
     return path
 
 
+def _own_store(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """This test's store in the app's module, the process's own restored afterwards."""
+    monkeypatch.setattr(compute, "STORE", None)
+    monkeypatch.setattr(compute, "_store_loaded", False)
+
+
 def small_store(path: Path, version: str | None = None) -> Path:
     return store.save(path, [("propagate", (SMALL,), network.propagate(SMALL)),
                              ("predict", (SMALL,), theory.predict(SMALL))], version)
@@ -169,7 +175,7 @@ def test_the_code_version_follows_every_source_file(tmp_path) -> None:
 
 
 def test_the_app_serves_cold_with_a_stale_or_missing_store(tmp_path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(compute, "STORE", None)
+    _own_store(monkeypatch)
     stale = small_store(tmp_path / "s", version="0" * 16)
     with caplog.at_level(logging.INFO, logger="initlab"):
         monkeypatch.setenv("INITLAB_CACHE_DIR", str(stale))
@@ -284,7 +290,7 @@ def _forbid(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
 
 @pytest.mark.timeout(300)
 def test_the_app_serves_every_preset_link_from_the_store_without_computing(built, monkeypatch) -> None:
-    monkeypatch.setattr(compute, "STORE", None)  # restored after the test
+    _own_store(monkeypatch)
     monkeypatch.setenv("INITLAB_CACHE_DIR", str(built))
     assert compute.load_store() is not None
     st.cache_resource.clear()  # nothing computed by earlier tests may stand in for the store
@@ -304,7 +310,7 @@ def test_the_app_serves_every_preset_link_from_the_store_without_computing(built
 
 
 def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(built, monkeypatch) -> None:
-    monkeypatch.setattr(compute, "STORE", None)
+    _own_store(monkeypatch)
     got = compute.load_store(built)
     assert got is not None and len(got.figures) >= 2 * len(PRESETS)
     from initlab.ui import pages

@@ -8,9 +8,9 @@ each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" m
 
 Before any of that, each cached function looks in the precomputed store (:mod:`initlab.store`, built by
 ``python -m initlab.ui.precompute DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
-process when this module is imported (deploy/worker.py imports it before the server listens), so every
-preset link's opening page is a dictionary lookup from the first second. A stale or missing store is
-logged and ignored: everything is computed on demand, as without one.
+process (:func:`load_store`: deploy/worker.py calls it before the server listens; else the first
+lookup does), so every preset link's opening page is a dictionary lookup from the first second. A
+stale or missing store is logged and ignored: everything is computed on demand, as without one.
 """
 
 from __future__ import annotations
@@ -60,21 +60,36 @@ def _throttled(fn, *args):  # type: ignore[no-untyped-def]
 
 STORE: store.Store | None = None
 _MISSING = store.Store.MISSING
-_STORE_LOCK = threading.Lock()
+_STORE_LOCK = threading.RLock()
+_store_loaded = False
 
 
 def load_store(path: str | os.PathLike[str] | None = None) -> store.Store | None:
     """Load the store at ``path`` (default: ``$INITLAB_CACHE_DIR``; unset or empty: none) for this
-    process, replacing the current one; the log says what was loaded, or why the server serves cold."""
-    global STORE
+    process, replacing the current one; the log says what was loaded, or why the server serves cold.
+
+    deploy/worker.py calls it before the server listens; otherwise the first lookup does."""
+    global STORE, _store_loaded
     where = os.environ.get("INITLAB_CACHE_DIR", "").strip() if path is None else str(path)
     with _STORE_LOCK:
         STORE = store.load(where or None, on_log=lambda level, msg: logs.logger().log(level, "%s", msg))
+        _store_loaded = True
     return STORE
+
+
+def use_store(values: store.Store | None) -> None:
+    """Serve from ``values`` (an in-memory store, or None: compute everything) instead of a directory."""
+    global STORE, _store_loaded
+    with _STORE_LOCK:
+        STORE, _store_loaded = values, True
 
 
 def stored(kind: str, *args: Hashable) -> object:
     """The stored product ``kind(*args)``, or ``_MISSING``."""
+    if not _store_loaded:
+        with _STORE_LOCK:
+            if not _store_loaded:
+                load_store()
     return _MISSING if STORE is None else STORE.get(kind, args)
 
 
@@ -204,5 +219,3 @@ def _warm(scenarios: list[Scenario]) -> None:
             logs.failure("warm-up", exc, {"scenario": s})
 
 
-
-load_store()  # once per process, at import (deploy/worker.py imports this module before serving)

@@ -17,8 +17,8 @@ Building:
    named in the output: :func:`~initlab.products.page_products` should then learn it);
 3. writes the store (:func:`initlab.store.save`) and reads it back as a server would.
 
-At a server's start (``deploy/worker.py``, before it listens) the store is loaded when
-:mod:`initlab.ui.compute` is imported and :func:`warm_figures` then builds the recorded charts from it,
+At a server's start (``deploy/worker.py``, before it listens) :func:`initlab.ui.compute.load_store`
+loads the store and :func:`warm_figures` then builds the recorded charts from it,
 so a student's first page of a preset costs what the hundredth does.
 """
 
@@ -66,7 +66,7 @@ def _serving(values: store.Store) -> Iterator[tuple[list[Item], list[Item]]]:
     """``values`` as this process's store; yields the lists of (figures drawn, products missed)."""
     figures: list[Item] = []
     missed: list[Item] = []
-    saved = compute.STORE, compute.figure, compute.stored
+    saved = compute.STORE, compute.figure, compute.stored, compute._store_loaded
 
     def figure(name: str, args: tuple[Hashable, ...], _build: Callable[..., Any]) -> Any:
         if (name, args) not in figures:
@@ -79,11 +79,12 @@ def _serving(values: store.Store) -> Iterator[tuple[list[Item], list[Item]]]:
             missed.append((kind, args))
         return hit
 
-    compute.STORE, compute.figure, compute.stored = values, figure, stored  # type: ignore[assignment]
+    compute.use_store(values)
+    compute.figure, compute.stored = figure, stored  # type: ignore[assignment]
     try:
         yield figures, missed
     finally:
-        compute.STORE, compute.figure, compute.stored = saved  # type: ignore[assignment]
+        compute.STORE, compute.figure, compute.stored, compute._store_loaded = saved  # type: ignore[assignment]
 
 
 def record_pages(values: store.Store, echo: Callable[[str], None] = print) -> tuple[list[Item], list[Item]]:
