@@ -53,7 +53,9 @@ def links() -> list[dict[str, str]]:
 def _quiet_bare_mode() -> Iterator[None]:
     """Streamlit warns about a missing ScriptRunContext at each cached call outside a page: expected here."""
     noisy = logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context")
-    drop = logging.Filter("-")  # a filter that passes nothing (Streamlit may reset the level meanwhile)
+    def drop(record: logging.LogRecord) -> bool:  # a filter, not a level: Streamlit may reset levels meanwhile
+        return False
+
     noisy.addFilter(drop)
     try:
         yield
@@ -133,6 +135,14 @@ def build(directory: str | Path, echo: Callable[[str], None] = print, items: lis
         echo(f"note: the pages also computed {len(missed)} products that initlab.products.page_products does "
              f"not list (added to the store): {', '.join(k for k, _ in missed)}")
         computed += products.compute_all(missed, echo)
+    keep = []
+    for name, args in figures:
+        try:
+            store.canonical_key(name, args)
+            keep.append((name, args))
+        except (store.StoreError, ValueError) as exc:  # e.g. an argument JSON cannot hold: built on first use
+            echo(f"note: chart {name!r} not listed ({exc})")
+    figures = keep
     path = store.save(directory, computed, version, figures)
     size = sum(p.stat().st_size for p in path.iterdir())
     echo(f"stored {len(computed)} products and {len(figures)} charts in {path} ({size / 1e6:.1f} MB, code "
