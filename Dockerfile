@@ -35,10 +35,17 @@ COPY . .
 ENV NUMBA_CACHE_DIR=/var/cache/initlab-numba
 RUN python -c "from initlab import training; training.warm_up()" \
     && chown -R 10001 /var/cache/initlab-numba
+# Every preset link's results and charts, computed once here and stored as numpy/parquet/JSON (no
+# pickle) owned by root; each worker loads them before it listens, so the first students of a lecture
+# are served as fast as the last (README, "Warm from the first second"). A store built by other code
+# would be ignored (the log says so) and the presets computed on demand.
+RUN python -m initlab.ui.precompute /app/.cache/initlab
+ENV INITLAB_CACHE_DIR=/app/.cache/initlab
 USER 10001
 
 EXPOSE 8501
-# The health check goes through HAProxy: it passes while at least one worker answers.
+# The health check goes through HAProxy, whose port opens once every worker has loaded the store
+# (deploy/worker.py): it passes from then on, while at least one worker answers.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 CMD ["python", "deploy/healthcheck.py"]
 # One Streamlit worker per CPU the container may use (INITLAB_WORKERS overrides) behind HAProxy on
 # $STREAMLIT_SERVER_PORT of 0.0.0.0; exec form, so `docker stop`'s SIGTERM reaches the launcher.

@@ -1,7 +1,10 @@
 """Container health check without curl: exit 0 iff Streamlit's /_stcore/health answers "ok".
 
 Asked on the public port, so through the launcher's HAProxy (deploy/launch.py): it passes while at
-least one Streamlit worker answers (HAProxy sends it to a worker that passes its own checks).
+least one Streamlit worker answers (HAProxy sends it to a worker that passes its own checks), and not
+before every worker is ready: the launcher opens the public port only once each worker has loaded the
+precomputed store and opened its pages once (deploy/worker.py), and a worker listens only after its
+store is loaded.
 Honours the same environment variables as the server (STREAMLIT_SERVER_PORT,
 STREAMLIT_SERVER_BASE_URL_PATH), so it keeps working when a teacher changes them.
 """

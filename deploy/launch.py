@@ -7,7 +7,8 @@ A Streamlit server runs every page of every session in one Python process, so it
 whatever the container has. This launcher is the container's command (Dockerfile CMD) and a small
 supervisor:
 
-* **Workers**: ``python -m streamlit run app.py`` once per available CPU (``INITLAB_WORKERS``
+* **Workers**: ``python deploy/worker.py app.py`` (``streamlit run app.py`` after loading the
+  precomputed store named by ``INITLAB_CACHE_DIR``) once per available CPU (``INITLAB_WORKERS``
   overrides; see :func:`available_cpus` for the cgroup rules), each on its own free port of 127.0.0.1,
   started from the project root so ``.streamlit/config.toml`` applies to all of them. Everything else
   in the environment (``STREAMLIT_SERVER_BASE_URL_PATH``, ``INITLAB_*``, ...) is passed through.
@@ -16,10 +17,14 @@ supervisor:
   and its ``/media`` downloads in the memory of the worker holding its websocket, so every request of
   that browser must reach that worker. New browsers go to the worker with the fewest connections
   (``leastconn``: websockets live for a whole lecture, so connection counts are the load).
-* **Health**: HAProxy starts (and the public port opens) once every worker answers (at most 60 s),
-  then checks ``/_stcore/health`` of each worker every 2 s and routes only to workers that answer. The
-  public ``/_stcore/health`` is proxied like any path, so the container's health check
-  (``deploy/healthcheck.py``) passes exactly when at least one worker is ready.
+* **Readiness**: a worker listens only once its precomputed store is loaded (deploy/worker.py), then
+  opens a page of each tab on itself and writes its ready file (``ready-wN`` in the runtime
+  directory); without a usable store its log says it serves cold, and it is ready as soon as it
+  listens and has opened those pages. HAProxy starts (and the public port opens) once every worker
+  is ready (at most 60 s), then checks ``/_stcore/health`` of each worker every 2 s and routes only to
+  workers that answer (a restarted worker answers once its store is loaded). The public
+  ``/_stcore/health`` is proxied like any path, so the container's health check
+  (``deploy/healthcheck.py``) passes only once the workers are ready, and while at least one answers.
 * **Restarts**: a worker that exits is started again on the same port after a back-off (1 s, doubling
   up to 30 s while it keeps failing quickly); HAProxy takes it out and back in through its checks, and a
   request that finds its worker gone is sent to another one (``option redispatch``). If HAProxy itself
@@ -33,8 +38,9 @@ operate, and a worker that dies is restarted in a second instead of taking the c
 cost, measured with benchmarks/load.py (200 sessions at once): HAProxy ~20 MB and ~0.08 CPU-s (3% of
 the workers' CPU), the launcher ~23 MB and nothing while it waits; a worker is ~500 MB.
 
-``--runtime-dir`` (default: a temporary directory, removed at exit) holds ``haproxy.cfg`` and HAProxy's
-stats socket ``haproxy.sock`` (``show stat``: each worker's state and request counts).
+``--runtime-dir`` (default: a temporary directory, removed at exit) holds ``haproxy.cfg``, HAProxy's
+stats socket ``haproxy.sock`` (``show stat``: each worker's state and request counts) and the workers'
+ready files.
 
 Standard library only (it runs before anything else in the image); Linux.
 """
@@ -62,7 +68,7 @@ COOKIE = "INITLAB_WORKER"
 MAX_WORKERS = 64
 HAPROXY_FALLBACKS = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")  # Debian's PATH for users lacks sbin
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 30.0  # seconds
-# HAProxy starts once every worker answers (or after this many seconds, with those that do): it
+# HAProxy starts once every worker is ready (or after this many seconds, with those that answer): it
 # considers its servers up until a check fails, so starting it earlier would send the first browsers
 # to workers still booting (retried elsewhere, but logged as alarming "no server available" alerts).
 HAPROXY_WAIT = 60.0
@@ -261,8 +267,11 @@ class Child:
     failures: int = 0  # quick deaths in a row (sets the back-off)
     restart_at: float | None = None
     restarts: int = 0
+    ready_file: Path | None = None  # a worker writes it once it is ready to serve (deploy/worker.py)
 
     def start(self) -> None:
+        if self.ready_file is not None:
+            self.ready_file.unlink(missing_ok=True)  # a restarted worker is not ready until it says so
         # Same process group as the launcher: Ctrl-C in a terminal reaches everyone at once.
         self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL,
                                      preexec_fn=_die_with_parent)  # noqa: PLW1509 (single-threaded)
@@ -281,16 +290,22 @@ class Child:
                 pass
 
 
-def worker(i: int, port: int, env: dict[str, str]) -> Child:
-    """Worker ``i``: Streamlit on 127.0.0.1:``port``, the rest of its settings from config.toml."""
+def worker(i: int, port: int, env: dict[str, str], ready_file: Path | None = None) -> Child:
+    """Worker ``i``: Streamlit on 127.0.0.1:``port``, the rest of its settings from config.toml; it
+    writes ``ready_file`` once it is ready to serve."""
     wenv = {**env, "STREAMLIT_SERVER_PORT": str(port), "STREAMLIT_SERVER_ADDRESS": "127.0.0.1",
             "STREAMLIT_SERVER_HEADLESS": "true"}
-    argv = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address=127.0.0.1",
+    if ready_file is not None:
+        wenv["INITLAB_READY_FILE"] = str(ready_file)
+    # deploy/worker.py is `streamlit run` that first loads the precomputed store (INITLAB_CACHE_DIR):
+    # the worker opens its port, and so passes its health checks, only once the store is in memory;
+    # it writes its ready file after opening a page of each tab on itself.
+    argv = [sys.executable, "deploy/worker.py", "app.py", "--server.address=127.0.0.1",
             f"--server.port={port}", "--server.headless=true",
             # Its "You can now view your app at 127.0.0.1:<internal port>" would mislead: the launcher
             # prints the public address.
             "--logger.hideWelcomeMessage=true"]
-    return Child(name=f"worker w{i} (port {port})", argv=argv, env=wenv, port=port)
+    return Child(name=f"worker w{i} (port {port})", argv=argv, env=wenv, port=port, ready_file=ready_file)
 
 
 def split_concurrency(env: dict[str, str], workers: int) -> dict[str, str]:
@@ -326,7 +341,7 @@ class Launcher:
         self.dir = Path(tempfile.mkdtemp(prefix="initlab-launch-")) if runtime_dir is None else runtime_dir
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = free_ports(workers)
-        self.workers = [worker(i, p, self.env) for i, p in enumerate(ports, 1)]
+        self.workers = [worker(i, p, self.env, self.dir / f"ready-w{i}") for i, p in enumerate(ports, 1)]
         self.config_path = self.dir / "haproxy.cfg"
         self.stats_socket = self.dir / "haproxy.sock"
         self.config_path.write_text(haproxy_config(address, port, ports, base_path(self.env), self.stats_socket))
@@ -351,7 +366,7 @@ class Launcher:
                 for w in self.workers:
                     self._supervise(w, now)
                 if self.haproxy.proc is None:
-                    if all(self._answers(w) for w in self.workers) or now - t0 > HAPROXY_WAIT:
+                    if all(self._ready(w) for w in self.workers) or now - t0 > HAPROXY_WAIT:
                         self.haproxy.start()
                         log(f"serving http://{self.address}:{self.port}{base_path(self.env)}/ through haproxy "
                             f"(config {self.config_path})")
@@ -366,8 +381,13 @@ class Launcher:
             self.stop()
         return status
 
+    def _ready(self, w: Child) -> bool:
+        """Whether worker ``w`` has said it is ready (its store loaded, its pages opened once) and answers
+        its health endpoint (only used before HAProxy starts)."""
+        return w.ready_file is not None and w.ready_file.exists() and self._answers(w)
+
     def _answers(self, w: Child) -> bool:
-        """Whether worker ``w`` answers its health endpoint (only used before HAProxy starts)."""
+        """Whether worker ``w`` answers its health endpoint."""
         url = f"http://127.0.0.1:{w.port}{base_path(self.env)}/_stcore/health"
         try:
             with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback only)

@@ -4,10 +4,12 @@
 * the Dockerfile is parsed and checked (slim base, non-root user, port, health check, command),
   and linted with hadolint when available;
 * the image's behaviour: ``requirements.txt`` is installed into a fresh virtual environment, the
-  Dockerfile's own CMD (deploy/launch.py: HAProxy in front of one Streamlit worker per CPU; HAProxy
-  from /usr/sbin, as the image's apt-get installs it) is started from the context with the
-  Dockerfile's ENV, the Dockerfile's own HEALTHCHECK command must pass, a preset page must render
-  (through HAProxy and Streamlit's websocket), and SIGTERM must stop it all with status 0;
+  Dockerfile's own precompute RUN builds the store (``/app`` mapped to the context), the Dockerfile's
+  own CMD (deploy/launch.py: HAProxy in front of one Streamlit worker per CPU; HAProxy from
+  /usr/sbin, as the image's apt-get installs it) is started from the context with the Dockerfile's
+  ENV, the Dockerfile's own HEALTHCHECK command must pass -- and only once every worker has loaded
+  the store --, a preset page must render (through HAProxy and Streamlit's websocket), and SIGTERM
+  must stop it all with status 0;
 * the Kubernetes manifests and the Compose file are validated structurally.
 """
 
@@ -87,9 +89,11 @@ def test_dockerignore_matcher_follows_docker_rules():
 def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
     for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/ui/pages.py",
-                 ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py"):
+                 ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py", "deploy/worker.py",
+                 "initlab/store.py", "initlab/ui/precompute.py"):
         assert need in files
-    banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s")
+    banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s",
+              ".cache/")
     assert not [f for f in files if any(b in f for b in banned)]
     assert "requirements-dev.txt" not in files
 
@@ -97,16 +101,38 @@ def test_build_context_holds_the_app_and_nothing_else():
 # --------------------------------------------------------------------------- the Dockerfile
 
 
-def dockerfile() -> dict[str, list[str]]:
-    """Instruction -> list of their arguments (continuation lines joined)."""
+def instructions() -> list[tuple[str, str]]:
+    """(instruction, arguments) in file order (continuation lines joined)."""
     text = re.sub(r"\\\n", " ", (ROOT / "Dockerfile").read_text())
-    out: dict[str, list[str]] = {}
+    out = []
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#"):
             op, _, rest = line.partition(" ")
-            out.setdefault(op.upper(), []).append(rest.strip())
+            out.append((op.upper(), rest.strip()))
     return out
+
+
+def dockerfile() -> dict[str, list[str]]:
+    """Instruction -> list of their arguments."""
+    out: dict[str, list[str]] = {}
+    for op, rest in instructions():
+        out.setdefault(op, []).append(rest)
+    return out
+
+
+PRECOMPUTE = "python -m initlab.ui.precompute"
+
+
+def precompute_step() -> tuple[list[str], dict[str, str]]:
+    """The Dockerfile's RUN that builds the store (its argv) and the ENV in force when it runs."""
+    env: dict[str, str] = {}
+    for op, rest in instructions():
+        if op == "ENV":
+            env.update(_env({"ENV": [rest]}))
+        elif op == "RUN" and rest.startswith(PRECOMPUTE):
+            return shlex.split(rest), env
+    raise AssertionError(f"the Dockerfile has no RUN {PRECOMPUTE} ...")
 
 
 def _exec_form(arg: str) -> list[str]:
@@ -142,6 +168,19 @@ def test_dockerfile_is_slim_nonroot_healthchecked_and_headless():
     apt = next(r for r in df["RUN"] if "apt-get" in r)
     assert re.search(r"apt-get install -y --no-install-recommends haproxy=[\d.]+\*?", apt)
     assert "rm -rf /var/lib/apt/lists/*" in apt
+
+
+def test_dockerfile_builds_the_store_as_root_after_the_code_and_points_the_app_to_it():
+    order = instructions()
+    argv, build_env = precompute_step()
+    store_dir = argv[-1]
+    assert argv == [*PRECOMPUTE.split(), store_dir] and store_dir.startswith("/app/")
+    assert "INITLAB_CACHE_DIR" not in build_env  # nothing to load while it is being built
+    assert _env(dockerfile())["INITLAB_CACHE_DIR"] == store_dir
+    run = order.index(("RUN", " ".join(argv)))
+    copy_code = order.index(("COPY", ". ."))
+    user = max(i for i, (op, _) in enumerate(order) if op == "USER")
+    assert copy_code < run < user  # built from the code it serves; owned by root, read-only for the app
 
 
 def test_hadolint_finds_nothing():
@@ -186,17 +225,31 @@ def image(tmp_path_factory):
     df = dockerfile()
     port = _free_port()
     # The image's PATH order: its python first, then the system's (haproxy is in /usr/sbin).
-    env = {"PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-           "HOME": str(tmp_path_factory.mktemp("home")), "LANG": "C.UTF-8"}
-    env.update(_env(df))
+    base = {"PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "HOME": str(tmp_path_factory.mktemp("home")), "LANG": "C.UTF-8"}
+
+    def here(value: str) -> str:  # the image's WORKDIR /app is the context here
+        return str(ctx) + value[len("/app"):] if value == "/app" or value.startswith("/app/") else value
+
+    # The Dockerfile's RUN that builds the store, with the ENV in force at that point.
+    argv, build_env = precompute_step()
+    # numba's cache in a temp dir, not the image's /var/cache (the one other deviation)
+    base["NUMBA_CACHE_DIR"] = build_env["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba"))
+    build = subprocess.run([here(a) for a in argv], cwd=ctx, env={**base, **build_env}, capture_output=True,
+                           text=True, timeout=900)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    env = {**base, **{k: here(v) for k, v in _env(df).items()}}
     env["STREAMLIT_SERVER_PORT"] = str(port)  # deviations: a free port on this shared machine, and numba's
-    env["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba"))  # cache in a temp dir, not /var/cache
+    env["NUMBA_CACHE_DIR"] = base["NUMBA_CACHE_DIR"]  # cache dir as above
+    assert Path(env["INITLAB_CACHE_DIR"], "manifest.json").is_file()
     cmd = _exec_form(df["CMD"][0])
-    proc = subprocess.Popen(cmd, cwd=ctx, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    log_path = tmp_path_factory.mktemp("log") / "container.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(cmd, cwd=ctx, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     hc_cmd = _exec_form(df["HEALTHCHECK"][0].split("CMD", 1)[1].strip())
     try:
-        yield ctx, env, port, proc, hc_cmd
+        yield ctx, env, port, proc, hc_cmd, log_path
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -207,15 +260,23 @@ def image(tmp_path_factory):
 
 
 def test_image_starts_passes_its_healthcheck_and_serves_a_preset(image):
-    ctx, env, port, proc, hc_cmd = image
+    ctx, env, port, proc, hc_cmd, log_path = image
     deadline = time.monotonic() + 120
     while True:
+        log_before = log_path.read_text(errors="replace")  # read before the check: it was written first
         hc = subprocess.run(hc_cmd, cwd=ctx, env=env, capture_output=True, timeout=30)
         if hc.returncode == 0:
             break
-        assert proc.poll() is None, proc.stdout.read().decode(errors="replace")[-3000:]
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
         assert time.monotonic() < deadline, "the health check never passed"
-        time.sleep(1)
+        time.sleep(0.5)
+    # The health check passed only once every worker had loaded the store and said it was ready.
+    workers = int(re.search(r"starting (\d+) worker", log_before).group(1))  # type: ignore[union-attr]
+    assert log_before.count(f"precomputed store {env['INITLAB_CACHE_DIR']} loaded") == workers, log_before
+    assert len(re.findall(r"worker pid \d+ ready: ", log_before)) == workers, log_before
+    assert "serving cold" not in log_before and "ERROR" not in log_before
+    log = log_path.read_text(errors="replace")
+    assert log.rindex("ready: ") < log.index("through haproxy")  # the public port opened after the last one
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from stclient import open_page_sync
 
@@ -228,7 +289,7 @@ def test_image_starts_passes_its_healthcheck_and_serves_a_preset(image):
     tree = _descendants(proc.pid)
     assert len(tree) >= 2, tree  # HAProxy and at least one worker
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=20) == 0, proc.stdout.read().decode(errors="replace")[-3000:]
+    assert proc.wait(timeout=20) == 0, log_path.read_text(errors="replace")[-3000:]
     assert not [p for p in tree if os.path.exists(f"/proc/{p}")], "children left behind"
 
 

@@ -2,9 +2,13 @@
 
 * CPU counting from fake cgroup files (v1, v2, nested, unlimited, garbage) and ``INITLAB_WORKERS``;
 * HAProxy's generated configuration is accepted by ``haproxy -c``;
-* one launcher for the module (2 workers, a free port of 127.0.0.1, under a base URL path so that the
-  path is passed through; the image test in test_deploy.py covers the bare path) started from the
-  project root exactly as documented, then, in order: health through the proxy, a preset page
+* readiness: a worker whose precomputed store is still loading (its manifest a FIFO the test holds)
+  keeps the public port closed; once the store is loaded the worker opens its pages, says it is
+  ready, and the health check passes;
+* one launcher for the module (2 workers, no store: they say they serve cold, a free port of
+  127.0.0.1, under a base URL path so that the path is passed through; the image test in
+  test_deploy.py covers the bare path and the store) started from the project root exactly as
+  documented, then, in order: the workers' readiness, health through the proxy, a preset page
   rendered over the websocket with XSRF on, cookie affinity (also for an upload, which only the worker
   holding the session accepts), a killed worker restarted while pages keep rendering, and SIGTERM
   stopping everything with status 0 and no process left behind.
@@ -15,8 +19,10 @@ HAProxy is needed: CI installs it (.ci/run); elsewhere these tests skip and say 
 from __future__ import annotations
 
 import asyncio
+import errno
 import http.client
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,6 +171,74 @@ def _alive(pid: int) -> bool:
         return False
 
 
+# --------------------------------------------------------------------------- readiness waits for the store
+
+
+def _health(url: str) -> bool:
+    try:
+        status, _, body = asyncio.run(stclient.http_get(url, "/_stcore/health", timeout=2))
+    except (OSError, TimeoutError, ValueError, IndexError):
+        return False
+    return status == 200 and body.strip() == b"ok"
+
+
+@pytest.mark.timeout(240)
+def test_a_worker_is_ready_only_once_its_store_is_loaded(tmp_path):
+    _need_haproxy()
+    from initlab import network, store
+    from initlab.scenario import Scenario
+
+    s = Scenario(depth=3, width=8, batch=4)
+    path = store.save(tmp_path / "store", [("propagate", (s,), network.propagate(s))])
+    manifest = path / store.MANIFEST
+    content = manifest.read_bytes()
+    manifest.unlink()
+    os.mkfifo(manifest)  # the worker's load blocks on it until the test writes the manifest
+    port = load.free_port()
+    env = {**os.environ, "INITLAB_WORKERS": "1", "STREAMLIT_SERVER_PORT": str(port),
+           "STREAMLIT_SERVER_ADDRESS": "127.0.0.1", "INITLAB_CACHE_DIR": str(path)}
+    log_path = tmp_path / "launch.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "deploy/launch.py", "--runtime-dir", str(tmp_path / "run")], cwd=ROOT,
+                                env=env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    fd = None
+    try:
+        deadline = time.monotonic() + 60
+        while fd is None:  # wait until the worker has opened the manifest for reading
+            try:
+                fd = os.open(manifest, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                assert exc.errno == errno.ENXIO, exc  # no reader yet
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+                time.sleep(0.1)
+        cfg = (tmp_path / "run" / "haproxy.cfg").read_text()
+        worker_url = "http://" + re.search(r"server w1 (127\.0\.0\.1:\d+)", cfg).group(1)  # type: ignore[union-attr]
+        for _ in range(20):  # 4 s with the store still loading: nothing answers, nothing is ready
+            assert not _health(url) and not _health(worker_url)
+            assert not (tmp_path / "run" / "ready-w1").exists()
+            time.sleep(0.2)
+        assert "through haproxy" not in log_path.read_text()
+        os.write(fd, content)
+        os.close(fd)
+        fd = None
+        load.wait_healthy(url, 90, proc)
+        log = log_path.read_text()
+        assert f"precomputed store {path} loaded: 1 entries" in log and "serving 1 stored products" in log, log
+        assert log.index("loaded: 1 entries") < log.index("ready: ") < log.index("through haproxy")
+        hc = subprocess.run([sys.executable, "deploy/healthcheck.py"], cwd=ROOT, env=env, timeout=30)
+        assert hc.returncode == 0
+    finally:
+        if fd is not None:
+            os.close(fd)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 # --------------------------------------------------------------------------- the launcher, run for real
 
 
@@ -211,7 +285,8 @@ def launched(tmp_path_factory):
     port = load.free_port()
     tmp = tmp_path_factory.mktemp("launch")
     env = {**os.environ, "INITLAB_WORKERS": "2", "STREAMLIT_SERVER_PORT": str(port),
-           "STREAMLIT_SERVER_ADDRESS": "127.0.0.1", "STREAMLIT_SERVER_BASE_URL_PATH": BASE.strip("/")}
+           "STREAMLIT_SERVER_ADDRESS": "127.0.0.1", "STREAMLIT_SERVER_BASE_URL_PATH": BASE.strip("/"),
+           "INITLAB_CACHE_DIR": ""}  # no store: the workers serve cold
     log_path = tmp / "launch.log"
     with open(log_path, "wb") as log_file:
         # The documented command, from the project root; its own session so a failed test cleans up all.
@@ -251,6 +326,16 @@ def _fresh_cookie(run: Running) -> tuple[str, str]:
     jar: dict[str, str] = {}
     stclient._store_cookies(jar, headers.get("set-cookie", ""))
     return jar[launch.COOKIE], headers["set-cookie"]
+
+
+def test_without_a_store_each_worker_says_it_serves_cold_and_is_ready(launched):
+    log = launched.log()
+    assert log.count("no precomputed store (INITLAB_CACHE_DIR is not set): serving cold") == 2, log[-3000:]
+    assert log.count("no usable store: serving cold") == 2
+    assert len(re.findall(r"worker pid \d+ ready: listening after [\d.]+ s, opened \d+ pages on itself", log)) == 2
+    assert "failed" not in log
+    assert log.rindex("ready: ") < log.index("through haproxy")
+    assert sorted(p.name for p in launched.dir.glob("ready-w*")) == ["ready-w1", "ready-w2"]
 
 
 @pytest.mark.timeout(180)

@@ -5,6 +5,12 @@ never by arrays. The cache holds the objects themselves (``st.cache_resource``: 
 so nothing downstream may mutate a result. Heavy computations run at most ``INITLAB_MAX_CONCURRENT``
 at a time (default 2, the cores of the 2-core machines this was sized on): a burst of students queues instead of exhausting memory,
 each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" message.
+
+Before any of that, each cached function looks in the precomputed store (:mod:`initlab.store`, built by
+``python -m initlab.ui.precompute DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
+process (:func:`load_store`: deploy/worker.py calls it before the server listens; else the first
+lookup does), so every preset link's opening page is a dictionary lookup from the first second. A
+stale or missing store is logged and ignored: everything is computed on demand, as without one.
 """
 
 from __future__ import annotations
@@ -16,13 +22,13 @@ import time
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from typing import Any
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import codegen, network, ranges, spectra, theory, training
+from initlab import codegen, network, products, spectra, store, theory, training
 from initlab.train_scenario import TrainScenario
 from initlab.scenario import Scenario
 from initlab.ui import logs
@@ -54,44 +60,96 @@ def _throttled(fn, *args):  # type: ignore[no-untyped-def]
         _HEAVY.release()
 
 
+# --------------------------------------------------------------------------- the precomputed store
+
+STORE: store.Store | None = None
+_MISSING = store.Store.MISSING
+_STORE_LOCK = threading.RLock()
+_store_loaded = False
+
+
+def load_store(path: str | os.PathLike[str] | None = None) -> store.Store | None:
+    """Load the store at ``path`` (default: ``$INITLAB_CACHE_DIR``; unset or empty: none) for this
+    process, replacing the current one; the log says what was loaded, or why the server serves cold.
+
+    deploy/worker.py calls it before the server listens; otherwise the first lookup does."""
+    global STORE, _store_loaded
+    where = os.environ.get("INITLAB_CACHE_DIR", "").strip() if path is None else str(path)
+    with _STORE_LOCK:
+        STORE = store.load(where or None, on_log=lambda level, msg: logs.logger().log(level, "%s", msg))
+        _store_loaded = True
+    return STORE
+
+
+def use_store(values: store.Store | None) -> None:
+    """Serve from ``values`` (an in-memory store, or None: compute everything) instead of a directory."""
+    global STORE, _store_loaded
+    with _STORE_LOCK:
+        STORE, _store_loaded = values, True
+
+
+def stored(kind: str, *args: Hashable) -> object:
+    """The stored product ``kind(*args)``, or ``_MISSING``."""
+    if not _store_loaded:
+        with _STORE_LOCK:
+            if not _store_loaded:
+                load_store()
+    return _MISSING if STORE is None else STORE.get(kind, args)
+
+
+def _store_first(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Look ``kind(*args)`` up in the store before calling the (Streamlit-cached) function; the
+    wrapper's ``clear()`` clears that cache."""
+    def wrap(cached: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(cached)
+        def lookup(*args: Hashable) -> Any:
+            hit = stored(kind, *args)
+            return cached(*args) if hit is _MISSING else hit
+
+        lookup.clear = cached.clear  # type: ignore[attr-defined]
+        return lookup
+    return wrap
+
+
+@_store_first("propagate")
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def propagate(s: Scenario) -> network.Result:
     """``initlab.propagate`` cached by scenario, shared by all sessions (the result is read-only)."""
     return _throttled(network.propagate, s)
 
 
+@_store_first("predict")
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def predict(s: Scenario) -> theory.Prediction | None:
     """Mean-field prediction for ``s`` (cheap; cached because every rerun draws it)."""
     return theory.predict(s)
 
 
-GRID = 120  # points per axis of the phase diagram (goal: at least 100 x 100, under 0.2 s)
+GRID = products.GRID  # points per axis of the phase diagram
 
 
+@_store_first("phase")
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def phase(activation: str, sw2_max: float, sb2_max: float) -> theory.PhaseDiagram:
     """chi1 over (sigma_w^2, sigma_b^2) in [0, sw2_max] x [0, sb2_max] (the left edge starts just above 0)."""
-    sw2 = np.linspace(sw2_max / GRID, sw2_max, GRID)
-    sb2 = np.linspace(0.0, sb2_max, GRID)
-    return theory.phase_diagram(activation, sw2, sb2)
+    return products.phase(activation, sw2_max, sb2_max)
 
 
+@_store_first("depth_curve")
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def depth_curve(activation: str, sb2: float, sw2_max: float) -> theory.DepthScaleCurve:
     """Depth scales against sigma_w^2 at one sigma_b^2 (about 0.3 s for tanh: cached)."""
-    return theory.depth_scale_curve(activation, np.linspace(sw2_max / 200, sw2_max, 200), sb2)
+    return products.depth_curve(activation, sb2, sw2_max)
 
 
-def spectra_depths(depth: int) -> tuple[int, ...]:
-    """A few depths for the Jacobian spectra: 1, a quarter, half and all of the network."""
-    return tuple(sorted({1, max(1, depth // 4), max(1, depth // 2), depth}))
+spectra_depths = products.spectra_depths
 
 
+@_store_first("jacobian")
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def jacobian(s: Scenario) -> spectra.JacobianSpectra:
     """Singular values of dh_l/dh_0 at :func:`spectra_depths` (cached by scenario)."""
-    return _throttled(spectra.jacobian_singular_values, s, spectra_depths(s.depth))
+    return _throttled(products.jacobian, s)
 
 
 class _TrainCache:
@@ -111,6 +169,9 @@ class _TrainCache:
     def get(self, key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
             partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
             ) -> tuple[training.TrainResult, ...]:
+        hit = stored("train", key)  # a Training preset, computed when the image was built
+        if hit is not _MISSING:
+            return hit
         with self.lock:
             if key in self.done:
                 self.done.move_to_end(key)
@@ -188,13 +249,7 @@ def train_snippet(ts: TrainScenario) -> str:
     return codegen.pytorch_training_snippet(ts)
 
 
-def _range_entries(inits: tuple[str, ...]) -> list:  # type: ignore[type-arg]
-    """Initializers that are one of the tutorial's classic curves keep its label."""
-    classic = {c.init: c.label for c in ranges.CLASSIC if not c.params}
-    classic["torch_kaiming_normal"] = "He N(0, √(2/n))"  # PyTorch's default kaiming_normal_ is exactly it
-    return [(n, {}, classic[n]) if n in classic else n for n in inits]
-
-
+@_store_first("range_curves")
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
 def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) -> pd.DataFrame:
     """Weight-range curves for the Weight ranges page (fan_out 0: tied to the number of inputs).
@@ -202,13 +257,10 @@ def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) ->
     Expensive initializers (orthogonal: a QR factorization per draw) are sampled at fewer n so that
     every request draws in about a second; :func:`range_plan` says so in words.
     """
-    rng = np.random.default_rng(seed)
-    return _throttled(lambda: ranges.range_curves(_range_entries(inits), n_max, fan_out=fan_out or None, rng=rng))
+    return _throttled(products.range_curves, inits, n_max, fan_out, seed)
 
 
-def range_plan(inits: tuple[str, ...], n_max: int, fan_out: int) -> str:
-    """The sentence saying how a Weight ranges request was thinned to draw in about a second ("" if not)."""
-    return ranges.plan_ranges(_range_entries(inits), n_max, fan_out=fan_out or None).note
+range_plan = products.range_plan
 
 
 @st.cache_resource(max_entries=CACHE_ENTRIES * 8, show_spinner=False)
@@ -243,6 +295,9 @@ def warm_up_once(scenarios: list[Scenario | tuple[TrainScenario, ...]]) -> None:
     global _warm_started
     if os.environ.get("INITLAB_WARMUP", "1") == "0":
         return
+    scenarios = [s for s in scenarios if stored("propagate", s) is _MISSING or stored("predict", s) is _MISSING]
+    if not scenarios:  # the store has them all
+        return
     with _WARM_LOCK:
         if _warm_started:
             return
@@ -266,4 +321,5 @@ def _warm(jobs: list[Scenario | tuple[TrainScenario, ...]]) -> None:
             continue  # students are being served first; their own visits will compute it
         except Exception as exc:  # noqa: BLE001 - a failed warm-up only means a cold first visit; log it
             logs.failure("warm-up", exc, {"scenario": s})
+
 

@@ -21,7 +21,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab import codegen, initializers, plots, theory, theory_plots, training_plots, verdict
+from initlab import codegen, initializers, plots, products, theory, theory_plots, training_plots, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS
 from initlab.network import Result
@@ -365,35 +365,15 @@ def weight_ranges(values: Values) -> None:
 def variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
     """The scenarios a Compare page computes: ``s`` with each chosen initializer (its own defaults) or
     each chosen activation."""
-    out: dict[str, Scenario] = {}
-    if view.by == "init":
-        for name in view.inits:
-            v = s if name == s.init else dataclasses.replace(s, init=name, **{k: None for k in INIT_PARAM_NAMES})
-            out[name] = repair(v)[0]
-    else:
-        for name in view.acts:
-            out[name] = dataclasses.replace(s, activation=name)
-    return out
+    return products.compare_variants(s, view)
 
 
 def warm_up_list() -> list[Scenario | tuple[TrainScenario, ...]]:
-    """Every computation a preset link's opening page needs: its scenario (and on the Compare page its
-    variants), or for a Training preset its comparison (a tuple of training scenarios)."""
-    out: list[Scenario | tuple[TrainScenario, ...]] = []
-    for p in PRESETS.values():
-        if p.tab == "ranges":
-            continue
-        if p.tab == "training":
-            values = p.values()
-            job = tuple(ts for _, ts in train_comparison(values["train"], values["training"].compare))
-            if job not in out:
-                out.append(job)
-            continue
-        if p.scenario not in out:
-            out.append(p.scenario)
-        if p.tab == "compare":
-            view = p.views.get("compare", CompareView())
-            out.extend(v for v in variants(p.scenario, view).values() if v not in out)
+    """Every computation a preset link's opening page needs: its scenario (on the Compare page its
+    variants, on the Theory page its LSUV variant), and for a Training preset its comparison (a tuple
+    of training scenarios, trained together)."""
+    out: list[Scenario | tuple[TrainScenario, ...]] = list(products.scenarios_to_warm())
+    out += [args[0] for kind, args in products.preset_products() if kind == "train"]
     return out
 
 
@@ -586,7 +566,7 @@ def training_page(values: Values) -> None:
     if len(view.compare) < 2:
         st.info(f"Pick at least two initializers to compare ({len(view.compare)} chosen).")
         return
-    pairs = train_comparison(ts, view.compare)
+    pairs = train_comparison(ts, view.compare)  # the same key as products.train_key: the store finds it
     bar = st.empty()
 
     def progress(fraction: float, step: int) -> None:
