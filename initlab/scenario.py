@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
     MAX_RAW_LENGTH,
@@ -127,8 +127,33 @@ FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
 INIT_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.group == _P)
 
 
+class InitParams:
+    """What every scenario with an initializer (``init`` and the Keras-named parameters of
+    :data:`INIT_PARAM_NAMES`) and a schema (``SCHEMA``) can say about itself."""
+
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    def init_params(self) -> dict[str, Any]:
+        """The initializer parameters set here (non-None) that ``self.init`` accepts."""
+        from initlab import initializers
+
+        accepted = initializers.spec(self.init).params  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
+
+    def validate(self) -> Any:
+        """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
+        for f in self.SCHEMA:
+            check_value(f, getattr(self, f.name))
+        # Unused initializer parameters are harmless but must still be in range (checked above); the
+        # used ones must also satisfy the initializer's own rules (minval <= maxval, ...).
+        from initlab import initializers
+
+        initializers.get(self.init, **self.init_params())  # type: ignore[attr-defined]
+        return self
+
+
 @dataclass(frozen=True)
-class Scenario:
+class Scenario(InitParams):
     """Everything that determines one run of the engine; plain values only.
 
     ``Scenario()`` is the default scenario; ``dataclasses.replace(s, depth=250)`` derives another.
@@ -162,23 +187,7 @@ class Scenario:
     shared: bool = False
     lsuv: bool = False
 
-    def init_params(self) -> dict[str, Any]:
-        """The initializer parameters set in this scenario (non-None) that ``self.init`` accepts."""
-        from initlab import initializers
-
-        accepted = initializers.spec(self.init).params
-        return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
-
-    def validate(self) -> "Scenario":
-        """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
-        for f in FIELDS:
-            check_value(f, getattr(self, f.name))
-        # Unused initializer parameters are harmless but must still be in range (checked above); the
-        # used ones must also satisfy the initializer's own rules (minval <= maxval, ...).
-        from initlab import initializers
-
-        initializers.get(self.init, **self.init_params())
-        return self
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = FIELDS
 
     def changes(self) -> dict[str, Any]:
         """Fields that differ from the defaults, in schema order (what a share link carries)."""
@@ -255,6 +264,34 @@ def max_depth_within_budget(s: Scenario) -> int:
     return lo
 
 
+def repair_init(s: Any, base: Any, default: Any, key: str) -> tuple[Any, list[Notice]]:
+    """The initializer parameters of ``s`` (a Scenario or a TrainScenario) made valid, with a notice.
+
+    Parameters the initializer does not take become None, whoever set them (a link, or a preset made
+    for another initializer): one scenario has one form, so the page and the link always compare
+    equal. Parameters the initializer rejects (minval > maxval...) go back to ``base``'s (the preset's),
+    else to the initializer's own defaults; the notice, under ``key``, says which.
+    """
+    from initlab import initializers
+
+    notices: list[Notice] = []
+    accepted = initializers.spec(s.init).params
+    s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
+    try:
+        initializers.get(s.init, **s.init_params())
+    except ValueError as exc:
+        s = dataclasses.replace(s, **{k: getattr(base, k) for k in INIT_PARAM_NAMES})
+        try:
+            initializers.get(s.init, **s.init_params())
+            whose = "the preset's values" if base != default else f"the defaults of {s.init}"
+        except ValueError:
+            s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES})
+            whose = f"the defaults of {s.init}"
+        notices.append(Notice(key, f"{exc}; using {whose}"))
+        s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
+    return s, notices
+
+
 def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = None) -> tuple[Scenario, list[Notice]]:
     """Fix cross-field problems (parameters the initializer rejects or ignores, budget), with notices.
 
@@ -264,27 +301,7 @@ def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = N
     budget.
     """
     base = base or Scenario()
-    given = set(INIT_PARAM_NAMES) if given is None else given
-    from initlab import initializers
-
-    notices: list[Notice] = []
-    accepted = initializers.spec(s.init).params
-    # Parameters the initializer does not take are None, whoever set them (a link, or a preset made for
-    # another initializer): one scenario has one form, so the page and the link always compare equal.
-    s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
-    try:
-        initializers.get(s.init, **s.init_params())
-    except ValueError as exc:
-        # Back to the base's parameters (the preset's), else to the initializer's own defaults.
-        s = dataclasses.replace(s, **{k: getattr(base, k) for k in INIT_PARAM_NAMES})
-        try:
-            initializers.get(s.init, **s.init_params())
-            whose = "the preset's values" if base != Scenario() else f"the defaults of {s.init}"
-        except ValueError:
-            s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES})
-            whose = f"the defaults of {s.init}"
-        notices.append(Notice("init", f"{exc}; using {whose}"))
-        s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
+    s, notices = repair_init(s, base, Scenario(), "init")
     try:
         check_budget(s)
     except BudgetError as exc:

@@ -18,10 +18,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from initlab import datasets
-from initlab.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError
+from initlab.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError, InitParams, repair_init
 from initlab.schema import FieldSpec, Notice, Section, check_value
 
 __all__ = [
@@ -109,7 +109,7 @@ INIT_FIELDS: tuple[str, ...] = ("init", *INIT_PARAM_NAMES, "bias", "bias_value",
 
 
 @dataclass(frozen=True)
-class TrainScenario:
+class TrainScenario(InitParams):
     """Everything that determines one training of the small MLP, over all its restarts; plain values only.
 
     ``TrainScenario()`` is the classic comparison's He run; ``ts.replace(init="zeros")`` derives another.
@@ -150,21 +150,7 @@ class TrainScenario:
     dtype: str = "float32"
     lsuv: bool = False
 
-    def init_params(self) -> dict[str, Any]:
-        """The initializer parameters set here (non-None) that ``self.init`` accepts."""
-        from initlab import initializers
-
-        accepted = initializers.spec(self.init).params
-        return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
-
-    def validate(self) -> "TrainScenario":
-        """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
-        for f in TRAIN_FIELDS:
-            check_value(f, getattr(self, f.name))
-        from initlab import initializers
-
-        initializers.get(self.init, **self.init_params())
-        return self
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = TRAIN_FIELDS
 
     @property
     def batch(self) -> int:
@@ -290,24 +276,8 @@ def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str]
            ) -> tuple[TrainScenario, list[Notice]]:
     """Fix cross-field problems, with notices: initializer parameters (as :func:`initlab.scenario.repair`)
     and the budget (fewer restarts when memory binds, then fewer steps when computation does)."""
-    from initlab import initializers
-
     base = base or TrainScenario()
-    notices: list[Notice] = []
-    accepted = initializers.spec(ts.init).params
-    ts = ts.replace(**{k: None for k in INIT_PARAM_NAMES if k not in accepted})
-    try:
-        initializers.get(ts.init, **ts.init_params())
-    except ValueError as exc:
-        ts = ts.replace(**{k: getattr(base, k) for k in INIT_PARAM_NAMES})
-        try:
-            initializers.get(ts.init, **ts.init_params())
-            whose = "the preset's values" if base != TrainScenario() else f"the defaults of {ts.init}"
-        except ValueError:
-            ts = ts.replace(**{k: None for k in INIT_PARAM_NAMES})
-            whose = f"the defaults of {ts.init}"
-        notices.append(Notice("tr_init", f"{exc}; using {whose}"))
-        ts = ts.replace(**{k: None for k in INIT_PARAM_NAMES if k not in accepted})
+    ts, notices = repair_init(ts, base, TrainScenario(), "tr_init")
     try:
         check_train_budget(ts)
     except BudgetError as exc:
