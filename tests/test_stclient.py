@@ -125,11 +125,13 @@ def test_rank_correlation_of_arrival_and_finish():
 
 
 def test_cpu_per_page_counts_the_servers_cpu(server):
-    rep = load.cpu_per_page(server.url, server.pid, ["preset=he_relu", "tab=learn", "preset=he_relu"], 2, timeout=90)
+    rep = load.cpu_per_page(server.url, server.pid, ["preset=he_relu", "tab=learn", "preset=he_relu"], 2, rounds=2,
+                            timeout=90)
     assert list(rep["per_link"]) == ["preset=he_relu", "tab=learn", "preset=he_relu #2"]
     assert rep["failures"] == 0
     assert all(v["ms_per_page"] > 0 for v in rep["per_link"].values())
     assert rep["per_link"]["tab=learn"]["tab"] == "learn" and set(rep["per_tab_mean_ms"]) == {"signal", "learn"}
+    assert all(len(v["rounds_ms"]) == 2 and v["ms_per_page"] == min(v["rounds_ms"]) for v in rep["per_link"].values())
 
 
 def test_percentile_and_memory_helpers():
