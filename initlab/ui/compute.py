@@ -24,6 +24,7 @@ from initlab import codegen, network, ranges, spectra, theory, training
 from initlab.train_scenario import TrainScenario
 from initlab.scenario import Scenario
 from initlab.ui import logs
+from initlab.ui.gate import PAGE_GATE
 
 
 class BusyError(RuntimeError):
@@ -44,12 +45,14 @@ _HEAVY = threading.BoundedSemaphore(MAX_CONCURRENT)
 
 
 def _throttled(fn, *args):  # type: ignore[no-untyped-def]
-    if not _HEAVY.acquire(timeout=QUEUE_TIMEOUT):
-        raise BusyError(f"the server is busy computing other scenarios (more than {QUEUE_TIMEOUT} s in the queue)")
-    try:
-        return fn(*args)
-    finally:
-        _HEAVY.release()
+    # numpy computes without the GIL: the page slot (initlab/ui/gate.py) serves other students meanwhile.
+    with PAGE_GATE.step_aside():
+        if not _HEAVY.acquire(timeout=QUEUE_TIMEOUT):
+            raise BusyError(f"the server is busy computing other scenarios (more than {QUEUE_TIMEOUT} s in the queue)")
+        try:
+            return fn(*args)
+        finally:
+            _HEAVY.release()
 
 
 @st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
@@ -117,7 +120,9 @@ class _TrainCache:
             if owner:
                 event = self.running[key] = threading.Event()
         if not owner:
-            if not event.wait(QUEUE_TIMEOUT):
+            with PAGE_GATE.step_aside():
+                finished = event.wait(QUEUE_TIMEOUT)
+            if not finished:
                 raise BusyError(f"the same training has been running for more than {QUEUE_TIMEOUT} s")
             with self.lock:
                 if key in self.done:
