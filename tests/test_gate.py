@@ -184,6 +184,47 @@ def test_slots_come_from_the_environment(monkeypatch) -> None:
         FifoGate(0)
 
 
+def test_a_computation_waits_outside_the_gate(monkeypatch) -> None:
+    """A run waiting for another session's computation gives its slot to the queue meanwhile."""
+    g = FifoGate(1)
+    monkeypatch.setattr(compute, "PAGE_GATE", g)
+    cache: compute.Shared[int] = compute.Shared(4, "test")
+    started, finish = threading.Event(), threading.Event()
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        started.set()
+        finish.wait(10)
+        return 42
+
+    got: list[int] = []
+    owner = threading.Thread(target=lambda: got.append(cache.get("k", slow)), daemon=True)
+    owner.start()
+    started.wait(10)
+    assert g.acquire(1)  # this thread is a page run holding the only slot
+
+    order: list[int] = []
+    threads = start_waiters(g, 1, order)
+    waiter_result: list[int] = []
+
+    def page_waiting_for_k() -> None:  # holds the slot, then waits for "k"
+        waiter_result.append(cache.get("k", slow))
+
+    # The page run (this thread) asks for "k", which the owner is computing: it steps aside.
+    finish_later = threading.Timer(0.3, finish.set)
+    finish_later.start()
+    page_waiting_for_k()
+    assert waiter_result == [42] and calls == [1]  # computed once
+    assert order == [0]  # the queued run got the slot while this one waited
+    assert g.held_here()  # and this run has it back
+    g.release()
+    owner.join(10)
+    for th in threads:
+        th.join(10)
+    assert got == [42] and g.active == 0
+
+
 # ---------------------------------------------------------------------------------------- in app.py
 
 
