@@ -19,7 +19,8 @@ and exits 0.
    The minimal page has nothing to cache: its warm loads are the reference for the first two cases,
    its first-load-after-start for the third. Goal: ratio <= 1.5.
 2. Slider: the default scenario, Depth slider moved with the keyboard; from the key press to the
-   ``std at layer N`` metric showing the new N with every chart drawn and Streamlit idle. "new":
+   summary line (``at layer N``; on the minimal page ``std at layer N``) showing the new N with every
+   chart drawn and Streamlit idle. "new":
    ArrowRight each time (a depth never computed: cache miss); "cached": ArrowLeft / ArrowRight between
    two depths already computed. A one-slider, one-chart Streamlit page gives Streamlit's own floor.
    Goal: a new depth at most 2x the same step on the one-chart page (ratio <= 2).
@@ -187,7 +188,7 @@ def main() -> int:
             with StreamlitServer("app.py") as app, \
                     StreamlitServer(tmp / "minimal_slider.py", cwd=tmp, extra_args=same) as mini:
                 slider_base = slider_times(browser, mini.url + "/", "std at layer {}", args.slider, args.slider)
-                slider_app = slider_times(browser, app.url + "/", "std at layer {}", args.slider, args.slider)
+                slider_app = slider_times(browser, app.url + "/", "at layer {}", args.slider, args.slider)  # the summary line
         finally:
             browser.close()
             shutil.rmtree(tmp, ignore_errors=True)

@@ -156,7 +156,6 @@ def clear_all() -> None:
     """Empty every shared cache of this process (results, figures, page texts)."""
     for cache in _ALL:
         cache.clear()
-    _TRAINED.clear()
 
 
 # --------------------------------------------------------------------------- the precomputed store
@@ -253,60 +252,6 @@ def jacobian(s: Scenario) -> spectra.JacobianSpectra:
     return _throttled(products.jacobian, s)
 
 
-class _TrainCache:
-    """Training results shared by every session, computed once per key even when many ask at once.
-
-    Not ``st.cache_resource``: the session that computes shows a progress bar while it trains, and
-    Streamlit's cache cannot replay elements drawn inside a cached function. Least recently used
-    entries go first; a session asking for a key being computed waits for that computation.
-    """
-
-    def __init__(self, entries: int) -> None:
-        self.entries = entries
-        self.lock = threading.Lock()
-        self.done: OrderedDict[tuple[TrainScenario, ...], tuple[training.TrainResult, ...]] = OrderedDict()
-        self.running: dict[tuple[TrainScenario, ...], threading.Event] = {}
-
-    def get(self, key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
-            partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
-            ) -> tuple[training.TrainResult, ...]:
-        hit = stored("train", key)  # a Training preset, computed when the image was built
-        if hit is not _MISSING:
-            return hit
-        with self.lock:
-            if key in self.done:
-                self.done.move_to_end(key)
-                return self.done[key]
-            event = self.running.get(key)
-            owner = event is None
-            if owner:
-                event = self.running[key] = threading.Event()
-        if not owner:
-            with PAGE_GATE.step_aside():
-                finished = event.wait(QUEUE_TIMEOUT)
-            if not finished:
-                raise BusyError(f"the same training has been running for more than {QUEUE_TIMEOUT} s")
-            with self.lock:
-                if key in self.done:
-                    return self.done[key]
-            return self.get(key, progress, partial)  # the other computation failed: try ourselves
-        try:
-            result = _throttled(lambda: _train_showing(key, progress, partial))
-            with self.lock:
-                self.done[key] = result
-                while len(self.done) > self.entries:
-                    self.done.popitem(last=False)
-            return result
-        finally:
-            with self.lock:
-                self.running.pop(key, None)
-            event.set()
-
-    def clear(self) -> None:
-        with self.lock:
-            self.done.clear()
-
-
 PARTIAL_EVERY = 0.3  # seconds between two partial pictures while a training runs
 
 
@@ -329,7 +274,9 @@ def _train_showing(key: tuple[TrainScenario, ...], progress: Callable[[float, in
     return tuple(last)
 
 
-_TRAINED = _TrainCache(CACHE_ENTRIES)
+# Not a @shared function: the session that computes shows a progress bar and partial curves while it
+# trains (Streamlit cannot replay elements drawn inside a cached function); others asking meanwhile wait.
+_TRAINED: Shared[tuple[training.TrainResult, ...]] = Shared(CACHE_ENTRIES, "train")
 
 
 def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
@@ -338,9 +285,13 @@ def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int],
     """All restarts of all ``scenarios`` trained together, shared by every session (read-only results).
 
     ``progress(fraction, step)`` reports to the session that computes it; others asking for the same
-    scenarios meanwhile wait for that one computation.
+    scenarios meanwhile wait for that one computation. A Training preset comes from the store.
     """
-    return _TRAINED.get(tuple(scenarios), progress, partial)
+    key = tuple(scenarios)
+    hit = stored("train", key)
+    if hit is not _MISSING:
+        return hit  # type: ignore[return-value]
+    return _TRAINED.get(key, lambda: _throttled(_train_showing, key, progress, partial))
 
 
 train.clear = _TRAINED.clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
