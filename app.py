@@ -9,37 +9,44 @@ st.set_page_config(page_title="initlab: what initial weights do", page_icon="�
                    initial_sidebar_state="expanded")
 
 from initlab.presets import PRESETS  # noqa: E402
-from initlab.ui import compute, controls, logs, pages, state  # noqa: E402
+from initlab.ui import compute, controls, gate, logs, pages, state  # noqa: E402
 
-compute.warm_up_once(pages.warm_up_list())
-link = state.start()
-values, repairs = state.current()
-with st.sidebar:
-    st.title("initlab")
-    controls.sidebar(values["net"])
-state.sync_url(values, st.session_state.get("tab"))
-state.remember(values)
-if dict(values) != dict(link.values):
-    st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
+HEADING = "### What does the choice of initial weights do to a neural network?"
 
-st.markdown("### What does the choice of initial weights do to a neural network?")
-pages.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
-pages.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
-if state.preset() in PRESETS:
-    p = PRESETS[state.preset()]
-    st.info(f"**{p.title}**: {p.text}", icon="🎯")
+# The heading's place also shows "in line" while this run waits for its turn (initlab/ui/gate.py: page
+# runs are admitted first come, first served, a few at a time; the slot is released however the run
+# ends, including when Streamlit stops it for a rerun).
+heading = st.empty()
+with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
+    compute.warm_up_once(pages.warm_up_list)  # the list is made only the first time (0.3 ms a run otherwise)
+    link = state.start()
+    values, repairs = state.current()
+    with st.sidebar:
+        st.title("initlab")
+        controls.sidebar(values["net"])
+    state.sync_url(values, st.session_state.get("tab"))
+    state.remember(values)
+    if dict(values) != dict(link.values):
+        st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
 
-# The active tab lives in session state (seeded from the link) and goes into the address bar (as its
-# stable id) with the rest of the view, so "tab" follows the same rules as every other parameter.
-tabs = st.tabs(state.TAB_LABELS, key="tab", on_change="rerun")
-for tab_id, tab in zip(state.TAB_IDS, tabs):
-    if tab.open:
-        with tab:
-            try:
-                pages.PAGES[tab_id](values)
-            except Exception as exc:  # a page must never show a traceback to a student; the log has it
-                logs.failure(f"page {tab_id!r}", exc, {"values": dict(values)})
-                st.error(f"This page could not be drawn ({type(exc).__name__}). Try another setting or reload.")
+    heading.markdown(HEADING)
+    pages.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
+    pages.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
+    if state.preset() in PRESETS:
+        p = PRESETS[state.preset()]
+        st.info(f"**{p.title}**: {p.text}", icon="🎯")
 
-with st.sidebar:
-    pages.share_box(values, st.session_state.get("tab"))
+    # The active tab lives in session state (seeded from the link) and goes into the address bar (as its
+    # stable id) with the rest of the view, so "tab" follows the same rules as every other parameter.
+    tabs = st.tabs(state.TAB_LABELS, key="tab", on_change="rerun")
+    for tab_id, tab in zip(state.TAB_IDS, tabs):
+        if tab.open:
+            with tab:
+                try:
+                    pages.PAGES[tab_id](values)
+                except Exception as exc:  # a page must never show a traceback to a student; the log has it
+                    logs.failure(f"page {tab_id!r}", exc, {"values": dict(values)})
+                    st.error(f"This page could not be drawn ({type(exc).__name__}). Try another setting or reload.")
+
+    with st.sidebar:
+        pages.share_box(values, st.session_state.get("tab"))

@@ -19,10 +19,11 @@ and exits 0.
    The minimal page has nothing to cache: its warm loads are the reference for the first two cases,
    its first-load-after-start for the third. Goal: ratio <= 1.5.
 2. Slider: the default scenario, Depth slider moved with the keyboard; from the key press to the
-   ``std at layer N`` metric showing the new N with every chart drawn and Streamlit idle. "new":
+   summary line (``at layer N``; on the minimal page ``std at layer N``) showing the new N with every
+   chart drawn and Streamlit idle. "new":
    ArrowRight each time (a depth never computed: cache miss); "cached": ArrowLeft / ArrowRight between
    two depths already computed. A one-slider, one-chart Streamlit page gives Streamlit's own floor.
-   Goal: median <= 0.5 s.
+   Goal: a new depth at most 2x the same step on the one-chart page (ratio <= 2).
 """
 
 from __future__ import annotations
@@ -187,7 +188,7 @@ def main() -> int:
             with StreamlitServer("app.py") as app, \
                     StreamlitServer(tmp / "minimal_slider.py", cwd=tmp, extra_args=same) as mini:
                 slider_base = slider_times(browser, mini.url + "/", "std at layer {}", args.slider, args.slider)
-                slider_app = slider_times(browser, app.url + "/", "std at layer {}", args.slider, args.slider)
+                slider_app = slider_times(browser, app.url + "/", "at layer {}", args.slider, args.slider)  # the summary line
         finally:
             browser.close()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -211,12 +212,13 @@ def main() -> int:
     print("   (reference for 'cold (new seed)' is the minimal page's warm load: it has nothing to cache)")
 
     print("\n2. Depth slider key press -> new metric, all charts redrawn, idle (seconds), default scenario")
-    print(f"{'page':<26}{'case':<22}{'n':>3}{'median':>9}{'p90':>8}{'max':>8}{'ratio':>8}  goal median <= 0.5 s")
+    print(f"{'page':<26}{'case':<22}{'n':>3}{'median':>9}{'p90':>8}{'max':>8}{'ratio':>8}  goal: new depth ratio <= 2")
     for name, res in (("minimal slider", slider_base), ("initlab", slider_app)):
         for case in ("new", "cached"):
             xs = res[case]
             ratio = median(xs) / median(slider_base[case])
-            ok = "" if name != "initlab" else ("ok" if median(xs) <= 0.5 else "MISSED")
+            # The goal (issue 10): a step that computes costs at most twice the same step on a one-chart page.
+            ok = "" if name != "initlab" or case != "new" else ("ok" if ratio <= 2 else "MISSED")
             label = "new depth (miss)" if case == "new" else "cached depth (hit)"
             print(f"{name:<26}{label:<22}{len(xs):>3}{median(xs):>9.2f}{p90(xs):>8.2f}{max(xs):>8.2f}{ratio:>8.2f}  {ok}")
     return 0

@@ -6,6 +6,14 @@
     python benchmarks/load.py --spawn-server --sessions 200 --ramp 10   # spread the arrivals over 10 s
     python benchmarks/load.py --spawn-server --warmup --server-env OPENBLAS_NUM_THREADS=1   # warm cache
     python benchmarks/load.py --launch "python deploy/launch.py" --server-env INITLAB_WORKERS=2 --warmup
+    python benchmarks/load.py --spawn-server --warmup --cpu-per-page 10   # server CPU ms per page, per link
+
+``--cpu-per-page N`` (with a server to account: ``--spawn-server``, ``--launch`` or ``--server-pid``)
+replaces the burst: each link is opened N times, one session after the other (each closed when its page
+finished), and the server's CPU time over those N pages is divided by N: the server's work per page,
+which unlike the wall time hardly depends on what else the machine is doing (the lowest of
+``--rounds`` rounds, default 2). Default links: every preset and the Learn tab. Printed per link and
+per tab.
 
 ``--launch CMD`` starts the image's command instead of a bare ``streamlit run`` (from the project root,
 with ``STREAMLIT_SERVER_PORT`` set to a free port and ``STREAMLIT_SERVER_ADDRESS=127.0.0.1``): HAProxy in
@@ -18,13 +26,16 @@ lecture) or spread evenly over ``--ramp`` seconds, links assigned round-robin (d
 of ``initlab.presets.PRESETS`` as ``preset=NAME``). Every finished session stays open (as a student's
 tab does) until all sessions are done, so the server holds all N sessions at its peak.
 
-Reported: p50 / p95 / max seconds to a finished page, failures by reason (timeout, connection error,
-exception on the page, the app's own error boxes: "could not be drawn", "Not computed" (busy),
-"cannot be computed"), throughput, the client's own CPU time, and with ``--spawn-server`` /
-``--launch`` (or ``--server-pid``) the server's CPU time and memory: RSS of the server and all its
-descendants sampled every 0.2 s (peak of the sum), and per process (each worker, HAProxy, the launcher)
-the sampled peak RSS and the kernel's high-water mark VmHWM. Linux /proc only; standard library
-plus ``websockets`` and ``streamlit`` (for its protobuf classes). Only 127.0.0.1 / localhost.
+Reported: p50 / p95 / max seconds to a finished page, the order in which pages finished against the
+order in which their requests arrived (Spearman rank correlation: 1 when the first to ask is the first
+served, about 0 when all pages come out together at the end), failures by reason (timeout, connection
+error, exception on the page, the app's own error boxes: "could not be drawn", "Not computed" (busy),
+"cannot be computed", "The server is busy" (a page that waited too long for its turn)), throughput,
+the client's own CPU time, and with ``--spawn-server`` / ``--launch`` (or ``--server-pid``) the
+server's CPU time and memory: RSS of the server and all its descendants sampled every 0.2 s (peak of
+the sum), and per process (each worker, HAProxy, the launcher) the sampled peak RSS and the kernel's
+high-water mark VmHWM. Linux /proc only; standard library plus ``websockets`` and ``streamlit`` (for
+its protobuf classes). Only 127.0.0.1 / localhost.
 
 Exit status: 0 when there was no failure, 1 otherwise (2 on usage / server start errors).
 """
@@ -58,7 +69,7 @@ import stclient  # noqa: E402
 
 # Texts of the app's own "this failed" boxes (initlab/ui/pages.py, app.py): a page showing one of
 # these is a failure for the student even though the script run finished.
-APP_ERROR_MARKERS = ("could not be drawn", "Not computed", "cannot be computed")
+APP_ERROR_MARKERS = ("could not be drawn", "Not computed", "cannot be computed", "The server is busy")
 WORKER_COOKIE = "INITLAB_WORKER"  # deploy/launch.py's HAProxy names a session's worker in it
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -382,6 +393,94 @@ async def run_load(url: str, sessions: int = 200, links: list[str] | None = None
     return summarise(results, wall, client_cpu, url, ramp)
 
 
+def link_tab(query: str) -> str:
+    """The tab a link opens on: its ``tab=``, else its preset's page, else Signal."""
+    from urllib.parse import parse_qs
+
+    q = parse_qs(query)
+    if "tab" in q:
+        return q["tab"][0]
+    sys.path.insert(0, str(REPO))
+    from initlab.presets import PRESETS
+
+    name = q.get("preset", [""])[0]
+    return PRESETS[name].tab if name in PRESETS else "signal"
+
+
+def cpu_per_page(url: str, pid: int, links: list[str], n: int, *, rounds: int = 2, timeout: float = 60,
+                 xsrf: bool = True) -> dict[str, Any]:
+    """Server CPU milliseconds per finished page for each link: ``n`` pages opened one after another
+    (sequential: no queueing, no interleaving), CPU of the whole server process tree over them / n.
+
+    Every link is measured in each of ``rounds`` rounds over all the links; the lowest of its rounds
+    is reported (on a shared machine, other processes only ever add to the CPU time a page seems to
+    take: cache misses, a busy sibling hyperthread), the others are kept in the JSON.
+
+    One more session stays open throughout, as in a class some student always has the app open:
+    Streamlit forgets the compiled script whenever its last session closes, and recompiling it for
+    every page would be counted otherwise."""
+    return asyncio.run(_cpu_per_page(url, pid, links, n, rounds=rounds, timeout=timeout, xsrf=xsrf))
+
+
+async def _cpu_per_page(url: str, pid: int, links: list[str], n: int, *, rounds: int, timeout: float,
+                        xsrf: bool) -> dict[str, Any]:
+    release = asyncio.Event()
+    opened = asyncio.Event()
+    anchor = asyncio.create_task(stclient.open_page(url, "tab=learn", timeout=timeout, xsrf=xsrf, hold=release,
+                                                    hold_timeout=3600, on_page=lambda _: opened.set()))
+    await asyncio.wait_for(opened.wait(), timeout + 5)
+    names: list[str] = []
+    for link in links:  # a link given twice is measured twice, under its own name
+        names.append(link if link not in names else f"{link} #{sum(k.split(' #')[0] == link for k in names) + 1}")
+    per_round: dict[str, list[float]] = {name: [] for name in names}
+    failures: dict[str, int] = dict.fromkeys(names, 0)
+    try:
+        for _ in range(rounds):
+            for name, link in zip(names, links):
+                await stclient.open_page(url, link, timeout=timeout, xsrf=xsrf)  # cached, not counted
+                await _settle(pid)  # the previous sessions torn down, no background computation running
+                cpu0 = tree_cpu_seconds(pid)
+                for _ in range(n):
+                    r = await stclient.open_page(url, link, timeout=timeout, xsrf=xsrf)
+                    failures[name] += failure_reason(r) is not None
+                await asyncio.sleep(0.3)  # this link's session teardown belongs to it
+                per_round[name].append(round(1000 * (tree_cpu_seconds(pid) - cpu0) / n, 1))
+    finally:
+        release.set()
+        await anchor
+    per_link = {name: {"tab": link_tab(link), "ms_per_page": min(per_round[name]), "rounds_ms": per_round[name],
+                       "failures": failures[name]} for name, link in zip(names, links)}
+    tabs: dict[str, list[float]] = {}
+    for v in per_link.values():
+        tabs.setdefault(v["tab"], []).append(v["ms_per_page"])
+    return {"pages_per_link": n, "rounds": rounds, "per_link": per_link,
+            "per_tab_mean_ms": {k: round(statistics.fmean(v), 1) for k, v in tabs.items()},
+            "all_links_mean_ms": round(statistics.fmean(v["ms_per_page"] for v in per_link.values()), 1),
+            "failures": sum(failures.values())}
+
+
+async def _settle(pid: int, quiet: float = 0.01, window: float = 0.3, limit: float = 60.0) -> None:
+    """Wait (at most ``limit`` s) until the server used at most ``quiet`` CPU seconds in ``window`` s."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        c0 = tree_cpu_seconds(pid)
+        await asyncio.sleep(window)
+        if tree_cpu_seconds(pid) - c0 <= quiet:
+            return
+
+
+def print_cpu_report(rep: dict[str, Any]) -> None:
+    w = sys.stdout.write
+    w(f"\nserver CPU per finished page (ms; {rep['pages_per_link']} pages per link, one at a time, "
+      f"lowest of {rep['rounds']} rounds; clock tick {1000 / _CLK_TCK:g} ms)\n")
+    for link, v in rep["per_link"].items():
+        w(f"  {link or '(bare link)':<40} {v['tab']:<10} {v['ms_per_page']:8.1f}   "
+          f"(rounds: {', '.join(f'{x:g}' for x in v['rounds_ms'])})"
+          + (f"   {v['failures']} failed" if v["failures"] else "") + "\n")
+    w("per tab (mean over its links): " + ", ".join(f"{k} {v}" for k, v in rep["per_tab_mean_ms"].items())
+      + f"; all links {rep['all_links_mean_ms']}\n")
+
+
 def summarise(results: list[stclient.PageResult], wall: float, client_cpu: float, url: str,
               ramp: float = 0.0) -> dict[str, Any]:
     times = [r.seconds for r in results]
@@ -404,6 +503,7 @@ def summarise(results: list[stclient.PageResult], wall: float, client_cpu: float
         "max_s": round(max(times), 3) if times else None,
         "min_s": round(min(times), 3) if times else None,
         "p95_ok_s": round(percentile(ok_times, 95), 3) if ok_times else None,
+        "order": arrival_order(results),
         "connect_p95_s": _p95([r.connect_seconds for r in results]),
         "first_message_p95_s": _p95([r.first_message_seconds for r in results]),
         "wall_s": round(wall, 3),
@@ -420,6 +520,50 @@ def summarise(results: list[stclient.PageResult], wall: float, client_cpu: float
     }
 
 
+def ranks(values: list[float]) -> list[float]:
+    """Ranks 1..n of ``values`` (ties share their average rank)."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    out = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def spearman(x: list[float], y: list[float]) -> float | None:
+    """Spearman's rank correlation of two equally long lists (None for fewer than 3 pairs or a constant)."""
+    if len(x) != len(y) or len(x) < 3:
+        return None
+    rx, ry = ranks(x), ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    sxx = sum((a - mx) ** 2 for a in rx)
+    syy = sum((b - my) ** 2 for b in ry)
+    return sxy / (sxx * syy) ** 0.5 if sxx > 0 and syy > 0 else None
+
+
+def arrival_order(results: list[stclient.PageResult]) -> dict[str, Any]:
+    """How the finish order of the finished pages follows the order in which their requests went out.
+
+    ``rank_correlation``: Spearman's rho between the two orders (1: first come, first served).
+    ``first_tenth_p50_s`` / ``last_tenth_p50_s``: the median time to a finished page of the first and
+    the last tenth of the arrivals (first come, first served: the first tenth is much faster)."""
+    done = [r for r in results if r.sent_at is not None and r.finished_at is not None]
+    if len(done) < 3:
+        return {"rank_correlation": None, "first_tenth_p50_s": None, "last_tenth_p50_s": None}
+    rho = spearman([r.sent_at for r in done], [r.finished_at for r in done])  # type: ignore[misc]
+    by_arrival = sorted(done, key=lambda r: r.sent_at)  # type: ignore[arg-type,return-value]
+    tenth = max(1, len(done) // 10)
+    return {"rank_correlation": None if rho is None else round(rho, 3),
+            "first_tenth_p50_s": round(percentile([r.seconds for r in by_arrival[:tenth]], 50), 3),
+            "last_tenth_p50_s": round(percentile([r.seconds for r in by_arrival[-tenth:]], 50), 3)}
+
+
 def _p95(values: list[float | None]) -> float | None:
     v = [x for x in values if x is not None]
     return round(percentile(v, 95), 3) if v else None
@@ -432,6 +576,11 @@ def print_report(rep: dict[str, Any]) -> None:
       f"{rep.get('loadavg_before')} after {rep.get('loadavg_after')}\n")
     w(f"time to finished page: p50 {rep['p50_s']} s   p95 {rep['p95_s']} s   max {rep['max_s']} s   "
       f"(min {rep['min_s']} s; p95 connect {rep['connect_p95_s']} s, first message {rep['first_message_p95_s']} s)\n")
+    order = rep.get("order") or {}
+    if order.get("rank_correlation") is not None:
+        w(f"finish order vs arrival order: Spearman rank correlation {order['rank_correlation']} "
+          f"(1: first come, first served); median time of the first tenth to arrive "
+          f"{order['first_tenth_p50_s']} s, of the last tenth {order['last_tenth_p50_s']} s\n")
     w(f"failures: {rep['failures']} / {rep['sessions']}  {rep['failure_reasons'] or ''}\n")
     if set(rep.get("sessions_per_worker", {})) != {"-"}:
         w(f"sessions per worker (the launcher's {WORKER_COOKIE} cookie): {rep['sessions_per_worker']}\n")
@@ -471,11 +620,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-env", nargs="*", default=[], metavar="NAME=VALUE",
                     help="environment of the spawned server, e.g. INITLAB_MAX_CONCURRENT=2")
     ap.add_argument("--warmup", action="store_true", help="open every link once before the timed run")
+    ap.add_argument("--cpu-per-page", type=int, default=0, metavar="N",
+                    help="instead of a burst: open each link N times one after another and report the "
+                         "server's CPU ms per page (needs a server to account)")
+    ap.add_argument("--rounds", type=int, default=2, help="with --cpu-per-page: rounds over all links (the "
+                    "lowest is reported)")
     ap.add_argument("--json", default=None, help="write the report here")
     a = ap.parse_args(argv)
     if not 1 <= a.sessions <= 2000:
         ap.error("--sessions must be 1..2000")
-    links = a.links or default_links()
+    if not 0 <= a.cpu_per_page <= 200 or not 1 <= a.rounds <= 10:
+        ap.error("--cpu-per-page must be 0..200 and --rounds 1..10")
+    if a.cpu_per_page and not (a.spawn_server or a.launch or a.server_pid):
+        ap.error("--cpu-per-page needs --spawn-server, --launch or --server-pid")
+    links = a.links or default_links() + (["tab=learn"] if a.cpu_per_page else [])
 
     server: Server | None = None
     url, pid = a.url, a.server_pid
@@ -509,6 +667,15 @@ def main(argv: list[str] | None = None) -> int:
                                             xsrf=not a.no_xsrf, cookies=cookies))
                 print(f"warm-up{' of ' + cookies[WORKER_COOKIE] if cookies else ''}: {warm['sessions']} links, "
                       f"max {warm['max_s']} s, failures {warm['failures']}", flush=True)
+        if a.cpu_per_page:
+            assert pid is not None
+            rep = cpu_per_page(url, pid, links, a.cpu_per_page, rounds=a.rounds, timeout=a.timeout,
+                               xsrf=not a.no_xsrf)
+            rep["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+            print_cpu_report(rep)
+            if a.json:
+                Path(a.json).write_text(json.dumps(rep, indent=1))
+            return 0 if rep["failures"] == 0 else 1
         load_before = os.getloadavg()
         sampler = MemorySampler(pid).start() if pid else None
         cpu0 = tree_cpu_seconds(pid) if pid else 0.0

@@ -93,6 +93,11 @@ class PageResult:
     first_message_seconds: float | None = None  # first ForwardMsg (new_session) arrived
     session_id: str | None = None
     cookies: dict[str, str] = field(default_factory=dict)  # the browser's cookies at the end (e.g. a proxy's)
+    # Absolute ``time.perf_counter()`` instants (comparable across the sessions of one client process):
+    # the session started, its rerun request went out (the server's arrival order), its page finished.
+    started_at: float = 0.0
+    sent_at: float | None = None
+    finished_at: float | None = None
 
 
 def _check_local(base_url: str) -> tuple[str, int, str, str]:
@@ -197,7 +202,7 @@ async def open_page(base_url: str, query: str, *, timeout: float = 60, xsrf: boo
     query = query.lstrip("?")
     _, _, prefix, netloc = _check_local(base_url)
     t0 = time.perf_counter()
-    res = PageResult(ok=False, seconds=0.0, query=query, cookies=dict(cookies or {}))
+    res = PageResult(ok=False, seconds=0.0, query=query, cookies=dict(cookies or {}), started_at=t0)
     state = {"finished": False}
 
     async def _session(budget: asyncio.Timeout) -> None:
@@ -220,9 +225,11 @@ async def open_page(base_url: str, query: str, *, timeout: float = 60, xsrf: boo
                            open_timeout=timeout, close_timeout=2, max_queue=64) as ws:
             res.connect_seconds = time.perf_counter() - t0
             await ws.send(_rerun_backmsg(query, page_url))
+            res.sent_at = time.perf_counter()
             await _read_until_finished(ws)
             state["finished"] = True
-            res.seconds = time.perf_counter() - t0
+            res.finished_at = time.perf_counter()
+            res.seconds = res.finished_at - t0
             if on_page is not None:
                 on_page(res)
             if hold is not None:

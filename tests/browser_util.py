@@ -203,3 +203,17 @@ def sidebar_controls(page) -> dict[str, str]:  # type: ignore[no-untyped-def]
       }
       return out;
     }""")
+
+
+def settled_sidebar_controls(page, want: dict[str, str], timeout_ms: int) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The sidebar controls once they equal ``want``, or as they are after ``timeout_ms``.
+
+    The charts can be drawn before the browser has rendered every sidebar slider (div-based sliders
+    appear a frame later), so a single snapshot right after the page loads can miss some.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        got = sidebar_controls(page)
+        if got == want or time.monotonic() > deadline:
+            return got
+        page.wait_for_timeout(100)

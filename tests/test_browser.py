@@ -21,6 +21,7 @@ from tests.browser_util import (
     find_chromium,
     launch_chromium,
     metric_value,
+    settled_sidebar_controls,
     sidebar_controls,
     slider_thumb,
     slider_value,
@@ -145,7 +146,7 @@ def test_share_link_reopens_same_view(page, app_url) -> None:  # type: ignore[no
 
     other = page.context.new_page()
     _open(other, link)
-    assert sidebar_controls(other) == controls
+    assert settled_sidebar_controls(other, controls, RERUN_MS) == controls
     assert metric_value(other, "std at layer") == metric
     assert _query(other.url) == _query(page.url)
     _no_exception(other)

@@ -22,16 +22,21 @@ pytestmark = pytest.mark.timeout(180)
 
 
 @pytest.fixture(scope="module")
-def server_url():
-    server = load.Server()
+def server():
+    srv = load.Server()
     try:
-        server.start(timeout=60)
+        srv.start(timeout=60)
     except RuntimeError as exc:
         pytest.fail(f"could not start streamlit: {exc}")
     try:
-        yield server.url
+        yield srv
     finally:
-        server.stop()
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def server_url(server):
+    return server.url
 
 
 def test_only_local_urls_are_accepted():
@@ -91,6 +96,42 @@ def test_small_load_has_no_failures(server_url):
     assert rep["p50_s"] <= rep["p95_s"] <= rep["max_s"] < 90
     assert set(rep["per_link"]) == set(links)
     assert rep["per_link"]["preset=he_relu"]["n"] == 3
+    assert -1 <= rep["order"]["rank_correlation"] <= 1
+    assert rep["order"]["first_tenth_p50_s"] > 0 and rep["order"]["last_tenth_p50_s"] > 0
+
+
+def test_a_page_records_when_it_was_asked_for_and_when_it_finished(server_url):
+    r = stclient.open_page_sync(server_url, "preset=he_relu", timeout=90)
+    assert r.ok, r.error
+    assert r.started_at < r.sent_at < r.finished_at
+    assert r.finished_at - r.started_at == pytest.approx(r.seconds)
+
+
+def test_rank_correlation_of_arrival_and_finish():
+    assert load.ranks([3.0, 1.0, 3.0, 2.0]) == [3.5, 1.0, 3.5, 2.0]  # ties share their mean rank
+    assert load.spearman([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
+    assert load.spearman([1, 2, 3, 4], [9, 7, 5, 1]) == pytest.approx(-1.0)
+    assert load.spearman([1, 2], [1, 2]) is None and load.spearman([1, 2, 3], [5, 5, 5]) is None
+
+    def page(sent: float, finished: float) -> stclient.PageResult:
+        return stclient.PageResult(ok=True, seconds=finished, started_at=0.0, sent_at=sent, finished_at=finished)
+
+    fifo = load.arrival_order([page(i, 10 + i) for i in range(20)])
+    assert fifo["rank_correlation"] == 1.0 and fifo["first_tenth_p50_s"] < fifo["last_tenth_p50_s"]
+    reversed_ = load.arrival_order([page(i, 30 - i) for i in range(20)])
+    assert reversed_["rank_correlation"] == -1.0
+    failed = stclient.PageResult(ok=False, seconds=5.0, sent_at=None)
+    assert load.arrival_order([failed, page(0, 1)])["rank_correlation"] is None
+
+
+def test_cpu_per_page_counts_the_servers_cpu(server):
+    rep = load.cpu_per_page(server.url, server.pid, ["preset=he_relu", "tab=learn", "preset=he_relu"], 2, rounds=2,
+                            timeout=90)
+    assert list(rep["per_link"]) == ["preset=he_relu", "tab=learn", "preset=he_relu #2"]
+    assert rep["failures"] == 0
+    assert all(v["ms_per_page"] > 0 for v in rep["per_link"].values())
+    assert rep["per_link"]["tab=learn"]["tab"] == "learn" and set(rep["per_tab_mean_ms"]) == {"signal", "learn"}
+    assert all(len(v["rounds_ms"]) == 2 and v["ms_per_page"] == min(v["rounds_ms"]) for v in rep["per_link"].values())
 
 
 def test_percentile_and_memory_helpers():

@@ -1,10 +1,17 @@
 """The core, cached by scenario for every session of the server, and throttled.
 
 A preset computed once serves the whole class: results are cached by the frozen (hashable) scenario,
-never by arrays. The cache holds the objects themselves (``st.cache_resource``: no copy per rerun),
-so nothing downstream may mutate a result. Heavy computations run at most ``INITLAB_MAX_CONCURRENT``
-at a time (default 2, the cores of the 2-core machines this was sized on): a burst of students queues instead of exhausting memory,
-each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" message.
+never by arrays. The caches hold the objects themselves (no copy per rerun), so nothing downstream may
+mutate a result. Heavy computations run at most ``INITLAB_MAX_CONCURRENT`` at a time (default 2, the
+cores of the 2-core machines this was sized on): a burst of students queues instead of exhausting
+memory, each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" message.
+
+The caches are :class:`Shared` (a dictionary with its own lock), not ``st.cache_resource``: a hit in
+Streamlit's cache hashes every argument with its own hasher (about 0.3 ms for a scenario) and a page
+asks five to twenty times per run; here a hit is one dictionary lookup on the frozen dataclass's hash.
+Like ``st.cache_resource``, a key asked for by many sessions at once is computed once, the others
+wait for it. A page run waiting for a computation, or running one, gives its page slot
+(:mod:`initlab.ui.gate`) to the queue meanwhile.
 
 Before any of that, each cached function looks in the precomputed store (:mod:`initlab.store`, built by
 ``python -m initlab.ui.precompute DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
@@ -22,16 +29,16 @@ import time
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
 from initlab import codegen, network, products, spectra, store, theory, training
 from initlab.train_scenario import TrainScenario
 from initlab.scenario import Scenario
 from initlab.ui import logs
+from initlab.ui.gate import PAGE_GATE
 
 
 class BusyError(RuntimeError):
@@ -52,12 +59,103 @@ _HEAVY = threading.BoundedSemaphore(MAX_CONCURRENT)
 
 
 def _throttled(fn, *args):  # type: ignore[no-untyped-def]
-    if not _HEAVY.acquire(timeout=QUEUE_TIMEOUT):
-        raise BusyError(f"the server is busy computing other scenarios (more than {QUEUE_TIMEOUT} s in the queue)")
-    try:
-        return fn(*args)
-    finally:
-        _HEAVY.release()
+    # numpy computes without the GIL: the page slot (initlab/ui/gate.py) serves other students meanwhile.
+    with PAGE_GATE.step_aside():
+        if not _HEAVY.acquire(timeout=QUEUE_TIMEOUT):
+            raise BusyError(f"the server is busy computing other scenarios (more than {QUEUE_TIMEOUT} s in the queue)")
+        try:
+            return fn(*args)
+        finally:
+            _HEAVY.release()
+
+
+T = TypeVar("T")
+_ALL: list[Shared] = []  # type: ignore[type-arg]
+
+
+class Shared(Generic[T]):
+    """Values shared by every session, each computed once per key even when many sessions ask at once.
+
+    Least recently used entries go first beyond ``entries``. Keys are compared with ``==`` on their
+    hash (frozen dataclasses, tuples, strings, numbers), together with the types of the top-level
+    arguments, so that ``1`` and ``1.0`` do not share an entry. A session asking for a key another one
+    is computing waits for that computation (at most ``INITLAB_QUEUE_TIMEOUT`` s); if it failed, the
+    waiting session tries itself. Failures are not cached.
+    """
+
+    def __init__(self, entries: int, name: str) -> None:
+        self.entries, self.name = entries, name
+        self.lock = threading.Lock()
+        self.done: OrderedDict[Hashable, T] = OrderedDict()
+        self.running: dict[Hashable, threading.Event] = {}
+        _ALL.append(self)
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self.lock:
+            if key in self.done:
+                self.done.move_to_end(key)
+                return self.done[key]
+            event = self.running.get(key)
+            owner = event is None
+            if owner:
+                event = self.running[key] = threading.Event()
+        assert event is not None
+        if not owner:
+            with PAGE_GATE.step_aside():
+                finished = event.wait(QUEUE_TIMEOUT)
+            if not finished:
+                raise BusyError(f"the same computation has been running for more than {QUEUE_TIMEOUT} s")
+            with self.lock:
+                if key in self.done:
+                    return self.done[key]
+            return self.get(key, make)  # the other computation failed: try ourselves
+        try:
+            value = make()
+            with self.lock:
+                self.done[key] = value
+                while len(self.done) > self.entries:
+                    self.done.popitem(last=False)
+            return value
+        finally:
+            with self.lock:
+                self.running.pop(key, None)
+            event.set()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.done.clear()
+
+    def has(self, key: Hashable) -> bool:
+        """Whether ``key`` is computed (a hint: it may be evicted right after)."""
+        return key in self.done
+
+    def __len__(self) -> int:
+        return len(self.done)
+
+
+def shared(entries: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorator: ``fn(*args)`` cached in a :class:`Shared` keyed by its positional arguments (and
+    their types); the wrapper has ``.clear()`` like an ``st.cache_resource`` function."""
+
+    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
+        cache: Shared[T] = Shared(entries, fn.__qualname__)
+
+        @functools.wraps(fn)
+        def cached(*args: Hashable) -> T:
+            return cache.get((args, tuple(type(a) for a in args)), lambda: fn(*args))
+
+        cached.clear = cache.clear  # type: ignore[attr-defined]
+        cached.has = lambda *args: cache.has((args, tuple(type(a) for a in args)))  # type: ignore[attr-defined]
+        cached.cache = cache  # type: ignore[attr-defined]
+        return cached
+
+    return wrap
+
+
+def clear_all() -> None:
+    """Empty every shared cache of this process (results, figures, page texts)."""
+    for cache in _ALL:
+        cache.clear()
 
 
 # --------------------------------------------------------------------------- the precomputed store
@@ -98,7 +196,7 @@ def stored(kind: str, *args: Hashable) -> object:
 
 
 def _store_first(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Look ``kind(*args)`` up in the store before calling the (Streamlit-cached) function; the
+    """Look ``kind(*args)`` up in the store before calling the (shared-cached) function; the
     wrapper's ``clear()`` clears that cache."""
     def wrap(cached: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(cached)
@@ -107,19 +205,21 @@ def _store_first(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
             return cached(*args) if hit is _MISSING else hit
 
         lookup.clear = cached.clear  # type: ignore[attr-defined]
+        lookup.cache = cached.cache  # type: ignore[attr-defined]
+        lookup.has = lambda *args: stored(kind, *args) is not _MISSING or cached.has(*args)  # type: ignore[attr-defined]
         return lookup
     return wrap
 
 
 @_store_first("propagate")
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+@shared(CACHE_ENTRIES)
 def propagate(s: Scenario) -> network.Result:
     """``initlab.propagate`` cached by scenario, shared by all sessions (the result is read-only)."""
     return _throttled(network.propagate, s)
 
 
 @_store_first("predict")
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+@shared(CACHE_ENTRIES)
 def predict(s: Scenario) -> theory.Prediction | None:
     """Mean-field prediction for ``s`` (cheap; cached because every rerun draws it)."""
     return theory.predict(s)
@@ -129,14 +229,14 @@ GRID = products.GRID  # points per axis of the phase diagram
 
 
 @_store_first("phase")
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+@shared(CACHE_ENTRIES)
 def phase(activation: str, sw2_max: float, sb2_max: float) -> theory.PhaseDiagram:
     """chi1 over (sigma_w^2, sigma_b^2) in [0, sw2_max] x [0, sb2_max] (the left edge starts just above 0)."""
     return products.phase(activation, sw2_max, sb2_max)
 
 
 @_store_first("depth_curve")
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+@shared(CACHE_ENTRIES)
 def depth_curve(activation: str, sb2: float, sw2_max: float) -> theory.DepthScaleCurve:
     """Depth scales against sigma_w^2 at one sigma_b^2 (about 0.3 s for tanh: cached)."""
     return products.depth_curve(activation, sb2, sw2_max)
@@ -146,62 +246,10 @@ spectra_depths = products.spectra_depths
 
 
 @_store_first("jacobian")
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+@shared(CACHE_ENTRIES)
 def jacobian(s: Scenario) -> spectra.JacobianSpectra:
     """Singular values of dh_l/dh_0 at :func:`spectra_depths` (cached by scenario)."""
     return _throttled(products.jacobian, s)
-
-
-class _TrainCache:
-    """Training results shared by every session, computed once per key even when many ask at once.
-
-    Not ``st.cache_resource``: the session that computes shows a progress bar while it trains, and
-    Streamlit's cache cannot replay elements drawn inside a cached function. Least recently used
-    entries go first; a session asking for a key being computed waits for that computation.
-    """
-
-    def __init__(self, entries: int) -> None:
-        self.entries = entries
-        self.lock = threading.Lock()
-        self.done: OrderedDict[tuple[TrainScenario, ...], tuple[training.TrainResult, ...]] = OrderedDict()
-        self.running: dict[tuple[TrainScenario, ...], threading.Event] = {}
-
-    def get(self, key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
-            partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
-            ) -> tuple[training.TrainResult, ...]:
-        hit = stored("train", key)  # a Training preset, computed when the image was built
-        if hit is not _MISSING:
-            return hit
-        with self.lock:
-            if key in self.done:
-                self.done.move_to_end(key)
-                return self.done[key]
-            event = self.running.get(key)
-            owner = event is None
-            if owner:
-                event = self.running[key] = threading.Event()
-        if not owner:
-            if not event.wait(QUEUE_TIMEOUT):
-                raise BusyError(f"the same training has been running for more than {QUEUE_TIMEOUT} s")
-            with self.lock:
-                if key in self.done:
-                    return self.done[key]
-            return self.get(key, progress, partial)  # the other computation failed: try ourselves
-        try:
-            result = _throttled(lambda: _train_showing(key, progress, partial))
-            with self.lock:
-                self.done[key] = result
-                while len(self.done) > self.entries:
-                    self.done.popitem(last=False)
-            return result
-        finally:
-            with self.lock:
-                self.running.pop(key, None)
-            event.set()
-
-    def clear(self) -> None:
-        with self.lock:
-            self.done.clear()
 
 
 PARTIAL_EVERY = 0.3  # seconds between two partial pictures while a training runs
@@ -226,7 +274,9 @@ def _train_showing(key: tuple[TrainScenario, ...], progress: Callable[[float, in
     return tuple(last)
 
 
-_TRAINED = _TrainCache(CACHE_ENTRIES)
+# Not a @shared function: the session that computes shows a progress bar and partial curves while it
+# trains (Streamlit cannot replay elements drawn inside a cached function); others asking meanwhile wait.
+_TRAINED: Shared[tuple[training.TrainResult, ...]] = Shared(CACHE_ENTRIES, "train")
 
 
 def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
@@ -235,9 +285,13 @@ def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int],
     """All restarts of all ``scenarios`` trained together, shared by every session (read-only results).
 
     ``progress(fraction, step)`` reports to the session that computes it; others asking for the same
-    scenarios meanwhile wait for that one computation.
+    scenarios meanwhile wait for that one computation. A Training preset comes from the store.
     """
-    return _TRAINED.get(tuple(scenarios), progress, partial)
+    key = tuple(scenarios)
+    hit = stored("train", key)
+    if hit is not _MISSING:
+        return hit  # type: ignore[return-value]
+    return _TRAINED.get(key, lambda: _throttled(_train_showing, key, progress, partial))
 
 
 train.clear = _TRAINED.clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
@@ -250,7 +304,7 @@ def train_snippet(ts: TrainScenario) -> str:
 
 
 @_store_first("range_curves")
-@st.cache_resource(max_entries=CACHE_ENTRIES, show_spinner=False)
+@shared(CACHE_ENTRIES)
 def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) -> pd.DataFrame:
     """Weight-range curves for the Weight ranges page (fan_out 0: tied to the number of inputs).
 
@@ -263,17 +317,50 @@ def range_curves(inits: tuple[str, ...], n_max: int, fan_out: int, seed: int) ->
 range_plan = products.range_plan
 
 
-@st.cache_resource(max_entries=CACHE_ENTRIES * 8, show_spinner=False)
-def figure(name: str, args: tuple[Hashable, ...], _build: Callable[..., go.Figure]) -> go.Figure:
-    """``_build(*args)``, built once per ``(name, args)`` for all sessions.
+class SpecFigure(go.Figure):
+    """A shared figure whose plotly JSON dictionary is made once, when it is built.
 
-    The key is exactly what the builder receives (``name`` identifies the builder), so a figure can
-    never be served for inputs it was not built from. Builders are pure functions of their arguments
-    and read results from the caches above. Building the Signal figures costs about ten times what
-    sending them does, and a class opens the same preset 200 times at once. ``st.plotly_chart``
-    copies the figure (``to_dict``), so the shared object is never mutated.
+    ``st.plotly_chart`` calls ``to_dict()`` on every draw: a deep copy of all the traces plus the
+    base64 encoding of every array, 0.3 to 1.5 ms per chart and per student for the same preset.
+    Here ``to_dict()`` returns the dictionary made when the figure was built. It is shared: nothing may
+    change it (Streamlit only serialises it), nor the figure (which is shared anyway).
     """
-    return _build(*args)
+
+    _initlab_spec: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._initlab_spec
+
+
+def ready_to_send(fig: go.Figure) -> SpecFigure:
+    """``fig`` itself, turned into a :class:`SpecFigure` holding its dictionary (no copy, no re-validation)."""
+    spec = go.Figure.to_dict(fig)
+    fig.__class__ = SpecFigure  # same object and state; only to_dict() changes
+    fig._initlab_spec = spec
+    return fig  # type: ignore[return-value]
+
+
+_FIGURES: Shared[SpecFigure] = Shared(CACHE_ENTRIES * 8, "figure")
+
+
+def figure(name: str, args: tuple[Hashable, ...], _build: Callable[..., go.Figure]) -> SpecFigure:
+    """``_build(*args)``, built once per ``(name, args)`` for all sessions, ready to send.
+
+    The key is exactly what the builder receives (``name`` identifies the builder; the types of the
+    arguments are part of it), so a figure can never be served for inputs it was not built from.
+    Builders are pure functions of their arguments and read results from the caches above. Building
+    the Signal figures costs about ten times what sending them does, and a class opens the same preset
+    200 times at once.
+    """
+    return _FIGURES.get((name, args, tuple(type(a) for a in args)), lambda: ready_to_send(_build(*args)))
+
+
+figure.clear = _FIGURES.clear  # type: ignore[attr-defined]
+
+
+def figure_ready(name: str, args: tuple[Hashable, ...]) -> bool:
+    """Whether :func:`figure` has ``(name, args)`` built already (drawing it will not compute)."""
+    return _FIGURES.has((name, args, tuple(type(a) for a in args)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -286,27 +373,38 @@ _WARM_LOCK = threading.Lock()
 _warm_started = False
 
 
-def warm_up_once(scenarios: list[Scenario | tuple[TrainScenario, ...]]) -> None:
+Jobs = list[Scenario | tuple[TrainScenario, ...]]
+
+
+def warm_up_once(scenarios: Jobs | Callable[[], Jobs]) -> None:
     """Compute the presets in a background thread the first time any page runs in this process.
 
     A teacher opening the app before the lecture then serves every preset link from the cache when
     the class arrives (a cold burst of 200 costs about twice a warm one). INITLAB_WARMUP=0 disables it.
+    ``scenarios`` may be a function making the list: it is called only the first time (the list costs
+    0.3 ms, on every run otherwise).
     """
     global _warm_started
-    if os.environ.get("INITLAB_WARMUP", "1") == "0":
-        return
-    scenarios = [s for s in scenarios if stored("propagate", s) is _MISSING or stored("predict", s) is _MISSING]
-    if not scenarios:  # the store has them all
+    if _warm_started or os.environ.get("INITLAB_WARMUP", "1") == "0":
         return
     with _WARM_LOCK:
         if _warm_started:
             return
         _warm_started = True
+    jobs = [s for s in (scenarios() if callable(scenarios) else scenarios) if not _in_store(s)]
+    if not jobs:  # the store has them all
+        return
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-    thread = threading.Thread(target=_warm, args=(scenarios,), daemon=True, name="initlab-warmup")
-    add_script_run_ctx(thread, get_script_run_ctx())  # st.cache_resource needs a script context
+    thread = threading.Thread(target=_warm, args=(jobs,), daemon=True, name="initlab-warmup")
+    add_script_run_ctx(thread, get_script_run_ctx())  # for anything in the core that logs through Streamlit
     thread.start()
+
+
+def _in_store(job: Scenario | tuple[TrainScenario, ...]) -> bool:
+    if isinstance(job, tuple):
+        return stored("train", job) is not _MISSING
+    return stored("propagate", job) is not _MISSING and stored("predict", job) is not _MISSING
 
 
 def _warm(jobs: list[Scenario | tuple[TrainScenario, ...]]) -> None:

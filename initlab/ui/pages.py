@@ -1,6 +1,10 @@
 """The pages and the share / export boxes. No science here: read the page state, call the cached core,
 draw the pure figures.
 
+What a page computes from the (cached) results for its texts and tables is cached too, by exactly
+the inputs it depends on (``_*_view`` functions through :func:`initlab.ui.compute.shared`): a class
+opening the same preset 200 times computes each verdict and table once.
+
 Every page function takes the page state (``section id -> value``: ``values["net"]`` is the scenario,
 ``values["compare"]`` the Compare page's own settings, ...). Every control is built from the schema
 (:mod:`initlab.ui.controls`). Every chart goes through :func:`chart`, which caches the figure under the
@@ -10,6 +14,7 @@ it was not built from.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
@@ -19,7 +24,9 @@ from urllib.parse import urlencode
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import pyarrow as pa
 import streamlit as st
+from streamlit import dataframe_util
 
 from initlab import codegen, initializers, plots, products, theory, theory_plots, training_plots, verdict
 from initlab.lessons import LESSONS
@@ -170,14 +177,24 @@ def section(title: str | None, text: str) -> None:
     st.markdown((f"##### {title}\n\n" if title else "") + f":gray[{text}]")
 
 
+def working(text: str, name: str, *args: Any) -> contextlib.AbstractContextManager[Any]:
+    """``st.spinner(text)`` around the drawing of chart ``name`` unless that figure is already built.
+
+    A spinner costs a timer thread and one more message even when it never shows (Streamlit shows it
+    after 0.5 s): for a class opening the same preset, nothing to wait for, so no spinner."""
+    return contextlib.nullcontext() if compute.figure_ready(name, args) else st.spinner(text)
+
+
 def run(s: Scenario) -> Result | None:
     """The cached result of ``s``, with a progress indicator when it must be computed; a message
     instead of a traceback."""
     # Always one placeholder element, spinner or not, so that the elements below keep their places
     # between a computed and a cached run. Streamlit shows the spinner only after 0.5 s, so a cached
-    # result never flashes one.
+    # result never flashes one; a cached result has no spinner at all (a timer thread and a message).
     holder = st.empty()
     try:
+        if compute.propagate.has(s):  # type: ignore[attr-defined]
+            return compute.propagate(s)
         with holder, st.spinner(f"Pushing {s.batch} examples through {s.depth} layers of {s.width} units…",
                                 show_time=True):
             return compute.propagate(s)
@@ -210,6 +227,25 @@ def _scale_words(fig: go.Figure) -> str:
     return "The axis is linear: the values stay within two orders of magnitude of each other."
 
 
+def table(rows: list[dict[str, Any]]) -> pa.Table:
+    """``rows`` as the Arrow table ``st.dataframe(rows)`` would make of them (Streamlit's own conversion),
+    made once: a cached table is sent without building a DataFrame on every run."""
+    return dataframe_util.convert_pandas_df_to_arrow_table(pd.DataFrame(rows))
+
+
+VIEWS = compute.CACHE_ENTRIES * 4  # cached page texts and tables (small)
+
+
+@compute.shared(VIEWS)
+def _signal_view(s: Scenario, which: str) -> tuple[verdict.Verdict, str, bool, str]:
+    """The Signal page's verdict, summary line, whether any layer has saturated / dead / inf values,
+    and the note on the mean-field curve."""
+    res = compute.propagate(s)
+    bad = bool((res.layers[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any())
+    return (verdict.signal_verdict(res.layers, which, first=verdict.first_layer(res)), summary_line(res, which), bad,
+            _theory_note(_theory(s, f"{which}_std")))
+
+
 # ---------------------------------------------------------------------------------------------- pages
 
 
@@ -222,18 +258,18 @@ def signal(values: Values) -> None:
     which = view.which
     name = "activations h = f(z)" if which == "act" else "pre-activations z = hW + b"
     controls.view("signal", "which")
-    _verdict_box(verdict.signal_verdict(res.layers, which, first=verdict.first_layer(res)))
-    st.markdown(summary_line(res, which))
+    v, summary, bad, note = _signal_view(s, which)
+    _verdict_box(v)
+    st.markdown(summary)
     holder = st.empty()  # the explanation sits above the chart but depends on the chart's axis
-    theory = _theory(s, f"{which}_std")
     fig = chart("signal", s, f"{which}_std")
     holder.markdown(f"##### How spread out are the {name} at each layer?\n\n:gray[A healthy network keeps this "
-                    f"roughly level. {_scale_words(fig)} {_theory_note(theory)}]")
+                    f"roughly level. {_scale_words(fig)} {note}]")
     section("Where the values of each layer sit",
             "Colour is the share of a layer's values in each bin (1024 values sampled per layer): a collapse "
             "to one value (zero init, vanishing) or a blow-up (the inf/NaN row) is plain to see.")
     chart("heatmap", s, which)
-    if (res.layers[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any():
+    if bad:
         section("Saturated, dead and overflowed values",
                 "Saturated: the activation's slope is below 10% of its peak, so almost no gradient passes. "
                 "Dead (ReLU): output and slope exactly 0. inf/NaN: the numbers ran out of range.")
@@ -293,28 +329,36 @@ def summary_line(res: Result, which: str) -> str:
     return " · ".join(parts)
 
 
+@compute.shared(VIEWS)
+def _gradient_view(s: Scenario) -> tuple[verdict.Verdict, str, str]:
+    """The Gradients page's verdict, its line of numbers and the note on the mean-field curve."""
+    res = compute.propagate(s)
+    g = res.layers["grad_std"].to_numpy(dtype=float)
+    w = res.layers["weight_grad_norm"].to_numpy(dtype=float)
+    fw = w[np.isfinite(w)]
+    line = " · ".join([
+        f"grad std at the top (layer {len(g)}) **{verdict.fmt(g[-1])}**", f"at layer 1 **{verdict.fmt(g[0])}**",
+        f"weight gradient norm at the top **{verdict.fmt(w[-1])}**, at layer 1 **{verdict.fmt(w[0])}**"]
+        + ([f"between **{verdict.fmt(fw.min())}** and **{verdict.fmt(fw.max())}** over the layers"] if fw.size > 2 else []))
+    return verdict.gradient_verdict(res.layers), line, _theory_note(_theory(s, "grad_std"))
+
+
 def gradients(values: Values) -> None:
     s: Scenario = values["net"]
     res = run(s)
     if res is None:
         return
-    _verdict_box(verdict.gradient_verdict(res.layers))
-    g = res.layers["grad_std"].to_numpy(dtype=float)
-    w = res.layers["weight_grad_norm"].to_numpy(dtype=float)
-    fw = w[np.isfinite(w)]
-    st.markdown(" · ".join([
-        f"grad std at the top (layer {len(g)}) **{verdict.fmt(g[-1])}**", f"at layer 1 **{verdict.fmt(g[0])}**",
-        f"weight gradient norm at the top **{verdict.fmt(w[-1])}**, at layer 1 **{verdict.fmt(w[0])}**"]
-        + ([f"between **{verdict.fmt(fw.min())}** and **{verdict.fmt(fw.max())}** over the layers"] if fw.size > 2 else [])))
+    v, line, note = _gradient_view(s)
+    _verdict_box(v)
+    st.markdown(line)
     st.caption("The loss at the top is " + ("l = r·h with r ~ N(0, 1): the gradient enters the top with unit "
                                             "variance, so every change below is the layers' doing."
                                             if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1)."))
-    theory = _theory(s, "grad_std")
     holder = st.empty()
     fig = chart("gradient", s, "grad_std", True)
     holder.markdown("##### How big is the gradient that reaches each layer?\n\n:gray[Read it from the right "
                     "(the top, where the loss is) to the left (layer 1): the backward pass multiplies by each "
-                    f"layer's weights and slopes on the way down. {_scale_words(fig)} {_theory_note(theory)}]")
+                    f"layer's weights and slopes on the way down. {_scale_words(fig)} {note}]")
     section("Gradient of each weight matrix",
             "‖∂L/∂W‖: how strongly gradient descent would push each layer's weights. Exactly 0 means "
             "that layer cannot learn at all. It is the product of what reaches the layer from below (the "
@@ -341,25 +385,31 @@ def weight_ranges(values: Values) -> None:
     controls.view("ranges", "n", where=c[1])
     controls.view("ranges", "m", where=c[2])
     controls.view("ranges", "log", where=c[3])
-    with st.spinner("Sampling weights…"):
+    with working("Sampling weights…", "ranges", view.inits, view.n, view.m, s.seed, view.log):
         chart("ranges", view.inits, view.n, view.m, s.seed, view.log)
     plan = compute.range_plan(view.inits, view.n, view.m)
     if plan:
         st.caption(plan)
+    st.dataframe(_ranges_table(view.inits, view.n, view.m), hide_index=True, width="stretch")
+    with st.expander("Where these formulas come from"):
+        for name in view.inits:
+            st.markdown(f"**{name}**: {initializers.get(name).description}")
+
+
+@compute.shared(VIEWS)
+def _ranges_table(inits: tuple[str, ...], n_max: int, m_fixed: int) -> pa.Table:
+    """Each initializer's formula, std and limits at n = 1 and n = ``n_max``."""
     rows = []
-    for name in view.inits:
+    for name in inits:
         init = initializers.get(name)
         row: dict[str, Any] = {"initializer": name, "formula": init.formula()}
-        for n in (1, view.n):
-            m = view.m or n
+        for n in (1, n_max):
+            m = m_fixed or n
             lim = init.limits(n, m)
             row[f"std at n={n}"] = verdict.fmt(init.std(n, m))
             row[f"limits at n={n}"] = "unbounded" if lim is None else f"[{verdict.fmt(lim[0])}, {verdict.fmt(lim[1])}]"
         rows.append(row)
-    st.dataframe(rows, hide_index=True, width="stretch")
-    with st.expander("Where these formulas come from"):
-        for name in view.inits:
-            st.markdown(f"**{name}**: {initializers.get(name).description}")
+    return table(rows)
 
 
 def variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
@@ -409,19 +459,26 @@ def compare(values: Values) -> None:
     chart("cmp_gradient", key)
     st.markdown("##### Saturated, dead and overflowed values")
     chart("fractions", key)
+    st.dataframe(_compare_table(key, which, s.depth), hide_index=True, width="stretch")
+
+
+@compute.shared(VIEWS)
+def _compare_table(scenarios: tuple[tuple[str, Scenario], ...], which: str, depth: int) -> pa.Table:
+    """Each compared scenario's verdicts and stds."""
     rows = []
-    for label, r in results.items():
+    for label, v in scenarios:
+        r = compute.propagate(v)
         sv = verdict.signal_verdict(r.layers, which, first=verdict.first_layer(r))
         gv = verdict.gradient_verdict(r.layers)
         std = r.layers[f"{which}_std"].to_numpy(dtype=float)
         fin = std[np.isfinite(std)]
         rows.append({"": label, "forward": sv.kind, "backward": gv.kind,
                      "std at layer 1": verdict.fmt(std[0]),
-                     f"std at layer {s.depth}": verdict.fmt(std[-1]),
+                     f"std at layer {depth}": verdict.fmt(std[-1]),
                      "std range over layers": f"{verdict.fmt(fin.min())} – {verdict.fmt(fin.max())}" if fin.size else "—",
                      "first inf/NaN layer": r.first_nonfinite_layer or "—",
                      "grad std, layer 1": verdict.fmt(r.layers["grad_std"].iloc[0])})
-    st.dataframe(rows, hide_index=True, width="stretch")
+    return table(rows)
 
 
 def theory_page(values: Values) -> None:
@@ -436,21 +493,9 @@ def theory_page(values: Values) -> None:
     controls.view("theory", "sw2_max", where=c[0])
     controls.view("theory", "sb2_max", where=c[1])
     controls.view("theory", "vs", where=c[2])
-    point = theory.scenario_sigmas(s)
+    point, intro, intro_is_caption, xi_line = _theory_texts(s)
     act = s.activation
-    if point is None:
-        why = ("LSUV sets each layer's scale from the data" if s.lsuv else
-               "its weights have a non-zero mean, a shared matrix or a constant bias, which the theory does not "
-               "describe")
-        st.caption(f"This scenario has no point on the diagram: {why}.")
-    else:
-        chi = float(theory.chi1(act, point[0], point[1]))
-        crit = float(theory.critical_sw2(act, point[1]))
-        # Within 1% of 1 a network of a few hundred layers cannot tell the phases apart: "at the edge".
-        phase_word = "ordered" if chi < 0.99 else "chaotic" if chi > 1.01 else "at the edge of chaos"
-        st.markdown(f"This scenario: {act}, **σw² = {verdict.fmt(point[0])}**, **σb² = {verdict.fmt(point[1])}**, "
-                    f"**χ₁ = {verdict.fmt(chi)}** ({phase_word}); the edge of chaos for {act} at this σb² is "
-                    f"**σw² = {verdict.fmt(crit)}**.")
+    (st.caption if intro_is_caption else st.markdown)(intro)
     section("Order and chaos",
             f"Colour is χ₁ for {act} at each weight and bias variance: blue is ordered, red chaotic, the black "
             "line the edge of chaos. The cross is this scenario: move the initializer, its scale or the bias "
@@ -462,20 +507,61 @@ def theory_page(values: Values) -> None:
             f"σb² = {verdict.fmt(sb2)}). Deeper than ξ_c, the signal about the input is lost; only at the edge "
             "of chaos does ξ_c diverge, so only there can any depth be trained.")
     chart("depth_scale", act, sb2, view.sw2_max, point[0] if point else None, s.depth)
-    if point is not None:
-        xi_q, xi_c = (float(v) for v in theory.depth_scales(act, point[0], point[1]))
-        st.markdown(f"ξ_c here: **{verdict.fmt(xi_c)} layers** against a depth of **{s.depth}**"
-                    + (" — deeper than ξ_c, the signal about the input is lost." if xi_c < s.depth else "."))
-    other = repair(dataclasses.replace(s, init=view.vs, **{k: None for k in INIT_PARAM_NAMES}, lsuv=False))[0]
-    pair = ((f"{s.init}" + (" + LSUV" if s.lsuv else ""), s), (f"{view.vs}", other)) if view.vs != s.init or s.lsuv \
-        else ((s.init, s),)
+    if xi_line:
+        st.markdown(xi_line)
+    pair = _theory_pair(s, view.vs)
     section("Dynamical isometry: the input-output Jacobian",
             "Histograms of the singular values of ∂h_l/∂h_0 at the first input (Saxe et al. 2014; Pennington et "
             "al. 2017). Every direction survives when they all sit near 1 (a narrow spike); a wide spread "
             "means some directions explode while most vanish. Orthogonal weights on a linear network keep "
             "them all equal; Gaussian ones spread them further with every layer.")
-    with st.spinner("Multiplying Jacobians…"):
+    with working("Multiplying Jacobians…", "spectra", pair):
         chart("spectra", pair)
+    st.dataframe(_jacobian_table(pair), hide_index=True, width="stretch")
+    section("LSUV: rescale every layer on the data",
+            "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
+            "rescales each layer, in order, until its output variance on the batch is 1 (within 0.1). Lines: "
+            "the variance per layer with this scenario's own initializer, at LSUV's start and after.")
+    with working("Running LSUV…", "lsuv", s):
+        chart("lsuv", s)
+    for line in _lsuv_lines(s):
+        st.markdown(line)
+
+
+@compute.shared(VIEWS)
+def _theory_texts(s: Scenario) -> tuple[tuple[float, float] | None, str, bool, str | None]:
+    """The Theory page's numbers: the scenario's (σw², σb²) point (None: the theory does not describe
+    it), the sentence saying where it sits (a caption when it has no point), and the depth-scale line."""
+    point = theory.scenario_sigmas(s)
+    act = s.activation
+    if point is None:
+        why = ("LSUV sets each layer's scale from the data" if s.lsuv else
+               "its weights have a non-zero mean, a shared matrix or a constant bias, which the theory does not "
+               "describe")
+        return None, f"This scenario has no point on the diagram: {why}.", True, None
+    chi = float(theory.chi1(act, point[0], point[1]))
+    crit = float(theory.critical_sw2(act, point[1]))
+    # Within 1% of 1 a network of a few hundred layers cannot tell the phases apart: "at the edge".
+    phase_word = "ordered" if chi < 0.99 else "chaotic" if chi > 1.01 else "at the edge of chaos"
+    intro = (f"This scenario: {act}, **σw² = {verdict.fmt(point[0])}**, **σb² = {verdict.fmt(point[1])}**, "
+             f"**χ₁ = {verdict.fmt(chi)}** ({phase_word}); the edge of chaos for {act} at this σb² is "
+             f"**σw² = {verdict.fmt(crit)}**.")
+    xi_q, xi_c = (float(v) for v in theory.depth_scales(act, point[0], point[1]))
+    xi_line = (f"ξ_c here: **{verdict.fmt(xi_c)} layers** against a depth of **{s.depth}**"
+               + (" — deeper than ξ_c, the signal about the input is lost." if xi_c < s.depth else "."))
+    return point, intro, False, xi_line
+
+
+@compute.shared(VIEWS)
+def _theory_pair(s: Scenario, vs: str) -> tuple[tuple[str, Scenario], ...]:
+    """The scenario and the one it is compared with on the Jacobian spectra (``vs`` with its defaults)."""
+    other = repair(dataclasses.replace(s, init=vs, **{k: None for k in INIT_PARAM_NAMES}, lsuv=False))[0]
+    return ((f"{s.init}" + (" + LSUV" if s.lsuv else ""), s), (f"{vs}", other)) if vs != s.init or s.lsuv \
+        else ((s.init, s),)
+
+
+@compute.shared(VIEWS)
+def _jacobian_table(pair: tuple[tuple[str, Scenario], ...]) -> pa.Table:
     rows = []
     for label, v in pair:
         summ = compute.jacobian(v).summary()
@@ -483,22 +569,23 @@ def theory_page(values: Values) -> None:
             rows.append({"initializer": label, "layer": int(d), "largest": verdict.fmt(summ["max"][k]),
                          "smallest": verdict.fmt(summ["min"][k]), "largest / smallest": verdict.fmt(summ["condition"][k]),
                          "mean of s²": verdict.fmt(summ["mean_sq"][k])})
-    st.dataframe(rows, hide_index=True, width="stretch")
-    section("LSUV: rescale every layer on the data",
-            "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
-            "rescales each layer, in order, until its output variance on the batch is 1 (within 0.1). Lines: "
-            "the variance per layer with this scenario's own initializer, at LSUV's start and after.")
-    with st.spinner("Running LSUV…"):
-        chart("lsuv", s)
+    return table(rows)
+
+
+@compute.shared(VIEWS)
+def _lsuv_lines(s: Scenario) -> tuple[str, ...]:
+    """What LSUV did to ``s``, and the scenario's own variances, in words."""
     rep = compute.propagate(dataclasses.replace(s, lsuv=True)).lsuv
+    lines = []
     if not s.lsuv:
         own = compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
-        st.markdown(f"With {s.init} as initialized, Var(z) is **{verdict.fmt(own[0])}** at layer 1 and "
-                    f"**{verdict.fmt(own[-1])}** at layer {s.depth}.")
-    st.markdown(f"LSUV needed **{int(rep.iterations.sum())}** rescalings in all (at most "
-                f"**{int(rep.iterations.max())}** for one layer); after it, Var(z) lies between "
-                f"**{verdict.fmt(float(np.nanmin(rep.var_after)))}** and **{verdict.fmt(float(np.nanmax(rep.var_after)))}**"
-                f" in every layer. Turn it on for the other pages under *More* in the sidebar.")
+        lines.append(f"With {s.init} as initialized, Var(z) is **{verdict.fmt(own[0])}** at layer 1 and "
+                     f"**{verdict.fmt(own[-1])}** at layer {s.depth}.")
+    lines.append(f"LSUV needed **{int(rep.iterations.sum())}** rescalings in all (at most "
+                 f"**{int(rep.iterations.max())}** for one layer); after it, Var(z) lies between "
+                 f"**{verdict.fmt(float(np.nanmin(rep.var_after)))}** and **{verdict.fmt(float(np.nanmax(rep.var_after)))}**"
+                 f" in every layer. Turn it on for the other pages under *More* in the sidebar.")
+    return tuple(lines)
 
 
 # Training controls, by group (every one a field of the train section, kept while the tab is closed).
@@ -554,6 +641,12 @@ def _train_summary(results: dict[str, TrainResult]) -> list[dict[str, Any]]:
     return rows
 
 
+@compute.shared(VIEWS)
+def _train_table(pairs: Pairs) -> pa.Table:
+    """The summary table of a trained comparison (its results are cached: read, not retrained)."""
+    return table(_train_summary(_trained(pairs)))
+
+
 def training_page(values: Values) -> None:
     ts: TrainScenario = values["train"]
     view: TrainView = values["training"]
@@ -596,7 +689,7 @@ def training_page(values: Values) -> None:
     steps = first.recorded_steps
     frame = len(steps) - 1 if view.frame < 0 or view.frame >= len(steps) else view.frame
     run = view.run if view.run < ts.restarts else 0
-    st.dataframe(_train_summary(results), hide_index=True, width="stretch")
+    st.dataframe(_train_table(pairs), hide_index=True, width="stretch")
     section("Loss during training", "Median over restarts with the middle half as a band, on a log axis. "
             "A line that stays flat has not learned; a wide band means the restarts disagree.")
     chart("train_curves", pairs, "loss", int(steps[frame]))
@@ -678,8 +771,7 @@ def learn(values: Values) -> None:
                    "opening a preset would change them.")
     for i, lesson in enumerate(LESSONS):
         with st.container(border=True):
-            st.markdown(f"#### {lesson.title}")
-            st.markdown(lesson.body)
+            st.markdown(f"#### {lesson.title}\n\n{lesson.body}")  # one element, not two: each is a message
             cols = st.columns(max(len(lesson.presets), 1))
             for col, name in zip(cols, lesson.presets):
                 col.button(f"Show me: {PRESETS[name].title}", key=f"learn_{i}_{name}", disabled=locked,

@@ -1,0 +1,99 @@
+"""The server's shared caches (initlab/ui/compute.py): computed once per key, LRU, figures ready to send."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from initlab.presets import PRESETS
+from initlab.ui import compute, pages
+
+
+def test_a_key_asked_for_by_many_at_once_is_computed_once() -> None:
+    cache: compute.Shared[int] = compute.Shared(8, "test")
+    calls: list[int] = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 7
+
+    got: list[int] = []
+    threads = [threading.Thread(target=lambda: got.append(cache.get("k", slow))) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert got == [7] * 8 and calls == [1]
+
+
+def test_failures_are_not_cached_and_a_waiter_retries() -> None:
+    cache: compute.Shared[int] = compute.Shared(8, "test")
+    with pytest.raises(ZeroDivisionError):
+        cache.get("k", lambda: 1 // 0)
+    assert len(cache) == 0 and not cache.running
+    assert cache.get("k", lambda: 3) == 3
+
+
+def test_least_recently_used_entries_go_first() -> None:
+    cache: compute.Shared[str] = compute.Shared(2, "test")
+    cache.get("a", lambda: "A")
+    cache.get("b", lambda: "B")
+    cache.get("a", lambda: "never")  # a hit: "a" is now the most recent
+    cache.get("c", lambda: "C")
+    assert list(cache.done) == ["a", "c"]
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_the_decorator_keys_on_arguments_and_their_types() -> None:
+    calls: list[object] = []
+
+    @compute.shared(8)
+    def f(x: object) -> str:
+        calls.append(x)
+        return repr(x)
+
+    assert f(1) == "1" and f(1.0) == "1.0" and f(True) == "True"  # equal, but not the same input
+    assert f(1) == "1" and len(calls) == 3
+    f.clear()  # type: ignore[attr-defined]
+    assert f(1) == "1" and len(calls) == 4
+
+
+def test_clear_all_empties_every_cache() -> None:
+    s = PRESETS["he_relu"].scenario
+    compute.propagate(s)
+    compute.figure("signal", (s, "act_std"), pages.FIGURES["signal"])
+    assert len(compute.propagate.cache) > 0 and len(compute._FIGURES) > 0  # type: ignore[attr-defined]
+    compute.clear_all()
+    assert len(compute.propagate.cache) == 0 and len(compute._FIGURES) == 0  # type: ignore[attr-defined]
+
+
+def test_a_shared_figure_sends_exactly_what_the_figure_would() -> None:
+    s = PRESETS["std1_explodes"].scenario
+    for name, args in (("signal", (s, "act_std")), ("heatmap", (s, "act")), ("fractions", ((("x", s),),))):
+        plain = pages.FIGURES[name](*args)
+        want = pio.to_json(plain.to_dict(), validate=False)
+        fig = compute.figure(name, args, pages.FIGURES[name])
+        assert isinstance(fig, compute.SpecFigure) and isinstance(fig, go.Figure)
+        assert fig.to_dict() is fig.to_dict()  # made once
+        # What st.plotly_chart sends (plotly.tools + plotly.io, as Streamlit 1.67 calls them).
+        import plotly.tools
+
+        sent = pio.to_json(plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True), validate=False)
+        assert sent == want
+        assert pio.to_json(fig.to_dict(), validate=False) == want  # and sending it changed nothing
+        assert fig.layout.yaxis.type == plain.layout.yaxis.type  # the figure itself still reads as one
+        assert json.loads(sent)["data"]
+
+
+def test_ready_to_send_keeps_the_figure_object() -> None:
+    fig = go.Figure(go.Scatter(y=[1, 3, 2]))
+    spec = go.Figure.to_dict(fig)
+    same = compute.ready_to_send(fig)
+    assert same is fig and fig.to_dict() == spec
