@@ -175,11 +175,11 @@ def test_step_aside_lends_the_slot_and_comes_back_first() -> None:
 
 def test_slots_come_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("INITLAB_PAGE_SLOTS", "3")
-    assert gate._env_int("INITLAB_PAGE_SLOTS", 2, 1, 64) == 3
+    assert gate.env_int("INITLAB_PAGE_SLOTS", 2, 1, 64) == 3
     monkeypatch.setenv("INITLAB_PAGE_SLOTS", "zero")
-    assert gate._env_int("INITLAB_PAGE_SLOTS", 2, 1, 64) == 2
+    assert gate.env_int("INITLAB_PAGE_SLOTS", 2, 1, 64) == 2
     monkeypatch.setenv("INITLAB_PAGE_SLOTS", "0")
-    assert gate._env_int("INITLAB_PAGE_SLOTS", 2, 1, 64) == 1
+    assert gate.env_int("INITLAB_PAGE_SLOTS", 2, 1, 64) == 1
     with pytest.raises(ValueError):
         FifoGate(0)
 

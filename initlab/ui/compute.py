@@ -13,7 +13,7 @@ Like ``st.cache_resource``, a key asked for by many sessions at once is computed
 wait for it. A page run waiting for a computation, or running one, gives its page slot
 (:mod:`initlab.ui.gate`) to the queue meanwhile.
 
-Before any of that, each cached function looks in the precomputed store (:mod:`initlab.store`, built by
+In front of those caches, each cached function looks in the precomputed store (:mod:`initlab.store`, built by
 ``python -m initlab.ui.precompute DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
 process (:func:`load_store`: deploy/worker.py calls it before the server listens; else the first
 lookup does), so every preset link's opening page is a dictionary lookup from the first second. A
@@ -38,23 +38,16 @@ from initlab import codegen, network, products, spectra, store, theory, training
 from initlab.train_scenario import TrainScenario
 from initlab.scenario import Scenario
 from initlab.ui import logs
-from initlab.ui.gate import PAGE_GATE
+from initlab.ui.gate import PAGE_GATE, env_int
 
 
 class BusyError(RuntimeError):
     """The server is computing too many scenarios at once; try again in a moment."""
 
 
-def _env_int(name: str, default: int, lo: int, hi: int) -> int:
-    try:
-        return min(max(int(os.environ.get(name, default)), lo), hi)
-    except ValueError:
-        return default
-
-
-MAX_CONCURRENT = _env_int("INITLAB_MAX_CONCURRENT", 2, 1, 64)
-QUEUE_TIMEOUT = _env_int("INITLAB_QUEUE_TIMEOUT", 60, 1, 3600)
-CACHE_ENTRIES = _env_int("INITLAB_CACHE_ENTRIES", 64, 4, 4096)
+MAX_CONCURRENT = env_int("INITLAB_MAX_CONCURRENT", 2, 1, 64)
+QUEUE_TIMEOUT = env_int("INITLAB_QUEUE_TIMEOUT", 60, 1, 3600)
+CACHE_ENTRIES = env_int("INITLAB_CACHE_ENTRIES", 64, 4, 4096)
 _HEAVY = threading.BoundedSemaphore(MAX_CONCURRENT)
 
 

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["FifoGate", "PAGE_GATE", "PAGE_SLOTS"]
+__all__ = ["FifoGate", "PAGE_GATE", "PAGE_SLOTS", "env_int"]
 
 
 class _Waiter:
@@ -150,7 +150,8 @@ class FifoGate:
             self.acquire(None, front=True)
 
 
-def _env_int(name: str, default: int, lo: int, hi: int) -> int:
+def env_int(name: str, default: int, lo: int, hi: int) -> int:
+    """The integer setting ``$name`` clamped to [lo, hi]; ``default`` when unset or not an integer."""
     try:
         return min(max(int(os.environ.get(name, default)), lo), hi)
     except ValueError:
@@ -159,7 +160,7 @@ def _env_int(name: str, default: int, lo: int, hi: int) -> int:
 
 # Two runs at a time: one can use the interpreter while the other sends its messages or waits for
 # numpy; more only brings back the interleaving the gate is there to prevent (see README, Sizing).
-PAGE_SLOTS = _env_int("INITLAB_PAGE_SLOTS", 2, 1, 64)
+PAGE_SLOTS = env_int("INITLAB_PAGE_SLOTS", 2, 1, 64)
 PAGE_GATE = FifoGate(PAGE_SLOTS)
 
 
