@@ -2,8 +2,9 @@
 
 Every test opens a link the way a browser would (``at.query_params`` before the first run) and checks
 what a student sees: no traceback, the notices, the controls' values, the charts' numbers, the address
-bar and the Share box. The engine's cache (``st.cache_resource``) lives in the process and is shared by
-the tests, as it is by the sessions of a server; the reproducibility test clears it between its runs.
+bar and the Share box. The engine's shared caches (:mod:`initlab.ui.compute`) live in the process
+and are shared by the tests, as they are by the sessions of a server; the reproducibility test clears
+them between its runs.
 """
 
 from __future__ import annotations

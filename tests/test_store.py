@@ -26,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from initlab import network, products, ranges, spectra, store, theory, training
@@ -297,8 +296,7 @@ def test_the_app_serves_every_preset_link_from_the_store_without_computing(built
     _own_store(monkeypatch)
     monkeypatch.setenv("INITLAB_CACHE_DIR", str(built))
     assert compute.load_store() is not None
-    st.cache_resource.clear()  # nothing computed by earlier tests may stand in for the store
-    compute.train.clear()  # (training results live in their own shared cache)
+    compute.clear_all()  # nothing computed by earlier tests may stand in for the store
     calls = _forbid(monkeypatch)
     for params in precompute.links():
         at = AppTest.from_file(APP, default_timeout=60)
@@ -311,7 +309,7 @@ def test_the_app_serves_every_preset_link_from_the_store_without_computing(built
         assert not [b for b in boxes if any(m in b for m in FAILED)], (where, boxes)
         assert at.get("plotly_chart"), where
     assert calls == []
-    st.cache_resource.clear()
+    compute.clear_all()
 
 
 def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(built, monkeypatch) -> None:
@@ -321,11 +319,11 @@ def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(bui
     from initlab.ui import pages
 
     assert {name for name, _ in got.figures} <= set(pages.FIGURES)
-    st.cache_resource.clear()
+    compute.clear_all()
     calls = _forbid(monkeypatch)
     assert precompute.warm_figures() == len(got.figures)
     assert calls == []
-    st.cache_resource.clear()
+    compute.clear_all()
 
 
 def test_the_check_option_tells_a_complete_store_from_anything_else(built, tmp_path) -> None:
@@ -336,3 +334,30 @@ def test_the_check_option_tells_a_complete_store_from_anything_else(built, tmp_p
     assert check(built) == 0
     assert check(tmp_path / "nowhere") == 1
     assert check(small_store(tmp_path / "small")) == 1  # fresh, but not every preset's products
+
+
+def test_a_stored_result_is_ready_and_the_warm_up_skips_what_the_store_holds(monkeypatch) -> None:
+    """The page asks ``compute.propagate.has(s)`` to decide whether to show a spinner, and the warm-up
+    computes only what the store lacks: both must see the store in front of the shared caches."""
+    _own_store(monkeypatch)
+    compute.clear_all()
+    held, lacking = Scenario(depth=3, width=4, batch=2), Scenario(depth=4, width=4, batch=2)
+    ts = (training.TrainScenario(steps=10, restarts=1, n_train=20, n_test=10),)
+    values = {("propagate", (held,)): network.propagate(held), ("predict", (held,)): theory.predict(held),
+              ("train", (ts,)): training.train_many(list(ts))}
+    compute.use_store(store.Store(None, store.code_version(), values))
+    assert compute.propagate.has(held) and not compute.propagate.has(lacking)
+    assert compute.propagate(held) is values[("propagate", (held,))]
+    assert len(compute.propagate.cache) == 0  # served by the store, not computed into the cache
+    assert compute.train(ts) is values[("train", (ts,))]
+
+    started: list[list[object]] = []
+    monkeypatch.setattr(compute, "_warm_started", False)
+    monkeypatch.setenv("INITLAB_WARMUP", "1")
+    monkeypatch.setattr(compute.threading, "Thread", lambda target, args, **kw: started.append(args[0]) or
+                        type("T", (), {"start": lambda self: None})())
+    monkeypatch.setattr("streamlit.runtime.scriptrunner.add_script_run_ctx", lambda *a, **k: None)
+    compute.warm_up_once(lambda: [held, ts, lacking])
+    assert started == [[lacking]]
+    compute.warm_up_once(lambda: [lacking])  # once per process
+    assert started == [[lacking]]
