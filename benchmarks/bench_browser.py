@@ -222,7 +222,9 @@ def main() -> int:
                     print(f"  fresh round {r + 1}/{args.fresh} done ({time.monotonic() - t_start:.0f} s)", file=sys.stderr)
 
             # -- 2. slider -> redrawn charts ---------------------------------------------------------
-            with StreamlitServer("app.py") as app, \
+            # The image serves the presets from its store, so nothing computes them in the background while a
+            # student moves a slider; here (no store) the first page would start that warm-up: switched off.
+            with StreamlitServer("app.py", env={"INITLAB_WARMUP": "0"}) as app, \
                     StreamlitServer(tmp / "minimal_slider.py", cwd=tmp, extra_args=same) as mini, \
                     StreamlitServer(tmp / "three_charts.py", cwd=tmp, extra_args=same) as three:
                 slider_base = slider_times(browser, mini.url + "/", "std at layer {}", args.slider, args.slider)

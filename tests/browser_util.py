@@ -68,8 +68,9 @@ class StreamlitServer:
     """
 
     def __init__(self, script: str | Path = "app.py", cwd: str | Path = REPO, port: int | None = None,
-                 timeout: float = 60.0, extra_args: tuple[str, ...] = ()) -> None:
+                 timeout: float = 60.0, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         self.script, self.cwd, self.timeout, self.extra_args = str(script), Path(cwd), timeout, extra_args
+        self.env = env  # added to this process's environment for the server
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -85,7 +86,8 @@ class StreamlitServer:
                "--browser.gatherUsageStats", "false", *self.extra_args]
         with os.fdopen(fd, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+                                         stdin=subprocess.DEVNULL, start_new_session=True,
+                                         env={**os.environ, **self.env} if self.env else None)
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
