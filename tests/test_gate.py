@@ -347,3 +347,46 @@ def test_a_waiting_run_says_it_is_in_line_then_draws_the_page(fresh_gate: FifoGa
     assert at.markdown[0].value.startswith("### What does the choice")  # the "in line" box was replaced
     assert at.get("plotly_chart")
     assert fresh_gate.active == 0
+
+
+def test_runs_back_from_a_shared_computation_keep_their_arrival_order(monkeypatch) -> None:
+    """A cold burst: every page waits for the same computation (stepping aside), then all come back at
+    once. They must be readmitted in the order they first arrived, not the last one back first."""
+    g = FifoGate(1)
+    monkeypatch.setattr(compute, "PAGE_GATE", g)
+    cache = compute.Shared(8, "test")
+    done: list[int] = []
+
+    def page(i: int) -> None:
+        assert g.acquire(10)
+        try:
+            cache.get("key", lambda: compute._throttled(time.sleep, 0.5))
+            time.sleep(0.02)  # the rest of the page: interpreter work under the slot
+            done.append(i)
+        finally:
+            g.release()
+
+    threads = []
+    for i in range(6):
+        threads.append(threading.Thread(target=page, args=(i,)))
+        threads[-1].start()
+        time.sleep(0.03)  # arrivals 30 ms apart, all within the 0.5 s computation
+    for t in threads:
+        t.join(10)
+    assert done == [0, 1, 2, 3, 4, 5] and g.active == 0
+
+
+def test_a_run_that_timed_out_never_gives_back_a_slot_it_did_not_have() -> None:
+    """Without a script run context ``st.stop()`` returns instead of raising: the page must still not
+    run, and the slots of the two runs that hold them must stay theirs."""
+    class Placeholder:
+        def info(self, *a: object, **k: object) -> None: ...
+        def warning(self, *a: object, **k: object) -> None: ...
+
+    g = FifoGate(2)
+    assert g.acquire(0) and g.acquire(0)
+    ran: list[bool] = []
+    with pytest.raises(RuntimeError, match="st.stop"):
+        with gate.page_slot(Placeholder(), timeout=0.05, gate=g):
+            ran.append(True)
+    assert ran == [] and g.active == 2 and g.waiting == 0

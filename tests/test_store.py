@@ -361,3 +361,15 @@ def test_a_stored_result_is_ready_and_the_warm_up_skips_what_the_store_holds(mon
     assert started == [[lacking]]
     compute.warm_up_once(lambda: [lacking])  # once per process
     assert started == [[lacking]]
+
+
+def test_a_failing_warm_up_list_is_logged_and_never_the_page_s_failure(monkeypatch, caplog) -> None:
+    monkeypatch.setattr(compute, "_warm_started", False)
+    monkeypatch.setenv("INITLAB_WARMUP", "1")
+
+    def broken() -> list[object]:
+        raise ValueError("no presets today")
+
+    with caplog.at_level(logging.ERROR, logger="initlab"):
+        compute.warm_up_once(broken)  # returns: no exception reaches the page
+    assert "warm-up list failed: ValueError: no presets today" in caplog.text

@@ -384,7 +384,11 @@ def warm_up_once(scenarios: Jobs | Callable[[], Jobs]) -> None:
         if _warm_started:
             return
         _warm_started = True
-    jobs = [s for s in (scenarios() if callable(scenarios) else scenarios) if not _in_store(s)]
+    try:
+        jobs = [s for s in (scenarios() if callable(scenarios) else scenarios) if not _in_store(s)]
+    except Exception as exc:  # noqa: BLE001 - the warm-up is an optimisation: never the page's failure
+        logs.failure("warm-up list", exc, {})
+        return
     if not jobs:  # the store has them all
         return
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx

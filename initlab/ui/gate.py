@@ -18,11 +18,14 @@ they change a control mid-run: both derive from ``BaseException``).
 
 A run that needs a heavy computation steps aside while it waits for it and while it runs
 (:meth:`FifoGate.step_aside`, used by :mod:`initlab.ui.compute`): numpy computes without the GIL, so
-the slot serves other pages meanwhile; afterwards the run rejoins at the head of the queue.
+the slot serves other pages meanwhile; afterwards the run rejoins the queue in the place of its first
+arrival: ahead of every run that arrived after it (when many runs come back from the same computation
+at once, they are readmitted in the order they first arrived, not the last one back first).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 import time
@@ -34,10 +37,11 @@ __all__ = ["FifoGate", "PAGE_GATE", "PAGE_SLOTS", "env_int"]
 
 
 class _Waiter:
-    __slots__ = ("admitted", "cond")
+    __slots__ = ("admitted", "cond", "ticket")
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self, lock: threading.Lock, ticket: int) -> None:
         self.admitted = False
+        self.ticket = ticket
         self.cond = threading.Condition(lock)
 
 
@@ -56,6 +60,7 @@ class FifoGate:
         self._lock = threading.Lock()
         self._queue: deque[_Waiter] = deque()
         self._active = 0
+        self._tickets = itertools.count()  # arrival order, kept across step_aside
         self._local = threading.local()  # how many slots this thread holds (0 or 1 in practice)
 
     # -- state, for tests and logs ------------------------------------------------------------------
@@ -78,23 +83,26 @@ class FifoGate:
                 on_wait: Callable[[int], None] | None = None) -> bool:
         """Take a slot, waiting in line at most ``timeout`` seconds (None: no limit).
 
-        ``front``: join the queue at its head (a run coming back from :meth:`step_aside` was admitted
-        once already). ``on_wait(position)`` is called, without the lock, when the caller has to wait
+        ``front``: a run coming back from :meth:`step_aside` (admitted once already) joins the queue in
+        its first arrival's place, ahead of every later arrival. ``on_wait(position)`` is called, without the lock, when the caller has to wait
         (position 1: next in line); if it raises, the caller leaves the queue and the exception
         propagates.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
+            ticket = getattr(self._local, "ticket", None) if front else None
+            if ticket is None:
+                ticket = next(self._tickets)
             if self._active < self.slots and not self._queue:
                 self._active += 1
                 self._mark_held(+1)
+                self._local.ticket = ticket
                 return True
-            waiter = _Waiter(self._lock)
-            if front:
-                self._queue.appendleft(waiter)
-            else:
-                self._queue.append(waiter)
-            position = 1 if front else len(self._queue)
+            waiter = _Waiter(self._lock, ticket)
+            # Rejoining runs keep their first arrival's place: ahead of later arrivals, in order among themselves.
+            position = next((i for i, w in enumerate(self._queue) if w.ticket > ticket), len(self._queue))
+            self._queue.insert(position, waiter)
+            position += 1
         try:
             if on_wait is not None:
                 on_wait(position)
@@ -106,6 +114,7 @@ class FifoGate:
                         return False
                     waiter.cond.wait(remaining)
                 self._mark_held(+1)
+                self._local.ticket = ticket
                 return True
         except BaseException:
             with self._lock:
@@ -138,8 +147,8 @@ class FifoGate:
     @contextmanager
     def step_aside(self) -> Iterator[None]:
         """Give this thread's slot to the queue for the duration of the block (a heavy computation,
-        or waiting for one), then take one again at the head of the queue, without a time limit (the
-        run was admitted once). A thread holding no slot (a background warm-up) is not affected."""
+        or waiting for one), then take one again in its first arrival's place in the queue, without a
+        time limit (the run was admitted once). A thread holding no slot (a background warm-up) is not affected."""
         if not self.held_here():
             yield
             return
@@ -189,6 +198,7 @@ def page_slot(placeholder: object, *, timeout: float, gate: FifoGate | None = No
         placeholder.warning(f"The server is busy: too many pages are being opened at once (this one waited "  # type: ignore[attr-defined]
                             f"{timeout:g} s for its turn). Press R or reload the page to retry.", icon="⏳")
         st.stop()
+        raise RuntimeError("st.stop() returned: not in a Streamlit script run")  # never run the page without a slot
     try:
         yield
     finally:
