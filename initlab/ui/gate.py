@@ -84,9 +84,9 @@ class FifoGate:
         """Take a slot, waiting in line at most ``timeout`` seconds (None: no limit).
 
         ``front``: a run coming back from :meth:`step_aside` (admitted once already) joins the queue in
-        its first arrival's place, ahead of every later arrival. ``on_wait(position)`` is called, without the lock, when the caller has to wait
-        (position 1: next in line); if it raises, the caller leaves the queue and the exception
-        propagates.
+        its first arrival's place, ahead of every later arrival. ``on_wait(position)`` is called,
+        without the lock, when the caller has to wait (position 1: next in line); if it raises, the
+        caller leaves the queue and the exception propagates.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
