@@ -28,7 +28,7 @@ import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
-from initlab import codegen, initializers, plots, products, theory, theory_plots, training_plots, verdict
+from initlab import codegen, initializers, plots, plots_theory, plots_training, products, theory, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS
 from initlab.network import Result
@@ -104,21 +104,21 @@ def _fig_ranges(inits: tuple[str, ...], n_max: int, m: int, seed: int, log_n: bo
 
 
 def _fig_phase(activation: str, sw2_max: float, sb2_max: float, point: tuple[float, float] | None) -> go.Figure:
-    return theory_plots.phase_figure(compute.phase(activation, sw2_max, sb2_max), point)
+    return plots_theory.phase_figure(compute.phase(activation, sw2_max, sb2_max), point)
 
 
 def _fig_depth_scale(activation: str, sb2: float, sw2_max: float, sw2: float | None, depth: int) -> go.Figure:
-    return theory_plots.depth_scale_figure(compute.depth_curve(activation, sb2, sw2_max), sw2, depth)
+    return plots_theory.depth_scale_figure(compute.depth_curve(activation, sb2, sw2_max), sw2, depth)
 
 
 def _fig_spectra(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
-    return theory_plots.spectra_figure({label: compute.jacobian(v) for label, v in scenarios})
+    return plots_theory.spectra_figure({label: compute.jacobian(v) for label, v in scenarios})
 
 
 def _fig_lsuv(s: Scenario) -> go.Figure:
     with_lsuv = compute.propagate(dataclasses.replace(s, lsuv=True))
     own = None if s.lsuv else compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
-    return theory_plots.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized")
+    return plots_theory.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized")
 
 
 Pairs = tuple[tuple[str, TrainScenario], ...]
@@ -129,23 +129,23 @@ def _trained(pairs: Pairs) -> dict[str, TrainResult]:
 
 
 def _fig_train_curves(pairs: Pairs, what: str, step: int) -> go.Figure:
-    return training_plots.curves_figure(_trained(pairs), what, step)
+    return plots_training.curves_figure(_trained(pairs), what, step)
 
 
 def _fig_train_points(pairs: Pairs) -> go.Figure:
-    return training_plots.accuracy_points_figure(_trained(pairs))
+    return plots_training.accuracy_points_figure(_trained(pairs))
 
 
 def _fig_boundary(pairs: Pairs, restart: int, step: int) -> go.Figure:
-    return training_plots.boundary_figure(_trained(pairs), restart, step)
+    return plots_training.boundary_figure(_trained(pairs), restart, step)
 
 
 def _fig_distinct(pairs: Pairs) -> go.Figure:
-    return training_plots.distinct_figure(_trained(pairs))
+    return plots_training.distinct_figure(_trained(pairs))
 
 
 def _fig_grad_norms(pairs: Pairs) -> go.Figure:
-    return training_plots.grad_norm_figure(_trained(pairs))
+    return plots_training.grad_norm_figure(_trained(pairs))
 
 
 FIGURES: dict[str, Callable[..., go.Figure]] = {
@@ -670,7 +670,7 @@ def training_page(values: Values) -> None:
 
     def partial(so_far: tuple[TrainResult, ...]) -> None:
         # While training: the loss curves so far (not cached: each picture is drawn once).
-        sketch.plotly_chart(training_plots.curves_figure(dict(zip((lbl for lbl, _ in pairs), so_far)), "loss"),
+        sketch.plotly_chart(plots_training.curves_figure(dict(zip((lbl for lbl, _ in pairs), so_far)), "loss"),
                             width="stretch", config=CHART, key=None)
 
     try:
