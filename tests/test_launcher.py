@@ -101,8 +101,14 @@ def test_available_cpus(tmp_path, limit, affinity, cpus):
     assert launch.available_cpus(root, proc, affinity=affinity) == cpus
 
 
-def test_available_cpus_here():
-    assert 1 <= launch.available_cpus() <= (os.cpu_count() or 1)
+def test_available_cpus_reads_the_affinity_when_not_given(tmp_path, monkeypatch):
+    """Without ``affinity``, the CPUs this process may run on come from ``sched_getaffinity`` (what
+    ``docker run --cpuset-cpus`` sets), then the quota caps them."""
+    monkeypatch.setattr(launch.os, "sched_getaffinity", lambda pid: {0, 2, 5})
+    root, proc = _cgroup(tmp_path, "0::/\n", {"cpu.max": "max 100000"})
+    assert launch.available_cpus(root, proc) == 3
+    root, proc = _cgroup(tmp_path / "quota", "0::/\n", {"cpu.max": "150000 100000"})
+    assert launch.available_cpus(root, proc) == 2
 
 
 def test_initlab_workers_overrides_and_is_checked():
