@@ -118,15 +118,21 @@ def loss_value(net: Network, h_out: np.ndarray) -> float:
 
 def forward(net: Network) -> np.ndarray:
     """Plain forward pass (no statistics): the network output h_depth. Used by gradient checks."""
-    act = net.activation
     h = net.x
     with np.errstate(all="ignore"):
-        for i, w in enumerate(net.weights):
-            z = h @ w
-            if net.biases is not None:
-                z += net.biases[i]
-            h = act.fn(z)
+        for i in range(len(net.weights)):
+            _, h = layer(net, i, h)
     return h
+
+
+def layer(net: Network, i: int, h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Layer ``i + 1`` (0-based ``i``) applied to ``h``: ``z = h W_i + b_i`` and ``f(z)``. The one place
+    the forward pass is written (``propagate``, :func:`forward`, the Jacobian spectra use it); call it
+    under ``np.errstate(all="ignore")``: overflow is recorded by the caller, not raised."""
+    z = h @ net.weights[i]
+    if net.biases is not None:
+        z += net.biases[i]
+    return z, net.activation.fn(z)
 
 
 class ReadOnlyFrame(pd.DataFrame):
@@ -248,10 +254,7 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
     with np.errstate(all="ignore"):
         h = net.x
         for i, w in enumerate(net.weights):
-            z = h @ w
-            if net.biases is not None:
-                z += net.biases[i]
-            h = act.fn(z)
+            z, h = layer(net, i, h)
             mz, mh = stats.moments(z), stats.moments(h)
             pre_m.append(mz)
             act_m.append(mh)

@@ -93,10 +93,7 @@ def jacobian_singular_values(s: Scenario, layers: Iterable[int] | int) -> Jacobi
     nxt = 0
     with np.errstate(all="ignore"):
         for i, w in enumerate(net.weights):
-            z = h @ w
-            if net.biases is not None:
-                z += net.biases[i]
-            h = act.fn(z)
+            z, h = network.layer(net, i, h)
             m = m @ w
             m *= act.deriv(z)  # column scaling by f'(z_l): M W D
             if first_bad is None and not (np.isfinite(m).all() and np.isfinite(z).all() and np.isfinite(h).all()):
