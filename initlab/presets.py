@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from initlab.scenario import Scenario
 from initlab.train_scenario import TrainScenario
-from initlab.views import CompareView, RangesView, SignalView, TrainView
+from initlab.views import RangesView, TrainView
 
 __all__ = ["PRESETS", "TABS", "Preset", "get", "names"]
 

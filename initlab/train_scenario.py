@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from initlab import datasets
 from initlab.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError, InitParams, repair_init
-from initlab.schema import FieldSpec, Notice, Section, check_value
+from initlab.schema import FieldSpec, Notice, Section
 
 __all__ = [
     "TRAIN", "TRAIN_FIELDS", "TRAIN_FIELD_BY_NAME", "TrainScenario", "check_train_budget", "estimate_train_bytes",

@@ -10,11 +10,9 @@ them between its runs.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import random
 import string
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -24,13 +22,12 @@ from streamlit.testing.v1 import AppTest
 from initlab import activations, initializers, network
 from initlab.lessons import LESSONS
 from initlab.presets import PRESETS
-from initlab.links import LINK_KEYS, SECTIONS, STREAMLIT_KEYS, decode_query, defaults, encode_query
+from initlab.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
 from initlab.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
 from initlab.views import CompareView, RangesView, SignalView
 from initlab.ui import compute, controls, state
+from tests.app_util import TIMEOUT, open_link
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-TIMEOUT = 120  # seconds per run: a cold 250-layer preset on a busy 2-core machine takes ~10 s
 ADJUSTED_HEAD = "Adjusted so that this scenario can be computed"
 NOTICE_HEAD = "Some settings in this link could not be used as written"
 PAGE_FAILED = "This page could not be drawn"
@@ -51,15 +48,6 @@ def expected_charts(tab: str, s: Scenario) -> int:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-
-
-def open_link(params: dict[str, str | list[str]]) -> AppTest:
-    """A fresh session opening ``?params`` (values: a string, or a list for a repeated key)."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    return at
 
 
 def address_bar(at: AppTest) -> dict[str, str]:

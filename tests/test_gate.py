@@ -10,16 +10,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from initlab.ui import compute, gate, pages, state
 from initlab.ui.gate import FifoGate
+from tests.app_util import APP, TIMEOUT, open_link
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-TIMEOUT = 120
 
 
 def wait_until(cond, limit: float = 10.0) -> None:  # type: ignore[no-untyped-def]
@@ -237,16 +235,8 @@ def fresh_gate(monkeypatch) -> FifoGate:
     return g
 
 
-def open_app(params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for k, v in (params or {}).items():
-        at.query_params[k] = v
-    at.run()
-    return at
-
-
 def test_a_normal_run_gives_its_slot_back(fresh_gate: FifoGate) -> None:
-    at = open_app({"preset": "he_relu"})
+    at = open_link({"preset": "he_relu"})
     assert not at.exception
     assert at.markdown[0].value.startswith("### What does the choice")
     assert fresh_gate.active == 0 and fresh_gate.waiting == 0
@@ -257,7 +247,7 @@ def test_a_failing_page_gives_its_slot_back(fresh_gate: FifoGate, monkeypatch) -
         raise ZeroDivisionError("boom")
 
     monkeypatch.setitem(pages.PAGES, "signal", broken)
-    at = open_app()
+    at = open_link()
     assert any("could not be drawn" in e.value for e in at.error)
     assert fresh_gate.active == 0
 
@@ -267,7 +257,7 @@ def test_an_exception_outside_the_pages_gives_its_slot_back(fresh_gate: FifoGate
         raise RuntimeError("state broke")
 
     monkeypatch.setattr(state, "current", broken)
-    at = open_app()
+    at = open_link()
     assert at.exception  # Streamlit shows it (students see no details: showErrorDetails = "none")
     assert fresh_gate.active == 0
 
@@ -280,7 +270,7 @@ def test_st_stop_in_a_page_gives_its_slot_back(fresh_gate: FifoGate, monkeypatch
         st.stop()  # StopException, as when a student leaves in the middle of a run
 
     monkeypatch.setitem(pages.PAGES, "signal", stops)
-    at = open_app()
+    at = open_link()
     assert not at.exception
     assert "before the stop" in [m.value for m in at.markdown]
     assert fresh_gate.active == 0
@@ -301,7 +291,7 @@ def test_a_rerun_in_the_middle_of_a_run_gives_its_slot_back(fresh_gate: FifoGate
         signal(values)
 
     monkeypatch.setitem(pages.PAGES, "signal", reruns_once)
-    at = open_app()
+    at = open_link()
     assert not at.exception
     assert len(runs) == 2 and held == [1, 1]  # the second run got a slot: the first gave it back
     assert at.get("plotly_chart")
@@ -314,7 +304,7 @@ def test_a_run_that_waits_too_long_says_busy_and_gives_up(fresh_gate: FifoGate, 
         assert fresh_gate.acquire(1)  # every slot busy (other students' pages)
     try:
         with caplog.at_level(logging.WARNING, logger="initlab"):
-            at = open_app({"preset": "he_relu"})
+            at = open_link({"preset": "he_relu"})
     finally:
         for _ in range(fresh_gate.slots):
             fresh_gate.release()

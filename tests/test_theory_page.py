@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,18 +11,8 @@ from streamlit.testing.v1 import AppTest
 from initlab import propagate, spectra, theory
 from initlab.presets import PRESETS
 from initlab.scenario import Scenario
+from tests.app_util import open_clean
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def open_link(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
-    return at
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -73,7 +62,7 @@ def test_lsuv_rescue_preset_numbers() -> None:
 
 
 def test_theory_tab_draws_its_four_charts_and_marks_the_scenario() -> None:
-    at = open_link({"tab": "theory", "depth": "20", "width": "64", "batch": "32"})
+    at = open_clean({"tab": "theory", "depth": "20", "width": "64", "batch": "32"})
     figs = charts(at)
     assert len(figs) == 4
     phase = figs[0]
@@ -89,7 +78,7 @@ def test_theory_tab_draws_its_four_charts_and_marks_the_scenario() -> None:
 
 
 def test_moving_a_control_moves_the_point() -> None:
-    at = open_link({"tab": "theory", "init": "random_normal", "stddev": "0.05", "depth": "10", "width": "64"})
+    at = open_clean({"tab": "theory", "init": "random_normal", "stddev": "0.05", "depth": "10", "width": "64"})
     before = [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"][0]["x"][0]
     assert before == pytest.approx(64 * 0.05**2)
     at.number_input(key="net.stddev").set_value(0.2).run()
@@ -99,13 +88,13 @@ def test_moving_a_control_moves_the_point() -> None:
 
 
 def test_no_point_when_the_theory_does_not_describe_the_scenario() -> None:
-    at = open_link({"tab": "theory", "init": "small_uniform", "depth": "10", "width": "32"})
+    at = open_clean({"tab": "theory", "init": "small_uniform", "depth": "10", "width": "32"})
     assert any("has no point on the diagram" in c.value for c in at.caption)
     assert not [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"]
 
 
 def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
-    at = open_link({"tab": "theory", "th_sw2": "8", "th_sb2": "99", "th_vs": "he_normal", "depth": "10", "width": "32"})
+    at = open_clean({"tab": "theory", "th_sw2": "8", "th_sb2": "99", "th_vs": "he_normal", "depth": "10", "width": "32"})
     warnings = [w.value for w in at.warning if "could not be used" in w.value]
     assert len(warnings) == 1 and "`th_sb2`: `99` is above the maximum 4: clamped to 4" in warnings[0]
     q = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
@@ -118,7 +107,7 @@ def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
 
 @pytest.mark.parametrize("name", ["edge_of_chaos", "isometry", "lsuv_rescue"])
 def test_theory_presets_open_on_the_theory_tab(name: str) -> None:
-    at = open_link({"preset": name})
+    at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Theory"
     assert len(charts(at)) == 4
     line = next(m.value for m in at.markdown if m.value.startswith("This scenario:"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,8 @@ from initlab.presets import PRESETS
 from initlab.training import train_many
 from initlab.verdict import fmt
 from initlab.views import train_comparison
+from tests.app_util import open_clean
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 _RESULTS: dict[str, dict] = {}
 
 
@@ -31,16 +30,6 @@ def results(name: str) -> dict:
 
 def final_acc(r) -> np.ndarray:  # type: ignore[no-untyped-def]
     return r.test_acc[:, -1]
-
-
-def open_link(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert not [e.value for e in at.error]
-    return at
 
 
 def array(v) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -105,7 +94,7 @@ def test_sigmoid_preset_numbers() -> None:
 
 
 def test_training_tab_draws_the_comparison_and_its_summary() -> None:
-    at = open_link({"tab": "training", "tr_steps": "400", "tr_restarts": "3"})
+    at = open_clean({"tab": "training", "tr_steps": "400", "tr_restarts": "3"})
     assert len(charts(at)) == 6
     table = at.dataframe[0].value
     assert list(table["initializer"]) == ["zeros", "N(0, 1) × 10", "He N(0, 2/n)"]
@@ -116,7 +105,7 @@ def test_training_tab_draws_the_comparison_and_its_summary() -> None:
 
 
 def test_scrubbing_the_boundary_slider_goes_into_the_link() -> None:
-    at = open_link({"tab": "training", "tr_steps": "200", "tr_restarts": "2"})
+    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2"})
     assert "tr_frame" not in dict(at.query_params)
     at.slider(key="training.frame_ui").set_value(3).run()
     assert dict(at.query_params)["tr_frame"] in ("3", ["3"])
@@ -125,21 +114,21 @@ def test_scrubbing_the_boundary_slider_goes_into_the_link() -> None:
 
 
 def test_fewer_than_two_initializers_say_so() -> None:
-    at = open_link({"tab": "training", "tr_cmp": "he"})
+    at = open_clean({"tab": "training", "tr_cmp": "he"})
     assert any("Pick at least two initializers" in i.value for i in at.info)
     assert charts(at) == []
     assert dict(at.query_params)["tr_cmp"] in ("he", ["he"])
 
 
 def test_custom_initializer_controls_appear_when_chosen() -> None:
-    at = open_link({"tab": "training", "tr_cmp": "custom,he", "tr_init": "random_normal", "tr_stddev": "3",
+    at = open_clean({"tab": "training", "tr_cmp": "custom,he", "tr_init": "random_normal", "tr_stddev": "3",
                     "tr_steps": "100", "tr_restarts": "2"})
     assert at.number_input(key="train.stddev").value == 3
     assert list(at.dataframe[0].value["initializer"]) == ["custom: random_normal", "He N(0, 2/n)"]
 
 
 def test_bad_training_values_get_notices_not_tracebacks() -> None:
-    at = open_link({"tab": "training", "tr_hidden": "10,x", "tr_steps": "1e9", "tr_restarts": "0", "tr_cmp": "he,bogus",
+    at = open_clean({"tab": "training", "tr_hidden": "10,x", "tr_steps": "1e9", "tr_restarts": "0", "tr_cmp": "he,bogus",
                     "tr_run": "500"})
     text = next(w.value for w in at.warning if "could not be used" in w.value)
     for key in ("tr_hidden", "tr_steps", "tr_restarts", "tr_cmp", "tr_run"):
@@ -148,7 +137,7 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
 
 @pytest.mark.parametrize("name", ["train_classic", "train_symmetry", "train_restarts", "train_sigmoid_large"])
 def test_training_presets_open_on_the_training_tab(name: str) -> None:
-    at = open_link({"preset": name})
+    at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Training"
     assert len(charts(at)) == 6
 

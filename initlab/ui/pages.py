@@ -28,7 +28,7 @@ import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
-from initlab import codegen, initializers, plots, plots_theory, plots_training, products, theory, verdict
+from initlab import initializers, plots, plots_theory, plots_training, products, theory, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS
 from initlab.network import Result
