@@ -5,8 +5,10 @@ Streamlit entry point: page configuration, sidebar, tabs and wiring only (see in
 
 import streamlit as st
 
+# "auto": open beside the page on a wide screen, closed on a phone, where an open sidebar would cover
+# the page a shared link opened (the controls are one tap away).
 st.set_page_config(page_title="initlab: what initial weights do", page_icon="🧪", layout="wide",
-                   initial_sidebar_state="expanded")
+                   initial_sidebar_state="auto")
 
 from initlab.presets import PRESETS  # noqa: E402
 from initlab.ui import compute, controls, gate, logs, pages, state  # noqa: E402
