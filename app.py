@@ -23,6 +23,7 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
     compute.warm_up_once(pages.warm_up_list)  # the list is made only the first time (0.3 ms a run otherwise)
     link = state.start()
     values, repairs = state.current()
+    state.show_as_used(values)
     with st.sidebar:
         st.title("initlab")
         controls.sidebar(values["net"])
@@ -34,9 +35,9 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
     heading.markdown(HEADING)
     pages.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
     pages.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
-    if state.preset() in PRESETS:
-        p = PRESETS[state.preset()]
-        st.info(f"**{p.title}**: {p.text}", icon="🎯")
+    # The preset's box is drawn after the page: a Training preset's text quotes numbers of the training
+    # the page runs (their digits depend on the CPU, so they are filled in from the results).
+    box = st.empty()
 
     # The active tab lives in session state (seeded from the link) and goes into the address bar (as its
     # stable id) with the rest of the view, so "tab" follows the same rules as every other parameter.
@@ -49,6 +50,10 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
                 except Exception as exc:  # a page must never show a traceback to a student; the log has it
                     logs.failure(f"page {tab_id!r}", exc, {"values": dict(values)})
                     st.error(f"This page could not be drawn ({type(exc).__name__}). Try another setting or reload.")
+
+    if state.preset() in PRESETS:
+        with box.container():
+            pages.preset_box(state.preset(), values)
 
     with st.sidebar:
         pages.share_box(values, st.session_state.get("tab"))

@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from initlab.scenario import FIELDS, NET, Scenario
-from initlab.schema import Notice, Section, did_you_mean, show
+from initlab.schema import Notice, Section, did_you_mean, format_value, show
 from initlab.train_scenario import TRAIN
 from initlab.views import VIEW_SECTIONS
 
 __all__ = ["LESSON_CONTROLS", "LINK_KEYS", "MAX_NOTICES", "SCHEMA_VERSION", "SECTIONS", "STREAMLIT_KEYS",
-           "LinkState", "Notice", "decode_query", "encode_query", "section"]
+           "LinkState", "Notice", "cross_repair", "decode_query", "differences", "encode_query", "section"]
 
 SCHEMA_VERSION = 2
 SECTIONS: tuple[Section, ...] = (NET, *VIEW_SECTIONS, TRAIN)
@@ -69,6 +69,44 @@ def _as_state(values: Mapping[str, Any] | Scenario | None) -> dict[str, Any]:
     elif values:
         out.update(values)
     return out
+
+
+def _readable(f: Any, value: Any) -> str:
+    if value is None:
+        return "default"
+    if f.kind == "bool":
+        return "on" if value else "off"
+    labels = dict(f.choice_labels)
+    if f.kind == "list":
+        return ", ".join(labels.get(v, v) for v in value) or "none"
+    return labels.get(value, format_value(f, value))
+
+
+def differences(values: Mapping[str, Any], base: Mapping[str, Any], sections: Sequence[str]) -> list[str]:
+    """"Label: old → new" for every field of ``sections`` whose value differs from ``base`` (the preset's
+    values), in schema order; fields that mean nothing for the current value are left out."""
+    out: list[str] = []
+    for sec in SECTIONS:
+        if sec.id not in sections:
+            continue
+        now, then = values[sec.id], base[sec.id]
+        unused = sec.irrelevant(now) if sec.irrelevant is not None else {}
+        for f in sec.fields:
+            a, b = getattr(then, f.name), getattr(now, f.name)
+            if a != b and f.name not in unused:
+                out.append(f"{f.label}: {_readable(f, a)} → {_readable(f, b)}")
+    return out
+
+
+def cross_repair(state: dict[str, Any]) -> list[Notice]:
+    """Apply every section's checks against the other sections (:attr:`Section.cross`) to ``state``, in
+    place, after each section was read on its own; return what was changed."""
+    notices: list[Notice] = []
+    for sec in SECTIONS:
+        if sec.cross is not None:
+            state[sec.id], more = sec.cross(state[sec.id], state)
+            notices.extend(more)
+    return notices
 
 
 @dataclass(frozen=True)
@@ -198,6 +236,7 @@ def decode_query(
     for sec in SECTIONS:
         state[sec.id], more, _ = sec.decode(raw, base[sec.id])
         notices.extend(more)
+    notices.extend(cross_repair(state))
 
     if len(notices) > MAX_NOTICES:
         rest = len(notices) - (MAX_NOTICES - 1)

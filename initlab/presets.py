@@ -45,11 +45,19 @@ class Preset:
     scenario: Scenario
     tab: Tab
     views: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # "train": the text quotes measured training numbers as fields ({he.acc_median}), filled in from the
+    # comparison on the page (initlab.summaries.train_facts): their digits depend on the CPU.
+    facts: str = ""
 
     def values(self) -> dict[str, Any]:
         """The page state this preset opens with: its scenario (section ``net``) and its views; sections
         it does not set keep their defaults (the link codec fills them in)."""
         return {"net": self.scenario, **self.views}
+
+    def fill(self, facts: Mapping[str, Any]) -> str:
+        """The text with its fields filled in from ``facts`` (for ``facts == "train"``, the mapping of
+        :func:`initlab.summaries.train_facts`); a text without fields is returned as it is."""
+        return self.text.format_map(facts) if self.facts else self.text
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -175,7 +183,8 @@ _ALL: tuple[Preset, ...] = (
         "variance 1/(3n) is a sixth of what ReLU needs, so (with seed 0) the std of the activations falls from "
         "0.337 at layer 1 until the biases hold it: 0.0224 at layer 20. "
         "What is left hardly depends on the input: from layer 9 on, a unit's spread across the examples is below "
-        "1% of the layer's std (at layer 20, 2.78e-7 times it), so every input gives nearly the same output.",
+        "1% of the layer's std, and at layer 20 it is down in float32's rounding noise: every input gives the "
+        "same output, to float32's precision.",
         Scenario(init="torch_linear", activation="relu", depth=20, width=256, batch=256, bias="torch_linear"),
         "signal",
     ),
@@ -216,9 +225,10 @@ _THEORY: tuple[Preset, ...] = (
     Preset(
         "isometry", "Orthogonal vs Gaussian: dynamical isometry",
         "Both 100-layer linear stacks have σw² = 1, so on average nothing grows or shrinks. But the Gaussian "
-        "one spreads the singular values of its input-output Jacobian: with seed 0, at layer 100 they run from 1.98e-9 to "
-        "15.6, so a few directions of the input are amplified and almost all are lost. The orthogonal "
-        "stack keeps every singular value at 1: all directions survive.",
+        "one spreads the singular values of its input-output Jacobian: with seed 0, at layer 100 the largest is "
+        "15.6 while about three in four fall below float32's rounding floor (a ten-millionth of the largest), so "
+        "a few directions of the input are amplified and most are lost. The orthogonal stack keeps every "
+        "singular value at 1: all directions survive.",
         Scenario(init="variance_scaling", scale=1.0, mode="fan_in", distribution="untruncated_normal",
                  activation="linear", depth=100, width=256),
         "theory",
@@ -239,38 +249,49 @@ _TRAINING: tuple[Preset, ...] = (
         "train_classic", "Training: zeros vs N(0, 1) × 10 vs He",
         "The classic comparison, 10 restarts each (seed 0) on the circles. Zero init never leaves a test "
         "accuracy of 0.5 and a loss of 0.693 (ln 2), with 1 distinct unit per layer from start to end. "
-        "N(0, 1) × 10 starts at a loss of 1440 and ends anywhere between 0.54 and 0.95 (median 0.725), "
-        "while He ends between 0.97 and 0.98 in every restart.",
+        "N(0, 1) × 10 starts at a median loss of {normal_10.loss0} and its restarts end anywhere between a test "
+        "accuracy of {normal_10.acc_min} and {normal_10.acc_max} (median {normal_10.acc_median}), while every "
+        "restart of He ends between {he.acc_min} and {he.acc_max}.",
         Scenario(), "training",
-        MappingProxyType({"train": TrainScenario(), "training": TrainView()}),
+        MappingProxyType({"train": TrainScenario(), "training": TrainView()}), facts="train",
     ),
     Preset(
         "train_symmetry", "Training: ones and constants never break the symmetry",
         "Every unit of a layer starts with the same weights, gets the same gradient and stays a copy of "
         "the others. With ones or a constant 0.5 the network keeps 1 distinct unit per layer for all "
-        "15000 steps and learns no more than one unit can (test accuracy 0.51 and 0.56, seed 0), while "
-        "He's random start keeps all 10 and 5 and reaches 0.97.",
+        "15000 steps and learns no more than one unit can (median test accuracy {ones.acc_median} and "
+        "{constant.acc_median}, seed 0), while He's random start keeps all 10 and 5 and reaches "
+        "{he.acc_median}.",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(), "training": TrainView(compare=("ones", "constant", "he"))}),
+        facts="train",
     ),
     Preset(
         "train_restarts", "Training: judge over restarts, not one run",
-        "A tiny network (3 hidden units) learning xor from 20 restarts (seed 0 and the 19 after it): with either "
-        "initializer the median restart reaches 0.99, but some get stuck, down to 0.72. One run tells you "
-        "little: the middle half of the restarts spans 0.77 – 0.992 for N(0, 1) and 0.9 – 1 for He.",
+        "A tiny network (3 hidden units) learns xor from 20 restarts (seed 0 and the 19 after it). Any one run can mislead: "
+        "restarts of both initializers get stuck, down to a test accuracy of {he.acc_min}. Over all 20 the "
+        "difference shows: from N(0, 0.01)'s tiny weights the median restart reaches {normal_001.acc_median} "
+        "(middle half {normal_001.acc_q1} – {normal_001.acc_q3}), from He's {he.acc_median} ({he.acc_q1} – "
+        "{he.acc_q3}).",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(dataset="xor", hidden=(3,), lr=0.1, steps=5000, restarts=20),
-                          "training": TrainView(compare=("normal_1", "he"))}),
+                          "training": TrainView(compare=("normal_001", "he"))}),
+        facts="train",
     ),
     Preset(
         "train_sigmoid_large", "Training: sigmoid with too-large weights learns slowly",
-        "Sigmoid units with N(0, 1) × 10 weights start saturated (loss 5.64 at step 0, seed 0): their "
-        "gradients are tiny, so after 5000 steps the median restart only reaches 0.835, and the restarts "
-        "spread from 0.69 to 0.95. Xavier's weights keep the sigmoid in its sloped middle: loss 0.706 at "
-        "the start, 0.0404 at the end, and 0.97 in the median restart.",
+        "With N(0, 1) × 10 weights every sigmoid unit starts saturated, nearly a step, and the output is "
+        "confidently wrong: median loss {normal_10.loss0} at step 0 (seed 0), against {xavier.loss0} for "
+        "Xavier. Its gradients are not small (larger than Xavier's in every layer at step 0) but its weights "
+        "are far larger still, and only points near a unit's edge pass gradient through it: the weights chart "
+        "shows them hardly moving, and after 5000 steps the median restart reaches {normal_10.acc_median} "
+        "({normal_10.acc_min} to {normal_10.acc_max}). Xavier's units start in the sloped middle of the "
+        "sigmoid; its weights grow as it learns, to a final loss of {xavier.loss_end} and {xavier.acc_median} "
+        "in the median restart.",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(activation="sigmoid", lr=1.0, steps=5000),
-                          "training": TrainView(compare=("normal_10", "xavier"))}),
+                          "training": TrainView(compare=("normal_10", "xavier"), norms="weight")}),
+        facts="train",
     ),
 )
 _ALL = _ALL + _TRAINING + _THEORY

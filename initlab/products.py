@@ -89,9 +89,10 @@ def range_plan(inits: tuple[str, ...], n_max: int, fan_out: int) -> str:
     return ranges.plan_ranges(range_entries(inits), n_max, fan_out=fan_out or None).note
 
 
-def train(key: tuple[TrainScenario, ...]) -> tuple[training.TrainResult, ...]:
-    """All restarts of the training scenarios ``key`` (a Training page's comparison), trained together."""
-    return tuple(training.train_many(list(key)))
+def train(ts: TrainScenario) -> training.TrainResult:
+    """All restarts of one training scenario (one initializer of a Training page's comparison); kept per
+    scenario, so a comparison without one of its initializers reuses the others."""
+    return training.train(ts)
 
 
 def train_key(views: dict[str, Any]) -> tuple[TrainScenario, ...]:
@@ -126,8 +127,7 @@ def compute_all(items: list[tuple[str, Key]], echo: Callable[[str], None] | None
         out.append((kind, args, compute(kind, args)))
         if echo is not None:
             what = (", ".join(f"{k}={v}" for k, v in args[0].changes().items()) or "defaults") \
-                if isinstance(args[0], Scenario) else (f"{len(args[0])} training scenarios" if kind == "train"
-                                                       else repr(args))
+                if isinstance(args[0], (Scenario, TrainScenario)) else repr(args)
             echo(f"[{i}/{len(items)}] {kind} {time.perf_counter() - t:.2f} s  {what}")
     return out
 
@@ -179,7 +179,7 @@ def page_products(tab: str, s: Scenario, views: dict[str, Any] | Any) -> list[tu
     elif tab == "training":
         key = train_key(views)
         if len(key) >= 2:
-            out.append(("train", (key,)))
+            out += [("train", (ts,)) for ts in dict.fromkeys(key)]
     return out
 
 

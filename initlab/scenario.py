@@ -24,6 +24,7 @@ from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery u
     check_value,
     choices_for,
     format_value,
+    over_limit,
     parse_value,
 )
 
@@ -241,9 +242,10 @@ def check_budget(s: Scenario) -> None:
             "units or examples" + (", or float32." if s.dtype == "float64" else "."), "memory")
     macs = estimate_macs(s)
     if macs > MAX_MACS:
+        need, most = over_limit(macs, MAX_MACS)
         raise BudgetError(
-            f"{s.depth} layers of {s.width} units with {s.batch} examples would need {macs:.4g} multiply-adds "
-            f"per pass, more computation than the {MAX_MACS:.4g} one scenario may use (several seconds of the "
+            f"{s.depth} layers of {s.width} units with {s.batch} examples would need {need} multiply-adds "
+            f"per pass, more computation than the {most} one scenario may use (several seconds of the "
             "server's time): use fewer layers, units or examples.", "computation")
 
 

@@ -165,14 +165,22 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
         valid = choices_for(field)
         items = [t.strip() for t in text.split(",") if t.strip()]
         bad = [t for t in items if t not in valid]
-        kept = tuple(dict.fromkeys(t for t in items if t in valid))[: int(field.hi or 99)]
+        known = tuple(dict.fromkeys(t for t in items if t in valid))
+        most = int(field.hi or 99)
+        kept, over = known[:most], known[most:]
         if len(kept) < (field.lo or 0) or (text and not kept):
             least = max(field.lo or 0, 1)
             raise ValueError(f"needs at least {least:g} known name{'s' if least > 1 else ''} from: {', '.join(valid)}")
         why = None
         if bad or len(kept) < len(items):
-            why = f"kept {', '.join(kept) or 'none'}" + (
-                f"; unknown {', '.join(show(b) for b in bad[:5])} dropped" if bad else "")
+            parts = [f"kept {', '.join(kept)}"]
+            if over:
+                parts.append(f"{', '.join(over)} dropped: at most {most} at once")
+            if bad:
+                parts.append(f"unknown {', '.join(show(b) for b in bad[:5])} dropped")
+            if len(known) + len(bad) < len(items):
+                parts.append("repeats dropped")
+            why = "; ".join(parts)
         return kept, why
     if text == "":
         if field.optional:
@@ -213,7 +221,9 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
 def _parse_widths(field: FieldSpec, text: str) -> tuple[tuple[int, ...], str | None]:
     """``"10,5"`` -> ``(10, 5)``; items out of [lo, hi] are clamped and extra items dropped, with a reason."""
     items = [t.strip() for t in text.split(",")]
-    if not all(t.isascii() and t.isdigit() for t in items):
+    # Whole numbers with an optional sign: "-3" is a whole number out of range (clamped and said so), not
+    # an unreadable item. Digits only (no "1e3", "٣", "1_0"), and short, so no link makes int() work hard.
+    if not all(t.isascii() and re.fullmatch(r"[+-]?\d{1,12}", t) for t in items):
         raise ValueError(f"{show(text)} is not a comma-separated list of whole numbers")
     most = field.max_items or 1
     values = [int(t) for t in items]
@@ -224,8 +234,25 @@ def _parse_widths(field: FieldSpec, text: str) -> tuple[tuple[int, ...], str | N
     if len(values) > most:
         why.append(f"at most {most} items: kept the first {most}")
     if list(kept) != values[:most]:
-        why.append(f"items are clamped to [{lo}, {hi}]")
+        out = [v for v in values[:most] if (lo is not None and v < lo) or (hi is not None and v > hi)]
+        why.append(f"{', '.join(map(str, out))} clamped to [{lo}, {hi}]")
     return kept, ("; ".join(why) + f": using {format_value(field, kept)}") if why else None
+
+
+def over_limit(value: float, limit: float) -> tuple[str, str]:
+    """``value`` and ``limit`` written with just enough significant digits (3 to 9) to read as different
+    (``1.02e10`` against ``1e10``, not ``1e+10`` against ``1e+10``): what a budget message quotes."""
+    def short(v: float, digits: int) -> str:
+        mant, exp = f"{v:.{digits - 1}e}".split("e")
+        mant = mant.rstrip("0").rstrip(".")
+        e = int(exp)
+        return mant if e == 0 else f"{mant}e{e}"
+
+    for digits in range(3, 10):
+        a, b = short(value, digits), short(limit, digits)
+        if a != b:
+            return a, b
+    return short(value, 9), short(limit, 9)
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
@@ -252,6 +279,9 @@ class Section(Generic[T]):
     fields: tuple[FieldSpec, ...]
     repair: Repair | None = None
     irrelevant: Callable[[Any], Mapping[str, str]] | None = None
+    # Checks that need other sections (a tab's view against the scenario it shows): ``cross(value, state)``
+    # with ``state`` every section's (already repaired) value; returns the value and what was changed.
+    cross: Callable[[Any, Mapping[str, Any]], tuple[Any, list[Notice]]] | None = None
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]

@@ -96,8 +96,8 @@ from initlab.scenario import Scenario
 __all__ = [
     "DepthScaleCurve", "GaussianMoments", "PhaseDiagram", "Prediction", "chi1", "correlation_fixed_point",
     "critical_sw2",
-    "depth_scale_curve", "depth_scales", "fixed_point", "gaussian_moments", "phase_diagram", "predict",
-    "scenario_sigmas",
+    "bias_variance", "depth_scale_curve", "depth_scales", "fixed_point", "gaussian_moments", "phase_diagram",
+    "predict", "scenario_sigmas", "why_no_point",
 ]
 
 ActivationLike = str | activations.Activation
@@ -771,6 +771,36 @@ def _iid_weights_apply(s: Scenario) -> bool:
     return abs(init.mean(n, n)) <= 1e-12 and init.std(n, n) != 0
 
 
+def why_no_point(s: Scenario) -> str | None:
+    """Why :func:`scenario_sigmas` has no point for ``s``, naming the actual cause (None if it has one)."""
+    if s.lsuv:
+        return "LSUV sets each layer's scale from the data, so there is no single σw²"
+    if s.shared:
+        return "one matrix is reused in every layer, so the layers are not independent draws"
+    init = initializers.get(s.init, **s.init_params())
+    n = s.width
+    mean, std = init.mean(n, n), init.std(n, n)
+    if std == 0:
+        return (f"its weights have no spread (every weight is {_num(mean)}): the theory describes random "
+                "weights, and every unit of a layer here computes the same thing")
+    if abs(mean) > 1e-12:
+        return (f"its weights have a non-zero mean ({_num(mean)}): every unit shares a common part, which the "
+                "theory (zero-mean weights) does not describe")
+    mu_b, _ = _bias_moments(s)
+    if mu_b != 0:
+        return f"its biases are a constant {_num(mu_b)}, not zero-mean, which the theory does not describe"
+    return None
+
+
+def _num(x: float) -> str:
+    return f"{float(f'{x:.3g}'):g}"
+
+
+def bias_variance(s: Scenario) -> float:
+    """σb²: the variance of one bias of ``s`` (0 for a constant bias, whose mean the theory leaves out)."""
+    return _bias_moments(s)[1]
+
+
 def scenario_sigmas(s: Scenario) -> tuple[float, float] | None:
     """(sigma_w^2, sigma_b^2) of the scenario: weight variance x fan_in, bias variance.
 
@@ -779,11 +809,9 @@ def scenario_sigmas(s: Scenario) -> tuple[float, float] | None:
     constant bias (the diagram assumes zero-mean biases) and with LSUV (its per-layer scales depend on
     the data, so there is no single point).
     """
-    if not _iid_weights_apply(s) or s.lsuv:
+    if why_no_point(s) is not None:
         return None
-    mu_b, var_b = _bias_moments(s)
-    if mu_b != 0:
-        return None
+    _, var_b = _bias_moments(s)
     init = initializers.get(s.init, **s.init_params())
     n = s.width
     return n * init.std(n, n) ** 2, var_b

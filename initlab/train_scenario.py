@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 from initlab import datasets
 from initlab.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError, InitParams, repair_init
-from initlab.schema import FieldSpec, Notice, Section
+from initlab.schema import FieldSpec, Notice, Section, over_limit
 
 __all__ = [
     "TRAIN", "TRAIN_FIELDS", "TRAIN_FIELD_BY_NAME", "TrainScenario", "check_train_budget", "estimate_train_bytes",
-    "estimate_train_macs", "irrelevant", "max_steps_within_budget", "repair",
+    "estimate_train_macs", "irrelevant", "max_steps_within_budget", "recorded_count", "repair",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -183,6 +183,13 @@ class TrainScenario(InitParams):
         return dataclasses.replace(self, init=init, **cleared)
 
 
+def recorded_count(steps: int, records: int = DEFAULT_RECORDS) -> int:
+    """How many steps a training of ``steps`` updates records: step 0 and ``min(records, steps)`` more,
+    evenly spaced (the length of :func:`initlab.training.record_steps`; no two round to the same step,
+    since they are at least one step apart)."""
+    return min(records, steps) + 1
+
+
 def _weights(ts: TrainScenario) -> int:
     """Multiply-adds of one example's forward pass: sum of fan_in x fan_out over the layers."""
     sizes = ts.sizes
@@ -231,15 +238,17 @@ def check_train_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> Non
             "use: reduce the restarts or the hidden widths.", "memory")
     macs = estimate_train_macs(ts)
     if macs > MAX_TRAIN_MACS:
+        need, most = over_limit(macs, MAX_TRAIN_MACS)
         raise BudgetError(
             f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step x {_weights(ts)} weights = "
-            f"{macs:.2g} multiply-adds, more computation than the {MAX_TRAIN_MACS:.2g} one training may use: "
+            f"{need} multiply-adds, more computation than the {most} one training may use: "
             "reduce the steps, the restarts, the batch size or the hidden widths.", "computation")
     examples = float(ts.restarts) * ts.steps * ts.batch
     if examples > MAX_TRAIN_EXAMPLES:
+        need, most = over_limit(examples, MAX_TRAIN_EXAMPLES)
         raise BudgetError(
-            f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step = {examples:.2g} examples, "
-            f"more computation than the {MAX_TRAIN_EXAMPLES:.2g} one training may use: reduce the steps, the "
+            f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step = {need} examples, "
+            f"more computation than the {most} one training may use: reduce the steps, the "
             "restarts or the batch size.", "computation")
 
 
@@ -251,12 +260,22 @@ def max_steps_within_budget(ts: TrainScenario) -> int:
                       math.floor(MAX_TRAIN_EXAMPLES / examples)))
 
 
-def max_restarts_within_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> int:
-    """The most restarts whose memory fits the budget (at least 1)."""
+def max_restarts_within_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS, *, compute: bool = True) -> int:
+    """The most restarts that fit the memory budget and (unless ``compute`` is False) the compute
+    budgets at ``ts``'s steps; at least 1."""
     per_run = estimate_train_bytes(ts.replace(restarts=2), records) - estimate_train_bytes(ts.replace(restarts=1), records)
     fixed = estimate_train_bytes(ts.replace(restarts=1), records) - per_run
-    hi = int(TRAIN_FIELD_BY_NAME["restarts"].hi or 1)
-    return max(1, min(hi, (MAX_TRAIN_BYTES - fixed) // per_run))
+    most = [int(TRAIN_FIELD_BY_NAME["restarts"].hi or 1), (MAX_TRAIN_BYTES - fixed) // per_run]
+    if compute:
+        per_restart = float(ts.steps) * ts.batch
+        most += [math.floor(MAX_TRAIN_MACS / (per_restart * _weights(ts))), math.floor(MAX_TRAIN_EXAMPLES / per_restart)]
+    return max(1, min(most))
+
+
+# A budget cut takes restarts away before steps, but keeps at least this many: the median and the middle
+# half of five restarts still say whether an initialization is reliable; fewer steps stop the learning
+# itself (a run cut to a few hundred steps has not learned, whatever its init).
+MIN_RESTARTS_KEPT = 5
 
 
 def irrelevant(ts: TrainScenario) -> dict[str, str]:
@@ -281,15 +300,20 @@ def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str]
     try:
         check_train_budget(ts)
     except BudgetError as exc:
-        if exc.limit == "memory":
-            restarts = max_restarts_within_budget(ts)
-            notices.append(Notice("tr_restarts", f"Restarts reduced from {ts.restarts} to {restarts}: {exc}"))
+        # Restarts go first (down to MIN_RESTARTS_KEPT, or what was asked if fewer), then steps.
+        floor = min(ts.restarts, MIN_RESTARTS_KEPT)
+        restarts = min(ts.restarts, max_restarts_within_budget(ts, compute=False),  # memory: steps cannot help
+                       max(floor, max_restarts_within_budget(ts)))
+        if restarts < ts.restarts:
+            then = "" if restarts > floor else ", the fewest a budget cut keeps (they still show how restarts spread)"
+            notices.append(Notice("tr_restarts", f"Restarts reduced from {ts.restarts} to {restarts}{then}: {exc}"))
             ts = ts.replace(restarts=restarts)
         try:
             check_train_budget(ts)
         except BudgetError as exc2:
             steps = max_steps_within_budget(ts)
-            notices.append(Notice("tr_steps", f"Steps reduced from {ts.steps} to {steps}: {exc2}"))
+            notices.append(Notice("tr_steps", f"Steps reduced from {ts.steps} to {steps}, since {ts.restarts} "
+                                              f"restarts must remain: {exc2}"))
             ts = ts.replace(steps=steps)
     return ts, notices
 

@@ -47,7 +47,8 @@ import pandas as pd
 if TYPE_CHECKING:  # for the annotation only: at run time the verdicts read tables and plain numbers
     from initlab.network import Result
 
-__all__ = ["EXAMPLE_SPREAD_LIMIT", "KINDS", "RATE_LIMIT", "RATE_MIN_CHANGE", "RATIO_LIMIT", "SATURATION_LIMIT",
+__all__ = ["EXAMPLE_SPREAD_LIMIT", "KINDS", "RATE_LIMIT", "RATE_MIN_CHANGE", "RATIO_LIMIT", "ROUNDING_FLOOR",
+           "SATURATION_LIMIT", "relative",
            "FirstLayer", "Verdict", "first_layer", "fmt", "gradient_verdict", "signal_verdict"]
 
 Kind = Literal["vanishing", "exploding", "healthy", "overflow", "dead"]
@@ -252,7 +253,9 @@ def gradient_verdict(layers: pd.DataFrame) -> Verdict:
 
     if bad.any():
         top_bad = int(lay[np.flatnonzero(bad)[-1]])  # the backward pass meets the topmost one first
-        details = [f"The gradient holds inf/NaN from layer {top_bad} down ({int(bad.sum())} of {depth} layers)."]
+        # The headline says where; the details add how many layers and why (not the headline again).
+        details = [f"{int(bad.sum())} of the {depth} layers get an inf/NaN gradient"
+                   + (" (some layers below still get a finite one)." if int(bad.sum()) < top_bad else ".")]
         if "frac_nonfinite" in t.columns and (_col(t, "frac_nonfinite") > 0).any():
             first = int(lay[np.flatnonzero(_col(t, "frac_nonfinite") > 0)[0]])
             details.append(f"The forward pass had already overflowed at layer {first}, so the loss and "
@@ -325,6 +328,7 @@ def gradient_verdict(layers: pd.DataFrame) -> Verdict:
         return Verdict("exploding", head, tuple(details))
     if fmt(bottom) == fmt(top):
         head = f"Healthy gradient: grad std stays at {fmt(top)} from the top layer down to layer 1"
+        details = [d for d in details if not d.startswith("grad std stays at")]  # the headline says it
     else:
         head = f"Healthy gradient: layer 1 gets {fmt(ratio)} times the top layer's gradient"
     if depth >= 3 and _per_layer(rate).startswith("x"):
@@ -405,8 +409,25 @@ def _saturation_cause(f: FirstLayer, pre_mean: float, pre_std: float) -> str:
             f"Xavier or LeCun scaling gives 1{inputs}): {z}")
 
 
+# Below these relative sizes a number is rounding noise, not a measurement: a value computed through L
+# layers of n-term sums differs between CPUs (whose BLAS kernels add in other orders) by up to about
+# L sqrt(n) eps of itself (20 layers of 256 units: 320 eps); the spread across examples of values that
+# nearly agree is a difference of two such values. 1000 eps (rounded to a power of ten) leaves a margin:
+# a text never quotes the digits of a smaller ratio, it says that it is this small.
+ROUNDING_FLOOR = {"float32": 1e-4, "float64": 1e-13}
+
+
+def relative(value: float, dtype: str = "float32") -> str:
+    """``fmt(value)`` for a ratio to a layer's own scale, or "less than 1e-4 (float32's rounding noise)"
+    when it is below :data:`ROUNDING_FLOOR`, where its digits depend on the CPU."""
+    floor = ROUNDING_FLOOR.get(dtype, ROUNDING_FLOOR["float32"])
+    if math.isfinite(value) and 0 < value < floor:
+        return f"less than {fmt(floor)} ({dtype}'s rounding noise)"
+    return fmt(value)
+
+
 def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *,
-                   first: FirstLayer | None = None) -> Verdict:
+                   first: FirstLayer | None = None, dtype: str = "float32") -> Verdict:
     """Does the forward signal keep its scale, and its dependence on the input, from layer 1 to the top?
 
     ``which`` picks the values judged: ``"act"`` the activations h_l = f(z_l) (columns ``act_*``),
@@ -432,6 +453,8 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
     biases or unscaled inputs; see :class:`FirstLayer`), ReLU units that never fire (>10% of a
     layer), layers in which every unit outputs the same value (``unit_spread == 0``: symmetry) and
     an example spread below 1% of the std.
+    A ratio below :data:`ROUNDING_FLOOR` of ``dtype`` (the scenario's) is said to be that small, not
+    quoted: its digits are the CPU's rounding (:func:`relative`).
     ``layers`` needs ``layer`` and ``{which}_std``; ``{which}_mean``, ``{which}_min``,
     ``{which}_max``, ``{which}_example_std``, ``{which}_nonfinite``, ``frac_nonfinite``,
     ``frac_saturated``, ``frac_dead_units``, ``unit_spread`` and ``pre_mean`` / ``pre_std`` are used
@@ -477,7 +500,9 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
     if bad.any():
         k_bad = int(np.flatnonzero(bad)[0])
         first_bad = int(lay[k_bad])
-        details = [f"The {noun} overflowed to inf at layer {first_bad}; from there on the values are inf or NaN."]
+        # The headline says where; the first detail says what overflowing means (not the headline again).
+        details = [f"A value too large for the number format becomes inf; the next layer's sums of +inf and -inf, "
+                   f"and 0 times inf, give NaN, so the {noun} above carry no information."]
         fin = np.flatnonzero(~bad[:k_bad])
         if fin.size >= 2:
             details.append(_factor_sentence(f"Before that, the std of the {noun}", a[fin[0]], int(lay[fin[0]]),
@@ -539,11 +564,13 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
         below = rel < EXAMPLE_SPREAD_LIMIT
         above = np.flatnonzero(~below)
         lost = int(above[-1]) + 1 if above.size else 0  # first layer of the final run below the limit
+        noise = relative(rel[-1], dtype) != fmt(rel[-1])
+        spread = "" if noise else f" (example spread {fmt(ex[-1])}, std {fmt(a[-1])})"
         details.append(f"From layer {int(lay[lost])} on the {noun} hardly depend on the input (their spread across "
                        f"the examples is below {EXAMPLE_SPREAD_LIMIT:.0%} of their std): at layer "
-                       f"{int(lay[-1])} a unit's value varies across the examples by {fmt(rel[-1])} times the "
-                       f"layer's std (example spread {fmt(ex[-1])}, std {fmt(a[-1])}); the rest is a pattern "
-                       "over the units that is the same for every input.")
+                       f"{int(lay[-1])} a unit's value varies across the examples by {relative(rel[-1], dtype)} "
+                       f"times the layer's std{spread}; the rest is a pattern over the units that is the same for "
+                       "every input.")
     details += notes
     saturated = np.isfinite(sat[-1]) and sat[-1] > SATURATION_LIMIT
     tail = f"; {_pct(sat[-1])} of the last layer is saturated" if saturated else ""
@@ -573,10 +600,11 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
     if lost is not None:
         head = (f"Vanishing signal: the {noun} still have a std of {fmt(a[-1])} at the top, but from layer "
                 f"{int(lay[lost])} on they hardly depend on the input (at the top, their spread across the examples "
-                f"is {fmt(rel[-1])} times their std){tail}.")
+                f"is {relative(rel[-1], dtype)} times their std){tail}.")
         return Verdict("vanishing", head, tuple(details))
     if fmt(a[0]) == fmt(a[-1]):
         head = f"Healthy signal: the std of the {noun} stays at {fmt(a[0])} from layer 1 to the top"
+        details = [d for d in details if not d.startswith(f"The std of the {noun} stays at")]  # the headline says it
     else:
         head = f"Healthy signal: from layer 1 to the top the std of the {noun} changes by a factor {fmt(ratio)}"
     if depth >= 3 and _per_layer(rate).startswith("x"):

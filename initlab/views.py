@@ -7,10 +7,13 @@ links have always used (``which``, ``cmp_*``, ``rng_*``), so old links keep work
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from initlab.schema import FieldSpec, Section
-from initlab.train_scenario import TrainScenario
+from initlab.schema import FieldSpec, Notice, Section
+from initlab.train_scenario import TrainScenario, recorded_count
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
     "normal_001": ("random_normal", {"stddev": 0.01}, "N(0, 0.01)"),
     "normal_1": ("random_normal", {"stddev": 1.0}, "N(0, 1)"),
     "normal_10": ("random_normal", {"stddev": 10.0}, "N(0, 1) × 10"),
-    "he": ("torch_kaiming_normal", {"nonlinearity": "relu"}, "He N(0, 2/n)"),
+    "he": ("torch_kaiming_normal", {"nonlinearity": "relu"}, "He N(0, √(2/n))"),
     "xavier": ("glorot_uniform", {}, "Xavier (glorot_uniform)"),
     "lecun": ("lecun_normal", {}, "LeCun normal"),
     "orthogonal": ("orthogonal", {}, "orthogonal"),
@@ -71,12 +74,14 @@ TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
 
 @dataclass(frozen=True)
 class TrainView:
-    """Training page: the initializers compared (2 to 4), and the run and recorded step the decision
-    boundaries show (``frame`` counts the recorded steps; -1 is the last)."""
+    """Training page: the initializers compared (2 to 4), the run and recorded step the decision
+    boundaries show (``frame`` counts the recorded steps; -1 is the last), and what the per-layer chart
+    draws (``norms``: the weights' gradient, the weights, or their ratio)."""
 
     compare: tuple[str, ...] = ("zeros", "normal_10", "he")
     run: int = 0
     frame: int = -1
+    norms: str = "grad"
 
 
 SIGNAL = Section("signal", SignalView, (
@@ -118,6 +123,25 @@ THEORY = Section("theory", TheoryView, (
               key="th_vs", registry="init"),
 ))
 
+def repair_training_view(view: TrainView, state: Mapping[str, Any]) -> tuple[TrainView, list[Notice]]:
+    """The restart and recorded step the boundaries show, made to exist in the training they show
+    (``state["train"]``): a restart beyond the last one shows the last one, a recorded step beyond the
+    last one shows the last one (``frame`` -1); each with a notice naming the link key."""
+    ts: TrainScenario = state["train"]
+    notices: list[Notice] = []
+    if view.run >= ts.restarts:
+        last = ts.restarts - 1
+        notices.append(Notice("tr_run", f"`tr_run` (restart shown): restart {view.run} does not exist, this training "
+                                        f"has {ts.restarts} (0 to {last}): showing restart {last}"))
+        view = dataclasses.replace(view, run=last)
+    count = recorded_count(ts.steps)
+    if view.frame >= count:
+        notices.append(Notice("tr_frame", f"`tr_frame` (recorded step): {view.frame} is beyond the {count} recorded "
+                                          f"steps (0 to {count - 1}): showing the last one, step {ts.steps}"))
+        view = dataclasses.replace(view, frame=-1)
+    return view, notices
+
+
 TRAINING = Section("training", TrainView, (
     FieldSpec("compare", "list", TrainView.compare, "Initializers to compare (2 to 4)",
               "Trained on the same data with the same restart seeds.", lo=0, hi=4, group="view", key="tr_cmp",
@@ -126,7 +150,13 @@ TRAINING = Section("training", TrainView, (
               lo=0, hi=99, group="view", key="tr_run"),
     FieldSpec("frame", "int", -1, "Recorded step", "Which recorded step the boundaries show (-1: the last).",
               lo=-1, hi=999, group="view", key="tr_frame"),
-))
+    FieldSpec("norms", "choice", "grad", "Per-layer chart",
+              "grad: the gradient of each layer's weights, ‖∂L/∂W‖; weight: the weights' own size ‖W‖; relative: "
+              "‖∂L/∂W‖ / ‖W‖, how much one step of the learning rate changes the layer.",
+              choices=("grad", "weight", "relative"), group="view", key="tr_norms", widget="radio",
+              choice_labels=(("grad", "gradient ‖∂L/∂W‖"), ("weight", "weights ‖W‖"),
+                             ("relative", "relative ‖∂L/∂W‖ / ‖W‖"))),
+), cross=repair_training_view)
 
 VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY, TRAINING)
 

@@ -196,5 +196,5 @@ def test_training_preset_opens_from_its_link(page, app_url) -> None:  # type: ig
                                     .map(p => p.querySelectorAll('svg.main-svg').length)""")
     assert len(drawn) >= 6 and all(drawn), f"SVGs per chart: {drawn}"
     _no_exception(page)
-    assert "He N(0, 2/n)" in page.inner_text("body")
+    assert "He N(0, √(2/n))" in page.inner_text("body")
     assert _query(page.url) == {"v": ["2"], "preset": ["train_classic"]}

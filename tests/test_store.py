@@ -342,14 +342,15 @@ def test_a_stored_result_is_ready_and_the_warm_up_skips_what_the_store_holds(mon
     _own_store(monkeypatch)
     compute.clear_all()
     held, lacking = Scenario(depth=3, width=4, batch=2), Scenario(depth=4, width=4, batch=2)
-    ts = (training.TrainScenario(steps=10, restarts=1, n_train=20, n_test=10),)
+    one = training.TrainScenario(steps=10, restarts=1, n_train=20, n_test=10)
+    ts = (one,)
     values = {("propagate", (held,)): network.propagate(held), ("predict", (held,)): theory.predict(held),
-              ("train", (ts,)): training.train_many(list(ts))}
+              ("train", (one,)): training.train(one)}
     compute.use_store(store.Store(None, store.code_version(), values))
     assert compute.propagate.has(held) and not compute.propagate.has(lacking)
     assert compute.propagate(held) is values[("propagate", (held,))]
     assert len(compute.propagate.cache) == 0  # served by the store, not computed into the cache
-    assert compute.train(ts) is values[("train", (ts,))]
+    assert compute.train(ts)[0] is values[("train", (one,))]
 
     started: list[list[object]] = []
     monkeypatch.setattr(compute, "_warm_started", False)
@@ -357,7 +358,7 @@ def test_a_stored_result_is_ready_and_the_warm_up_skips_what_the_store_holds(mon
     monkeypatch.setattr(compute.threading, "Thread", lambda target, args, **kw: started.append(args[0]) or
                         type("T", (), {"start": lambda self: None})())
     monkeypatch.setattr("streamlit.runtime.scriptrunner.add_script_run_ctx", lambda *a, **k: None)
-    compute.warm_up_once(lambda: [held, ts, lacking])
+    compute.warm_up_once(lambda: [held, one, lacking])
     assert started == [[lacking]]
     compute.warm_up_once(lambda: [lacking])  # once per process
     assert started == [[lacking]]

@@ -68,8 +68,11 @@ def test_widths_are_checked_parsed_and_clamped_like_other_fields():
     f = TRAIN_FIELD_BY_NAME["hidden"]
     assert parse_value(f, " 10, 5 ") == ((10, 5), None)
     value, why = parse_value(f, "0,100,3,3,3")
-    assert value == (1, 64, 3, 3) and "at most 4 items" in why and "clamped to [1, 64]" in why
-    for bad in ("", "10,,x", "1e3", "-1", "5.0"):
+    assert value == (1, 64, 3, 3) and "at most 4 items" in why and "0, 100 clamped to [1, 64]" in why
+    # Signed whole numbers are whole numbers out of range: clamped and named, not "not whole numbers".
+    value, why = parse_value(f, "0,-3")
+    assert value == (1, 1) and why == "0, -3 clamped to [1, 64]: using 1,1"
+    for bad in ("", "10,,x", "1e3", "--1", "5.0", "1" * 13):
         with pytest.raises(ValueError):
             parse_value(f, bad)
     check_value(f, (64, 1, 2, 3))
@@ -121,7 +124,7 @@ def test_budget_errors_name_the_limit_that_binds():
 
 
 def test_tiny_networks_are_bounded_by_the_examples_budget():
-    with pytest.raises(BudgetError, match="examples, more computation than the 1.5e\\+08.*reduce the steps, the"):
+    with pytest.raises(BudgetError, match="= 2e8 examples, more computation than the 1.5e8 one.*reduce the steps, the"):
         check_train_budget(TrainScenario(hidden=(1,), restarts=50, n_train=2000, batch_size=1999, steps=2000))
     ts = TrainScenario(hidden=(1,), restarts=50, n_train=2000, batch_size=1999)
     check_train_budget(ts.replace(steps=max_steps_within_budget(ts)))
@@ -562,4 +565,4 @@ def test_lsuv_is_a_training_comparison_entry():
     from initlab.views import train_comparison
 
     pairs = dict(train_comparison(TrainScenario(), ("lsuv", "he")))
-    assert pairs["LSUV (orthogonal, rescaled on the data)"].lsuv and not pairs["He N(0, 2/n)"].lsuv
+    assert pairs["LSUV (orthogonal, rescaled on the data)"].lsuv and not pairs["He N(0, √(2/n))"].lsuv

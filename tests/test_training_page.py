@@ -46,48 +46,75 @@ def charts(at: AppTest) -> list[dict]:
 # ------------------------------------------------------------------------------- the presets' numbers
 
 
-def test_classic_comparison_numbers() -> None:
+# A training's digits depend on the CPU (the compiled kernel and BLAS add in their own orders; 15000 steps
+# amplify the last bits: N(0, 1) x 10's median test accuracy reads 0.725 on one CPU, 0.73 on another). The
+# preset texts therefore quote them through fields filled in from the page's results, and these tests
+# check what each claim means, with margins that hold on any CPU, not the digits.
+
+
+def test_classic_comparison_claims() -> None:
     res = results("train_classic")
-    zeros, big, he = res["zeros"], res["N(0, 1) × 10"], res["He N(0, 2/n)"]
-    # zeros: exactly chance and exactly ln 2 at every record of every restart, one unit per layer
+    zeros, big, he = res["zeros"], res["N(0, 1) × 10"], res["He N(0, √(2/n))"]
+    # zeros: exactly chance and ln 2 at every record of every restart (every logit is exactly 0: softplus(0)
+    # = ln 2 to float32 rounding, 1e-7), one unit per layer
     assert (zeros.test_acc == 0.5).all() and np.allclose(zeros.loss, math.log(2), rtol=1e-6)
     assert (zeros.distinct == 1).all()
     assert fmt(math.log(2)) == "0.693"
-    assert fmt(float(np.median(big.loss[:, 0]))) == "1440"
-    a = final_acc(big)
-    assert (fmt(a.min()), fmt(a.max()), fmt(float(np.median(a)))) == ("0.54", "0.95", "0.725")
-    h = final_acc(he)
-    assert (fmt(h.min()), fmt(h.max())) == ("0.97", "0.98") and np.median(h) >= 0.9
-    assert np.median(h) - np.median(a) > 0.2 and np.ptp(a) > 3 * np.ptp(h)  # clearly worse and more spread
+    # "starts at a median loss of ...": output weights of std 10 on ReLU units of std ~10 x 10 give logits of
+    # std ~1e3; half the points are on the wrong side, each costing ~|logit|: far above ln 2.
+    assert np.median(big.loss[:, 0]) > 100
+    a, h = final_acc(big), final_acc(he)
+    # "ends anywhere between ... and ...": a wide spread (10 restarts on 100 test points: 0.2 is 20 points);
+    # "every restart of He ends between": He learns the circles in every restart, above N(0,1)x10's median.
+    assert a.max() - a.min() >= 0.2 and h.min() >= 0.9 and np.median(a) < h.min() - 0.1
+    assert np.ptp(a) > 3 * np.ptp(h)
 
 
-def test_symmetry_preset_numbers() -> None:
+def test_symmetry_claims() -> None:
     res = results("train_symmetry")
-    ones, const, he = res["ones"], res["constant 0.5"], res["He N(0, 2/n)"]
+    ones, const, he = res["ones"], res["constant 0.5"], res["He N(0, √(2/n))"]
     for r in (ones, const):
         assert (r.distinct == 1).all()  # every record, every restart, both layers
-    assert fmt(float(np.median(final_acc(ones)))) == "0.51" and fmt(float(np.median(final_acc(const)))) == "0.56"
+        # "no more than one unit can": one ReLU unit per layer draws one straight boundary, and no straight
+        # line separates two concentric circles much better than chance.
+        assert np.median(final_acc(r)) < 0.7
     assert (he.distinct[:, -1, 0] == 10).all() and (he.distinct[:, -1, 1] == 5).all()
-    assert fmt(float(np.median(final_acc(he)))) == "0.97"
+    assert np.median(final_acc(he)) >= 0.9
 
 
-def test_restarts_preset_numbers() -> None:
+def test_restarts_claims() -> None:
     res = results("train_restarts")
-    normal, he = final_acc(res["N(0, 1)"]), final_acc(res["He N(0, 2/n)"])
-    for a in (normal, he):
-        assert (fmt(float(np.median(a))), fmt(a.min()), fmt(a.max())) == ("0.99", "0.72", "1")
-    q = lambda a: tuple(fmt(float(v)) for v in np.percentile(a, [25, 75]))  # noqa: E731
-    assert q(normal) == ("0.77", "0.992") and q(he) == ("0.9", "1")
+    small, he = final_acc(res["N(0, 0.01)"]), final_acc(res["He N(0, √(2/n))"])
+    # "restarts of both initializers get stuck": xor's stuck runs use too few units, ending near 0.72-0.78
+    # (the 100 test points split 3:1 or so by one line); "the difference shows" over 20: He's median is
+    # clearly above, and its middle half too.
+    assert small.min() < 0.8 and he.min() < 0.8
+    assert np.median(he) >= np.median(small) + 0.05 and np.percentile(he, 25) > np.percentile(small, 25)
 
 
-def test_sigmoid_preset_numbers() -> None:
+def test_sigmoid_claims() -> None:
+    from initlab.training import _views
+
     res = results("train_sigmoid_large")
     big, xav = res["N(0, 1) × 10"], res["Xavier (glorot_uniform)"]
-    assert fmt(float(np.median(big.loss[:, 0]))) == "5.64"
-    a = final_acc(big)
-    assert (fmt(float(np.median(a))), fmt(a.min()), fmt(a.max())) == ("0.835", "0.69", "0.95")
-    assert fmt(float(np.median(xav.loss[:, 0]))) == "0.706" and fmt(float(np.median(xav.loss[:, -1]))) == "0.0404"
-    assert fmt(float(np.median(final_acc(xav)))) == "0.97"
+    # "the output is confidently wrong": median loss far above ln 2; Xavier's small logits start near ln 2.
+    assert np.median(big.loss[:, 0]) > 3 * math.log(2) and abs(np.median(xav.loss[:, 0]) - math.log(2)) < 0.1
+    # "Its gradients are not small (larger than Xavier's in every layer at step 0)"
+    assert (np.median(big.grad_norm[:, 0], axis=0) > np.median(xav.grad_norm[:, 0], axis=0)).all()
+
+    def norms(r):  # type: ignore[no-untyped-def]  # (R, T, L) Frobenius norms of the kernels
+        Ws, _ = _views(np.asarray(r.theta, dtype=np.float64), r.scenario.sizes)
+        return np.stack([np.sqrt((W ** 2).sum(axis=(-2, -1))) for W in Ws], axis=-1)
+
+    wb, wx = np.median(norms(big), axis=0), np.median(norms(xav), axis=0)  # (T, L)
+    # "its weights are far larger still": std 10 against Xavier's sqrt(2 / (fan_in + fan_out)) ~ 0.4-0.6.
+    assert (wb[0] > 10 * wx[0]).all()
+    # "the weights chart shows them hardly moving" (within 10% in every layer, measured ~3%), while
+    # "Xavier's ... weights grow as it learns" (more than threefold in every layer, measured 7-15x).
+    assert (np.abs(wb[-1] / wb[0] - 1) < 0.1).all() and (wx[-1] > 3 * wx[0]).all()
+    # "after 5000 steps the median restart reaches ...", well below Xavier's, whose final loss is lower
+    assert np.median(final_acc(big)) < np.median(final_acc(xav)) - 0.05
+    assert np.median(xav.loss[:, -1]) < np.median(big.loss[:, -1])
 
 
 # ------------------------------------------------------------------------------------------- the page
@@ -97,7 +124,7 @@ def test_training_tab_draws_the_comparison_and_its_summary() -> None:
     at = open_clean({"tab": "training", "tr_steps": "400", "tr_restarts": "3"})
     assert len(charts(at)) == 6
     table = at.dataframe[0].value
-    assert list(table["initializer"]) == ["zeros", "N(0, 1) × 10", "He N(0, 2/n)"]
+    assert list(table["initializer"]) == ["zeros", "N(0, 1) × 10", "He N(0, √(2/n))"]
     assert table.loc[0, "distinct units at the end"] == "1 / 1"
     assert "400 steps" in next(c.value for c in at.caption if "restarts" in c.value)
     points = charts(at)[2]
@@ -107,10 +134,12 @@ def test_training_tab_draws_the_comparison_and_its_summary() -> None:
 def test_scrubbing_the_boundary_slider_goes_into_the_link() -> None:
     at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2"})
     assert "tr_frame" not in dict(at.query_params)
-    at.slider(key="training.frame_ui").set_value(3).run()
+    slider = at.select_slider(key="training.frame_ui")
+    assert slider.format_func(3) == "12"  # the slider reads in steps: 200 steps, 50 records, step 4 x 3
+    slider.set_value(3).run()
     assert dict(at.query_params)["tr_frame"] in ("3", ["3"])
     title = next(m.value for m in at.markdown if "Decision boundaries" in m.value)
-    assert "at step 12" in title  # 200 steps, 50 records: step 4 x 3
+    assert "at step 12" in title
 
 
 def test_fewer_than_two_initializers_say_so() -> None:
@@ -124,7 +153,7 @@ def test_custom_initializer_controls_appear_when_chosen() -> None:
     at = open_clean({"tab": "training", "tr_cmp": "custom,he", "tr_init": "random_normal", "tr_stddev": "3",
                     "tr_steps": "100", "tr_restarts": "2"})
     assert at.number_input(key="train.stddev").value == 3
-    assert list(at.dataframe[0].value["initializer"]) == ["custom: random_normal", "He N(0, 2/n)"]
+    assert list(at.dataframe[0].value["initializer"]) == ["custom: random_normal", "He N(0, √(2/n))"]
 
 
 def test_bad_training_values_get_notices_not_tracebacks() -> None:
@@ -158,3 +187,94 @@ def test_a_running_training_shows_partial_results_then_the_same_final_ones(monke
     direct = train_many(list(key))
     for a, b in zip(final, direct):
         np.testing.assert_array_equal(a.loss, b.loss)
+
+
+# ------------------------------------------------------------------ controls show what is computed
+
+
+def notice_text(at: AppTest) -> str:
+    return "\n".join(w.value for w in at.warning)
+
+
+def test_a_restart_or_step_that_does_not_exist_is_shown_as_used_with_a_notice() -> None:
+    """``tr_run=99&tr_frame=999`` on a training of 3 restarts and 51 records: the page shows restart 2 and the
+    last step, the controls and the link say so, and a notice names both keys (it used to show 99 in the box,
+    draw restart 0 and keep 99 in the link)."""
+    at = open_clean({"preset": "train_classic", "tr_steps": "400", "tr_restarts": "3", "tr_run": "99",
+                     "tr_frame": "999"})
+    text = notice_text(at)
+    assert "`tr_run` (restart shown): restart 99 does not exist" in text and "showing restart 2" in text
+    assert "`tr_frame` (recorded step): 999 is beyond the 51 recorded steps" in text and "step 400" in text
+    assert at.number_input(key="training.run").value == 2 and at.number_input(key="training.run").max == 2
+    q = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
+    assert q["tr_run"] == "2" and "tr_frame" not in q
+    title = next(m.value for m in at.markdown if "Decision boundaries" in m.value)
+    assert "Restart 2 at step 400" in title
+
+
+def _settings(at: AppTest) -> AppTest:
+    """Open the training settings (a stateful expander holding a form)."""
+    at.session_state["train_settings"] = True
+    return at.run()
+
+
+def test_training_settings_repaired_by_the_budget_or_the_bounds_are_shown_as_used() -> None:
+    """Typed hidden widths out of range and a training over the budget: the boxes show what is trained,
+    and a notice says why (the text box kept "100,0" while 64,1 trained; restarts 50 trained as fewer
+    while the box kept 50). One initializer: nothing is trained, only repaired."""
+    at = _settings(open_clean({"tab": "training", "tr_cmp": "he", "tr_n_train": "20"}))
+    at.text_input(key="train.hidden").set_value("100,0")
+    at.number_input(key="train.restarts").set_value(50)
+    at.number_input(key="train.steps").set_value(100000)
+    at.form_submit_button[0].click().run()
+    assert not at.exception
+    text = notice_text(at)
+    assert "Hidden layers: 100, 0 clamped to [1, 64]" in text
+    assert "Restarts reduced from 50 to 25" in text
+    # 25 restarts x 1e5 steps x 20 examples x (2*64 + 64*1 + 1*1 = 193 weights) = 9.65e9 <= 1e10 < 26 restarts' worth
+    assert at.text_input(key="train.hidden").value == "64,1"
+    assert at.number_input(key="train.restarts").value == 25 and at.number_input(key="train.steps").value == 100000
+    q = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
+    assert q["tr_hidden"] == "64,1" and q["tr_restarts"] == "25"
+
+
+def test_the_learning_rate_box_steps_by_a_tenth_of_its_decade() -> None:
+    at = _settings(open_clean({"tab": "training", "tr_cmp": "he"}))
+    lr = at.number_input(key="train.lr")
+    assert lr.value == 0.01 and lr.step == pytest.approx(0.001)  # "−" works at 0.01 (a step of 0.01 hit the minimum)
+    lr.set_value(0.5)
+    at.form_submit_button[0].click().run()
+    assert at.number_input(key="train.lr").step == pytest.approx(0.01)
+
+
+def test_the_sidebar_says_it_does_not_set_the_training_network() -> None:
+    at = open_clean({"tab": "training", "tr_cmp": "he"})
+    assert any("trains its own small network" in c.value for c in at.sidebar.caption)
+    assert at.selectbox(key="net.init").disabled and at.slider(key="net.depth").disabled
+    at = open_clean({"tab": "signal", "depth": "5", "width": "16"})
+    assert not at.selectbox(key="net.init").disabled and not at.slider(key="net.depth").disabled
+
+
+def test_removing_an_initializer_or_moving_the_view_trains_nothing(monkeypatch) -> None:
+    """Results are kept per (initializer, training setup): only a new initializer trains, and only itself."""
+    from initlab import training
+    from initlab.ui import compute
+
+    calls: list[int] = []
+    real = training.iter_train
+
+    def counting(scenarios, **kw):  # type: ignore[no-untyped-def]
+        calls.append(len(scenarios))
+        return real(scenarios, **kw)
+
+    monkeypatch.setattr(training, "iter_train", counting)
+    compute.train.clear()
+    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2", "tr_data_seed": "4242"})
+    assert calls == [3]
+    at.multiselect(key="training.compare").set_value(["zeros", "he"]).run()
+    at.number_input(key="training.run").set_value(1).run()
+    at.select_slider(key="training.frame_ui").set_value(5).run()
+    at.multiselect(key="training.compare").set_value(["zeros", "normal_10", "he"]).run()
+    assert calls == [3] and not at.exception
+    at.multiselect(key="training.compare").set_value(["zeros", "normal_10", "he", "xavier"]).run()
+    assert calls == [3, 1]

@@ -218,7 +218,7 @@ def test_no_sentence_compares_a_value_with_itself_in_synthetic_tables():
               signal_verdict(table(np.ones(10), act=geometric(0.818, 1.00499, 10)))):
         assert not self_comparisons(v), v
     v = signal_verdict(table(np.ones(250), act=np.full(250, 0.995)))
-    assert "stays at 0.995 from layer 1 to layer 250" in " ".join(v.details) and "stays at 0.995" in v.headline
+    assert "stays at 0.995 from layer 1 to the top" in v.headline and "stays at" not in " ".join(v.details)
     assert "is 4.99e-6 at layer 1" in signal_verdict(table([1.0], act=[4.99e-6])).details[0]
     # Where even 4 digits print 1, the power of ten the change stays below (never "x1").
     v = signal_verdict(table(np.ones(10), act=geometric(1.0, 1 + 2.5e-7, 10)))
@@ -236,6 +236,30 @@ def test_no_sentence_compares_a_value_with_itself_in_any_preset(name):
         for v in (signal_verdict(r.layers, "act", first=first_layer(r)), signal_verdict(r.layers, "pre"),
                   gradient_verdict(r.layers)):
             assert not self_comparisons(v), (name, v)
+
+
+def _words(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_no_detail_repeats_its_headline(name):
+    """A verdict box is a headline and bullets that add to it. A bullet that brings no number and at most
+    two words the headline does not have only repeats it (std1_explodes: "The activations overflowed to
+    inf at layer 32; from there on the values are inf or NaN." under "The forward signal overflowed to inf
+    at layer 32: from there on the activations are inf or NaN.")."""
+    import re
+
+    res = propagate(PRESETS[name].scenario)
+    for v in (signal_verdict(res.layers, "act", first=first_layer(res)), signal_verdict(res.layers, "pre"),
+              gradient_verdict(res.layers)):
+        head = _words(v.headline)
+        for d in v.details:
+            new = _words(d) - head
+            numbers = {w for w in new if re.fullmatch(r"[0-9]+", w)}
+            assert numbers or len(new) > 2, (name, v.headline, d)
 
 
 # ---------------------------------------------------------------------------------------------------

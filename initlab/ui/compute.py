@@ -267,27 +267,56 @@ def _train_showing(key: tuple[TrainScenario, ...], progress: Callable[[float, in
     return tuple(last)
 
 
-# Not a @shared function: the session that computes shows a progress bar and partial curves while it
-# trains (Streamlit cannot replay elements drawn inside a cached function); others asking meanwhile wait.
-_TRAINED: Shared[tuple[training.TrainResult, ...]] = Shared(CACHE_ENTRIES, "train")
+# One entry per training scenario (an initializer with a training setup): removing an initializer from a
+# comparison, or coming back to one, trains nothing. Restarts of scenarios that differ only in their
+# initialization give the same numbers trained together or apart (tests/test_training.py), so the
+# missing ones of a comparison are trained together, in one batched computation, and kept one by one.
+_TRAINED: Shared[training.TrainResult] = Shared(CACHE_ENTRIES * 4, "train")
+# The computations running now, by the group of scenarios they train: a session asking for the same
+# group meanwhile waits for it. Not a @shared function: the session that computes shows a progress bar
+# and partial curves while it trains (Streamlit cannot replay elements drawn inside a cached function).
+_TRAINING: Shared[tuple[training.TrainResult, ...]] = Shared(4, "training")
+
+
+def trained(ts: TrainScenario) -> training.TrainResult | None:
+    """The finished result of ``ts`` if the store or the cache holds it (never computes)."""
+    hit = stored("train", ts)
+    if hit is not _MISSING:
+        return hit  # type: ignore[return-value]
+    with _TRAINED.lock:
+        return _TRAINED.done.get(ts)
 
 
 def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
           partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
           ) -> tuple[training.TrainResult, ...]:
-    """All restarts of all ``scenarios`` trained together, shared by every session (read-only results).
+    """Every restart of each of ``scenarios``, shared by every session (read-only results), in order.
 
-    ``progress(fraction, step)`` reports to the session that computes it; others asking for the same
-    scenarios meanwhile wait for that one computation. A Training preset comes from the store.
+    Each scenario's result comes from the store, else the cache, else the ones missing are trained
+    together: ``progress(fraction, step)`` and ``partial(results so far, in the order of scenarios)``
+    report to the session that computes. A Training preset comes from the store.
     """
-    key = tuple(scenarios)
-    hit = stored("train", key)
-    if hit is not _MISSING:
-        return hit  # type: ignore[return-value]
-    return _TRAINED.get(key, lambda: _throttled(_train_showing, key, progress, partial))
+    have = {ts: r for ts in dict.fromkeys(scenarios) if (r := trained(ts)) is not None}
+    missing = tuple(ts for ts in dict.fromkeys(scenarios) if ts not in have)
+    if missing:
+        def part(so_far: tuple[training.TrainResult, ...]) -> None:
+            now = dict(zip(missing, so_far))
+            partial(tuple(have.get(ts) or now[ts] for ts in scenarios))  # type: ignore[misc]
+
+        group = _TRAINING.get((missing, ()), lambda: _throttled(_train_showing, missing, progress,
+                                                                None if partial is None else part))
+        for ts, r in zip(missing, group):
+            have[ts] = _TRAINED.get(ts, lambda r=r: r)
+    return tuple(have[ts] for ts in scenarios)
 
 
-train.clear = _TRAINED.clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
+def _train_clear() -> None:
+    _TRAINED.clear()
+    _TRAINING.clear()
+
+
+train.clear = _train_clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
+train.cache = _TRAINED  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=256)
@@ -366,7 +395,7 @@ _WARM_LOCK = threading.Lock()
 _warm_started = False
 
 
-Jobs = list[Scenario | tuple[TrainScenario, ...]]
+Jobs = list[Scenario | TrainScenario]
 
 
 def warm_up_once(scenarios: Jobs | Callable[[], Jobs]) -> None:
@@ -398,17 +427,17 @@ def warm_up_once(scenarios: Jobs | Callable[[], Jobs]) -> None:
     thread.start()
 
 
-def _in_store(job: Scenario | tuple[TrainScenario, ...]) -> bool:
-    if isinstance(job, tuple):
+def _in_store(job: Scenario | TrainScenario) -> bool:
+    if isinstance(job, TrainScenario):
         return stored("train", job) is not _MISSING
     return stored("propagate", job) is not _MISSING and stored("predict", job) is not _MISSING
 
 
-def _warm(jobs: list[Scenario | tuple[TrainScenario, ...]]) -> None:
+def _warm(jobs: list[Scenario | TrainScenario]) -> None:
     for s in jobs:
         try:
-            if isinstance(s, tuple):  # a Training preset's comparison
-                train(s)
+            if isinstance(s, TrainScenario):  # one initializer of a Training preset's comparison
+                train((s,))
                 continue
             propagate(s)
             predict(s)

@@ -9,6 +9,7 @@ lock them (drawn disabled).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -30,15 +31,24 @@ NETWORK = ("activation", "depth", "width", "batch")
 MORE = ("seed", "dtype", "bias", "bias_value", "inputs", "loss", "shared", "lsuv")
 
 
+def log_step(value: float | None, lo: float) -> float:
+    """The +/- step of a number box whose range spans decades (a learning rate): a tenth of the current
+    value's decade, so that "−" works at every value (0.01 steps by 0.001; a fixed step of 0.01 would
+    disable "−" at 0.01) and one click changes the value by 10% or less."""
+    v = value if isinstance(value, (int, float)) and value > 0 and math.isfinite(value) else max(lo, 1.0)
+    return 10.0 ** (math.floor(math.log10(v)) - 1)
+
+
 def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False, persist: bool = False,
            on_change: Callable[..., None] | None = None, args: tuple[Any, ...] = (),
            options: Sequence[str] | None = None, default_label: str | None = None,
-           placeholder: str | None = None, help_extra: str = "") -> None:
+           placeholder: str | None = None, help_extra: str = "", hi: float | None = None) -> None:
     """Draw the control of field ``name`` of section ``sec``.
 
     ``persist`` keeps the value while the widget is not drawn (a closed expander, another tab);
     ``options`` narrows a choice field's choices; ``default_label`` names the default an optional
-    choice stands for; ``placeholder`` shows in an empty optional number box.
+    choice stands for; ``placeholder`` shows in an empty optional number box; ``hi`` narrows a number's
+    upper bound to what exists now (the restarts of the training shown).
     """
     f: FieldSpec = sec.field(name)
     where = where or st
@@ -67,20 +77,29 @@ def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False
     elif f.widget == "slider":
         where.slider(f.label, int(f.lo or 0), int(f.hi or 1), **common)
     elif f.kind == "int":
-        where.number_input(f.label, int(f.lo or 0), int(f.hi or 1), step=1, **common)
+        where.number_input(f.label, int(f.lo or 0), int(f.hi if hi is None else hi), step=1, **common)
     else:
-        where.number_input(f.label, float(f.lo or 0), float(f.hi or 1), value=None if f.optional else "min",
+        lo, top = float(f.lo or 0), float(f.hi if hi is None else hi)
+        # Ranges over many decades (lo > 0) step by a tenth of the value's decade; others by Streamlit's 0.01.
+        step = log_step(ss.get(common["key"]), lo) if lo > 0 and top / lo >= 1e3 else None
+        where.number_input(f.label, lo, top, value=None if f.optional else "min", step=step,
                            format="%g", placeholder=placeholder, **common)
 
 
-def _net(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool = False, **kw: Any) -> None:
+# Tabs that do not read the sidebar's network: its controls are shown disabled there, with a word why
+# (a control that changes nothing on the page in front of the student would mislead).
+OWN_NETWORK_TABS = ("training",)
+
+
+def _net(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool = False, off: bool = False,
+         **kw: Any) -> None:
     if name in hide:
         return
     extra = ""
     if name == "activation":  # the recommended gain, in the tooltip (no extra element on every run)
         act = activations.get(ss.get(state.key("net", "activation"), "tanh"))
         extra = f" Recommended gain for {act.name}: {act.gain:.4g} ({act.gain_source})."
-    widget(NET, name, disabled=name in lock, persist=persist, on_change=state.changed, args=(name,),
+    widget(NET, name, disabled=name in lock or off, persist=persist, on_change=state.changed, args=(name,),
            help_extra=extra, **kw)
 
 
@@ -105,7 +124,11 @@ def sidebar(scenario: Scenario) -> None:
                                     "the preset."),
             disabled="preset" in lock or in_lesson,
         )
-    _net("init", hide, lock)
+    off = state.current_tab() in OWN_NETWORK_TABS
+    if off:
+        st.caption("The Training tab trains its own small network: its settings are on the page. The controls "
+                   "below set the deep network of the other tabs.")
+    _net("init", hide, lock, off=off)
     spec = initializers.spec(scenario.init)
     if "init" not in hide:
         st.caption(f"`{initializers.get(scenario.init, **scenario.init_params()).formula()}`")
@@ -115,11 +138,12 @@ def sidebar(scenario: Scenario) -> None:
         if p.kind == "choice":
             # Only what the schema accepts (PyTorch also lists conv* nonlinearities: gain 1, as linear).
             valid = choices_for(NET.field(pname))
-            _net(pname, hide, lock, options=tuple(c for c in p.choices or () if c in valid), default_label=str(p.default))
+            _net(pname, hide, lock, off=off, options=tuple(c for c in p.choices or () if c in valid),
+                 default_label=str(p.default))
         else:
-            _net(pname, hide, lock, placeholder=f"default {float(p.default):g}")
+            _net(pname, hide, lock, off=off, placeholder=f"default {float(p.default):g}")
     for name in NETWORK:
-        _net(name, hide, lock)
+        _net(name, hide, lock, off=off)
     shown = [n for n in MORE if n not in hide]
     if not shown:
         return
@@ -131,7 +155,7 @@ def sidebar(scenario: Scenario) -> None:
             for name in shown:
                 if name == "bias_value" and scenario.bias in BIASES_WITHOUT_VALUE:
                     continue
-                _net(name, hide, lock, persist=True)
+                _net(name, hide, lock, persist=True, off=off)
 
 
 def view(section_id: str, name: str, where: Any = None, **kw: Any) -> None:

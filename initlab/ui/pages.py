@@ -28,12 +28,12 @@ import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
-from initlab import initializers, plots, plots_theory, plots_training, products, theory, verdict
+from initlab import initializers, plots, plots_theory, plots_training, products, summaries, theory, verdict
 from initlab.lessons import LESSONS
-from initlab.links import LESSON_CONTROLS
+from initlab.links import LESSON_CONTROLS, differences
 from initlab.network import Result
 from initlab.presets import PRESETS
-from initlab.scenario import INIT_PARAM_NAMES, Scenario, repair
+from initlab.scenario import BIASES_WITHOUT_VALUE, INIT_PARAM_NAMES, Scenario, repair
 from initlab.train_scenario import TRAIN, TrainScenario
 from initlab.training import TrainResult
 from initlab.views import TRAINING, CompareView, RangesView, SignalView, TheoryView, TrainView, train_comparison
@@ -242,7 +242,8 @@ def _signal_view(s: Scenario, which: str) -> tuple[verdict.Verdict, str, bool, s
     and the note on the mean-field curve."""
     res = compute.propagate(s)
     bad = bool((res.layers[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any())
-    return (verdict.signal_verdict(res.layers, which, first=verdict.first_layer(res)), summary_line(res, which), bad,
+    return (verdict.signal_verdict(res.layers, which, first=verdict.first_layer(res), dtype=s.dtype),
+            summary_line(res, which), bad,
             _theory_note(_theory(s, f"{which}_std")))
 
 
@@ -418,11 +419,11 @@ def variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
     return products.compare_variants(s, view)
 
 
-def warm_up_list() -> list[Scenario | tuple[TrainScenario, ...]]:
+def warm_up_list() -> list[Scenario | TrainScenario]:
     """Every computation a preset link's opening page needs: its scenario (on the Compare page its
-    variants, on the Theory page its LSUV variant), and for a Training preset its comparison (a tuple
-    of training scenarios, trained together)."""
-    out: list[Scenario | tuple[TrainScenario, ...]] = list(products.scenarios_to_warm())
+    variants, on the Theory page its LSUV variant), and for a Training preset each initializer of its
+    comparison (a training scenario)."""
+    out: list[Scenario | TrainScenario] = list(products.scenarios_to_warm())
     out += [args[0] for kind, args in products.preset_products() if kind == "train"]
     return out
 
@@ -468,7 +469,7 @@ def _compare_table(scenarios: tuple[tuple[str, Scenario], ...], which: str, dept
     rows = []
     for label, v in scenarios:
         r = compute.propagate(v)
-        sv = verdict.signal_verdict(r.layers, which, first=verdict.first_layer(r))
+        sv = verdict.signal_verdict(r.layers, which, first=verdict.first_layer(r), dtype=v.dtype)
         gv = verdict.gradient_verdict(r.layers)
         std = r.layers[f"{which}_std"].to_numpy(dtype=float)
         fin = std[np.isfinite(std)]
@@ -596,55 +597,37 @@ TRAIN_GROUPS = (("Data", ("dataset", "n_train", "n_test", "noise", "data_seed", 
 
 def _train_controls(ts: TrainScenario, view: TrainView) -> None:
     controls.view("training", "compare")
+    # A form: a student changes several settings, then trains once (each change used to retrain at once,
+    # 4-12 s each). The custom initializer's settings live in it too.
     box = st.expander("Data, network and training (the same for every initializer)", key="train_settings",
-                      on_change="rerun")
-    if box.open:
-        with box:
-            cols = st.columns(3)
-            for col, (title, names) in zip(cols, TRAIN_GROUPS):
-                col.markdown(f"**{title}**")
-                for name in names:
-                    if name == "momentum" and ts.optimizer != "momentum":
-                        continue
-                    if name == "bias_value" and ts.bias in ("zeros", "torch_linear"):
-                        continue
-                    controls.widget(TRAIN, name, where=col, persist=True)
-    if "custom" in view.compare:
-        c = st.columns(4)
-        controls.widget(TRAIN, "init", where=c[0], persist=True)
-        for i, (pname, p) in enumerate(initializers.spec(ts.init).params.items()):
-            if pname in {f.name for f in TRAIN.fields}:
-                extra = dict(default_label=str(p.default)) if p.kind == "choice" else dict(placeholder=f"default {p.default}")
-                controls.widget(TRAIN, pname, where=c[1 + i % 3], persist=True, **extra)
-
-
-def _train_summary(results: dict[str, TrainResult]) -> list[dict[str, Any]]:
-    rows = []
-    for label, r in results.items():
-        acc = r.test_acc[:, -1]
-        loss0, loss = r.loss[:, 0], r.loss[:, -1]
-        ok = np.isfinite(loss)
-        q1, med, q3 = np.nanpercentile(np.where(np.isfinite(acc), acc, np.nan), [25, 50, 75]) if np.isfinite(acc).any() \
-            else (np.nan,) * 3
-        distinct = r.distinct[:, -1, :]
-        rows.append({
-            "initializer": label,
-            "median test accuracy": verdict.fmt(med),
-            "middle half of restarts": f"{verdict.fmt(q1)} – {verdict.fmt(q3)}",
-            "worst – best": f"{verdict.fmt(np.nanmin(acc))} – {verdict.fmt(np.nanmax(acc))}",
-            "median loss at step 0": verdict.fmt(float(np.nanmedian(loss0))) if np.isfinite(loss0).any() else "inf/NaN",
-            "median final loss": verdict.fmt(float(np.nanmedian(loss[ok]))) if ok.any() else "inf/NaN",
-            "restarts with inf/NaN loss": int((~np.isfinite(r.loss).all(axis=1)).sum()),
-            "distinct units at the end": " / ".join(verdict.fmt(float(np.nanmedian(distinct[:, l])))
-                                                     for l in range(distinct.shape[1])),
-        })
-    return rows
+                      on_change="rerun", expanded="custom" in view.compare)
+    if not box.open:
+        return
+    with box, st.form("train_form", border=False, enter_to_submit=False):
+        cols = st.columns(3)
+        for col, (title, names) in zip(cols, TRAIN_GROUPS):
+            col.markdown(f"**{title}**")
+            for name in names:
+                if name == "momentum" and ts.optimizer != "momentum":
+                    continue
+                if name == "bias_value" and ts.bias in BIASES_WITHOUT_VALUE:
+                    continue
+                controls.widget(TRAIN, name, where=col, persist=True)
+        if "custom" in view.compare:
+            st.markdown("**Custom initializer** (the comparison's *custom* entry)")
+            c = st.columns(4)
+            controls.widget(TRAIN, "init", where=c[0], persist=True)
+            for i, (pname, p) in enumerate(initializers.spec(ts.init).params.items()):
+                if pname in {f.name for f in TRAIN.fields}:
+                    extra = dict(default_label=str(p.default)) if p.kind == "choice" else dict(placeholder=f"default {p.default}")
+                    controls.widget(TRAIN, pname, where=c[1 + i % 3], persist=True, **extra)
+        st.form_submit_button("Train with these settings", type="primary")
 
 
 @compute.shared(VIEWS)
 def _train_table(pairs: Pairs) -> pa.Table:
     """The summary table of a trained comparison (its results are cached: read, not retrained)."""
-    return table(_train_summary(_trained(pairs)))
+    return table(summaries.train_table(_trained(pairs)))
 
 
 def training_page(values: Values) -> None:
@@ -687,8 +670,9 @@ def training_page(values: Values) -> None:
     sketch.empty()
     first = next(iter(results.values()))
     steps = first.recorded_steps
-    frame = len(steps) - 1 if view.frame < 0 or view.frame >= len(steps) else view.frame
-    run = view.run if view.run < ts.restarts else 0
+    # The view was made to exist in this training (views.repair_training_view, with a notice).
+    frame = len(steps) - 1 if view.frame < 0 else view.frame
+    run = view.run
     st.dataframe(_train_table(pairs), hide_index=True, width="stretch")
     section("Loss during training", "Median over restarts with the middle half as a band, on a log axis. "
             "A line that stays flat has not learned; a wide band means the restarts disagree.")
@@ -703,9 +687,12 @@ def training_page(values: Values) -> None:
     c = st.columns([3, 1])
     k = "training.frame_ui"
     ss[k] = frame
-    c[0].slider(TRAINING.field("frame").label, 0, len(steps) - 1, key=k, help=TRAINING.field("frame").help,
-                format="%d", on_change=_set_frame, args=(len(steps),))
-    controls.view("training", "run", where=c[1])
+    # The slider reads in training steps; the link keeps the index of the recorded step (-1: the last).
+    c[0].select_slider("Step shown (recorded steps)", options=range(len(steps)), key=k,
+                       format_func=lambda i: f"{int(steps[i]):,}", on_change=_set_frame, args=(len(steps),),
+                       help=f"{len(steps)} recorded steps from 0 to {int(steps[-1]):,}: the boundaries, and the "
+                            "dotted line on the curves above, show the network at this step.")
+    controls.widget(TRAINING, "run", where=c[1], persist=True, hi=ts.restarts - 1)
     chart("boundary", pairs, run, int(steps[frame]))
     section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
             "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
@@ -776,6 +763,44 @@ def learn(values: Values) -> None:
             for col, name in zip(cols, lesson.presets):
                 col.button(f"Show me: {PRESETS[name].title}", key=f"learn_{i}_{name}", disabled=locked,
                            on_click=state.apply_preset, args=(name,))
+
+
+# The sections each page reads: what a preset's text (about its own page) depends on.
+PAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "signal": ("net", "signal"), "gradients": ("net",), "ranges": ("ranges",), "compare": ("net", "compare", "signal"),
+    "training": ("train", "training"), "theory": ("net", "theory"), "learn": (),
+}
+MAX_DIFFERENCES = 6  # changes listed under a preset's text; more are counted
+
+
+def preset_text(name: str) -> str | None:
+    """The preset's text, its measured numbers filled in from the results its page computed (None while
+    they are not computed: a preset's own numbers are never computed just for its text)."""
+    p = PRESETS[name]
+    if p.facts != "train":
+        return p.text
+    pairs = train_comparison(p.views["train"], p.views["training"].compare)
+    got = [compute.trained(ts) for _, ts in pairs]
+    if any(r is None for r in got):
+        return None
+    return p.fill(summaries.train_facts(dict(zip(p.views["training"].compare, got))))  # type: ignore[arg-type]
+
+
+def preset_box(name: str, values: Values) -> None:
+    """The blue box: the preset's title and text, and once the student changed something the text is about,
+    what differs (the text describes the preset, not the page any more)."""
+    p = PRESETS[name]
+    text = preset_text(name)
+    body = f"**{p.title}**: " + (text if text is not None else
+                                 "its numbers appear here once its training has run (open its Training tab).")
+    changed = differences(values, state.base(), PAGE_SECTIONS[p.tab])
+    if changed:
+        listed = "; ".join(changed[:MAX_DIFFERENCES]) + (f"; and {len(changed) - MAX_DIFFERENCES} more"
+                                                         if len(changed) > MAX_DIFFERENCES else "")
+        body += (f"\n\n*This text describes the preset, not what is on screen now: you changed {listed}.*")
+    elif state.current_tab() != p.tab:
+        body += f"\n\n*This text is about the **{state.TABS[p.tab]}** tab.*"
+    st.info(body, icon="🎯")
 
 
 PAGES: dict[str, Callable[[Values], None]] = {

@@ -26,7 +26,7 @@ from typing import Any
 import streamlit as st
 
 from initlab import initializers
-from initlab.links import SECTIONS, STREAMLIT_KEYS, LinkState, decode_query, defaults, encode_query
+from initlab.links import SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query, defaults, encode_query
 from initlab.presets import PRESETS
 from initlab.scenario import INIT_PARAM_NAMES, NET, Notice, Scenario
 from initlab.schema import format_value, parse_value
@@ -133,6 +133,11 @@ def changed(name: str) -> None:
     ss["_adjusted"] = budget
 
 
+def current_tab() -> str:
+    """The stable id of the open tab."""
+    return TAB_ID_OF_LABEL.get(ss.get("tab") or "", default_tab())
+
+
 def preset() -> str | None:
     """The preset the current view started from (None: the defaults)."""
     return ss.get("_preset")
@@ -156,7 +161,9 @@ def current() -> tuple[dict[str, Any], list[Notice]]:
             k = key(sec.id, f.name)
             if k in ss and f.kind == "widths" and isinstance(ss[k], str):
                 try:
-                    values[f.name] = parse_value(f, ss[k])[0]
+                    values[f.name], why = parse_value(f, ss[k])
+                    if why:
+                        notices.append(Notice(f.url_key, f"{f.label}: {why}"))
                 except ValueError as exc:
                     notices.append(Notice(f.url_key, f"{f.label}: {exc}; using {format_value(f, getattr(b[sec.id], f.name))}"))
             elif k in ss:
@@ -170,7 +177,31 @@ def current() -> tuple[dict[str, Any], list[Notice]]:
             values.update({k: None for k in INIT_PARAM_NAMES if k not in accepted})
         out[sec.id], more = sec.from_values(values, b[sec.id])
         notices.extend(more)
+    notices.extend(cross_repair(out))
     return out, notices
+
+
+def show_as_used(values: Mapping[str, Any]) -> None:
+    """Put the values the page computes with back into the controls: a repaired value (clamped, cut by
+    the budget, made to exist) is shown as used, never the typed one (the notice says what changed).
+
+    Call it before the widgets are drawn (their session state can only be set then)."""
+    for sec in SECTIONS:
+        for f in sec.fields:
+            k = key(sec.id, f.name)
+            if k not in ss:
+                continue
+            used = getattr(values[sec.id], f.name)
+            have = ss[k]
+            if f.kind == "widths":
+                try:  # "10, 5" stays as typed; "100,0" (clamped: a reason) becomes what is used, "64,1"
+                    same = isinstance(have, str) and parse_value(f, have) == (used, None)
+                except ValueError:
+                    same = False
+                if not same:
+                    ss[k] = format_value(f, used)
+            elif (tuple(have) if isinstance(have, list) else have) != used:
+                ss[k] = list(used) if isinstance(used, tuple) else used
 
 
 def sync_url(values: Mapping[str, Any], tab_label: str | None) -> None:

@@ -1,0 +1,260 @@
+"""Numbers into words for the Training and Theory tabs: pure functions of results (no streamlit).
+
+What the page says about a comparison (its summary table, and the numbers a preset's text fills in at
+run time) is computed here, once, so that the text and the table cannot disagree and both are
+unit-tested without a page. A preset text quotes a measured training number through a field such as
+``{he.acc_median}``: the digits of a training run depend on the CPU (the compiled kernel and BLAS add in
+their own orders, and training amplifies the differences), so they are filled in from the results on
+the page, never written into the text.
+
+Diverged restarts (a loss that became inf or NaN at some recorded step) are counted and left out of
+every other statistic: their predictions are NaN, and counting them as wrong for every point would
+drag the median below chance.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from initlab import theory
+from initlab.lsuv import LsuvReport
+from initlab.scenario import Scenario
+from initlab.spectra import NOISE_FLOOR, JacobianSpectra
+from initlab.training import TrainResult
+from initlab.verdict import fmt
+
+__all__ = ["RunSummary", "TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines", "summarize",
+           "theory_texts", "train_facts", "train_table"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One initializer's restarts at the last recorded step. Statistics are over the restarts whose loss
+    stayed finite (``kept``); None when no restart qualifies."""
+
+    restarts: int
+    diverged: int  # restarts whose loss became inf/NaN at some recorded step
+    acc_median: float | None
+    acc_q1: float | None
+    acc_q3: float | None
+    acc_min: float | None
+    acc_max: float | None
+    loss0_median: float | None  # loss at step 0, over the restarts where it is finite
+    loss0_nonfinite: int  # restarts whose loss is already inf/NaN at step 0
+    loss_end_median: float | None
+    distinct_end: tuple[float | None, ...]  # median distinct units per hidden layer at the end
+
+    @property
+    def kept(self) -> int:
+        return self.restarts - self.diverged
+
+
+def _stat(fn: Any, a: np.ndarray, *args: Any) -> float | None:
+    return float(fn(a, *args)) if a.size else None
+
+
+def summarize(r: TrainResult) -> RunSummary:
+    """The summary of ``r`` (see :class:`RunSummary`); never warns, whatever diverged."""
+    ok = np.isfinite(r.loss).all(axis=1)
+    acc = r.test_acc[ok, -1]
+    loss0 = r.loss[:, 0]
+    loss0 = loss0[np.isfinite(loss0)]
+    distinct = r.distinct[ok, -1, :]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return RunSummary(
+            restarts=int(r.loss.shape[0]), diverged=int((~ok).sum()),
+            acc_median=_stat(np.median, acc), acc_q1=_stat(np.percentile, acc, 25),
+            acc_q3=_stat(np.percentile, acc, 75), acc_min=_stat(np.min, acc), acc_max=_stat(np.max, acc),
+            loss0_median=_stat(np.median, loss0), loss0_nonfinite=int(r.loss.shape[0] - loss0.size),
+            loss_end_median=_stat(np.median, r.loss[ok, -1]),
+            distinct_end=tuple(_stat(np.median, distinct[:, k]) for k in range(distinct.shape[1])))
+
+
+def _f(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else fmt(x)
+
+
+def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
+    """The Training tab's summary table: one row per initializer (label -> result)."""
+    rows = []
+    for label, r in results.items():
+        s = summarize(r)
+        rows.append({
+            "initializer": label,
+            "median test accuracy": _f(s.acc_median),
+            "middle half of restarts": "—" if s.acc_q1 is None else f"{_f(s.acc_q1)} – {_f(s.acc_q3)}",
+            "worst – best": "—" if s.acc_min is None else f"{_f(s.acc_min)} – {_f(s.acc_max)}",
+            "median loss at step 0": _f(s.loss0_median) + (f" ({s.loss0_nonfinite} inf/NaN)" if s.loss0_nonfinite else ""),
+            "median final loss": _f(s.loss_end_median),
+            "diverged (inf/NaN loss)": f"{s.diverged} of {s.restarts}" + (", left out of the other columns"
+                                                                          if s.diverged else ""),
+            "distinct units at the end": " / ".join(_f(d) for d in s.distinct_end),
+        })
+    return rows
+
+
+def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace]:
+    """The numbers a Training preset's text quotes, by comparison entry (``views.TRAIN_INITS`` name ->
+    result): ``{he.acc_median}``, ``{normal_10.loss0}``, ... written exactly as :func:`train_table`
+    writes them, so every number the text quotes is in the table on the same page."""
+    out = {}
+    for name, r in results.items():
+        s = summarize(r)
+        out[name] = SimpleNamespace(
+            acc_median=_f(s.acc_median), acc_q1=_f(s.acc_q1), acc_q3=_f(s.acc_q3), acc_min=_f(s.acc_min),
+            acc_max=_f(s.acc_max), loss0=_f(s.loss0_median), loss_end=_f(s.loss_end_median),
+            restarts=str(s.restarts), diverged=str(s.diverged))
+    return out
+
+
+# ------------------------------------------------------------------------------------------- Theory
+
+# Schoenholz et al. (2017, Fig. 5-6): networks trained when their depth was below about 6 xi_c, not beyond.
+TRAINABLE_XI = 6
+EDGE_BAND = 0.01  # |chi1 - 1| below this: a network of a few hundred layers cannot tell the phases apart
+
+
+@dataclass(frozen=True)
+class TheoryTexts:
+    """What the Theory page says about a scenario's place in mean-field theory."""
+
+    point: tuple[float, float] | None  # (σw², σb²) on the phase diagram; None: the theory does not describe it
+    sb2: float  # the σb² of the depth-scale curve: the scenario's bias variance
+    intro: str  # where the scenario sits (or why it has no point)
+    depth: str  # ξ_c against the network's depth
+
+
+def _phase_word(chi: float) -> str:
+    return "ordered" if chi < 1 - EDGE_BAND else "chaotic" if chi > 1 + EDGE_BAND else "at the edge of chaos"
+
+
+def theory_texts(s: Scenario, sw2_max: float, sb2_max: float) -> TheoryTexts:
+    """The scenario's point, phase, edge of chaos and depth scale in words, for a phase diagram drawn over
+    [0, sw2_max] x [0, sb2_max] (a point or an edge beyond it is said to be beyond it)."""
+    act = s.activation
+    sb2 = theory.bias_variance(s)
+    point = theory.scenario_sigmas(s)
+    crit = float(theory.critical_sw2(act, sb2))
+    edge = (f"the edge of chaos for {act} at σb² = {fmt(sb2)} is at **σw² = {fmt(crit)}**"
+            if math.isfinite(crit) else f"{act} has no edge of chaos at σb² = {fmt(sb2)}")
+    if math.isfinite(crit) and crit > sw2_max:
+        edge += f", beyond this diagram (raise “σw² up to” above {fmt(crit)} to see it)"
+    if point is None:
+        why = theory.why_no_point(s)
+        intro = f"This scenario has no point on the diagram: {why}. For its activation and bias, {edge}."
+        return TheoryTexts(None, sb2, intro, "")
+    sw2 = point[0]
+    chi = float(theory.chi1(act, sw2, sb2))
+    intro = (f"This scenario: {act}, **σw² = {fmt(sw2)}**, **σb² = {fmt(sb2)}**, **χ₁ = {fmt(chi)}** "
+             f"({_phase_word(chi)}); {edge}.")
+    if sw2 > sw2_max or sb2 > sb2_max:
+        intro += " The scenario itself lies beyond the diagram's range: its marker sits on the border."
+    if chi > 1 + EDGE_BAND:
+        c_star = float(theory.correlation_fixed_point(act, sw2, sb2))
+        if math.isfinite(c_star):
+            intro += (f" In this chaotic phase a small difference between two inputs grows only until their "
+                      f"correlation reaches **c\\* = {fmt(c_star)}**: nearby inputs end up about as different as "
+                      "unrelated ones.")
+    return TheoryTexts(point, sb2, intro, depth_line(s, sw2, sb2, chi))
+
+
+def depth_line(s: Scenario, sw2: float, sb2: float, chi: float) -> str:
+    """ξ_c of the scenario against its depth, in words (Schoenholz et al. 2017)."""
+    xi_c = float(theory.depth_scales(s.activation, sw2, sb2)[1])
+    if math.isnan(xi_c):
+        return (f"No depth scale here: with {s.activation} at χ₁ = {fmt(chi)} > 1 the variance of the signal grows "
+                "without bound (q\\* = ∞), so there is no fixed point to settle to.")
+    if math.isinf(xi_c):
+        return ("ξ_c is infinite here: exactly at the edge of chaos, a small difference between two inputs neither "
+                "shrinks nor grows from layer to layer (to first order).")
+    ratio = s.depth / xi_c if xi_c > 0 else math.inf
+    head = f"ξ_c here: **{fmt(xi_c)} layers**, against a depth of **{s.depth}** ({fmt(ratio)} ξ_c)"
+    if ratio <= 1:
+        return head + ": the top still sees most of the difference between two inputs."
+    if ratio <= TRAINABLE_XI:
+        return (head + f": within the ~{TRAINABLE_XI} ξ_c up to which Schoenholz et al. (2017) could still train "
+                "such networks, although much of the difference between two inputs has faded by the top.")
+    return (head + f": beyond the ~{TRAINABLE_XI} ξ_c up to which Schoenholz et al. (2017) could train such "
+            f"networks; by the top, the difference between two inputs has faded by a factor e^{fmt(ratio)}.")
+
+
+def jacobian_table(pair: Sequence[tuple[str, JacobianSpectra, np.ndarray | None]]) -> list[dict[str, Any]]:
+    """Rows of the Jacobian-spectra table: per initializer and depth, the largest and smallest singular
+    values (below the rounding floor: said so, not quoted), how many lie below that floor, the mean of
+    s² and its mean-field prediction ∏ χ_l (``chi``: the per-layer χ of :func:`initlab.theory.predict`)."""
+    rows = []
+    for label, sp, chi in pair:
+        summ = sp.summary()
+        floor = NOISE_FLOOR.get(sp.dtype, NOISE_FLOOR["float32"])
+        n = sp.singular_values.shape[1]
+        for k, d in enumerate(summ["depth"]):
+            big, small, below = summ["max"][k], summ["min"][k], summ["below_floor"][k]
+            noisy = bool(np.isfinite(below) and below > 0)
+            rows.append({
+                "initializer": label, "layer": int(d), "largest": fmt(big),
+                "smallest": f"< {fmt(floor * big)} (rounding floor)" if noisy else fmt(small),
+                "largest / smallest": f"> {fmt(1 / floor)}" if noisy else fmt(summ["condition"][k]),
+                "below the rounding floor": "—" if not np.isfinite(below) else f"{int(below)} of {n}",
+                "mean of s²": fmt(summ["mean_sq"][k]),
+                "mean-field ∏ χ_l": "—" if chi is None else fmt(float(np.prod(chi[: int(d)]))),
+            })
+    return rows
+
+
+def jacobian_note(s: Scenario, texts: TheoryTexts) -> str | None:
+    """Why the mean of s² of a network at the edge of chaos still moves: χ₁ = 1 holds at the fixed point
+    q*, and the inputs enter elsewhere (None when the scenario is not at the edge, or enters at q*)."""
+    if texts.point is None:
+        return None
+    sw2, sb2 = texts.point
+    act = s.activation
+    chi = float(theory.chi1(act, sw2, sb2))
+    pred = theory.predict(s)
+    q_star = float(theory.fixed_point(act, sw2, sb2))
+    if pred is None or abs(chi - 1) >= EDGE_BAND or not math.isfinite(q_star):
+        return None
+    q1 = float(pred.pre_std[0] ** 2)
+    if abs(q1 - q_star) <= 0.1 * max(q_star, 1e-12):
+        return None
+    return (f"Why the mean of s² still moves although χ₁ = 1: χ₁ is the factor per layer *at the fixed point* "
+            f"q\\* = {fmt(q_star)}, and these inputs enter at q = {fmt(q1)}. Until q settles, each layer multiplies "
+            f"s² by its own χ_l (layer 1: {fmt(float(pred.chi[0]))}); mean-field theory predicts the product, "
+            "∏ χ_l, in the table's last column.")
+
+
+def lsuv_lines(s: Scenario, report: LsuvReport, own_var: np.ndarray | None, start_var: np.ndarray | None
+               ) -> tuple[str, ...]:
+    """What LSUV did to ``s`` in words: the scenario's own variances, the orthogonal start's, and LSUV's
+    rescalings (none needed, how many, which layers did not converge)."""
+    lines = []
+    depth = report.iterations.size
+    if own_var is not None:
+        lines.append(f"With {s.init} as initialized, Var(z) is **{fmt(own_var[0])}** at layer 1 and "
+                     f"**{fmt(own_var[-1])}** at layer {depth}.")
+    if start_var is not None:
+        lines.append(f"From orthogonal weights, before any rescaling: **{fmt(start_var[0])}** at layer 1 and "
+                     f"**{fmt(start_var[-1])}** at layer {depth}.")
+    total, rescaled = int(report.iterations.sum()), int((report.iterations > 0).sum())
+    after = report.var_after[np.isfinite(report.var_after)]
+    span = (f"Var(z) lies between **{fmt(float(after.min()))}** and **{fmt(float(after.max()))}**"
+            if after.size else "no layer has a finite Var(z)")
+    if total == 0:
+        lines.append(f"LSUV rescaled nothing: every layer of the orthogonal start was already within "
+                     f"{fmt(report.tol)} of 1 ({span}).")
+    else:
+        lines.append(f"LSUV rescaled **{rescaled}** of the {depth} layers, **{total}** rescalings in all (at most "
+                     f"**{int(report.iterations.max())}** for one layer); after it, {span} in every layer.")
+    missed = int((~report.converged).sum())
+    if missed:
+        lines.append(f"**{missed}** layer{'s' if missed > 1 else ''} did not reach 1 within {fmt(report.tol)} in "
+                     f"{report.max_iter} tries (a bias variance of 1 or more cannot be rescaled away, and a layer "
+                     "whose variance is 0 or not finite cannot be rescaled at all).")
+    return tuple(lines)
