@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.lsuv import LsuvReport
-from initlab.plots import REF_GREY, _finish, colour, dash
+from initlab.plots import _finish, colour, dash, ref_line
 from initlab.spectra import JacobianSpectra
 from initlab.theory import DepthScaleCurve, PhaseDiagram
 
@@ -57,18 +57,17 @@ def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) ->
                                     ("ξ_q: depth over which the signal's size settles", curve.xi_q))):
         y = np.where(np.isfinite(ys) & (ys > 0), ys, np.nan)
         fig.add_trace(go.Scatter(x=curve.sw2, y=y, mode="lines", name=name, line=dict(color=colour(i), dash=dash(i))))
-    fig.add_hline(y=depth, line=dict(color=REF_GREY, dash="dot"), annotation_text=f"this network: {depth} layers",
-                  annotation_position="top left")
-    if math.isfinite(curve.critical_sw2):
-        fig.add_vline(x=curve.critical_sw2, line=dict(color="black", width=1),
-                      annotation_text=f"critical σw² = {curve.critical_sw2:.3g}", annotation_position="top right")
-    if sw2 is not None:
-        fig.add_vline(x=sw2, line=dict(color=colour(1), dash="dash"), annotation_text=f"this scenario: {sw2:.3g}",
-                      annotation_position="bottom right")
     # xi diverges at the critical point: the axis stops two decades above the network's depth so that
     # the finite part stays readable (the peak runs off the top, as a divergence should).
     top = max(1e3, 100.0 * depth)
     fig.update_yaxes(type="log", range=[math.log10(0.3), math.log10(top)])
+    ref_line(fig, y=depth, text=f"this network: {depth} layers")
+    if math.isfinite(curve.critical_sw2):
+        ref_line(fig, x=curve.critical_sw2, text=f"critical σw² = {curve.critical_sw2:.3g}", position="top right",
+                 line=dict(color="black", width=1))
+    if sw2 is not None:
+        ref_line(fig, x=sw2, text=f"this scenario: {sw2:.3g}", position="bottom right",
+                 line=dict(color=colour(1), dash="dash"))
     return _finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
 
 
@@ -109,6 +108,6 @@ def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str) 
         y = np.where(np.isfinite(v) & (v > 0), v, np.nan)
         fig.add_trace(go.Scatter(x=layers, y=y, mode="lines+markers" if layers.size <= 60 else "lines", name=name,
                                  line=dict(color=colour(i), dash=dash(i))))
-    fig.add_hline(y=1.0, line=dict(color=REF_GREY, dash="dot"), annotation_text="target variance 1")
     fig.update_yaxes(type="log")
+    ref_line(fig, y=1.0, text="target variance 1")
     return _finish(fig, "layer", "Var(z) over the batch", hovermode="x unified")
