@@ -22,28 +22,98 @@ __all__ = ["depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figure"
 
 # log2(chi1) is clipped to +-CHI_CLIP for the colours: a factor 8 per layer is already "fast".
 CHI_CLIP = 3.0
+# The edge of chaos, on every Theory chart: Okabe-Ito bluish green, which reads on a light and a dark
+# background (contrast about 3.3 against white, 5.5 against Streamlit's dark #0e1117) and stands apart
+# in hue from the red-blue chi1 colours. On the phase diagram it runs where chi1 = 1, which the colour
+# scale draws white, so it gets a white casing there (a wider white line underneath).
+EDGE = colour(2)
+EDGE_CASING = "rgba(255,255,255,0.9)"
+# Text drawn ON the heatmap (not on the page background, so the theme does not change what is under
+# it): near-black with a white halo reads on every chi1 colour, white (chi1 = 1) included.
+ON_HEATMAP = dict(size=12, color="#1a1a1a", shadow="0px 0px 3px #ffffff, 0px 0px 2px #ffffff")
+# Where a point off the drawn ranges is put on the border: (dx, dy) -> arrow, marker pointing outward.
+_OUTWARD = {(1, 0): ("→", "triangle-right"), (-1, 0): ("←", "triangle-left"), (0, 1): ("↑", "triangle-up"),
+            (0, -1): ("↓", "triangle-down"), (1, 1): ("↗", "triangle-ne"), (-1, 1): ("↖", "triangle-nw"),
+            (1, -1): ("↘", "triangle-se"), (-1, -1): ("↙", "triangle-sw")}
+
+
+def _side(v: float, lo: float, hi: float) -> int:
+    return 1 if v > hi else -1 if v < lo else 0
+
+
+def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float], label: str) -> None:
+    """The scenario's cross; off the drawn ranges, a triangle on the border pointing outward with its
+    real values in the label ("this scenario: σw² = 1.76 →"), so the student sees where it is."""
+    sw2, sb2 = float(point[0]), float(point[1])
+    (x0, x1), (y0, y1) = (float(pd_.sw2[0]), float(pd_.sw2[-1])), (float(pd_.sb2[0]), float(pd_.sb2[-1]))
+    dx, dy = _side(sw2, x0, x1), _side(sb2, y0, y1)
+    symbol, text, where = "x", label, "top center"
+    if dx or dy:
+        arrow, symbol = _OUTWARD[(dx, dy)]
+        real = [f"σw² = {sw2:.3g}"] * bool(dx) + [f"σb² = {sb2:.3g}"] * bool(dy)
+        text = f"{label}: {', '.join(real)} {arrow}"
+        where = {1: "bottom", -1: "top", 0: "middle"}[dy] + " " + {1: "left", -1: "right", 0: "center"}[dx]
+    fig.add_trace(go.Scatter(
+        x=[min(max(sw2, x0), x1)], y=[min(max(sb2, y0), y1)], mode="markers+text", name=label, text=[text],
+        textposition=where, textfont=ON_HEATMAP, cliponaxis=False, customdata=[[sw2, sb2]],
+        marker=dict(size=14, symbol=symbol, color=colour(1), line=dict(width=2, color="#1a1a1a")),
+        hovertemplate=f"{label}<br>σw² %{{customdata[0]:.3g}}<br>σb² %{{customdata[1]:.3g}}<extra></extra>",
+    ))
+
+
+def _edge_beyond(fig: go.Figure, pd_: PhaseDiagram) -> None:
+    """Say where the edge of chaos is when (part of) it lies left or right of the drawn σw² range, with
+    its σw² at the first and last such σb² row (``critical_sw2`` is solved per row over 1e-6 .. 1e6,
+    whatever the grid)."""
+    crit, sb2 = pd_.critical_sw2, pd_.sb2
+    lo, hi = float(pd_.sw2[0]), float(pd_.sw2[-1])
+    for side, rows in ((1, np.isfinite(crit) & (crit > hi)), (-1, np.isfinite(crit) & (crit < lo))):
+        idx = np.flatnonzero(rows)
+        if not idx.size:
+            continue
+        a, b = idx[0], idx[-1]
+        if a == b:
+            at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
+        elif f"{crit[b]:.3g}" == f"{crit[a]:.3g}":  # relu: 2 on every row
+            at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
+        else:
+            at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g}) to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
+        text = f"edge of chaos at {at},<br>beyond this axis →" if side > 0 else \
+            f"← below this axis: edge of chaos<br>at {at}"
+        fig.add_annotation(x=1.0 if side > 0 else 0.0, xref="x domain", xanchor="right" if side > 0 else "left",
+                           y=float(0.5 * (sb2[a] + sb2[b])), yref="y", showarrow=False, text=text,
+                           align="right" if side > 0 else "left", font=ON_HEATMAP)
 
 
 def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: str = "this scenario") -> go.Figure:
-    """chi1 over (sigma_w^2, sigma_b^2) as colour (log2: blue ordered < 0 < red chaotic), the critical
-    line chi1 = 1 and the scenario's point."""
+    """chi1 over (sigma_w^2, sigma_b^2) as colour (log scale: blue ordered < 1 < red chaotic), the edge
+    of chaos chi1 = 1 and the scenario's point.
+
+    The colour bar's ticks are chi1 values (≤ ⅛ … ≥ 8) on a log scale, and its title says so. A point
+    outside the drawn ranges is drawn on the border (see :func:`_scenario_point`; its trace keeps mode
+    ``markers+text``, the real values in ``customdata``), and an edge of chaos (partly) outside the σw²
+    range is named at that border with its value (sigmoid's is near σw² = 103).
+    """
     with np.errstate(all="ignore"):
         z = np.clip(np.log2(pd_.chi1), -CHI_CLIP, CHI_CLIP)
     fig = go.Figure()
     fig.add_trace(go.Heatmap(
         x=pd_.sw2.astype(np.float32), y=pd_.sb2.astype(np.float32), z=z.astype(np.float32), zmid=0,
         zmin=-CHI_CLIP, zmax=CHI_CLIP, colorscale="RdBu_r", customdata=pd_.chi1.astype(np.float32),
-        colorbar=dict(title=dict(text="log₂ χ₁"), tickvals=[-3, -2, -1, 0, 1, 2, 3],
+        colorbar=dict(title=dict(text="χ₁ (log scale)"), tickvals=[-3, -2, -1, 0, 1, 2, 3],
                       ticktext=["≤ ⅛", "¼", "½", "1", "2", "4", "≥ 8"]),
         hovertemplate="σw² %{x:.3g}<br>σb² %{y:.3g}<br>χ₁ %{customdata:.3g}<extra></extra>", name="χ₁",
     ))
     ok = np.isfinite(pd_.critical_sw2)
-    fig.add_trace(go.Scatter(x=pd_.critical_sw2[ok], y=pd_.sb2[ok], mode="lines", name="edge of chaos (χ₁ = 1)",
-                             line=dict(color="black", width=3)))
+    x, y = pd_.critical_sw2[ok].astype(np.float32), pd_.sb2[ok].astype(np.float32)
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=EDGE_CASING, width=7), showlegend=False,
+                             hoverinfo="skip", legendgroup="edge"))
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name="edge of chaos (χ₁ = 1)", legendgroup="edge",
+                             line=dict(color=EDGE, width=3),
+                             hovertemplate="edge of chaos<br>σw² %{x:.3g}<br>σb² %{y:.3g}<extra></extra>"))
+    _edge_beyond(fig, pd_)
     if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers+text", name=label, text=[label],
-                                 textposition="top center", marker=dict(size=14, symbol="x", color=colour(1),
-                                                                          line=dict(width=2))))
+        _scenario_point(fig, pd_, point, label)
     fig.update_xaxes(range=[float(pd_.sw2[0]), float(pd_.sw2[-1])])
     fig.update_yaxes(range=[float(pd_.sb2[0]), float(pd_.sb2[-1])])
     return _finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import plotly.graph_objects as go
@@ -58,3 +59,89 @@ def test_lsuv_target_label_is_at_log10_of_1_inside_the_data(tanh_lsuv):
     assert plots.axis_is_log(fig) and label.y == 0.0 and label.yref == "y"
     lo, hi = log_span(fig)
     assert lo <= label.y <= hi
+
+
+# ------------------------------------------------------------------------------------- phase diagram
+
+
+def grid(sw2_max: float, sb2_max: float, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """The page's grid (products.phase), coarser: σw² from sw2_max / n, σb² from 0."""
+    return np.linspace(sw2_max / n, sw2_max, n), np.linspace(0.0, sb2_max, n)
+
+
+@pytest.fixture(scope="module")
+def tanh_small() -> theory.PhaseDiagram:
+    return theory.phase_diagram("tanh", *grid(1.5, 0.5))
+
+
+def point_trace(fig: go.Figure) -> go.Scatter:
+    hits = [t for t in fig.data if isinstance(t, go.Scatter) and t.mode == "markers+text"]
+    assert len(hits) == 1
+    return hits[0]
+
+
+def luminance(colour: str) -> float:
+    """WCAG relative luminance of '#rrggbb'."""
+    c = np.array([int(colour[k:k + 2], 16) for k in (1, 3, 5)]) / 255.0
+    lin = np.where(c <= 0.03928, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(lin @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast(a: str, b: str) -> float:
+    la, lb = sorted((luminance(a), luminance(b)))
+    return (lb + 0.05) / (la + 0.05)
+
+
+LIGHT_BG, DARK_BG = "#ffffff", "#0e1117"  # Streamlit's light and dark backgrounds
+
+
+def test_phase_colour_bar_is_titled_by_what_its_ticks_show(tanh_small):
+    bar = plots_theory.phase_figure(tanh_small, None).data[0].colorbar
+    assert bar.ticktext[3] == "1" and bar.ticktext[-1] == "≥ 8"  # χ₁ values...
+    assert bar.title.text == "χ₁ (log scale)"  # ...so the title names χ₁, not log₂ χ₁
+
+
+def test_phase_point_beyond_the_axis_is_drawn_on_its_border_with_its_value(tanh_small):
+    from initlab.presets import PRESETS
+
+    sw2, sb2 = theory.scenario_sigmas(PRESETS["edge_of_chaos"].scenario)  # 1.76, 0.05: beyond 1.5
+    fig = plots_theory.phase_figure(tanh_small, (sw2, sb2))
+    t = point_trace(fig)
+    assert t.x[0] == pytest.approx(tanh_small.sw2[-1]) and t.y[0] == pytest.approx(sb2)  # on the right border
+    assert t.marker.symbol == "triangle-right" and t.cliponaxis is False
+    assert t.text[0] == "this scenario: σw² = 1.76 →"
+    assert list(t.customdata[0]) == pytest.approx([sw2, sb2])  # the real values, for the hover
+    corner = point_trace(plots_theory.phase_figure(tanh_small, (25.0, 0.8)))
+    assert (corner.x[0], corner.y[0]) == pytest.approx((tanh_small.sw2[-1], 0.5))
+    assert corner.marker.symbol == "triangle-ne" and corner.text[0].endswith("σw² = 25, σb² = 0.8 ↗")
+    inside = point_trace(plots_theory.phase_figure(tanh_small, (1.0, 0.25)))
+    assert (inside.x[0], inside.y[0], inside.marker.symbol, inside.text[0]) == (1.0, 0.25, "x", "this scenario")
+
+
+def test_phase_names_an_edge_of_chaos_beyond_the_axis():
+    sig = theory.phase_diagram("sigmoid", *grid(20.0, 0.5))
+    crit0, crit_top = (float(c) for c in theory.critical_sw2("sigmoid", [0.0, 0.5]))
+    assert crit0 > 100 and np.nanmin(sig.critical_sw2) > sig.sw2[-1]  # the whole line lies beyond 20
+    note = annotation(plots_theory.phase_figure(sig, (1.0, 0.0)), "edge of chaos")
+    assert note.text == (f"edge of chaos at σw² = {crit0:.3g} (σb² = 0) to {crit_top:.3g} (σb² = 0.5),"
+                         "<br>beyond this axis →")
+    assert (note.x, note.xref, note.xanchor) == (1.0, "x domain", "right")
+    assert 0 <= note.y <= 0.5
+    relu = theory.phase_diagram("relu", *grid(1.5, 0.5))  # σw² = 2 on every row
+    assert annotation(plots_theory.phase_figure(relu, None), "edge of chaos").text.startswith(
+        "edge of chaos at σw² = 2 (σb² = 0 to 0.5)")
+    tanh = theory.phase_diagram("tanh", *grid(4.0, 0.5))  # 1 .. 2.84: all inside
+    assert not [a for a in plots_theory.phase_figure(tanh, None).layout.annotations if "edge" in a.text]
+
+
+def test_phase_edge_of_chaos_reads_on_light_and_dark_themes(tanh_small):
+    fig = plots_theory.phase_figure(tanh_small, (1.0, 0.1))
+    edge = [t for t in fig.data if t.name == "edge of chaos (χ₁ = 1)"]
+    assert len(edge) == 1 and edge[0].showlegend is not False
+    c = edge[0].line.color
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", c), c  # a colour of its own, not the theme's or a name
+    assert contrast(c, LIGHT_BG) >= 3 and contrast(c, DARK_BG) >= 3  # the legend swatch, on either page
+    assert contrast(c, "#f7f7f7") >= 3  # RdBu's white at χ₁ = 1, where the line runs
+    for t in fig.data:
+        if isinstance(t, go.Scatter):
+            assert str(t.line.color).lower() not in ("black", "#000000", "#000")
