@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.lsuv import LsuvReport
-from initlab.plots import _finish, colour, dash, ref_line
+from initlab.plots import REF_GREY, _finish, colour, dash, ref_line
 from initlab.spectra import JacobianSpectra
 from initlab.theory import DepthScaleCurve, PhaseDiagram
 
@@ -119,25 +119,59 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
     return _finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
 
 
+def _vline(fig: go.Figure, x: float, text: str, lo: float, hi: float, line: dict, position: str) -> None:
+    """A labelled vertical line at ``x``, or, when ``x`` is outside [lo, hi], its label at that border with
+    an arrow (a line far off, sigmoid's critical σw² = 103, would stretch the axis and flatten the curves)."""
+    if lo <= x <= hi:
+        ref_line(fig, x=x, text=text, position=position, line=line)
+        return
+    right, top = x > hi, position.startswith("top")
+    fig.add_annotation(x=1.0 if right else 0.0, xref="x domain", xanchor="right" if right else "left",
+                       y=1.0 if top else 0.0, yref="y domain", yanchor="top" if top else "bottom", showarrow=False,
+                       text=f"{text}, beyond this axis →" if right else f"← {text}, below this axis",
+                       font=dict(size=11, color=line["color"]))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) index of every run of True in ``mask``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1))
+
+
 def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) -> go.Figure:
     """The depth scales xi_c (correlations) and xi_q (lengths) against sigma_w^2 at the scenario's
-    sigma_b^2, the critical sigma_w^2 (xi_c diverges), the scenario's sigma_w^2 and its depth."""
+    sigma_b^2, the critical sigma_w^2 (xi_c diverges), the scenario's sigma_w^2 and its depth.
+
+    Where the q-map has no finite fixed point (``curve.q_star`` is inf: linearly growing activations
+    such as linear and relu in the chaotic phase) the signal's size grows without bound and there is no
+    depth scale: that σw² range is shaded and says so, instead of being left blank. The σw² axis is the
+    curve's range; a critical or scenario σw² beyond it is named at the border.
+    """
     fig = go.Figure()
-    for i, (name, ys) in enumerate((("ξ_c: depth over which inputs stay distinguishable", curve.xi_c),
-                                    ("ξ_q: depth over which the signal's size settles", curve.xi_q))):
+    for i, (name, ys) in ((0, ("ξ_c: depth over which inputs stay distinguishable", curve.xi_c)),
+                          (4, ("ξ_q: depth over which the signal's size settles", curve.xi_q))):
         y = np.where(np.isfinite(ys) & (ys > 0), ys, np.nan)
         fig.add_trace(go.Scatter(x=curve.sw2, y=y, mode="lines", name=name, line=dict(color=colour(i), dash=dash(i))))
+    x = np.asarray(curve.sw2, dtype=np.float64)
+    lo, hi = float(x[0]), float(x[-1])
+    for a, b in _runs(np.isinf(curve.q_star)):
+        x0 = lo if a == 0 else 0.5 * (x[a - 1] + x[a])  # the border between the last finite and first inf q*
+        x1 = hi if b == x.size - 1 else 0.5 * (x[b] + x[b + 1])
+        fig.add_vrect(x0=x0, x1=x1, fillcolor=REF_GREY, opacity=0.18, line_width=0, layer="below")
+        ge = "≥" if np.nanmin(curve.chi1[a:b + 1]) <= 1 else ">"
+        fig.add_annotation(x=0.5 * (x0 + x1), y=0.5, yref="y domain", showarrow=False, font=dict(size=11),
+                           text=f"χ₁ {ge} 1: the signal's size<br>grows without bound,<br>no depth scale")
     # xi diverges at the critical point: the axis stops two decades above the network's depth so that
     # the finite part stays readable (the peak runs off the top, as a divergence should).
     top = max(1e3, 100.0 * depth)
     fig.update_yaxes(type="log", range=[math.log10(0.3), math.log10(top)])
+    fig.update_xaxes(range=[lo, hi])
     ref_line(fig, y=depth, text=f"this network: {depth} layers")
     if math.isfinite(curve.critical_sw2):
-        ref_line(fig, x=curve.critical_sw2, text=f"critical σw² = {curve.critical_sw2:.3g}", position="top right",
-                 line=dict(color="black", width=1))
+        _vline(fig, curve.critical_sw2, f"critical σw² = {curve.critical_sw2:.3g}", lo, hi,
+               dict(color=EDGE, width=2), "top right")
     if sw2 is not None:
-        ref_line(fig, x=sw2, text=f"this scenario: {sw2:.3g}", position="bottom right",
-                 line=dict(color=colour(1), dash="dash"))
+        _vline(fig, sw2, f"this scenario: {sw2:.3g}", lo, hi, dict(color=colour(1), dash="dash"), "bottom right")
     return _finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
 
 

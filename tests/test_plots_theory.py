@@ -145,3 +145,40 @@ def test_phase_edge_of_chaos_reads_on_light_and_dark_themes(tanh_small):
     for t in fig.data:
         if isinstance(t, go.Scatter):
             assert str(t.line.color).lower() not in ("black", "#000000", "#000")
+
+
+# --------------------------------------------------------------------------------------- depth scales
+
+
+SW2 = np.linspace(0.02, 4.0, 200)  # the page's curve (products.depth_curve, sw2_max = 4)
+
+
+@pytest.mark.parametrize("activation, edge", [("relu", 2.0), ("linear", 1.0)])
+def test_depth_scale_marks_where_the_signal_grows_without_bound(activation, edge):
+    curve = theory.depth_scale_curve(activation, SW2, 0.0)
+    assert np.isinf(curve.q_star[SW2 > edge + 0.01]).all() and np.isfinite(curve.q_star[SW2 <= edge]).all()
+    fig = plots_theory.depth_scale_figure(curve, None, 50)
+    rects = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(rects) == 1
+    assert edge <= rects[0].x0 <= edge + 0.02 and rects[0].x1 == pytest.approx(4.0)  # exactly the blank half
+    note = annotation(fig, "χ₁ > 1")
+    assert "grows without bound" in note.text and "no depth scale" in note.text
+    assert rects[0].x0 < note.x < rects[0].x1
+    tanh = plots_theory.depth_scale_figure(theory.depth_scale_curve("tanh", SW2, 0.05), 1.76, 50)
+    assert not [s for s in tanh.layout.shapes if s.type == "rect"]  # q* finite everywhere: nothing to mark
+
+
+def test_depth_scale_critical_line_reads_on_both_themes_and_far_ones_stay_off_the_axis():
+    tanh = plots_theory.depth_scale_figure(theory.depth_scale_curve("tanh", SW2, 0.05), 1.76, 50)
+    crit = [s for s in tanh.layout.shapes if s.type == "line" and s.x0 == s.x1 and s.line.dash != "dash"]
+    assert len(crit) == 1 and crit[0].x0 == pytest.approx(theory.critical_sw2("tanh", 0.05))
+    c = crit[0].line.color
+    assert re.fullmatch(r"#[0-9a-fA-F]{6}", c), c
+    assert contrast(c, LIGHT_BG) >= 3 and contrast(c, DARK_BG) >= 3
+    # sigmoid's edge of chaos (σw² ≈ 103) is far beyond 4: the axis keeps the curve's range and says so
+    sig = plots_theory.depth_scale_figure(theory.depth_scale_curve("sigmoid", SW2, 0.0), 1.0, 50)
+    assert tuple(sig.layout.xaxis.range) == pytest.approx((SW2[0], SW2[-1]))
+    assert not [s for s in sig.layout.shapes if s.x0 == s.x1 and s.x0 > SW2[-1]]
+    note = annotation(sig, "critical σw²")
+    assert note.text == f"critical σw² = {float(theory.critical_sw2('sigmoid', 0.0)):.3g}, beyond this axis →"
+    assert (note.x, note.xref) == (1.0, "x domain")
