@@ -502,12 +502,16 @@ def _value_axis(samples: np.ndarray, extra: Sequence[np.ndarray] = ()) -> tuple[
     return bool(vals.size and vals.max() > ASINH_RATIO * s), s
 
 
+def nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is at least ``raw`` (> 0): a step for ticks or bins."""
+    mag = 10.0 ** math.floor(math.log10(raw))
+    return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+
+
 def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
     if not hi > lo:
         return np.array([lo])
-    raw = (hi - lo) / n
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    step = nice_step((hi - lo) / n)
     ticks = np.arange(math.ceil(lo / step), math.floor(hi / step) + 1) * step
     return np.round(ticks, 12)
 

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.lsuv import LsuvReport
-from initlab.plots import REF_GREY, _finish, colour, dash, ref_line
+from initlab.plots import REF_GREY, _finish, colour, dash, nice_step, ref_line
 from initlab.spectra import JacobianSpectra
 from initlab.theory import DepthScaleCurve, PhaseDiagram
 
@@ -175,23 +175,52 @@ def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) ->
     return _finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
 
 
+SPECTRA_BINS = 40  # bins per panel at most
+MIN_BIN_DECADES = 0.05  # the narrowest bin, in decades of the singular value
+MIN_SPAN_DECADES = 1.0  # a panel's bins span at least this many decades, centred on its values
+
+
+def _log_bins(values: list[np.ndarray]) -> dict[str, float] | None:
+    """One set of bins for every trace of a panel (``xbins`` of log10 s), from the union of its values.
+
+    Bins are at least MIN_BIN_DECADES wide and cover at least MIN_SPAN_DECADES: left to plotly
+    (``nbinsx``), values all equal to rounding (an orthogonal stack's 1s) got bins 1e-8 wide, a spike
+    too thin to see. Bin centres sit on multiples of the width, so s = 1 (log10 s = 0) is one bin's
+    centre and an isometry is one bar. None when the panel has no finite positive value.
+    """
+    v = np.concatenate(values) if values else np.empty(0)
+    if not v.size:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    if hi - lo < MIN_SPAN_DECADES:
+        mid = 0.5 * (lo + hi)
+        lo, hi = mid - 0.5 * MIN_SPAN_DECADES, mid + 0.5 * MIN_SPAN_DECADES
+    size = max(nice_step((hi - lo) / SPECTRA_BINS), MIN_BIN_DECADES)
+    first, last = math.floor(lo / size + 0.5), math.floor(hi / size + 0.5)  # bins whose centres k * size hold lo, hi
+    return dict(start=(first - 0.5) * size, end=(last + 0.5) * size, size=size)
+
+
 def spectra_figure(spectra: Mapping[str, JacobianSpectra]) -> go.Figure:
     """Histograms of the singular values of dh_l/dh_0 (log10 axis), one panel per depth, one colour per
-    initializer."""
+    initializer; all traces of a panel share its bins (:func:`_log_bins`), so a spike is a bar as wide
+    as the other initializer's bars."""
     first = next(iter(spectra.values()))
     depths = [int(d) for d in first.depths]
     fig = make_subplots(rows=1, cols=len(depths), shared_yaxes=True,
                         subplot_titles=[f"layer {d}" for d in depths])
-    for i, (label, sp) in enumerate(spectra.items()):
-        for k, _ in enumerate(depths):
-            s = sp.singular_values[k]
-            with np.errstate(all="ignore"):
-                x = np.log10(s[np.isfinite(s) & (s > 0)])
-            fig.add_trace(go.Histogram(x=x.astype(np.float32), name=label, legendgroup=label, showlegend=k == 0,
-                                       marker=dict(color=colour(i)), opacity=0.65, nbinsx=40,
+    logs: dict[str, list[np.ndarray]] = {}
+    for label, sp in spectra.items():
+        with np.errstate(all="ignore"):
+            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0)]) for s in sp.singular_values]
+    for k, _ in enumerate(depths):
+        bins = _log_bins([x[k] for x in logs.values()])
+        for i, (label, x) in enumerate(logs.items()):
+            fig.add_trace(go.Histogram(x=x[k].astype(np.float32), name=label, legendgroup=label, showlegend=k == 0,
+                                       marker=dict(color=colour(i)), opacity=0.65, xbins=bins,
                                        hovertemplate="log₁₀ s %{x}<br>%{y} values<extra>" + label + "</extra>"),
                           row=1, col=k + 1)
-            fig.update_xaxes(title_text="log₁₀ singular value", row=1, col=k + 1)
+        fig.update_xaxes(title_text="log₁₀ singular value", row=1, col=k + 1,
+                         range=[bins["start"], bins["end"]] if bins else None)
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="count", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),

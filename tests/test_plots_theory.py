@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from initlab import plots, plots_theory, propagate, theory
+from initlab import plots, plots_theory, propagate, spectra, theory
 from initlab.scenario import Scenario
 
 
@@ -182,3 +182,40 @@ def test_depth_scale_critical_line_reads_on_both_themes_and_far_ones_stay_off_th
     note = annotation(sig, "critical σw²")
     assert note.text == f"critical σw² = {float(theory.critical_sw2('sigmoid', 0.0)):.3g}, beyond this axis →"
     assert (note.x, note.xref) == (1.0, "x domain")
+
+
+# ----------------------------------------------------------------------------------- Jacobian spectra
+
+
+@pytest.fixture(scope="module")
+def isometry_spectra() -> dict[str, spectra.JacobianSpectra]:
+    """The isometry preset, smaller: 25 linear layers of width 64, Gaussian (σw² = 1) and orthogonal."""
+    gauss = Scenario(init="variance_scaling", scale=1.0, mode="fan_in", distribution="untruncated_normal",
+                     activation="linear", depth=25, width=64, batch=8)
+    orth = gauss.replace(init="orthogonal", scale=None, mode=None, distribution=None)
+    return {"Gaussian": spectra.jacobian_singular_values(gauss, [1, 12, 25]),
+            "orthogonal": spectra.jacobian_singular_values(orth, [1, 12, 25])}
+
+
+def test_spectra_panels_share_bins_and_an_isometry_is_one_visible_bar(isometry_spectra):
+    orth = isometry_spectra["orthogonal"].singular_values
+    assert np.abs(orth - 1).max() < 1e-5  # every singular value is 1 up to float32 rounding
+    fig = plots_theory.spectra_figure(isometry_spectra)
+    panels: dict[str, list[go.Histogram]] = {}
+    for t in fig.data:
+        panels.setdefault(t.xaxis, []).append(t)
+    assert len(panels) == 3
+    for k, (axis, traces) in enumerate(panels.items()):
+        assert all(t.xbins.size for t in traces)  # explicit bins: plotly's own made 1e-8 wide ones
+        bins = {(t.xbins.start, t.xbins.end, t.xbins.size) for t in traces}
+        assert len(bins) == 1  # one set of bins per panel, for every trace
+        start, end, size = bins.pop()
+        assert size >= 0.05 and end - start >= 1.0  # at least 0.05 decade per bin, a decade per panel
+        values = np.concatenate([np.asarray(t.x, dtype=float) for t in traces])
+        assert start <= values.min() and values.max() <= end  # nothing falls outside the bins
+        edges = np.arange(start, end + size / 2, size)
+        spike = [t for t in traces if t.name == "orthogonal"][0]
+        counts, _ = np.histogram(np.asarray(spike.x, dtype=float), edges)
+        assert counts.max() == orth.shape[1] == 64  # the whole width in one bar, as wide as the other bars
+        gauss = [t for t in traces if t.name == "Gaussian"][0]
+        assert np.count_nonzero(np.histogram(np.asarray(gauss.x, dtype=float), edges)[0]) > 1
