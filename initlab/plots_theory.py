@@ -228,19 +228,28 @@ def spectra_figure(spectra: Mapping[str, JacobianSpectra]) -> go.Figure:
     return fig
 
 
-def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str) -> go.Figure:
-    """Per-layer variance of the pre-activations: with the scenario's own initializer, at LSUV's
-    orthogonal start (before each layer is rescaled) and after; the target 1 as a grey line."""
+def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str,
+                start_var: np.ndarray | None = None) -> go.Figure:
+    """Per-layer variance of the pre-activations, log axis: with the scenario's own initializer
+    (``own_var``, named ``own_label``; None leaves it out), at LSUV's orthogonal start as drawn, with no
+    rescaling at all (``start_var``: Var(z) of the same scenario with ``init="orthogonal"`` and
+    ``lsuv=False``; None leaves it out), and after LSUV (``report.var_after``); the target 1 as a grey
+    line. Each line keeps its colour whichever others are drawn.
+
+    ``report.var_before`` is not drawn: it is each layer's variance after the EARLIER layers were
+    already rescaled (what LSUV corrects at that layer), not the orthogonal start it was once named.
+    """
     layers = np.arange(1, report.var_after.size + 1)
     fig = go.Figure()
-    traces = [("LSUV: orthogonal start, before rescaling", report.var_before),
-              ("LSUV: after rescaling", report.var_after)]
-    if own_var is not None:
-        traces.insert(0, (own_label, own_var))
-    for i, (name, v) in enumerate(traces):
+    lines = ((0, own_label, own_var), (1, "orthogonal start (no rescaling)", start_var),
+             (2, "after LSUV", report.var_after))
+    for i, name, v in lines:
+        if v is None:
+            continue
+        v = np.asarray(v, dtype=np.float64)
         y = np.where(np.isfinite(v) & (v > 0), v, np.nan)
         fig.add_trace(go.Scatter(x=layers, y=y, mode="lines+markers" if layers.size <= 60 else "lines", name=name,
-                                 line=dict(color=colour(i), dash=dash(i))))
+                                 line=dict(color=colour(i), dash=dash(i)), marker=dict(size=5)))
     fig.update_yaxes(type="log")
-    ref_line(fig, y=1.0, text="target variance 1")
+    ref_line(fig, y=1.0, text="target variance 1", position="top right")
     return _finish(fig, "layer", "Var(z) over the batch", hovermode="x unified")

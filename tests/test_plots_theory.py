@@ -219,3 +219,25 @@ def test_spectra_panels_share_bins_and_an_isometry_is_one_visible_bar(isometry_s
         assert counts.max() == orth.shape[1] == 64  # the whole width in one bar, as wide as the other bars
         gauss = [t for t in traces if t.name == "Gaussian"][0]
         assert np.count_nonzero(np.histogram(np.asarray(gauss.x, dtype=float), edges)[0]) > 1
+
+
+# ----------------------------------------------------------------------------------------------- LSUV
+
+
+def test_lsuv_start_line_is_the_orthogonal_start_without_rescaling(tanh_lsuv):
+    s, rep = tanh_lsuv
+    own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+    start = propagate(s.replace(init="orthogonal", stddev=None)).layers["pre_std"].to_numpy(dtype=float) ** 2
+    # What the old line drew (var_before: each layer after the earlier ones were rescaled) is not the
+    # start: tanh shrinks an unrescaled orthogonal stack layer after layer, to 0.03 by layer 20.
+    assert start[-1] < 0.1 < 0.3 < rep.var_before[-1]
+    old_call = plots_theory.lsuv_figure(rep, own, "N(0, 0.01)")  # the pages' current positional call
+    assert [t.name for t in old_call.data] == ["N(0, 0.01)", "after LSUV"]
+    fig = plots_theory.lsuv_figure(rep, own, "N(0, 0.01)", start_var=start)
+    assert [t.name for t in fig.data] == ["N(0, 0.01)", "orthogonal start (no rescaling)", "after LSUV"]
+    by_name = {t.name: np.asarray(t.y, dtype=float) for t in fig.data}
+    assert np.array_equal(by_name["orthogonal start (no rescaling)"], start)
+    assert np.array_equal(by_name["after LSUV"], rep.var_after)
+    assert not any(np.allclose(y, rep.var_before) for y in by_name.values())
+    colours = {t.name: t.line.color for t in fig.data}
+    assert {t.name: t.line.color for t in old_call.data}.items() <= colours.items()  # a line keeps its colour
