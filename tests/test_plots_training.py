@@ -1,0 +1,58 @@
+"""Figures of the Training page (initlab.plots_training), built from real (small) trainings."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from initlab import plots, plots_training, training
+from initlab.train_scenario import TrainScenario
+from initlab.views import train_comparison
+
+SMALL = TrainScenario(n_train=80, n_test=40, hidden=(10, 5), steps=60, restarts=3)
+
+
+def trained(ts: TrainScenario, names: tuple[str, ...]) -> dict[str, training.TrainResult]:
+    pairs = train_comparison(ts, names)
+    return dict(zip([label for label, _ in pairs], training.train_many([t for _, t in pairs], records=6,
+                                                                       engine="numpy")))
+
+
+@pytest.fixture(scope="module")
+def classic() -> dict[str, training.TrainResult]:
+    """The default comparison (zeros, N(0, 1) × 10, He), small: relu, hidden layers 10 and 5."""
+    return trained(SMALL, ("zeros", "normal_10", "he"))
+
+
+# ------------------------------------------------------------------------------------ gradient norms
+
+
+def test_grad_norms_draw_no_empty_trace_and_name_the_zero_layers(classic):
+    zeros = classic["zeros"]
+    assert (zeros.grad_norm == 0).all()  # relu(0) = 0: no layer of a zero init ever gets a gradient
+    assert (classic["He N(0, 2/n)"].grad_norm > 0).all()
+    fig = plots_training.grad_norm_figure(classic)
+    names = [t.name for t in fig.data]
+    assert not [n for n in names if n.startswith("zeros")]  # no legend entry without a line
+    assert len(names) == 6
+    for t in fig.data:
+        y = np.asarray(t.y, dtype=float)
+        assert (y[np.isfinite(y)] > 0).any()
+    assert plots_training.never_positive(classic) == [("zeros", 1), ("zeros", 2), ("zeros", 3)]
+
+
+def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
+    fig = plots_training.grad_norm_figure(classic, relative=True)
+    assert plots.axis_is_log(fig) and "‖∂L/∂W‖ / ‖W‖" in fig.layout.yaxis.title.text
+    he = classic["He N(0, 2/n)"]
+    for layer in range(3):
+        # independent check: the weight matrices from the parameter snapshots, norms in float64
+        want = np.median([[he.grad_norm[r, k, layer] /
+                           np.linalg.norm(he.params(r, int(step))[layer][0].astype(np.float64))
+                           for k, step in enumerate(he.recorded_steps)] for r in range(he.seeds.size)], axis=0)
+        t = [t for t in fig.data if t.name == f"He N(0, 2/n), layer {layer + 1}"][0]
+        np.testing.assert_allclose(np.asarray(t.y, dtype=float), want, rtol=1e-6)
+    assert not [t for t in fig.data if t.name.startswith("zeros")]
+    plain = plots_training.grad_norm_figure(classic)
+    assert [t.name for t in plain.data] == [t.name for t in fig.data]
