@@ -123,14 +123,43 @@ def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int)
 
 def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
     """Distinct units per hidden layer against the step (median over restarts): 1 means every unit of
-    the layer is the same unit, the symmetry was never broken."""
-    fig = go.Figure()
+    the layer is the same unit, the symmetry was never broken.
+
+    One panel per initializer (side by side, one y axis for all): drawn on one plot, initializers that
+    keep every unit (N(0, 1) × 10 and He: 10 and 5) drew identical lines, one hidden under the other.
+    In a panel the colour is the initializer's and the dash the layer's; at the right end of each panel
+    a label names the layers ending at each value ("layers 1, 2" where lines coincide, as zero init's at
+    1). The y axis counts units: whole-number ticks at 1 and at every layer's width, up to the widest.
+    """
+    labels = list(results)
+    fig = make_subplots(rows=1, cols=max(len(labels), 1), shared_yaxes=True, subplot_titles=labels,
+                        horizontal_spacing=0.04)
+    widths: set[int] = set()
     for i, (label, r) in enumerate(results.items()):
         _, mid, _ = _quantiles(r.distinct)
+        steps = r.recorded_steps
+        widths.update(int(w) for w in r.scenario.hidden)
         for layer in range(mid.shape[1]):
-            fig.add_trace(go.Scatter(x=r.recorded_steps, y=mid[:, layer], mode="lines",
-                                     name=f"{label}, layer {layer + 1}", line=dict(color=colour(i), dash=dash(layer))))
-    return _steps_axis(_finish(fig, "step", "distinct units (median over restarts)", hovermode="x unified"))
+            fig.add_trace(go.Scatter(x=steps, y=mid[:, layer], mode="lines", name=f"{label}, layer {layer + 1}",
+                                     legendgroup=label, showlegend=False, line=dict(color=colour(i), dash=dash(layer)),
+                                     hovertemplate=f"layer {layer + 1}: %{{y:.3g}} distinct units<extra>{label}</extra>"),
+                          row=1, col=i + 1)
+        ends: dict[float, list[int]] = {}
+        for layer in range(mid.shape[1]):
+            if np.isfinite(mid[-1, layer]):
+                ends.setdefault(float(mid[-1, layer]), []).append(layer + 1)
+        for value, layers in ends.items():
+            text = ("layers " + ", ".join(map(str, layers))) if len(layers) > 1 else f"layer {layers[0]}"
+            fig.add_annotation(x=float(steps[-1]), y=value, text=text, showarrow=False, xanchor="right",
+                               yanchor="bottom", font=dict(size=11, color=colour(i)), row=1, col=i + 1)
+    top = max(widths, default=1)
+    ticks = sorted({1, *widths})
+    fig.update_yaxes(range=[0, top * 1.12], tickmode="array", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                     zeroline=False)
+    _steps_axis(_finish(fig, "step", "distinct units (median over restarts)"))
+    fig.update_yaxes(title_text="")
+    fig.update_yaxes(title_text="distinct units (median over restarts)", row=1, col=1)
+    return fig
 
 
 def _weight_norms(r: TrainResult) -> np.ndarray:

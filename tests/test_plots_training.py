@@ -56,3 +56,26 @@ def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
     assert not [t for t in fig.data if t.name.startswith("zeros")]
     plain = plots_training.grad_norm_figure(classic)
     assert [t.name for t in plain.data] == [t.name for t in fig.data]
+
+
+# ------------------------------------------------------------------------------------------- symmetry
+
+
+def test_distinct_units_every_initializer_visible_in_its_own_panel(classic):
+    big, he = classic["N(0, 1) × 10"], classic["He N(0, 2/n)"]
+    assert (big.distinct[:, -1] == he.distinct[:, -1]).all()  # both keep 10 and 5: one plot hid one of them
+    fig = plots_training.distinct_figure(classic)
+    axes = {label: {(t.xaxis or "x", t.yaxis or "y") for t in fig.data if t.name.startswith(label + ",")}
+            for label in classic}
+    assert all(len(a) == 1 for a in axes.values())  # one panel per initializer...
+    assert len(set().union(*axes.values())) == 3  # ...each its own
+    assert [a.text for a in fig.layout.annotations[:3]] == list(classic)  # panel titles name them
+    layout = fig.layout.to_plotly_json()
+    for x, y in set().union(*axes.values()):
+        ax = layout[y.replace("y", "yaxis")]
+        assert ax.get("matches") in (None, "y")  # one y scale for all panels
+    y = fig.layout.yaxis
+    assert list(y.tickvals) == [1, 5, 10] and list(y.ticktext) == ["1", "5", "10"]  # whole units, the widths
+    assert y.range[0] <= 1 and y.range[1] > 10
+    ends = {a.text for a in fig.layout.annotations[3:]}
+    assert "layers 1, 2" in ends  # zero init: both layers end at 1 unit, said where the lines coincide
