@@ -88,10 +88,22 @@ def _grid(data_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return gx, gy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
+def _input_title(k: int, r: TrainResult) -> str:
+    """The k-th input's axis title as the network saw it: standardized, or the raw coordinate."""
+    return f"x{'₁₂'[k - 1]} (standardized)" if r.scenario.inputs == "standard" else f"x{'₁₂'[k - 1]}"
+
+
 def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int) -> go.Figure:
     """Side by side per initializer: the predicted probability of class 1 over the input plane for
     ``restart`` at recorded ``step`` (colour, the 0.5 contour is the decision boundary) and the
-    training points."""
+    training points.
+
+    The axes are named as the network saw the inputs (``scenario.inputs``: "x₁ (standardized)", or
+    "x₁" for unscaled ones) and drawn 1:1 in data units, so a circle is a circle: every panel shows the
+    same plane (the same training points), so the x axes match the first one, the y axes are shared,
+    and the first y axis is anchored to the first x axis at ratio 1 (plotly ignores a scale anchor on
+    an axis that also matches another, hence the one anchor).
+    """
     fig = make_subplots(rows=1, cols=len(results), subplot_titles=list(results), shared_yaxes=True)
     for i, (label, r) in enumerate(results.items()):
         X, y = np.asarray(r.data.X_train, dtype=np.float64), np.asarray(r.data.y_train)
@@ -114,8 +126,11 @@ def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int)
                                      marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
                                      name=f"class {cls}", legendgroup=f"class {cls}", showlegend=i == 0),
                           row=1, col=i + 1)
-        fig.update_xaxes(title_text="x₁ (scaled)", row=1, col=i + 1)
-    fig.update_yaxes(title_text="x₂ (scaled)", row=1, col=1)
+        fig.update_xaxes(title_text=_input_title(1, r), matches="x" if i else None, constrain="domain",
+                         row=1, col=i + 1)
+    first = next(iter(results.values()), None)
+    fig.update_yaxes(title_text=_input_title(2, first) if first else "", scaleanchor="x", scaleratio=1,
+                     constrain="domain", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
                       margin=dict(l=60, r=20, t=80, b=50), height=360)
     return fig

@@ -79,3 +79,25 @@ def test_distinct_units_every_initializer_visible_in_its_own_panel(classic):
     assert y.range[0] <= 1 and y.range[1] > 10
     ends = {a.text for a in fig.layout.annotations[3:]}
     assert "layers 1, 2" in ends  # zero init: both layers end at 1 unit, said where the lines coincide
+
+
+# ------------------------------------------------------------------------------- decision boundaries
+
+
+@pytest.mark.parametrize("inputs, x1, x2", [("standard", "x₁ (standardized)", "x₂ (standardized)"),
+                                             ("unscaled", "x₁", "x₂")])
+def test_boundary_axes_say_how_the_inputs_were_scaled_and_keep_circles_round(classic, inputs, x1, x2):
+    results = classic if inputs == "standard" else trained(SMALL.replace(inputs="unscaled", steps=6), ("zeros", "he"))
+    assert {r.scenario.inputs for r in results.values()} == {inputs}
+    fig = plots_training.boundary_figure(results, 0, int(next(iter(results.values())).recorded_steps[-1]))
+    layout = fig.layout.to_plotly_json()
+    xs = sorted(k for k in layout if k.startswith("xaxis"))
+    ys = sorted(k for k in layout if k.startswith("yaxis"))
+    assert len(xs) == len(ys) == len(results)
+    assert {layout[k]["title"]["text"] for k in xs} == {x1}
+    assert layout["yaxis"]["title"]["text"] == x2
+    # 1:1 in data units in every panel: the first y axis is anchored to the first x axis at ratio 1, and
+    # every other panel's axes match those two (plotly ignores a scale anchor on a matching axis).
+    assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
+    assert all(layout[k].get("matches") == "x" for k in xs[1:])
+    assert all(layout[k].get("matches") == "y" and "scaleanchor" not in layout[k] for k in ys[1:])
