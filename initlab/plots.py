@@ -6,6 +6,8 @@ Pure functions: no streamlit, no randomness, no I/O; the same data always gives 
 * colours from the Okabe-Ito palette (colour-blind safe) minus yellow and black, which vanish on a
   light or a dark background; mid grey ``#999999`` for reference lines; traces also differ by dash
   pattern, so they stay apart in greyscale and for every kind of colour vision;
+* labelled reference lines are drawn by :func:`ref_line`, which places the label where plotly.js
+  reads it on a log axis (log10 of the value), never by ``add_hline(annotation_text=...)``;
 * no background or font colour and no template is set, so Streamlit's theme (light or dark) styles
   the chart;
 * legends horizontal above the plot, hover values with 3 significant digits, both axis titles set;
