@@ -6,6 +6,8 @@ Pure functions: no streamlit, no randomness, no I/O; the same data always gives 
 * colours from the Okabe-Ito palette (colour-blind safe) minus yellow and black, which vanish on a
   light or a dark background; mid grey ``#999999`` for reference lines; traces also differ by dash
   pattern, so they stay apart in greyscale and for every kind of colour vision;
+* labelled reference lines are drawn by :func:`ref_line`, which places the label where plotly.js
+  reads it on a log axis (log10 of the value), never by ``add_hline(annotation_text=...)``;
 * no background or font colour and no template is set, so Streamlit's theme (light or dark) styles
   the chart;
 * legends horizontal above the plot, hover values with 3 significant digits, both axis titles set;
@@ -97,6 +99,72 @@ def axis_is_log(fig: go.Figure, axis: str = "y") -> bool:
         raise ValueError(f"axis must be 'x', 'y' or a numbered one such as 'y2'; received {axis!r}")
     # A figure without that axis (no subplots) has no log axis of that name; plotly would raise.
     return fig.layout.to_plotly_json().get(f"{match[1]}axis{match[2] or ''}", {}).get("type") == "log"
+
+
+def axis_position(value: float, log: bool) -> float:
+    """Where plotly.js puts an annotation (or an axis range end) for the data value ``value``: on a log
+    axis it reads those coordinates as log10 of the value (shapes and traces take the value itself)."""
+    if not log:
+        return float(value)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"a log axis can only place a positive finite value; received {value!r}")
+    return math.log10(value)
+
+
+def ref_line(
+    fig: go.Figure,
+    *,
+    x: float | None = None,
+    y: float | None = None,
+    text: str | None = None,
+    log: bool | None = None,
+    line: Mapping[str, object] | None = None,
+    position: str = "top left",
+    row: int | None = None,
+    col: int | None = None,
+) -> go.Figure:
+    """A labelled reference line: horizontal at the data value ``y`` or vertical at ``x``.
+
+    plotly's ``add_hline(..., annotation_text=...)`` gives the label the data value as its coordinate,
+    but plotly.js reads an annotation's coordinate on a log axis as log10 of the value (the line itself,
+    a shape, takes the value): "target variance 1" landed at 10 and "this network: 100 layers" at
+    1e100. Here the label's coordinate is :func:`axis_position` of the value. ``log=None`` reads the
+    axis type the figure has at the time of the call (set a log axis first); ``row``/``col`` pick a
+    subplot. ``position`` ("top left", "top right", "bottom left", "bottom right"): for a horizontal
+    line, above or below it at its left or right end; for a vertical one, at the top or bottom of the
+    plot, left or right of it. The line is dotted REF_GREY unless ``line`` says otherwise.
+    """
+    if (x is None) == (y is None):
+        raise ValueError("give exactly one of x (a vertical line) or y (a horizontal line)")
+    vert, side = position.split()
+    if vert not in ("top", "bottom") or side not in ("left", "right"):
+        raise ValueError(f"position must be 'top left', 'top right', 'bottom left' or 'bottom right'; "
+                         f"received {position!r}")
+    xa, ya = "x", "y"
+    if row is not None or col is not None:
+        sub = fig.get_subplot(row or 1, col or 1)
+        xa, ya = sub.xaxis.plotly_name.replace("axis", ""), sub.yaxis.plotly_name.replace("axis", "")
+    vertical = x is not None
+    value = float(x if vertical else y)  # type: ignore[arg-type]
+    if log is None:
+        log = axis_is_log(fig, xa if vertical else ya)
+    at = axis_position(value, log)
+    where = dict(row=row, col=col) if row is not None or col is not None else {}
+    style = dict(line) if line is not None else dict(color=REF_GREY, dash="dot", width=1.5)
+    if vertical:
+        fig.add_vline(x=value, line=style, **where)
+    else:
+        fig.add_hline(y=value, line=style, **where)
+    if text:
+        top = vert == "top"
+        if vertical:
+            place = dict(x=at, xref=xa, y=1.0 if top else 0.0, yref=f"{ya} domain", yanchor="top" if top else "bottom",
+                         xanchor="left" if side == "right" else "right", xshift=3 if side == "right" else -3)
+        else:
+            place = dict(x=0.0 if side == "left" else 1.0, xref=f"{xa} domain", y=at, yref=ya, xanchor=side,
+                         yanchor="bottom" if top else "top")
+        fig.add_annotation(text=text, showarrow=False, font=dict(size=11), **place)
+    return fig
 
 
 def _plain(text: str) -> str:
@@ -436,12 +504,16 @@ def _value_axis(samples: np.ndarray, extra: Sequence[np.ndarray] = ()) -> tuple[
     return bool(vals.size and vals.max() > ASINH_RATIO * s), s
 
 
+def nice_step(raw: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 x 10^k that is at least ``raw`` (> 0): a step for ticks or bins."""
+    mag = 10.0 ** math.floor(math.log10(raw))
+    return next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+
+
 def _nice_ticks(lo: float, hi: float, n: int = 6) -> np.ndarray:
     if not hi > lo:
         return np.array([lo])
-    raw = (hi - lo) / n
-    mag = 10.0 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    step = nice_step((hi - lo) / n)
     ticks = np.arange(math.ceil(lo / step), math.floor(hi / step) + 1) * step
     return np.round(ticks, 12)
 

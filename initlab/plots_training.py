@@ -16,9 +16,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.plots import _finish, _rgba, colour, dash
+from initlab import training
 from initlab.training import TrainResult
 
-__all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure"]
+__all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
+           "never_positive"]
 
 GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
 
@@ -86,10 +88,22 @@ def _grid(data_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return gx, gy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
+def _input_title(k: int, r: TrainResult) -> str:
+    """The k-th input's axis title as the network saw it: standardized, or the raw coordinate."""
+    return f"x{'₁₂'[k - 1]} (standardized)" if r.scenario.inputs == "standard" else f"x{'₁₂'[k - 1]}"
+
+
 def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int) -> go.Figure:
     """Side by side per initializer: the predicted probability of class 1 over the input plane for
     ``restart`` at recorded ``step`` (colour, the 0.5 contour is the decision boundary) and the
-    training points."""
+    training points.
+
+    The axes are named as the network saw the inputs (``scenario.inputs``: "x₁ (standardized)", or
+    "x₁" for unscaled ones) and drawn 1:1 in data units, so a circle is a circle: every panel shows the
+    same plane (the same training points), so the x axes match the first one, the y axes are shared,
+    and the first y axis is anchored to the first x axis at ratio 1 (plotly ignores a scale anchor on
+    an axis that also matches another, hence the one anchor).
+    """
     fig = make_subplots(rows=1, cols=len(results), subplot_titles=list(results), shared_yaxes=True)
     for i, (label, r) in enumerate(results.items()):
         X, y = np.asarray(r.data.X_train, dtype=np.float64), np.asarray(r.data.y_train)
@@ -112,8 +126,11 @@ def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int)
                                      marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
                                      name=f"class {cls}", legendgroup=f"class {cls}", showlegend=i == 0),
                           row=1, col=i + 1)
-        fig.update_xaxes(title_text="x₁ (scaled)", row=1, col=i + 1)
-    fig.update_yaxes(title_text="x₂ (scaled)", row=1, col=1)
+        fig.update_xaxes(title_text=_input_title(1, r), matches="x" if i else None, constrain="domain",
+                         row=1, col=i + 1)
+    first = next(iter(results.values()), None)
+    fig.update_yaxes(title_text=_input_title(2, first) if first else "", scaleanchor="x", scaleratio=1,
+                     constrain="domain", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
                       margin=dict(l=60, r=20, t=80, b=50), height=360)
     return fig
@@ -121,24 +138,91 @@ def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int)
 
 def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
     """Distinct units per hidden layer against the step (median over restarts): 1 means every unit of
-    the layer is the same unit, the symmetry was never broken."""
-    fig = go.Figure()
+    the layer is the same unit, the symmetry was never broken.
+
+    One panel per initializer (side by side, one y axis for all): drawn on one plot, initializers that
+    keep every unit (N(0, 1) × 10 and He: 10 and 5) drew identical lines, one hidden under the other.
+    In a panel the colour is the initializer's and the dash the layer's; at the right end of each panel
+    a label names the layers ending at each value ("layers 1, 2" where lines coincide, as zero init's at
+    1). The y axis counts units: whole-number ticks at 1 and at every layer's width, up to the widest.
+    """
+    labels = list(results)
+    fig = make_subplots(rows=1, cols=max(len(labels), 1), shared_yaxes=True, subplot_titles=labels,
+                        horizontal_spacing=0.04)
+    widths: set[int] = set()
     for i, (label, r) in enumerate(results.items()):
         _, mid, _ = _quantiles(r.distinct)
+        steps = r.recorded_steps
+        widths.update(int(w) for w in r.scenario.hidden)
         for layer in range(mid.shape[1]):
-            fig.add_trace(go.Scatter(x=r.recorded_steps, y=mid[:, layer], mode="lines",
-                                     name=f"{label}, layer {layer + 1}", line=dict(color=colour(i), dash=dash(layer))))
-    return _steps_axis(_finish(fig, "step", "distinct units (median over restarts)", hovermode="x unified"))
+            fig.add_trace(go.Scatter(x=steps, y=mid[:, layer], mode="lines", name=f"{label}, layer {layer + 1}",
+                                     legendgroup=label, showlegend=False, line=dict(color=colour(i), dash=dash(layer)),
+                                     hovertemplate=f"layer {layer + 1}: %{{y:.3g}} distinct units<extra>{label}</extra>"),
+                          row=1, col=i + 1)
+        ends: dict[float, list[int]] = {}
+        for layer in range(mid.shape[1]):
+            if np.isfinite(mid[-1, layer]):
+                ends.setdefault(float(mid[-1, layer]), []).append(layer + 1)
+        for value, layers in ends.items():
+            text = ("layers " + ", ".join(map(str, layers))) if len(layers) > 1 else f"layer {layers[0]}"
+            fig.add_annotation(x=float(steps[-1]), y=value, text=text, showarrow=False, xanchor="right",
+                               yanchor="bottom", font=dict(size=11, color=colour(i)), row=1, col=i + 1)
+    top = max(widths, default=1)
+    ticks = sorted({1, *widths})
+    fig.update_yaxes(range=[0, top * 1.12], tickmode="array", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                     zeroline=False)
+    _steps_axis(_finish(fig, "step", "distinct units (median over restarts)"))
+    fig.update_yaxes(title_text="")
+    fig.update_yaxes(title_text="distinct units (median over restarts)", row=1, col=1)
+    return fig
 
 
-def grad_norm_figure(results: Mapping[str, TrainResult]) -> go.Figure:
-    """‖∂L/∂W_l‖ per layer against the step (median over restarts), log axis."""
+def _weight_norms(r: TrainResult) -> np.ndarray:
+    """‖W_l‖ (Frobenius, float64, overflow-safe) of every restart, record and layer: (R, T, L), from the
+    parameter snapshots ``r.theta``."""
+    Ws, _ = training._views(r.theta, r.scenario.sizes)
+    R, T = r.theta.shape[:2]
+    return np.stack([training._norms(W.reshape(R * T, -1)).reshape(R, T) for W in Ws], axis=-1)
+
+
+def _median_grad(r: TrainResult, relative: bool) -> np.ndarray:
+    """Median over restarts of ‖∂L/∂W_l‖ (or ‖∂L/∂W_l‖ / ‖W_l‖), (T, L)."""
+    g = np.asarray(r.grad_norm, dtype=np.float64)
+    if relative:
+        with np.errstate(all="ignore"):
+            g = g / _weight_norms(r)
+    return _quantiles(g)[1]
+
+
+def never_positive(results: Mapping[str, TrainResult]) -> list[tuple[str, int]]:
+    """(label, layer) of every layer (1..L) whose median ‖∂L/∂W‖ over restarts is exactly 0 at every
+    recorded step (zero init: the hidden layers), in order.
+
+    :func:`grad_norm_figure` draws no line for them (a log axis has no 0); the page says so in words.
+    """
+    out = []
+    for label, r in results.items():
+        mid = _median_grad(r, False)
+        out.extend((label, layer + 1) for layer in range(mid.shape[1]) if (mid[:, layer] == 0).all())
+    return out
+
+
+def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False) -> go.Figure:
+    """‖∂L/∂W_l‖ per layer against the step (median over restarts), log axis; with ``relative`` the
+    relative update size ‖∂L/∂W_l‖ / ‖W_l‖ (the ratio per restart, then its median).
+
+    A layer whose line has no positive finite value (zero init: exactly 0 at every step, see
+    :func:`never_positive`) gets no trace, so the legend lists only the lines drawn.
+    """
     fig = go.Figure()
     for i, (label, r) in enumerate(results.items()):
-        _, mid, _ = _quantiles(r.grad_norm)
+        mid = _median_grad(r, relative)
         for layer in range(mid.shape[1]):
-            y = np.where(mid[:, layer] > 0, mid[:, layer], np.nan)
+            y = np.where(np.isfinite(mid[:, layer]) & (mid[:, layer] > 0), mid[:, layer], np.nan)
+            if np.isnan(y).all():
+                continue
             fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, mode="lines", name=f"{label}, layer {layer + 1}",
                                      line=dict(color=colour(i), dash=dash(layer))))
     fig.update_yaxes(type="log")
-    return _steps_axis(_finish(fig, "step", "‖∂L/∂W‖ per layer (median over restarts)", hovermode="x unified"))
+    what = "‖∂L/∂W‖ / ‖W‖" if relative else "‖∂L/∂W‖"
+    return _steps_axis(_finish(fig, "step", f"{what} per layer (median over restarts)", hovermode="x unified"))

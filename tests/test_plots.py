@@ -468,6 +468,28 @@ def test_which_figures_are_log(overflow, healthy, relu):
         assert not plots.axis_is_log(fig, "x") and not plots.axis_is_log(fig, "y")
 
 
+def test_ref_line_labels_sit_at_log10_of_the_value_on_log_axes():
+    """plotly.js reads an annotation's coordinate on a log axis as log10(value); the line takes the value."""
+    fig = plots.signal_figure({"N": synthetic(geometric(10, 10.0))}, "act_std")  # a log y axis, linear x
+    plots.ref_line(fig, y=100.0, text="a hundred")
+    plots.ref_line(fig, x=4.0, text="layer four", position="bottom right")
+    hline, vline = fig.layout.shapes[-2:]
+    assert hline.y0 == hline.y1 == 100.0 and vline.x0 == vline.x1 == 4.0  # shapes: data values
+    by_text = {a.text: a for a in fig.layout.annotations}
+    assert by_text["a hundred"].y == pytest.approx(2.0) and by_text["a hundred"].yref == "y"
+    assert by_text["layer four"].x == 4.0 and by_text["layer four"].yref == "y domain"
+    lin = plots.signal_figure({"N": synthetic(geometric(10, 1.0))}, "act_mean")
+    plots.ref_line(lin, y=0.5, text="half")
+    assert lin.layout.annotations[-1].y == 0.5
+    log_x = plots.ranges_figure(ranges_frame(), log_n=True)
+    plots.ref_line(log_x, x=1000.0, text="n = 1000")
+    assert log_x.layout.annotations[-1].x == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="positive"):
+        plots.ref_line(fig, y=0.0, text="zero")
+    with pytest.raises(ValueError, match="exactly one"):
+        plots.ref_line(fig, x=1.0, y=1.0)
+
+
 # ------------------------------------------------------------------------------------ every figure
 
 

@@ -1,0 +1,103 @@
+"""Figures of the Training page (initlab.plots_training), built from real (small) trainings."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from initlab import plots, plots_training, training
+from initlab.train_scenario import TrainScenario
+from initlab.views import train_comparison
+
+SMALL = TrainScenario(n_train=80, n_test=40, hidden=(10, 5), steps=60, restarts=3)
+
+
+def trained(ts: TrainScenario, names: tuple[str, ...]) -> dict[str, training.TrainResult]:
+    pairs = train_comparison(ts, names)
+    return dict(zip([label for label, _ in pairs], training.train_many([t for _, t in pairs], records=6,
+                                                                       engine="numpy")))
+
+
+@pytest.fixture(scope="module")
+def classic() -> dict[str, training.TrainResult]:
+    """The default comparison (zeros, N(0, 1) × 10, He), small: relu, hidden layers 10 and 5."""
+    return trained(SMALL, ("zeros", "normal_10", "he"))
+
+
+# ------------------------------------------------------------------------------------ gradient norms
+
+
+def test_grad_norms_draw_no_empty_trace_and_name_the_zero_layers(classic):
+    zeros = classic["zeros"]
+    assert (zeros.grad_norm == 0).all()  # relu(0) = 0: no layer of a zero init ever gets a gradient
+    assert (classic["He N(0, 2/n)"].grad_norm > 0).all()
+    fig = plots_training.grad_norm_figure(classic)
+    names = [t.name for t in fig.data]
+    assert not [n for n in names if n.startswith("zeros")]  # no legend entry without a line
+    assert len(names) == 6
+    for t in fig.data:
+        y = np.asarray(t.y, dtype=float)
+        assert (y[np.isfinite(y)] > 0).any()
+    assert plots_training.never_positive(classic) == [("zeros", 1), ("zeros", 2), ("zeros", 3)]
+
+
+def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
+    fig = plots_training.grad_norm_figure(classic, relative=True)
+    assert plots.axis_is_log(fig) and "‖∂L/∂W‖ / ‖W‖" in fig.layout.yaxis.title.text
+    he = classic["He N(0, 2/n)"]
+    for layer in range(3):
+        # independent check: the weight matrices from the parameter snapshots, norms in float64
+        want = np.median([[he.grad_norm[r, k, layer] /
+                           np.linalg.norm(he.params(r, int(step))[layer][0].astype(np.float64))
+                           for k, step in enumerate(he.recorded_steps)] for r in range(he.seeds.size)], axis=0)
+        t = [t for t in fig.data if t.name == f"He N(0, 2/n), layer {layer + 1}"][0]
+        np.testing.assert_allclose(np.asarray(t.y, dtype=float), want, rtol=1e-6)
+    assert not [t for t in fig.data if t.name.startswith("zeros")]
+    plain = plots_training.grad_norm_figure(classic)
+    assert [t.name for t in plain.data] == [t.name for t in fig.data]
+
+
+# ------------------------------------------------------------------------------------------- symmetry
+
+
+def test_distinct_units_every_initializer_visible_in_its_own_panel(classic):
+    big, he = classic["N(0, 1) × 10"], classic["He N(0, 2/n)"]
+    assert (big.distinct[:, -1] == he.distinct[:, -1]).all()  # both keep 10 and 5: one plot hid one of them
+    fig = plots_training.distinct_figure(classic)
+    axes = {label: {(t.xaxis or "x", t.yaxis or "y") for t in fig.data if t.name.startswith(label + ",")}
+            for label in classic}
+    assert all(len(a) == 1 for a in axes.values())  # one panel per initializer...
+    assert len(set().union(*axes.values())) == 3  # ...each its own
+    assert [a.text for a in fig.layout.annotations[:3]] == list(classic)  # panel titles name them
+    layout = fig.layout.to_plotly_json()
+    for x, y in set().union(*axes.values()):
+        ax = layout[y.replace("y", "yaxis")]
+        assert ax.get("matches") in (None, "y")  # one y scale for all panels
+    y = fig.layout.yaxis
+    assert list(y.tickvals) == [1, 5, 10] and list(y.ticktext) == ["1", "5", "10"]  # whole units, the widths
+    assert y.range[0] <= 1 and y.range[1] > 10
+    ends = {a.text for a in fig.layout.annotations[3:]}
+    assert "layers 1, 2" in ends  # zero init: both layers end at 1 unit, said where the lines coincide
+
+
+# ------------------------------------------------------------------------------- decision boundaries
+
+
+@pytest.mark.parametrize("inputs, x1, x2", [("standard", "x₁ (standardized)", "x₂ (standardized)"),
+                                             ("unscaled", "x₁", "x₂")])
+def test_boundary_axes_say_how_the_inputs_were_scaled_and_keep_circles_round(classic, inputs, x1, x2):
+    results = classic if inputs == "standard" else trained(SMALL.replace(inputs="unscaled", steps=6), ("zeros", "he"))
+    assert {r.scenario.inputs for r in results.values()} == {inputs}
+    fig = plots_training.boundary_figure(results, 0, int(next(iter(results.values())).recorded_steps[-1]))
+    layout = fig.layout.to_plotly_json()
+    xs = sorted(k for k in layout if k.startswith("xaxis"))
+    ys = sorted(k for k in layout if k.startswith("yaxis"))
+    assert len(xs) == len(ys) == len(results)
+    assert {layout[k]["title"]["text"] for k in xs} == {x1}
+    assert layout["yaxis"]["title"]["text"] == x2
+    # 1:1 in data units in every panel: the first y axis is anchored to the first x axis at ratio 1, and
+    # every other panel's axes match those two (plotly ignores a scale anchor on a matching axis).
+    assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
+    assert all(layout[k].get("matches") == "x" for k in xs[1:])
+    assert all(layout[k].get("matches") == "y" and "scaleanchor" not in layout[k] for k in ys[1:])
