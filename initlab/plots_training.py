@@ -16,7 +16,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.plots import _finish, _rgba, colour, dash
-from initlab import training
 from initlab.training import TrainResult
 
 __all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
@@ -177,46 +176,49 @@ def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
     return fig
 
 
-def _weight_norms(r: TrainResult) -> np.ndarray:
-    """‖W_l‖ (Frobenius, float64, overflow-safe) of every restart, record and layer: (R, T, L), from the
-    parameter snapshots ``r.theta``."""
-    Ws, _ = training._views(r.theta, r.scenario.sizes)
-    R, T = r.theta.shape[:2]
-    return np.stack([training._norms(W.reshape(R * T, -1)).reshape(R, T) for W in Ws], axis=-1)
+# What the per-layer chart can draw: the weights' gradient, the weights, or their ratio (the relative
+# update size: how much one step of the learning rate changes a layer).
+NORMS = {"grad": "‖∂L/∂W‖", "weight": "‖W‖", "relative": "‖∂L/∂W‖ / ‖W‖"}
 
 
-def _median_grad(r: TrainResult, relative: bool) -> np.ndarray:
-    """Median over restarts of ‖∂L/∂W_l‖ (or ‖∂L/∂W_l‖ / ‖W_l‖), (T, L)."""
+def _median_norm(r: TrainResult, what: str) -> np.ndarray:
+    """Median over restarts of ``what`` (:data:`NORMS`) per recorded step and layer, (T, L); a ratio is
+    taken per restart, then its median."""
     g = np.asarray(r.grad_norm, dtype=np.float64)
-    if relative:
+    if what == "weight":
+        g = r.weight_norm
+    elif what == "relative":
         with np.errstate(all="ignore"):
-            g = g / _weight_norms(r)
+            g = g / r.weight_norm
     return _quantiles(g)[1]
 
 
-def never_positive(results: Mapping[str, TrainResult]) -> list[tuple[str, int]]:
-    """(label, layer) of every layer (1..L) whose median ‖∂L/∂W‖ over restarts is exactly 0 at every
-    recorded step (zero init: the hidden layers), in order.
+def never_positive(results: Mapping[str, TrainResult], what: str = "grad") -> list[tuple[str, int]]:
+    """(label, layer) of every layer (1..L) whose median ``what`` (:data:`NORMS`; default the gradient
+    ‖∂L/∂W‖) over restarts is exactly 0 at every recorded step (zero init: the hidden layers), in order.
 
     :func:`grad_norm_figure` draws no line for them (a log axis has no 0); the page says so in words.
     """
     out = []
     for label, r in results.items():
-        mid = _median_grad(r, False)
+        mid = _median_norm(r, "weight" if what == "weight" else "grad")
         out.extend((label, layer + 1) for layer in range(mid.shape[1]) if (mid[:, layer] == 0).all())
     return out
 
 
-def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False) -> go.Figure:
-    """‖∂L/∂W_l‖ per layer against the step (median over restarts), log axis; with ``relative`` the
-    relative update size ‖∂L/∂W_l‖ / ‖W_l‖ (the ratio per restart, then its median).
+def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False, *, what: str | None = None
+                     ) -> go.Figure:
+    """Per layer against the step (median over restarts), log axis: ‖∂L/∂W_l‖ (``what="grad"``, the
+    default), the weights' own ‖W_l‖ (``"weight"``) or the relative update size ‖∂L/∂W_l‖ / ‖W_l‖
+    (``"relative"``, also ``relative=True``: the ratio per restart, then its median).
 
     A layer whose line has no positive finite value (zero init: exactly 0 at every step, see
     :func:`never_positive`) gets no trace, so the legend lists only the lines drawn.
     """
+    what = what or ("relative" if relative else "grad")
     fig = go.Figure()
     for i, (label, r) in enumerate(results.items()):
-        mid = _median_grad(r, relative)
+        mid = _median_norm(r, what)
         for layer in range(mid.shape[1]):
             y = np.where(np.isfinite(mid[:, layer]) & (mid[:, layer] > 0), mid[:, layer], np.nan)
             if np.isnan(y).all():
@@ -224,5 +226,4 @@ def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False)
             fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, mode="lines", name=f"{label}, layer {layer + 1}",
                                      line=dict(color=colour(i), dash=dash(layer))))
     fig.update_yaxes(type="log")
-    what = "‖∂L/∂W‖ / ‖W‖" if relative else "‖∂L/∂W‖"
-    return _steps_axis(_finish(fig, "step", f"{what} per layer (median over restarts)", hovermode="x unified"))
+    return _steps_axis(_finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))

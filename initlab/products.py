@@ -25,6 +25,7 @@ numpy and pandas only (core): the Streamlit caches live in :mod:`initlab.ui.comp
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -149,11 +150,30 @@ def compare_variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
     return out
 
 
-def theory_pair(s: Scenario, view: TheoryView) -> tuple[Scenario, ...]:
-    """The scenarios whose Jacobian spectra the Theory page draws: ``s``, and ``s`` with ``view.vs``
-    (its own defaults, no LSUV) unless that is the same network."""
-    other = repair(dataclasses.replace(s, init=view.vs, **{k: None for k in INIT_PARAM_NAMES}, lsuv=False))[0]
-    return (s, other) if view.vs != s.init or s.lsuv else (s,)
+def theory_pair(s: Scenario, vs: str) -> tuple[tuple[str, Scenario], ...]:
+    """The (label, scenario) pairs whose Jacobian spectra the Theory page draws: ``s``, and ``s`` with
+    initializer ``vs`` (no LSUV, the same biases) unless that is the same network.
+
+    ``vs`` takes its own defaults, except orthogonal, which takes the scenario's σw² (gain √σw²) when the
+    scenario has one: compared at the same point of the phase diagram, the two differ only in how their
+    weights are drawn (at gain 1 and σb² > 0, orthogonal tanh is ordered where a critical Gaussian is not).
+    """
+    params: dict[str, Any] = {k: None for k in INIT_PARAM_NAMES}
+    label = vs
+    point = theory.scenario_sigmas(s)
+    if vs == "orthogonal" and point is not None:
+        sw2 = float(f"{point[0]:.12g}")  # n * std^2 rounds to 1.0000000000000002: the gain of σw² = 1 is 1
+        if sw2 != 1.0:
+            params["gain"] = math.sqrt(sw2)
+            label = f"orthogonal, gain √{sw2:.3g}"
+    other = repair(dataclasses.replace(s, init=vs, **params, lsuv=False))[0]
+    mine = s.init + (" + LSUV" if s.lsuv else "")
+    return ((mine, s), (label, other)) if other != s else ((mine, s),)
+
+
+def orthogonal_start(s: Scenario) -> Scenario:
+    """The network LSUV starts from: ``s`` with orthogonal weights (gain 1), before any rescaling."""
+    return dataclasses.replace(s, init="orthogonal", **{k: None for k in INIT_PARAM_NAMES}, lsuv=False)
 
 
 def page_products(tab: str, s: Scenario, views: dict[str, Any] | Any) -> list[tuple[str, Key]]:
@@ -169,11 +189,12 @@ def page_products(tab: str, s: Scenario, views: dict[str, Any] | Any) -> list[tu
         out.append(("range_curves", (view.inits, view.n, view.m, s.seed)))
     elif tab == "theory":
         tv: TheoryView = views.get("theory", TheoryView())
-        point = theory.scenario_sigmas(s)
         out.append(("phase", (s.activation, tv.sw2_max, tv.sb2_max)))
-        out.append(("depth_curve", (s.activation, point[1] if point is not None else 0.0, tv.sw2_max)))
-        out += [("jacobian", (v,)) for v in theory_pair(s, tv)]
+        out.append(("depth_curve", (s.activation, theory.bias_variance(s), tv.sw2_max)))
+        for _, v in theory_pair(s, tv.vs):  # spectra, and the mean-field product of chi beside them
+            out += [("jacobian", (v,)), ("predict", (v,))]
         out.append(("propagate", (dataclasses.replace(s, lsuv=True),)))
+        out.append(("propagate", (orthogonal_start(s),)))
         if not s.lsuv:
             out.append(("propagate", (s,)))
     elif tab == "training":

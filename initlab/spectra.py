@@ -28,6 +28,7 @@ number s_max / s_min beyond 1e7 (1e15) only says "at least that".
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -61,7 +62,6 @@ class JacobianSpectra:
         spread max/min, and ``below_floor``: how many lie below :data:`NOISE_FLOOR` times the largest
         (rounding, not the network: their digits mean nothing); NaN where J overflowed."""
         s = self.singular_values
-        floor = NOISE_FLOOR.get(self.dtype, NOISE_FLOOR["float32"])
         with np.errstate(all="ignore"):
             return {
                 "depth": self.depths,
@@ -69,8 +69,19 @@ class JacobianSpectra:
                 "min": s[:, -1],
                 "mean_sq": np.mean(s * s, axis=1),
                 "condition": s[:, 0] / s[:, -1],
-                "below_floor": np.where(np.isfinite(s[:, 0]), np.sum(s < floor * s[:, :1], axis=1), np.nan),
+                "floor": self.floor(),
+                "below_floor": np.where(np.isfinite(s[:, 0]), np.sum(s < self.floor()[:, None], axis=1), np.nan),
             }
+
+    def floor(self) -> np.ndarray:
+        """Per requested depth, the size below which a singular value is rounding: NOISE_FLOOR[dtype]
+        times the largest, and never below sqrt(width) times the dtype's smallest subnormal (where J's
+        entries are themselves subnormal, as in a vanishing network, they keep only a few digits)."""
+        s = self.singular_values
+        info = np.finfo(np.dtype(self.dtype))
+        rel = NOISE_FLOOR.get(self.dtype, NOISE_FLOOR["float32"])
+        with np.errstate(all="ignore"):
+            return np.maximum(rel * s[:, 0], math.sqrt(s.shape[1]) * float(info.smallest_subnormal))
 
 
 def _depths(layers: Iterable[int] | int, depth: int) -> np.ndarray:

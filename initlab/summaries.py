@@ -26,7 +26,7 @@ import numpy as np
 from initlab import theory
 from initlab.lsuv import LsuvReport
 from initlab.scenario import Scenario
-from initlab.spectra import NOISE_FLOOR, JacobianSpectra
+from initlab.spectra import JacobianSpectra
 from initlab.training import TrainResult
 from initlab.verdict import fmt
 
@@ -193,15 +193,14 @@ def jacobian_table(pair: Sequence[tuple[str, JacobianSpectra, np.ndarray | None]
     rows = []
     for label, sp, chi in pair:
         summ = sp.summary()
-        floor = NOISE_FLOOR.get(sp.dtype, NOISE_FLOOR["float32"])
         n = sp.singular_values.shape[1]
         for k, d in enumerate(summ["depth"]):
-            big, small, below = summ["max"][k], summ["min"][k], summ["below_floor"][k]
+            big, small, below, floor = summ["max"][k], summ["min"][k], summ["below_floor"][k], summ["floor"][k]
             noisy = bool(np.isfinite(below) and below > 0)
             rows.append({
                 "initializer": label, "layer": int(d), "largest": fmt(big),
-                "smallest": f"< {fmt(floor * big)} (rounding floor)" if noisy else fmt(small),
-                "largest / smallest": f"> {fmt(1 / floor)}" if noisy else fmt(summ["condition"][k]),
+                "smallest": f"< {fmt(floor)} (rounding floor)" if noisy else fmt(small),
+                "largest / smallest": f"> {fmt(big / floor)}" if noisy else fmt(summ["condition"][k]),
                 "below the rounding floor": "—" if not np.isfinite(below) else f"{int(below)} of {n}",
                 "mean of s²": fmt(summ["mean_sq"][k]),
                 "mean-field ∏ χ_l": "—" if chi is None else fmt(float(np.prod(chi[: int(d)]))),
@@ -209,15 +208,15 @@ def jacobian_table(pair: Sequence[tuple[str, JacobianSpectra, np.ndarray | None]
     return rows
 
 
-def jacobian_note(s: Scenario, texts: TheoryTexts) -> str | None:
+def jacobian_note(s: Scenario, texts: TheoryTexts, pred: theory.Prediction | None) -> str | None:
     """Why the mean of s² of a network at the edge of chaos still moves: χ₁ = 1 holds at the fixed point
-    q*, and the inputs enter elsewhere (None when the scenario is not at the edge, or enters at q*)."""
+    q*, and the inputs enter elsewhere (None when the scenario is not at the edge, or enters at q*).
+    ``pred`` is :func:`initlab.theory.predict` of ``s``."""
     if texts.point is None:
         return None
     sw2, sb2 = texts.point
     act = s.activation
     chi = float(theory.chi1(act, sw2, sb2))
-    pred = theory.predict(s)
     q_star = float(theory.fixed_point(act, sw2, sb2))
     if pred is None or abs(chi - 1) >= EDGE_BAND or not math.isfinite(q_star):
         return None
@@ -226,8 +225,9 @@ def jacobian_note(s: Scenario, texts: TheoryTexts) -> str | None:
         return None
     return (f"Why the mean of s² still moves although χ₁ = 1: χ₁ is the factor per layer *at the fixed point* "
             f"q\\* = {fmt(q_star)}, and these inputs enter at q = {fmt(q1)}. Until q settles, each layer multiplies "
-            f"s² by its own χ_l (layer 1: {fmt(float(pred.chi[0]))}); mean-field theory predicts the product, "
-            "∏ χ_l, in the table's last column.")
+            f"s² by its own χ_l (layer 1: {fmt(float(pred.chi[0]))}). Mean-field theory's product ∏ χ_l is in the "
+            "table's last column; at a finite width one input's Jacobian wanders around it, by a factor of order "
+            "e^√(depth / width).")
 
 
 def lsuv_lines(s: Scenario, report: LsuvReport, own_var: np.ndarray | None, start_var: np.ndarray | None

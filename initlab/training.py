@@ -45,6 +45,7 @@ recorded as inf/NaN and never raise; no numpy warning escapes.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -403,6 +404,16 @@ class TrainResult:
             "layer": np.tile(np.arange(1, L + 1), R * T), "grad_norm": self.grad_norm.reshape(-1),
             "distinct_units": distinct.reshape(-1),
         })
+
+    @functools.cached_property
+    def weight_norm(self) -> np.ndarray:
+        """‖W_l‖_F of every restart, recorded step and layer, (R, T, L) float64 (overflow-safe), from the
+        parameter snapshots: with ``grad_norm`` it gives the relative update size ‖∂L/∂W‖ / ‖W‖."""
+        Ws, _ = _views(self.theta, self.scenario.sizes)
+        R, T = self.theta.shape[:2]
+        out = np.stack([_norms(W.reshape(R * T, -1)).reshape(R, T) for W in Ws], axis=-1)
+        out.flags.writeable = False
+        return out
 
     @property
     def runs(self) -> pd.DataFrame:

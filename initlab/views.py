@@ -115,7 +115,7 @@ RANGES = Section("ranges", RangesView, (
 
 THEORY = Section("theory", TheoryView, (
     FieldSpec("sw2_max", "float", 4.0, "σw² up to", "Right end of the phase diagram and of the depth-scale curve "
-              "(σw² = weight variance × fan-in).", lo=0.5, hi=20, group="view", key="th_sw2"),
+              "(σw² = weight variance × fan-in).", lo=0.5, hi=200, group="view", key="th_sw2"),
     FieldSpec("sb2_max", "float", 0.5, "σb² up to", "Top of the phase diagram (σb² = bias variance).", lo=0.01,
               hi=4, group="view", key="th_sb2"),
     FieldSpec("vs", "choice", "orthogonal", "Spectra: compare with",

@@ -31,7 +31,7 @@ def classic() -> dict[str, training.TrainResult]:
 def test_grad_norms_draw_no_empty_trace_and_name_the_zero_layers(classic):
     zeros = classic["zeros"]
     assert (zeros.grad_norm == 0).all()  # relu(0) = 0: no layer of a zero init ever gets a gradient
-    assert (classic["He N(0, 2/n)"].grad_norm > 0).all()
+    assert (classic["He N(0, √(2/n))"].grad_norm > 0).all()
     fig = plots_training.grad_norm_figure(classic)
     names = [t.name for t in fig.data]
     assert not [n for n in names if n.startswith("zeros")]  # no legend entry without a line
@@ -45,13 +45,13 @@ def test_grad_norms_draw_no_empty_trace_and_name_the_zero_layers(classic):
 def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
     fig = plots_training.grad_norm_figure(classic, relative=True)
     assert plots.axis_is_log(fig) and "‖∂L/∂W‖ / ‖W‖" in fig.layout.yaxis.title.text
-    he = classic["He N(0, 2/n)"]
+    he = classic["He N(0, √(2/n))"]
     for layer in range(3):
         # independent check: the weight matrices from the parameter snapshots, norms in float64
         want = np.median([[he.grad_norm[r, k, layer] /
                            np.linalg.norm(he.params(r, int(step))[layer][0].astype(np.float64))
                            for k, step in enumerate(he.recorded_steps)] for r in range(he.seeds.size)], axis=0)
-        t = [t for t in fig.data if t.name == f"He N(0, 2/n), layer {layer + 1}"][0]
+        t = [t for t in fig.data if t.name == f"He N(0, √(2/n)), layer {layer + 1}"][0]
         np.testing.assert_allclose(np.asarray(t.y, dtype=float), want, rtol=1e-6)
     assert not [t for t in fig.data if t.name.startswith("zeros")]
     plain = plots_training.grad_norm_figure(classic)
@@ -62,7 +62,7 @@ def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
 
 
 def test_distinct_units_every_initializer_visible_in_its_own_panel(classic):
-    big, he = classic["N(0, 1) × 10"], classic["He N(0, 2/n)"]
+    big, he = classic["N(0, 1) × 10"], classic["He N(0, √(2/n))"]
     assert (big.distinct[:, -1] == he.distinct[:, -1]).all()  # both keep 10 and 5: one plot hid one of them
     fig = plots_training.distinct_figure(classic)
     axes = {label: {(t.xaxis or "x", t.yaxis or "y") for t in fig.data if t.name.startswith(label + ",")}
@@ -101,3 +101,19 @@ def test_boundary_axes_say_how_the_inputs_were_scaled_and_keep_circles_round(cla
     assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
     assert all(layout[k].get("matches") == "x" for k in xs[1:])
     assert all(layout[k].get("matches") == "y" and "scaleanchor" not in layout[k] for k in ys[1:])
+
+
+def test_the_weights_chart_draws_each_layer_s_norm_from_the_snapshots(classic):
+    """``what="weight"``: ‖W_l‖ per layer (median over restarts), the same numbers as
+    ``TrainResult.weight_norm``; zero init's weights are exactly 0 and named, not drawn."""
+    fig = plots_training.grad_norm_figure(classic, what="weight")
+    he = classic["He N(0, √(2/n))"]
+    want = np.median(he.weight_norm, axis=0)  # (T, L)
+    for layer in range(want.shape[1]):
+        trace = next(t for t in fig.data if t.name == f"He N(0, √(2/n)), layer {layer + 1}")
+        np.testing.assert_allclose(np.asarray(trace.y, dtype=float), want[:, layer], rtol=1e-12)
+    assert not [t for t in fig.data if t.name.startswith("zeros")]
+    assert plots_training.never_positive(classic, "weight") == [("zeros", 1), ("zeros", 2), ("zeros", 3)]
+    # the norms are those of the drawn kernels: at step 0, He's layer 1 is 2 x 10 draws of N(0, 1)
+    w0 = he.params(0, 0)[0][0]
+    assert he.weight_norm[0, 0, 0] == pytest.approx(float(np.linalg.norm(w0.astype(np.float64))), rel=1e-12)

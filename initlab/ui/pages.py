@@ -28,18 +28,19 @@ import pyarrow as pa
 import streamlit as st
 from streamlit import dataframe_util
 
-from initlab import initializers, plots, plots_theory, plots_training, products, summaries, theory, verdict
+from initlab import initializers, lsuv, plots, plots_theory, plots_training, products, spectra, summaries, verdict
 from initlab.lessons import LESSONS
 from initlab.links import LESSON_CONTROLS, differences
 from initlab.network import Result
 from initlab.presets import PRESETS
-from initlab.scenario import BIASES_WITHOUT_VALUE, INIT_PARAM_NAMES, Scenario, repair
+from initlab.scenario import BIASES_WITHOUT_VALUE, Scenario
 from initlab.train_scenario import TRAIN, TrainScenario
 from initlab.training import TrainResult
 from initlab.views import TRAINING, CompareView, RangesView, SignalView, TheoryView, TrainView, train_comparison
 from initlab.ui import compute, controls, logs, state
 
 ss = st.session_state
+VIEWS = compute.CACHE_ENTRIES * 4  # cached page texts and tables (small)
 CHART = {"displaylogo": False}  # plotly's own PNG export (camera icon) stays on every chart
 Values = Mapping[str, Any]
 
@@ -117,8 +118,9 @@ def _fig_spectra(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
 
 def _fig_lsuv(s: Scenario) -> go.Figure:
     with_lsuv = compute.propagate(dataclasses.replace(s, lsuv=True))
-    own = None if s.lsuv else compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
-    return plots_theory.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized")
+    own = None if s.lsuv else _pre_var(s)
+    return plots_theory.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized",
+                                    start_var=_pre_var(products.orthogonal_start(s)))
 
 
 Pairs = tuple[tuple[str, TrainScenario], ...]
@@ -144,8 +146,23 @@ def _fig_distinct(pairs: Pairs) -> go.Figure:
     return plots_training.distinct_figure(_trained(pairs))
 
 
-def _fig_grad_norms(pairs: Pairs) -> go.Figure:
-    return plots_training.grad_norm_figure(_trained(pairs))
+def _fig_grad_norms(pairs: Pairs, what: str) -> go.Figure:
+    return plots_training.grad_norm_figure(_trained(pairs), what=what)
+
+
+@compute.shared(VIEWS)
+def _never_positive(pairs: Pairs, what: str) -> str:
+    """The lines the per-layer chart cannot draw (exactly 0 at every step), in words; "" if none."""
+    zero = plots_training.never_positive(_trained(pairs), what)
+    if not zero:
+        return ""
+    by: dict[str, list[str]] = {}
+    for label, layer in zero:
+        by.setdefault(label, []).append(str(layer))
+    quantity = {"grad": "a gradient", "weight": "weights", "relative": "a gradient"}[what]
+    parts = [f"{label}: layer{'s' if len(ls) > 1 else ''} {', '.join(ls)}" for label, ls in by.items()]
+    return (f"Not drawn, since a log axis has no 0: {'; '.join(parts)} — {quantity} of exactly 0 at every step "
+            "(median over restarts).")
 
 
 FIGURES: dict[str, Callable[..., go.Figure]] = {
@@ -233,7 +250,6 @@ def table(rows: list[dict[str, Any]]) -> pa.Table:
     return dataframe_util.convert_pandas_df_to_arrow_table(pd.DataFrame(rows))
 
 
-VIEWS = compute.CACHE_ENTRIES * 4  # cached page texts and tables (small)
 
 
 @compute.shared(VIEWS)
@@ -487,42 +503,52 @@ def theory_page(values: Values) -> None:
     view: TheoryView = values["theory"]
     st.markdown("Mean-field theory (Poole et al. 2016, Schoenholz et al. 2017) follows a signal through an "
                 "infinitely wide random network. One number decides its fate: **χ₁ = σw² · E[φ′(z)²]**, the "
-                "factor by which each layer stretches a small difference between two inputs. χ₁ < 1: "
-                "differences shrink and inputs become indistinguishable (ordered); χ₁ > 1: they blow up "
-                "(chaotic); χ₁ = 1 is the **edge of chaos**, where deep networks stay trainable.")
+                "factor by which each layer multiplies the *squared* distance between two nearby inputs. χ₁ < 1: "
+                "differences shrink until the inputs become indistinguishable (ordered); χ₁ > 1: small differences "
+                "grow, until two inputs are about as different as unrelated ones (chaotic); χ₁ = 1 is the **edge of "
+                "chaos**, where information about the input travels deepest, and the deepest networks train.")
     c = st.columns(3)
     controls.view("theory", "sw2_max", where=c[0])
     controls.view("theory", "sb2_max", where=c[1])
     controls.view("theory", "vs", where=c[2])
-    point, intro, intro_is_caption, xi_line = _theory_texts(s)
-    act = s.activation
-    (st.caption if intro_is_caption else st.markdown)(intro)
+    texts = _theory_texts(s, view.sw2_max, view.sb2_max)
+    point, act = texts.point, s.activation
+    (st.markdown if point is not None else st.caption)(texts.intro)
     section("Order and chaos",
-            f"Colour is χ₁ for {act} at each weight and bias variance: blue is ordered, red chaotic, the black "
-            "line the edge of chaos. The cross is this scenario: move the initializer, its scale or the bias "
-            "and it moves.")
+            f"Colour is χ₁ for {act} at each weight and bias variance: blue is ordered, red chaotic, the green "
+            "line the edge of chaos. The cross is this scenario (on the border, as a triangle, when it lies beyond "
+            "the axes): move the initializer, its scale or the bias and it moves.")
     chart("phase", act, view.sw2_max, view.sb2_max, point)
-    sb2 = point[1] if point is not None else 0.0
     section("How deep can the signal go?",
-            f"The depth scale ξ_c counts the layers over which two different inputs stay distinguishable (at "
-            f"σb² = {verdict.fmt(sb2)}). Deeper than ξ_c, the signal about the input is lost; only at the edge "
-            "of chaos does ξ_c diverge, so only there can any depth be trained.")
-    chart("depth_scale", act, sb2, view.sw2_max, point[0] if point else None, s.depth)
-    if xi_line:
-        st.markdown(xi_line)
-    pair = _theory_pair(s, view.vs)
+            f"At σb² = {verdict.fmt(texts.sb2)} (this scenario's bias variance): ξ_c is the number of layers over "
+            "which 1 − the correlation of two nearby inputs shrinks by a factor e in the ordered phase (in the "
+            "chaotic phase, over which the correlation settles at c\\*). Schoenholz et al. (2017) could train "
+            "networks up to about 6 ξ_c deep, not deeper; ξ_c diverges at the edge of chaos. ξ_q is the same for "
+            "the size of the signal.")
+    chart("depth_scale", act, texts.sb2, view.sw2_max, point[0] if point else None, s.depth)
+    if texts.depth:
+        st.markdown(texts.depth)
+    pair = products.theory_pair(s, view.vs)
     section("Dynamical isometry: the input-output Jacobian",
-            "Histograms of the singular values of ∂h_l/∂h_0 at the first input (Saxe et al. 2014; Pennington et "
-            "al. 2017). Every direction survives when they all sit near 1 (a narrow spike); a wide spread "
-            "means some directions explode while most vanish. Orthogonal weights on a linear network keep "
-            "them all equal; Gaussian ones spread them further with every layer.")
+            "Histograms of the singular values s of ∂h_l/∂h_0 at the first input (Saxe et al. 2014; Pennington "
+            "et al. 2017). Every direction of the input survives when they all sit near 1 (one narrow spike); a "
+            "wide spread means a few directions are amplified while most are lost. Orthogonal weights keep them "
+            "all equal in a *linear* network; with a nonlinearity only where f′(z) is about the same for every "
+            "unit (tanh with small pre-activations), so elsewhere orthogonal spectra spread too. Values below "
+            f"{verdict.fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest are {s.dtype}'s rounding, not the network's.")
     with working("Multiplying Jacobians…", "spectra", pair):
         chart("spectra", pair)
     st.dataframe(_jacobian_table(pair), hide_index=True, width="stretch")
+    note = _jacobian_note(s, view.sw2_max, view.sb2_max)
+    if note:
+        st.markdown(note)
     section("LSUV: rescale every layer on the data",
             "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
-            "rescales each layer, in order, until its output variance on the batch is 1 (within 0.1). Lines: "
-            "the variance per layer with this scenario's own initializer, at LSUV's start and after.")
+            "rescales each layer, in order, until the variance of its *pre-activations* z on the batch is 1 "
+            f"(within {verdict.fmt(lsuv.TOL)}, at most {lsuv.MAX_ITER} tries per layer, as in the paper). Unlike "
+            "the paper, initlab uses one fixed batch (the scenario's) for every try, and keeps the biases as the "
+            "scenario draws them (the paper's start at 0). Lines: Var(z) per layer with this scenario's own "
+            "initializer, from the orthogonal start before any rescaling, and after LSUV.")
     with working("Running LSUV…", "lsuv", s):
         chart("lsuv", s)
     for line in _lsuv_lines(s):
@@ -530,63 +556,35 @@ def theory_page(values: Values) -> None:
 
 
 @compute.shared(VIEWS)
-def _theory_texts(s: Scenario) -> tuple[tuple[float, float] | None, str, bool, str | None]:
-    """The Theory page's numbers: the scenario's (σw², σb²) point (None: the theory does not describe
-    it), the sentence saying where it sits (a caption when it has no point), and the depth-scale line."""
-    point = theory.scenario_sigmas(s)
-    act = s.activation
-    if point is None:
-        why = ("LSUV sets each layer's scale from the data" if s.lsuv else
-               "its weights have a non-zero mean, a shared matrix or a constant bias, which the theory does not "
-               "describe")
-        return None, f"This scenario has no point on the diagram: {why}.", True, None
-    chi = float(theory.chi1(act, point[0], point[1]))
-    crit = float(theory.critical_sw2(act, point[1]))
-    # Within 1% of 1 a network of a few hundred layers cannot tell the phases apart: "at the edge".
-    phase_word = "ordered" if chi < 0.99 else "chaotic" if chi > 1.01 else "at the edge of chaos"
-    intro = (f"This scenario: {act}, **σw² = {verdict.fmt(point[0])}**, **σb² = {verdict.fmt(point[1])}**, "
-             f"**χ₁ = {verdict.fmt(chi)}** ({phase_word}); the edge of chaos for {act} at this σb² is "
-             f"**σw² = {verdict.fmt(crit)}**.")
-    xi_q, xi_c = (float(v) for v in theory.depth_scales(act, point[0], point[1]))
-    xi_line = (f"ξ_c here: **{verdict.fmt(xi_c)} layers** against a depth of **{s.depth}**"
-               + (" — deeper than ξ_c, the signal about the input is lost." if xi_c < s.depth else "."))
-    return point, intro, False, xi_line
+def _theory_texts(s: Scenario, sw2_max: float, sb2_max: float) -> summaries.TheoryTexts:
+    return summaries.theory_texts(s, sw2_max, sb2_max)
 
 
 @compute.shared(VIEWS)
-def _theory_pair(s: Scenario, vs: str) -> tuple[tuple[str, Scenario], ...]:
-    """The scenario and the one it is compared with on the Jacobian spectra (``vs`` with its defaults)."""
-    other = repair(dataclasses.replace(s, init=vs, **{k: None for k in INIT_PARAM_NAMES}, lsuv=False))[0]
-    return ((f"{s.init}" + (" + LSUV" if s.lsuv else ""), s), (f"{vs}", other)) if vs != s.init or s.lsuv \
-        else ((s.init, s),)
+def _jacobian_note(s: Scenario, sw2_max: float, sb2_max: float) -> str | None:
+    return summaries.jacobian_note(s, _theory_texts(s, sw2_max, sb2_max), compute.predict(s))
 
 
 @compute.shared(VIEWS)
 def _jacobian_table(pair: tuple[tuple[str, Scenario], ...]) -> pa.Table:
-    rows = []
-    for label, v in pair:
-        summ = compute.jacobian(v).summary()
-        for k, d in enumerate(summ["depth"]):
-            rows.append({"initializer": label, "layer": int(d), "largest": verdict.fmt(summ["max"][k]),
-                         "smallest": verdict.fmt(summ["min"][k]), "largest / smallest": verdict.fmt(summ["condition"][k]),
-                         "mean of s²": verdict.fmt(summ["mean_sq"][k])})
-    return table(rows)
+    return table(summaries.jacobian_table([(label, compute.jacobian(v), _chi(v)) for label, v in pair]))
+
+
+def _chi(s: Scenario) -> np.ndarray | None:
+    pred = compute.predict(s)
+    return None if pred is None else pred.chi
 
 
 @compute.shared(VIEWS)
 def _lsuv_lines(s: Scenario) -> tuple[str, ...]:
     """What LSUV did to ``s``, and the scenario's own variances, in words."""
     rep = compute.propagate(dataclasses.replace(s, lsuv=True)).lsuv
-    lines = []
-    if not s.lsuv:
-        own = compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
-        lines.append(f"With {s.init} as initialized, Var(z) is **{verdict.fmt(own[0])}** at layer 1 and "
-                     f"**{verdict.fmt(own[-1])}** at layer {s.depth}.")
-    lines.append(f"LSUV needed **{int(rep.iterations.sum())}** rescalings in all (at most "
-                 f"**{int(rep.iterations.max())}** for one layer); after it, Var(z) lies between "
-                 f"**{verdict.fmt(float(np.nanmin(rep.var_after)))}** and **{verdict.fmt(float(np.nanmax(rep.var_after)))}**"
-                 f" in every layer. Turn it on for the other pages under *More* in the sidebar.")
-    return tuple(lines)
+    own = None if s.lsuv else _pre_var(s)
+    return summaries.lsuv_lines(s, rep, own, _pre_var(products.orthogonal_start(s)))
+
+
+def _pre_var(s: Scenario) -> np.ndarray:
+    return compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
 
 
 # Training controls, by group (every one a field of the train section, kept while the tab is closed).
@@ -698,9 +696,14 @@ def training_page(values: Values) -> None:
             "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
             "random init starts (and stays) at the layer's width.")
     chart("distinct", pairs)
-    section("Gradient norm of each layer's weights", "‖∂L/∂W‖ per layer during training (median over "
-            "restarts): exactly 0 for the hidden layers of a zero init, huge at first for too-large weights.")
-    chart("grad_norms", pairs)
+    section("Each layer's weights during training", "Median over restarts, per layer. The gradient ‖∂L/∂W‖ "
+            "says how hard a step pushes a layer; the weights' own size ‖W‖ how far they have to go; their ratio "
+            "how much one step changes the layer (times the learning rate).")
+    controls.view("training", "norms")
+    chart("grad_norms", pairs, view.norms)
+    zero = _never_positive(pairs, view.norms)
+    if zero:
+        st.caption(zero)
     _train_exports(values, results, pairs)
 
 
