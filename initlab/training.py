@@ -133,8 +133,9 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
 
     ``W_l`` has the Keras shape (fan_in, fan_out) and ``ts.dtype``; the output layer is drawn like the
     hidden ones. Restart r uses seed ``ts.seed + r``: kernels come from the first stream of
-    ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second (``bias`` zeros,
-    constant ``bias_value``, or random_normal with std ``|bias_value|``, as :mod:`initlab.network`).
+    ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second, layer by layer, by
+    :func:`initlab.initializers.draw_biases` (the deep-signal engine's code: zeros, constant ``bias_value``,
+    random_normal with std ``|bias_value|``, or torch_linear U[+-1/sqrt(fan_in)] with the layer's fan_in).
     With ``ts.lsuv`` the kernels are drawn orthogonal (gain 1, same stream) and every layer is then
     rescaled by :func:`initlab.lsuv.lsuv` on the scaled training inputs until its pre-activation
     variance is 1 (Mishkin & Matas 2016), as the deep-signal engine does.
@@ -151,12 +152,7 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     sizes = ts.sizes
     for fi, fo in zip(sizes[:-1], sizes[1:]):
         w = init((fi, fo), rng_w, dtype=dt)
-        if ts.bias == "constant":
-            b = np.full(fo, ts.bias_value, dtype=dt)
-        elif ts.bias == "random_normal":
-            b = rng_b.standard_normal(fo, dtype=dt) * dt.type(abs(ts.bias_value))
-        else:
-            b = np.zeros(fo, dtype=dt)
+        b = initializers.draw_biases(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
         out.append((w, b))
     if ts.lsuv:
         weights, _ = lsuv([w for w, _ in out], make_data(ts).X_train, ts.activation, biases=[b for _, b in out])

@@ -10,7 +10,7 @@ import pytest
 
 import initlab
 from initlab import _train_jit, activations, training
-from initlab.scenario import BudgetError
+from initlab.scenario import BIASES, BudgetError
 from initlab.schema import check_value, parse_value
 from initlab.train_scenario import (
     MAX_TRAIN_MACS, TRAIN, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
@@ -168,6 +168,52 @@ def test_initial_params_shapes_seeds_and_bias_modes():
     assert all(b.std() > 0 for _, b in r[:2])
     with pytest.raises(ValueError, match="restart must be"):
         training.initial_params(ts, 4)
+
+
+def _bias_law(bias: str, value: float, fan_in: int) -> tuple[float, float, float]:
+    """Mean, variance and kurtosis E[(b - mean)^4] / var^2 of one bias of ``bias`` (0 kurtosis: constant)."""
+    if bias == "random_normal":
+        return 0.0, value * value, 3.0
+    if bias == "torch_linear":  # U[-a, a], a = 1/sqrt(fan_in): variance a^2 / 3, kurtosis 9/5
+        return 0.0, 1.0 / (3 * fan_in), 1.8
+    return (value if bias == "constant" else 0.0), 0.0, 0.0
+
+
+@pytest.mark.parametrize("bias", BIASES)
+def test_training_draws_every_bias_scheme_like_the_deep_signal_engine(bias):
+    """The user test's finding: bias=torch_linear trained from zero biases. Every scheme must give the
+    training biases the distribution the deep-signal engine (network.build) draws, layer by layer with
+    that layer's fan_in (2, 64, 64 here).
+
+    Deterministic schemes: exactly the value. Random ones, pooled over K draws (restarts of many seeds):
+    the sample mean is within Z sd / sqrt(K) of 0 and the sample variance within Z var sqrt((kurt - 1) / K)
+    of the law's (the variance of a sample variance is (mu_4 - var^2) / K to first order), Z = 5 (a false
+    alarm once in 1.7 million per check). K >= 1000: the variance is pinned to 5 sqrt(0.8 / 1000) = 14%;
+    zero biases (the old torch_linear) or a wrong fan_in (1/(3 * 64) vs 1/(3 * 2)) miss it by far more.
+    """
+    from initlab import network
+    from initlab.scenario import Scenario
+
+    z, value = 5.0, -0.4
+    ts = TrainScenario(hidden=(64, 64), restarts=50, dtype="float64", bias=bias, bias_value=value)
+    draws = [training.initial_params(ts.replace(seed=seed), r) for seed in range(0, 2000, 50) for r in range(50)]
+    for layer, fan_in in enumerate(ts.sizes[:-1]):
+        train_b = np.concatenate([p[layer][1] for p in draws])
+        # The deep-signal engine with this layer's fan_in as its width: its biases, all layers pooled.
+        net_b = network.build(Scenario(depth=2000 // fan_in, width=fan_in, batch=2, dtype="float64", bias=bias,
+                                       bias_value=value, seed=layer)).biases
+        net_b = np.zeros(1) if net_b is None else net_b.reshape(-1)  # None: skipped zero biases
+        mean, var, kurt = _bias_law(bias, value, fan_in)
+        for b in (train_b, net_b):
+            if var == 0:
+                assert (b == mean).all(), (layer, b[:5])
+                continue
+            k = b.size
+            assert k >= 1000, k
+            assert abs(b.mean() - mean) <= z * math.sqrt(var / k), (layer, b.mean())
+            assert abs(b.var() / var - 1) <= z * math.sqrt((kurt - 1) / k), (layer, b.var(), var)
+            if bias == "torch_linear":
+                assert np.abs(b).max() <= 1 / math.sqrt(fan_in)
 
 
 def test_the_snapshot_at_step_0_is_the_initial_params():
