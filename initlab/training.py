@@ -33,7 +33,8 @@ Randomness (all explicit, no global state):
 
 Restarts (and initializers, :func:`train_many`) run together: the parameters of all runs are one
 array ``theta`` of shape (runs, parameters). The numpy engine (the reference) takes one batched
-``np.matmul`` per layer over a leading runs axis; the numba engine (:mod:`initlab._train_jit`) runs
+``np.einsum`` per layer and pass over a leading runs axis (not BLAS: units made equal by the init stay
+bit-identical, see ``_forward``); the numba engine (:mod:`initlab._train_jit`) runs
 the same steps compiled, several times faster (``benchmarks/bench_training.py``). Tests compare them.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
@@ -191,22 +192,37 @@ def _pack(params: Params) -> np.ndarray:
 # The numpy engine (the reference): batched over a leading runs axis
 # ---------------------------------------------------------------------------------------------------
 
+# The contractions below go through np.einsum, never BLAS (np.matmul). Units that start identical (zero,
+# ones, constant init) must get bit-identical updates for ever, as they would in exact arithmetic; BLAS
+# computes different output columns with different kernels and summation orders (edge tiles), so such
+# units drifted apart by rounding (float32, tanh, ones, lr 1: 2 distinct units from step ~1700).
+# np.einsum with optimize=False runs its own C loops: every output element is the same sequence of
+# multiply-adds over the contracted index (one inner-loop function per call, chosen by the strides,
+# which are the same for every unit), so equal inputs give equal outputs. Activations are held
+# feature-major, (runs, width, n), so those loops run over contiguous examples: as fast as the batched
+# matmul it replaces on the classic scenario (benchmarks/bench_training.py).
+_FWD = "...jk,...jn->...kn"  # z^T = W^T h^T: z[k, i] = sum_j W[j, k] h[j, i]
+_BACK = "...jk,...kn->...jn"  # (d W^T)^T = W d^T: d'[j, i] = sum_k W[j, k] d[k, i]
+_GRAD = "...jn,...kn->...jk"  # h^T d: g[j, k] = sum_i h[j, i] d[k, i]
+
+
 def _forward(Ws: list[np.ndarray], bs: list[np.ndarray], x: np.ndarray, act: activations.Activation
              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Pre-activations z_1..z_L (runs, n, fan_out) and inputs h_0..h_{L-1} of every layer.
 
-    ``x`` is (n, 2) shared by every run, or (runs, n, 2).
+    ``x`` is (n, 2) shared by every run, or (runs, n, 2). The arrays returned are transposed views of
+    feature-major memory (see the note above).
     """
+    hT = np.ascontiguousarray(np.swapaxes(x, -1, -2))
     zs: list[np.ndarray] = []
-    hs: list[np.ndarray] = [x]
-    h = x
+    hs: list[np.ndarray] = [np.swapaxes(hT, -1, -2)]
     for l, (W, b) in enumerate(zip(Ws, bs)):
-        z = np.matmul(h, W)
-        z += b[..., None, :]
-        zs.append(z)
+        zT = np.einsum(_FWD, W, hT, optimize=False)
+        zT += b[..., :, None]
+        zs.append(np.swapaxes(zT, -1, -2))
         if l < len(Ws) - 1:
-            h = act.fn(z)
-            hs.append(h)
+            hT = act.fn(zT)
+            hs.append(np.swapaxes(hT, -1, -2))
     return zs, hs
 
 
@@ -217,13 +233,16 @@ _SOFTPLUS = activations.get("softplus").fn
 def _backward(Ws: list[np.ndarray], zs: list[np.ndarray], hs: list[np.ndarray], d: np.ndarray,
               act: activations.Activation, gWs: list[np.ndarray], gbs: list[np.ndarray]) -> None:
     """Write dL/dW_l, dL/db_l into ``gWs``, ``gbs`` given d = dL/ds of shape (runs, n, 1)."""
+    dT = np.swapaxes(d, -1, -2)
     for l in range(len(Ws) - 1, -1, -1):
-        gWs[l][...] = np.matmul(np.swapaxes(hs[l], -1, -2), d)
-        gbs[l][...] = d.sum(axis=-2)
+        hT = np.swapaxes(hs[l], -1, -2)
+        np.einsum(_GRAD, hT, dT, out=gWs[l], optimize=False)
+        np.sum(dT, axis=-1, out=gbs[l])
         if l > 0:
-            d = np.matmul(d, np.swapaxes(Ws[l], -1, -2))
+            dT = np.einsum(_BACK, Ws[l], dT, optimize=False)
             # f'(z) from the output h = f(z) where the registry has it (no second exp), as network.py.
-            d *= act.deriv(zs[l - 1]) if act.deriv_from_output is None else act.deriv_from_output(hs[l])
+            dT *= act.deriv(np.swapaxes(zs[l - 1], -1, -2)) if act.deriv_from_output is None \
+                else act.deriv_from_output(hT)
 
 
 def _update(theta: np.ndarray, grad: np.ndarray, m1: np.ndarray, m2: np.ndarray, t: int, ts: TrainScenario) -> None:
