@@ -28,8 +28,10 @@ Randomness (all explicit, no global state):
   of the same scenario with ``seed + r``, and two initializers compared on the same seed start from the
   very same standard-normal / uniform draws (scaled differently) and see the same batches.
 * weights are drawn layer by layer (input side first) from the weight stream by
-  :func:`initlab.initializers.get` (the same code as the deep-signal engine); :func:`initial_params`
-  returns them, so a run can be replayed in any framework.
+  :func:`initlab.initializers.get`, biases from the bias stream by
+  :func:`initlab.initializers.draw_biases` (the deep-signal engine's code); :func:`initial_params`
+  returns them and :func:`batches` lists the examples of every update, so a run can be replayed
+  step for step in any framework.
 
 Restarts (and initializers, :func:`train_many`) run together: the parameters of all runs are one
 array ``theta`` of shape (runs, parameters). The numpy engine (the reference) takes one batched
@@ -62,8 +64,8 @@ from initlab.train_scenario import (
 )
 
 __all__ = [
-    "ENGINES", "TrainData", "TrainResult", "distinct_units", "initial_params", "iter_train", "make_data",
-    "record_steps", "train", "train_many", "warm_up",
+    "ENGINES", "TrainData", "TrainResult", "batches", "check_restart", "distinct_units", "initial_params",
+    "iter_train", "make_data", "record_steps", "train", "train_many", "warm_up",
 ]
 
 ENGINES = ("auto", "numba", "numpy")
@@ -129,6 +131,15 @@ def _run_streams(seed: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(3)
 
 
+def check_restart(ts: TrainScenario, restart: int) -> int:
+    """``restart`` as an int after checking ``ts`` (:meth:`TrainScenario.validate`) and that ``0 <= restart <
+    ts.restarts``; ``ValueError`` naming the value otherwise."""
+    ts.validate()
+    if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or not 0 <= restart < ts.restarts:
+        raise ValueError(f"restart must be a whole number in [0, {ts.restarts - 1}]; received {restart!r}")
+    return int(restart)
+
+
 def initial_params(ts: TrainScenario, restart: int) -> Params:
     """The parameters restart ``restart`` of ``ts`` starts from: ``[(W_1, b_1), ..., (W_L, b_L)]``.
 
@@ -142,12 +153,10 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     variance is 1 (Mishkin & Matas 2016), as the deep-signal engine does.
     These are exactly the arrays :func:`train` starts from (its snapshot at step 0).
     """
-    ts.validate()
-    if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or not 0 <= restart < ts.restarts:
-        raise ValueError(f"restart must be a whole number in [0, {ts.restarts - 1}]; received {restart!r}")
+    restart = check_restart(ts, restart)
     init = initializers.get("orthogonal") if ts.lsuv else initializers.get(ts.init, **ts.init_params())
     dt = np.dtype(ts.dtype)
-    ss_w, ss_b, _ = _run_streams(ts.seed + int(restart))
+    ss_w, ss_b, _ = _run_streams(ts.seed + restart)
     rng_w, rng_b = np.random.default_rng(ss_w), np.random.default_rng(ss_b)
     out: Params = []
     sizes = ts.sizes
@@ -278,8 +287,7 @@ def _numpy_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, t0: int, nst
         if batch == n:
             x, yb = X, yf
         else:
-            pos = (t % spe) * batch
-            idx = perms[perm_row, t // spe - epoch0, pos:pos + batch]  # (runs, bsz)
+            idx = _step_examples(perms, perm_row, epoch0, t, spe, batch)  # (runs, bsz)
             x, yb = X[idx], yf[idx]
         zs, hs = _forward(Ws, bs, x, act)
         d = _SIGMOID(zs[-1])
@@ -483,10 +491,10 @@ def _resolve_engine(engine: str) -> str:
 class _BatchOrder:
     """The shuffled order of the training set, per restart and epoch (mini-batch training only).
 
-    Restart r draws one permutation of the n training points per epoch from its batch stream, epochs
-    in order, whatever the chunking (``permuted`` on a block of rows consumes the stream exactly like
-    successive ``permutation(n)`` calls); update t of an epoch takes the t-th slice of ``batch``
-    examples (the last one shorter when ``batch`` does not divide n, as Keras).
+    Restart r draws one permutation of the n training points per epoch from its batch stream (the third
+    of ``SeedSequence(seed + r).spawn(3)``), epochs in order, whatever the chunking (``permuted`` on a
+    block of rows consumes the stream exactly like successive ``permutation(n)`` calls); update t takes
+    :func:`_step_examples`. :func:`batches` lists the result for one restart.
     """
 
     def __init__(self, seeds: Sequence[int], n: int, batch: int) -> None:
@@ -514,6 +522,40 @@ class _BatchOrder:
             keep = np.concatenate([keep, new], axis=1) if have > e0 else new
         self.perms, self.first = keep, e0
         return self.perms, self.first, min(t1, (e1 + 1) * self.spe)
+
+
+def _step_examples(perms: np.ndarray, rows: Any, epoch0: int, t: int, spe: int, batch: int) -> np.ndarray:
+    """The examples of update ``t`` from a window of :meth:`_BatchOrder.window`: slice ``t % spe`` (of
+    ``batch`` examples; the last one of an epoch shorter when ``batch`` does not divide n, as Keras) of
+    the permutation of epoch ``t // spe``, for the restarts ``rows``. The compiled kernel
+    (``_train_jit.run_steps``) indexes the same way."""
+    pos = (t % spe) * batch
+    return perms[rows, t // spe - epoch0, pos:pos + batch]
+
+
+def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
+    """The training examples of every update of restart ``restart`` of ``ts``, in order (``ts.steps`` arrays
+    of indices into ``make_data(ts).X_train``): the batch order initlab trains with.
+
+    Full batch: every update takes all n examples, 0 .. n - 1. Mini-batches: one permutation of the n
+    examples per epoch from the restart's batch stream (the third of ``SeedSequence(ts.seed + restart)
+    .spawn(3)``), cut into ceil(n / batch) consecutive slices of ``batch`` examples, the last one shorter
+    when ``batch`` does not divide n (as Keras ``fit`` with ``shuffle=True``). Computed by the engines'
+    own code (``_BatchOrder``, ``_step_examples``), so a replay in another framework that iterates over
+    this (:func:`initlab.codegen.pytorch_training_snippet`) takes exactly initlab's steps.
+    """
+    restart = check_restart(ts, restart)
+    n, batch = ts.n_train, ts.batch
+    if ts.full_batch:
+        for _ in range(ts.steps):
+            yield np.arange(n, dtype=np.int64)
+        return
+    order, spe, t = _BatchOrder([ts.seed + restart], n, batch), -(-n // batch), 0
+    while t < ts.steps:
+        perms, epoch0, t_end = order.window(t, ts.steps)
+        for step in range(t, t_end):
+            yield _step_examples(perms, 0, epoch0, step, spe, batch).copy()
+        t = t_end
 
 
 def _check_together(scenarios: Sequence[TrainScenario]) -> None:

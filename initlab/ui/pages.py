@@ -714,7 +714,7 @@ def training_page(values: Values) -> None:
     section("Gradient norm of each layer's weights", "‖∂L/∂W‖ per layer during training (median over "
             "restarts): exactly 0 for the hidden layers of a zero init, huge at first for too-large weights.")
     chart("grad_norms", pairs)
-    _train_exports(values, results, pairs)
+    _train_exports(values, results, pairs, run)
 
 
 def train_setup(ts: TrainScenario) -> str:
@@ -734,7 +734,7 @@ def _set_frame(n: int) -> None:
     ss["training.frame"] = -1 if v >= n - 1 else v
 
 
-def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs) -> None:
+def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs, run: int) -> None:
     box = st.expander("Download the runs, or train the same network in PyTorch", key="train_code_open",
                       on_change="rerun")
     if not box.open:
@@ -759,7 +759,7 @@ def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs
                              file_name="initlab_training.json", mime="application/json", on_click="ignore")
         label = st.selectbox("PyTorch code for", [lbl for lbl, _ in pairs], key="train_code_for")
         ts = dict(pairs)[label]
-        st.code(compute.train_snippet(ts), language="python")
+        st.code(compute.train_snippet(ts, run), language="python")  # the restart shown on the page
 
 
 def learn(values: Values) -> None:
