@@ -64,8 +64,8 @@ from initlab.train_scenario import (
 )
 
 __all__ = [
-    "ENGINES", "TrainData", "TrainResult", "batches", "check_restart", "distinct_units", "initial_params",
-    "iter_train", "make_data", "record_steps", "train", "train_many", "warm_up",
+    "ENGINES", "TrainData", "TrainResult", "TrainSummary", "batches", "check_restart", "distinct_units",
+    "initial_params", "iter_train", "make_data", "record_steps", "summarize", "train", "train_many", "warm_up",
 ]
 
 ENGINES = ("auto", "numba", "numpy")
@@ -348,11 +348,18 @@ class _Measure:
 
 
 def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean BCE softplus((1 - 2y) s) and accuracy (s > 0 predicts 1; a NaN logit counts as wrong)."""
+    """Mean BCE softplus((1 - 2y) s) and accuracy (s > 0 predicts 1; +-inf logits still predict).
+
+    A run with a NaN logit on the set has diverged and predicts nothing there: its accuracy is NaN, not
+    the fraction of points a NaN happens to be "wrong" on (that gave 0, below the 0.5 of guessing on two
+    balanced classes, and dragged medians over restarts below chance). Medians skip it (nan-aware);
+    :func:`summarize` counts it apart.
+    """
     sign = (1 - 2 * y).astype(s.dtype)
     loss = np.mean(_SOFTPLUS(s * sign), axis=-1, dtype=np.float64)
-    correct = ((s > 0) == (y == 1)) & ~np.isnan(s)
-    return loss, correct.mean(axis=-1)
+    acc = ((s > 0) == (y == 1)).mean(axis=-1)
+    acc[np.isnan(s).any(axis=-1)] = np.nan
+    return loss, acc
 
 
 def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation) -> _Measure:
@@ -392,9 +399,9 @@ class TrainResult:
     recorded_steps: np.ndarray  # (T,) int64
     seeds: np.ndarray  # (R,) integer seed of each restart: scenario.seed + restart
     loss: np.ndarray  # (R, T) mean binary cross-entropy on the training set
-    train_acc: np.ndarray  # (R, T)
+    train_acc: np.ndarray  # (R, T), NaN where the run's output is NaN (diverged: no prediction)
     test_loss: np.ndarray  # (R, T)
-    test_acc: np.ndarray  # (R, T)
+    test_acc: np.ndarray  # (R, T), NaN where the run's output is NaN
     grad_norm: np.ndarray  # (R, T, L) ||dL/dW_l||_F on the full training set
     distinct: np.ndarray  # (R, T, L - 1) distinct units per hidden layer (NaN when non-finite)
     theta: np.ndarray = field(repr=False)  # (R, T, P) every parameter, flat (see params())
@@ -428,16 +435,22 @@ class TrainResult:
         })
 
     @property
+    def diverged(self) -> np.ndarray:
+        """(R,) bool: the restart's training loss was inf or NaN at some record (it blew up)."""
+        return ~np.isfinite(self.loss).all(axis=1)
+
+    @property
     def runs(self) -> pd.DataFrame:
         """One row per restart, at the last recorded step: restart, seed, final_loss, train_acc, test_acc,
-        test_loss, finite (the loss stayed finite at every record), nonfinite_step (the first recorded
-        step whose loss is inf or NaN; missing if none), distinct_units_1.. per hidden layer."""
+        test_loss, finite (the loss stayed finite at every record: not :attr:`diverged`), nonfinite_step
+        (the first recorded step whose loss is inf or NaN; missing if none), distinct_units_1.. per
+        hidden layer."""
         bad = ~np.isfinite(self.loss)
         first = np.where(bad.any(axis=1), self.recorded_steps[np.argmax(bad, axis=1)], -1)
         cols: dict[str, Any] = {
             "restart": np.arange(len(self.seeds)), "seed": self.seeds, "final_loss": self.loss[:, -1],
             "train_acc": self.train_acc[:, -1], "test_acc": self.test_acc[:, -1], "test_loss": self.test_loss[:, -1],
-            "finite": ~bad.any(axis=1),
+            "finite": ~self.diverged,
             "nonfinite_step": pd.array([None if f < 0 else int(f) for f in first], dtype="Int64"),
         }
         for l in range(self.distinct.shape[2]):
@@ -466,6 +479,54 @@ class TrainResult:
         with np.errstate(all="ignore"):
             zs, _ = _forward(Ws, bs, x, activations.get(self.scenario.activation))
         return zs[-1][0, :, 0].astype(np.float64)
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What the restarts of one training came to (:func:`summarize`): plain numbers, None (never NaN)
+    where no restart qualifies."""
+
+    restarts: int
+    diverged: int  # restarts whose training loss was inf or NaN at some record; excluded below
+    acc_median: float | None  # final test accuracy over the restarts that did not diverge
+    acc_q1: float | None  # its 25th percentile
+    acc_q3: float | None  # its 75th percentile
+    acc_min: float | None
+    acc_max: float | None
+    loss0_median: float | None  # loss at step 0 over the restarts where it is finite (all, diverged or not)
+    loss0_nonfinite: int  # restarts whose loss is already inf or NaN at step 0 (init too large)
+    loss_median: float | None  # final training loss over the restarts that did not diverge
+    distinct_median: tuple[float | None, ...]  # per hidden layer: distinct units at the end, same restarts
+
+
+def _percentile(values: np.ndarray, q: float = 50.0) -> float | None:
+    """The ``q``-th percentile of the finite ``values`` (numpy's default linear interpolation between order
+    statistics, as ``pandas.Series.quantile``), None when there are none (no "All-NaN slice" warning)."""
+    v = values[np.isfinite(values)]
+    return float(np.percentile(v, q)) if v.size else None
+
+
+def summarize(result: TrainResult) -> TrainSummary:
+    """Summarize ``result`` over its restarts at its last record, leaving out the restarts that diverged.
+
+    A diverged restart (training loss inf or NaN at any record: :attr:`TrainResult.diverged`) has no
+    meaningful final accuracy (NaN, see ``test_acc``), loss or unit count: it is counted in ``diverged``
+    and left out of the accuracy, final-loss and distinct-unit statistics, which are taken over the
+    others only, so that a blown-up restart neither drags the median accuracy below chance nor turns it
+    into NaN. The loss at step 0 (before any update) is summarized over every restart where it is
+    finite; ``loss0_nonfinite`` counts the others. Percentiles are numpy's (linear interpolation).
+    Pure: no numpy warning, whatever the values.
+    """
+    ok = ~result.diverged
+    loss0 = result.loss[:, 0]
+    acc = result.test_acc[ok, -1]
+    q0, q1, q2, q3, q4 = (_percentile(acc, q) for q in (0.0, 25.0, 50.0, 75.0, 100.0))
+    return TrainSummary(
+        restarts=int(ok.size), diverged=int((~ok).sum()), acc_median=q2, acc_q1=q1, acc_q3=q3, acc_min=q0,
+        acc_max=q4, loss0_median=_percentile(loss0), loss0_nonfinite=int((~np.isfinite(loss0)).sum()),
+        loss_median=_percentile(result.loss[ok, -1]),
+        distinct_median=tuple(_percentile(result.distinct[ok, -1, l]) for l in range(result.distinct.shape[2])),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------

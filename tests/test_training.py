@@ -3,6 +3,7 @@ a replay by an independent implementation, and the classic zeros / He / N(0,1) x
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -490,11 +491,65 @@ def test_a_diverging_run_is_recorded_not_raised(engine):
     runs = r.runs
     assert not runs.finite.any() and (runs.nonfinite_step <= 5).all()
     assert np.isfinite(r.loss[:, 0]).all() and np.isnan(r.loss[:, -1]).all()
-    assert (r.train_acc[:, -1] >= 0).all()  # a NaN logit counts as a wrong answer, not as NaN accuracy
+    # NaN logits predict nothing: no accuracy (NaN), not 0 (every point "wrong", below chance).
+    assert np.isnan(r.train_acc[:, -1]).all() and np.isnan(r.test_acc[:, -1]).all()
     assert np.isnan(r.distinct[:, -1]).all()
     assert runs.nonfinite_step.dtype == "Int64"
     ok = training.train(TrainScenario(steps=3, restarts=1), records=1)
     assert ok.runs.finite.all() and ok.runs.nonfinite_step.isna().all()
+
+
+def _summarized(r):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "All-NaN slice", no "Mean of empty slice": nothing may escape
+        with np.errstate(all="raise"):
+            return training.summarize(r)
+
+
+@pytest.fixture(scope="module")
+def half_diverged():
+    # Linear units (the moons are nearly linearly separable: ~0.88), N(0, 3^2) weights and lr 0.2: the
+    # restarts whose first steps overshoot blow up (loss inf, then NaN), the others learn. Seeded.
+    ts = TrainScenario(dataset="moons", steps=300, restarts=10, lr=0.2, activation="linear")
+    return training.train(ts.with_init("random_normal", stddev=3.0), records=10)
+
+
+def test_summary_leaves_diverged_restarts_out_and_counts_them(half_diverged):
+    r = half_diverged
+    s = _summarized(r)
+    bad = ~np.isfinite(r.loss).all(axis=1)
+    assert s.restarts == 10 and s.diverged == bad.sum() == r.diverged.sum() and 0 < s.diverged < 10
+    acc = r.test_acc[~bad, -1]
+    assert np.isnan(r.test_acc[bad, -1]).all() and np.isfinite(acc).all()
+    # The finding: counted as 0 (the old recorded accuracy), the diverged half dragged the median below
+    # chance (0.5) although every restart that trained reached ~0.88.
+    assert np.median(np.where(bad, 0.0, r.test_acc[:, -1])) < 0.5 < 0.8 < s.acc_min
+    assert (s.acc_min, s.acc_q1, s.acc_median, s.acc_q3, s.acc_max) == tuple(
+        float(np.percentile(acc, q)) for q in (0, 25, 50, 75, 100))
+    assert s.loss_median == float(np.median(r.loss[~bad, -1])) < 0.5
+    # Step 0 comes before any update: every restart's loss is finite there and all of them count.
+    assert s.loss0_nonfinite == 0 and s.loss0_median == float(np.median(r.loss[:, 0]))
+    assert s.distinct_median == (10.0, 5.0)
+    assert all(isinstance(v, float) for v in (s.acc_median, s.loss_median, s.loss0_median, *s.distinct_median))
+
+
+def test_summary_of_restarts_that_all_diverge_is_none_not_nan():
+    ts = TrainScenario(activation="linear", steps=20, restarts=3, hidden=(64, 64, 64), lr=10.0)
+    r = training.train(ts.with_init("random_normal", stddev=100.0), records=20)
+    s = _summarized(r)
+    assert s.restarts == s.diverged == 3
+    assert (s.acc_median, s.acc_q1, s.acc_q3, s.acc_min, s.acc_max, s.loss_median) == (None,) * 6
+    assert s.distinct_median == (None, None, None)
+    assert s.loss0_median == float(np.median(r.loss[:, 0])) > 1e6 and s.loss0_nonfinite == 0
+    # Weights too large for the dtype would already overflow at step 0 (the schema's bounds keep float32
+    # finite there, so the records are set by hand): those restarts are counted, the rest summarized.
+    loss = np.array(r.loss)
+    loss[:2, 0] = [np.inf, np.nan]
+    s = _summarized(dataclasses.replace(r, loss=loss))
+    assert s.loss0_nonfinite == 2 and s.loss0_median == float(r.loss[2, 0])
+    loss[2, 0] = np.inf
+    s = _summarized(dataclasses.replace(r, loss=loss))
+    assert s.loss0_nonfinite == 3 and s.loss0_median is None
 
 
 def test_results_are_read_only_and_dataframes_are_fresh_copies():

@@ -158,3 +158,26 @@ def test_a_running_training_shows_partial_results_then_the_same_final_ones(monke
     direct = train_many(list(key))
     for a, b in zip(final, direct):
         np.testing.assert_array_equal(a.loss, b.loss)
+
+
+def test_summary_table_counts_diverged_restarts_and_never_says_nan() -> None:
+    """Restarts that blew up used to read as accuracy 0 and "NaN / NaN" distinct units: the table now
+    leaves them out of its numbers, counts them, and shows "–" where no restart is left."""
+    import warnings
+
+    from initlab.train_scenario import TrainScenario
+    from initlab.training import train
+    from initlab.ui.pages import _train_summary
+
+    base = TrainScenario(dataset="moons", steps=300, restarts=10, lr=0.2, activation="linear")
+    half = train(base.with_init("random_normal", stddev=3.0), records=10)
+    every = train(TrainScenario(activation="linear", steps=20, restarts=3, hidden=(64, 64), lr=10.0)
+                  .with_init("random_normal", stddev=100.0), records=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = _train_summary({"half": half, "every": every})
+    assert not any("NaN" in str(v) for row in rows for v in row.values())
+    assert rows[0]["restarts with inf/NaN loss"] == int(half.diverged.sum()) > 0
+    assert float(rows[0]["median test accuracy"]) > 0.8 and rows[0]["distinct units at the end"] == "10 / 5"
+    assert rows[1]["restarts with inf/NaN loss"] == 3 and rows[1]["median test accuracy"] == "–"
+    assert rows[1]["worst – best"] == "–" and rows[1]["distinct units at the end"] == "– / –"

@@ -35,7 +35,7 @@ from initlab.network import Result
 from initlab.presets import PRESETS
 from initlab.scenario import INIT_PARAM_NAMES, Scenario, repair
 from initlab.train_scenario import TRAIN, TrainScenario
-from initlab.training import TrainResult
+from initlab.training import TrainResult, summarize
 from initlab.views import TRAINING, CompareView, RangesView, SignalView, TheoryView, TrainView, train_comparison
 from initlab.ui import compute, controls, logs, state
 
@@ -619,24 +619,26 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> None:
 
 
 def _train_summary(results: dict[str, TrainResult]) -> list[dict[str, Any]]:
+    """The table's rows: training.summarize per initializer, worded; restarts that diverged are counted
+    and left out of the other columns (a blank "–" where no restart is left)."""
+    def num(x: float | None) -> str:
+        return "–" if x is None else verdict.fmt(x)
+
     rows = []
     for label, r in results.items():
-        acc = r.test_acc[:, -1]
-        loss0, loss = r.loss[:, 0], r.loss[:, -1]
-        ok = np.isfinite(loss)
-        q1, med, q3 = np.nanpercentile(np.where(np.isfinite(acc), acc, np.nan), [25, 50, 75]) if np.isfinite(acc).any() \
-            else (np.nan,) * 3
-        distinct = r.distinct[:, -1, :]
+        s = summarize(r)
+        loss0 = num(s.loss0_median) if s.loss0_median is not None else "inf/NaN"
+        if s.loss0_nonfinite and s.loss0_median is not None:
+            loss0 += f" ({s.loss0_nonfinite} inf/NaN)"
         rows.append({
             "initializer": label,
-            "median test accuracy": verdict.fmt(med),
-            "middle half of restarts": f"{verdict.fmt(q1)} – {verdict.fmt(q3)}",
-            "worst – best": f"{verdict.fmt(np.nanmin(acc))} – {verdict.fmt(np.nanmax(acc))}",
-            "median loss at step 0": verdict.fmt(float(np.nanmedian(loss0))) if np.isfinite(loss0).any() else "inf/NaN",
-            "median final loss": verdict.fmt(float(np.nanmedian(loss[ok]))) if ok.any() else "inf/NaN",
-            "restarts with inf/NaN loss": int((~np.isfinite(r.loss).all(axis=1)).sum()),
-            "distinct units at the end": " / ".join(verdict.fmt(float(np.nanmedian(distinct[:, l])))
-                                                     for l in range(distinct.shape[1])),
+            "median test accuracy": num(s.acc_median),
+            "middle half of restarts": "–" if s.acc_q1 is None else f"{num(s.acc_q1)} – {num(s.acc_q3)}",
+            "worst – best": "–" if s.acc_min is None else f"{num(s.acc_min)} – {num(s.acc_max)}",
+            "median loss at step 0": loss0,
+            "median final loss": num(s.loss_median),
+            "restarts with inf/NaN loss": s.diverged,
+            "distinct units at the end": " / ".join(num(d) for d in s.distinct_median),
         })
     return rows
 
