@@ -208,8 +208,9 @@ def _pack(params: Params) -> np.ndarray:
 # np.einsum with optimize=False runs its own C loops: every output element is the same sequence of
 # multiply-adds over the contracted index (one inner-loop function per call, chosen by the strides,
 # which are the same for every unit), so equal inputs give equal outputs. Activations are held
-# feature-major, (runs, width, n), so those loops run over contiguous examples: as fast as the batched
-# matmul it replaces on the classic scenario (benchmarks/bench_training.py).
+# feature-major, (runs, width, n), so those loops run over contiguous examples: about as fast as the
+# batched matmul it replaces (classic scenario, 3 inits x 10 restarts x 15000 steps, one core: float32
+# 11.7 s instead of 14.2 s, float64 29.8 s instead of 27.8 s).
 _FWD = "...jk,...jn->...kn"  # z^T = W^T h^T: z[k, i] = sum_j W[j, k] h[j, i]
 _BACK = "...jk,...kn->...jn"  # (d W^T)^T = W d^T: d'[j, i] = sum_k W[j, k] d[k, i]
 _GRAD = "...jn,...kn->...jk"  # h^T d: g[j, k] = sum_i h[j, i] d[k, i]
