@@ -27,7 +27,7 @@ from initlab.initializers import TRUNCATED_NORMAL_STD, calculate_gain
 from initlab.scenario import Scenario
 from initlab.train_scenario import TrainScenario
 
-__all__ = ["keras_snippet", "pytorch_snippet"]
+__all__ = ["keras_snippet", "pytorch_snippet", "pytorch_training_snippet"]
 
 _KERAS_CLASS = {
     "zeros": "Zeros", "ones": "Ones", "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
@@ -377,19 +377,23 @@ def pytorch_snippet(s: Scenario) -> str:
     return "\n".join(lines)
 
 
-def pytorch_training_snippet(ts: TrainScenario, restart: int = 0) -> str:
-    """PyTorch code that trains restart ``restart`` of ``ts`` from exactly initlab's starting weights.
+def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
+    """PyTorch code that replays restart ``restart`` of ``ts`` step for step, and prints what initlab records.
 
-    The data and the initial weights come from initlab itself (``make_data``, ``initial_params``:
-    Keras layout (fan_in, fan_out), transposed into ``nn.Linear.weight``), so the first loss is
-    identical; the optimizer is the PyTorch equivalent of initlab's Keras-3 formulas (SGD; SGD with
-    momentum, the same update for a constant learning rate; Adam written out as Keras 3 computes it,
-    since ``torch.optim.Adam`` adds epsilon after the bias correction). With full batches the run is
-    the same run; with mini-batches the order of the examples differs (initlab shuffles with its own
-    stream).
+    The data, the initial weights and the batch order come from initlab itself (``make_data``,
+    ``initial_params``: Keras layout (fan_in, fan_out), transposed into ``nn.Linear.weight``;
+    :func:`initlab.training.batches`: one shuffle per epoch from the restart's own stream, a short last
+    batch), so every update sees the same examples. The optimizer is the PyTorch equivalent of initlab's
+    Keras-3 formulas (SGD; SGD with momentum, the same update for a constant learning rate; Adam written
+    out as Keras 3 computes it, since ``torch.optim.Adam`` adds epsilon after the bias correction). The
+    snippet records the full-training-set loss at initlab's recorded steps (``losses``, as
+    ``TrainResult.loss[restart]``), the last one after the last update, and prints it with the test
+    accuracy. ``ValueError`` if ``restart`` is not one of the scenario's restarts.
     """
     from initlab.train_scenario import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
+    from initlab.training import check_restart
 
+    restart = check_restart(ts, restart)
     acts = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "linear": "nn.Identity()",
             "leaky_relu": "nn.LeakyReLU(0.2)", "elu": "nn.ELU()", "selu": "nn.SELU()",
             "gelu": 'nn.GELU(approximate="tanh")', "swish": "nn.SiLU()", "softplus": "nn.Softplus()"}
@@ -399,15 +403,17 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int = 0) -> str:
            "adam": None}[ts.optimizer]
     fields = ", ".join(f"{k}={v!r}" for k, v in ts.changes().items())
     lines = [
-        "# Train the same network in PyTorch, from initlab's own data and starting weights.",
-        "# pip install torch==2.13.0, then run it from the initlab folder (it imports initlab for the data).",
+        "# Train the same network in PyTorch, from initlab's own data, starting weights and batch order.",
+        "# pip install torch==2.13.0, then run it from the initlab folder (it imports initlab for these).",
+        "import math",
+        "",
         "import torch",
         "from torch import nn",
         "from initlab import TrainScenario",
-        "from initlab.training import initial_params, make_data",
+        "from initlab.training import batches, initial_params, make_data, record_steps",
         "",
         f"ts = TrainScenario({fields})",
-        f"restart = {restart}",
+        f"restart = {restart}  # replays initlab's restart {restart} (seed ts.seed + restart)",
         "data = make_data(ts)",
         f"X = torch.tensor(data.X_train, dtype={dtype}); y = torch.tensor(data.y_train, dtype={dtype})",
         f"Xt = torch.tensor(data.X_test, dtype={dtype}); yt = torch.tensor(data.y_test, dtype={dtype})",
@@ -425,29 +431,37 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int = 0) -> str:
     ]
     if opt is not None:
         lines.append(f"opt = {opt}")
-        update = ["    opt.step()"]
+        zero, update = "    opt.zero_grad()", ["    opt.step()"]
     else:
         # Keras 3's Adam, as initlab runs it: torch.optim.Adam adds epsilon after the bias correction.
         lines += ["params = list(model.parameters())",
                   "m = [torch.zeros_like(p) for p in params]; v = [torch.zeros_like(p) for p in params]",
                   f"lr, b1, b2, eps = {_num(ts.lr)}, {ADAM_BETA1}, {ADAM_BETA2}, {ADAM_EPSILON}"]
+        zero = "    model.zero_grad()"
         update = ["    with torch.no_grad():  # Keras 3 Adam",
-                  "        alpha = lr * (1 - b2 ** (step + 1)) ** 0.5 / (1 - b1 ** (step + 1))",
+                  "        alpha = lr * math.sqrt(1 - b2 ** (step + 1)) / (1 - b1 ** (step + 1))",
                   "        for p, mp, vp in zip(params, m, v):",
                   "            mp += (p.grad - mp) * (1 - b1); vp += (p.grad * p.grad - vp) * (1 - b2)",
                   "            p -= mp * alpha / (vp.sqrt() + eps)"]
-    zero = "    opt.zero_grad()" if opt is not None else "    model.zero_grad()"
-    if ts.full_batch:
-        lines += [f"for step in range({ts.steps}):", zero,
-                  "    loss = loss_fn(model(X)[:, 0], y)",
-                  "    loss.backward()", *update]
-    else:
-        lines += ["gen = torch.Generator().manual_seed(ts.seed + restart)  # initlab shuffles with its own stream",
-                  f"for step in range({ts.steps}):",
-                  f"    idx = torch.randperm(len(X), generator=gen)[:{ts.batch}]", zero,
-                  "    loss = loss_fn(model(X[idx])[:, 0], y[idx])",
-                  "    loss.backward()", *update]
-    lines += ["with torch.no_grad():",
-              "    acc = ((model(Xt)[:, 0] > 0).to(yt.dtype) == yt).to(torch.float64).mean().item()",
-              "print(f'final training loss {loss.item():.4g}, test accuracy {acc:.3f}')"]
+    lines += [
+        "",
+        "def train_loss():",
+        "    with torch.no_grad():",
+        "        return loss_fn(model(X)[:, 0], y).item()",
+        "",
+        "",
+        "recorded = set(record_steps(ts.steps).tolist())  # the steps of initlab's loss curve",
+        "losses = {}  # step -> loss on the whole training set before that step's update",
+        "for step, idx in enumerate(batches(ts, restart)):  # initlab's examples for every update",
+        "    if step in recorded:",
+        "        losses[step] = train_loss()",
+        "    idx = torch.from_numpy(idx)",
+        zero,
+        "    loss_fn(model(X[idx])[:, 0], y[idx]).backward()",
+        *update,
+        "losses[ts.steps] = train_loss()  # after the last update, as initlab's last record",
+        "with torch.no_grad():",
+        "    acc = ((model(Xt)[:, 0] > 0) == (yt == 1)).to(torch.float64).mean().item()",
+        "print(f'final training loss {losses[ts.steps]:.6g}, test accuracy {acc:.3f}')",
+    ]
     return "\n".join(lines) + "\n"

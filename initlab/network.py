@@ -83,17 +83,9 @@ def build(s: Scenario) -> Network:
         weights = [init(kernel, rng_w, dtype=dtype)] * s.depth
     else:
         weights = [init(kernel, rng_w, dtype=dtype) for _ in range(s.depth)]
-    biases: np.ndarray | None = None
-    if s.bias == "constant" and s.bias_value != 0:
-        biases = np.full((s.depth, s.width), s.bias_value, dtype=dtype)
-    elif s.bias == "random_normal" and s.bias_value != 0:
-        biases = (rng_b.standard_normal((s.depth, s.width), dtype=dtype) * dtype.type(abs(s.bias_value)))
-    elif s.bias == "torch_linear":
-        # PyTorch nn.Linear.reset_parameters: bias ~ U[-1/sqrt(fan_in), 1/sqrt(fan_in)] (fan_in = width
-        # here), variance 1/(3 fan_in); bias_value is not used.
-        bound = 1.0 / math.sqrt(s.width)
-        u = rng_b.random((s.depth, s.width), dtype=dtype)  # U[0, 1)
-        biases = (u * dtype.type(2 * bound) - dtype.type(bound)).astype(dtype, copy=False)
+    biases: np.ndarray | None = None  # zero biases are skipped (None), not added
+    if not initializers.bias_is_zero(s.bias, s.bias_value):  # every layer has fan_in = width
+        biases = initializers.draw_biases(s.bias, s.bias_value, s.width, (s.depth, s.width), rng_b, dtype)
     act = activations.get(s.activation)
     report = None
     if s.lsuv:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.plots import _finish, _rgba, colour, dash
-from initlab.training import TrainResult
+from initlab.training import TrainResult, summarize
 
 __all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
            "never_positive"]
@@ -71,8 +71,9 @@ def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
         jitter = (k - (acc.size - 1) / 2) * (0.5 / max(acc.size, 1))
         fig.add_trace(go.Scatter(x=i + jitter, y=acc, mode="markers", name=label, marker=dict(color=colour(i), size=9),
                                  customdata=k, hovertemplate="restart %{customdata}: %{y:.3f}<extra>" + label + "</extra>"))
-        fig.add_trace(go.Scatter(x=[i - 0.3, i + 0.3], y=[np.nanmedian(acc)] * 2, mode="lines", showlegend=False,
-                                 line=dict(color=colour(i), width=3), hoverinfo="skip"))
+        med = summarize(r).acc_median  # the table's median: diverged restarts left out (None: all diverged)
+        fig.add_trace(go.Scatter(x=[i - 0.3, i + 0.3], y=[np.nan if med is None else med] * 2, mode="lines",
+                                 showlegend=False, line=dict(color=colour(i), width=3), hoverinfo="skip"))
     fig.update_xaxes(tickvals=list(range(len(results))), ticktext=list(results), range=[-0.6, len(results) - 0.4])
     fig.update_yaxes(range=[0.0, 1.02])
     return _finish(fig, "initializer", "final test accuracy (one point per restart)")

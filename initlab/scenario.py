@@ -15,6 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from initlab.initializers import BIASES  # noqa: F401 - the bias schemes live with their draws
 from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
     MAX_RAW_LENGTH,
     FieldSpec,
@@ -49,9 +50,6 @@ class BudgetError(ValueError):
 LOSSES = ("projection", "mse")
 # Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
 INPUTS = ("standard", "minmax", "raw")
-# Biases: 0 (Keras, textbooks); a constant; N(0, bias_value^2); torch_linear: U[+-1/sqrt(fan_in)], what
-# PyTorch's nn.Linear draws for its bias by default (variance 1/(3 fan_in), bias_value unused).
-BIASES = ("zeros", "constant", "random_normal", "torch_linear")
 # Bias schemes that take no bias_value (zeros; PyTorch's U[-1/sqrt(n), 1/sqrt(n)] is fixed by the fan-in):
 # the page does not draw its box for them.
 BIASES_WITHOUT_VALUE = ("zeros", "torch_linear")

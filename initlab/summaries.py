@@ -8,14 +8,12 @@ their own orders, and training amplifies the differences), so they are filled in
 the page, never written into the text.
 
 Diverged restarts (a loss that became inf or NaN at some recorded step) are counted and left out of
-every other statistic: their predictions are NaN, and counting them as wrong for every point would
-drag the median below chance.
+every other statistic (:func:`initlab.training.summarize`).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -23,59 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from initlab import theory
+from initlab import theory, training
 from initlab.lsuv import LsuvReport
 from initlab.scenario import Scenario
 from initlab.spectra import JacobianSpectra
 from initlab.training import TrainResult
 from initlab.verdict import fmt
 
-__all__ = ["RunSummary", "TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines", "summarize",
-           "theory_texts", "train_facts", "train_table"]
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """One initializer's restarts at the last recorded step. Statistics are over the restarts whose loss
-    stayed finite (``kept``); None when no restart qualifies."""
-
-    restarts: int
-    diverged: int  # restarts whose loss became inf/NaN at some recorded step
-    acc_median: float | None
-    acc_q1: float | None
-    acc_q3: float | None
-    acc_min: float | None
-    acc_max: float | None
-    loss0_median: float | None  # loss at step 0, over the restarts where it is finite
-    loss0_nonfinite: int  # restarts whose loss is already inf/NaN at step 0
-    loss_end_median: float | None
-    distinct_end: tuple[float | None, ...]  # median distinct units per hidden layer at the end
-
-    @property
-    def kept(self) -> int:
-        return self.restarts - self.diverged
-
-
-def _stat(fn: Any, a: np.ndarray, *args: Any) -> float | None:
-    return float(fn(a, *args)) if a.size else None
-
-
-def summarize(r: TrainResult) -> RunSummary:
-    """The summary of ``r`` (see :class:`RunSummary`); never warns, whatever diverged."""
-    ok = np.isfinite(r.loss).all(axis=1)
-    acc = r.test_acc[ok, -1]
-    loss0 = r.loss[:, 0]
-    loss0 = loss0[np.isfinite(loss0)]
-    distinct = r.distinct[ok, -1, :]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return RunSummary(
-            restarts=int(r.loss.shape[0]), diverged=int((~ok).sum()),
-            acc_median=_stat(np.median, acc), acc_q1=_stat(np.percentile, acc, 25),
-            acc_q3=_stat(np.percentile, acc, 75), acc_min=_stat(np.min, acc), acc_max=_stat(np.max, acc),
-            loss0_median=_stat(np.median, loss0), loss0_nonfinite=int(r.loss.shape[0] - loss0.size),
-            loss_end_median=_stat(np.median, r.loss[ok, -1]),
-            distinct_end=tuple(_stat(np.median, distinct[:, k]) for k in range(distinct.shape[1])))
+__all__ = ["TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines", "theory_texts",
+           "train_facts", "train_table"]
 
 
 def _f(x: float | None) -> str:
@@ -86,17 +40,17 @@ def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
     """The Training tab's summary table: one row per initializer (label -> result)."""
     rows = []
     for label, r in results.items():
-        s = summarize(r)
+        s = training.summarize(r)
         rows.append({
             "initializer": label,
             "median test accuracy": _f(s.acc_median),
             "middle half of restarts": "—" if s.acc_q1 is None else f"{_f(s.acc_q1)} – {_f(s.acc_q3)}",
             "worst – best": "—" if s.acc_min is None else f"{_f(s.acc_min)} – {_f(s.acc_max)}",
             "median loss at step 0": _f(s.loss0_median) + (f" ({s.loss0_nonfinite} inf/NaN)" if s.loss0_nonfinite else ""),
-            "median final loss": _f(s.loss_end_median),
+            "median final loss": _f(s.loss_median),
             "diverged (inf/NaN loss)": f"{s.diverged} of {s.restarts}" + (", left out of the other columns"
                                                                           if s.diverged else ""),
-            "distinct units at the end": " / ".join(_f(d) for d in s.distinct_end),
+            "distinct units at the end": " / ".join(_f(d) for d in s.distinct_median),
         })
     return rows
 
@@ -107,10 +61,10 @@ def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace
     writes them, so every number the text quotes is in the table on the same page."""
     out = {}
     for name, r in results.items():
-        s = summarize(r)
+        s = training.summarize(r)
         out[name] = SimpleNamespace(
             acc_median=_f(s.acc_median), acc_q1=_f(s.acc_q1), acc_q3=_f(s.acc_q3), acc_min=_f(s.acc_min),
-            acc_max=_f(s.acc_max), loss0=_f(s.loss0_median), loss_end=_f(s.loss_end_median),
+            acc_max=_f(s.acc_max), loss0=_f(s.loss0_median), loss_end=_f(s.loss_median),
             restarts=str(s.restarts), diverged=str(s.diverged))
     return out
 

@@ -28,12 +28,15 @@ Randomness (all explicit, no global state):
   of the same scenario with ``seed + r``, and two initializers compared on the same seed start from the
   very same standard-normal / uniform draws (scaled differently) and see the same batches.
 * weights are drawn layer by layer (input side first) from the weight stream by
-  :func:`initlab.initializers.get` (the same code as the deep-signal engine); :func:`initial_params`
-  returns them, so a run can be replayed in any framework.
+  :func:`initlab.initializers.get`, biases from the bias stream by
+  :func:`initlab.initializers.draw_biases` (the deep-signal engine's code); :func:`initial_params`
+  returns them and :func:`batches` lists the examples of every update, so a run can be replayed
+  step for step in any framework.
 
 Restarts (and initializers, :func:`train_many`) run together: the parameters of all runs are one
 array ``theta`` of shape (runs, parameters). The numpy engine (the reference) takes one batched
-``np.matmul`` per layer over a leading runs axis; the numba engine (:mod:`initlab._train_jit`) runs
+``np.einsum`` per layer and pass over a leading runs axis (not BLAS: units made equal by the init stay
+bit-identical, see ``_forward``); the numba engine (:mod:`initlab._train_jit`) runs
 the same steps compiled, several times faster (``benchmarks/bench_training.py``). Tests compare them.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
@@ -62,8 +65,8 @@ from initlab.train_scenario import (
 )
 
 __all__ = [
-    "ENGINES", "TrainData", "TrainResult", "distinct_units", "initial_params", "iter_train", "make_data",
-    "record_steps", "train", "train_many", "warm_up",
+    "ENGINES", "TrainData", "TrainResult", "TrainSummary", "batches", "check_restart", "distinct_units",
+    "initial_params", "iter_train", "make_data", "record_steps", "summarize", "train", "train_many", "warm_up",
 ]
 
 ENGINES = ("auto", "numba", "numpy")
@@ -129,35 +132,38 @@ def _run_streams(seed: int) -> list[np.random.SeedSequence]:
     return np.random.SeedSequence(seed).spawn(3)
 
 
+def check_restart(ts: TrainScenario, restart: int) -> int:
+    """``restart`` as an int after checking ``ts`` (:meth:`TrainScenario.validate`) and that ``0 <= restart <
+    ts.restarts``; ``ValueError`` naming the value otherwise."""
+    ts.validate()
+    if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or not 0 <= restart < ts.restarts:
+        raise ValueError(f"restart must be a whole number in [0, {ts.restarts - 1}]; received {restart!r}")
+    return int(restart)
+
+
 def initial_params(ts: TrainScenario, restart: int) -> Params:
     """The parameters restart ``restart`` of ``ts`` starts from: ``[(W_1, b_1), ..., (W_L, b_L)]``.
 
     ``W_l`` has the Keras shape (fan_in, fan_out) and ``ts.dtype``; the output layer is drawn like the
     hidden ones. Restart r uses seed ``ts.seed + r``: kernels come from the first stream of
-    ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second (``bias`` zeros,
-    constant ``bias_value``, or random_normal with std ``|bias_value|``, as :mod:`initlab.network`).
+    ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second, layer by layer, by
+    :func:`initlab.initializers.draw_biases` (the deep-signal engine's code: zeros, constant ``bias_value``,
+    random_normal with std ``|bias_value|``, or torch_linear U[+-1/sqrt(fan_in)] with the layer's fan_in).
     With ``ts.lsuv`` the kernels are drawn orthogonal (gain 1, same stream) and every layer is then
     rescaled by :func:`initlab.lsuv.lsuv` on the scaled training inputs until its pre-activation
     variance is 1 (Mishkin & Matas 2016), as the deep-signal engine does.
     These are exactly the arrays :func:`train` starts from (its snapshot at step 0).
     """
-    ts.validate()
-    if isinstance(restart, bool) or not isinstance(restart, (int, np.integer)) or not 0 <= restart < ts.restarts:
-        raise ValueError(f"restart must be a whole number in [0, {ts.restarts - 1}]; received {restart!r}")
+    restart = check_restart(ts, restart)
     init = initializers.get("orthogonal") if ts.lsuv else initializers.get(ts.init, **ts.init_params())
     dt = np.dtype(ts.dtype)
-    ss_w, ss_b, _ = _run_streams(ts.seed + int(restart))
+    ss_w, ss_b, _ = _run_streams(ts.seed + restart)
     rng_w, rng_b = np.random.default_rng(ss_w), np.random.default_rng(ss_b)
     out: Params = []
     sizes = ts.sizes
     for fi, fo in zip(sizes[:-1], sizes[1:]):
         w = init((fi, fo), rng_w, dtype=dt)
-        if ts.bias == "constant":
-            b = np.full(fo, ts.bias_value, dtype=dt)
-        elif ts.bias == "random_normal":
-            b = rng_b.standard_normal(fo, dtype=dt) * dt.type(abs(ts.bias_value))
-        else:
-            b = np.zeros(fo, dtype=dt)
+        b = initializers.draw_biases(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
         out.append((w, b))
     if ts.lsuv:
         weights, _ = lsuv([w for w, _ in out], make_data(ts).X_train, ts.activation, biases=[b for _, b in out])
@@ -196,22 +202,38 @@ def _pack(params: Params) -> np.ndarray:
 # The numpy engine (the reference): batched over a leading runs axis
 # ---------------------------------------------------------------------------------------------------
 
+# The contractions below go through np.einsum, never BLAS (np.matmul). Units that start identical (zero,
+# ones, constant init) must get bit-identical updates for ever, as they would in exact arithmetic; BLAS
+# computes different output columns with different kernels and summation orders (edge tiles), so such
+# units drifted apart by rounding (float32, tanh, ones, lr 1: 2 distinct units from step ~1700).
+# np.einsum with optimize=False runs its own C loops: every output element is the same sequence of
+# multiply-adds over the contracted index (one inner-loop function per call, chosen by the strides,
+# which are the same for every unit), so equal inputs give equal outputs. Activations are held
+# feature-major, (runs, width, n), so those loops run over contiguous examples: about as fast as the
+# batched matmul it replaces (classic scenario, 3 inits x 10 restarts x 15000 steps, one core: float32
+# 11.7 s instead of 14.2 s, float64 29.8 s instead of 27.8 s).
+_FWD = "...jk,...jn->...kn"  # z^T = W^T h^T: z[k, i] = sum_j W[j, k] h[j, i]
+_BACK = "...jk,...kn->...jn"  # (d W^T)^T = W d^T: d'[j, i] = sum_k W[j, k] d[k, i]
+_GRAD = "...jn,...kn->...jk"  # h^T d: g[j, k] = sum_i h[j, i] d[k, i]
+
+
 def _forward(Ws: list[np.ndarray], bs: list[np.ndarray], x: np.ndarray, act: activations.Activation
              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Pre-activations z_1..z_L (runs, n, fan_out) and inputs h_0..h_{L-1} of every layer.
 
-    ``x`` is (n, 2) shared by every run, or (runs, n, 2).
+    ``x`` is (n, 2) shared by every run, or (runs, n, 2). The arrays returned are transposed views of
+    feature-major memory (see the note above).
     """
+    hT = np.ascontiguousarray(np.swapaxes(x, -1, -2))
     zs: list[np.ndarray] = []
-    hs: list[np.ndarray] = [x]
-    h = x
+    hs: list[np.ndarray] = [np.swapaxes(hT, -1, -2)]
     for l, (W, b) in enumerate(zip(Ws, bs)):
-        z = np.matmul(h, W)
-        z += b[..., None, :]
-        zs.append(z)
+        zT = np.einsum(_FWD, W, hT, optimize=False)
+        zT += b[..., :, None]
+        zs.append(np.swapaxes(zT, -1, -2))
         if l < len(Ws) - 1:
-            h = act.fn(z)
-            hs.append(h)
+            hT = act.fn(zT)
+            hs.append(np.swapaxes(hT, -1, -2))
     return zs, hs
 
 
@@ -222,13 +244,16 @@ _SOFTPLUS = activations.get("softplus").fn
 def _backward(Ws: list[np.ndarray], zs: list[np.ndarray], hs: list[np.ndarray], d: np.ndarray,
               act: activations.Activation, gWs: list[np.ndarray], gbs: list[np.ndarray]) -> None:
     """Write dL/dW_l, dL/db_l into ``gWs``, ``gbs`` given d = dL/ds of shape (runs, n, 1)."""
+    dT = np.swapaxes(d, -1, -2)
     for l in range(len(Ws) - 1, -1, -1):
-        gWs[l][...] = np.matmul(np.swapaxes(hs[l], -1, -2), d)
-        gbs[l][...] = d.sum(axis=-2)
+        hT = np.swapaxes(hs[l], -1, -2)
+        np.einsum(_GRAD, hT, dT, out=gWs[l], optimize=False)
+        np.sum(dT, axis=-1, out=gbs[l])
         if l > 0:
-            d = np.matmul(d, np.swapaxes(Ws[l], -1, -2))
+            dT = np.einsum(_BACK, Ws[l], dT, optimize=False)
             # f'(z) from the output h = f(z) where the registry has it (no second exp), as network.py.
-            d *= act.deriv(zs[l - 1]) if act.deriv_from_output is None else act.deriv_from_output(hs[l])
+            dT *= act.deriv(np.swapaxes(zs[l - 1], -1, -2)) if act.deriv_from_output is None \
+                else act.deriv_from_output(hT)
 
 
 def _update(theta: np.ndarray, grad: np.ndarray, m1: np.ndarray, m2: np.ndarray, t: int, ts: TrainScenario) -> None:
@@ -264,8 +289,7 @@ def _numpy_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, t0: int, nst
         if batch == n:
             x, yb = X, yf
         else:
-            pos = (t % spe) * batch
-            idx = perms[perm_row, t // spe - epoch0, pos:pos + batch]  # (runs, bsz)
+            idx = _step_examples(perms, perm_row, epoch0, t, spe, batch)  # (runs, bsz)
             x, yb = X[idx], yf[idx]
         zs, hs = _forward(Ws, bs, x, act)
         d = _SIGMOID(zs[-1])
@@ -326,11 +350,18 @@ class _Measure:
 
 
 def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean BCE softplus((1 - 2y) s) and accuracy (s > 0 predicts 1; a NaN logit counts as wrong)."""
+    """Mean BCE softplus((1 - 2y) s) and accuracy (s > 0 predicts 1; +-inf logits still predict).
+
+    A run with a NaN logit on the set has diverged and predicts nothing there: its accuracy is NaN, not
+    the fraction of points a NaN happens to be "wrong" on (that gave 0, below the 0.5 of guessing on two
+    balanced classes, and dragged medians over restarts below chance). Medians skip it (nan-aware);
+    :func:`summarize` counts it apart.
+    """
     sign = (1 - 2 * y).astype(s.dtype)
     loss = np.mean(_SOFTPLUS(s * sign), axis=-1, dtype=np.float64)
-    correct = ((s > 0) == (y == 1)) & ~np.isnan(s)
-    return loss, correct.mean(axis=-1)
+    acc = ((s > 0) == (y == 1)).mean(axis=-1)
+    acc[np.isnan(s).any(axis=-1)] = np.nan
+    return loss, acc
 
 
 def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation) -> _Measure:
@@ -370,9 +401,9 @@ class TrainResult:
     recorded_steps: np.ndarray  # (T,) int64
     seeds: np.ndarray  # (R,) integer seed of each restart: scenario.seed + restart
     loss: np.ndarray  # (R, T) mean binary cross-entropy on the training set
-    train_acc: np.ndarray  # (R, T)
+    train_acc: np.ndarray  # (R, T), NaN where the run's output is NaN (diverged: no prediction)
     test_loss: np.ndarray  # (R, T)
-    test_acc: np.ndarray  # (R, T)
+    test_acc: np.ndarray  # (R, T), NaN where the run's output is NaN
     grad_norm: np.ndarray  # (R, T, L) ||dL/dW_l||_F on the full training set
     distinct: np.ndarray  # (R, T, L - 1) distinct units per hidden layer (NaN when non-finite)
     theta: np.ndarray = field(repr=False)  # (R, T, P) every parameter, flat (see params())
@@ -416,16 +447,22 @@ class TrainResult:
         return out
 
     @property
+    def diverged(self) -> np.ndarray:
+        """(R,) bool: the restart's training loss was inf or NaN at some record (it blew up)."""
+        return ~np.isfinite(self.loss).all(axis=1)
+
+    @property
     def runs(self) -> pd.DataFrame:
         """One row per restart, at the last recorded step: restart, seed, final_loss, train_acc, test_acc,
-        test_loss, finite (the loss stayed finite at every record), nonfinite_step (the first recorded
-        step whose loss is inf or NaN; missing if none), distinct_units_1.. per hidden layer."""
+        test_loss, finite (the loss stayed finite at every record: not :attr:`diverged`), nonfinite_step
+        (the first recorded step whose loss is inf or NaN; missing if none), distinct_units_1.. per
+        hidden layer."""
         bad = ~np.isfinite(self.loss)
         first = np.where(bad.any(axis=1), self.recorded_steps[np.argmax(bad, axis=1)], -1)
         cols: dict[str, Any] = {
             "restart": np.arange(len(self.seeds)), "seed": self.seeds, "final_loss": self.loss[:, -1],
             "train_acc": self.train_acc[:, -1], "test_acc": self.test_acc[:, -1], "test_loss": self.test_loss[:, -1],
-            "finite": ~bad.any(axis=1),
+            "finite": ~self.diverged,
             "nonfinite_step": pd.array([None if f < 0 else int(f) for f in first], dtype="Int64"),
         }
         for l in range(self.distinct.shape[2]):
@@ -456,6 +493,54 @@ class TrainResult:
         return zs[-1][0, :, 0].astype(np.float64)
 
 
+@dataclass(frozen=True)
+class TrainSummary:
+    """What the restarts of one training came to (:func:`summarize`): plain numbers, None (never NaN)
+    where no restart qualifies."""
+
+    restarts: int
+    diverged: int  # restarts whose training loss was inf or NaN at some record; excluded below
+    acc_median: float | None  # final test accuracy over the restarts that did not diverge
+    acc_q1: float | None  # its 25th percentile
+    acc_q3: float | None  # its 75th percentile
+    acc_min: float | None
+    acc_max: float | None
+    loss0_median: float | None  # loss at step 0 over the restarts where it is finite (all, diverged or not)
+    loss0_nonfinite: int  # restarts whose loss is already inf or NaN at step 0 (init too large)
+    loss_median: float | None  # final training loss over the restarts that did not diverge
+    distinct_median: tuple[float | None, ...]  # per hidden layer: distinct units at the end, same restarts
+
+
+def _percentile(values: np.ndarray, q: float = 50.0) -> float | None:
+    """The ``q``-th percentile of the finite ``values`` (numpy's default linear interpolation between order
+    statistics, as ``pandas.Series.quantile``), None when there are none (no "All-NaN slice" warning)."""
+    v = values[np.isfinite(values)]
+    return float(np.percentile(v, q)) if v.size else None
+
+
+def summarize(result: TrainResult) -> TrainSummary:
+    """Summarize ``result`` over its restarts at its last record, leaving out the restarts that diverged.
+
+    A diverged restart (training loss inf or NaN at any record: :attr:`TrainResult.diverged`) has no
+    meaningful final accuracy (NaN, see ``test_acc``), loss or unit count: it is counted in ``diverged``
+    and left out of the accuracy, final-loss and distinct-unit statistics, which are taken over the
+    others only, so that a blown-up restart neither drags the median accuracy below chance nor turns it
+    into NaN. The loss at step 0 (before any update) is summarized over every restart where it is
+    finite; ``loss0_nonfinite`` counts the others. Percentiles are numpy's (linear interpolation).
+    Pure: no numpy warning, whatever the values.
+    """
+    ok = ~result.diverged
+    loss0 = result.loss[:, 0]
+    acc = result.test_acc[ok, -1]
+    q0, q1, q2, q3, q4 = (_percentile(acc, q) for q in (0.0, 25.0, 50.0, 75.0, 100.0))
+    return TrainSummary(
+        restarts=int(ok.size), diverged=int((~ok).sum()), acc_median=q2, acc_q1=q1, acc_q3=q3, acc_min=q0,
+        acc_max=q4, loss0_median=_percentile(loss0), loss0_nonfinite=int((~np.isfinite(loss0)).sum()),
+        loss_median=_percentile(result.loss[ok, -1]),
+        distinct_median=tuple(_percentile(result.distinct[ok, -1, l]) for l in range(result.distinct.shape[2])),
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Orchestration
 # ---------------------------------------------------------------------------------------------------
@@ -479,10 +564,10 @@ def _resolve_engine(engine: str) -> str:
 class _BatchOrder:
     """The shuffled order of the training set, per restart and epoch (mini-batch training only).
 
-    Restart r draws one permutation of the n training points per epoch from its batch stream, epochs
-    in order, whatever the chunking (``permuted`` on a block of rows consumes the stream exactly like
-    successive ``permutation(n)`` calls); update t of an epoch takes the t-th slice of ``batch``
-    examples (the last one shorter when ``batch`` does not divide n, as Keras).
+    Restart r draws one permutation of the n training points per epoch from its batch stream (the third
+    of ``SeedSequence(seed + r).spawn(3)``), epochs in order, whatever the chunking (``permuted`` on a
+    block of rows consumes the stream exactly like successive ``permutation(n)`` calls); update t takes
+    :func:`_step_examples`. :func:`batches` lists the result for one restart.
     """
 
     def __init__(self, seeds: Sequence[int], n: int, batch: int) -> None:
@@ -510,6 +595,40 @@ class _BatchOrder:
             keep = np.concatenate([keep, new], axis=1) if have > e0 else new
         self.perms, self.first = keep, e0
         return self.perms, self.first, min(t1, (e1 + 1) * self.spe)
+
+
+def _step_examples(perms: np.ndarray, rows: Any, epoch0: int, t: int, spe: int, batch: int) -> np.ndarray:
+    """The examples of update ``t`` from a window of :meth:`_BatchOrder.window`: slice ``t % spe`` (of
+    ``batch`` examples; the last one of an epoch shorter when ``batch`` does not divide n, as Keras) of
+    the permutation of epoch ``t // spe``, for the restarts ``rows``. The compiled kernel
+    (``_train_jit.run_steps``) indexes the same way."""
+    pos = (t % spe) * batch
+    return perms[rows, t // spe - epoch0, pos:pos + batch]
+
+
+def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
+    """The training examples of every update of restart ``restart`` of ``ts``, in order (``ts.steps`` arrays
+    of indices into ``make_data(ts).X_train``): the batch order initlab trains with.
+
+    Full batch: every update takes all n examples, 0 .. n - 1. Mini-batches: one permutation of the n
+    examples per epoch from the restart's batch stream (the third of ``SeedSequence(ts.seed + restart)
+    .spawn(3)``), cut into ceil(n / batch) consecutive slices of ``batch`` examples, the last one shorter
+    when ``batch`` does not divide n (as Keras ``fit`` with ``shuffle=True``). Computed by the engines'
+    own code (``_BatchOrder``, ``_step_examples``), so a replay in another framework that iterates over
+    this (:func:`initlab.codegen.pytorch_training_snippet`) takes exactly initlab's steps.
+    """
+    restart = check_restart(ts, restart)
+    n, batch = ts.n_train, ts.batch
+    if ts.full_batch:
+        for _ in range(ts.steps):
+            yield np.arange(n, dtype=np.int64)
+        return
+    order, spe, t = _BatchOrder([ts.seed + restart], n, batch), -(-n // batch), 0
+    while t < ts.steps:
+        perms, epoch0, t_end = order.window(t, ts.steps)
+        for step in range(t, t_end):
+            yield _step_examples(perms, 0, epoch0, step, spe, batch).copy()
+        t = t_end
 
 
 def _check_together(scenarios: Sequence[TrainScenario]) -> None:

@@ -226,11 +226,51 @@ def test_torch_linear_bias_in_both_snippets():
 def test_training_snippet_compiles_and_starts_from_initlabs_weights(optimizer: str, batch_size: int) -> None:
     from initlab.train_scenario import TrainScenario
 
-    ts = TrainScenario(optimizer=optimizer, batch_size=batch_size, activation="tanh", hidden=(7, 3))
-    code = codegen.pytorch_training_snippet(ts)
+    ts = TrainScenario(optimizer=optimizer, batch_size=batch_size, activation="tanh", hidden=(7, 3), restarts=4)
+    code = codegen.pytorch_training_snippet(ts, 3)
     compile(code, "<training snippet>", "exec")
-    assert "initial_params(ts, restart)" in code and "make_data(ts)" in code
-    assert "lin.weight.copy_(torch.tensor(W.T" in code  # Keras (in, out) layout transposed for nn.Linear
+    assert "initial_params(ts, restart)" in code and "make_data(ts)" in code and "restart = 3 " in code
+    assert "lin.weight.copy_(torch.tensor(W.T" in code and "lin.bias.copy_(torch.tensor(b" in code
     assert code.count("nn.Tanh()") == 1 and "if i < 2:" in code  # an activation after each hidden layer only
-    assert ("randperm" in code) == (batch_size != 0)
+    assert "for step, idx in enumerate(batches(ts, restart)):" in code and "randperm" not in code
     assert ("torch.optim" in code) == (optimizer != "adam")  # Adam is written out as Keras 3 computes it
+    for bad in (4, -1, 1.0, True):
+        with pytest.raises(ValueError, match="restart must be a whole number in \\[0, 3\\]"):
+            codegen.pytorch_training_snippet(ts, bad)
+
+
+@pytest.mark.parametrize("batch_size", [0, 30, 32])
+def test_training_snippets_batches_are_the_engines(monkeypatch, batch_size: int) -> None:
+    """The snippet iterates over ``training.batches(ts, restart)``: it must list exactly the examples the
+    engine trains restart ``restart`` on, update by update (one shuffle per epoch, 300 = 9 x 32 + a short
+    12), across epochs and across the engine's windows of held epochs (2 here). Seen from inside the numpy
+    engine: the inputs of every forward pass of a training step (the records evaluate all points)."""
+    from initlab import training
+    from initlab.train_scenario import TrainScenario
+
+    ts = TrainScenario(steps=45, restarts=3, batch_size=batch_size, hidden=(3,), dtype="float64")
+    restart = 2
+    assert "for step, idx in enumerate(batches(ts, restart)):" in codegen.pytorch_training_snippet(ts, restart)
+    seen = []
+    forward, init = training._forward, training._BatchOrder.__init__
+
+    def spy(Ws, bs, x, act):
+        if x.ndim == 3 or x.shape[0] == ts.n_train:  # a step's batches (runs, batch, 2), or all points
+            seen.append(np.array(x))
+        return forward(Ws, bs, x, act)
+
+    def two_epochs(self, *a, **kw):
+        init(self, *a, **kw)
+        self.max_epochs = 2
+
+    monkeypatch.setattr(training, "_forward", spy)
+    monkeypatch.setattr(training._BatchOrder, "__init__", two_epochs)
+    res = training.train(ts, records=1, engine="numpy")  # records step 0 and 45 only
+    X = res.data.X_train
+    steps = seen[1:-1]  # seen[0], seen[-1]: the records' evaluations of the training set
+    assert len(steps) == ts.steps
+    order = list(training.batches(ts, restart))
+    assert len(order) == ts.steps and order[9].size == (12 if batch_size == 32 else ts.batch)
+    for t, idx in enumerate(order):
+        x = steps[t] if steps[t].ndim == 2 else steps[t][restart]
+        assert np.array_equal(x, X[idx]), t

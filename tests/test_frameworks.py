@@ -462,24 +462,38 @@ def test_tolerance_model_matches_initlab_spread(init):
     assert abs(float(np.mean(r))) <= Z * math.sqrt(np.mean(v) / k), np.mean(r)  # no bias in the predicted mean
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch_size", [0, 30, 32])  # full batch; 300 = 10 x 30; 300 = 9 x 32 + a short 12
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-def test_pytorch_training_snippet_replays_initlabs_run(optimizer: str) -> None:
-    """The Training tab's PyTorch code starts from initlab's data and weights and takes the same steps:
-    in float64 with full batches its final training loss equals initlab's."""
-    import contextlib
-    import io
+def test_pytorch_training_snippet_replays_every_recorded_loss(optimizer: str, batch_size: int, dtype: str) -> None:
+    """The Training tab's PyTorch code replays the restart shown (here 2 of 3) step for step: initlab's data,
+    starting weights and biases (torch_linear: drawn, not zero), batch order (one shuffle per epoch, a short
+    last batch) and update formulas. So every loss it records equals ``TrainResult.loss[restart]``.
 
-    from initlab import codegen
+    Tolerance: both compute the same operations, in other summation orders (and with or without FMA), so
+    each step differs by a few rounding errors of the dtype (eps 2.2e-16 / 1.2e-7) relative. Gradient
+    descent at these learning rates is stable (the loss falls smoothly, no ReLU kink is resolved at
+    1e-10), so the differences add up at most linearly over the 400 steps: 400 x a few eps ~ 1e-13
+    in float64 and ~1e-5 relative at worst in float32 (~1e-6 as a random walk): 1e-12 and 1e-5. A wrong
+    batch, bias or update is off by 1e-3 or more after a few steps.
+    """
     from initlab.train_scenario import TrainScenario
     from initlab.training import train
 
-    ts = TrainScenario(steps=60, restarts=1, dtype="float64", optimizer=optimizer, lr=0.05 if optimizer != "adam" else 0.01)
-    code = codegen.pytorch_training_snippet(ts)
+    ts = TrainScenario(steps=400, restarts=3, dtype=dtype, optimizer=optimizer, batch_size=batch_size,
+                       lr=0.01 if optimizer == "adam" else 0.1, bias="torch_linear")
+    restart = 2
+    code = codegen.pytorch_training_snippet(ts, restart)
+    ns: dict = {"__name__": "__snippet__"}
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "<pytorch training snippet>", "exec"), {"__name__": "__snippet__"})
-    printed = float(out.getvalue().split("final training loss ")[1].split(",")[0])
-    # The snippet prints the loss of its last step's batch before that step's update; initlab records the
-    # loss after the last update, so compare with a run one step shorter.
-    want = float(train(ts.replace(steps=59)).loss[0, -1])
-    assert printed == pytest.approx(want, rel=1e-4)  # the snippet prints 4 significant digits
+        exec(compile(code, "<pytorch training snippet>", "exec"), ns)
+    res = train(ts)
+    want = res.loss[restart]
+    assert sorted(ns["losses"]) == res.recorded_steps.tolist()
+    got = np.array([ns["losses"][int(step)] for step in res.recorded_steps])
+    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "float64" else 1e-5)
+    assert want[-1] < want[0] - 0.05  # it learns: the curve compared is not flat
+    printed = out.getvalue().split("final training loss ")[1].split(",")
+    assert float(printed[0]) == pytest.approx(want[-1], rel=5e-6)  # 6 significant digits
+    assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[restart, -1], abs=5e-4)

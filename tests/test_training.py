@@ -3,6 +3,7 @@ a replay by an independent implementation, and the classic zeros / He / N(0,1) x
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 
 import initlab
 from initlab import _train_jit, activations, training
-from initlab.scenario import BudgetError
+from initlab.scenario import BIASES, BudgetError
 from initlab.schema import check_value, parse_value
 from initlab.train_scenario import (
     MAX_TRAIN_MACS, TRAIN, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
@@ -171,6 +172,52 @@ def test_initial_params_shapes_seeds_and_bias_modes():
     assert all(b.std() > 0 for _, b in r[:2])
     with pytest.raises(ValueError, match="restart must be"):
         training.initial_params(ts, 4)
+
+
+def _bias_law(bias: str, value: float, fan_in: int) -> tuple[float, float, float]:
+    """Mean, variance and kurtosis E[(b - mean)^4] / var^2 of one bias of ``bias`` (0 kurtosis: constant)."""
+    if bias == "random_normal":
+        return 0.0, value * value, 3.0
+    if bias == "torch_linear":  # U[-a, a], a = 1/sqrt(fan_in): variance a^2 / 3, kurtosis 9/5
+        return 0.0, 1.0 / (3 * fan_in), 1.8
+    return (value if bias == "constant" else 0.0), 0.0, 0.0
+
+
+@pytest.mark.parametrize("bias", BIASES)
+def test_training_draws_every_bias_scheme_like_the_deep_signal_engine(bias):
+    """The user test's finding: bias=torch_linear trained from zero biases. Every scheme must give the
+    training biases the distribution the deep-signal engine (network.build) draws, layer by layer with
+    that layer's fan_in (2, 64, 64 here).
+
+    Deterministic schemes: exactly the value. Random ones, pooled over K draws (restarts of many seeds):
+    the sample mean is within Z sd / sqrt(K) of 0 and the sample variance within Z var sqrt((kurt - 1) / K)
+    of the law's (the variance of a sample variance is (mu_4 - var^2) / K to first order), Z = 5 (a false
+    alarm once in 1.7 million per check). K >= 1000: the variance is pinned to 5 sqrt(0.8 / 1000) = 14%;
+    zero biases (the old torch_linear) or a wrong fan_in (1/(3 * 64) vs 1/(3 * 2)) miss it by far more.
+    """
+    from initlab import network
+    from initlab.scenario import Scenario
+
+    z, value = 5.0, -0.4
+    ts = TrainScenario(hidden=(64, 64), restarts=50, dtype="float64", bias=bias, bias_value=value)
+    draws = [training.initial_params(ts.replace(seed=seed), r) for seed in range(0, 2000, 50) for r in range(50)]
+    for layer, fan_in in enumerate(ts.sizes[:-1]):
+        train_b = np.concatenate([p[layer][1] for p in draws])
+        # The deep-signal engine with this layer's fan_in as its width: its biases, all layers pooled.
+        net_b = network.build(Scenario(depth=2000 // fan_in, width=fan_in, batch=2, dtype="float64", bias=bias,
+                                       bias_value=value, seed=layer)).biases
+        net_b = np.zeros(1) if net_b is None else net_b.reshape(-1)  # None: skipped zero biases
+        mean, var, kurt = _bias_law(bias, value, fan_in)
+        for b in (train_b, net_b):
+            if var == 0:
+                assert (b == mean).all(), (layer, b[:5])
+                continue
+            k = b.size
+            assert k >= 1000, k
+            assert abs(b.mean() - mean) <= z * math.sqrt(var / k), (layer, b.mean())
+            assert abs(b.var() / var - 1) <= z * math.sqrt((kurt - 1) / k), (layer, b.var(), var)
+            if bias == "torch_linear":
+                assert np.abs(b).max() <= 1 / math.sqrt(fan_in)
 
 
 def test_the_snapshot_at_step_0_is_the_initial_params():
@@ -406,6 +453,29 @@ def test_constant_init_keeps_one_unit_per_layer_while_it_learns(engine):
     assert np.ptp(W1, axis=1).max() == 0.0  # bit-identical units, not just close
 
 
+@pytest.mark.parametrize("batch_size", [0, 64])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])
+def test_units_that_start_identical_stay_bit_identical_in_every_engine(engine, dtype, batch_size):
+    """Units with equal incoming weights compute equal outputs and get equal gradients: in exact arithmetic
+    they never separate (zero / constant init never breaks symmetry). An engine must keep that exactly:
+    the user test saw the numpy engine (BLAS matmul, different kernels for different output columns)
+    report 2 distinct units with tanh, ones, lr 1.0 in float32 (spread 9e-3 after 3000 steps; constant
+    0.3: 1.8). So every recorded snapshot must hold exactly equal units: in layer 1 (inputs x1, x2 differ)
+    every column of W equals the others, in deeper layers every weight equals every other, biases alike."""
+    for init, params in (("ones", {}), ("constant", {"value": 0.3})):
+        ts = TrainScenario(activation="tanh", lr=1.0, steps=3000, restarts=2, dtype=dtype, batch_size=batch_size)
+        r = training.train(ts.with_init(init, **params), records=30, engine=engine)
+        assert (r.distinct == 1).all()
+        assert not np.array_equal(r.theta[:, -1], r.theta[:, 0])  # they did move
+        for restart in range(ts.restarts):
+            for step in r.recorded_steps:
+                p = r.params(restart, int(step))
+                assert np.ptp(p[0][0], axis=1).max() == 0 and np.ptp(p[0][1]) == 0, (init, step)
+                for w, b in p[1:]:
+                    assert np.ptp(w) == 0 and np.ptp(b) == 0, (init, step)
+
+
 def test_distinct_units_counts_groups_within_the_tolerance():
     W = np.array([[[1.0, 1.0, 2.0, 1.0 + 1e-12], [0.5, 0.5, 0.5, 0.5]]])  # (1 run, fan_in 2, 4 units)
     b = np.array([[0.0, 0.0, 0.0, 0.0]])
@@ -424,11 +494,65 @@ def test_a_diverging_run_is_recorded_not_raised(engine):
     runs = r.runs
     assert not runs.finite.any() and (runs.nonfinite_step <= 5).all()
     assert np.isfinite(r.loss[:, 0]).all() and np.isnan(r.loss[:, -1]).all()
-    assert (r.train_acc[:, -1] >= 0).all()  # a NaN logit counts as a wrong answer, not as NaN accuracy
+    # NaN logits predict nothing: no accuracy (NaN), not 0 (every point "wrong", below chance).
+    assert np.isnan(r.train_acc[:, -1]).all() and np.isnan(r.test_acc[:, -1]).all()
     assert np.isnan(r.distinct[:, -1]).all()
     assert runs.nonfinite_step.dtype == "Int64"
     ok = training.train(TrainScenario(steps=3, restarts=1), records=1)
     assert ok.runs.finite.all() and ok.runs.nonfinite_step.isna().all()
+
+
+def _summarized(r):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "All-NaN slice", no "Mean of empty slice": nothing may escape
+        with np.errstate(all="raise"):
+            return training.summarize(r)
+
+
+@pytest.fixture(scope="module")
+def half_diverged():
+    # Linear units (the moons are nearly linearly separable: ~0.88), N(0, 3^2) weights and lr 0.2: the
+    # restarts whose first steps overshoot blow up (loss inf, then NaN), the others learn. Seeded.
+    ts = TrainScenario(dataset="moons", steps=300, restarts=10, lr=0.2, activation="linear")
+    return training.train(ts.with_init("random_normal", stddev=3.0), records=10)
+
+
+def test_summary_leaves_diverged_restarts_out_and_counts_them(half_diverged):
+    r = half_diverged
+    s = _summarized(r)
+    bad = ~np.isfinite(r.loss).all(axis=1)
+    assert s.restarts == 10 and s.diverged == bad.sum() == r.diverged.sum() and 0 < s.diverged < 10
+    acc = r.test_acc[~bad, -1]
+    assert np.isnan(r.test_acc[bad, -1]).all() and np.isfinite(acc).all()
+    # The finding: counted as 0 (the old recorded accuracy), the diverged half dragged the median below
+    # chance (0.5) although every restart that trained reached ~0.88.
+    assert np.median(np.where(bad, 0.0, r.test_acc[:, -1])) < 0.5 < 0.8 < s.acc_min
+    assert (s.acc_min, s.acc_q1, s.acc_median, s.acc_q3, s.acc_max) == tuple(
+        float(np.percentile(acc, q)) for q in (0, 25, 50, 75, 100))
+    assert s.loss_median == float(np.median(r.loss[~bad, -1])) < 0.5
+    # Step 0 comes before any update: every restart's loss is finite there and all of them count.
+    assert s.loss0_nonfinite == 0 and s.loss0_median == float(np.median(r.loss[:, 0]))
+    assert s.distinct_median == (10.0, 5.0)
+    assert all(isinstance(v, float) for v in (s.acc_median, s.loss_median, s.loss0_median, *s.distinct_median))
+
+
+def test_summary_of_restarts_that_all_diverge_is_none_not_nan():
+    ts = TrainScenario(activation="linear", steps=20, restarts=3, hidden=(64, 64, 64), lr=10.0)
+    r = training.train(ts.with_init("random_normal", stddev=100.0), records=20)
+    s = _summarized(r)
+    assert s.restarts == s.diverged == 3
+    assert (s.acc_median, s.acc_q1, s.acc_q3, s.acc_min, s.acc_max, s.loss_median) == (None,) * 6
+    assert s.distinct_median == (None, None, None)
+    assert s.loss0_median == float(np.median(r.loss[:, 0])) > 1e6 and s.loss0_nonfinite == 0
+    # Weights too large for the dtype would already overflow at step 0 (the schema's bounds keep float32
+    # finite there, so the records are set by hand): those restarts are counted, the rest summarized.
+    loss = np.array(r.loss)
+    loss[:2, 0] = [np.inf, np.nan]
+    s = _summarized(dataclasses.replace(r, loss=loss))
+    assert s.loss0_nonfinite == 2 and s.loss0_median == float(r.loss[2, 0])
+    loss[2, 0] = np.inf
+    s = _summarized(dataclasses.replace(r, loss=loss))
+    assert s.loss0_nonfinite == 3 and s.loss0_median is None
 
 
 def test_results_are_read_only_and_dataframes_are_fresh_copies():

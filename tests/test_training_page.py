@@ -278,3 +278,26 @@ def test_removing_an_initializer_or_moving_the_view_trains_nothing(monkeypatch) 
     assert calls == [3] and not at.exception
     at.multiselect(key="training.compare").set_value(["zeros", "normal_10", "he", "xavier"]).run()
     assert calls == [3, 1]
+
+def test_summary_table_counts_diverged_restarts_and_never_says_nan() -> None:
+    """Restarts that blew up used to read as accuracy 0 and "NaN / NaN" distinct units: the table now
+    leaves them out of its numbers, counts them, and shows "–" where no restart is left."""
+    import warnings
+
+    from initlab.train_scenario import TrainScenario
+    from initlab.training import train
+    from initlab.summaries import train_table
+
+    base = TrainScenario(dataset="moons", steps=300, restarts=10, lr=0.2, activation="linear")
+    half = train(base.with_init("random_normal", stddev=3.0), records=10)
+    every = train(TrainScenario(activation="linear", steps=20, restarts=3, hidden=(64, 64), lr=10.0)
+                  .with_init("random_normal", stddev=100.0), records=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rows = train_table({"half": half, "every": every})
+    assert not any("NaN" in str(v) for row in rows for v in row.values())
+    k = int(half.diverged.sum())
+    assert k > 0 and rows[0]["diverged (inf/NaN loss)"] == f"{k} of 10, left out of the other columns"
+    assert float(rows[0]["median test accuracy"]) > 0.8 and rows[0]["distinct units at the end"] == "10 / 5"
+    assert rows[1]["diverged (inf/NaN loss)"].startswith("3 of 3") and rows[1]["median test accuracy"] == "—"
+    assert rows[1]["worst – best"] == "—" and rows[1]["distinct units at the end"] == "— / —"

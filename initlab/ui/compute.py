@@ -320,9 +320,9 @@ train.cache = _TRAINED  # type: ignore[attr-defined]
 
 
 @functools.lru_cache(maxsize=256)
-def train_snippet(ts: TrainScenario) -> str:
-    """PyTorch code that trains the same network from the same starting weights (pure text)."""
-    return codegen.pytorch_training_snippet(ts)
+def train_snippet(ts: TrainScenario, restart: int) -> str:
+    """PyTorch code that replays restart ``restart`` of ``ts`` step for step (pure text)."""
+    return codegen.pytorch_training_snippet(ts, restart)
 
 
 @_store_first("range_curves")

@@ -704,7 +704,7 @@ def training_page(values: Values) -> None:
     zero = _never_positive(pairs, view.norms)
     if zero:
         st.caption(zero)
-    _train_exports(values, results, pairs)
+    _train_exports(values, results, pairs, run)
 
 
 def train_setup(ts: TrainScenario) -> str:
@@ -724,7 +724,7 @@ def _set_frame(n: int) -> None:
     ss["training.frame"] = -1 if v >= n - 1 else v
 
 
-def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs) -> None:
+def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs, run: int) -> None:
     box = st.expander("Download the runs, or train the same network in PyTorch", key="train_code_open",
                       on_change="rerun")
     if not box.open:
@@ -749,7 +749,7 @@ def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs
                              file_name="initlab_training.json", mime="application/json", on_click="ignore")
         label = st.selectbox("PyTorch code for", [lbl for lbl, _ in pairs], key="train_code_for")
         ts = dict(pairs)[label]
-        st.code(compute.train_snippet(ts), language="python")
+        st.code(compute.train_snippet(ts, run), language="python")  # the restart shown on the page
 
 
 def learn(values: Values) -> None:
