@@ -44,6 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from initlab.presets import PRESETS  # noqa: E402
 from tests.browser_util import (  # noqa: E402
     CHROMIUM_MISSING,
     StreamlitServer,
@@ -133,6 +134,10 @@ JS_DONE = """([min, label]) => {
 TIMEOUT_MS = 180_000
 
 
+class _Done(Exception):
+    """Ends the measurements early (--no-slider)."""
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
@@ -195,6 +200,7 @@ def main() -> int:
     ap.add_argument("--slider", type=int, default=20, help="slider moves per case")
     ap.add_argument("--presets", default="he_relu,std1_explodes")
     ap.add_argument("--slider-only", action="store_true", help="only part 2 (the slider)")
+    ap.add_argument("--no-slider", action="store_true", help="only part 1 (the preset links)")
     args = ap.parse_args()
 
     chromium = find_chromium()
@@ -224,7 +230,7 @@ def main() -> int:
                 with StreamlitServer("app.py") as app, StreamlitServer(tmp / "minimal.py", cwd=tmp, extra_args=same) as mini:
                     load_time(browser, mini.url + "/", 1)  # imports plotly etc. on the server
                     for p in presets:  # prime the cache, learn how many charts the page draws
-                        _, counts[p] = load_time(browser, f"{app.url}/?preset={p}", 2)
+                        _, counts[p] = load_time(browser, f"{app.url}/?preset={p}", 1)
                     seed = 1000
                     for r in range(args.reps):
                         t, _ = load_time(browser, mini.url + "/", 1)
@@ -232,6 +238,8 @@ def main() -> int:
                         for p in presets:
                             t, _ = load_time(browser, f"{app.url}/?preset={p}", counts[p])
                             times.setdefault((p, "warm"), []).append(t)
+                            if PRESETS[p].tab == "training":  # a new seed trains for seconds: not a page cost
+                                continue
                             seed += 1
                             t, _ = load_time(browser, f"{app.url}/?preset={p}&seed={seed}", counts[p])
                             times.setdefault((p, "cold (new seed)"), []).append(t)
@@ -248,6 +256,8 @@ def main() -> int:
                             times.setdefault((p, "cold (fresh server)"), []).append(t)
                     print(f"  fresh round {r + 1}/{args.fresh} done ({time.monotonic() - t_start:.0f} s)", file=sys.stderr)
 
+            if args.no_slider:
+                raise _Done
             # -- 2. slider -> redrawn charts ---------------------------------------------------------
             # The image serves the presets from its store, so nothing computes them in the background while a
             # student moves a slider; here (no store) the first page would start that warm-up: switched off.
@@ -259,6 +269,8 @@ def main() -> int:
                 slider_computing = slider_times(browser, computing.url + "/", "std at layer {}", args.slider, args.slider)
                 slider_three = slider_times(browser, three.url + "/", "std at layer {}", args.slider, args.slider)
                 slider_app = slider_times(browser, app.url + "/", "at layer {}", args.slider, args.slider)  # the summary line
+        except _Done:
+            pass
         finally:
             browser.close()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -282,6 +294,8 @@ def main() -> int:
                       f"{ratio:>8.2f}  {ok}")
         print("   (reference for 'cold (new seed)' is the minimal page's warm load: it has nothing to cache)")
 
+    if args.no_slider:
+        return 0
     print("\n2. Depth slider key press -> new metric, all charts redrawn, idle (seconds), default scenario")
     print(f"{'page':<26}{'case':<22}{'n':>3}{'median':>9}{'p90':>8}{'max':>8}{'ratio':>8}  goal: new depth ratio <= 2")
     for name, res in (("minimal slider", slider_base), ("one chart + same compute", slider_computing),

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from initlab.scenario import Scenario
 from initlab.train_scenario import TrainScenario
-from initlab.views import RangesView, TrainView
+from initlab.views import RangesView, TheoryView, TrainView
 
 __all__ = ["PRESETS", "TABS", "Preset", "get", "names"]
 
@@ -231,16 +231,16 @@ _THEORY: tuple[Preset, ...] = (
         "singular value at 1: all directions survive.",
         Scenario(init="variance_scaling", scale=1.0, mode="fan_in", distribution="untruncated_normal",
                  activation="linear", depth=100, width=256),
-        "theory",
+        "theory", MappingProxyType({"theory": TheoryView(show="spectra")}),
     ),
     Preset(
         "lsuv_rescue", "LSUV rescues a bad initialization",
         "N(0, 0.01) weights make tanh vanish: with seed 0, Var(z) is 0.0257 at layer 1 and 2.8e-80 at layer 50. LSUV does not "
         "care how the weights started: from an orthogonal start it rescales each layer on the batch until "
-        "its output variance is 1, here with 49 rescalings in all, and leaves Var(z) between 0.985 and 1 in "
-        "every layer.",
+        "the variance of its pre-activations z is 1, here with 49 rescalings in all, and leaves Var(z) between "
+        "0.985 and 1 in every layer.",
         Scenario(init="random_normal", stddev=0.01, activation="tanh", depth=50),
-        "theory",
+        "theory", MappingProxyType({"theory": TheoryView(show="lsuv")}),
     ),
 )
 # Training page: the network scenario stays the default; the training section and its view carry it.
@@ -263,7 +263,8 @@ _TRAINING: tuple[Preset, ...] = (
         "{constant.acc_median}, seed 0), while He's random start keeps all 10 and 5 and reaches "
         "{he.acc_median}.",
         Scenario(), "training",
-        MappingProxyType({"train": TrainScenario(), "training": TrainView(compare=("ones", "constant", "he"))}),
+        MappingProxyType({"train": TrainScenario(), "training": TrainView(compare=("ones", "constant", "he"),
+                                                                             show="symmetry")}),
         facts="train",
     ),
     Preset(
@@ -275,7 +276,7 @@ _TRAINING: tuple[Preset, ...] = (
         "{he.acc_q3}).",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(dataset="xor", hidden=(3,), lr=0.1, steps=5000, restarts=20),
-                          "training": TrainView(compare=("normal_001", "he"))}),
+                          "training": TrainView(compare=("normal_001", "he"), show="restarts")}),
         facts="train",
     ),
     Preset(
@@ -290,7 +291,8 @@ _TRAINING: tuple[Preset, ...] = (
         "in the median restart.",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(activation="sigmoid", lr=1.0, steps=5000),
-                          "training": TrainView(compare=("normal_10", "xavier"), norms="weight")}),
+                          "training": TrainView(compare=("normal_10", "xavier"), norms="weight",
+                                                show="layers")}),
         facts="train",
     ),
 )

@@ -187,16 +187,19 @@ def page_products(tab: str, s: Scenario, views: dict[str, Any] | Any) -> list[tu
     elif tab == "ranges":
         view: RangesView = views.get("ranges", RangesView())
         out.append(("range_curves", (view.inits, view.n, view.m, s.seed)))
-    elif tab == "theory":
+    elif tab == "theory":  # only the open part of the page is drawn
         tv: TheoryView = views.get("theory", TheoryView())
-        out.append(("phase", (s.activation, tv.sw2_max, tv.sb2_max)))
-        out.append(("depth_curve", (s.activation, theory.bias_variance(s), tv.sw2_max)))
-        for _, v in theory_pair(s, tv.vs):  # spectra, and the mean-field product of chi beside them
-            out += [("jacobian", (v,)), ("predict", (v,))]
-        out.append(("propagate", (dataclasses.replace(s, lsuv=True),)))
-        out.append(("propagate", (orthogonal_start(s),)))
-        if not s.lsuv:
-            out.append(("propagate", (s,)))
+        if tv.show == "phase":
+            out.append(("phase", (s.activation, tv.sw2_max, tv.sb2_max)))
+            out.append(("depth_curve", (s.activation, theory.bias_variance(s), tv.sw2_max)))
+        elif tv.show == "spectra":
+            for _, v in theory_pair(s, tv.vs):  # spectra, and the mean-field product of chi beside them
+                out += [("jacobian", (v,)), ("predict", (v,))]
+        else:
+            out.append(("propagate", (dataclasses.replace(s, lsuv=True),)))
+            out.append(("propagate", (orthogonal_start(s),)))
+            if not s.lsuv:
+                out.append(("propagate", (s,)))
     elif tab == "training":
         key = train_key(views)
         if len(key) >= 2:

@@ -45,12 +45,13 @@ class RangesView:
 
 @dataclass(frozen=True)
 class TheoryView:
-    """Theory page: the ranges of the phase diagram and the initializer the Jacobian spectra are
-    compared with."""
+    """Theory page: the ranges of the phase diagram, the initializer the Jacobian spectra are compared
+    with, and which of its three parts is open (``show``)."""
 
     sw2_max: float = 4.0
     sb2_max: float = 0.5
     vs: str = "orthogonal"
+    show: str = "phase"
 
 
 # Initializers a Training comparison can pick, by a short stable name: (registry name, parameters, label).
@@ -75,13 +76,22 @@ TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
 @dataclass(frozen=True)
 class TrainView:
     """Training page: the initializers compared (2 to 4), the run and recorded step the decision
-    boundaries show (``frame`` counts the recorded steps; -1 is the last), and what the per-layer chart
-    draws (``norms``: the weights' gradient, the weights, or their ratio)."""
+    boundaries show (``frame`` counts the recorded steps; -1 is the last), what the per-layer chart
+    draws (``norms``: the weights' gradient, the weights, or their ratio), and which group of charts is
+    open (``show``)."""
 
     compare: tuple[str, ...] = ("zeros", "normal_10", "he")
     run: int = 0
     frame: int = -1
     norms: str = "grad"
+    show: str = "curves"
+
+
+# The parts of the Training and Theory pages, each a tab of its own page (stable id -> label): only the
+# open one is drawn, so a link opens on the charts its lesson is about and the page loads what it shows.
+TRAINING_PARTS = {"curves": "Learning curves", "restarts": "Every restart", "boundaries": "Decision boundaries",
+                  "symmetry": "Symmetry", "layers": "Per layer"}
+THEORY_PARTS = {"phase": "Order and chaos", "spectra": "Jacobian spectra", "lsuv": "LSUV"}
 
 
 SIGNAL = Section("signal", SignalView, (
@@ -121,6 +131,8 @@ THEORY = Section("theory", TheoryView, (
     FieldSpec("vs", "choice", "orthogonal", "Spectra: compare with",
               "The initializer whose Jacobian spectra are drawn next to the scenario's.", group="view",
               key="th_vs", registry="init"),
+    FieldSpec("show", "choice", "phase", "Part", "Which part of the page is open.", group="view", key="th_show",
+              choices=tuple(THEORY_PARTS), choice_labels=tuple(THEORY_PARTS.items())),
 ))
 
 def repair_training_view(view: TrainView, state: Mapping[str, Any]) -> tuple[TrainView, list[Notice]]:
@@ -156,6 +168,8 @@ TRAINING = Section("training", TrainView, (
               choices=("grad", "weight", "relative"), group="view", key="tr_norms", widget="radio",
               choice_labels=(("grad", "gradient ‖∂L/∂W‖"), ("weight", "weights ‖W‖"),
                              ("relative", "relative ‖∂L/∂W‖ / ‖W‖"))),
+    FieldSpec("show", "choice", "curves", "Charts", "Which group of charts is open.", group="view", key="tr_show",
+              choices=tuple(TRAINING_PARTS), choice_labels=tuple(TRAINING_PARTS.items())),
 ), cross=repair_training_view)
 
 VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY, TRAINING)

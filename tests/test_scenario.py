@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from initlab import initializers
 from initlab.train_scenario import TRAIN, TrainScenario
 from initlab.links import (
-    ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, LinkState, decode_query, defaults,
+    ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query,
+    defaults,
     encode_query, section,
 )
 from initlab.scenario import (
@@ -105,12 +106,22 @@ def _section_values(sec) -> st.SearchStrategy:
     return st.builds(sec.cls, **{f.name: _value(f) for f in sec.fields})
 
 
-page_states = st.fixed_dictionaries({sec.id: _section_values(sec) for sec in SECTIONS})
+def _consistent(values):
+    """A page state the page can show: the checks between sections applied (a recorded step must exist in
+    the training it shows), as the codec applies them to every link it reads."""
+    if isinstance(values, Scenario):
+        return values
+    full = {**defaults(), **values}
+    cross_repair(full)
+    return {k: full[k] for k in values}
+
+
+page_states = st.fixed_dictionaries({sec.id: _section_values(sec) for sec in SECTIONS}).map(_consistent)
 # What a preset may hold: a bare scenario, or some sections (the codec fills in the others' defaults).
 preset_values = st.one_of(
     scenarios(),
     st.fixed_dictionaries({"net": scenarios()},
-                          optional={sec.id: _section_values(sec) for sec in VIEW_SECTIONS}),
+                          optional={sec.id: _section_values(sec) for sec in VIEW_SECTIONS}).map(_consistent),
 )
 
 

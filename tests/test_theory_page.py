@@ -71,10 +71,13 @@ def test_lsuv_rescue_preset_numbers() -> None:
 # ------------------------------------------------------------------------------------------- the page
 
 
-def test_theory_tab_draws_its_four_charts_and_marks_the_scenario() -> None:
+def test_theory_tab_draws_the_charts_of_its_open_part_and_marks_the_scenario() -> None:
     at = open_clean({"tab": "theory", "depth": "20", "width": "64", "batch": "32"})
     figs = charts(at)
-    assert len(figs) == 4
+    assert len(figs) == 2  # order and chaos: phase diagram and depth scales
+    for part, n in (("spectra", 1), ("lsuv", 1)):
+        other = open_clean({"tab": "theory", "depth": "20", "width": "64", "batch": "32", "th_show": part})
+        assert len(charts(other)) == n
     phase = figs[0]
     point = [t for t in phase["data"] if t.get("mode") == "markers+text"]
     assert len(point) == 1
@@ -104,22 +107,23 @@ def test_no_point_when_the_theory_does_not_describe_the_scenario() -> None:
 
 
 def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
-    at = open_clean({"tab": "theory", "th_sw2": "8", "th_sb2": "99", "th_vs": "he_normal", "depth": "10", "width": "32"})
+    at = open_clean({"tab": "theory", "th_sw2": "8", "th_sb2": "9", "th_vs": "he_normal", "depth": "10", "width": "32"})
     warnings = [w.value for w in at.warning if "could not be used" in w.value]
-    assert len(warnings) == 1 and "`th_sb2`: `99` is above the maximum 4: clamped to 4" in warnings[0]
+    assert len(warnings) == 1 and "`th_sb2`: `9` is above the maximum 4: clamped to 4" in warnings[0]
     q = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
     assert q["th_sw2"] == "8" and q["th_sb2"] == "4" and q["th_vs"] == "he_normal"
     heat = [t for t in charts(at)[0]["data"] if t["type"] == "heatmap"][0]
     assert heat["name"] == "χ₁"
-    labels = {r["initializer"] for r in at.dataframe[0].value.to_dict("records")}
-    assert labels == {"glorot_uniform", "he_normal"}
+    at.session_state["theory.show"] = "spectra"
+    at.run()
+    assert set(at.table[0].value.index) == {"glorot_uniform", "he_normal"}
 
 
 @pytest.mark.parametrize("name", ["edge_of_chaos", "isometry", "lsuv_rescue"])
 def test_theory_presets_open_on_the_theory_tab(name: str) -> None:
     at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Theory"
-    assert len(charts(at)) == 4
+    assert len(charts(at)) == {"edge_of_chaos": 2, "isometry": 1, "lsuv_rescue": 1}[name]
     line = next(m.value for m in at.markdown if m.value.startswith("This scenario:"))
     if name == "edge_of_chaos":
         assert "(at the edge of chaos)" in line and "**σw² = 1.76**" in line and "**σb² = 0.05**" in line

@@ -3,6 +3,7 @@ a replay by an independent implementation, and the classic zeros / He / N(0,1) x
 
 import dataclasses
 import math
+import re
 import warnings
 
 import numpy as np
@@ -690,3 +691,39 @@ def test_lsuv_is_a_training_comparison_entry():
 
     pairs = dict(train_comparison(TrainScenario(), ("lsuv", "he")))
     assert pairs["LSUV (orthogonal, rescaled on the data)"].lsuv and not pairs["He N(0, √(2/n))"].lsuv
+
+
+def test_the_budget_cuts_restarts_first_down_to_five_then_steps():
+    """64,64,64,64 with 50 restarts and 100000 steps used to keep 36 restarts and cut the steps to 74 (He
+    ended at 0.515: nothing learned). Restarts go first, to MIN_RESTARTS_KEPT, and the notices say so."""
+    from initlab.train_scenario import MIN_RESTARTS_KEPT, repair
+
+    ts, notices = repair(TrainScenario(hidden=(64, 64, 64, 64), restarts=50, steps=100_000))
+    assert ts.restarts == MIN_RESTARTS_KEPT == 5
+    # 5 restarts x 300 examples x (2*64 + 3*64*64 + 64 = 12480 weights) per step: 1e10 / 1.872e7 = 534 steps
+    assert ts.steps == 534
+    check_train_budget(ts)
+    text = " ".join(n.message for n in notices)
+    assert "Restarts reduced from 50 to 5, the fewest a budget cut keeps" in text
+    assert "Steps reduced from 100000 to 534, since 5 restarts must remain" in text
+    # Restarts alone suffice: steps untouched (20 x 60000 x 300 x 75 = 2.7e10; 7 restarts = 9.45e9 fit)
+    ts, notices = repair(TrainScenario(restarts=20, steps=60_000))
+    assert (ts.restarts, ts.steps) == (7, 60_000) and [n.key for n in notices] == ["tr_restarts"]
+    # Fewer restarts than the floor asked for: kept, the steps go
+    ts, _ = repair(TrainScenario(restarts=2, steps=100_000, n_train=2000))
+    assert ts.restarts == 2 and ts.steps < 100_000
+
+
+def test_budget_messages_print_numbers_that_differ():
+    """"= 1e+10 multiply-adds, more computation than the 1e+10": a value just over the limit printed like it."""
+    from initlab.schema import over_limit
+
+    assert over_limit(1.0000001e10, 1e10) == ("1.0000001e10", "1e10")
+    assert over_limit(2.7e10, 1e10) == ("2.7e10", "1e10")
+    assert over_limit(1.5e8 + 1, 1.5e8) == ("1.50000001e8", "1.5e8")
+    # 401 steps x 2000 examples x 12480 weights = 1.0009e10: just over, and printed so
+    ts = TrainScenario(restarts=1, steps=401, hidden=(64, 64, 64, 64), n_train=2000)
+    with pytest.raises(BudgetError) as err:
+        check_train_budget(ts)
+    need, most = re.search(r"= (\S+) multiply-adds, more computation than the (\S+) one", str(err.value)).groups()
+    assert need != most and float(need) > float(most)

@@ -122,17 +122,19 @@ def test_sigmoid_claims() -> None:
 
 def test_training_tab_draws_the_comparison_and_its_summary() -> None:
     at = open_clean({"tab": "training", "tr_steps": "400", "tr_restarts": "3"})
-    assert len(charts(at)) == 6
-    table = at.dataframe[0].value
+    assert len(charts(at)) == 2  # the learning curves; the other parts are drawn when opened
+    table = at.table[0].value.reset_index()
     assert list(table["initializer"]) == ["zeros", "N(0, 1) × 10", "He N(0, √(2/n))"]
     assert table.loc[0, "distinct units at the end"] == "1 / 1"
     assert "400 steps" in next(c.value for c in at.caption if "restarts" in c.value)
-    points = charts(at)[2]
+    at.session_state["training.show"] = "restarts"
+    at.run()
+    points = charts(at)[0]
     assert sum(len(array(t["y"])) for t in points["data"] if t["mode"] == "markers") == 9  # 3 inits x 3 restarts
 
 
 def test_scrubbing_the_boundary_slider_goes_into_the_link() -> None:
-    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2"})
+    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2", "tr_show": "boundaries"})
     assert "tr_frame" not in dict(at.query_params)
     slider = at.select_slider(key="training.frame_ui")
     assert slider.format_func(3) == "12"  # the slider reads in steps: 200 steps, 50 records, step 4 x 3
@@ -153,7 +155,7 @@ def test_custom_initializer_controls_appear_when_chosen() -> None:
     at = open_clean({"tab": "training", "tr_cmp": "custom,he", "tr_init": "random_normal", "tr_stddev": "3",
                     "tr_steps": "100", "tr_restarts": "2"})
     assert at.number_input(key="train.stddev").value == 3
-    assert list(at.dataframe[0].value["initializer"]) == ["custom: random_normal", "He N(0, √(2/n))"]
+    assert list(at.table[0].value.index) == ["custom: random_normal", "He N(0, √(2/n))"]
 
 
 def test_bad_training_values_get_notices_not_tracebacks() -> None:
@@ -164,11 +166,23 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
         assert f"`{key}`" in text, key
 
 
-@pytest.mark.parametrize("name", ["train_classic", "train_symmetry", "train_restarts", "train_sigmoid_large"])
-def test_training_presets_open_on_the_training_tab(name: str) -> None:
+@pytest.mark.parametrize("name, part", [("train_classic", "Learning curves"), ("train_symmetry", "Symmetry"),
+                                        ("train_restarts", "Every restart"), ("train_sigmoid_large", "Per layer")])
+def test_training_presets_open_on_the_training_tab_and_the_part_their_text_is_about(name: str, part: str) -> None:
     at = open_clean({"preset": name})
-    assert at.session_state["tab"] == "Training"
-    assert len(charts(at)) == 6
+    assert at.session_state["tab"] == "Training" and at.session_state["training.show_ui"] == part
+    assert len(charts(at)) == (2 if part == "Learning curves" else 1)
+
+
+def test_each_part_of_the_training_page_draws_its_charts_and_goes_into_the_link() -> None:
+    """Only the open part is drawn (the page loads what it shows); the link keeps which one."""
+    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2"})
+    for pid, n in (("restarts", 1), ("boundaries", 1), ("symmetry", 1), ("layers", 1), ("curves", 2)):
+        at.session_state["training.show"] = pid
+        at.run()
+        assert len(charts(at)) == n and not at.exception, pid
+        q = {k: (v if isinstance(v, str) else v[0]) for k, v in at.query_params.items()}
+        assert q.get("tr_show") == (None if pid == "curves" else pid)
 
 
 def test_a_running_training_shows_partial_results_then_the_same_final_ones(monkeypatch) -> None:
@@ -201,7 +215,7 @@ def test_a_restart_or_step_that_does_not_exist_is_shown_as_used_with_a_notice() 
     last step, the controls and the link say so, and a notice names both keys (it used to show 99 in the box,
     draw restart 0 and keep 99 in the link)."""
     at = open_clean({"preset": "train_classic", "tr_steps": "400", "tr_restarts": "3", "tr_run": "99",
-                     "tr_frame": "999"})
+                     "tr_frame": "999", "tr_show": "boundaries"})
     text = notice_text(at)
     assert "`tr_run` (restart shown): restart 99 does not exist" in text and "showing restart 2" in text
     assert "`tr_frame` (recorded step): 999 is beyond the 51 recorded steps" in text and "step 400" in text
@@ -269,7 +283,8 @@ def test_removing_an_initializer_or_moving_the_view_trains_nothing(monkeypatch) 
 
     monkeypatch.setattr(training, "iter_train", counting)
     compute.train.clear()
-    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2", "tr_data_seed": "4242"})
+    at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2", "tr_data_seed": "4242",
+                     "tr_show": "boundaries"})
     assert calls == [3]
     at.multiselect(key="training.compare").set_value(["zeros", "he"]).run()
     at.number_input(key="training.run").set_value(1).run()
@@ -301,3 +316,45 @@ def test_summary_table_counts_diverged_restarts_and_never_says_nan() -> None:
     assert float(rows[0]["median test accuracy"]) > 0.8 and rows[0]["distinct units at the end"] == "10 / 5"
     assert rows[1]["diverged (inf/NaN loss)"].startswith("3 of 3") and rows[1]["median test accuracy"] == "—"
     assert rows[1]["worst – best"] == "—" and rows[1]["distinct units at the end"] == "— / —"
+
+
+def test_the_blue_box_says_it_describes_the_preset_once_a_student_changed_it() -> None:
+    """train_classic, then moons and 5 restarts: the box kept quoting circles and 10 restarts as if they
+    were on screen. It now lists what differs from the preset it describes."""
+    at = _settings(open_clean({"preset": "train_classic", "tr_steps": "300"}))
+    box = next(i.value for i in at.info if i.value.startswith("**Training: zeros"))
+    assert "you changed Steps: 15000 → 300" in box
+    at.selectbox(key="train.dataset").set_value("moons")
+    at.number_input(key="train.restarts").set_value(5)
+    at.form_submit_button[0].click().run()
+    box = next(i.value for i in at.info if i.value.startswith("**Training: zeros"))
+    assert "This text describes the preset, not what is on screen now" in box
+    for change in ("Dataset: circles → moons", "Steps: 15000 → 300", "Restarts: 10 → 5"):
+        assert change in box, change
+
+
+def test_a_preset_opened_unchanged_has_no_changes_line() -> None:
+    at = open_clean({"preset": "train_restarts"})
+    box = next(i.value for i in at.info if i.value.startswith("**Training: judge"))
+    assert "you changed" not in box and "{" not in box
+
+
+def test_five_initializers_say_which_one_was_dropped_and_why() -> None:
+    at = open_clean({"tab": "training", "tr_cmp": "zeros,ones,he,xavier,orthogonal", "tr_steps": "100",
+                     "tr_restarts": "2"})
+    text = notice_text(at)
+    assert "kept zeros, ones, he, xavier; orthogonal dropped: at most 4 at once" in text
+
+
+def test_every_normal_initializer_label_gives_a_standard_deviation() -> None:
+    """"He N(0, 2/n)" gave a variance where every other label gives a std (N(0, 1) × 10, N(0, 0.01))."""
+    from initlab import initializers
+    from initlab.views import TRAIN_INITS
+
+    std = {"normal_001": 0.01, "normal_1": 1.0, "normal_10": 10.0}
+    for name, value in std.items():
+        init, params, label = TRAIN_INITS[name]
+        assert initializers.get(init, **params).std(8, 3) == pytest.approx(value)
+        assert label == ("N(0, 1) × 10" if name == "normal_10" else f"N(0, {value:g})")
+    init, params, label = TRAIN_INITS["he"]
+    assert label == "He N(0, √(2/n))" and initializers.get(init, **params).std(8, 3) == pytest.approx(math.sqrt(2 / 8))

@@ -36,7 +36,9 @@ from initlab.presets import PRESETS
 from initlab.scenario import BIASES_WITHOUT_VALUE, Scenario
 from initlab.train_scenario import TRAIN, TrainScenario
 from initlab.training import TrainResult
-from initlab.views import TRAINING, CompareView, RangesView, SignalView, TheoryView, TrainView, train_comparison
+from initlab.views import (
+    THEORY_PARTS, TRAINING, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView, train_comparison,
+)
 from initlab.ui import compute, controls, logs, state
 
 ss = st.session_state
@@ -242,6 +244,15 @@ def _scale_words(fig: go.Figure) -> str:
         return ("The axis is logarithmic: a straight rising line means the same factor is multiplied in at "
                 "every layer (exploding); a straight falling one, vanishing.")
     return "The axis is linear: the values stay within two orders of magnitude of each other."
+
+
+def static_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """``rows`` for ``st.table``, the first column as the index (shown first, in bold). A static table
+    costs the browser a fraction of what the interactive ``st.dataframe`` grid does (measured in
+    benchmarks/bench_browser.py: its grid's scripts added ~0.3 s to a preset link); the Training and Theory
+    tables are a few rows that need no sorting or scrolling."""
+    df = pd.DataFrame(rows)
+    return df.set_index(df.columns[0])
 
 
 def table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -507,13 +518,18 @@ def theory_page(values: Values) -> None:
                 "differences shrink until the inputs become indistinguishable (ordered); χ₁ > 1: small differences "
                 "grow, until two inputs are about as different as unrelated ones (chaotic); χ₁ = 1 is the **edge of "
                 "chaos**, where information about the input travels deepest, and the deepest networks train.")
+    texts = _theory_texts(s, view.sw2_max, view.sb2_max)
+    (st.markdown if texts.point is not None else st.caption)(texts.intro)
+    part, box = part_tabs("theory", THEORY_PARTS, view.show)
+    with box:
+        {"phase": _theory_phase, "spectra": _theory_spectra, "lsuv": _theory_lsuv}[part](s, view, texts)
+
+
+def _theory_phase(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -> None:
+    point, act = texts.point, s.activation
     c = st.columns(3)
     controls.view("theory", "sw2_max", where=c[0])
     controls.view("theory", "sb2_max", where=c[1])
-    controls.view("theory", "vs", where=c[2])
-    texts = _theory_texts(s, view.sw2_max, view.sb2_max)
-    point, act = texts.point, s.activation
-    (st.markdown if point is not None else st.caption)(texts.intro)
     section("Order and chaos",
             f"Colour is χ₁ for {act} at each weight and bias variance: blue is ordered, red chaotic, the green "
             "line the edge of chaos. The cross is this scenario (on the border, as a triangle, when it lies beyond "
@@ -528,6 +544,10 @@ def theory_page(values: Values) -> None:
     chart("depth_scale", act, texts.sb2, view.sw2_max, point[0] if point else None, s.depth)
     if texts.depth:
         st.markdown(texts.depth)
+
+
+def _theory_spectra(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -> None:
+    controls.view("theory", "vs")
     pair = products.theory_pair(s, view.vs)
     section("Dynamical isometry: the input-output Jacobian",
             "Histograms of the singular values s of ∂h_l/∂h_0 at the first input (Saxe et al. 2014; Pennington "
@@ -538,10 +558,13 @@ def theory_page(values: Values) -> None:
             f"{verdict.fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest are {s.dtype}'s rounding, not the network's.")
     with working("Multiplying Jacobians…", "spectra", pair):
         chart("spectra", pair)
-    st.dataframe(_jacobian_table(pair), hide_index=True, width="stretch")
+    st.table(_jacobian_table(pair))
     note = _jacobian_note(s, view.sw2_max, view.sb2_max)
     if note:
         st.markdown(note)
+
+
+def _theory_lsuv(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -> None:
     section("LSUV: rescale every layer on the data",
             "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
             "rescales each layer, in order, until the variance of its *pre-activations* z on the batch is 1 "
@@ -566,8 +589,8 @@ def _jacobian_note(s: Scenario, sw2_max: float, sb2_max: float) -> str | None:
 
 
 @compute.shared(VIEWS)
-def _jacobian_table(pair: tuple[tuple[str, Scenario], ...]) -> pa.Table:
-    return table(summaries.jacobian_table([(label, compute.jacobian(v), _chi(v)) for label, v in pair]))
+def _jacobian_table(pair: tuple[tuple[str, Scenario], ...]) -> pd.DataFrame:
+    return static_table(summaries.jacobian_table([(label, compute.jacobian(v), _chi(v)) for label, v in pair]))
 
 
 def _chi(s: Scenario) -> np.ndarray | None:
@@ -623,9 +646,9 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> None:
 
 
 @compute.shared(VIEWS)
-def _train_table(pairs: Pairs) -> pa.Table:
+def _train_table(pairs: Pairs) -> pd.DataFrame:
     """The summary table of a trained comparison (its results are cached: read, not retrained)."""
-    return table(summaries.train_table(_trained(pairs)))
+    return static_table(summaries.train_table(_trained(pairs)))
 
 
 def training_page(values: Values) -> None:
@@ -671,15 +694,62 @@ def training_page(values: Values) -> None:
     # The view was made to exist in this training (views.repair_training_view, with a notice).
     frame = len(steps) - 1 if view.frame < 0 else view.frame
     run = view.run
-    st.dataframe(_train_table(pairs), hide_index=True, width="stretch")
-    section("Loss during training", "Median over restarts with the middle half as a band, on a log axis. "
-            "A line that stays flat has not learned; a wide band means the restarts disagree.")
-    chart("train_curves", pairs, "loss", int(steps[frame]))
-    section("Test accuracy during training", "On the held-out points: 0.5 is chance for two balanced classes.")
-    chart("train_curves", pairs, "test_acc", int(steps[frame]))
-    section("Every restart's final test accuracy", "One point per restart, the bar is the median: a tight "
-            "column is an initialization you can rely on; a tall one a lottery.")
-    chart("train_points", pairs)
+    st.table(_train_table(pairs))
+    part, box = part_tabs("training", TRAINING_PARTS, view.show)
+    with box:
+        _training_part(part, pairs, ts, view, steps, frame, run)
+    _train_exports(values, results, pairs, run)
+
+
+def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, steps: np.ndarray, frame: int,
+                   run: int) -> None:
+    if part == "curves":
+        section("Loss during training", "Median over restarts with the middle half as a band, on a log axis. "
+                "A line that stays flat has not learned; a wide band means the restarts disagree.")
+        chart("train_curves", pairs, "loss", int(steps[frame]))
+        section("Test accuracy during training", "On the held-out points: 0.5 is chance for two balanced classes.")
+        chart("train_curves", pairs, "test_acc", int(steps[frame]))
+    elif part == "restarts":
+        section("Every restart's final test accuracy", "One point per restart, the bar is the median: a tight "
+                "column is an initialization you can rely on; a tall one a lottery.")
+        chart("train_points", pairs)
+    elif part == "boundaries":
+        _boundaries(pairs, ts, steps, frame, run)
+    elif part == "symmetry":
+        section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
+                "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
+                "random init starts (and stays) at the layer's width.")
+        chart("distinct", pairs)
+    else:
+        section("Each layer's weights during training", "Median over restarts, per layer. The gradient ‖∂L/∂W‖ "
+                "says how hard a step pushes a layer; the weights' own size ‖W‖ how far they have to go; their "
+                "ratio how much one step changes the layer (times the learning rate).")
+        controls.view("training", "norms")
+        chart("grad_norms", pairs, view.norms)
+        zero = _never_positive(pairs, view.norms)
+        if zero:
+            st.caption(zero)
+
+
+def part_tabs(section_id: str, parts: Mapping[str, str], current: str) -> tuple[str, Any]:
+    """Tabs for the parts of a page (``parts``: stable id -> label), drawn lazily: returns the id of the
+    open one and its container, which the caller fills (the others stay empty until opened). The open part
+    is the view's ``show`` field, so a link reopens it."""
+    k = f"{section_id}.show_ui"
+    ss[k] = parts.get(current, next(iter(parts.values())))
+    tabs = st.tabs(list(parts.values()), key=k, on_change=_set_part, args=(section_id, dict(parts)))
+    for pid, tab in zip(parts, tabs):
+        if tab.open:
+            return pid, tab
+    return current, tabs[list(parts).index(current)] if current in parts else tabs[0]
+
+
+def _set_part(section_id: str, parts: dict[str, str]) -> None:
+    label = ss.get(f"{section_id}.show_ui")
+    ss[f"{section_id}.show"] = next((pid for pid, lbl in parts.items() if lbl == label), next(iter(parts)))
+
+
+def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, run: int) -> None:
     section("Decision boundaries", f"Restart {run} at step {int(steps[frame])}: colour is the predicted "
             "probability of class 1, the black line the boundary. Scrub through training with the slider.")
     c = st.columns([3, 1])
@@ -692,19 +762,6 @@ def training_page(values: Values) -> None:
                             "dotted line on the curves above, show the network at this step.")
     controls.widget(TRAINING, "run", where=c[1], persist=True, hi=ts.restarts - 1)
     chart("boundary", pairs, run, int(steps[frame]))
-    section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
-            "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
-            "random init starts (and stays) at the layer's width.")
-    chart("distinct", pairs)
-    section("Each layer's weights during training", "Median over restarts, per layer. The gradient ‖∂L/∂W‖ "
-            "says how hard a step pushes a layer; the weights' own size ‖W‖ how far they have to go; their ratio "
-            "how much one step changes the layer (times the learning rate).")
-    controls.view("training", "norms")
-    chart("grad_norms", pairs, view.norms)
-    zero = _never_positive(pairs, view.norms)
-    if zero:
-        st.caption(zero)
-    _train_exports(values, results, pairs, run)
 
 
 def train_setup(ts: TrainScenario) -> str:
@@ -834,16 +891,22 @@ def _exports(values: Values, res: Result) -> None:
 
 
 def share_box(values: Values, tab_label: str | None) -> None:
-    """The full link of the current view, and a teacher's lesson link with hidden / locked controls."""
+    """The full link of the current view, and a teacher's lesson link with hidden / locked controls.
+
+    In an expander drawn only while open: its code box loads the browser's syntax highlighter (1.5 MB of
+    script), which cost every page ~0.3 s before its charts (benchmarks/bench_browser.py); the address
+    bar always holds the same link."""
+    box = st.expander("Share this view, or make a lesson link", key="share_open", on_change="rerun")
+    if not box.open:
+        return
     base = st.context.url or ""
     if base and not base.endswith("/"):
         base += "/"
-    st.markdown("---\n**Link to this view** (copy with the icon on the right):")
-    st.code(base + "?" + urlencode(state.share_query(values, tab_label=tab_label)), language=None, wrap_lines=True)
-    lesson = st.expander("Lesson link (for teachers)", key="lesson_open", on_change="rerun")
-    if not lesson.open:
-        return
-    with lesson:
+    with box:
+        st.markdown("**Link to this view** (the address bar holds the same; copy with the icon on the right):")
+        st.code(base + "?" + urlencode(state.share_query(values, tab_label=tab_label)), language=None,
+                wrap_lines=True)
+        st.markdown("**Lesson link** (for teachers)")
         names = list(LESSON_CONTROLS)
         hide = st.multiselect("Hide these controls", names, key="lesson_hide",
                               help="Students won't see them; the link's values still apply.")
