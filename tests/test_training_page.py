@@ -53,6 +53,9 @@ def charts(at: AppTest) -> list[dict]:
 
 
 def test_classic_comparison_claims() -> None:
+    # The accuracies are called accuracies: "ends anywhere between 0.54 and 0.95" used to follow "a loss of
+    # 1440" and read as a loss.
+    assert "between a test accuracy of {normal_10.acc_min} and" in PRESETS["train_classic"].text
     res = results("train_classic")
     zeros, big, he = res["zeros"], res["N(0, 1) × 10"], res["He N(0, √(2/n))"]
     # zeros: exactly chance and ln 2 at every record of every restart (every logit is exactly 0: softplus(0)
@@ -83,6 +86,15 @@ def test_symmetry_claims() -> None:
 
 
 def test_restarts_claims() -> None:
+    from initlab import initializers
+    from initlab.views import TRAIN_INITS
+
+    # The two initializers must differ where the network starts: with 2 inputs He's first layer is N(0, 1)
+    # (sqrt(2 / 2) = 1), so comparing it with N(0, 1) compared one layer of 3 weights and noise.
+    p = PRESETS["train_restarts"]
+    a, b = (TRAIN_INITS[n] for n in p.views["training"].compare)
+    fan_in, fan_out = 2, p.views["train"].hidden[0]
+    assert initializers.get(a[0], **a[1]).std(fan_in, fan_out) < initializers.get(b[0], **b[1]).std(fan_in, fan_out) / 10
     res = results("train_restarts")
     small, he = final_acc(res["N(0, 0.01)"]), final_acc(res["He N(0, √(2/n))"])
     # "restarts of both initializers get stuck": xor's stuck runs use too few units, ending near 0.72-0.78
@@ -95,6 +107,10 @@ def test_restarts_claims() -> None:
 def test_sigmoid_claims() -> None:
     from initlab.training import _views
 
+    text = PRESETS["train_sigmoid_large"].text
+    # The text used to say "their gradients are tiny", while the page's own chart showed N(0,1)x10's
+    # gradient norms larger than Xavier's in every layer at step 0.
+    assert "gradients are tiny" not in text and "larger than Xavier's in every layer at step 0" in text
     res = results("train_sigmoid_large")
     big, xav = res["N(0, 1) × 10"], res["Xavier (glorot_uniform)"]
     # "the output is confidently wrong": median loss far above ln 2; Xavier's small logits start near ln 2.
