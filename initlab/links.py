@@ -17,7 +17,7 @@ Version history: v1 named the tab by its display label (``tab=Weight ranges``); 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +82,11 @@ def _readable(f: Any, value: Any) -> str:
     return labels.get(value, format_value(f, value))
 
 
-def differences(values: Mapping[str, Any], base: Mapping[str, Any], sections: Sequence[str]) -> list[str]:
+def differences(values: Mapping[str, Any], base: Mapping[str, Any], sections: Sequence[str],
+                ignore: Collection[tuple[str, str]] = ()) -> list[str]:
     """"Label: old → new" for every field of ``sections`` whose value differs from ``base`` (the preset's
-    values), in schema order; fields that mean nothing for the current value are left out."""
+    values), in schema order; fields that mean nothing for the current value, and the (section, field)
+    pairs of ``ignore``, are left out."""
     out: list[str] = []
     for sec in SECTIONS:
         if sec.id not in sections:
@@ -93,7 +95,7 @@ def differences(values: Mapping[str, Any], base: Mapping[str, Any], sections: Se
         unused = sec.irrelevant(now) if sec.irrelevant is not None else {}
         for f in sec.fields:
             a, b = getattr(then, f.name), getattr(now, f.name)
-            if a != b and f.name not in unused:
+            if a != b and f.name not in unused and (sec.id, f.name) not in ignore:
                 out.append(f"{f.label}: {_readable(f, a)} → {_readable(f, b)}")
     return out
 

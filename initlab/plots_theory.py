@@ -203,15 +203,18 @@ def _log_bins(values: list[np.ndarray]) -> dict[str, float] | None:
 def spectra_figure(spectra: Mapping[str, JacobianSpectra]) -> go.Figure:
     """Histograms of the singular values of dh_l/dh_0 (log10 axis), one panel per depth, one colour per
     initializer; all traces of a panel share its bins (:func:`_log_bins`), so a spike is a bar as wide
-    as the other initializer's bars."""
+    as the other initializer's bars. Values below the spectrum's rounding floor
+    (:meth:`~initlab.spectra.JacobianSpectra.floor`) are left out: they are the dtype's rounding, not the
+    network's (the page's table counts them)."""
     first = next(iter(spectra.values()))
     depths = [int(d) for d in first.depths]
     fig = make_subplots(rows=1, cols=len(depths), shared_yaxes=True,
                         subplot_titles=[f"layer {d}" for d in depths])
     logs: dict[str, list[np.ndarray]] = {}
     for label, sp in spectra.items():
+        floors = sp.floor()
         with np.errstate(all="ignore"):
-            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0)]) for s in sp.singular_values]
+            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0) & (s >= f)]) for s, f in zip(sp.singular_values, floors)]
     for k, _ in enumerate(depths):
         bins = _log_bins([x[k] for x in logs.values()])
         for i, (label, x) in enumerate(logs.items()):

@@ -247,7 +247,7 @@ _THEORY: tuple[Preset, ...] = (
 _TRAINING: tuple[Preset, ...] = (
     Preset(
         "train_classic", "Training: zeros vs N(0, 1) × 10 vs He",
-        "The classic comparison, 10 restarts each (seed 0) on the circles. Zero init never leaves a test "
+        "The classic comparison, 10 restarts each (seeds 0 to 9) on the circles. Zero init never leaves a test "
         "accuracy of 0.5 and a loss of 0.693 (ln 2), with 1 distinct unit per layer from start to end. "
         "N(0, 1) × 10 starts at a median loss of {normal_10.loss0} and its restarts end anywhere between a test "
         "accuracy of {normal_10.acc_min} and {normal_10.acc_max} (median {normal_10.acc_median}), while every "
@@ -260,7 +260,7 @@ _TRAINING: tuple[Preset, ...] = (
         "Every unit of a layer starts with the same weights, gets the same gradient and stays a copy of "
         "the others. With ones or a constant 0.5 the network keeps 1 distinct unit per layer for all "
         "15000 steps and learns no more than one unit can (median test accuracy {ones.acc_median} and "
-        "{constant.acc_median}, seed 0), while He's random start keeps all 10 and 5 and reaches "
+        "{constant.acc_median}, seeds 0 to 9), while He's random start keeps all 10 and 5 and reaches "
         "{he.acc_median}.",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(), "training": TrainView(compare=("ones", "constant", "he"),
@@ -280,15 +280,16 @@ _TRAINING: tuple[Preset, ...] = (
         facts="train",
     ),
     Preset(
-        "train_sigmoid_large", "Training: sigmoid with too-large weights learns slowly",
+        "train_sigmoid_large", "Training: sigmoid with too-large weights crawls",
         "With N(0, 1) × 10 weights every sigmoid unit starts saturated, nearly a step, and the output is "
-        "confidently wrong: median loss {normal_10.loss0} at step 0 (seed 0), against {xavier.loss0} for "
-        "Xavier. Its gradients are not small (larger than Xavier's in every layer at step 0) but its weights "
-        "are far larger still, and only points near a unit's edge pass gradient through it: the weights chart "
-        "shows them hardly moving, and after 5000 steps the median restart reaches {normal_10.acc_median} "
-        "({normal_10.acc_min} to {normal_10.acc_max}). Xavier's units start in the sloped middle of the "
-        "sigmoid; its weights grow as it learns, to a final loss of {xavier.loss_end} and {xavier.acc_median} "
-        "in the median restart.",
+        "confidently wrong: median loss {normal_10.loss0} at step 0 (seeds 0 to 9), against {xavier.loss0} for "
+        "Xavier. Its gradients are not small (larger than Xavier's in every layer at step 0), but its weights "
+        "are far larger still and only points near a unit's edge pass gradient through it: the weights chart "
+        "shows them hardly moving, and the learning curves show it crawling, ahead of Xavier for the first "
+        "thousand steps yet at {normal_10.acc_median} in the median restart after 5000 ({normal_10.acc_min} to "
+        "{normal_10.acc_max}). Xavier's units start in the sloped middle of the sigmoid: after a plateau near "
+        "its symmetric start its weights grow and it learns fast, to a final loss of {xavier.loss_end} and "
+        "{xavier.acc_median} in the median restart.",
         Scenario(), "training",
         MappingProxyType({"train": TrainScenario(activation="sigmoid", lr=1.0, steps=5000),
                           "training": TrainView(compare=("normal_10", "xavier"), norms="weight",

@@ -28,8 +28,8 @@ from initlab.spectra import JacobianSpectra
 from initlab.training import TrainResult
 from initlab.verdict import fmt
 
-__all__ = ["TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines", "theory_texts",
-           "train_facts", "train_table"]
+__all__ = ["TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines", "norms_caption",
+           "theory_texts", "train_facts", "train_table"]
 
 
 def _f(x: float | None) -> str:
@@ -53,6 +53,22 @@ def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
             "distinct units at the end": " / ".join(_f(d) for d in s.distinct_median),
         })
     return rows
+
+
+def norms_caption(optimizer: str) -> str:
+    """What the per-layer chart's three quantities mean for the optimizer in use (Keras 3 updates, see
+    :mod:`initlab.training`): only plain gradient descent moves W by lr times the gradient."""
+    head = "Median over restarts, per layer: the gradient ‖∂L/∂W‖, the weights' own size ‖W‖, or their ratio. "
+    if optimizer == "sgd":
+        return head + ("Plain gradient descent moves W by the learning rate times ‖∂L/∂W‖: the ratio times the "
+                       "learning rate is how much one step changes a layer, relative to its size.")
+    if optimizer == "momentum":
+        return head + ("With momentum a step adds up the recent gradients (about 1 / (1 − momentum) of them while "
+                       "they agree), so one step changes a layer by up to that many times the learning rate times "
+                       "the ratio.")
+    return head + ("Adam divides each gradient by its own running size: a step moves every weight by about the "
+                   "learning rate whatever ‖∂L/∂W‖ is, so here the gradient says how steep the loss still is, not "
+                   "how big a step is; ‖W‖ shows how far the weights have moved.")
 
 
 def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace]:
@@ -153,8 +169,9 @@ def jacobian_table(pair: Sequence[tuple[str, JacobianSpectra, np.ndarray | None]
             noisy = bool(np.isfinite(below) and below > 0)
             rows.append({
                 "initializer": label, "layer": int(d), "largest": fmt(big),
-                "smallest": f"< {fmt(floor)} (rounding floor)" if noisy else fmt(small),
-                "largest / smallest": f"> {fmt(big / floor)}" if noisy else fmt(summ["condition"][k]),
+                # Words, not "<" / ">": a cell starting with ">" is a quote in a markdown table.
+                "smallest": f"below {fmt(floor)} (rounding floor)" if noisy else fmt(small),
+                "largest / smallest": f"at least {fmt(big / floor)}" if noisy else fmt(summ["condition"][k]),
                 "below the rounding floor": "—" if not np.isfinite(below) else f"{int(below)} of {n}",
                 "mean of s²": fmt(summ["mean_sq"][k]),
                 "mean-field ∏ χ_l": "—" if chi is None else fmt(float(np.prod(chi[: int(d)]))),
@@ -180,8 +197,8 @@ def jacobian_note(s: Scenario, texts: TheoryTexts, pred: theory.Prediction | Non
     return (f"Why the mean of s² still moves although χ₁ = 1: χ₁ is the factor per layer *at the fixed point* "
             f"q\\* = {fmt(q_star)}, and these inputs enter at q = {fmt(q1)}. Until q settles, each layer multiplies "
             f"s² by its own χ_l (layer 1: {fmt(float(pred.chi[0]))}). Mean-field theory's product ∏ χ_l is in the "
-            "table's last column; at a finite width one input's Jacobian wanders around it, by a factor of order "
-            "e^√(depth / width).")
+            f"table's last column; at a finite width one input's Jacobian wanders around it, by a factor of order "
+            f"exp(√(depth / width)) = {fmt(math.exp(math.sqrt(s.depth / s.width)))} here.")
 
 
 def lsuv_lines(s: Scenario, report: LsuvReport, own_var: np.ndarray | None, start_var: np.ndarray | None
@@ -198,14 +215,17 @@ def lsuv_lines(s: Scenario, report: LsuvReport, own_var: np.ndarray | None, star
                      f"**{fmt(start_var[-1])}** at layer {depth}.")
     total, rescaled = int(report.iterations.sum()), int((report.iterations > 0).sum())
     after = report.var_after[np.isfinite(report.var_after)]
-    span = (f"Var(z) lies between **{fmt(float(after.min()))}** and **{fmt(float(after.max()))}**"
-            if after.size else "no layer has a finite Var(z)")
+    lo, hi = (fmt(float(after.min())), fmt(float(after.max()))) if after.size else ("", "")
+    span = ("no layer has a finite Var(z)" if not after.size else
+            f"Var(z) is **{lo}**" if lo == hi else f"Var(z) lies between **{lo}** and **{hi}**")
     if total == 0:
         lines.append(f"LSUV rescaled nothing: every layer of the orthogonal start was already within "
-                     f"{fmt(report.tol)} of 1 ({span}).")
+                     f"{fmt(report.tol)} of 1 ({span}), so its line lies under LSUV's.")
     else:
-        lines.append(f"LSUV rescaled **{rescaled}** of the {depth} layers, **{total}** rescalings in all (at most "
-                     f"**{int(report.iterations.max())}** for one layer); after it, {span} in every layer.")
+        most = int(report.iterations.max())
+        each = ("once each" if most == 1 else f"at most **{most}** times for one layer")
+        lines.append(f"LSUV rescaled **{rescaled}** of the {depth} layers, **{total}** rescalings in all ({each}); "
+                     f"after it, {span} in every layer.")
     missed = int((~report.converged).sum())
     if missed:
         lines.append(f"**{missed}** layer{'s' if missed > 1 else ''} did not reach 1 within {fmt(report.tol)} in "

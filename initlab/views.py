@@ -168,7 +168,7 @@ TRAINING = Section("training", TrainView, (
               choices=("grad", "weight", "relative"), group="view", key="tr_norms", widget="radio",
               choice_labels=(("grad", "gradient ‖∂L/∂W‖"), ("weight", "weights ‖W‖"),
                              ("relative", "relative ‖∂L/∂W‖ / ‖W‖"))),
-    FieldSpec("show", "choice", "curves", "Charts", "Which group of charts is open.", group="view", key="tr_show",
+    FieldSpec("show", "choice", "curves", "Part", "Which part of the page is open.", group="view", key="tr_show",
               choices=tuple(TRAINING_PARTS), choice_labels=tuple(TRAINING_PARTS.items())),
 ), cross=repair_training_view)
 

@@ -221,6 +221,19 @@ def test_spectra_panels_share_bins_and_an_isometry_is_one_visible_bar(isometry_s
         assert np.count_nonzero(np.histogram(np.asarray(gauss.x, dtype=float), edges)[0]) > 1
 
 
+def test_spectra_leave_out_the_values_below_the_rounding_floor(isometry_spectra):
+    """The Gaussian stack's smallest singular values fall below float32's rounding floor: they are the
+    rounding of J, not the network, and are not drawn (the page's table counts them)."""
+    sp = isometry_spectra["Gaussian"]
+    summ = sp.summary()
+    fig = plots_theory.spectra_figure(isometry_spectra)
+    drawn = [t for t in fig.data if t.name == "Gaussian"]
+    assert summ["below_floor"][-1] > 0
+    for k, t in enumerate(drawn):
+        assert len(np.asarray(t.x)) == sp.singular_values.shape[1] - summ["below_floor"][k]
+        assert np.asarray(t.x, dtype=float).min() >= np.log10(summ["floor"][k]) - 1e-6
+
+
 # ----------------------------------------------------------------------------------------------- LSUV
 
 

@@ -128,9 +128,14 @@ def test_sigmoid_claims() -> None:
     # "the weights chart shows them hardly moving" (within 10% in every layer, measured ~3%), while
     # "Xavier's ... weights grow as it learns" (more than threefold in every layer, measured 7-15x).
     assert (np.abs(wb[-1] / wb[0] - 1) < 0.1).all() and (wx[-1] > 3 * wx[0]).all()
-    # "after 5000 steps the median restart reaches ...", well below Xavier's, whose final loss is lower
+    # "after 5000 steps ... at {median}", well below Xavier's, whose final loss is lower
     assert np.median(final_acc(big)) < np.median(final_acc(xav)) - 0.05
     assert np.median(xav.loss[:, -1]) < np.median(big.loss[:, -1])
+    # "ahead of Xavier for the first thousand steps": at step 1000 its median test accuracy is higher, while
+    # Xavier sits "on a plateau near its symmetric start" (loss within 0.01 of ln 2, accuracy near chance).
+    k = int(np.flatnonzero(big.recorded_steps == 1000)[0])
+    assert np.median(big.test_acc[:, k]) > np.median(xav.test_acc[:, k]) + 0.05
+    assert abs(np.median(xav.loss[:, k]) - math.log(2)) < 0.01 and np.median(xav.test_acc[:, k]) < 0.6
 
 
 # ------------------------------------------------------------------------------------------- the page
@@ -344,9 +349,19 @@ def test_the_blue_box_says_it_describes_the_preset_once_a_student_changed_it() -
     at.number_input(key="train.restarts").set_value(5)
     at.form_submit_button[0].click().run()
     box = next(i.value for i in at.info if i.value.startswith("**Training: zeros"))
-    assert "This text describes the preset, not what is on screen now" in box
+    assert "The preset's text describes the preset, not what is on screen now" in box
     for change in ("Dataset: circles → moons", "Steps: 15000 → 300", "Restarts: 10 → 5"):
         assert change in box, change
+    # The text itself (with the preset's numbers) is one click away, not quoted above the new page.
+    assert "between a test accuracy of" not in box
+    assert any(e.label.startswith("What the preset's text says") for e in at.expander)
+
+
+def test_opening_another_part_does_not_call_the_text_untrue() -> None:
+    """Opening "Every restart" on train_classic changes no number the text quotes: no "you changed"."""
+    at = open_clean({"preset": "train_classic", "tr_show": "restarts", "tr_run": "3"})
+    box = next(i.value for i in at.info if i.value.startswith("**Training: zeros"))
+    assert "you changed" not in box and "between a test accuracy of" in box
 
 
 def test_a_preset_opened_unchanged_has_no_changes_line() -> None:

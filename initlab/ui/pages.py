@@ -555,7 +555,9 @@ def _theory_spectra(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts)
             "wide spread means a few directions are amplified while most are lost. Orthogonal weights keep them "
             "all equal in a *linear* network; with a nonlinearity only where f′(z) is about the same for every "
             "unit (tanh with small pre-activations), so elsewhere orthogonal spectra spread too. Values below "
-            f"{verdict.fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest are {s.dtype}'s rounding, not the network's.")
+            f"{verdict.fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest (more where the network's values underflow "
+            f"into {s.dtype}'s smallest numbers) are {s.dtype}'s rounding, not the network's: they are not drawn, "
+            "and the table counts them.")
     with working("Multiplying Jacobians…", "spectra", pair):
         chart("spectra", pair)
     st.table(_jacobian_table(pair))
@@ -721,9 +723,7 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
                 "random init starts (and stays) at the layer's width.")
         chart("distinct", pairs)
     else:
-        section("Each layer's weights during training", "Median over restarts, per layer. The gradient ‖∂L/∂W‖ "
-                "says how hard a step pushes a layer; the weights' own size ‖W‖ how far they have to go; their "
-                "ratio how much one step changes the layer (times the learning rate).")
+        section("Each layer's weights during training", summaries.norms_caption(ts.optimizer))
         controls.view("training", "norms")
         chart("grad_norms", pairs, view.norms)
         zero = _never_positive(pairs, view.norms)
@@ -831,6 +831,10 @@ PAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "training": ("train", "training"), "theory": ("net", "theory"), "learn": (),
 }
 MAX_DIFFERENCES = 6  # changes listed under a preset's text; more are counted
+# Fields that change which part of a page is open, or the range of an axis, but none of the numbers a
+# preset's text quotes: opening another part of the page leaves the text true.
+PRESENTATION_ONLY = {("training", "show"), ("training", "run"), ("training", "frame"), ("theory", "show"),
+                     ("theory", "sw2_max"), ("theory", "sb2_max")}
 
 
 def preset_text(name: str) -> str | None:
@@ -851,14 +855,19 @@ def preset_box(name: str, values: Values) -> None:
     what differs (the text describes the preset, not the page any more)."""
     p = PRESETS[name]
     text = preset_text(name)
-    body = f"**{p.title}**: " + (text if text is not None else
-                                 "its numbers appear here once its training has run (open its Training tab).")
-    changed = differences(values, state.base(), PAGE_SECTIONS[p.tab])
+    text = text if text is not None else "its numbers appear here once its training has run (open its Training tab)."
+    changed = differences(values, state.base(), PAGE_SECTIONS[p.tab], ignore=PRESENTATION_ONLY)
     if changed:
+        # The text is kept one click away: quoted above a page it no longer describes, it would mislead.
         listed = "; ".join(changed[:MAX_DIFFERENCES]) + (f"; and {len(changed) - MAX_DIFFERENCES} more"
                                                          if len(changed) > MAX_DIFFERENCES else "")
-        body += (f"\n\n*This text describes the preset, not what is on screen now: you changed {listed}.*")
-    elif state.current_tab() != p.tab:
+        st.info(f"**{p.title}** — you changed {listed}. The preset's text describes the preset, not what is on "
+                "screen now.", icon="🎯")
+        with st.expander("What the preset's text says (about the preset's own settings)"):
+            st.markdown(text)
+        return
+    body = f"**{p.title}**: {text}"
+    if state.current_tab() != p.tab:
         body += f"\n\n*This text is about the **{state.TABS[p.tab]}** tab.*"
     st.info(body, icon="🎯")
 
