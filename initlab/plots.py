@@ -16,7 +16,8 @@ Pure functions: no streamlit, no randomness, no I/O; the same data always gives 
   as many digits as it takes to tell neighbours apart;
 * per-layer magnitudes (stds, norms, ratios) are on a log axis of at least one decade, centred on the
   data; :func:`axis_is_log` says which axis is logarithmic (for tests of texts that speak of "the log
-  scale");
+  scale"); every log axis labels its ticks by :func:`log_ticks` (whole numbers, never plotly's bare
+  minor digits);
 * arrays are float64 when short (per-layer lines: at most 1000 points) and float32 for the heatmap;
   nothing is downsampled, and no trace has more than 5000 points, so none needs ``go.Scattergl``.
 
@@ -52,6 +53,8 @@ MIN_LOG_SPAN = 1.0  # a log y axis shows at least this many decades, centred on 
 MAGNITUDE_COLUMNS = frozenset({"act_std", "pre_std", "grad_std", "weight_norm", "weight_grad_norm", "grad_ratio",
                                "unit_spread"})
 MINUS = "\u2212"  # the minus sign plotly itself writes in tick labels
+DECADE_TICKS_FROM = 2.0  # a log axis spanning at least this many decades labels only (some of) its decades
+MAX_DECADE_LABELS = 8  # ... every k-th decade, k = ceil(span / this), so no more than about this many labels
 ASINH_RATIO = 1e3  # automatic asinh axis when max |value| exceeds this multiple of the scale s
 UNDERFLOW_RATIO = 1e-6  # a 0 after a value below this fraction of the series' largest is an underflow
 
@@ -243,6 +246,67 @@ def _tick_labels(values: Sequence[float]) -> list[str]:
     return out
 
 
+def _log_label(v: float) -> str:
+    """A tick label on a log axis for v = m × 10^k, written whole: "0.02", "500", or in the "e"
+    notation of the linear axes outside 1e-3 .. 1e4 ("2e−5")."""
+    k = math.floor(math.log10(v) + 1e-9)
+    return _plain(f"{v:.{max(0, -k)}f}") if -3 <= k <= 3 else _sci(v, 0)
+
+
+def _axis_values(fig: go.Figure, axis: str) -> np.ndarray:
+    """The positive finite values the traces and data-referenced shapes of ``fig`` put on ``axis``."""
+    letter = axis[0]
+    vals: list[np.ndarray] = []
+    for t in fig.data:
+        if (getattr(t, f"{letter}axis", None) or letter) != axis or getattr(t, letter, None) is None:
+            continue
+        try:
+            vals.append(np.asarray(getattr(t, letter), dtype=np.float64).ravel())
+        except (TypeError, ValueError):  # categories (labels), not numbers
+            continue
+    for sh in fig.layout.shapes:
+        if getattr(sh, f"{letter}ref") == axis:
+            vals.append(np.array([getattr(sh, f"{letter}0"), getattr(sh, f"{letter}1")], dtype=np.float64))
+    return _finite_positive(vals)
+
+
+def log_ticks(fig: go.Figure, axis: str = "y") -> go.Figure:
+    """Tick labels on the log axis ``axis`` that read as numbers; no-op on any other axis.
+
+    Left to itself, plotly writes the minor ticks of a log axis spanning a few decades as bare digits
+    beside the decades ("2 5", "9 8 7"): they collide, and read as numbers of their own ("7" for 70, "5"
+    for 0.5). Here, an axis spanning DECADE_TICKS_FROM decades or more labels only its decades (every
+    k-th one beyond MAX_DECADE_LABELS); a narrower one gets ticks at 1, 2 and 5 × 10^k (every digit where
+    those are fewer than 3), each labelled in full ("0.02", "0.05", "0.1"); narrower still (under about
+    a third of a decade) plotly's own ticks, which it labels in full. The span is the axis range when
+    one is set, else that of the positive finite values drawn on the axis (:func:`_axis_values`).
+    """
+    axis_name = f"{axis[0]}axis{axis[1:]}"
+    if not axis_is_log(fig, axis):
+        return fig
+    rng = fig.layout[axis_name].range
+    if rng is not None and None not in rng:
+        lo, hi = sorted(float(r) for r in rng)
+    else:
+        vals = _axis_values(fig, axis)
+        if not vals.size:
+            return fig
+        lo, hi = math.log10(vals.min()), math.log10(vals.max())
+    span = hi - lo
+    if span >= DECADE_TICKS_FROM:
+        fig.update_layout({axis_name: dict(tickmode="linear", tick0=0,
+                                           dtick=max(1, math.ceil(span / MAX_DECADE_LABELS - 1e-9)))})
+        return fig
+    for mults in ((1, 2, 5), range(1, 10)):
+        ticks = [m * 10.0**k for k in range(math.floor(lo), math.ceil(hi) + 1) for m in mults
+                 if lo - 1e-9 <= k + math.log10(m) <= hi + 1e-9]
+        if len(ticks) >= 3:
+            fig.update_layout({axis_name: dict(tickmode="array", tickvals=ticks,
+                                               ticktext=[_log_label(v) for v in ticks])})
+            break
+    return fig
+
+
 def _finish(
     fig: go.Figure, x_title: str, y_title: str, title: str | None = None, hovermode: str = "closest"
 ) -> go.Figure:
@@ -250,7 +314,8 @@ def _finish(
 
     Numbers on the axes (ticks, and the unified hover header) are never written with plotly's default
     SI-like suffixes ("180B", "5µ", "2k" mislead in a science app): log axes write powers of ten,
-    linear ones scientific notation ("1.8e+11") beyond 1e4 and below 1e-3.
+    linear ones scientific notation ("1.8e+11") beyond 1e4 and below 1e-3; log axes are labelled by
+    :func:`log_ticks` (call ``_finish`` after the traces, shapes and ranges are set).
     """
     fig.update_layout(
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
@@ -263,7 +328,7 @@ def _finish(
     fig.update_yaxes(title_text=y_title)
     for ax in (fig.layout.xaxis, fig.layout.yaxis):
         ax.exponentformat = "power" if ax.type == "log" else "e"
-    return fig
+    return log_ticks(log_ticks(fig, "x"), "y")
 
 
 def message_figure(text: str = EMPTY_NOTE) -> go.Figure:

@@ -513,3 +513,49 @@ def test_every_figure_has_axis_titles_safe_colours_and_is_deterministic(overflow
 def test_plots_module_does_not_import_streamlit():
     code = "import initlab.plots, sys; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# ------------------------------------------------------------------------------------------- log ticks
+
+
+def log_axis(lo: float, hi: float, rng: list[float] | None = None) -> go.layout.YAxis:
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[lo, hi]))
+    fig.update_yaxes(type="log", range=rng)
+    return plots.log_ticks(fig).layout.yaxis
+
+
+@pytest.mark.parametrize(("lo", "hi", "dtick"), [(0.01, 100.0, 1), (1.0, 100.0, 1), (1.0, 1e8, 1), (1e-3, 1e30, 5)])
+def test_a_log_axis_of_two_decades_or_more_labels_only_decades(lo, hi, dtick):
+    """Plotly's own ticks label the minor ticks of a few decades with bare digits ("2 5" beside 10^3):
+    "5" below 1 reads as five, not 0.5. From two decades on, only the decades (every k-th over 8)."""
+    ax = log_axis(lo, hi)
+    assert (ax.tickmode, ax.tick0, ax.dtick) == ("linear", 0, dtick)
+
+
+@pytest.mark.parametrize(("lo", "hi", "vals", "text"), [
+    (0.012, 0.4, [0.02, 0.05, 0.1, 0.2], ["0.02", "0.05", "0.1", "0.2"]),  # 1.5 decades: 1, 2, 5
+    (3.0, 80.0, [5, 10, 20, 50], ["5", "10", "20", "50"]),
+    (0.3, 0.9, [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9], ["0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9"]),  # every digit
+    (1.5e-5, 4e-4, [2e-5, 5e-5, 1e-4, 2e-4], ["2e−5", "5e−5", "1e−4", "2e−4"]),
+])
+def test_a_narrower_log_axis_labels_every_tick_in_full(lo, hi, vals, text):
+    ax = log_axis(lo, hi)
+    assert ax.tickmode == "array" and list(ax.tickvals) == pytest.approx(vals) and list(ax.ticktext) == text
+
+
+def test_log_ticks_leave_a_hair_of_a_decade_and_linear_axes_to_plotly_and_read_a_set_range():
+    assert log_axis(0.69, 0.71).tickmode is None  # under a third of a decade plotly labels ticks in full
+    lin = go.Figure(go.Scatter(x=[0, 1], y=[1e-3, 1e3]))
+    assert plots.log_ticks(lin).layout.yaxis.tickmode is None
+    assert log_axis(0.5, 0.6, rng=[-3.0, 1.0]).dtick == 1  # the range drawn, not the data, decides
+
+
+def test_every_log_axis_of_the_signal_and_gradient_figures_has_whole_labels(overflow, underflow, healthy, relu,
+                                                                           zero, orthogonal):
+    figs = [*all_figures(overflow, underflow, healthy, relu, zero), plots.ranges_figure(ranges_frame(), log_n=True),
+            plots.signal_figure({"o": orthogonal}), plots.signal_figure({"tanh": healthy})]
+    logs = [(f, a) for f in figs for a in ("x", "y") if plots.axis_is_log(f, a)]
+    assert len(logs) >= 6
+    for fig, a in logs:
+        ax = fig.layout[f"{a}axis"]
+        assert ax.tickmode == "array" or (ax.tickmode == "linear" and ax.dtick >= 1), (ax.title.text, ax.dtick)
