@@ -19,7 +19,7 @@ from initlab.plots import _finish, _rgba, colour, dash
 from initlab.training import TrainResult, summarize
 
 __all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
-           "never_positive"]
+           "layer_name", "layers_in_words", "never_positive"]
 
 GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
 
@@ -194,11 +194,28 @@ def _median_norm(r: TrainResult, what: str) -> np.ndarray:
     return _quantiles(g)[1]
 
 
+def layer_name(layer: int, layers: int) -> str:
+    """"layer 2", or "output layer" for the last of ``layers`` (1..L): the Symmetry chart numbers only the
+    hidden layers, so the output is named, not given the next number."""
+    return "output layer" if layer == layers else f"layer {layer}"
+
+
+def layers_in_words(layers: list[int], total: int) -> str:
+    """Layers 1..``total`` in words: "layer 1", "layers 1, 2", "the output layer", "layers 1, 2 and
+    the output layer" (the last of ``total`` is the output)."""
+    hidden = [str(layer) for layer in layers if layer != total]
+    words = [f"layer{'s' if len(hidden) > 1 else ''} {', '.join(hidden)}"] if hidden else []
+    if total in layers:
+        words.append("the output layer")
+    return " and ".join(words)
+
+
 def never_positive(results: Mapping[str, TrainResult], what: str = "grad") -> list[tuple[str, int]]:
     """(label, layer) of every layer (1..L) whose median ``what`` (:data:`NORMS`; default the gradient
     ‖∂L/∂W‖) over restarts is exactly 0 at every recorded step (zero init: the hidden layers), in order.
 
-    :func:`grad_norm_figure` draws no line for them (a log axis has no 0); the page says so in words.
+    :func:`grad_norm_figure` draws no line for them (a log axis has no 0); the page says so in words
+    (:func:`layers_in_words`: layer L is the output layer).
     """
     out = []
     for label, r in results.items():
@@ -214,7 +231,8 @@ def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False,
     (``"relative"``, also ``relative=True``: the ratio per restart, then its median).
 
     A layer whose line has no positive finite value (zero init: exactly 0 at every step, see
-    :func:`never_positive`) gets no trace, so the legend lists only the lines drawn.
+    :func:`never_positive`) gets no trace, so the legend lists only the lines drawn. Traces are named
+    "label, layer 1" .. "label, output layer" (:func:`layer_name`).
     """
     what = what or ("relative" if relative else "grad")
     fig = go.Figure()
@@ -224,7 +242,8 @@ def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False,
             y = np.where(np.isfinite(mid[:, layer]) & (mid[:, layer] > 0), mid[:, layer], np.nan)
             if np.isnan(y).all():
                 continue
-            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, mode="lines", name=f"{label}, layer {layer + 1}",
+            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, mode="lines",
+                                     name=f"{label}, {layer_name(layer + 1, mid.shape[1])}",
                                      line=dict(color=colour(i), dash=dash(layer))))
     fig.update_yaxes(type="log")
     return _steps_axis(_finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))

@@ -51,7 +51,7 @@ def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
         want = np.median([[he.grad_norm[r, k, layer] /
                            np.linalg.norm(he.params(r, int(step))[layer][0].astype(np.float64))
                            for k, step in enumerate(he.recorded_steps)] for r in range(he.seeds.size)], axis=0)
-        t = [t for t in fig.data if t.name == f"He N(0, √(2/n)), layer {layer + 1}"][0]
+        t = [t for t in fig.data if t.name == f"He N(0, √(2/n)), {plots_training.layer_name(layer + 1, 3)}"][0]
         np.testing.assert_allclose(np.asarray(t.y, dtype=float), want, rtol=1e-6)
     assert not [t for t in fig.data if t.name.startswith("zeros")]
     plain = plots_training.grad_norm_figure(classic)
@@ -110,10 +110,24 @@ def test_the_weights_chart_draws_each_layer_s_norm_from_the_snapshots(classic):
     he = classic["He N(0, √(2/n))"]
     want = np.median(he.weight_norm, axis=0)  # (T, L)
     for layer in range(want.shape[1]):
-        trace = next(t for t in fig.data if t.name == f"He N(0, √(2/n)), layer {layer + 1}")
+        trace = next(t for t in fig.data if t.name == f"He N(0, √(2/n)), {plots_training.layer_name(layer + 1, 3)}")
         np.testing.assert_allclose(np.asarray(trace.y, dtype=float), want[:, layer], rtol=1e-12)
     assert not [t for t in fig.data if t.name.startswith("zeros")]
     assert plots_training.never_positive(classic, "weight") == [("zeros", 1), ("zeros", 2), ("zeros", 3)]
     # the norms are those of the drawn kernels: at step 0, He's layer 1 is 2 x 10 draws of N(0, 1)
     w0 = he.params(0, 0)[0][0]
     assert he.weight_norm[0, 0, 0] == pytest.approx(float(np.linalg.norm(w0.astype(np.float64))), rel=1e-12)
+
+
+# ------------------------------------------------------------------------------------------ layer names
+
+
+def test_the_last_layer_is_named_the_output_layer(classic):
+    fig = plots_training.grad_norm_figure(classic)
+    he = [t.name for t in fig.data if t.name.startswith("He")]
+    assert he == ["He N(0, √(2/n)), layer 1", "He N(0, √(2/n)), layer 2", "He N(0, √(2/n)), output layer"]
+    assert not [n for n in (t.name for t in fig.data) if n.endswith("layer 3")]  # the Symmetry chart has no layer 3
+    assert plots_training.layer_name(2, 3) == "layer 2" and plots_training.layer_name(3, 3) == "output layer"
+    words = plots_training.layers_in_words
+    assert words([1, 2, 3], 3) == "layers 1, 2 and the output layer"  # zero init's caption
+    assert (words([1], 3), words([3], 3), words([1, 2], 3)) == ("layer 1", "the output layer", "layers 1, 2")

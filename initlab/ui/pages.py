@@ -155,14 +155,16 @@ def _fig_grad_norms(pairs: Pairs, what: str) -> go.Figure:
 @compute.shared(VIEWS)
 def _never_positive(pairs: Pairs, what: str) -> str:
     """The lines the per-layer chart cannot draw (exactly 0 at every step), in words; "" if none."""
-    zero = plots_training.never_positive(_trained(pairs), what)
+    results = _trained(pairs)
+    zero = plots_training.never_positive(results, what)
     if not zero:
         return ""
-    by: dict[str, list[str]] = {}
+    by: dict[str, list[int]] = {}
     for label, layer in zero:
-        by.setdefault(label, []).append(str(layer))
+        by.setdefault(label, []).append(layer)
     quantity = {"grad": "a gradient", "weight": "weights", "relative": "a gradient"}[what]
-    parts = [f"{label}: layer{'s' if len(ls) > 1 else ''} {', '.join(ls)}" for label, ls in by.items()]
+    parts = [f"{label}: {plots_training.layers_in_words(ls, results[label].grad_norm.shape[2])}"
+             for label, ls in by.items()]
     return (f"Not drawn, since a log axis has no 0: {'; '.join(parts)} — {quantity} of exactly 0 at every step "
             "(median over restarts).")
 
