@@ -18,6 +18,8 @@ Pure functions: no streamlit, no randomness, no I/O; the same data always gives 
   data; :func:`axis_is_log` says which axis is logarithmic (for tests of texts that speak of "the log
   scale"); every log axis labels its ticks by :func:`log_ticks` (whole numbers, never plotly's bare
   minor digits);
+* a label drawn over data has a readable box, :data:`LABEL_BOX`: dark text on a semi-opaque white
+  box, the same on a light and a dark page;
 * arrays are float64 when short (per-layer lines: at most 1000 points) and float32 for the heatmap;
   nothing is downsampled, and no trace has more than 5000 points, so none needs ``go.Scattergl``.
 
@@ -44,6 +46,9 @@ PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7
 DASHES: tuple[str, ...] = ("solid", "dash", "dashdot", "longdash", "longdashdot")  # "dot" is kept for theory
 REF_GREY = "#999999"
 EMPTY_NOTE = "Nothing to draw yet: choose at least one scenario."
+# A label over data: dark text on a semi-opaque white box reads over any colour and on either theme.
+LABEL_BOX: dict[str, object] = dict(bgcolor="rgba(255,255,255,0.85)", bordercolor="rgba(26,26,26,0.5)",
+                                    borderwidth=1, borderpad=2, font=dict(size=11, color="#1a1a1a"))
 
 LOG_DECADES = 2.0  # automatic log axis when the positive values span more than this many decades
 MIN_LOG_SPAN = 1.0  # a log y axis shows at least this many decades, centred on the data

@@ -25,6 +25,33 @@ def classic() -> dict[str, training.TrainResult]:
     return trained(SMALL, ("zeros", "normal_10", "he"))
 
 
+BIG = "N(0, 1) × 10"
+
+
+@pytest.fixture(scope="module")
+def blown() -> dict[str, training.TrainResult]:
+    """Three hidden layers of 32: N(0, 1) × 10 starts with a loss near 1e5 and every restart's loss is
+    NaN by the next record, step 10 (the tour's case: four layers of 64, 534 steps)."""
+    return trained(SMALL.replace(hidden=(32, 32, 32), restarts=4), ("normal_10", "he"))
+
+
+@pytest.fixture(scope="module")
+def partly() -> dict[str, training.TrainResult]:
+    """Three hidden layers of 16 at learning rate 0.1: some of N(0, 1) × 10's restarts diverge, not all."""
+    return trained(SMALL.replace(hidden=(16, 16, 16), steps=30, restarts=4, lr=0.1), ("normal_10", "he"))
+
+
+def by_name(fig: go.Figure, start: str) -> list[go.Scatter]:
+    return [t for t in fig.data if (t.name or "").startswith(start)]
+
+
+def lone_markers(t: go.Scatter) -> np.ndarray:
+    """The points of a line trace drawn as a visible marker (size > 0)."""
+    if "markers" not in (t.mode or ""):
+        return np.zeros(len(t.y), dtype=bool)
+    return np.broadcast_to(np.asarray(t.marker.size, dtype=float), (len(t.y),)) > 0
+
+
 # ------------------------------------------------------------------------------------ gradient norms
 
 
@@ -119,15 +146,100 @@ def test_the_weights_chart_draws_each_layer_s_norm_from_the_snapshots(classic):
     assert he.weight_norm[0, 0, 0] == pytest.approx(float(np.linalg.norm(w0.astype(np.float64))), rel=1e-12)
 
 
+# ------------------------------------------------------------------------------------------ divergence
+
+
+def test_an_initializer_whose_restarts_all_diverged_says_so_in_every_figure(blown):
+    big, he = blown[BIG], blown["He N(0, √(2/n))"]
+    assert big.diverged.all() and not he.diverged.any()
+    assert np.isfinite(big.loss[:, 0]).all() and not np.isfinite(big.loss[:, 1:]).any()  # finite at step 0 only
+    assert np.isfinite(big.test_acc[:, 0]).all() and not np.isfinite(big.test_acc[:, 1:]).any()
+    named = f"{BIG} (4 of 4 restarts diverged)"
+    last = int(big.recorded_steps[-1])
+
+    for what in ("loss", "test_acc"):  # one point left, at step 0: a marker, not an invisible line
+        fig = plots_training.curves_figure(blown, what, last)
+        line = [t for t in by_name(fig, BIG) if t.showlegend is not False]
+        assert [t.name for t in line] == [named]
+        assert lone_markers(line[0]).tolist() == [True] + [False] * (len(big.recorded_steps) - 1)
+        assert [t.name for t in fig.data if t.name and t.name.startswith("He")] == ["He N(0, √(2/n))"]
+        assert all(t.mode == "lines" for t in fig.data if t.fill == "toself")  # bands draw no default markers
+    loss = plots_training.curves_figure(blown, "loss", last)
+    assert plots.axis_is_log(loss) and loss.layout.yaxis.tickmode == "linear"  # ~1e4 at step 0 kept, decades
+
+    points = plots_training.accuracy_points_figure(blown)
+    assert [t.name for t in points.data if t.showlegend is not False] == [named, "He N(0, √(2/n))"]
+    note = [a for a in points.layout.annotations if "diverged" in a.text]
+    assert len(note) == 1 and note[0].text == "all 4 restarts diverged<br>(loss inf/NaN)" and note[0].x == 0
+
+    sym = plots_training.distinct_figure(blown)
+    assert [a.text for a in sym.layout.annotations[:2]] == [f"{BIG}<br>(4 of 4 restarts diverged)", "He N(0, √(2/n))"]
+    assert "all 4 restarts diverged<br>(loss inf/NaN)" in [a.text for a in sym.layout.annotations]
+    for t in by_name(sym, BIG + ","):  # 32 units at step 0, then nothing to count
+        assert lone_markers(t)[0] and np.asarray(t.y, dtype=float)[0] == 32
+
+    norms = plots_training.grad_norm_figure(blown)
+    lines = by_name(norms, BIG)
+    assert [t.name for t in lines] == [f"{named}, layer {k}" for k in (1, 2, 3)] + [f"{named}, output layer"]
+    assert all(lone_markers(t)[0] for t in lines)
+
+
+def test_a_diverged_restart_s_decision_boundary_panel_says_no_prediction(blown):
+    big = blown[BIG]
+    by = int(big.runs["nonfinite_step"][0])  # the first recorded step with a non-finite loss
+    assert by == int(big.recorded_steps[1])
+    last = int(big.recorded_steps[-1])
+    fig = plots_training.boundary_figure(blown, 0, last)
+    contours = [t for t in fig.data if isinstance(t, go.Contour)]
+    assert {t.xaxis for t in contours} == {"x2"}  # He's panel only: no 0.5 field for the diverged one
+    assert [t.showscale for t in contours] == [True, False]  # the colour bar comes with the first drawn panel
+    note = [a for a in fig.layout.annotations if "no prediction" in a.text]
+    assert len(note) == 1 and note[0].text == f"restart 0 diverged<br>by step {by:,}: no prediction"
+    assert (note[0].xref, note[0].yref) == ("x domain", "y domain")  # in the first panel
+    start = plots_training.boundary_figure(blown, 0, 0)  # before the blow-up it predicts
+    assert {t.xaxis for t in start.data if isinstance(t, go.Contour)} == {"x", "x2"}
+    assert not [a for a in start.layout.annotations if "no prediction" in a.text]
+
+
+def test_partly_diverged_restarts_are_counted_and_the_others_still_drawn(partly):
+    big = partly[BIG]
+    bad = int(big.diverged.sum())
+    assert 0 < bad < big.diverged.size
+    named = f"{BIG} ({bad} of 4 restarts diverged)"
+    ok = np.flatnonzero(~big.diverged)
+    curves = plots_training.curves_figure(partly, "loss")
+    line = [t for t in by_name(curves, BIG) if t.showlegend is not False]
+    assert [t.name for t in line] == [named]
+    y = np.asarray(line[0].y, dtype=float)
+    assert y[-1] == pytest.approx(np.median(big.loss[ok, -1]))  # the survivors' median at the end
+    points = plots_training.accuracy_points_figure(partly)
+    drawn = np.asarray(by_name(points, BIG)[0].y, dtype=float)
+    assert np.isfinite(drawn).sum() >= ok.size and not [a for a in points.layout.annotations if "diverged" in a.text]
+    assert all(t.name.startswith(named + ", ") for t in by_name(plots_training.grad_norm_figure(partly), BIG))
+    title = plots_training.distinct_figure(partly).layout.annotations[0].text
+    assert title == f"{BIG}<br>({bad} of 4 restarts diverged)"
+    last = int(big.recorded_steps[-1])
+    kept = plots_training.boundary_figure(partly, int(ok[0]), last)
+    assert {t.xaxis for t in kept.data if isinstance(t, go.Contour)} == {"x", "x2"}
+
+
 # ------------------------------------------------------------------------------------------ layer names
 
 
 def test_the_last_layer_is_named_the_output_layer(classic):
     fig = plots_training.grad_norm_figure(classic)
-    he = [t.name for t in fig.data if t.name.startswith("He")]
+    he = [t.name for t in by_name(fig, "He")]
     assert he == ["He N(0, √(2/n)), layer 1", "He N(0, √(2/n)), layer 2", "He N(0, √(2/n)), output layer"]
     assert not [n for n in (t.name for t in fig.data) if n.endswith("layer 3")]  # the Symmetry chart has no layer 3
     assert plots_training.layer_name(2, 3) == "layer 2" and plots_training.layer_name(3, 3) == "output layer"
     words = plots_training.layers_in_words
     assert words([1, 2, 3], 3) == "layers 1, 2 and the output layer"  # zero init's caption
     assert (words([1], 3), words([3], 3), words([1, 2], 3)) == ("layer 1", "the output layer", "layers 1, 2")
+
+
+def test_the_training_log_axes_label_whole_numbers(classic):
+    for fig in (plots_training.curves_figure(classic, "loss"), plots_training.grad_norm_figure(classic),
+                plots_training.grad_norm_figure(classic, what="relative")):
+        ax = fig.layout.yaxis
+        assert plots.axis_is_log(fig)
+        assert ax.tickmode == "array" or (ax.tickmode == "linear" and ax.dtick >= 1), ax.dtick
