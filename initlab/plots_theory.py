@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.lsuv import LsuvReport
-from initlab.plots import REF_GREY, _finish, colour, dash, nice_step, ref_line
+from initlab.plots import LABEL_BOX, REF_GREY, _finish, colour, dash, nice_step, ref_line
 from initlab.spectra import JacobianSpectra
 from initlab.theory import DepthScaleCurve, PhaseDiagram
 
@@ -31,6 +31,9 @@ EDGE_CASING = "rgba(255,255,255,0.9)"
 # Text drawn ON the heatmap (not on the page background, so the theme does not change what is under
 # it): near-black with a white halo reads on every chi1 colour, white (chi1 = 1) included.
 ON_HEATMAP = dict(size=12, color="#1a1a1a", shadow="0px 0px 3px #ffffff, 0px 0px 2px #ffffff")
+# The phase diagram's axes reach this fraction of their span beyond [0, max] on each side, so that a
+# marker on the border (σb² = 0: most scenarios) is drawn whole, not cut by the axis.
+BORDER_PAD = 0.04
 # Where a point off the drawn ranges is put on the border: (dx, dy) -> arrow, marker pointing outward.
 _OUTWARD = {(1, 0): ("→", "triangle-right"), (-1, 0): ("←", "triangle-left"), (0, 1): ("↑", "triangle-up"),
             (0, -1): ("↓", "triangle-down"), (1, 1): ("↗", "triangle-ne"), (-1, 1): ("↖", "triangle-nw"),
@@ -41,58 +44,77 @@ def _side(v: float, lo: float, hi: float) -> int:
     return 1 if v > hi else -1 if v < lo else 0
 
 
-def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float], label: str) -> None:
-    """The scenario's cross; off the drawn ranges, a triangle on the border pointing outward with its
-    real values in the label ("this scenario: σw² = 1.76 →"), so the student sees where it is."""
+def _label_anchor(fx: float, fy: float) -> dict[str, object]:
+    """Where a label goes beside a marker at the fractions (fx, fy) of the plot's width and height:
+    towards the middle of the plot (right of a marker in the left third, left in the right third;
+    above one in the lower half, below in the upper), so that it stays inside the plot area."""
+    h = "left" if fx < 0.35 else "right" if fx > 0.65 else "center"
+    return dict(xanchor=h, xshift={"left": 10, "right": -10, "center": 0}[h],
+                yanchor="bottom" if fy < 0.5 else "top", yshift=11 if fy < 0.5 else -11)
+
+
+def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float], label: str,
+                    ranges: tuple[tuple[float, float], tuple[float, float]]) -> None:
+    """The scenario's cross; off the drawn ranges (inside: 0 <= σw² <= the last grid σw², 0 <= σb² <=
+    the last grid σb²), a triangle on the border pointing outward with its real values in the label
+    ("this scenario: σw² = 1.76 →"), so the student sees where it is.
+
+    The label is an annotation in :data:`LABEL_BOX` (dark on a white box: it reads on every χ₁ colour
+    and on either theme, and an edge-of-chaos line under it does not cross the words), placed inside the
+    plot (:func:`_label_anchor`; ``ranges`` are the axis ranges). The point's trace keeps mode
+    ``markers+text`` with the label as its text, for what reads the figure's data (tests, the page's),
+    drawn transparent: a trace's text cannot have a box.
+    """
     sw2, sb2 = float(point[0]), float(point[1])
-    (x0, x1), (y0, y1) = (float(pd_.sw2[0]), float(pd_.sw2[-1])), (float(pd_.sb2[0]), float(pd_.sb2[-1]))
+    (x0, x1), (y0, y1) = (0.0, float(pd_.sw2[-1])), (0.0, float(pd_.sb2[-1]))
     dx, dy = _side(sw2, x0, x1), _side(sb2, y0, y1)
-    symbol, text, where = "x", label, "top center"
+    symbol, text = "x", label
     if dx or dy:
         arrow, symbol = _OUTWARD[(dx, dy)]
         real = [f"σw² = {sw2:.3g}"] * bool(dx) + [f"σb² = {sb2:.3g}"] * bool(dy)
         text = f"{label}: {', '.join(real)} {arrow}"
-        where = {1: "bottom", -1: "top", 0: "middle"}[dy] + " " + {1: "left", -1: "right", 0: "center"}[dx]
+    x, y = min(max(sw2, x0), x1), min(max(sb2, y0), y1)
     fig.add_trace(go.Scatter(
-        x=[min(max(sw2, x0), x1)], y=[min(max(sb2, y0), y1)], mode="markers+text", name=label, text=[text],
-        textposition=where, textfont=ON_HEATMAP, cliponaxis=False, customdata=[[sw2, sb2]],
+        x=[x], y=[y], mode="markers+text", name=label, text=[text], textfont=dict(color="rgba(0,0,0,0)"),
+        cliponaxis=False, customdata=[[sw2, sb2]],
         marker=dict(size=14, symbol=symbol, color=colour(1), line=dict(width=2, color="#1a1a1a")),
         hovertemplate=f"{label}<br>σw² %{{customdata[0]:.3g}}<br>σb² %{{customdata[1]:.3g}}<extra></extra>",
     ))
+    (rx0, rx1), (ry0, ry1) = ranges
+    fig.add_annotation(x=x, y=y, text=text, showarrow=False, **LABEL_BOX,
+                       **_label_anchor((x - rx0) / (rx1 - rx0), (y - ry0) / (ry1 - ry0)))
 
 
 def _edge_beyond(fig: go.Figure, pd_: PhaseDiagram) -> None:
-    """Say where the edge of chaos is when (part of) it lies left or right of the drawn σw² range, with
-    its σw² at the first and last such σb² row (``critical_sw2`` is solved per row over 1e-6 .. 1e6,
-    whatever the grid)."""
+    """Say where the edge of chaos is when (part of) it lies right of the drawn σw² range, with its σw²
+    at the first and last such σb² row (``critical_sw2`` is solved per row over 1e-6 .. 1e6, whatever
+    the grid). None lies left of it: the axis starts at σw² = 0."""
     crit, sb2 = pd_.critical_sw2, pd_.sb2
-    lo, hi = float(pd_.sw2[0]), float(pd_.sw2[-1])
-    for side, rows in ((1, np.isfinite(crit) & (crit > hi)), (-1, np.isfinite(crit) & (crit < lo))):
-        idx = np.flatnonzero(rows)
-        if not idx.size:
-            continue
-        a, b = idx[0], idx[-1]
-        if a == b:
-            at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
-        elif f"{crit[b]:.3g}" == f"{crit[a]:.3g}":  # relu: 2 on every row
-            at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
-        else:
-            at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g}) to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
-        text = f"edge of chaos at {at},<br>beyond this axis →" if side > 0 else \
-            f"← below this axis: edge of chaos<br>at {at}"
-        fig.add_annotation(x=1.0 if side > 0 else 0.0, xref="x domain", xanchor="right" if side > 0 else "left",
-                           y=float(0.5 * (sb2[a] + sb2[b])), yref="y", showarrow=False, text=text,
-                           align="right" if side > 0 else "left", font=ON_HEATMAP)
+    idx = np.flatnonzero(np.isfinite(crit) & (crit > float(pd_.sw2[-1])))
+    if not idx.size:
+        return
+    a, b = idx[0], idx[-1]
+    if a == b:
+        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
+    elif f"{crit[b]:.3g}" == f"{crit[a]:.3g}":  # relu: 2 on every row
+        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
+    else:
+        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g}) to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
+    fig.add_annotation(x=1.0, xref="x domain", xanchor="right", y=float(0.5 * (sb2[a] + sb2[b])), yref="y",
+                       showarrow=False, text=f"edge of chaos at {at},<br>beyond this axis →", align="right",
+                       font=ON_HEATMAP)
 
 
 def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: str = "this scenario") -> go.Figure:
     """chi1 over (sigma_w^2, sigma_b^2) as colour (log scale: blue ordered < 1 < red chaotic), the edge
     of chaos chi1 = 1 and the scenario's point.
 
-    The colour bar's ticks are chi1 values (≤ ⅛ … ≥ 8) on a log scale, and its title says so. A point
-    outside the drawn ranges is drawn on the border (see :func:`_scenario_point`; its trace keeps mode
-    ``markers+text``, the real values in ``customdata``), and an edge of chaos (partly) outside the σw²
-    range is named at that border with its value (sigmoid's is near σw² = 103).
+    The colour bar's ticks are chi1 values (≤ ⅛ … ≥ 8) on a log scale, and its title says so. The axes
+    run from 0 (the grid's first σw² is just above it) to the grid's last value, BORDER_PAD beyond on
+    both sides, so a marker on the border is drawn whole. A point outside [0, max σw²] × [0, max σb²]
+    is drawn on the border (see :func:`_scenario_point`; its trace keeps mode ``markers+text``, the
+    real values in ``customdata``), and an edge of chaos (partly) beyond the σw² range is named at that
+    border with its value (sigmoid's is near σw² = 103).
     """
     with np.errstate(all="ignore"):
         z = np.clip(np.log2(pd_.chi1), -CHI_CLIP, CHI_CLIP)
@@ -104,7 +126,9 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
                       ticktext=["≤ ⅛", "¼", "½", "1", "2", "4", "≥ 8"]),
         hovertemplate="σw² %{x:.3g}<br>σb² %{y:.3g}<br>χ₁ %{customdata:.3g}<extra></extra>", name="χ₁",
     ))
-    ok = np.isfinite(pd_.critical_sw2)
+    # The edge within the drawn σw² range (beyond it, _edge_beyond names it): the axes reach a little
+    # past the heatmap, and a line drawn there would run off the colours it is the border of.
+    ok = np.isfinite(pd_.critical_sw2) & (pd_.critical_sw2 <= pd_.sw2[-1])
     x, y = pd_.critical_sw2[ok].astype(np.float32), pd_.sb2[ok].astype(np.float32)
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line=dict(color=EDGE_CASING, width=7), showlegend=False,
                              hoverinfo="skip", legendgroup="edge"))
@@ -112,10 +136,11 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
                              line=dict(color=EDGE, width=3),
                              hovertemplate="edge of chaos<br>σw² %{x:.3g}<br>σb² %{y:.3g}<extra></extra>"))
     _edge_beyond(fig, pd_)
+    ranges = tuple((-BORDER_PAD * hi, (1 + BORDER_PAD) * hi) for hi in (float(pd_.sw2[-1]), float(pd_.sb2[-1])))
     if point is not None:
-        _scenario_point(fig, pd_, point, label)
-    fig.update_xaxes(range=[float(pd_.sw2[0]), float(pd_.sw2[-1])])
-    fig.update_yaxes(range=[float(pd_.sb2[0]), float(pd_.sb2[-1])])
+        _scenario_point(fig, pd_, point, label, ranges)
+    fig.update_xaxes(range=list(ranges[0]))
+    fig.update_yaxes(range=list(ranges[1]))
     return _finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
 
 

@@ -254,3 +254,43 @@ def test_lsuv_start_line_is_the_orthogonal_start_without_rescaling(tanh_lsuv):
     assert not any(np.allclose(y, rep.var_before) for y in by_name.values())
     colours = {t.name: t.line.color for t in fig.data}
     assert {t.name: t.line.color for t in old_call.data}.items() <= colours.items()  # a line keeps its colour
+
+
+# ------------------------------------------------------------------------------------- readable labels
+
+
+def boxed(a: go.layout.Annotation) -> bool:
+    """Dark words on a (semi-)opaque white box: readable over any colour, on a light or a dark page."""
+    return (a.bgcolor or "").startswith("rgba(255,255,255") and contrast(a.font.color, "#ffffff") >= 7
+
+
+@pytest.mark.parametrize("activation, sw2, sb2, sw2_max", [("tanh", 0.0256, 0.0, 4.0),  # lsuv_rescue
+                                                             ("sigmoid", 1.0, 0.0, 150.0),  # the sigmoid default
+                                                             ("tanh", 1.0, 0.0, 4.0)])  # on the edge, at σb² = 0
+def test_phase_scenario_label_has_a_box_inside_the_plot_and_its_marker_is_whole(activation, sw2, sb2, sw2_max):
+    from initlab import products
+
+    pd_ = products.phase(activation, sw2_max, 0.5)  # the page's grid: σw² from sw2_max / 120
+    assert pd_.sw2[0] > 0
+    fig = plots_theory.phase_figure(pd_, (sw2, sb2))
+    t = point_trace(fig)
+    # 0 <= σw² <= sw2_max is inside (the text beside the chart says so): a cross at its place, even
+    # below the grid's first σw² (sigmoid at 1 < 150 / 120 was an "outside" border triangle)
+    assert (t.x[0], t.y[0], t.marker.symbol, t.text[0]) == (pytest.approx(sw2), sb2, "x", "this scenario")
+    assert t.textfont.color == "rgba(0,0,0,0)"  # the words are the annotation's, in a box
+    label = annotation(fig, "this scenario")
+    assert boxed(label) and (label.x, label.y) == (t.x[0], t.y[0])
+    # towards the middle of the plot: right of a marker near the left edge, above one on the bottom
+    assert (label.xanchor, label.yanchor) == ("left", "bottom") and label.xshift > 0 and label.yshift > 0
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert x0 < 0 <= sw2 and sw2_max < x1 and y0 < 0 <= sb2 and 0.5 < y1  # a marker on the border is whole
+    assert -0.05 * sw2_max < x0 and -0.05 * 0.5 < y0  # ...a little beyond, not a wide empty band
+    edge = [tr for tr in fig.data if tr.name == "edge of chaos (χ₁ = 1)"][0]
+    assert (np.asarray(edge.x, dtype=float) <= pd_.sw2[-1]).all()  # not drawn past the heatmap
+
+
+def test_phase_label_of_a_point_off_the_top_right_sits_below_and_left_of_it(tanh_small):
+    fig = plots_theory.phase_figure(tanh_small, (25.0, 0.8))
+    label = annotation(fig, "this scenario")
+    assert label.text == "this scenario: σw² = 25, σb² = 0.8 ↗" and boxed(label)
+    assert (label.xanchor, label.yanchor) == ("right", "top") and label.xshift < 0 and label.yshift < 0
