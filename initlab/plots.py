@@ -18,8 +18,8 @@ Pure functions: no streamlit, no randomness, no I/O; the same data always gives 
   data; :func:`axis_is_log` says which axis is logarithmic (for tests of texts that speak of "the log
   scale"); every log axis labels its ticks by :func:`log_ticks` (whole numbers, never plotly's bare
   minor digits);
-* a label drawn over data has a readable box, :data:`LABEL_BOX`: dark text on a semi-opaque white
-  box, the same on a light and a dark page;
+* a label drawn over data (a scenario's marker or line) has a readable box, :data:`LABEL_BOX`: dark
+  text on a semi-opaque white box, the same on a light and a dark page;
 * arrays are float64 when short (per-layer lines: at most 1000 points) and float32 for the heatmap;
   nothing is downsampled, and no trace has more than 5000 points, so none needs ``go.Scattergl``.
 
@@ -130,6 +130,7 @@ def ref_line(
     position: str = "top left",
     row: int | None = None,
     col: int | None = None,
+    box: bool = False,
 ) -> go.Figure:
     """A labelled reference line: horizontal at the data value ``y`` or vertical at ``x``.
 
@@ -140,7 +141,8 @@ def ref_line(
     axis type the figure has at the time of the call (set a log axis first); ``row``/``col`` pick a
     subplot. ``position`` ("top left", "top right", "bottom left", "bottom right"): for a horizontal
     line, above or below it at its left or right end; for a vertical one, at the top or bottom of the
-    plot, left or right of it. The line is dotted REF_GREY unless ``line`` says otherwise.
+    plot, left or right of it. The line is dotted REF_GREY unless ``line`` says otherwise. ``box`` draws
+    the label in :data:`LABEL_BOX` (for a label that lies over the data, such as the scenario's).
     """
     if (x is None) == (y is None):
         raise ValueError("give exactly one of x (a vertical line) or y (a horizontal line)")
@@ -171,7 +173,8 @@ def ref_line(
         else:
             place = dict(x=0.0 if side == "left" else 1.0, xref=f"{xa} domain", y=at, yref=ya, xanchor=side,
                          yanchor="bottom" if top else "top")
-        fig.add_annotation(text=text, showarrow=False, font=dict(size=11), **place)
+        style = LABEL_BOX if box else dict(font=dict(size=11))
+        fig.add_annotation(text=text, showarrow=False, **style, **place)
     return fig
 
 

@@ -144,17 +144,19 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
     return _finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
 
 
-def _vline(fig: go.Figure, x: float, text: str, lo: float, hi: float, line: dict, position: str) -> None:
+def _vline(fig: go.Figure, x: float, text: str, lo: float, hi: float, line: dict, position: str,
+           box: bool = False) -> None:
     """A labelled vertical line at ``x``, or, when ``x`` is outside [lo, hi], its label at that border with
-    an arrow (a line far off, sigmoid's critical σw² = 103, would stretch the axis and flatten the curves)."""
+    an arrow (a line far off, sigmoid's critical σw² = 103, would stretch the axis and flatten the curves).
+    ``box``: the label in :data:`LABEL_BOX` (it crosses the curves)."""
     if lo <= x <= hi:
-        ref_line(fig, x=x, text=text, position=position, line=line)
+        ref_line(fig, x=x, text=text, position=position, line=line, box=box)
         return
     right, top = x > hi, position.startswith("top")
+    style = LABEL_BOX if box else dict(font=dict(size=11, color=line["color"]))
     fig.add_annotation(x=1.0 if right else 0.0, xref="x domain", xanchor="right" if right else "left",
                        y=1.0 if top else 0.0, yref="y domain", yanchor="top" if top else "bottom", showarrow=False,
-                       text=f"{text}, beyond this axis →" if right else f"← {text}, below this axis",
-                       font=dict(size=11, color=line["color"]))
+                       text=f"{text}, beyond this axis →" if right else f"← {text}, below this axis", **style)
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -169,8 +171,10 @@ def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) ->
 
     Where the q-map has no finite fixed point (``curve.q_star`` is inf: linearly growing activations
     such as linear and relu in the chaotic phase) the signal's size grows without bound and there is no
-    depth scale: that σw² range is shaded and says so, instead of being left blank. The σw² axis is the
-    curve's range; a critical or scenario σw² beyond it is named at the border.
+    depth scale: that σw² range is shaded and says so, instead of being left blank, where no reference
+    line crosses the words (away from the depth line, :func:`_note_height`, and between the vertical
+    lines, :func:`_widest_gap`). The σw² axis is the curve's range; a critical or scenario σw² beyond
+    it is named at the border. The scenario's label crosses the curves: it has a box (LABEL_BOX).
     """
     fig = go.Figure()
     for i, (name, ys) in ((0, ("ξ_c: depth over which inputs stay distinguishable", curve.xi_c)),
@@ -179,25 +183,51 @@ def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) ->
         fig.add_trace(go.Scatter(x=curve.sw2, y=y, mode="lines", name=name, line=dict(color=colour(i), dash=dash(i))))
     x = np.asarray(curve.sw2, dtype=np.float64)
     lo, hi = float(x[0]), float(x[-1])
+    # xi diverges at the critical point: the axis stops two decades above the network's depth so that
+    # the finite part stays readable (the peak runs off the top, as a divergence should).
+    y_range = (math.log10(0.3), math.log10(max(1e3, 100.0 * depth)))
+    lines = [v for v in (curve.critical_sw2, sw2) if v is not None and math.isfinite(v)]
     for a, b in _runs(np.isinf(curve.q_star)):
         x0 = lo if a == 0 else 0.5 * (x[a - 1] + x[a])  # the border between the last finite and first inf q*
         x1 = hi if b == x.size - 1 else 0.5 * (x[b] + x[b + 1])
         fig.add_vrect(x0=x0, x1=x1, fillcolor=REF_GREY, opacity=0.18, line_width=0, layer="below")
         ge = "≥" if np.nanmin(curve.chi1[a:b + 1]) <= 1 else ">"
-        fig.add_annotation(x=0.5 * (x0 + x1), y=0.5, yref="y domain", showarrow=False, font=dict(size=11),
+        fig.add_annotation(x=_widest_gap(x0, x1, lines), y=_note_height(depth, y_range), yref="y domain",
+                           showarrow=False, font=dict(size=11),
                            text=f"χ₁ {ge} 1: the signal's size<br>grows without bound,<br>no depth scale")
-    # xi diverges at the critical point: the axis stops two decades above the network's depth so that
-    # the finite part stays readable (the peak runs off the top, as a divergence should).
-    top = max(1e3, 100.0 * depth)
-    fig.update_yaxes(type="log", range=[math.log10(0.3), math.log10(top)])
+    fig.update_yaxes(type="log", range=list(y_range))
     fig.update_xaxes(range=[lo, hi])
     ref_line(fig, y=depth, text=f"this network: {depth} layers")
     if math.isfinite(curve.critical_sw2):
         _vline(fig, curve.critical_sw2, f"critical σw² = {curve.critical_sw2:.3g}", lo, hi,
                dict(color=EDGE, width=2), "top right")
     if sw2 is not None:
-        _vline(fig, sw2, f"this scenario: {sw2:.3g}", lo, hi, dict(color=colour(1), dash="dash"), "bottom right")
+        _vline(fig, sw2, f"this scenario: {sw2:.3g}", lo, hi, dict(color=colour(1), dash="dash"), "bottom right",
+               box=True)
     return _finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
+
+
+# Where the depth-scale chart's labels sit, as fractions of the plot height: the critical σw²'s label
+# hangs from the top, the scenario's stands on the bottom, and the network's depth line has its label
+# just above it. A note in the shaded region keeps clear of all three.
+NOTE_BAND = (0.12, 0.86)  # above the scenario's label, below the critical σw²'s
+DEPTH_CLEAR = (0.1, 0.14)  # below and above the depth line (its label sits above it)
+
+
+def _note_height(depth: int, y_range: tuple[float, float]) -> float:
+    """The middle of the taller of the two stretches of NOTE_BAND left free by the depth line."""
+    f = (math.log10(depth) - y_range[0]) / (y_range[1] - y_range[0])
+    below = (NOTE_BAND[0], min(NOTE_BAND[1], f - DEPTH_CLEAR[0]))
+    above = (max(NOTE_BAND[0], f + DEPTH_CLEAR[1]), NOTE_BAND[1])
+    a, b = max(below, above, key=lambda band: band[1] - band[0])
+    return 0.5 * (a + b)
+
+
+def _widest_gap(x0: float, x1: float, lines: list[float]) -> float:
+    """The middle of the widest stretch of [x0, x1] between the vertical lines at ``lines``."""
+    cuts = sorted({x0, x1, *(v for v in lines if x0 < v < x1)})
+    a, b = max(zip(cuts[:-1], cuts[1:]), key=lambda gap: gap[1] - gap[0])
+    return 0.5 * (a + b)
 
 
 SPECTRA_BINS = 40  # bins per panel at most

@@ -294,3 +294,38 @@ def test_phase_label_of_a_point_off_the_top_right_sits_below_and_left_of_it(tanh
     label = annotation(fig, "this scenario")
     assert label.text == "this scenario: σw² = 25, σb² = 0.8 ↗" and boxed(label)
     assert (label.xanchor, label.yanchor) == ("right", "top") and label.xshift < 0 and label.yshift < 0
+
+
+def test_depth_scale_scenario_label_has_a_box():
+    fig = plots_theory.depth_scale_figure(theory.depth_scale_curve("tanh", SW2, 0.0), 1.0, 50)
+    assert boxed(annotation(fig, "this scenario: 1"))
+    beyond = plots_theory.depth_scale_figure(theory.depth_scale_curve("relu", SW2, 0.0), 10.0, 50)
+    assert boxed(annotation(beyond, "this scenario: 10, beyond this axis"))
+
+
+@pytest.mark.parametrize("activation, sw2, edge", [("linear", 1.0, 1.0), ("relu", 10.0, 2.0), ("relu", 3.0, 2.0)])
+def test_depth_scale_note_is_crossed_by_no_reference_line_at_any_depth(activation, sw2, edge):
+    """The note in the shaded region sat at half height, where the depth line of a 50-layer network
+    runs (and where the dashed scenario line of σw² = 3 runs through a relu's shaded region)."""
+    curve = theory.depth_scale_curve(activation, SW2, 0.0)
+    for depth in (1, 5, 10, 50, 200, 1000, 5000):
+        fig = plots_theory.depth_scale_figure(curve, sw2, depth)
+        note = annotation(fig, "χ₁ > 1")
+        lo, hi = fig.layout.yaxis.range
+        line = (math.log10(depth) - lo) / (hi - lo)  # the depth line's height, a fraction of the plot
+        half = 0.08  # three lines of 11-pixel text on a plot about 300 pixels high, and a margin
+        assert note.yref == "y domain" and note.yanchor in (None, "middle")
+        assert not note.y - half <= line <= note.y + half + 0.06, depth  # nor under the line's own label
+        assert 0.1 <= note.y - half and note.y + half <= 0.9  # clear of the labels at the top and bottom
+        span = SW2[-1] - SW2[0]
+        for x in (edge, sw2):
+            assert abs(note.x - x) > 0.1 * span, (depth, x)  # no vertical line through its words
+
+
+def test_theory_log_axes_label_whole_numbers(relu_curve, tanh_lsuv):
+    """The depth scale's 0.3 .. 1000 axis wrote "5" under 1 (for 0.5) and "2 5" beside every decade."""
+    s, rep = tanh_lsuv
+    own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+    for fig in (plots_theory.depth_scale_figure(relu_curve, 1.5, 50), plots_theory.lsuv_figure(rep, own, "N(0, 0.01)")):
+        ax = fig.layout.yaxis
+        assert plots.axis_is_log(fig) and ax.tickmode == "linear" and ax.dtick >= 1
