@@ -61,9 +61,9 @@ def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float
 
     The label is an annotation in :data:`LABEL_BOX` (dark on a white box: it reads on every χ₁ colour
     and on either theme, and an edge-of-chaos line under it does not cross the words), placed inside the
-    plot (:func:`_label_anchor`; ``ranges`` are the axis ranges). The point's trace keeps mode
-    ``markers+text`` with the label as its text, for what reads the figure's data (tests, the page's),
-    drawn transparent: a trace's text cannot have a box.
+    plot (:func:`_label_anchor`; ``ranges`` are the axis ranges): a trace's own text cannot have a box.
+    The point's trace is named ``label`` and holds the label as its ``text`` (for what reads the
+    figure's data) without drawing it.
     """
     sw2, sb2 = float(point[0]), float(point[1])
     (x0, x1), (y0, y1) = (0.0, float(pd_.sw2[-1])), (0.0, float(pd_.sb2[-1]))
@@ -75,7 +75,7 @@ def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float
         text = f"{label}: {', '.join(real)} {arrow}"
     x, y = min(max(sw2, x0), x1), min(max(sb2, y0), y1)
     fig.add_trace(go.Scatter(
-        x=[x], y=[y], mode="markers+text", name=label, text=[text], textfont=dict(color="rgba(0,0,0,0)"),
+        x=[x], y=[y], mode="markers", name=label, text=[text],
         cliponaxis=False, customdata=[[sw2, sb2]],
         marker=dict(size=14, symbol=symbol, color=colour(1), line=dict(width=2, color="#1a1a1a")),
         hovertemplate=f"{label}<br>σw² %{{customdata[0]:.3g}}<br>σb² %{{customdata[1]:.3g}}<extra></extra>",
@@ -112,7 +112,7 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
     The colour bar's ticks are chi1 values (≤ ⅛ … ≥ 8) on a log scale, and its title says so. The axes
     run from 0 (the grid's first σw² is just above it) to the grid's last value, BORDER_PAD beyond on
     both sides, so a marker on the border is drawn whole. A point outside [0, max σw²] × [0, max σb²]
-    is drawn on the border (see :func:`_scenario_point`; its trace keeps mode ``markers+text``, the
+    is drawn on the border (see :func:`_scenario_point`; its trace is named ``label``, the
     real values in ``customdata``), and an edge of chaos (partly) beyond the σw² range is named at that
     border with its value (sigmoid's is near σw² = 103).
     """

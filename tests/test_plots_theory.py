@@ -75,7 +75,7 @@ def tanh_small() -> theory.PhaseDiagram:
 
 
 def point_trace(fig: go.Figure) -> go.Scatter:
-    hits = [t for t in fig.data if isinstance(t, go.Scatter) and t.mode == "markers+text"]
+    hits = [t for t in fig.data if isinstance(t, go.Scatter) and t.name == "this scenario"]
     assert len(hits) == 1
     return hits[0]
 
@@ -277,7 +277,7 @@ def test_phase_scenario_label_has_a_box_inside_the_plot_and_its_marker_is_whole(
     # 0 <= σw² <= sw2_max is inside (the text beside the chart says so): a cross at its place, even
     # below the grid's first σw² (sigmoid at 1 < 150 / 120 was an "outside" border triangle)
     assert (t.x[0], t.y[0], t.marker.symbol, t.text[0]) == (pytest.approx(sw2), sb2, "x", "this scenario")
-    assert t.textfont.color == "rgba(0,0,0,0)"  # the words are the annotation's, in a box
+    assert t.mode == "markers"  # the words are the annotation's, in a box (a trace's text cannot have one)
     label = annotation(fig, "this scenario")
     assert boxed(label) and (label.x, label.y) == (t.x[0], t.y[0])
     # towards the middle of the plot: right of a marker near the left edge, above one on the bottom

@@ -79,7 +79,7 @@ def test_theory_tab_draws_the_charts_of_its_open_part_and_marks_the_scenario() -
         other = open_clean({"tab": "theory", "depth": "20", "width": "64", "batch": "32", "th_show": part})
         assert len(charts(other)) == n
     phase = figs[0]
-    point = [t for t in phase["data"] if t.get("mode") == "markers+text"]
+    point = [t for t in phase["data"] if t.get("name") == "this scenario"]
     assert len(point) == 1
     sw2, sb2 = theory.scenario_sigmas(Scenario(depth=20, width=64, batch=32))
     assert point[0]["x"][0] == pytest.approx(sw2) and point[0]["y"][0] == pytest.approx(sb2)
@@ -92,10 +92,10 @@ def test_theory_tab_draws_the_charts_of_its_open_part_and_marks_the_scenario() -
 
 def test_moving_a_control_moves_the_point() -> None:
     at = open_clean({"tab": "theory", "init": "random_normal", "stddev": "0.05", "depth": "10", "width": "64"})
-    before = [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"][0]["x"][0]
+    before = [t for t in charts(at)[0]["data"] if t.get("name") == "this scenario"][0]["x"][0]
     assert before == pytest.approx(64 * 0.05**2)
     at.number_input(key="net.stddev").set_value(0.2).run()
-    after = [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"][0]["x"][0]
+    after = [t for t in charts(at)[0]["data"] if t.get("name") == "this scenario"][0]["x"][0]
     assert after == pytest.approx(64 * 0.2**2)
     assert at.query_params["stddev"] in ("0.2", ["0.2"])
 
@@ -103,7 +103,7 @@ def test_moving_a_control_moves_the_point() -> None:
 def test_no_point_when_the_theory_does_not_describe_the_scenario() -> None:
     at = open_clean({"tab": "theory", "init": "small_uniform", "depth": "10", "width": "32"})
     assert any("has no point on the diagram" in c.value for c in at.caption)
-    assert not [t for t in charts(at)[0]["data"] if t.get("mode") == "markers+text"]
+    assert not [t for t in charts(at)[0]["data"] if t.get("name") == "this scenario"]
 
 
 def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
