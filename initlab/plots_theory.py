@@ -279,6 +279,9 @@ def spectra_figure(spectra: Mapping[str, JacobianSpectra]) -> go.Figure:
                           row=1, col=k + 1)
         fig.update_xaxes(title_text="log₁₀ singular value", row=1, col=k + 1,
                          range=[bins["start"], bins["end"]] if bins else None)
+        if not any(x[k].size for x in logs.values()):  # every value below the rounding floor: say so
+            fig.add_annotation(text="every singular value<br>below the rounding floor", showarrow=False,
+                               xref=f"x{k + 1 if k else ''} domain", yref="y domain", x=0.5, y=0.5)
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="count", row=1, col=1)
     fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),

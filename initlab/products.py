@@ -35,7 +35,7 @@ import pandas as pd
 
 from initlab import network, ranges, spectra, theory, training
 from initlab.presets import PRESETS, Preset
-from initlab.scenario import INIT_PARAM_NAMES, Scenario, repair
+from initlab.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, Scenario, repair
 from initlab.train_scenario import TrainScenario
 from initlab.views import CompareView, RangesView, TheoryView, TrainView, train_comparison
 
@@ -161,11 +161,13 @@ def theory_pair(s: Scenario, vs: str) -> tuple[tuple[str, Scenario], ...]:
     params: dict[str, Any] = {k: None for k in INIT_PARAM_NAMES}
     label = vs
     point = theory.scenario_sigmas(s)
-    if vs == "orthogonal" and point is not None:
-        sw2 = float(f"{point[0]:.12g}")  # n * std^2 rounds to 1.0000000000000002: the gain of σw² = 1 is 1
-        if sw2 != 1.0:
-            params["gain"] = math.sqrt(sw2)
-            label = f"orthogonal, gain √{sw2:.3g}"
+    if vs == "orthogonal" and point is not None and point[0] != 1.0:
+        sw2 = point[0]
+        most = float(FIELD_BY_NAME["gain"].hi or 1.0)
+        gain = min(math.sqrt(sw2), most)
+        params["gain"] = gain
+        label = (f"orthogonal, gain √{sw2:.3g}" if gain < most else
+                 f"orthogonal, gain {most:g} (the largest it takes; this scenario's σw² = {sw2:.3g})")
     other = repair(dataclasses.replace(s, init=vs, **params, lsuv=False))[0]
     mine = s.init + (" + LSUV" if s.lsuv else "")
     return ((mine, s), (label, other)) if other != s else ((mine, s),)

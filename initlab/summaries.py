@@ -55,13 +55,16 @@ def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
     return rows
 
 
-def norms_caption(optimizer: str) -> str:
+def norms_caption(optimizer: str, full_batch: bool = True) -> str:
     """What the per-layer chart's three quantities mean for the optimizer in use (Keras 3 updates, see
-    :mod:`initlab.training`): only plain gradient descent moves W by lr times the gradient."""
-    head = "Median over restarts, per layer: the gradient ‖∂L/∂W‖, the weights' own size ‖W‖, or their ratio. "
+    :mod:`initlab.training`): only plain gradient descent moves W by lr times the gradient, and the chart's
+    gradient is the full training set's (a mini-batch step follows its own batch's gradient)."""
+    head = ("Median over restarts, per layer: the gradient ‖∂L/∂W‖ on the whole training set, the weights' own "
+            "size ‖W‖, or their ratio. ")
     if optimizer == "sgd":
-        return head + ("Plain gradient descent moves W by the learning rate times ‖∂L/∂W‖: the ratio times the "
-                       "learning rate is how much one step changes a layer, relative to its size.")
+        batch = "" if full_batch else " (on average: each mini-batch's gradient scatters around it)"
+        return head + (f"Plain gradient descent moves W by the learning rate times the gradient{batch}: the ratio "
+                       "times the learning rate is how much one step changes a layer, relative to its size.")
     if optimizer == "momentum":
         return head + ("With momentum a step adds up the recent gradients (about 1 / (1 − momentum) of them while "
                        "they agree), so one step changes a layer by up to that many times the learning rate times "
@@ -139,21 +142,33 @@ def theory_texts(s: Scenario, sw2_max: float, sb2_max: float) -> TheoryTexts:
 def depth_line(s: Scenario, sw2: float, sb2: float, chi: float) -> str:
     """ξ_c of the scenario against its depth, in words (Schoenholz et al. 2017)."""
     xi_c = float(theory.depth_scales(s.activation, sw2, sb2)[1])
-    if math.isnan(xi_c):
-        return (f"No depth scale here: with {s.activation} at χ₁ = {fmt(chi)} > 1 the variance of the signal grows "
-                "without bound (q\\* = ∞), so there is no fixed point to settle to.")
+    if math.isnan(xi_c):  # q* = inf: the variance of the signal never settles
+        if chi > 1 + EDGE_BAND:
+            return (f"No depth scale here: with {s.activation} at χ₁ = {fmt(chi)} > 1 the variance of the signal "
+                    "grows without bound (q\\* = ∞), so there is no fixed point to settle to.")
+        adds = f": each layer adds the bias variance σb² = {fmt(sb2)}" if sb2 > 0 else ""
+        return (f"No depth scale here: at χ₁ = {fmt(chi)}, on the edge, the variance of the signal still creeps up "
+                f"from layer to layer without settling (q\\* = ∞){adds}; small differences between inputs neither "
+                "grow nor shrink fast.")
     if math.isinf(xi_c):
         return ("ξ_c is infinite here: exactly at the edge of chaos, a small difference between two inputs neither "
                 "shrinks nor grows from layer to layer (to first order).")
     ratio = s.depth / xi_c if xi_c > 0 else math.inf
     head = f"ξ_c here: **{fmt(xi_c)} layers**, against a depth of **{s.depth}** ({fmt(ratio)} ξ_c)"
+    chaotic = chi > 1 + EDGE_BAND
     if ratio <= 1:
-        return head + ": the top still sees most of the difference between two inputs."
+        return head + (": the correlation of two inputs is still far from c\\* at the top." if chaotic else
+                       ": the top still sees most of the difference between two inputs.")
+    # In the ordered phase 1 - c decays to 0 (inputs merge); in the chaotic one c settles at c* < 1 (how
+    # alike two inputs were is forgotten): either way the top forgets over a few xi_c.
+    forgotten = (f"every pair of inputs has settled at the correlation c\\* to within e^-{fmt(ratio)}: how alike "
+                 "two inputs were is forgotten" if chaotic else
+                 f"the difference between two inputs has faded by a factor e^{fmt(ratio)}")
     if ratio <= TRAINABLE_XI:
         return (head + f": within the ~{TRAINABLE_XI} ξ_c up to which Schoenholz et al. (2017) could still train "
-                "such networks, although much of the difference between two inputs has faded by the top.")
+                f"such networks, although by the top {forgotten}.")
     return (head + f": beyond the ~{TRAINABLE_XI} ξ_c up to which Schoenholz et al. (2017) could train such "
-            f"networks; by the top, the difference between two inputs has faded by a factor e^{fmt(ratio)}.")
+            f"networks; by the top, {forgotten}.")
 
 
 def jacobian_table(pair: Sequence[tuple[str, JacobianSpectra, np.ndarray | None]]) -> list[dict[str, Any]]:
@@ -167,6 +182,12 @@ def jacobian_table(pair: Sequence[tuple[str, JacobianSpectra, np.ndarray | None]
         for k, d in enumerate(summ["depth"]):
             big, small, below, floor = summ["max"][k], summ["min"][k], summ["below_floor"][k], summ["floor"][k]
             noisy = bool(np.isfinite(below) and below > 0)
+            if np.isfinite(below) and below == n:  # every value is rounding: nothing measured to quote
+                rows.append({"initializer": label, "layer": int(d), "largest": "—",
+                             "smallest": f"all below {fmt(floor)} (rounding floor)", "largest / smallest": "—",
+                             "below the rounding floor": f"{n} of {n}", "mean of s²": "—",
+                             "mean-field ∏ χ_l": "—" if chi is None else fmt(float(np.prod(chi[: int(d)])))})
+                continue
             rows.append({
                 "initializer": label, "layer": int(d), "largest": fmt(big),
                 # Words, not "<" / ">": a cell starting with ">" is a quote in a markdown table.
@@ -213,22 +234,27 @@ def lsuv_lines(s: Scenario, report: LsuvReport, own_var: np.ndarray | None, star
     if start_var is not None:
         lines.append(f"From orthogonal weights, before any rescaling: **{fmt(start_var[0])}** at layer 1 and "
                      f"**{fmt(start_var[-1])}** at layer {depth}.")
-    total, rescaled = int(report.iterations.sum()), int((report.iterations > 0).sum())
-    after = report.var_after[np.isfinite(report.var_after)]
-    lo, hi = (fmt(float(after.min())), fmt(float(after.max()))) if after.size else ("", "")
-    span = ("no layer has a finite Var(z)" if not after.size else
-            f"Var(z) is **{lo}**" if lo == hi else f"Var(z) lies between **{lo}** and **{hi}**")
-    if total == 0:
+    it, ok = report.iterations, report.converged
+    total, rescaled = int(it.sum()), int((it > 0).sum())
+    good = report.var_after[ok]
+    lo, hi = (fmt(float(good.min())), fmt(float(good.max()))) if good.size else ("", "")
+    span = f"Var(z) is **{lo}**" if lo == hi else f"Var(z) lies between **{lo}** and **{hi}**"
+    stuck = int(((it == 0) & ~ok).sum())  # Var(z) 0 or not finite: no scale can fix it, none was tried
+    failed = int(((it > 0) & ~ok).sum())  # tried max_iter times, still not within tol
+    if total == 0 and ok.all():
         lines.append(f"LSUV rescaled nothing: every layer of the orthogonal start was already within "
                      f"{fmt(report.tol)} of 1 ({span}), so its line lies under LSUV's.")
-    else:
-        most = int(report.iterations.max())
+    elif total:
+        most = int(it.max())
         each = ("once each" if most == 1 else f"at most **{most}** times for one layer")
-        lines.append(f"LSUV rescaled **{rescaled}** of the {depth} layers, **{total}** rescalings in all ({each}); "
-                     f"after it, {span} in every layer.")
-    missed = int((~report.converged).sum())
-    if missed:
-        lines.append(f"**{missed}** layer{'s' if missed > 1 else ''} did not reach 1 within {fmt(report.tol)} in "
-                     f"{report.max_iter} tries (a bias variance of 1 or more cannot be rescaled away, and a layer "
-                     "whose variance is 0 or not finite cannot be rescaled at all).")
+        where = "in every layer" if ok.all() else f"in the {int(ok.sum())} layers that reached it"
+        lines.append(f"LSUV rescaled **{rescaled}** of the {depth} layers, **{total}** rescalings in all ({each})"
+                     + (f"; after it, {span} {where}." if good.size else "."))
+    if failed:
+        lines.append(f"**{failed}** layer{'s' if failed > 1 else ''} did not reach 1 within {fmt(report.tol)} in "
+                     f"{report.max_iter} tries: with biases of variance σb², Var(z) is at least σb², so a bias "
+                     "variance of 1 or more cannot be rescaled away.")
+    if stuck:
+        lines.append(f"**{stuck}** layer{'s' if stuck > 1 else ''} could not be rescaled at all: Var(z) is 0 or not "
+                     "finite there (every unit dead or constant, or an overflow), and no scale changes that.")
     return tuple(lines)

@@ -814,7 +814,9 @@ def scenario_sigmas(s: Scenario) -> tuple[float, float] | None:
     _, var_b = _bias_moments(s)
     init = initializers.get(s.init, **s.init_params())
     n = s.width
-    return n * init.std(n, n) ** 2, var_b
+    # Rounded to 12 digits: n * (sqrt(2 / n))^2 comes out as 2.0000000000000004, which for ReLU is just past
+    # the marginal sigma_w^2 = 2 (a divergent q-map) instead of on it.
+    return float(f"{n * init.std(n, n) ** 2:.12g}"), float(f"{var_b:.12g}")
 
 
 def predict(s: Scenario) -> Prediction | None:

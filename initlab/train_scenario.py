@@ -305,7 +305,8 @@ def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str]
         restarts = min(ts.restarts, max_restarts_within_budget(ts, compute=False),  # memory: steps cannot help
                        max(floor, max_restarts_within_budget(ts)))
         if restarts < ts.restarts:
-            then = "" if restarts > floor else ", the fewest a budget cut keeps (they still show how restarts spread)"
+            then = ("" if restarts > floor else ", the fewest a budget cut keeps (they still show how restarts spread)"
+                    if restarts == floor else ", the most the memory allows")
             notices.append(Notice("tr_restarts", f"Restarts reduced from {ts.restarts} to {restarts}{then}: {exc}"))
             ts = ts.replace(restarts=restarts)
         try:

@@ -97,3 +97,43 @@ def test_ready_to_send_keeps_the_figure_object() -> None:
     spec = go.Figure.to_dict(fig)
     same = compute.ready_to_send(fig)
     assert same is fig and fig.to_dict() == spec
+
+
+def test_a_result_read_by_peek_counts_as_used() -> None:
+    """The training cache is read with peek on every page: a result read often must outlive ones never read
+    again (it was evicted in insertion order whatever its use)."""
+    cache: compute.Shared[int] = compute.Shared(2, "test")
+    cache.get("a", lambda: 1)
+    cache.get("b", lambda: 2)
+    assert cache.peek("a") == 1  # a is now the most recently used
+    cache.get("c", lambda: 3)  # evicts the least recently used: b
+    assert cache.peek("a") == 1 and cache.peek("b") is None and cache.peek("c") == 3
+
+
+def test_overlapping_trainings_of_two_sessions_train_each_initializer_once(monkeypatch) -> None:
+    """A session asking for zeros + He while another trains zeros + N(0,1) x 10 waits for zeros instead of
+    training it again (the warm-up trains one initializer at a time, students whole comparisons)."""
+    from initlab import training
+    from initlab.train_scenario import TrainScenario
+
+    monkeypatch.setattr(compute, "stored", lambda kind, *args: compute._MISSING)  # no store: compute
+    compute.train.clear()
+    base = TrainScenario(steps=3000, restarts=3, data_seed=777)
+    zeros, big, he = base.with_init("zeros"), base.with_init("random_normal", stddev=10.0), base
+    trained: list[TrainScenario] = []
+    real = training.iter_train
+
+    def counting(scenarios, **kw):  # type: ignore[no-untyped-def]
+        trained.extend(scenarios)
+        return real(scenarios, **kw)
+
+    monkeypatch.setattr(training, "iter_train", counting)
+    out: dict[str, tuple] = {}
+    first = threading.Thread(target=lambda: out.setdefault("first", compute.train((zeros, big))))
+    first.start()
+    time.sleep(0.05)  # the first has claimed zeros and N(0, 1) x 10
+    out["second"] = compute.train((zeros, he))
+    first.join(60)
+    assert sorted(map(repr, trained)) == sorted(map(repr, (zeros, big, he)))  # each once
+    assert out["second"][0] is out["first"][0]  # the same zeros result, shared
+    compute.train.clear()

@@ -216,3 +216,70 @@ def test_every_field_of_a_preset_text_is_a_fact(name: str) -> None:
     assert {attr for _, attr in fields} <= names
     filled = p.fill({e: SimpleNamespace(**{k: "X" for k in names}) for e in p.views["training"].compare})
     assert "{" not in filled and "X" in filled
+
+
+def test_a_critical_relu_network_is_not_called_divergent() -> None:
+    """He + ReLU (sigma_w^2 = 2, sigma_b^2 = 0) is exactly critical: every q is a fixed point. n * (sqrt(2/n))^2
+    came out as 2.0000000000000004, a divergent q-map, and the page said "at χ₁ = 1 > 1 ... grows without bound"."""
+    s = Scenario(init="he_normal", activation="relu")
+    assert theory.scenario_sigmas(s) == (2.0, 0.0)
+    line = texts(s).depth
+    assert "ξ_c is infinite here" in line and "> 1" not in line
+
+
+@pytest.mark.parametrize("init", ["he_normal", "glorot_uniform", "lecun_normal", "orthogonal"])
+@pytest.mark.parametrize("activation", ["relu", "elu", "softplus", "linear", "tanh", "selu", "gelu", "swish"])
+@pytest.mark.parametrize("bias", ["zeros", "random_normal"])
+def test_the_depth_line_says_chi1_exceeds_1_only_when_it_does(init: str, activation: str, bias: str) -> None:
+    s = Scenario(init=init, activation=activation, bias=bias, bias_value=0.2, depth=20, width=64)
+    t = texts(s)
+    chi = float(theory.chi1(activation, *t.point))
+    m = re.search(r"χ₁ = ([0-9.e-]+) > 1", t.depth)
+    assert m is None or chi > 1 + summaries.EDGE_BAND, (t.depth, chi)
+    assert "NaN" not in t.depth and "inf layers" not in t.depth
+
+
+def test_in_the_chaotic_phase_the_correlation_settles_it_does_not_fade() -> None:
+    """tanh 2.5 / 0.1, 100 layers: differences grow, the correlation settles at c* = 0.664; the page said the
+    difference "has faded by a factor e^7.43"."""
+    s = EDGE.replace(scale=2.5, bias_value=0.1 ** 0.5)
+    line = texts(s).depth
+    assert "settled at the correlation c\\*" in line and "forgotten" in line and "faded" not in line
+
+
+def test_an_orthogonal_partner_never_exceeds_the_gain_it_takes() -> None:
+    """N(0, 10^2) weights at width 256: sigma_w^2 = 25600, sqrt = 160 > gain's maximum 100, which failed the
+    Jacobian part with a ValueError."""
+    from initlab.scenario import FIELD_BY_NAME
+
+    s = Scenario(init="random_normal", stddev=10.0, depth=10)
+    (_, _), (label, other) = products.theory_pair(s, "orthogonal")
+    other.validate()
+    assert other.gain == FIELD_BY_NAME["gain"].hi and "the largest it takes" in label and "2.56e+04" in label
+
+
+def test_lsuv_lines_when_no_layer_could_be_rescaled() -> None:
+    """relu with a constant bias of -10: every unit is dead, Var(z) is 0 after layer 1 and cannot be rescaled.
+    The page said "rescaled nothing: every layer ... already within 0.1 of 1" and then "did not reach 1 ... in 10
+    tries" (none was made)."""
+    s = Scenario(activation="relu", bias="constant", bias_value=-10.0, depth=5, width=64, batch=128)
+    lines = " ".join(_lsuv(s))
+    rep = propagate(s.replace(lsuv=True)).lsuv
+    stuck = int(((rep.iterations == 0) & ~rep.converged).sum())
+    assert stuck > 0 and f"**{stuck}** layers could not be rescaled at all" in lines
+    assert "rescaled nothing" not in lines and "in 10 tries" not in lines
+
+
+def test_a_spectrum_entirely_below_the_floor_quotes_nothing() -> None:
+    """tanh with N(0, 0.01) weights, 100 layers: by layer 100 every singular value is rounding; the table read
+    "largest 0", "mean of s² 0", "at least 0"."""
+    s = Scenario(init="random_normal", stddev=0.01, activation="tanh", depth=100)
+    sp = spectra.jacobian_singular_values(s, [100])
+    assert sp.summary()["below_floor"][0] == 256
+    row = summaries.jacobian_table([("N(0, 0.01)", sp, None)])[0]
+    assert row["largest"] == "—" and row["mean of s²"] == "—" and row["largest / smallest"] == "—"
+    assert row["smallest"].startswith("all below") and row["below the rounding floor"] == "256 of 256"
+    from initlab import plots_theory
+
+    fig = plots_theory.spectra_figure({"N(0, 0.01)": sp})
+    assert any("below the rounding floor" in a.text for a in fig.layout.annotations)

@@ -114,6 +114,37 @@ class Shared(Generic[T]):
                 self.running.pop(key, None)
             event.set()
 
+    def peek(self, key: Hashable) -> T | None:
+        """The value of ``key`` if computed (counted as a use, like :meth:`get`), else None; never computes."""
+        with self.lock:
+            if key in self.done:
+                self.done.move_to_end(key)
+                return self.done[key]
+        return None
+
+    def claim(self, key: Hashable) -> threading.Event | None:
+        """Start computing ``key`` outside :meth:`get` (several keys at once): None when this caller now
+        owns it (it must :meth:`finish` it), else the event of the computation already running, to wait on."""
+        with self.lock:
+            event = self.running.get(key)
+            if event is not None:
+                return event
+            self.running[key] = threading.Event()
+            return None
+
+    def finish(self, key: Hashable, value: T | None) -> None:
+        """End a :meth:`claim`: keep ``value`` (None: the computation failed, nothing is kept) and wake the
+        sessions waiting for it."""
+        with self.lock:
+            if value is not None:
+                self.done[key] = value
+                self.done.move_to_end(key)
+                while len(self.done) > self.entries:
+                    self.done.popitem(last=False)
+            event = self.running.pop(key, None)
+        if event is not None:
+            event.set()
+
     def clear(self) -> None:
         with self.lock:
             self.done.clear()
@@ -269,13 +300,13 @@ def _train_showing(key: tuple[TrainScenario, ...], progress: Callable[[float, in
 
 # One entry per training scenario (an initializer with a training setup): removing an initializer from a
 # comparison, or coming back to one, trains nothing. Restarts of scenarios that differ only in their
-# initialization give the same numbers trained together or apart (tests/test_training.py), so the
-# missing ones of a comparison are trained together, in one batched computation, and kept one by one.
+# initialization give the same numbers, bit for bit, trained together or apart (tests/test_training.py),
+# so the missing ones of a comparison are trained together, in one batched computation, and kept one by
+# one. Each is claimed while it trains: a session that needs it meanwhile waits for it instead of
+# training it again (the background warm-up trains one initializer at a time, a student a comparison).
+# Not a @shared function: the session that computes shows a progress bar and partial curves while it
+# trains (Streamlit cannot replay elements drawn inside a cached function).
 _TRAINED: Shared[training.TrainResult] = Shared(CACHE_ENTRIES * 4, "train")
-# The computations running now, by the group of scenarios they train: a session asking for the same
-# group meanwhile waits for it. Not a @shared function: the session that computes shows a progress bar
-# and partial curves while it trains (Streamlit cannot replay elements drawn inside a cached function).
-_TRAINING: Shared[tuple[training.TrainResult, ...]] = Shared(4, "training")
 
 
 def trained(ts: TrainScenario) -> training.TrainResult | None:
@@ -283,8 +314,7 @@ def trained(ts: TrainScenario) -> training.TrainResult | None:
     hit = stored("train", ts)
     if hit is not _MISSING:
         return hit  # type: ignore[return-value]
-    with _TRAINED.lock:
-        return _TRAINED.done.get(ts)
+    return _TRAINED.peek(ts)
 
 
 def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
@@ -292,30 +322,45 @@ def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int],
           ) -> tuple[training.TrainResult, ...]:
     """Every restart of each of ``scenarios``, shared by every session (read-only results), in order.
 
-    Each scenario's result comes from the store, else the cache, else the ones missing are trained
-    together: ``progress(fraction, step)`` and ``partial(results so far, in the order of scenarios)``
-    report to the session that computes. A Training preset comes from the store.
+    Each scenario's result comes from the store, else the cache, else from a computation another session
+    is running (waited for), else the ones left are trained together here: ``progress(fraction, step)``
+    and ``partial(results so far, in the order of scenarios)`` report to this session.
     """
-    have = {ts: r for ts in dict.fromkeys(scenarios) if (r := trained(ts)) is not None}
-    missing = tuple(ts for ts in dict.fromkeys(scenarios) if ts not in have)
-    if missing:
-        def part(so_far: tuple[training.TrainResult, ...]) -> None:
-            now = dict(zip(missing, so_far))
-            partial(tuple(have.get(ts) or now[ts] for ts in scenarios))  # type: ignore[misc]
+    order = tuple(dict.fromkeys(scenarios))
+    have = {ts: r for ts in order if (r := trained(ts)) is not None}
+    mine: list[TrainScenario] = []
+    theirs: list[tuple[TrainScenario, threading.Event]] = []
+    for ts in order:
+        if ts not in have:
+            event = _TRAINED.claim(ts)
+            if event is None:
+                mine.append(ts)
+            else:
+                theirs.append((ts, event))
+    results: tuple[training.TrainResult, ...] = ()
+    try:
+        if mine:
+            def part(so_far: tuple[training.TrainResult, ...]) -> None:
+                now = dict(zip(mine, so_far))
+                known = [have.get(ts) or now.get(ts) for ts in scenarios]
+                if all(r is not None for r in known):  # others' results still running: no picture yet
+                    partial(tuple(known))  # type: ignore[misc, arg-type]
 
-        group = _TRAINING.get((missing, ()), lambda: _throttled(_train_showing, missing, progress,
-                                                                None if partial is None else part))
-        for ts, r in zip(missing, group):
-            have[ts] = _TRAINED.get(ts, lambda r=r: r)
+            results = _throttled(_train_showing, tuple(mine), progress, None if partial is None else part)
+    finally:
+        for i, ts in enumerate(mine):
+            _TRAINED.finish(ts, results[i] if i < len(results) else None)
+    have.update(zip(mine, results))
+    for ts, event in theirs:
+        with PAGE_GATE.step_aside():
+            if not event.wait(QUEUE_TIMEOUT):
+                raise BusyError(f"the same training has been running for more than {QUEUE_TIMEOUT} s")
+        r = trained(ts)
+        have[ts] = r if r is not None else train((ts,))[0]  # the other session's training failed: ours
     return tuple(have[ts] for ts in scenarios)
 
 
-def _train_clear() -> None:
-    _TRAINED.clear()
-    _TRAINING.clear()
-
-
-train.clear = _train_clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
+train.clear = _TRAINED.clear  # type: ignore[attr-defined]  # like the st.cache_resource functions
 train.cache = _TRAINED  # type: ignore[attr-defined]
 
 

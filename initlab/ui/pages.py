@@ -670,9 +670,12 @@ def training_page(values: Values) -> None:
     pairs = train_comparison(ts, view.compare)  # the same key as products.train_key: the store finds it
     bar = st.empty()
 
+    # Only the initializers not trained yet are trained (results are kept per initializer).
+    new = sum(compute.trained(v) is None for v in dict.fromkeys(v for _, v in pairs))
+
     def progress(fraction: float, step: int) -> None:
-        bar.progress(min(max(fraction, 0.0), 1.0), text=f"Training {len(pairs)} × {ts.restarts} restarts: "
-                                                       f"step {step} of {ts.steps}")
+        what = f"{new} initializer{'s' if new != 1 else ''} × {ts.restarts} restarts"
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"Training {what}: step {step} of {ts.steps}")
 
     sketch = st.empty()
 
@@ -725,7 +728,7 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
                 "random init starts (and stays) at the layer's width.")
         chart("distinct", pairs)
     else:
-        section("Each layer's weights during training", summaries.norms_caption(ts.optimizer))
+        section("Each layer's weights during training", summaries.norms_caption(ts.optimizer, ts.full_batch))
         controls.view("training", "norms")
         chart("grad_norms", pairs, view.norms)
         zero = _never_positive(pairs, view.norms)
@@ -835,8 +838,8 @@ PAGE_SECTIONS: dict[str, tuple[str, ...]] = {
 MAX_DIFFERENCES = 6  # changes listed under a preset's text; more are counted
 # Fields that change which part of a page is open, or the range of an axis, but none of the numbers a
 # preset's text quotes: opening another part of the page leaves the text true.
-PRESENTATION_ONLY = {("training", "show"), ("training", "run"), ("training", "frame"), ("theory", "show"),
-                     ("theory", "sw2_max"), ("theory", "sb2_max")}
+PRESENTATION_ONLY = {("training", "show"), ("training", "run"), ("training", "frame"), ("training", "norms"),
+                     ("theory", "show"), ("theory", "sw2_max"), ("theory", "sb2_max")}
 
 
 def preset_text(name: str) -> str | None:
