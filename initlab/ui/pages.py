@@ -263,8 +263,6 @@ def table(rows: list[dict[str, Any]]) -> pa.Table:
     return dataframe_util.convert_pandas_df_to_arrow_table(pd.DataFrame(rows))
 
 
-
-
 @compute.shared(VIEWS)
 def _signal_view(s: Scenario, which: str) -> tuple[verdict.Verdict, str, bool, str]:
     """The Signal page's verdict, summary line, whether any layer has saturated / dead / inf values,
@@ -644,7 +642,8 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> None:
             controls.widget(TRAIN, "init", where=c[0], persist=True)
             for i, (pname, p) in enumerate(initializers.spec(ts.init).params.items()):
                 if pname in {f.name for f in TRAIN.fields}:
-                    extra = dict(default_label=str(p.default)) if p.kind == "choice" else dict(placeholder=f"default {p.default}")
+                    extra = (dict(default_label=str(p.default)) if p.kind == "choice"
+                             else dict(placeholder=f"default {p.default}"))
                     controls.widget(TRAIN, pname, where=c[1 + i % 3], persist=True, **extra)
         st.form_submit_button("Train with these settings", type="primary")
 
