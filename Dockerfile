@@ -33,13 +33,13 @@ COPY . .
 # The training engine is compiled by numba once, here, into a cache the app's user can read (and write:
 # numba recompiles there if the CPU that runs the image differs from the one that built it).
 ENV NUMBA_CACHE_DIR=/var/cache/initlab-numba
-RUN python -c "from initlab import training; training.warm_up()" \
+RUN python -c "from initlab.training import engine; engine.warm_up()" \
     && chown -R 10001 /var/cache/initlab-numba
 # Every preset link's results and charts, computed once here and stored as numpy/parquet/JSON (no
 # pickle) owned by root; each worker loads them before it listens, so the first students of a lecture
 # are served as fast as the last (README, "Warm from the first second"). A store built by other code
 # would be ignored (the log says so) and the presets computed on demand.
-RUN python -m initlab.ui.precompute /app/.cache/initlab
+RUN python -m initlab.app.results.build /app/.cache/initlab
 ENV INITLAB_CACHE_DIR=/app/.cache/initlab
 USER 10001
 

@@ -44,7 +44,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from initlab.presets import PRESETS  # noqa: E402
+from initlab.teaching.presets import PRESETS  # noqa: E402
 from tests.browser_util import (  # noqa: E402
     CHROMIUM_MISSING,
     StreamlitServer,
@@ -74,7 +74,7 @@ sys.path.insert(0, {repo!r})
 import plotly.graph_objects as go
 import streamlit as st
 import initlab
-from initlab.scenario import Scenario
+from initlab.signal.scenario import Scenario
 
 
 @st.cache_resource
@@ -94,8 +94,9 @@ st.plotly_chart(go.Figure(go.Scatter(y=std(n))))
 THREE_CHARTS = """import dataclasses, sys
 sys.path.insert(0, {repo!r})
 import streamlit as st
-from initlab.scenario import Scenario
-from initlab.ui import compute, pages
+from initlab.signal.scenario import Scenario
+from initlab.app.results import cache as compute
+from initlab.app import pages
 
 
 def figures(n):

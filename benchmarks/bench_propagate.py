@@ -27,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from initlab import network  # noqa: E402
-from initlab.scenario import Scenario, estimate_bytes  # noqa: E402
+from initlab.signal import network  # noqa: E402
+from initlab.signal.scenario import Scenario, estimate_bytes  # noqa: E402
 
 REFERENCE = Scenario(depth=250, width=256, batch=512, dtype="float32", activation="tanh", init="glorot_uniform")
 

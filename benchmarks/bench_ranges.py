@@ -3,10 +3,10 @@
 Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_ranges.py`` (add ``--quick`` to skip the
 calibration). Not a test: it prints times measured in one run.
 
-1. Calibration: the constants of the cost model in ``initlab.ranges`` (per call, per row, per weight
+1. Calibration: the constants of the cost model in ``initlab.teaching.ranges`` (per call, per row, per weight
    of each distribution kind, per n·m·min(n, m) of a QR factorization) measured on this machine,
    next to the values the model uses. A model value well below the measured one means the budget
-   is no longer a bound here: re-measure and update ``initlab/ranges.py``. On a machine shared with
+   is no longer a bound here: re-measure and update ``initlab/teaching/ranges.py``. On a machine shared with
    other jobs the times (and the fit) wobble: run it when the load average (printed first) is below
    the number of cores, and compare runs.
 2. The worst case of every initializer of ``initializers.names()``: ``range_curves`` called as the
@@ -31,8 +31,9 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from initlab import initializers, ranges  # noqa: E402
-from initlab.scenario import FIELD_BY_NAME  # noqa: E402
+from initlab.weights import initializers  # noqa: E402
+from initlab.teaching import ranges
+from initlab.signal.scenario import FIELD_BY_NAME  # noqa: E402
 
 N_HI = int(FIELD_BY_NAME["rng_n"].hi)  # the largest n the page's box accepts
 M_HI = int(FIELD_BY_NAME["rng_m"].hi)  # the largest m (0 means m = n)
@@ -58,7 +59,7 @@ def repeat_call(fn, k: int) -> None:  # type: ignore[no-untyped-def]
 
 def calibrate() -> None:
     rng = np.random.default_rng(0)
-    print("1. Cost model constants (measured here vs used by initlab.ranges)")
+    print("1. Cost model constants (measured here vs used by initlab.teaching.ranges)")
     glorot, orth = initializers.get("glorot_uniform"), initializers.get("orthogonal")
     per_call = max(best_of(lambda i=i: repeat_call(lambda: i((1, 1), rng), 2000)) / 2000
                    for i in (glorot, orth, initializers.get("he_normal")))

@@ -24,8 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from initlab import activations, spectra, theory  # noqa: E402
-from initlab.scenario import Scenario  # noqa: E402
+from initlab.weights import activations  # noqa: E402
+from initlab.signal import spectra
+from initlab.theory import meanfield as theory
+from initlab.signal.scenario import Scenario  # noqa: E402
 
 SW2 = np.linspace(0.05, 5.0, 100)
 SB2 = np.linspace(0.0, 0.5, 100)

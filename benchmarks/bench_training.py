@@ -6,7 +6,7 @@ The reference comparison of issue 9 (circles, 300 training points, hidden (10, 5
 gradient descent with lr 0.01, 15000 steps; zeros, He and N(0,1) x 10, 10 restarts each = 30 runs),
 measured in one process, interleaved so that machine noise hits every contender alike:
 
-* ``initlab``: :func:`initlab.training.train_many` with the default engine (numba when installed),
+* ``initlab``: :func:`initlab.training.engine.train_many` with the default engine (numba when installed),
   including everything it records (51 evaluations on the train and test sets, gradient norms,
   distinct units, parameter snapshots);
 * ``initlab numpy``: the same with ``engine="numpy"`` (initlab's reference engine);
@@ -33,8 +33,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from initlab import training  # noqa: E402
-from initlab.train_scenario import TrainScenario  # noqa: E402
+from initlab.training import engine as training  # noqa: E402
+from initlab.training.scenario import TrainScenario  # noqa: E402
 
 INITS = {
     "zeros": {"init": "zeros"},
@@ -92,8 +92,8 @@ def timed(fn, *args, **kw) -> tuple[float, float]:
 
 
 def compile_times() -> tuple[float, float]:
-    """CPU seconds of ``import initlab.training; warm_up()`` in a fresh process: empty cache, then cached."""
-    code = ("import time; t = time.process_time(); from initlab import training; training.warm_up(); "
+    """CPU seconds of ``import initlab.training.engine; warm_up()`` in a fresh process: empty cache, then cached."""
+    code = ("import time; t = time.process_time(); from initlab.training import engine; engine.warm_up(); "
             "print(time.process_time() - t)")
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CACHE_DIR=cache)

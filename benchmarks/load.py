@@ -23,7 +23,7 @@ one worker.
 Each session is one :func:`stclient.open_page` (health GET for the XSRF cookie, websocket, rerun with
 the link's query, read until ``script_finished``). Sessions are opened all at once (the start of a
 lecture) or spread evenly over ``--ramp`` seconds, links assigned round-robin (default: every preset
-of ``initlab.presets.PRESETS`` as ``preset=NAME``). Every finished session stays open (as a student's
+of ``initlab.teaching.presets.PRESETS`` as ``preset=NAME``). Every finished session stays open (as a student's
 tab does) until all sessions are done, so the server holds all N sessions at its peak.
 
 Reported: p50 / p95 / max seconds to a finished page, the order in which pages finished against the
@@ -67,7 +67,7 @@ sys.path.insert(0, str(HERE))
 
 import stclient  # noqa: E402
 
-# Texts of the app's own "this failed" boxes (initlab/ui/pages.py, app.py): a page showing one of
+# Texts of the app's own "this failed" boxes (initlab/app/pages.py, app.py): a page showing one of
 # these is a failure for the student even though the script run finished.
 APP_ERROR_MARKERS = ("could not be drawn", "Not computed", "cannot be computed", "The server is busy")
 WORKER_COOKIE = "INITLAB_WORKER"  # deploy/launch.py's HAProxy names a session's worker in it
@@ -76,7 +76,7 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def default_links() -> list[str]:
     sys.path.insert(0, str(REPO))
-    from initlab.presets import PRESETS
+    from initlab.teaching.presets import PRESETS
 
     return [f"preset={name}" for name in PRESETS]
 
@@ -401,7 +401,7 @@ def link_tab(query: str) -> str:
     if "tab" in q:
         return q["tab"][0]
     sys.path.insert(0, str(REPO))
-    from initlab.presets import PRESETS
+    from initlab.teaching.presets import PRESETS
 
     name = q.get("preset", [""])[0]
     return PRESETS[name].tab if name in PRESETS else "signal"

@@ -5,7 +5,7 @@
 deploy/launch.py starts one of these per CPU. It is ``streamlit run`` with two steps around it:
 
 1. **Before the server listens**: the store that ``INITLAB_CACHE_DIR`` names (built by
-   ``python -m initlab.ui.precompute DIR``; the image does both) is loaded into this process with the
+   ``python -m initlab.app.results.build DIR``; the image does both) is loaded into this process with the
    modules the pages use, and the charts it lists are built from it. So the worker answers
    ``/_stcore/health`` -- and HAProxy counts it as up -- only once every preset link's page is a
    dictionary lookup away. (Streamlit's health endpoint answers as soon as the server listens, before
@@ -38,7 +38,10 @@ def preload() -> None:
     """Import the app's modules, load the store, build the charts it lists, and say in the log whether
     this worker serves warm or cold."""
     t0 = time.perf_counter()
-    from initlab.ui import compute, logs, pages, precompute  # noqa: F401 - pages: imported for the app
+    from initlab.app.results import cache as compute  # noqa: F401 - pages: imported for the app
+    from initlab.app import logs
+    from initlab.app import pages
+    from initlab.app.results import build as precompute
 
     compute.load_store()
     if compute.STORE is not None:
@@ -61,7 +64,7 @@ def _option(args: list[str], name: str, env: str, default: str) -> str:
 
 def warm_links() -> list[str]:
     """The bare link and the first preset of each tab: one page of every kind."""
-    from initlab.presets import PRESETS
+    from initlab.teaching.presets import PRESETS
 
     first: dict[str, str] = {}
     for p in PRESETS.values():
@@ -97,7 +100,7 @@ def open_page(port: int, base: str, query: str, timeout: float) -> bool:
 
 def warm_then_ready(port: int, base: str, ready_file: str | None) -> None:
     """Wait until this server listens, open :func:`warm_links` on it, then write ``ready_file``."""
-    from initlab.ui import logs
+    from initlab.app import logs
 
     t0 = time.monotonic()
     try:

@@ -1,16 +1,16 @@
 """initlab: see what the choice of initial weights does to a neural network.
 
-The core (this package, minus ``initlab.ui`` and ``initlab.plots``) needs only numpy and pandas (plus
+The core (this package, minus ``initlab.app`` and ``initlab.plots``) needs only numpy and pandas (plus
 numba, optional, for the compiled training engine).
 ``initlab.propagate(initlab.Scenario(...))`` runs a deep MLP forward and backward and returns
-per-layer statistics; see :mod:`initlab.network`. ``initlab.train(initlab.TrainScenario(...))`` trains
-a small MLP on a toy dataset from many initial points at once; see :mod:`initlab.training`.
+per-layer statistics; see :mod:`initlab.signal.network`. ``initlab.train(initlab.TrainScenario(...))`` trains
+a small MLP on a toy dataset from many initial points at once; see :mod:`initlab.training.engine`.
 """
 
-from initlab.network import Result, propagate
-from initlab.scenario import BudgetError, Scenario
-from initlab.train_scenario import TrainScenario
-from initlab.training import TrainResult, train, train_many
+from initlab.signal.network import Result, propagate
+from initlab.signal.scenario import BudgetError, Scenario
+from initlab.training.scenario import TrainScenario
+from initlab.training.engine import TrainResult, train, train_many
 
 __all__ = ["BudgetError", "Result", "Scenario", "TrainResult", "TrainScenario", "propagate", "train", "train_many"]
 __version__ = "0.1.0"

@@ -74,11 +74,11 @@ class Notice:
 def choices_for(field: FieldSpec) -> tuple[str, ...]:
     """Valid values of a choice or list field (a registry's names, or the fixed choices)."""
     if field.registry == "init":
-        from initlab import initializers
+        from initlab.weights import initializers
 
         return tuple(initializers.names())
     if field.registry == "activation":
-        from initlab import activations
+        from initlab.weights import activations
 
         return tuple(activations.names())
     assert field.choices is not None, field.name

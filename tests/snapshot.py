@@ -35,7 +35,7 @@ TABS = ("signal", "gradients", "ranges", "compare", "training", "theory", "learn
 
 def links() -> list[dict[str, str]]:
     """Every link the snapshot opens (query parameters)."""
-    from initlab.presets import PRESETS
+    from initlab.teaching.presets import PRESETS
 
     out: list[dict[str, str]] = [{}] + [{"tab": t} for t in TABS[1:]]
     for name, p in PRESETS.items():

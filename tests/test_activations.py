@@ -1,4 +1,4 @@
-"""Tests for initlab.activations: values, derivatives, gains, saturation rules, edge cases."""
+"""Tests for initlab.weights.activations: values, derivatives, gains, saturation rules, edge cases."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.polynomial.hermite_e import hermegauss
 
-from initlab import activations as A
+from initlab.weights import activations as A
 
 NAMES = A.names()
 LAM, ALPHA = A.SELU_LAMBDA, A.SELU_ALPHA

@@ -1,8 +1,8 @@
-"""AppTest tests of the whole page (app.py + initlab/ui/): presets, tabs, bad links, share links.
+"""AppTest tests of the whole page (app.py + initlab/app/): presets, tabs, bad links, share links.
 
 Every test opens a link the way a browser would (``at.query_params`` before the first run) and checks
 what a student sees: no traceback, the notices, the controls' values, the charts' numbers, the address
-bar and the Share box. The engine's shared caches (:mod:`initlab.ui.compute`) live in the process
+bar and the Share box. The engine's shared caches (:mod:`initlab.app.results.cache`) live in the process
 and are shared by the tests, as they are by the sessions of a server; the reproducibility test clears
 them between its runs.
 """
@@ -19,13 +19,18 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab import activations, initializers, network
-from initlab.lessons import LESSONS
-from initlab.presets import PRESETS
-from initlab.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
-from initlab.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
-from initlab.views import CompareView, RangesView, SignalView, TheoryView, TrainView
-from initlab.ui import compute, controls, pages, state
+from initlab.weights import activations
+from initlab.weights import initializers
+from initlab.signal import network
+from initlab.teaching.lessons import LESSONS
+from initlab.teaching.presets import PRESETS
+from initlab.app.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
+from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
+from initlab.pages import CompareView, RangesView, SignalView, TheoryView, TrainView
+from initlab.app.results import cache as compute
+from initlab.app import controls
+from initlab.app import pages
+from initlab.app import state
 from tests.app_util import TIMEOUT, open_link
 
 ADJUSTED_HEAD = "Adjusted so that this scenario can be computed"
@@ -702,15 +707,15 @@ def test_closed_expanders_hold_more_charts() -> None:
 
 
 def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
-    from initlab.ui import pages
+    from initlab.app import pages
 
     todo = pages.warm_up_list()
-    from initlab import products
+    from initlab.app.results import products
 
     assert all(p.scenario in todo for p in PRESETS.values() if p.tab in ("signal", "gradients"))
     assert all(args[0] in todo for kind, args in products.preset_products() if kind == "propagate")
-    from initlab.products import train_key
-    from initlab.train_scenario import TrainScenario
+    from initlab.app.results.products import train_key
+    from initlab.training.scenario import TrainScenario
 
     trainings = [job for job in todo if isinstance(job, TrainScenario)]  # one per initializer, kept one by one
     assert set(trainings) == {ts for p in PRESETS.values() if p.tab == "training" for ts in train_key(dict(p.views))}
@@ -747,7 +752,7 @@ def test_preset_link_whose_initializer_rejects_its_parameters_keeps_its_notice()
 
 
 def test_a_failing_page_shows_a_short_message_and_logs_the_traceback(monkeypatch, caplog) -> None:
-    from initlab.ui import pages
+    from initlab.app import pages
 
     def broken(values):  # type: ignore[no-untyped-def]
         raise ZeroDivisionError("boom in the signal page")
@@ -784,7 +789,7 @@ def test_a_failed_background_warm_up_is_logged(monkeypatch, caplog) -> None:
 def test_the_log_handler_writes_one_line_and_the_traceback_to_stderr(capfd) -> None:
     import logging
 
-    from initlab.ui import logs
+    from initlab.app import logs
 
     log = logs.logger()
     assert sum(getattr(h, "_initlab", False) for h in logging.getLogger("initlab").handlers) == 1
@@ -910,7 +915,7 @@ def test_a_lesson_link_disables_the_preset_picker_and_the_show_me_buttons() -> N
 def _apply_preset_in_a_session() -> None:
     import streamlit as st
 
-    from initlab.ui import state as page_state
+    from initlab.app import state as page_state
 
     page_state.start()
     page_state.apply_preset("xavier_tanh")  # what the picker's and the buttons' callbacks call

@@ -9,8 +9,9 @@ import types
 import numpy as np
 import pytest
 
-from initlab import codegen, initializers
-from initlab.scenario import Scenario
+from initlab.teaching import codegen
+from initlab.weights import initializers
+from initlab.signal.scenario import Scenario
 
 INITS = initializers.names()
 ACTS = ("linear", "relu", "tanh", "gelu", "leaky_relu")
@@ -170,7 +171,7 @@ def _std_helper(code: str) -> dict:
 def test_printed_std_does_not_overflow(which):
     """float32 std accumulations overflow while every value is finite (torch's h.std() and
     keras.ops.std printed inf, then NaN, a few layers early; numpy's from ~1e19); the helper divides
-    by max |h| first and works in float64, like initlab.stats.moments."""
+    by max |h| first and works in float64, like initlab.numerics.stats.moments."""
     s = Scenario(depth=2, width=8, batch=2)
     std = _std_helper(codegen.keras_snippet(s) if which == "keras" else codegen.pytorch_snippet(s))["std"]
     rng = np.random.default_rng(0)
@@ -224,7 +225,7 @@ def test_torch_linear_bias_in_both_snippets():
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 @pytest.mark.parametrize("batch_size", [0, 32])
 def test_training_snippet_compiles_and_starts_from_initlabs_weights(optimizer: str, batch_size: int) -> None:
-    from initlab.train_scenario import TrainScenario
+    from initlab.training.scenario import TrainScenario
 
     ts = TrainScenario(optimizer=optimizer, batch_size=batch_size, activation="tanh", hidden=(7, 3), restarts=4)
     code = codegen.pytorch_training_snippet(ts, 3)
@@ -245,8 +246,8 @@ def test_training_snippets_batches_are_the_engines(monkeypatch, batch_size: int)
     engine trains restart ``restart`` on, update by update (one shuffle per epoch, 300 = 9 x 32 + a short
     12), across epochs and across the engine's windows of held epochs (2 here). Seen from inside the numpy
     engine: the inputs of every forward pass of a training step (the records evaluate all points)."""
-    from initlab import training
-    from initlab.train_scenario import TrainScenario
+    from initlab.training import engine as training
+    from initlab.training.scenario import TrainScenario
 
     ts = TrainScenario(steps=45, restarts=3, batch_size=batch_size, hidden=(3,), dtype="float64")
     restart = 2

@@ -1,4 +1,4 @@
-"""The server's shared caches (initlab/ui/compute.py): computed once per key, LRU, figures ready to send."""
+"""The server's shared caches (initlab/app/results/cache.py): computed once per key, LRU, figures ready to send."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from initlab.presets import PRESETS
-from initlab.ui import compute, pages
+from initlab.teaching.presets import PRESETS
+from initlab.app.results import cache as compute
+from initlab.app import pages
 
 
 def test_a_key_asked_for_by_many_at_once_is_computed_once() -> None:
@@ -113,8 +114,8 @@ def test_a_result_read_by_peek_counts_as_used() -> None:
 def test_overlapping_trainings_of_two_sessions_train_each_initializer_once(monkeypatch) -> None:
     """A session asking for zeros + He while another trains zeros + N(0,1) x 10 waits for zeros instead of
     training it again (the warm-up trains one initializer at a time, students whole comparisons)."""
-    from initlab import training
-    from initlab.train_scenario import TrainScenario
+    from initlab.training import engine as training
+    from initlab.training.scenario import TrainScenario
 
     monkeypatch.setattr(compute, "stored", lambda kind, *args: compute._MISSING)  # no store: compute
     compute.train.clear()

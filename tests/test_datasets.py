@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from initlab import datasets
+from initlab.training import datasets
 
 NAMES = datasets.NAMES
 

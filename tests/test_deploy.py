@@ -88,9 +88,9 @@ def test_dockerignore_matcher_follows_docker_rules():
 
 def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
-    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/ui/pages.py",
+    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/app/pages.py",
                  ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py", "deploy/worker.py",
-                 "initlab/store.py", "initlab/ui/precompute.py"):
+                 "initlab/app/results/store.py", "initlab/app/results/build.py"):
         assert need in files
     banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s",
               ".cache/")
@@ -121,7 +121,7 @@ def dockerfile() -> dict[str, list[str]]:
     return out
 
 
-PRECOMPUTE = "python -m initlab.ui.precompute"
+PRECOMPUTE = "python -m initlab.app.results.build"
 
 
 def precompute_step() -> tuple[list[str], dict[str, str]]:
@@ -235,6 +235,13 @@ def image(tmp_path_factory):
     argv, build_env = precompute_step()
     # numba's cache in a temp dir, not the image's /var/cache (the one other deviation)
     base["NUMBA_CACHE_DIR"] = build_env["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba"))
+    # Every other Python step of the build (numba's warm-up) runs too: a moved module breaks it here, not in
+    # `docker build` on a teacher's machine.
+    for op, rest in instructions():
+        if op == "RUN" and rest.startswith("python -c "):
+            step = subprocess.run(shlex.split(rest.split(" && ")[0]), cwd=ctx, env={**base, **build_env},
+                                  capture_output=True, text=True, timeout=600)
+            assert step.returncode == 0, (rest, step.stderr[-3000:])
     build = subprocess.run([here(a) for a in argv], cwd=ctx, env={**base, **build_env}, capture_output=True,
                            text=True, timeout=900)
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]

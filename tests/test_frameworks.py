@@ -1,4 +1,4 @@
-"""Cross-check initlab against real Keras 3 and PyTorch by running the snippets of initlab.codegen.
+"""Cross-check initlab against real Keras 3 and PyTorch by running the snippets of initlab.teaching.codegen.
 
 Optional: Keras and PyTorch are not test requirements, so the module skips when they are missing::
 
@@ -77,8 +77,12 @@ _REASON = ("Keras/PyTorch cross-check skipped: install with `pip install torch==
 torch = pytest.importorskip("torch", reason=_REASON)
 keras = pytest.importorskip("keras", reason=_REASON)
 
-from initlab import activations, codegen, initializers, network, propagate  # noqa: E402
-from initlab.scenario import Scenario  # noqa: E402
+from initlab import propagate  # noqa: E402
+from initlab.weights import activations
+from initlab.teaching import codegen
+from initlab.weights import initializers
+from initlab.signal import network
+from initlab.signal.scenario import Scenario  # noqa: E402
 
 DEPTH, WIDTH, BATCH, SEED = 6, 128, 128, 3
 Z = 5.0  # tolerance in standard deviations of the derived sampling error
@@ -477,8 +481,8 @@ def test_pytorch_training_snippet_replays_every_recorded_loss(optimizer: str, ba
     in float64 and ~1e-5 relative at worst in float32 (~1e-6 as a random walk): 1e-12 and 1e-5. A wrong
     batch, bias or update is off by 1e-3 or more after a few steps.
     """
-    from initlab.train_scenario import TrainScenario
-    from initlab.training import train
+    from initlab.training.scenario import TrainScenario
+    from initlab.training.engine import train
 
     ts = TrainScenario(steps=400, restarts=3, dtype=dtype, optimizer=optimizer, batch_size=batch_size,
                        lr=0.01 if optimizer == "adam" else 0.1, bias="torch_linear")

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query
-from initlab.presets import PRESETS
-from initlab.ui.state import PRESET_VALUES, TAB_IDS, TABS
+from initlab.app.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query
+from initlab.teaching.presets import PRESETS
+from initlab.app.state import PRESET_VALUES, TAB_IDS, TABS
 from tests.test_links import assert_markup_safe, split_code_spans
 
 APP = Path(__file__).resolve().parents[1] / "app.py"

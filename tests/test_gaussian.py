@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from numpy.polynomial.legendre import leggauss
 
-from initlab import activations as A
-from initlab import gaussian as G
+from initlab.weights import activations as A
+from initlab.numerics import gaussian as G
 
 # The rule's documented accuracy: ~1e-14 relative; the reference below is itself good to ~1e-14 (1000
 # panels of 20 Gauss-Legendre nodes, graded down to 1e-4/std next to the kink), so 1e-12 leaves a margin

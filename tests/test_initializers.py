@@ -1,4 +1,4 @@
-"""Tests for initlab.initializers.
+"""Tests for initlab.weights.initializers.
 
 Every statistical tolerance is derived, not tuned: for N iid draws the sample mean has standard
 error sigma/sqrt(N) and the sample variance has Var(s^2) ~ (mu4 - sigma^4)/N, with mu4/sigma^4 =
@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import pytest
 
-import initlab.initializers as I
+import initlab.weights.initializers as I
 
 SEED = 20240611
 Z5 = 5.0  # standard errors allowed
@@ -400,7 +400,7 @@ def test_import_pulls_no_ui_or_scipy():
     import initlab
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(initlab.__file__)))
-    code = ("import sys, initlab.initializers; "
+    code = ("import sys, initlab.weights.initializers; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('streamlit', 'plotly', 'scipy')]; "
             "assert not bad, bad")
     env = dict(os.environ, PYTHONPATH=root)

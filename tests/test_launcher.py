@@ -191,8 +191,9 @@ def _health(url: str) -> bool:
 @pytest.mark.timeout(240)
 def test_a_worker_is_ready_only_once_its_store_is_loaded(tmp_path):
     _need_haproxy()
-    from initlab import network, store
-    from initlab.scenario import Scenario
+    from initlab.signal import network
+    from initlab.app.results import store
+    from initlab.signal.scenario import Scenario
 
     s = Scenario(depth=3, width=8, batch=4)
     path = store.save(tmp_path / "store", [("propagate", (s,), network.propagate(s))])

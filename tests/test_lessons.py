@@ -6,10 +6,11 @@ import re
 import numpy as np
 import pytest
 
-from initlab import activations, propagate
-from initlab.lessons import LESSONS
-from initlab.presets import PRESETS
-from initlab.verdict import fmt, signal_verdict
+from initlab import propagate
+from initlab.weights import activations
+from initlab.teaching.lessons import LESSONS
+from initlab.teaching.presets import PRESETS
+from initlab.signal.verdict import fmt, signal_verdict
 
 
 def test_lessons_reference_existing_presets():

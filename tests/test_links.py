@@ -1,7 +1,7 @@
 """Share links by section (issue 8): notices that quote what was typed, safely; a cap on notice lines;
 parameters an initializer does not take; the budget's binding limit in plain words; view settings read
 one field at a time; compare selections of any size; v1 tab labels; fields of the same name in two
-sections. Every test here failed on the single-View codec that initlab/scenario.py used to hold.
+sections. Every test here failed on the single-View codec that initlab/signal/scenario.py used to hold.
 
 ``split_code_spans`` / ``assert_markup_safe`` are also used by test_scenario.py and test_fuzz.py.
 """
@@ -13,14 +13,14 @@ import string
 
 import pytest
 
-from initlab import links
-from initlab.links import (
+from initlab.app import links
+from initlab.app.links import (
     ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query,
     defaults, encode_query,
 )
-from initlab.scenario import NET, BudgetError, Scenario, check_budget, max_depth_within_budget
+from initlab.signal.scenario import NET, BudgetError, Scenario, check_budget, max_depth_within_budget
 from initlab.schema import check_value
-from initlab.views import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
+from initlab.pages import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
 
 TAB_IDS = ("signal", "gradients", "ranges", "compare", "learn")
 

@@ -5,9 +5,13 @@ import math
 import numpy as np
 import pytest
 
-from initlab import activations, initializers, lsuv, network, propagate
-from initlab.links import decode_query, encode_query
-from initlab.scenario import FIELD_BY_NAME, Scenario, estimate_bytes, estimate_macs
+from initlab import propagate
+from initlab.weights import activations
+from initlab.weights import initializers
+from initlab.signal import lsuv
+from initlab.signal import network
+from initlab.app.links import decode_query, encode_query
+from initlab.signal.scenario import FIELD_BY_NAME, Scenario, estimate_bytes, estimate_macs
 
 
 def _stack(depth=6, width=64, batch=256, dtype=np.float64, init="orthogonal", seed=0, **params):

@@ -7,8 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from initlab import activations, network, propagate
-from initlab.scenario import BudgetError, Scenario, check_budget
+from initlab import propagate
+from initlab.weights import activations
+from initlab.signal import network
+from initlab.signal.scenario import BudgetError, Scenario, check_budget
 
 ACTS = activations.names()
 

@@ -10,8 +10,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from initlab import network, plots, propagate, stats
-from initlab.scenario import Scenario
+from initlab import propagate
+from initlab.signal import network
+from initlab.plots import signal as plots
+from initlab.numerics import stats
+from initlab.signal.scenario import Scenario
 
 # --------------------------------------------------------------------------------------------- fixtures
 
@@ -312,7 +315,7 @@ def test_ranges_figure_legend_has_formulas_and_says_std_for_unbounded():
 
 
 def test_ranges_figure_on_the_real_classic_curves():
-    ranges = pytest.importorskip("initlab.ranges")
+    ranges = pytest.importorskip("initlab.teaching.ranges")
     curves = ranges.range_curves(ranges.CLASSIC, 30, rng=np.random.default_rng(0))
     fig = plots.ranges_figure(curves)
     assert fig.layout.xaxis.type == "linear" and fig.layout.xaxis.title.text
@@ -346,7 +349,7 @@ def test_ranges_figure_sends_no_marker_for_unsampled_rows():
 
 
 def test_ranges_figure_draws_a_thinned_real_plan():
-    from initlab import ranges
+    from initlab.teaching import ranges
 
     curves = ranges.range_curves(["orthogonal", "glorot_uniform"], 450, rng=np.random.default_rng(0))
     plan = curves.attrs["plan"]
@@ -511,7 +514,7 @@ def test_every_figure_has_axis_titles_safe_colours_and_is_deterministic(overflow
 
 
 def test_plots_module_does_not_import_streamlit():
-    code = "import initlab.plots, sys; assert 'streamlit' not in sys.modules"
+    code = "import initlab.plots.signal, sys; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

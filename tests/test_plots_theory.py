@@ -1,4 +1,4 @@
-"""Figures of the Theory page (initlab.plots_theory), built from real results of the core."""
+"""Figures of the Theory page (initlab.plots.theory), built from real results of the core."""
 
 from __future__ import annotations
 
@@ -9,8 +9,12 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from initlab import plots, plots_theory, propagate, spectra, theory
-from initlab.scenario import Scenario
+from initlab import propagate
+from initlab.plots import signal as plots
+from initlab.plots import theory as plots_theory
+from initlab.signal import spectra
+from initlab.theory import meanfield as theory
+from initlab.signal.scenario import Scenario
 
 
 def annotation(fig: go.Figure, start: str) -> go.layout.Annotation:
@@ -102,7 +106,7 @@ def test_phase_colour_bar_is_titled_by_what_its_ticks_show(tanh_small):
 
 
 def test_phase_point_beyond_the_axis_is_drawn_on_its_border_with_its_value(tanh_small):
-    from initlab.presets import PRESETS
+    from initlab.teaching.presets import PRESETS
 
     sw2, sb2 = theory.scenario_sigmas(PRESETS["edge_of_chaos"].scenario)  # 1.76, 0.05: beyond 1.5
     fig = plots_theory.phase_figure(tanh_small, (sw2, sb2))
@@ -268,7 +272,7 @@ def boxed(a: go.layout.Annotation) -> bool:
                                                              ("sigmoid", 1.0, 0.0, 150.0),  # the sigmoid default
                                                              ("tanh", 1.0, 0.0, 4.0)])  # on the edge, at σb² = 0
 def test_phase_scenario_label_has_a_box_inside_the_plot_and_its_marker_is_whole(activation, sw2, sb2, sw2_max):
-    from initlab import products
+    from initlab.app.results import products
 
     pd_ = products.phase(activation, sw2_max, 0.5)  # the page's grid: σw² from sw2_max / 120
     assert pd_.sw2[0] > 0

@@ -1,4 +1,4 @@
-"""Figures of the Training page (initlab.plots_training), built from real (small) trainings."""
+"""Figures of the Training page (initlab.plots.training), built from real (small) trainings."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from initlab import plots, plots_training, training
-from initlab.train_scenario import TrainScenario
-from initlab.views import train_comparison
+from initlab.plots import signal as plots
+from initlab.plots import training as plots_training
+from initlab.training import engine as training
+from initlab.training.scenario import TrainScenario
+from initlab.pages import train_comparison
 
 SMALL = TrainScenario(n_train=80, n_test=40, hidden=(10, 5), steps=60, restarts=3)
 

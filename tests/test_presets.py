@@ -13,11 +13,13 @@ import re
 import numpy as np
 import pytest
 
-from initlab import initializers, presets, propagate
-from initlab.activations import get as activation
-from initlab.presets import PRESETS
-from initlab.scenario import check_budget, estimate_macs
-from initlab.verdict import EXAMPLE_SPREAD_LIMIT, ROUNDING_FLOOR, first_layer, fmt, gradient_verdict, signal_verdict
+from initlab import propagate
+from initlab.weights import initializers
+from initlab.teaching import presets
+from initlab.weights.activations import get as activation
+from initlab.teaching.presets import PRESETS
+from initlab.signal.scenario import check_budget, estimate_macs
+from initlab.signal.verdict import EXAMPLE_SPREAD_LIMIT, ROUNDING_FLOOR, first_layer, fmt, gradient_verdict, signal_verdict
 
 _CACHE: dict = {}
 # A number as a text writes it: "0.818", "x0.974", "2.23e37", "6.8%" (not the digits inside "float32").

@@ -1,4 +1,4 @@
-"""Tests for initlab.ranges: theory columns, sample statistics, fan_out handling, validation."""
+"""Tests for initlab.teaching.ranges: theory columns, sample statistics, fan_out handling, validation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from initlab import ranges as R
+from initlab.teaching import ranges as R
 
 N = 1000  # samples per row
 NS = np.arange(1, 101)
@@ -297,7 +297,7 @@ N_HI, M_HI = 500, 1000  # the page's bounds: views.RANGES n <= 500, m <= 1000 (0
 
 
 def test_page_bounds_match_the_schema() -> None:
-    from initlab.views import RANGES
+    from initlab.pages import RANGES
 
     assert (RANGES.field("n").hi, RANGES.field("m").hi) == (N_HI, M_HI)
 

@@ -14,18 +14,18 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from initlab import initializers
-from initlab.train_scenario import TRAIN, TrainScenario
-from initlab.links import (
+from initlab.weights import initializers
+from initlab.training.scenario import TRAIN, TrainScenario
+from initlab.app.links import (
     ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query,
     defaults,
     encode_query, section,
 )
-from initlab.scenario import (
+from initlab.signal.scenario import (
     FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, MAX_RAW_LENGTH, NET, BudgetError, FieldSpec, Scenario, check_budget,
     check_value, choices_for, format_value, irrelevant, max_depth_within_budget, parse_value,
 )
-from initlab.views import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
+from initlab.pages import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
 from tests.test_links import assert_markup_safe
 
 KNOWN_KEYS = set(ALL_KEYS) | set(STREAMLIT_KEYS)
@@ -280,12 +280,12 @@ def test_float_format_is_shortest_round_trip():
     assert format_value(f, 2.0) == "2" and format_value(f, None) == ""
 
 
-_PRESETS_SPEC = importlib.util.find_spec("initlab.presets")
+_PRESETS_SPEC = importlib.util.find_spec("initlab.teaching.presets")
 
 
-@pytest.mark.skipif(_PRESETS_SPEC is None, reason="initlab/presets.py does not exist yet")
+@pytest.mark.skipif(_PRESETS_SPEC is None, reason="initlab/teaching/presets.py does not exist yet")
 def test_every_real_preset_round_trips():
-    from initlab import presets as P
+    from initlab.teaching import presets as P
 
     values = {n: p.values() for n, p in P.PRESETS.items()}
     assert values

@@ -5,8 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from initlab import network, spectra
-from initlab.scenario import BudgetError, Scenario
+from initlab.signal import network
+from initlab.signal import spectra
+from initlab.signal.scenario import BudgetError, Scenario
 
 
 @pytest.mark.parametrize("gain", [1.0, 1.1, 0.9])

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from initlab import stats
+from initlab.numerics import stats
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1,4 +1,4 @@
-"""The Theory and Training tabs' sentences (initlab.summaries): each is true of the numbers beside it.
+"""The Theory and Training tabs' sentences (initlab.theory.summaries, initlab.training.summaries): each is true of the numbers beside it.
 
 Each test names what a student saw on the page before (a false or unreadable sentence) and checks the
 sentence against the core's own numbers.
@@ -12,9 +12,15 @@ import re
 import numpy as np
 import pytest
 
-from initlab import lsuv, products, propagate, spectra, summaries, theory
-from initlab.presets import PRESETS
-from initlab.scenario import Scenario
+from initlab import propagate
+from initlab.theory import summaries
+from initlab.training import summaries as train_summaries
+from initlab.signal import lsuv
+from initlab.app.results import products
+from initlab.signal import spectra
+from initlab.theory import meanfield as theory
+from initlab.teaching.presets import PRESETS
+from initlab.signal.scenario import Scenario
 
 EDGE = PRESETS["edge_of_chaos"].scenario  # tanh, sigma_w^2 1.76, sigma_b^2 0.05, depth 100
 
@@ -48,7 +54,7 @@ def test_chaotic_phase_names_the_correlation_it_settles_at() -> None:
 def test_the_page_says_chi1_scales_the_squared_distance() -> None:
     import inspect
 
-    from initlab.ui import pages
+    from initlab.app import pages
 
     source = inspect.getsource(pages.theory_page)
     assert "*squared* distance" in source and "stretches a small difference" not in source
@@ -189,14 +195,14 @@ def test_lsuv_lines_say_when_a_layer_did_not_converge() -> None:
 
 def test_training_facts_are_written_as_the_table_writes_them() -> None:
     """A preset text's numbers are the table's cells, character for character (the page shows both)."""
-    from initlab.train_scenario import TrainScenario
-    from initlab.training import train_many
-    from initlab.views import train_comparison
+    from initlab.training.scenario import TrainScenario
+    from initlab.training.engine import train_many
+    from initlab.pages import train_comparison
 
     pairs = train_comparison(TrainScenario(steps=200, restarts=3), ("zeros", "he"))
     res = train_many([ts for _, ts in pairs])
-    rows = summaries.train_table(dict(zip([lbl for lbl, _ in pairs], res)))
-    facts = summaries.train_facts(dict(zip(("zeros", "he"), res)))
+    rows = train_summaries.train_table(dict(zip([lbl for lbl, _ in pairs], res)))
+    facts = train_summaries.train_facts(dict(zip(("zeros", "he"), res)))
     for row, name in zip(rows, ("zeros", "he")):
         f = facts[name]
         assert row["median test accuracy"] == f.acc_median and row["median final loss"] == f.loss_end
@@ -250,7 +256,7 @@ def test_in_the_chaotic_phase_the_correlation_settles_it_does_not_fade() -> None
 def test_an_orthogonal_partner_never_exceeds_the_gain_it_takes() -> None:
     """N(0, 10^2) weights at width 256: sigma_w^2 = 25600, sqrt = 160 > gain's maximum 100, which failed the
     Jacobian part with a ValueError."""
-    from initlab.scenario import FIELD_BY_NAME
+    from initlab.signal.scenario import FIELD_BY_NAME
 
     s = Scenario(init="random_normal", stddev=10.0, depth=10)
     (_, _), (label, other) = products.theory_pair(s, "orthogonal")
@@ -279,7 +285,7 @@ def test_a_spectrum_entirely_below_the_floor_quotes_nothing() -> None:
     row = summaries.jacobian_table([("N(0, 0.01)", sp, None)])[0]
     assert row["largest"] == "—" and row["mean of s²"] == "—" and row["largest / smallest"] == "—"
     assert row["smallest"].startswith("all below") and row["below the rounding floor"] == "256 of 256"
-    from initlab import plots_theory
+    from initlab.plots import theory as plots_theory
 
     fig = plots_theory.spectra_figure({"N(0, 0.01)": sp})
     assert any("below the rounding floor" in a.text for a in fig.layout.annotations)

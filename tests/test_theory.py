@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from initlab import activations as A
-from initlab import propagate, theory
-from initlab.scenario import Scenario
+from initlab.weights import activations as A
+from initlab import propagate
+from initlab.theory import meanfield as theory
+from initlab.signal.scenario import Scenario
 
 # Quadrature accuracy of activations.gaussian_expectation is ~1e-14, so exact closed forms hold to 1e-10
 # with a wide margin (the q-map compounds the error at most linearly over the few layers used here).
@@ -153,8 +154,8 @@ def test_engine_act_std_matches_mean_field_for_glorot_tanh(tanh_run):
 
 
 def test_no_prediction_for_a_reused_matrix_or_constant_weights():
-    from initlab.scenario import Scenario
-    from initlab.theory import predict
+    from initlab.signal.scenario import Scenario
+    from initlab.theory.meanfield import predict
 
     assert predict(Scenario(shared=True, depth=5)) is None
     assert predict(Scenario(init="constant", value=0.0, depth=5)) is None

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab import propagate, spectra, theory
-from initlab.presets import PRESETS
-from initlab.scenario import Scenario
+from initlab import propagate
+from initlab.signal import spectra
+from initlab.theory import meanfield as theory
+from initlab.teaching.presets import PRESETS
+from initlab.signal.scenario import Scenario
 from tests.app_util import open_clean
 
 

@@ -11,10 +11,12 @@ import pandas as pd
 import pytest
 
 import initlab
-from initlab import _train_jit, activations, training
-from initlab.scenario import BIASES, BudgetError
+from initlab.training import kernel as _train_jit
+from initlab.weights import activations
+from initlab.training import engine as training
+from initlab.signal.scenario import BIASES, BudgetError
 from initlab.schema import check_value, parse_value
-from initlab.train_scenario import (
+from initlab.training.scenario import (
     MAX_TRAIN_MACS, TRAIN, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
     max_restarts_within_budget, max_steps_within_budget,
 )
@@ -46,7 +48,7 @@ def test_defaults_are_the_classic_comparison_and_valid():
 
 
 def test_init_fields_reuse_the_scenario_schema():
-    from initlab.scenario import FIELD_BY_NAME
+    from initlab.signal.scenario import FIELD_BY_NAME
 
     for name in ("mean", "stddev", "scale", "mode", "distribution", "gain", "bias", "bias_value", "dtype"):
         assert TRAIN_FIELD_BY_NAME[name].lo == FIELD_BY_NAME[name].lo
@@ -196,8 +198,8 @@ def test_training_draws_every_bias_scheme_like_the_deep_signal_engine(bias):
     alarm once in 1.7 million per check). K >= 1000: the variance is pinned to 5 sqrt(0.8 / 1000) = 14%;
     zero biases (the old torch_linear) or a wrong fan_in (1/(3 * 64) vs 1/(3 * 2)) miss it by far more.
     """
-    from initlab import network
-    from initlab.scenario import Scenario
+    from initlab.signal import network
+    from initlab.signal.scenario import Scenario
 
     z, value = 5.0, -0.4
     ts = TrainScenario(hidden=(64, 64), restarts=50, dtype="float64", bias=bias, bias_value=value)
@@ -651,8 +653,8 @@ def test_without_numba_training_falls_back_to_numpy():
     from pathlib import Path
 
     code = ("import sys; sys.modules['numba'] = None\n"  # import numba now raises ImportError
-            "from initlab import training\n"
-            "from initlab.train_scenario import TrainScenario\n"
+            "from initlab.training import engine as training\n"
+            "from initlab.training.scenario import TrainScenario\n"
             "r = training.train(TrainScenario(steps=20, restarts=2), records=2)\n"
             "assert r.engine == 'numpy' and r.complete, r.engine\n"
             "training.warm_up()\n"
@@ -671,8 +673,8 @@ def test_engine_names_are_checked():
 def test_lsuv_stage_gives_every_layer_unit_variance_on_the_training_inputs():
     """LSUV in the Training tab (issue 11): from an orthogonal start each layer is rescaled on the
     scaled training inputs until Var(z) is within the tolerance of 1, whatever initializer was asked."""
-    from initlab.lsuv import TOL
-    from initlab.training import initial_params, make_data
+    from initlab.signal.lsuv import TOL
+    from initlab.training.engine import initial_params, make_data
 
     for act in ("relu", "tanh"):
         ts = TrainScenario(lsuv=True, init="random_normal", stddev=10.0, activation=act, dtype="float64")
@@ -689,7 +691,7 @@ def test_lsuv_stage_gives_every_layer_unit_variance_on_the_training_inputs():
 
 
 def test_lsuv_is_a_training_comparison_entry():
-    from initlab.views import train_comparison
+    from initlab.pages import train_comparison
 
     pairs = dict(train_comparison(TrainScenario(), ("lsuv", "he")))
     assert pairs["LSUV (orthogonal, rescaled on the data)"].lsuv and not pairs["He N(0, √(2/n))"].lsuv
@@ -698,7 +700,7 @@ def test_lsuv_is_a_training_comparison_entry():
 def test_the_budget_cuts_restarts_first_down_to_five_then_steps():
     """64,64,64,64 with 50 restarts and 100000 steps used to keep 36 restarts and cut the steps to 74 (He
     ended at 0.515: nothing learned). Restarts go first, to MIN_RESTARTS_KEPT, and the notices say so."""
-    from initlab.train_scenario import MIN_RESTARTS_KEPT, repair
+    from initlab.training.scenario import MIN_RESTARTS_KEPT, repair
 
     ts, notices = repair(TrainScenario(hidden=(64, 64, 64, 64), restarts=50, steps=100_000))
     assert ts.restarts == MIN_RESTARTS_KEPT == 5

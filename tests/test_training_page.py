@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab.presets import PRESETS
-from initlab.training import train_many
-from initlab.verdict import fmt
-from initlab.views import train_comparison
+from initlab.teaching.presets import PRESETS
+from initlab.training.engine import train_many
+from initlab.signal.verdict import fmt
+from initlab.pages import train_comparison
 from tests.app_util import open_clean
 
 _RESULTS: dict[str, dict] = {}
@@ -89,8 +89,8 @@ def test_symmetry_claims() -> None:
 
 
 def test_restarts_claims() -> None:
-    from initlab import initializers
-    from initlab.views import TRAIN_INITS
+    from initlab.weights import initializers
+    from initlab.pages import TRAIN_INITS
 
     # The two initializers must differ where the network starts: with 2 inputs He's first layer is N(0, 1)
     # (sqrt(2 / 2) = 1), so comparing it with N(0, 1) compared one layer of 3 weights and noise.
@@ -108,7 +108,7 @@ def test_restarts_claims() -> None:
 
 
 def test_sigmoid_claims() -> None:
-    from initlab.training import _views
+    from initlab.training.engine import _views
 
     text = PRESETS["train_sigmoid_large"].text
     # The text used to say "their gradients are tiny", while the page's own chart showed N(0,1)x10's
@@ -212,8 +212,8 @@ def test_each_part_of_the_training_page_draws_its_charts_and_goes_into_the_link(
 def test_a_running_training_shows_partial_results_then_the_same_final_ones(monkeypatch) -> None:
     """The first curves appear long before the end: partial results come every PARTIAL_EVERY seconds
     (0 here: every record), each further along, and the end is exactly what train_many computes."""
-    from initlab.train_scenario import TrainScenario
-    from initlab.ui import compute
+    from initlab.training.scenario import TrainScenario
+    from initlab.app.results import cache as compute
 
     monkeypatch.setattr(compute, "PARTIAL_EVERY", 0.0)
     key = tuple(ts for _, ts in train_comparison(TrainScenario(steps=300, restarts=2), ("zeros", "he")))
@@ -295,8 +295,8 @@ def test_the_sidebar_says_it_does_not_set_the_training_network() -> None:
 
 def test_removing_an_initializer_or_moving_the_view_trains_nothing(monkeypatch) -> None:
     """Results are kept per (initializer, training setup): only a new initializer trains, and only itself."""
-    from initlab import training
-    from initlab.ui import compute
+    from initlab.training import engine as training
+    from initlab.app.results import cache as compute
 
     calls: list[int] = []
     real = training.iter_train
@@ -323,9 +323,9 @@ def test_summary_table_counts_diverged_restarts_and_never_says_nan() -> None:
     leaves them out of its numbers, counts them, and shows "–" where no restart is left."""
     import warnings
 
-    from initlab.train_scenario import TrainScenario
-    from initlab.training import train
-    from initlab.summaries import train_table
+    from initlab.training.scenario import TrainScenario
+    from initlab.training.engine import train
+    from initlab.training.summaries import train_table
 
     base = TrainScenario(dataset="moons", steps=300, restarts=10, lr=0.2, activation="linear")
     half = train(base.with_init("random_normal", stddev=3.0), records=10)
@@ -386,8 +386,8 @@ def test_five_initializers_say_which_one_was_dropped_and_why() -> None:
 
 def test_every_normal_initializer_label_gives_a_standard_deviation() -> None:
     """"He N(0, 2/n)" gave a variance where every other label gives a std (N(0, 1) × 10, N(0, 0.01))."""
-    from initlab import initializers
-    from initlab.views import TRAIN_INITS
+    from initlab.weights import initializers
+    from initlab.pages import TRAIN_INITS
 
     std = {"normal_001": 0.01, "normal_1": 1.0, "normal_10": 10.0}
     for name, value in std.items():

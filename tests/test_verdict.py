@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from initlab import propagate
-from initlab.presets import PRESETS
-from initlab.scenario import Scenario
-from initlab.verdict import (KINDS, FirstLayer, Verdict, first_layer, fmt,
+from initlab.teaching.presets import PRESETS
+from initlab.signal.scenario import Scenario
+from initlab.signal.verdict import (KINDS, FirstLayer, Verdict, first_layer, fmt,
                              gradient_verdict, signal_verdict)
 
 

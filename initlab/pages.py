@@ -1,0 +1,188 @@
+"""The tabs' own settings, one section each: what a page shows besides the sidebar's scenario.
+
+Kept apart from :class:`~initlab.signal.scenario.Scenario` so that changing a view never invalidates the
+engine's cache. Each view is a frozen dataclass with its schema fields; the URL keys are the ones
+links have always used (``which``, ``cmp_*``, ``rng_*``), so old links keep working.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from initlab.schema import FieldSpec, Notice, Section
+from initlab.training.scenario import TrainScenario, recorded_count
+
+
+@dataclass(frozen=True)
+class SignalView:
+    """Signal page: which values the charts and the verdict describe."""
+
+    which: str = "act"
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """Compare page: initializers or activations, and which ones (a page needs two; fewer are kept in
+    the link and the page says so)."""
+
+    by: str = "init"
+    inits: tuple[str, ...] = ("glorot_uniform", "he_normal", "random_normal")
+    acts: tuple[str, ...] = ("tanh", "relu", "sigmoid")
+
+
+@dataclass(frozen=True)
+class RangesView:
+    """Weight ranges page: which initializers, up to which number of inputs, with which fan-out."""
+
+    inits: tuple[str, ...] = ("xavier_heuristic", "glorot_uniform", "torch_kaiming_normal")
+    n: int = 100
+    m: int = 0
+    log: bool = False
+
+
+@dataclass(frozen=True)
+class TheoryView:
+    """Theory page: the ranges of the phase diagram, the initializer the Jacobian spectra are compared
+    with, and which of its three parts is open (``show``)."""
+
+    sw2_max: float = 4.0
+    sb2_max: float = 0.5
+    vs: str = "orthogonal"
+    show: str = "phase"
+
+
+# Initializers a Training comparison can pick, by a short stable name: (registry name, parameters, label).
+# "custom" is the Training section's own initializer (tr_init and its parameters).
+TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
+    "zeros": ("zeros", {}, "zeros"),
+    "ones": ("ones", {}, "ones"),
+    "constant": ("constant", {"value": 0.5}, "constant 0.5"),
+    "normal_001": ("random_normal", {"stddev": 0.01}, "N(0, 0.01)"),
+    "normal_1": ("random_normal", {"stddev": 1.0}, "N(0, 1)"),
+    "normal_10": ("random_normal", {"stddev": 10.0}, "N(0, 1) × 10"),
+    "he": ("torch_kaiming_normal", {"nonlinearity": "relu"}, "He N(0, √(2/n))"),
+    "xavier": ("glorot_uniform", {}, "Xavier (glorot_uniform)"),
+    "lecun": ("lecun_normal", {}, "LeCun normal"),
+    "orthogonal": ("orthogonal", {}, "orthogonal"),
+    "pytorch": ("torch_linear", {}, "PyTorch nn.Linear default"),
+    "lsuv": ("orthogonal", {}, "LSUV (orthogonal, rescaled on the data)"),
+    "custom": ("", {}, "custom (the initializer below)"),
+}
+
+
+@dataclass(frozen=True)
+class TrainView:
+    """Training page: the initializers compared (2 to 4), the run and recorded step the decision
+    boundaries show (``frame`` counts the recorded steps; -1 is the last), what the per-layer chart
+    draws (``norms``: the weights' gradient, the weights, or their ratio), and which group of charts is
+    open (``show``)."""
+
+    compare: tuple[str, ...] = ("zeros", "normal_10", "he")
+    run: int = 0
+    frame: int = -1
+    norms: str = "grad"
+    show: str = "curves"
+
+
+# The parts of the Training and Theory pages, each a tab of its own page (stable id -> label): only the
+# open one is drawn, so a link opens on the charts its lesson is about and the page loads what it shows.
+TRAINING_PARTS = {"curves": "Learning curves", "restarts": "Every restart", "boundaries": "Decision boundaries",
+                  "symmetry": "Symmetry", "layers": "Per layer"}
+THEORY_PARTS = {"phase": "Order and chaos", "spectra": "Jacobian spectra", "lsuv": "LSUV"}
+
+
+SIGNAL = Section("signal", SignalView, (
+    FieldSpec("which", "choice", "act", "Show",
+              "act: activations h = f(z), after the nonlinearity; pre: pre-activations z = hW + b.",
+              choices=("act", "pre"), group="view", widget="radio",
+              choice_labels=(("act", "activations h"), ("pre", "pre-activations z"))),
+))
+COMPARE = Section("compare", CompareView, (
+    FieldSpec("by", "choice", "init", "Compare", "Compare initializers or activations.",
+              choices=("init", "activation"), group="view", key="cmp_by", widget="radio",
+              choice_labels=(("init", "initializers"), ("activation", "activations"))),
+    FieldSpec("inits", "list", CompareView.inits, "Initializers (2 to 4)",
+              "The initializers to compare, on the same seed and input batch.", lo=0, hi=4, group="view",
+              key="cmp_inits", registry="init"),
+    FieldSpec("acts", "list", CompareView.acts, "Activations (2 to 4)",
+              "The activations to compare, on the same weights and input batch.", lo=0, hi=4, group="view",
+              key="cmp_acts", registry="activation"),
+))
+RANGES = Section("ranges", RangesView, (
+    FieldSpec("inits", "list", RangesView.inits, "Initializers", "Initializers whose ranges are drawn (1 to 6).",
+              lo=1, hi=6, group="view", key="rng_inits", registry="init"),
+    FieldSpec("n", "int", 100, "Up to n inputs", "Largest number of inputs n on the x axis.", lo=2, hi=500,
+              group="view", key="rng_n"),
+    FieldSpec("m", "int", 0, "Fan-out m (0: m = n)", "Number of outputs; 0 ties it to the number of inputs (m = n).",
+              lo=0, hi=1000, group="view", key="rng_m"),
+    FieldSpec("log", "bool", False, "Log axis for n",
+              "Show the number of inputs on a logarithmic axis (the 1/√n shape becomes a straight line).",
+              group="view", key="rng_log"),
+))
+
+THEORY = Section("theory", TheoryView, (
+    FieldSpec("sw2_max", "float", 4.0, "σw² up to", "Right end of the phase diagram and of the depth-scale curve "
+              "(σw² = weight variance × fan-in).", lo=0.5, hi=200, group="view", key="th_sw2"),
+    FieldSpec("sb2_max", "float", 0.5, "σb² up to", "Top of the phase diagram (σb² = bias variance).", lo=0.01,
+              hi=4, group="view", key="th_sb2"),
+    FieldSpec("vs", "choice", "orthogonal", "Spectra: compare with",
+              "The initializer whose Jacobian spectra are drawn next to the scenario's.", group="view",
+              key="th_vs", registry="init"),
+    FieldSpec("show", "choice", "phase", "Part", "Which part of the page is open.", group="view", key="th_show",
+              choices=tuple(THEORY_PARTS), choice_labels=tuple(THEORY_PARTS.items())),
+))
+
+def repair_training_view(view: TrainView, state: Mapping[str, Any]) -> tuple[TrainView, list[Notice]]:
+    """The restart and recorded step the boundaries show, made to exist in the training they show
+    (``state["train"]``): a restart beyond the last one shows the last one, a recorded step beyond the
+    last one shows the last one (``frame`` -1); each with a notice naming the link key."""
+    ts: TrainScenario = state["train"]
+    notices: list[Notice] = []
+    if view.run >= ts.restarts:
+        last = ts.restarts - 1
+        notices.append(Notice("tr_run", f"`tr_run` (restart shown): restart {view.run} does not exist, this training "
+                                        f"has {ts.restarts} (0 to {last}): showing restart {last}"))
+        view = dataclasses.replace(view, run=last)
+    count = recorded_count(ts.steps)
+    if view.frame >= count:
+        notices.append(Notice("tr_frame", f"`tr_frame` (recorded step): {view.frame} is beyond the {count} recorded "
+                                          f"steps (0 to {count - 1}): showing the last one, step {ts.steps}"))
+        view = dataclasses.replace(view, frame=-1)
+    return view, notices
+
+
+TRAINING = Section("training", TrainView, (
+    FieldSpec("compare", "list", TrainView.compare, "Initializers to compare (2 to 4)",
+              "Trained on the same data with the same restart seeds.", lo=0, hi=4, group="view", key="tr_cmp",
+              choices=tuple(TRAIN_INITS), choice_labels=tuple((k, v[2]) for k, v in TRAIN_INITS.items())),
+    FieldSpec("run", "int", 0, "Restart shown", "Which restart's decision boundary is drawn (0 is the first).",
+              lo=0, hi=99, group="view", key="tr_run"),
+    FieldSpec("frame", "int", -1, "Recorded step", "Which recorded step the boundaries show (-1: the last).",
+              lo=-1, hi=999, group="view", key="tr_frame"),
+    FieldSpec("norms", "choice", "grad", "Per-layer chart",
+              "grad: the gradient of each layer's weights, ‖∂L/∂W‖; weight: the weights' own size ‖W‖; relative: "
+              "‖∂L/∂W‖ / ‖W‖, how much one step of the learning rate changes the layer.",
+              choices=("grad", "weight", "relative"), group="view", key="tr_norms", widget="radio",
+              choice_labels=(("grad", "gradient ‖∂L/∂W‖"), ("weight", "weights ‖W‖"),
+                             ("relative", "relative ‖∂L/∂W‖ / ‖W‖"))),
+    FieldSpec("show", "choice", "curves", "Part", "Which part of the page is open.", group="view", key="tr_show",
+              choices=tuple(TRAINING_PARTS), choice_labels=tuple(TRAINING_PARTS.items())),
+), cross=repair_training_view)
+
+VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY, TRAINING)
+
+
+def train_comparison(ts: TrainScenario, names: tuple[str, ...]) -> tuple[tuple[str, TrainScenario], ...]:
+    """The (label, scenario) pairs a Training comparison trains: ``ts`` with each named initializer
+    (:data:`TRAIN_INITS`; ``custom`` keeps ``ts``'s own), everything else equal."""
+    out = []
+    for name in names:
+        init, params, label = TRAIN_INITS[name]
+        if name == "custom":
+            out.append((f"custom: {ts.init}" + (" + LSUV" if ts.lsuv else ""), ts))
+        else:
+            out.append((label, ts.with_init(init, **params).replace(lsuv=name == "lsuv")))
+    return tuple(out)

@@ -1,0 +1,334 @@
+"""Figures of the Training page: curves over restarts, final accuracies, decision boundaries, symmetry
+and per-layer gradient norms.
+
+Pure functions with the conventions of :mod:`initlab.plots.signal` (Okabe-Ito colours by initializer, no theme
+colours, no SI suffixes). A "band" is the range between the 25th and 75th percentile over restarts, the
+line their median: the median of a handful of restarts is robust to the one that diverged.
+
+A restart that diverged (training loss inf or NaN at some record, :attr:`TrainResult.diverged`) has no
+value to draw from then on. Every figure says so in words, so that an initializer whose restarts all
+blew up is not mistaken for one that drew nothing: its name carries the count ("N(0, 1) × 10 (5 of 5
+restarts diverged)", :func:`_named`), an empty column or panel says "all 5 restarts diverged (loss
+inf/NaN)", a decision-boundary panel whose restart's parameters are not finite says "restart 0 diverged
+by step 11: no prediction", and a point of a line with no finite neighbour (often step 0, the last
+record before the blow-up) is drawn as a marker, not as an invisible line (:func:`_line_style`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from initlab.plots.signal import LABEL_BOX, _finish, _rgba, colour, dash
+from initlab.training.engine import TrainResult, summarize
+
+__all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
+           "layer_name", "layers_in_words", "never_positive"]
+
+GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
+LONE_MARKER = 9  # marker size of a point a line cannot draw (no finite neighbour)
+
+
+def _diverged_count(r: TrainResult) -> str:
+    """"2 of 5 restarts diverged", or "" when none did."""
+    bad, n = int(r.diverged.sum()), int(r.diverged.size)
+    return f"{bad} of {n} restart{'s' if n != 1 else ''} diverged" if bad else ""
+
+
+def _named(label: str, r: TrainResult, sep: str = " ") -> str:
+    """``label`` with the count of restarts that diverged when any did ("N(0, 1) × 10 (5 of 5 restarts
+    diverged)"); ``sep`` goes before the parenthesis ("<br>" in a narrow panel title)."""
+    count = _diverged_count(r)
+    return f"{label}{sep}({count})" if count else label
+
+
+def _all_diverged(r: TrainResult) -> str | None:
+    """What an empty column or panel says when every restart diverged; None otherwise."""
+    n = int(r.diverged.size)
+    if not r.diverged.all():
+        return None
+    return f"{'all ' + str(n) + ' restarts' if n != 1 else 'the restart'} diverged<br>(loss inf/NaN)"
+
+
+def _line_style(y: np.ndarray, color: str) -> dict:
+    """``mode`` and ``marker`` of a line through ``y``: a finite point between two non-finite ones (or
+    the ends) draws nothing as a line, so such lone points get a marker (the step-0 value of a run that
+    diverged by the next record)."""
+    fin = np.isfinite(np.asarray(y, dtype=np.float64))
+    lone = fin & ~np.r_[False, fin[:-1]] & ~np.r_[fin[1:], False]
+    if not lone.any():
+        return dict(mode="lines")
+    return dict(mode="lines+markers", marker=dict(size=np.where(lone, LONE_MARKER, 0), color=color))
+
+
+def _quantiles(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """25th, 50th and 75th percentile over restarts (axis 0), ignoring NaN (a diverged restart)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column (every restart diverged)
+        q = np.nanpercentile(np.where(np.isfinite(a), a, np.nan), [25, 50, 75], axis=0)
+    return q[0], q[1], q[2]
+
+
+def _steps_axis(fig: go.Figure) -> go.Figure:
+    """Training steps are counts: whole numbers with a thousands separator (15,000), never 1.5e+4."""
+    fig.update_xaxes(tickformat=",d", exponentformat="none")
+    return fig
+
+
+def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: int | None = None) -> go.Figure:
+    """Median over restarts (line) and the middle half (band) of ``what`` (``loss`` or ``test_acc``)
+    against the training step, one colour per initializer; a dotted line marks ``step``.
+
+    The statistics at a step are over the restarts finite there: those that diverged drop out (their
+    count is in the legend name), and an initializer whose restarts all diverged after step 0 is one
+    marker at step 0 (on the loss chart, high up: the log axis keeps it, it is true).
+    """
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        x = r.recorded_steps
+        lo, mid, hi = _quantiles(getattr(r, what))
+        c = colour(i)
+        fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
+                                 mode="lines", fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup=label))
+        fig.add_trace(go.Scatter(x=x, y=mid, name=_named(label, r), line=dict(color=c, dash=dash(i)),
+                                 legendgroup=label, **_line_style(mid, c)))
+    if step is not None:
+        fig.add_vline(x=step, line=dict(color="#999999", dash="dot"))
+    if what == "loss":
+        fig.update_yaxes(type="log")
+        title = "training loss (binary cross-entropy)"
+    else:
+        fig.update_yaxes(range=[0.0, 1.02])
+        title = "test accuracy"
+    return _steps_axis(_finish(fig, "step", title, hovermode="x unified"))
+
+
+def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
+    """The final test accuracy of every restart as a point, one column per initializer, with its median.
+
+    A diverged restart has no accuracy to draw (NaN): the legend name counts them, and a column left
+    empty says "all N restarts diverged" in its middle.
+    """
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        acc = r.test_acc[:, -1]
+        k = np.arange(acc.size)
+        jitter = (k - (acc.size - 1) / 2) * (0.5 / max(acc.size, 1))
+        note = _all_diverged(r)
+        if note is not None and not np.isfinite(acc).any():
+            fig.add_annotation(x=i, y=0.5, text=note, showarrow=False, font=dict(size=11, color=colour(i)))
+        fig.add_trace(go.Scatter(x=i + jitter, y=acc, mode="markers", name=_named(label, r),
+                                 marker=dict(color=colour(i), size=9),
+                                 customdata=k, hovertemplate="restart %{customdata}: %{y:.3f}<extra>" + label + "</extra>"))
+        med = summarize(r).acc_median  # the table's median: diverged restarts left out (None: all diverged)
+        fig.add_trace(go.Scatter(x=[i - 0.3, i + 0.3], y=[np.nan if med is None else med] * 2, mode="lines",
+                                 showlegend=False, line=dict(color=colour(i), width=3), hoverinfo="skip"))
+    fig.update_xaxes(tickvals=list(range(len(results))), ticktext=list(results), range=[-0.6, len(results) - 0.4])
+    fig.update_yaxes(range=[0.0, 1.02])
+    return _finish(fig, "initializer", "final test accuracy (one point per restart)")
+
+
+def _grid(data_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    lo, hi = data_x.min(axis=0), data_x.max(axis=0)
+    pad = 0.15 * (hi - lo) + 1e-9
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+    xx, yy = np.meshgrid(gx, gy)
+    return gx, gy, np.column_stack([xx.ravel(), yy.ravel()])
+
+
+def _input_title(k: int, r: TrainResult) -> str:
+    """The k-th input's axis title as the network saw it: standardized, or the raw coordinate."""
+    return f"x{'₁₂'[k - 1]} (standardized)" if r.scenario.inputs == "standard" else f"x{'₁₂'[k - 1]}"
+
+
+def _no_prediction(r: TrainResult, restart: int, step: int) -> str:
+    """What a decision-boundary panel says when ``restart`` has no finite prediction at ``step``: when it
+    diverged (the first recorded step, up to ``step``, at which its loss or parameters were not finite)."""
+    upto = r.recorded_steps <= step
+    bad = ~np.isfinite(r.loss[restart, upto]) | ~np.isfinite(r.theta[restart, upto]).all(axis=1)
+    if not bad.any():
+        return f"restart {restart}: no finite prediction<br>at step {step:,}"
+    return f"restart {restart} diverged<br>by step {int(r.recorded_steps[upto][np.argmax(bad)]):,}: no prediction"
+
+
+def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int) -> go.Figure:
+    """Side by side per initializer: the predicted probability of class 1 over the input plane for
+    ``restart`` at recorded ``step`` (colour, the 0.5 contour is the decision boundary) and the
+    training points.
+
+    The axes are named as the network saw the inputs (``scenario.inputs``: "x₁ (standardized)", or
+    "x₁" for unscaled ones) and drawn 1:1 in data units, so a circle is a circle: every panel shows the
+    same plane (the same training points), so the x axes match the first one, the y axes are shared,
+    and the first y axis is anchored to the first x axis at ratio 1 (plotly ignores a scale anchor on
+    an axis that also matches another, hence the one anchor).
+
+    A panel whose restart has no finite prediction at ``step`` (its parameters, or all its outputs, are
+    inf/NaN: it diverged) draws no probability and says "restart 0 diverged by step 11: no prediction",
+    the first recorded step at which its loss or parameters were not finite; the colour bar is the
+    first drawn panel's.
+    """
+    fig = make_subplots(rows=1, cols=len(results), subplot_titles=list(results), shared_yaxes=True)
+    scale_shown = False
+    for i, (label, r) in enumerate(results.items()):
+        X, y = np.asarray(r.data.X_train, dtype=np.float64), np.asarray(r.data.y_train)
+        gx, gy, pts = _grid(X)
+        p = None
+        if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in r.params(restart, step)):
+            with np.errstate(all="ignore"):
+                p = 1.0 / (1.0 + np.exp(-np.clip(r.decision_function(pts, restart, step), -60, 60)))
+        if p is None or not np.isfinite(p).any():  # nothing to colour: a 0.5 field would look like zero init's
+            fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False, **LABEL_BOX,
+                               text=_no_prediction(r, restart, step), row=1, col=i + 1)
+        else:
+            z = np.where(np.isfinite(p), p, 0.5).reshape(GRID, GRID).astype(np.float32)
+            fig.add_trace(go.Contour(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, zmin=0, zmax=1,
+                                     colorscale="RdBu", reversescale=True, opacity=0.75, showscale=not scale_shown,
+                                     contours=dict(start=0, end=1, size=0.1), line=dict(width=0),
+                                     colorbar=dict(title=dict(text="P(class 1)")), name=label,
+                                     hovertemplate="P(class 1) %{z:.2f}<extra></extra>"), row=1, col=i + 1)
+            fig.add_trace(go.Contour(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, showscale=False,
+                                     contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
+                                     line=dict(color="black", width=2), hoverinfo="skip", name="boundary",
+                                     showlegend=False), row=1, col=i + 1)
+            scale_shown = True
+        for cls, sym in ((0, "circle"), (1, "x")):
+            m = y == cls
+            fig.add_trace(go.Scatter(x=X[m, 0].astype(np.float32), y=X[m, 1].astype(np.float32), mode="markers",
+                                     marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
+                                     name=f"class {cls}", legendgroup=f"class {cls}", showlegend=i == 0),
+                          row=1, col=i + 1)
+        fig.update_xaxes(title_text=_input_title(1, r), matches="x" if i else None, constrain="domain",
+                         row=1, col=i + 1)
+    first = next(iter(results.values()), None)
+    fig.update_yaxes(title_text=_input_title(2, first) if first else "", scaleanchor="x", scaleratio=1,
+                     constrain="domain", row=1, col=1)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
+                      margin=dict(l=60, r=20, t=80, b=50), height=360)
+    return fig
+
+
+def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
+    """Distinct units per hidden layer against the step (median over restarts): 1 means every unit of
+    the layer is the same unit, the symmetry was never broken.
+
+    One panel per initializer (side by side, one y axis for all): drawn on one plot, initializers that
+    keep every unit (N(0, 1) × 10 and He: 10 and 5) drew identical lines, one hidden under the other.
+    In a panel the colour is the initializer's and the dash the layer's; at the right end of each panel
+    a label names the layers ending at each value ("layers 1, 2" where lines coincide, as zero init's at
+    1). The y axis counts units: whole-number ticks at 1 and at every layer's width, up to the widest.
+    A diverged restart has no units to count (NaN) from its blow-up on: the panel title counts such
+    restarts, and a panel whose restarts all diverged says so in its middle.
+    """
+    labels = list(results)
+    fig = make_subplots(rows=1, cols=max(len(labels), 1), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[_named(label, r, "<br>") for label, r in results.items()])
+    widths: set[int] = set()
+    for i, (label, r) in enumerate(results.items()):
+        _, mid, _ = _quantiles(r.distinct)
+        steps = r.recorded_steps
+        widths.update(int(w) for w in r.scenario.hidden)
+        for layer in range(mid.shape[1]):
+            fig.add_trace(go.Scatter(x=steps, y=mid[:, layer], name=f"{label}, layer {layer + 1}",
+                                     legendgroup=label, showlegend=False, line=dict(color=colour(i), dash=dash(layer)),
+                                     hovertemplate=f"layer {layer + 1}: %{{y:.3g}} distinct units<extra>{label}</extra>",
+                                     **_line_style(mid[:, layer], colour(i))),
+                          row=1, col=i + 1)
+        note = _all_diverged(r)
+        if note is not None:
+            fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", text=note, showarrow=False,
+                               font=dict(size=11, color=colour(i)), row=1, col=i + 1)
+        ends: dict[float, list[int]] = {}
+        for layer in range(mid.shape[1]):
+            if np.isfinite(mid[-1, layer]):
+                ends.setdefault(float(mid[-1, layer]), []).append(layer + 1)
+        for value, layers in ends.items():
+            text = ("layers " + ", ".join(map(str, layers))) if len(layers) > 1 else f"layer {layers[0]}"
+            fig.add_annotation(x=float(steps[-1]), y=value, text=text, showarrow=False, xanchor="right",
+                               yanchor="bottom", font=dict(size=11, color=colour(i)), row=1, col=i + 1)
+    top = max(widths, default=1)
+    ticks = sorted({1, *widths})
+    fig.update_yaxes(range=[0, top * 1.12], tickmode="array", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                     zeroline=False)
+    _steps_axis(_finish(fig, "step", "distinct units (median over restarts)"))
+    fig.update_yaxes(title_text="")
+    fig.update_yaxes(title_text="distinct units (median over restarts)", row=1, col=1)
+    return fig
+
+
+# What the per-layer chart can draw: the weights' gradient, the weights, or their ratio (the relative
+# update size: how much one step of the learning rate changes a layer).
+NORMS = {"grad": "‖∂L/∂W‖", "weight": "‖W‖", "relative": "‖∂L/∂W‖ / ‖W‖"}
+
+
+def _median_norm(r: TrainResult, what: str) -> np.ndarray:
+    """Median over restarts of ``what`` (:data:`NORMS`) per recorded step and layer, (T, L); a ratio is
+    taken per restart, then its median."""
+    g = np.asarray(r.grad_norm, dtype=np.float64)
+    if what == "weight":
+        g = r.weight_norm
+    elif what == "relative":
+        with np.errstate(all="ignore"):
+            g = g / r.weight_norm
+    return _quantiles(g)[1]
+
+
+def layer_name(layer: int, layers: int) -> str:
+    """"layer 2", or "output layer" for the last of ``layers`` (1..L): the Symmetry chart numbers only the
+    hidden layers, so the output is named, not given the next number."""
+    return "output layer" if layer == layers else f"layer {layer}"
+
+
+def layers_in_words(layers: list[int], total: int) -> str:
+    """Layers 1..``total`` in words: "layer 1", "layers 1, 2", "the output layer", "layers 1, 2 and
+    the output layer" (the last of ``total`` is the output)."""
+    hidden = [str(layer) for layer in layers if layer != total]
+    words = [f"layer{'s' if len(hidden) > 1 else ''} {', '.join(hidden)}"] if hidden else []
+    if total in layers:
+        words.append("the output layer")
+    return " and ".join(words)
+
+
+def never_positive(results: Mapping[str, TrainResult], what: str = "grad") -> list[tuple[str, int]]:
+    """(label, layer) of every layer (1..L) whose median ``what`` (:data:`NORMS`; default the gradient
+    ‖∂L/∂W‖) over restarts is exactly 0 at every recorded step (zero init: the hidden layers), in order.
+
+    :func:`grad_norm_figure` draws no line for them (a log axis has no 0); the page says so in words
+    (:func:`layers_in_words`: layer L is the output layer).
+    """
+    out = []
+    for label, r in results.items():
+        mid = _median_norm(r, "weight" if what == "weight" else "grad")
+        out.extend((label, layer + 1) for layer in range(mid.shape[1]) if (mid[:, layer] == 0).all())
+    return out
+
+
+def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False, *, what: str | None = None
+                     ) -> go.Figure:
+    """Per layer against the step (median over restarts), log axis: ‖∂L/∂W_l‖ (``what="grad"``, the
+    default), the weights' own ‖W_l‖ (``"weight"``) or the relative update size ‖∂L/∂W_l‖ / ‖W_l‖
+    (``"relative"``, also ``relative=True``: the ratio per restart, then its median).
+
+    A layer whose line has no positive finite value (zero init: exactly 0 at every step, see
+    :func:`never_positive`) gets no trace, so the legend lists only the lines drawn. Traces are named
+    "label, layer 1" .. "label, output layer" (:func:`layer_name`), the label with the count of its
+    diverged restarts when there are any (whose values drop out of the median from their blow-up on).
+    """
+    what = what or ("relative" if relative else "grad")
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        mid = _median_norm(r, what)
+        name = _named(label, r)
+        for layer in range(mid.shape[1]):
+            y = np.where(np.isfinite(mid[:, layer]) & (mid[:, layer] > 0), mid[:, layer], np.nan)
+            if np.isnan(y).all():
+                continue
+            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, name=f"{name}, {layer_name(layer + 1, mid.shape[1])}",
+                                     line=dict(color=colour(i), dash=dash(layer)), **_line_style(y, colour(i))))
+    fig.update_yaxes(type="log")
+    return _steps_axis(_finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))

@@ -1,0 +1,337 @@
+"""The scenario schema: one declarative list of every setting, its bounds and its default.
+
+Everything that varies in initlab (the engine, the widgets, the share links, the presets, the docs
+tables) reads this one schema. A :class:`Scenario` holds only registry keys and numbers, so it is
+hashable, cacheable and printable; it never holds a function or an array.
+
+Initializer parameters (``mean``, ``stddev``, ...) are optional: ``None`` means "the chosen
+initializer's own default", because the same name has different defaults in different frameworks
+(Keras ``random_normal`` has stddev 0.05, PyTorch ``trunc_normal_`` has std 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from initlab.weights.initializers import BIASES  # noqa: F401 - the bias schemes live with their draws
+from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
+    MAX_RAW_LENGTH,
+    FieldSpec,
+    Kind,
+    Notice,
+    Section,
+    check_value,
+    choices_for,
+    format_value,
+    over_limit,
+    parse_value,
+)
+
+
+class BudgetError(ValueError):
+    """A scenario that would cost more memory or compute than one request may use.
+
+    ``limit`` names the limit that binds: ``"memory"`` or ``"computation"``.
+    """
+
+    def __init__(self, message: str, limit: str = "memory") -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+# Loss at the output, per example b (L is the batch mean of these):
+#   projection: l_b = r_b . h_L[b], r_b ~ N(0, I) fixed by the seed, so dl_b/dh_L = r_b: the backward
+#               signal starts with unit variance whatever the forward pass did, which isolates what the
+#               layers do to gradients (the setting of Schoenholz et al. 2017 and most init analyses).
+#   mse:        l_b = 1/2 ||h_L[b] - y_b||^2, y_b ~ N(0, I): a realistic regression loss whose gradient
+#               also carries the forward explosion (h_L - y).
+LOSSES = ("projection", "mse")
+# Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
+INPUTS = ("standard", "minmax", "raw")
+# Bias schemes that take no bias_value (zeros; PyTorch's U[-1/sqrt(n), 1/sqrt(n)] is fixed by the fan-in):
+# the page does not draw its box for them.
+BIASES_WITHOUT_VALUE = ("zeros", "torch_linear")
+DTYPES = ("float32", "float64")
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
+NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+
+# Hard caps per request. The classic experiments (250 layers x 512 units x batch 256) fit in both
+# dtypes; the memory estimate below is an upper bound of the engine's peak and stays under 1 GB.
+MAX_BYTES = 950_000_000
+MAX_MACS = 2.0e10  # multiply-accumulates of the forward pass (the backward pass costs twice that)
+
+_P = "init"  # group name of initializer parameters
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("init", "choice", "glorot_uniform", "Initializer",
+              "How every weight matrix is drawn (Keras names; classic and PyTorch schemes under their own names).",
+              registry="init"),
+    FieldSpec("activation", "choice", "tanh", "Activation", "Nonlinearity applied after every layer.",
+              registry="activation"),
+    FieldSpec("depth", "int", 50, "Depth (layers)", "Number of dense layers.", lo=1, hi=1000, widget="slider"),
+    FieldSpec("width", "int", 256, "Width (units)", "Units per layer; the input has the same width.", lo=1, hi=2048,
+              widget="slider"),
+    FieldSpec("batch", "int", 128, "Batch size", "Number of input examples pushed through the network.", lo=1, hi=4096,
+              widget="slider"),
+    FieldSpec("seed", "int", 0, "Seed", "Seed of every random draw: same seed, same numbers.", lo=0, hi=2**32 - 1),
+    FieldSpec("dtype", "choice", "float32", "Precision", "float32 overflows above 3.4e38, float64 above 1.8e308.",
+              choices=DTYPES),
+    FieldSpec("mean", "float", None, "mean", "Mean of the normal distribution.", lo=-100, hi=100, optional=True, group=_P),
+    FieldSpec("stddev", "float", None, "stddev", "Standard deviation of the normal distribution.", lo=0, hi=100,
+              optional=True, group=_P),
+    FieldSpec("minval", "float", None, "minval", "Lower bound of the uniform distribution.", lo=-100, hi=100,
+              optional=True, group=_P),
+    FieldSpec("maxval", "float", None, "maxval", "Upper bound of the uniform distribution.", lo=-100, hi=100,
+              optional=True, group=_P),
+    FieldSpec("value", "float", None, "value", "The constant every weight is set to.", lo=-100, hi=100, optional=True,
+              group=_P),
+    FieldSpec("scale", "float", None, "scale", "Variance scale factor (2 for ReLU, 1 for tanh/linear).", lo=1e-6,
+              hi=100, optional=True, group=_P),
+    FieldSpec("mode", "choice", None, "mode", "Which fan divides the variance.", choices=MODES, optional=True, group=_P),
+    FieldSpec("distribution", "choice", None, "distribution", "Shape of the distribution.", choices=DISTRIBUTIONS,
+              optional=True, group=_P),
+    FieldSpec("gain", "float", None, "gain", "Multiplicative factor on the matrix.", lo=0, hi=100, optional=True,
+              group=_P),
+    FieldSpec("nonlinearity", "choice", None, "nonlinearity", "PyTorch calculate_gain nonlinearity.",
+              choices=NONLINEARITIES, optional=True, group=_P),
+    FieldSpec("negative_slope", "float", None, "negative_slope", "Leaky ReLU slope for PyTorch's gain.", lo=0, hi=1,
+              optional=True, group=_P),
+    FieldSpec("a", "float", None, "a", "Lower truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),
+    FieldSpec("b", "float", None, "b", "Upper truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),
+    FieldSpec("bias", "choice", "zeros", "Bias init",
+              "How biases start: zeros (the Keras and textbook default), constant, random_normal, or torch_linear: "
+              "U[-1/sqrt(n), 1/sqrt(n)] with n inputs, PyTorch's nn.Linear default.",
+              choices=BIASES),
+    FieldSpec("bias_value", "float", 0.1, "Bias value / std",
+              "The constant for bias=constant, the standard deviation for bias=random_normal (not used by zeros "
+              "and torch_linear).", lo=-100, hi=100),
+    FieldSpec("inputs", "choice", "standard", "Inputs",
+              "standard: N(0,1) features; minmax: U[0,1]; raw: U[0,255], like unscaled pixel values.",
+              choices=INPUTS, group="data"),
+    FieldSpec("loss", "choice", "projection", "Loss",
+              "projection: l = r.h with r ~ N(0,1) (unit output gradient); mse: 1/2 ||h - y||^2, y ~ N(0,1).",
+              choices=LOSSES, group="data"),
+    FieldSpec("shared", "bool", False, "Reuse one matrix",
+              "Use the same weight matrix in every layer (the classic fast.ai experiment).", group="network"),
+    FieldSpec("lsuv", "bool", False, "LSUV",
+              "Layer-sequential unit-variance init (Mishkin & Matas 2016): start from orthogonal weights "
+              "(replacing the initializer), then rescale each layer in turn on the input batch until its "
+              "pre-activations have variance 1 (within 0.1).", group="network"),
+)
+
+FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
+INIT_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.group == _P)
+
+
+class InitParams:
+    """What every scenario with an initializer (``init`` and the Keras-named parameters of
+    :data:`INIT_PARAM_NAMES`) and a schema (``SCHEMA``) can say about itself."""
+
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    def init_params(self) -> dict[str, Any]:
+        """The initializer parameters set here (non-None) that ``self.init`` accepts."""
+        from initlab.weights import initializers
+
+        accepted = initializers.spec(self.init).params  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
+
+    def validate(self) -> Any:
+        """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
+        for f in self.SCHEMA:
+            check_value(f, getattr(self, f.name))
+        # Unused initializer parameters are harmless but must still be in range (checked above); the
+        # used ones must also satisfy the initializer's own rules (minval <= maxval, ...).
+        from initlab.weights import initializers
+
+        initializers.get(self.init, **self.init_params())  # type: ignore[attr-defined]
+        return self
+
+
+@dataclass(frozen=True)
+class Scenario(InitParams):
+    """Everything that determines one run of the engine; plain values only.
+
+    ``Scenario()`` is the default scenario; ``dataclasses.replace(s, depth=250)`` derives another.
+    Call :meth:`validate` (the engine does) to check values against :data:`FIELDS`.
+    """
+
+    init: str = "glorot_uniform"
+    activation: str = "tanh"
+    depth: int = 50
+    width: int = 256
+    batch: int = 128  # 32768 values per layer: plenty for the statistics, half the time of 256
+    seed: int = 0
+    dtype: str = "float32"
+    mean: float | None = None
+    stddev: float | None = None
+    minval: float | None = None
+    maxval: float | None = None
+    value: float | None = None
+    scale: float | None = None
+    mode: str | None = None
+    distribution: str | None = None
+    gain: float | None = None
+    nonlinearity: str | None = None
+    negative_slope: float | None = None
+    a: float | None = None
+    b: float | None = None
+    bias: str = "zeros"
+    bias_value: float = 0.1
+    inputs: str = "standard"
+    loss: str = "projection"
+    shared: bool = False
+    lsuv: bool = False
+
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = FIELDS
+
+    def changes(self) -> dict[str, Any]:
+        """Fields that differ from the defaults, in schema order (what a share link carries)."""
+        base = Scenario()
+        return {f.name: getattr(self, f.name) for f in FIELDS if getattr(self, f.name) != getattr(base, f.name)}
+
+    def replace(self, **changes: Any) -> "Scenario":
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+
+def itemsize(s: Scenario) -> int:
+    """Bytes per value in the scenario's dtype."""
+    return 4 if s.dtype == "float32" else 8
+
+
+def estimate_bytes(s: Scenario) -> int:
+    """Upper bound of the engine's peak memory for ``s`` in bytes.
+
+    The engine keeps, per layer, one (batch, width) array for the backward pass and the weight matrix
+    (width, width) unless ``shared`` (LSUV rescales each layer's copy of a shared matrix, so with
+    ``lsuv`` every layer has its own); on top of that a handful of (batch, width) temporaries, the
+    per-layer samples and the statistics (small). The bound is checked against measured peaks in
+    ``benchmarks/bench_propagate.py``.
+    """
+    bw = s.batch * s.width
+    mats = 1 if s.shared and not s.lsuv else s.depth
+    values = s.depth * bw + mats * s.width * s.width + 10 * bw + s.depth * 2 * 4096
+    return values * itemsize(s) + 2_000_000
+
+
+def estimate_macs(s: Scenario) -> float:
+    """Multiply-accumulates of the forward pass: depth x batch x width^2 (backward costs 2x this).
+
+    With ``lsuv`` the LSUV stage's own forward pass over the batch counts too (2x).
+    """
+    return float(s.depth) * s.batch * s.width * s.width * (2.0 if s.lsuv else 1.0)
+
+
+def check_budget(s: Scenario) -> None:
+    """Raise :class:`BudgetError` if ``s`` would exceed the per-request memory or compute budget.
+
+    The message says which limit binds, in plain words (memory first: it is the one that can take
+    the server down); ``BudgetError.limit`` is ``"memory"`` or ``"computation"``.
+    """
+    need = estimate_bytes(s)
+    if need > MAX_BYTES:
+        raise BudgetError(
+            f"{s.depth} layers of {s.width} units with {s.batch} examples in {s.dtype} would need about "
+            f"{_mb(need)} of memory, more than the {_mb(MAX_BYTES)} one scenario may use: use fewer layers, "
+            "units or examples" + (", or float32." if s.dtype == "float64" else "."), "memory")
+    macs = estimate_macs(s)
+    if macs > MAX_MACS:
+        need, most = over_limit(macs, MAX_MACS)
+        raise BudgetError(
+            f"{s.depth} layers of {s.width} units with {s.batch} examples would need {need} multiply-adds "
+            f"per pass, more computation than the {most} one scenario may use (several seconds of the "
+            "server's time): use fewer layers, units or examples.", "computation")
+
+
+def _mb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+
+
+def max_depth_within_budget(s: Scenario) -> int:
+    """The largest depth that keeps ``s`` (its width, batch, dtype) within the budget; 0 if none does."""
+    lo, hi = 0, int(FIELD_BY_NAME["depth"].hi or 1)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        try:
+            check_budget(dataclasses.replace(s, depth=mid))
+            lo = mid
+        except BudgetError:
+            hi = mid - 1
+    return lo
+
+
+def repair_init(s: Any, base: Any, default: Any, key: str) -> tuple[Any, list[Notice]]:
+    """The initializer parameters of ``s`` (a Scenario or a TrainScenario) made valid, with a notice.
+
+    Parameters the initializer does not take become None, whoever set them (a link, or a preset made
+    for another initializer): one scenario has one form, so the page and the link always compare
+    equal. Parameters the initializer rejects (minval > maxval...) go back to ``base``'s (the preset's),
+    else to the initializer's own defaults; the notice, under ``key``, says which.
+    """
+    from initlab.weights import initializers
+
+    notices: list[Notice] = []
+    accepted = initializers.spec(s.init).params
+    s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
+    try:
+        initializers.get(s.init, **s.init_params())
+    except ValueError as exc:
+        s = dataclasses.replace(s, **{k: getattr(base, k) for k in INIT_PARAM_NAMES})
+        try:
+            initializers.get(s.init, **s.init_params())
+            whose = "the preset's values" if base != default else f"the defaults of {s.init}"
+        except ValueError:
+            s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES})
+            whose = f"the defaults of {s.init}"
+        notices.append(Notice(key, f"{exc}; using {whose}"))
+        s = dataclasses.replace(s, **{k: None for k in INIT_PARAM_NAMES if k not in accepted})
+    return s, notices
+
+
+def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = None) -> tuple[Scenario, list[Notice]]:
+    """Fix cross-field problems (parameters the initializer rejects or ignores, budget), with notices.
+
+    Parameters the initializer does not take become None (the codec reports a link that set one: see
+    :func:`irrelevant`). ``given`` is kept for the :class:`~initlab.schema.Section` hook signature. The UI
+    calls this for every run, so a scenario built from widgets never reaches the engine invalid or over
+    budget.
+    """
+    base = base or Scenario()
+    s, notices = repair_init(s, base, Scenario(), "init")
+    try:
+        check_budget(s)
+    except BudgetError as exc:
+        depth = max(max_depth_within_budget(s), 1)
+        # The limit that stops the depth where it is: the one one more layer would break (the limit
+        # broken at the requested depth may be another: memory is checked first).
+        binding = exc
+        try:
+            check_budget(dataclasses.replace(s, depth=depth + 1))
+        except BudgetError as at_next:
+            binding = at_next
+        notices.append(Notice("depth", f"Depth reduced from {s.depth} to {depth}, the most that fits the "
+                                       f"{binding.limit} limit: {exc}"))
+        s = dataclasses.replace(s, depth=depth)
+    return s, notices
+
+
+def irrelevant(s: Scenario) -> dict[str, str]:
+    """Fields that mean nothing for ``s``, with the reason: the parameters its initializer does not take.
+
+    A link that sets one is told so whatever the value it gave (even an unparsable one), and a link to
+    ``s`` never carries one.
+    """
+    from initlab.weights import initializers
+
+    if s.init not in initializers.names():
+        return {}
+    accepted = initializers.spec(s.init).params
+    return {k: f"{s.init} has no such parameter" for k in INIT_PARAM_NAMES if k not in accepted}
+
+
+NET = Section("net", Scenario, FIELDS, repair=lambda s, base, given: repair(s, base, given), irrelevant=irrelevant)
+"""The sidebar's section: the network scenario every computing page reads."""

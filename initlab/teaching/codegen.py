@@ -1,0 +1,467 @@
+"""Code snippets that rebuild the current scenario in Keras 3 or PyTorch (as text; neither is imported).
+
+Each snippet builds ``depth`` dense layers of ``width`` units with the scenario's activation, kernel
+initializer (its parameters as set in ``Scenario.init_params()``, else the initializer's defaults) and
+bias init, pushes a batch drawn like ``Scenario.inputs`` through it and prints the std per layer.
+
+Layout: Keras kernels are (fan_in, fan_out), ``torch.nn.Linear.weight`` is (out_features, in_features);
+every initializer here depends on the two fans only through the formulas below, so the same numbers
+apply to both layouts (and initlab's layers are square anyway).
+
+Exact equivalences used (Keras ``keras/src/initializers``, PyTorch ``torch/nn/init.py``):
+
+* Keras truncated normals draw N(0, sd) and redraw beyond 2 sd; ``VarianceScaling`` (and Glorot / He /
+  LeCun normal) use ``sd = sqrt(scale / n) / 0.87962566`` so the truncated draw has variance scale/n.
+  PyTorch: ``trunc_normal_(w, 0, sd, -2 sd, 2 sd)`` is the same distribution.
+* PyTorch ``kaiming_*_(a, mode, nonlinearity)`` = Keras ``VarianceScaling(scale=gain^2, mode, "uniform"
+  / "untruncated_normal")``; ``nn.Linear``'s default is ``kaiming_uniform_(a=sqrt(5))`` = U[+-1/sqrt(n)].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from initlab.weights import initializers
+from initlab.weights.initializers import TRUNCATED_NORMAL_STD, calculate_gain
+from initlab.signal.scenario import Scenario
+from initlab.training.scenario import TrainScenario
+
+__all__ = ["keras_snippet", "pytorch_snippet", "pytorch_training_snippet"]
+
+_KERAS_CLASS = {
+    "zeros": "Zeros", "ones": "Ones", "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform", "he_normal": "HeNormal", "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal",
+}
+# Keras activation for Dense(activation=...); gelu: initlab uses the tanh approximation.
+_KERAS_ACT = {
+    "linear": '"linear"', "sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"',
+    "leaky_relu": '"leaky_relu"', "elu": '"elu"', "selu": '"selu"',
+    "gelu": "lambda x: keras.activations.gelu(x, approximate=True)", "swish": '"silu"', "softplus": '"softplus"',
+}
+_TORCH_ACT = {
+    "linear": "nn.Identity()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "relu": "nn.ReLU()",
+    "leaky_relu": "nn.LeakyReLU(0.2)  # initlab/Keras slope 0.2; torch's default is 0.01",
+    "elu": "nn.ELU()", "selu": "nn.SELU()", "gelu": 'nn.GELU(approximate="tanh")', "swish": "nn.SiLU()",
+    "softplus": "nn.Softplus()",
+}
+
+
+# The std every snippet prints, defined in the snippet itself: the population std (ddof 0, as initlab's
+# act_std) of the finite values, computed in float64 after dividing by max |h|. torch's h.std() and
+# keras.ops.std accumulate in float32 and print inf, then NaN, one to three layers before any value
+# overflows (width 256, batch 128: from std ~1e36 on; numpy's float32 std already from ~1e19);
+# initlab's stats.moments rescales the same way.
+_STD_HELPER = [
+    "def std(h):",
+    '    """(population std of the finite values of h, fraction of h that is inf or NaN), overflow-safe."""',
+    "    a = np.asarray(h, dtype=np.float64).ravel()",
+    "    finite = a[np.isfinite(a)]",
+    "    bad = 1.0 - finite.size / max(a.size, 1)",
+    "    if finite.size == 0:",
+    '        return float("nan"), bad',
+    "    m = float(np.max(np.abs(finite)))  # divide by it so that no square overflows",
+    "    return (m * float(np.std(finite / m)) if m > 0 else 0.0), bad",
+    "",
+    "",
+    "def report(i, h):",
+    "    sd, bad = std(h)",
+    '    print(f"layer {i:4d}  std {sd:.4g}" + (f"  ({bad:.1%} inf/nan)" if bad else ""))',
+]
+
+
+def _num(x: float) -> str:
+    """A float literal that round-trips (``repr``), e.g. ``1.0``, ``0.0625``, ``0.07216878364870323``."""
+    return repr(float(x))
+
+
+def _params(s: Scenario) -> dict[str, Any]:
+    """The initializer's resolved parameters (scenario values, else the initializer's defaults)."""
+    return dict(initializers.get(s.init, **s.init_params()).params)
+
+
+def _fan(mode: str, n: int) -> float:
+    """The fan a mode divides by, for square (n x n) layers: fan_avg of n and n is n."""
+    return float(n)
+
+
+def _inputs_code(s: Scenario, lib: str) -> list[str]:
+    """Lines drawing the input batch x like ``s.inputs`` with numpy (same for both frameworks)."""
+    shape = f"({s.batch}, {s.width})"
+    if s.inputs == "standard":
+        draw = f"rng.standard_normal({shape})  # standardised features: mean 0, std 1"
+    elif s.inputs == "minmax":
+        draw = f"rng.random({shape})  # min-max scaled features in [0, 1)"
+    else:
+        draw = f"rng.random({shape}) * 255.0  # raw, unscaled values in [0, 255) like pixels"
+    return [f"rng = np.random.default_rng({s.seed})", f"x = {draw}"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Keras
+
+
+def _keras_init(s: Scenario) -> tuple[list[str], str]:
+    """(lines to put before the model, the kernel_initializer expression) for ``s.init`` in Keras 3."""
+    p, n, name = _params(s), s.width, s.init
+    ki = "keras.initializers"
+    if name in _KERAS_CLASS:
+        return [], f"{ki}.{_KERAS_CLASS[name]}()"
+    if name == "constant":
+        return [], f"{ki}.Constant(value={_num(p['value'])})"
+    if name == "random_normal":
+        return [], f"{ki}.RandomNormal(mean={_num(p['mean'])}, stddev={_num(p['stddev'])})"
+    if name == "random_uniform":
+        return [], f"{ki}.RandomUniform(minval={_num(p['minval'])}, maxval={_num(p['maxval'])})"
+    if name == "truncated_normal":
+        return [], f"{ki}.TruncatedNormal(mean={_num(p['mean'])}, stddev={_num(p['stddev'])})"
+    if name == "variance_scaling":
+        return [], (f'{ki}.VarianceScaling(scale={_num(p["scale"])}, mode="{p["mode"]}", '
+                    f'distribution="{p["distribution"]}")')
+    if name == "orthogonal":
+        return [], f"{ki}.Orthogonal(gain={_num(p['gain'])})"
+    if name == "identity":
+        return [], f"{ki}.Identity(gain={_num(p['gain'])})"
+    if name == "small_uniform":
+        return ["# initlab's small_uniform: the tutorial U[0, 0.1] (all positive)."], \
+            f"{ki}.RandomUniform(minval=0.0, maxval=0.1)"
+    if name in ("xavier_heuristic", "torch_linear"):
+        lim = 1.0 / math.sqrt(n)
+        return [f"# U[-1/sqrt(n), +1/sqrt(n)] with n = fan_in = {n}: limit {lim:.6g}"
+                + (" (PyTorch's nn.Linear default)." if name == "torch_linear" else ".")], \
+            f"{ki}.RandomUniform(minval={_num(-lim)}, maxval={_num(lim)})"
+    if name in ("torch_kaiming_uniform", "torch_kaiming_normal"):
+        gain = calculate_gain(p["nonlinearity"], p["negative_slope"])
+        dist = "uniform" if name.endswith("uniform") else "untruncated_normal"
+        return [f"# torch kaiming_{dist.split('_')[-1]}_ with gain {gain:.6g} ({p['nonlinearity']}): "
+                "exactly VarianceScaling(scale=gain^2)."], \
+            f'{ki}.VarianceScaling(scale={_num(gain * gain)}, mode="{p["mode"]}", distribution="{dist}")'
+    if name in ("torch_xavier_uniform", "torch_xavier_normal"):
+        dist = "uniform" if name.endswith("uniform") else "untruncated_normal"
+        return [f"# torch xavier_{dist.split('_')[-1]}_(gain={p['gain']:g}): exactly VarianceScaling(scale=gain^2, "
+                "fan_avg); Keras GlorotNormal would be truncated."], \
+            f'{ki}.VarianceScaling(scale={_num(p["gain"] ** 2)}, mode="fan_avg", distribution="{dist}")'
+    if name == "torch_trunc_normal":
+        m, sd, a, b = p["mean"], p["stddev"], p["a"], p["b"]
+        lines = [
+            f"# torch trunc_normal_(mean={m:g}, std={sd:g}, a={a:g}, b={b:g}): N(mean, std) redrawn outside the",
+            "# absolute interval [a, b]. Keras TruncatedNormal cuts at mean +- 2 std instead, so draw it here.",
+            "# One generator for all layers: seeding inside the function would give every layer the same matrix.",
+            f"trunc_rng = np.random.default_rng({s.seed} + 1)",
+            "",
+            "def trunc_normal_init(shape, dtype=None):",
+            "    g = trunc_rng",
+            f"    w = g.normal({_num(m)}, {_num(sd)}, size=shape)",
+            f"    bad = (w < {_num(a)}) | (w > {_num(b)})",
+            "    while bad.any():",
+            f"        w[bad] = g.normal({_num(m)}, {_num(sd)}, size=int(bad.sum()))",
+            f"        bad = (w < {_num(a)}) | (w > {_num(b)})",
+            "    return keras.ops.convert_to_tensor(w, dtype=dtype)",
+        ]
+        return lines, "trunc_normal_init"
+    raise ValueError(f"no Keras translation for initializer {name!r}")  # pragma: no cover
+
+
+# Keras 3 runs its ops in float32 when given float64 tensors on every backend but TensorFlow:
+# keras.backend.result_type maps float64 to float32 there (BIT64_TO_BIT32_DTYPE in
+# keras/src/backend/common/dtypes.py), so Dense's matmul has float32 precision and overflows above
+# 3.4e38. A float64 snippet cannot avoid that from inside Keras; it says so where it matters.
+_KERAS_FLOAT64_NOTE = [
+    "# float64: Keras 3 computes float64 layers in float32 on every backend but TensorFlow",
+    "# (keras.backend.result_type maps float64 to float32), so values overflow above 3.4e38 as in float32.",
+    'if keras.backend.backend() != "tensorflow":',
+    '    print(f"note: the {keras.backend.backend()} backend computes these float64 layers in float32; "',
+    '          "run with KERAS_BACKEND=tensorflow for float64 arithmetic")',
+]
+
+
+def _keras_bias(s: Scenario) -> str:
+    if s.bias == "constant" and s.bias_value != 0:
+        return f"keras.initializers.Constant(value={_num(s.bias_value)})"
+    if s.bias == "random_normal" and s.bias_value != 0:
+        return f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(abs(s.bias_value))})"
+    if s.bias == "torch_linear":  # PyTorch nn.Linear's default bias: U[+-1/sqrt(fan_in)]
+        lim = 1.0 / math.sqrt(s.width)
+        return f"keras.initializers.RandomUniform(minval={_num(-lim)}, maxval={_num(lim)})"
+    return '"zeros"'
+
+
+def keras_snippet(s: Scenario) -> str:
+    """Keras 3 code (text) that builds ``s``'s network and prints the output std of every layer.
+
+    ``depth`` ``Dense(width)`` layers with ``s.activation``, ``kernel_initializer`` = the Keras
+    equivalent of ``s.init`` (see the module docstring) and the bias init; ``shared`` reuses one
+    Dense layer (one weight matrix) for every layer. Kernels are (fan_in, fan_out).
+    """
+    s.validate()
+    pre, kinit = _keras_init(s)
+    lines = [
+        f"# initlab scenario in Keras 3: {s.depth} x Dense({s.width}, {s.activation}), kernel {s.init}.",
+        "# Keras kernels are (fan_in, fan_out); for these square layers fan_in = fan_out.",
+        "import numpy as np",
+        "import keras",
+        "",
+        f'keras.config.set_floatx("{s.dtype}")',
+        f"keras.utils.set_random_seed({s.seed})",
+        *(_KERAS_FLOAT64_NOTE if s.dtype == "float64" else []),
+        *pre,
+        "",
+        *_STD_HELPER,
+        "",
+        "",
+        "def dense():",
+        f"    return keras.layers.Dense({s.width}, activation={_KERAS_ACT[s.activation]},",
+        f"                              kernel_initializer={kinit},",
+        f"                              bias_initializer={_keras_bias(s)})",
+        "",
+    ]
+    if s.shared:
+        lines += ["one = dense()  # the same layer (one weight matrix) reused in every position",
+                  f"layers = [one] * {s.depth}"]
+    else:
+        lines += [f"layers = [dense() for _ in range({s.depth})]"]
+    lines += [
+        "",
+        *_inputs_code(s, "keras"),
+        f'h = keras.ops.convert_to_tensor(x, dtype="{s.dtype}")',
+        "for i, layer in enumerate(layers, start=1):",
+        "    h = layer(h)",
+        "    report(i, keras.ops.convert_to_numpy(h))",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------
+# PyTorch
+
+
+def _trunc(sd: float, why: str) -> list[str]:
+    return [f"    # {why}.",
+            f"    # N(0, {sd:.6g}) redrawn beyond 2 of those sd, so the std after truncation is "
+            f"{sd * TRUNCATED_NORMAL_STD:.6g};",
+            "    # torch's trunc_normal_ takes absolute bounds a, b.",
+            f"    nn.init.trunc_normal_(w, mean=0.0, std={_num(sd)}, a={_num(-2 * sd)}, b={_num(2 * sd)})"]
+
+
+def _torch_init(s: Scenario) -> list[str]:
+    """Body lines (indented 4) initialising the (out, in) weight ``w`` in place like ``s.init``."""
+    p, n, name = _params(s), s.width, s.init
+    if name == "zeros":
+        return ["    nn.init.zeros_(w)"]
+    if name == "ones":
+        return ["    nn.init.ones_(w)"]
+    if name == "constant":
+        return [f"    nn.init.constant_(w, {_num(p['value'])})"]
+    if name == "random_normal":
+        return [f"    nn.init.normal_(w, mean={_num(p['mean'])}, std={_num(p['stddev'])})"]
+    if name == "random_uniform":
+        return [f"    nn.init.uniform_(w, a={_num(p['minval'])}, b={_num(p['maxval'])})"]
+    if name == "small_uniform":
+        return ["    nn.init.uniform_(w, a=0.0, b=0.1)  # the tutorial U[0, 0.1]: all positive"]
+    if name == "truncated_normal":
+        m, sd = p["mean"], p["stddev"]
+        return ["    # Keras TruncatedNormal: N(mean, stddev) redrawn beyond mean +- 2 stddev (not rescaled).",
+                f"    nn.init.trunc_normal_(w, mean={_num(m)}, std={_num(sd)}, a={_num(m - 2 * sd)}, "
+                f"b={_num(m + 2 * sd)})"]
+    if name in ("variance_scaling", "glorot_normal", "he_normal", "lecun_normal", "glorot_uniform", "he_uniform",
+                "lecun_uniform"):
+        scale, mode, dist = {
+            "glorot_uniform": (1.0, "fan_avg", "uniform"), "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+            "he_uniform": (2.0, "fan_in", "uniform"), "he_normal": (2.0, "fan_in", "truncated_normal"),
+            "lecun_uniform": (1.0, "fan_in", "uniform"), "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+        }.get(name, (p.get("scale"), p.get("mode"), p.get("distribution")))
+        var = scale / max(1.0, _fan(mode, n))
+        if name == "glorot_uniform":
+            return ["    nn.init.xavier_uniform_(w)  # = Keras GlorotUniform: U[+-sqrt(6/(fan_in+fan_out))]"]
+        if name == "he_uniform":
+            return ['    nn.init.kaiming_uniform_(w, nonlinearity="relu")  # = Keras HeUniform: U[+-sqrt(6/fan_in)]']
+        if name == "lecun_uniform":
+            return ['    nn.init.kaiming_uniform_(w, nonlinearity="linear")  # = Keras LecunUniform: U[+-sqrt(3/fan_in)]']
+        if dist == "uniform":
+            lim = math.sqrt(3.0 * var)
+            return [f"    # Keras VarianceScaling(scale={scale:g}, {mode}, uniform): U[+-sqrt(3 scale / n)], n = {n}",
+                    f"    nn.init.uniform_(w, a={_num(-lim)}, b={_num(lim)})"]
+        if dist == "untruncated_normal":
+            return [f"    # Keras VarianceScaling(scale={scale:g}, {mode}, untruncated_normal): N(0, sqrt(scale / n))",
+                    f"    nn.init.normal_(w, mean=0.0, std={_num(math.sqrt(var))})"]
+        return _trunc(math.sqrt(var) / TRUNCATED_NORMAL_STD,
+                      f"Keras {name} = variance_scaling(scale={scale:g}, {mode}, truncated_normal), n = {n}")
+    if name == "orthogonal":
+        return [f"    nn.init.orthogonal_(w, gain={_num(p['gain'])})"]
+    if name == "identity":
+        return ["    nn.init.eye_(w)  # torch's eye_ has no gain argument",
+                f"    w.mul_({_num(p['gain'])})"]
+    if name == "xavier_heuristic":
+        lim = 1.0 / math.sqrt(n)
+        return [f"    nn.init.uniform_(w, a={_num(-lim)}, b={_num(lim)})  # U[+-1/sqrt(n)], n = fan_in = {n}"]
+    if name == "torch_linear":
+        return ["    # nn.Linear's own default (already applied at construction): U[+-1/sqrt(fan_in)]",
+                "    nn.init.kaiming_uniform_(w, a=math.sqrt(5))"]
+    if name in ("torch_kaiming_uniform", "torch_kaiming_normal"):
+        fn = "kaiming_uniform_" if name.endswith("uniform") else "kaiming_normal_"
+        return [f'    nn.init.{fn}(w, a={_num(p["negative_slope"])}, mode="{p["mode"]}", '
+                f'nonlinearity="{p["nonlinearity"]}")']
+    if name in ("torch_xavier_uniform", "torch_xavier_normal"):
+        fn = "xavier_uniform_" if name.endswith("uniform") else "xavier_normal_"
+        return [f"    nn.init.{fn}(w, gain={_num(p['gain'])})"]
+    if name == "torch_trunc_normal":
+        return [f"    nn.init.trunc_normal_(w, mean={_num(p['mean'])}, std={_num(p['stddev'])}, "
+                f"a={_num(p['a'])}, b={_num(p['b'])})"]
+    raise ValueError(f"no PyTorch translation for initializer {name!r}")  # pragma: no cover
+
+
+def _torch_bias(s: Scenario) -> str:
+    if s.bias == "constant" and s.bias_value != 0:
+        return f"    nn.init.constant_(b, {_num(s.bias_value)})"
+    if s.bias == "random_normal" and s.bias_value != 0:
+        return f"    nn.init.normal_(b, mean=0.0, std={_num(abs(s.bias_value))})"
+    if s.bias == "torch_linear":
+        return (f"    nn.init.uniform_(b, -1 / math.sqrt({s.width}), 1 / math.sqrt({s.width}))"
+                "  # nn.Linear's own default bias")
+    return "    nn.init.zeros_(b)  # nn.Linear's default bias is U[+-1/sqrt(fan_in)], not zeros"
+
+
+def pytorch_snippet(s: Scenario) -> str:
+    """PyTorch code (text) that builds ``s``'s network and prints the output std of every layer.
+
+    ``depth`` ``nn.Linear(width, width)`` layers, each followed by ``s.activation``; the weight is
+    re-initialised with the ``torch.nn.init`` equivalent of ``s.init`` (Keras-only semantics such as
+    the 0.8796-rescaled truncated normal written out with ``trunc_normal_`` and explicit bounds) and
+    the bias per ``s.bias``. ``nn.Linear.weight`` is (out_features, in_features); torch computes
+    fan_in from its second dimension, so the fans mean the same as in Keras.
+    """
+    s.validate()
+    lines = [
+        f"# initlab scenario in PyTorch: {s.depth} x Linear({s.width}, {s.width}) + {s.activation}, weights {s.init}.",
+        "# nn.Linear.weight is (out_features, in_features), the transpose of a Keras kernel.",
+        "import math",
+        "",
+        "import numpy as np",
+        "import torch",
+        "from torch import nn",
+        "",
+        f"torch.manual_seed({s.seed})",
+        f"dtype = torch.{s.dtype}",
+        "",
+        *_STD_HELPER,
+        "",
+        "",
+        "@torch.no_grad()",
+        "def init_(layer):",
+        "    w, b = layer.weight, layer.bias",
+        *_torch_init(s),
+        _torch_bias(s),
+        "",
+    ]
+    if s.shared:
+        lines += [f"one = nn.Linear({s.width}, {s.width}, dtype=dtype)",
+                  "init_(one)",
+                  f"linears = [one] * {s.depth}  # the same weight matrix in every layer"]
+    else:
+        lines += [f"linears = [nn.Linear({s.width}, {s.width}, dtype=dtype) for _ in range({s.depth})]",
+                  "for layer in linears:",
+                  "    init_(layer)"]
+    lines += [
+        f"act = {_TORCH_ACT[s.activation]}",
+        "",
+        *_inputs_code(s, "torch"),
+        "h = torch.as_tensor(x, dtype=dtype)",
+        "with torch.no_grad():",
+        "    for i, layer in enumerate(linears, start=1):",
+        "        h = act(layer(h))",
+        "        report(i, h.numpy())",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
+    """PyTorch code that replays restart ``restart`` of ``ts`` step for step, and prints what initlab records.
+
+    The data, the initial weights and the batch order come from initlab itself (``make_data``,
+    ``initial_params``: Keras layout (fan_in, fan_out), transposed into ``nn.Linear.weight``;
+    :func:`initlab.training.engine.batches`: one shuffle per epoch from the restart's own stream, a short last
+    batch), so every update sees the same examples. The optimizer is the PyTorch equivalent of initlab's
+    Keras-3 formulas (SGD; SGD with momentum, the same update for a constant learning rate; Adam written
+    out as Keras 3 computes it, since ``torch.optim.Adam`` adds epsilon after the bias correction). The
+    snippet records the full-training-set loss at initlab's recorded steps (``losses``, as
+    ``TrainResult.loss[restart]``), the last one after the last update, and prints it with the test
+    accuracy. ``ValueError`` if ``restart`` is not one of the scenario's restarts.
+    """
+    from initlab.training.scenario import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
+    from initlab.training.engine import check_restart
+
+    restart = check_restart(ts, restart)
+    acts = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "linear": "nn.Identity()",
+            "leaky_relu": "nn.LeakyReLU(0.2)", "elu": "nn.ELU()", "selu": "nn.SELU()",
+            "gelu": 'nn.GELU(approximate="tanh")', "swish": "nn.SiLU()", "softplus": "nn.Softplus()"}
+    dtype = "torch.float64" if ts.dtype == "float64" else "torch.float32"
+    opt = {"sgd": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)})",
+           "momentum": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)}, momentum={_num(ts.momentum)})",
+           "adam": None}[ts.optimizer]
+    fields = ", ".join(f"{k}={v!r}" for k, v in ts.changes().items())
+    lines = [
+        "# Train the same network in PyTorch, from initlab's own data, starting weights and batch order.",
+        "# pip install torch==2.13.0, then run it from the initlab folder (it imports initlab for these).",
+        "import math",
+        "",
+        "import torch",
+        "from torch import nn",
+        "from initlab import TrainScenario",
+        "from initlab.training.engine import batches, initial_params, make_data, record_steps",
+        "",
+        f"ts = TrainScenario({fields})",
+        f"restart = {restart}  # replays initlab's restart {restart} (seed ts.seed + restart)",
+        "data = make_data(ts)",
+        f"X = torch.tensor(data.X_train, dtype={dtype}); y = torch.tensor(data.y_train, dtype={dtype})",
+        f"Xt = torch.tensor(data.X_test, dtype={dtype}); yt = torch.tensor(data.y_test, dtype={dtype})",
+        "layers = []",
+        "for i, (W, b) in enumerate(initial_params(ts, restart)):",
+        f"    lin = nn.Linear(*W.shape, dtype={dtype})",
+        "    with torch.no_grad():",
+        f"        lin.weight.copy_(torch.tensor(W.T, dtype={dtype}))  # Keras (in, out) -> torch (out, in)",
+        f"        lin.bias.copy_(torch.tensor(b, dtype={dtype}))",
+        "    layers.append(lin)",
+        f"    if i < {len(ts.hidden)}:",
+        f"        layers.append({acts[ts.activation]})",
+        "model = nn.Sequential(*layers)  # logits; the sigmoid is in the loss",
+        "loss_fn = nn.BCEWithLogitsLoss()  # mean binary cross-entropy, computed stably from the logits",
+    ]
+    if opt is not None:
+        lines.append(f"opt = {opt}")
+        zero, update = "    opt.zero_grad()", ["    opt.step()"]
+    else:
+        # Keras 3's Adam, as initlab runs it: torch.optim.Adam adds epsilon after the bias correction.
+        lines += ["params = list(model.parameters())",
+                  "m = [torch.zeros_like(p) for p in params]; v = [torch.zeros_like(p) for p in params]",
+                  f"lr, b1, b2, eps = {_num(ts.lr)}, {ADAM_BETA1}, {ADAM_BETA2}, {ADAM_EPSILON}"]
+        zero = "    model.zero_grad()"
+        update = ["    with torch.no_grad():  # Keras 3 Adam",
+                  "        alpha = lr * math.sqrt(1 - b2 ** (step + 1)) / (1 - b1 ** (step + 1))",
+                  "        for p, mp, vp in zip(params, m, v):",
+                  "            mp += (p.grad - mp) * (1 - b1); vp += (p.grad * p.grad - vp) * (1 - b2)",
+                  "            p -= mp * alpha / (vp.sqrt() + eps)"]
+    lines += [
+        "",
+        "def train_loss():",
+        "    with torch.no_grad():",
+        "        return loss_fn(model(X)[:, 0], y).item()",
+        "",
+        "",
+        "recorded = set(record_steps(ts.steps).tolist())  # the steps of initlab's loss curve",
+        "losses = {}  # step -> loss on the whole training set before that step's update",
+        "for step, idx in enumerate(batches(ts, restart)):  # initlab's examples for every update",
+        "    if step in recorded:",
+        "        losses[step] = train_loss()",
+        "    idx = torch.from_numpy(idx)",
+        zero,
+        "    loss_fn(model(X[idx])[:, 0], y[idx]).backward()",
+        *update,
+        "losses[ts.steps] = train_loss()  # after the last update, as initlab's last record",
+        "with torch.no_grad():",
+        "    acc = ((model(Xt)[:, 0] > 0) == (yt == 1)).to(torch.float64).mean().item()",
+        "print(f'final training loss {losses[ts.steps]:.6g}, test accuracy {acc:.3f}')",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,316 @@
+"""Ready-made scenarios: each one shows one thing the choice of initial weights does.
+
+``PRESETS`` maps a URL key (``?preset=he_relu``) to a :class:`Preset`; the insertion order is the
+display order. Every number quoted in a preset's ``text`` is either a formula's value or what
+:func:`initlab.propagate` (or :mod:`initlab.signal.verdict`) computes for its scenario, whose seed is 0 (the
+text says so), and only numbers the preset's opening page shows are quoted;
+``tests/test_presets.py`` lists every number of every text and re-computes each one, with the
+tolerance derived from the math.
+
+Budget: every scenario runs in well under 2 s on 2 cores (width <= 256, batch 64..256; the 250-layer
+ones use batch 64..128, and the orthogonal one width 128 because 250 QR factorisations dominate).
+
+Only the standard library and :mod:`initlab.signal.scenario` are imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from initlab.signal.scenario import Scenario
+from initlab.training.scenario import TrainScenario
+from initlab.pages import RangesView, TheoryView, TrainView
+
+__all__ = ["PRESETS", "TABS", "Preset", "get", "names"]
+
+Tab = Literal["signal", "gradients", "ranges", "compare", "training", "theory"]
+TABS: tuple[str, ...] = ("signal", "gradients", "ranges", "compare", "training", "theory")
+_NAME = re.compile(r"[a-z0-9_]{1,32}")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One ready-made scenario: ``name`` is the stable URL key ([a-z0-9_]), ``title`` a short label,
+    ``text`` 2-3 plain sentences saying what to look at and what it means, ``tab`` the page that
+    shows it best, ``views`` the settings of that page (section id -> view) where they differ from the
+    page's defaults: the opening view shows what the text describes."""
+
+    name: str
+    title: str
+    text: str
+    scenario: Scenario
+    tab: Tab
+    views: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    # "train": the text quotes measured training numbers as fields ({he.acc_median}), filled in from the
+    # comparison on the page (initlab.training.summaries.train_facts): their digits depend on the CPU.
+    facts: str = ""
+
+    def values(self) -> dict[str, Any]:
+        """The page state this preset opens with: its scenario (section ``net``) and its views; sections
+        it does not set keep their defaults (the link codec fills them in)."""
+        return {"net": self.scenario, **self.views}
+
+    def fill(self, facts: Mapping[str, Any]) -> str:
+        """The text with its fields filled in from ``facts`` (for ``facts == "train"``, the mapping of
+        :func:`initlab.training.summaries.train_facts`); a text without fields is returned as it is."""
+        return self.text.format_map(facts) if self.facts else self.text
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"preset name {self.name!r} must be 1-32 characters of [a-z0-9_]")
+        if self.tab not in TABS:
+            raise ValueError(f"preset tab {self.tab!r} must be one of {', '.join(TABS)}")
+
+
+# The classic 250-layer linear stack of the source texts; batch 64 keeps it at ~0.5 s.
+_LINEAR_250 = dict(activation="linear", depth=250, width=256, batch=64)
+
+_ALL: tuple[Preset, ...] = (
+    Preset(
+        "zero_init", "Zero init: the symmetry is never broken",
+        "Every weight starts at 0, so all sigmoid units of a layer compute the same value for every input. Only "
+        "the top layer gets a gradient (weight gradient norm 2.78); the 9 layers below get exactly 0, and since "
+        "all units of a layer are identical they would receive identical updates forever.",
+        Scenario(init="zeros", activation="sigmoid", depth=10, width=256, batch=128),
+        "gradients",
+    ),
+    Preset(
+        "std1_explodes", "N(0, 1) weights: 250 layers explode",
+        "Weights drawn from N(0, 1), 256 inputs per unit, no activation: each layer multiplies the spread by "
+        "sqrt(256) x 1 = 16; with seed 0 the std grows from 16 at layer 1 to 2.23e37 at layer 31. Near 3.4e38 "
+        "float32 runs out of numbers, and the values become inf at layer 32; from there on everything is inf or "
+        "NaN.",
+        Scenario(init="random_normal", stddev=1.0, **_LINEAR_250),
+        "signal",
+    ),
+    Preset(
+        "std001_vanishes", "N(0, 0.01) weights: 250 layers vanish",
+        "The same 250 linear layers with weights of std 0.01: each layer multiplies the spread by sqrt(256) x "
+        "0.01 = 0.16; with seed 0 the std falls from 0.16 at layer 1 to 2.21e-45 at layer 56. Below about 1.4e-45"
+        " float32 has no numbers left: at layer 57 every value is exactly 0, and so is every layer above.",
+        Scenario(init="random_normal", stddev=0.01, **_LINEAR_250),
+        "signal",
+    ),
+    Preset(
+        "std01_grows", "N(0, 0.1) weights: the gradient explodes",
+        "Weights of std 0.1 look small, but with 256 inputs each linear layer multiplies the spread by sqrt(256) "
+        "x 0.1 = 1.6. Going down the 50 layers, the gradient dl/dz grows x1.6 per layer, with seed 0 from std 1 "
+        "at the top to 1.06e10 at layer 1. Yet the weight gradient is flat, between 1.49e11 and 1.81e11 in "
+        "every layer: dL/dW multiplies that gradient by the layer's input, which grows x1.6 per layer the other "
+        "way, so one step size suits every layer alike, though it must be tiny.",
+        Scenario(init="random_normal", stddev=0.1, activation="linear", depth=50, width=256, batch=256),
+        "gradients",
+    ),
+    Preset(
+        "small_uniform", "U[0, 0.1]: \"small\" is not enough",
+        "Weights in [0, 0.1] are small but all positive (mean 0.05), so the 256 products a unit adds up do not "
+        "cancel: with inputs in [0, 1] and seed 0, layer 1's pre-activations have mean 6.42 (256 x 0.5 x 0.05 = "
+        "6.4) and std 0.336. tanh is flat there: 100% of the units are saturated, layer 1's outputs have std "
+        "4.99e-6 around a mean just below 1, and from layer 2 on every output is exactly 1 in float32, whatever "
+        "the input.",
+        Scenario(init="small_uniform", activation="tanh", depth=10, width=256, batch=256, inputs="minmax"),
+        "signal",
+    ),
+    Preset(
+        "xavier_tanh", "Xavier + tanh: a slow drift",
+        "Glorot (Xavier) uniform weights, Var(w) = 2/(fan_in + fan_out) = 1/256, keep tanh in its useful range: "
+        "with seed 0 the std of the activations starts at 0.626 and drifts down slowly, to 0.0657 at layer 100, "
+        "x0.977 per layer on average and x0.993 in the upper half. That is a factor 0.105 over 100 layers, the "
+        "slow algebraic decay of tanh, not an exponential one; 6.8% of layer 1's units are saturated and at "
+        "most 0.36% in any layer above.",
+        Scenario(init="glorot_uniform", activation="tanh", depth=100, width=256, batch=128),
+        "signal",
+    ),
+    Preset(
+        "xavier_relu", "Xavier + ReLU: halving per layer",
+        "ReLU sets half of its inputs to 0, so with Xavier's Var(w) = 1/n each layer halves the variance and the "
+        "std shrinks by 1/sqrt(2) per layer: with seed 0, from 0.583 at layer 1 to 3.57e-16 at layer 100. The "
+        "gradient fades the same way going down, to a std of 6.86e-16 at layer 1. He's Var(w) = 2/n (he_normal) "
+        "makes up for the lost half: compare them here.",
+        Scenario(init="glorot_uniform", activation="relu", depth=100, width=256, batch=256),
+        "compare",
+    ),
+    Preset(
+        "he_relu", "He + ReLU: only a slow drift",
+        "He weights, Var(w) = 2/n, double the variance to make up for the half that ReLU sets to 0: with seed 0 "
+        "the std of the activations is 0.818 at layer 1 and still 0.229 at layer 50. That is a slow drift, x0.974"
+        " per layer on average: at a finite width the scale takes a random walk that tends downwards, while "
+        "Xavier's Var(w) = 1/n would shrink the std by 1/sqrt(2) in every layer.",
+        Scenario(init="he_normal", activation="relu", depth=50, width=256, batch=128),
+        "signal",
+    ),
+    Preset(
+        "sigmoid_saturation", "Sigmoid with too-large weights: saturation",
+        "With N(0, 1) weights a sigmoid unit sums 256 terms, so layer 1's pre-activations have std 16, far out on"
+        " the flat tails: with seed 0, 82% of layer 1's units and 73% of layer 10's are saturated (slope below "
+        "10% of its peak). Their outputs sit near 0 or 1, which keeps the std of the activations near the largest"
+        " a sigmoid allows (a half): 0.474 at layer 1, 0.462 at layer 10.",
+        Scenario(init="random_normal", stddev=1.0, activation="sigmoid", depth=10, width=256, batch=256),
+        "signal",
+    ),
+    Preset(
+        "orthogonal", "Orthogonal + linear: norm preserved",
+        "An orthogonal matrix rotates a vector without stretching it, so 250 linear layers keep the std of the "
+        "activations at 0.995 from layer 1 to layer 250 (seed 0). In the upper half it changes by less than "
+        "1e-4% per layer on average: only rounding, and the batch mean wandering, move it at all.",
+        Scenario(init="orthogonal", activation="linear", depth=250, width=128, batch=128),
+        "signal",
+    ),
+    Preset(
+        "raw_inputs", "Unscaled inputs saturate the first layer",
+        "Good weights cannot rescue unscaled data: raw pixel values in [0, 255] (with seed 0, mean 128 and std "
+        "73.4) give layer 1 pre-activations with std 132, and 99% of its tanh units are saturated. Layer 2 is "
+        "back to normal (7.9% saturated): scale the inputs to mean 0, std 1 and layer 1 looks like the others.",
+        Scenario(init="glorot_uniform", activation="tanh", depth=10, width=256, batch=256, inputs="raw"),
+        "signal",
+    ),
+    Preset(
+        "keras_default", "Keras default Dense layer",
+        "A Keras Dense layer with no arguments uses glorot_uniform weights, zero biases and no activation "
+        "(linear). For square layers Var(w) = 2/(256 + 256) = 1/256 preserves the variance, so the std stays "
+        "between 0.887 and 1.05 over 100 layers with seed 0 (0.922 at layer 100). Add activation=\"relu\" and keep "
+        "this initializer, and you get xavier_relu.",
+        Scenario(init="glorot_uniform", activation="linear", depth=100, width=256, batch=256),
+        "compare",
+    ),
+    Preset(
+        "pytorch_default", "PyTorch default nn.Linear with ReLU",
+        "PyTorch's nn.Linear draws its weights and its biases from U[-1/sqrt(n), 1/sqrt(n)]; the weights' "
+        "variance 1/(3n) is a sixth of what ReLU needs, so (with seed 0) the std of the activations falls from "
+        "0.337 at layer 1 until the biases hold it: 0.0224 at layer 20. "
+        "What is left hardly depends on the input: from layer 9 on, a unit's spread across the examples is below "
+        "1% of the layer's std, and at layer 20 it is down in float32's rounding noise: every input gives the "
+        "same output, to float32's precision.",
+        Scenario(init="torch_linear", activation="relu", depth=20, width=256, batch=256, bias="torch_linear"),
+        "signal",
+    ),
+    Preset(
+        "xavier_range", "Weight range against the number of inputs",
+        "The classic plot: U[-1/sqrt(n), +1/sqrt(n)] weights span [-1, 1] for a unit with 1 input and only [-0.1,"
+        " 0.1] with 100 inputs; Keras's glorot_uniform, U[-sqrt(6/(n + m)), +sqrt(6/(n + m))] with m = n, shrinks"
+        " from [-1.73, 1.73] to [-0.173, 0.173], and PyTorch's kaiming_normal_ has no bound, its std sqrt(2/n) "
+        "falling from 1.41 to 0.141. The more inputs are summed, the smaller each weight must be for the sum to "
+        "keep the same spread.",
+        Scenario(init="xavier_heuristic", activation="tanh", depth=10, width=100, batch=128),
+        "ranges", MappingProxyType({"ranges": RangesView()}),
+    ),
+    Preset(
+        "he_range", "He: a standard deviation, not a range",
+        "He normal weights have std sqrt(2/n): 1.41 for one input, 0.141 for 100. That is one standard deviation,"
+        " not a range: Keras's he_normal only redraws values beyond +-3.22 for one input and +-0.322 for 100, and"
+        " PyTorch's kaiming_normal_, with the same std, has no bound at all.",
+        Scenario(init="he_normal", activation="relu", depth=10, width=100, batch=128),
+        "ranges", MappingProxyType({"ranges": RangesView(inits=("he_normal", "torch_kaiming_normal"))}),
+    ),
+)
+
+# Theory page. sigma_b^2 = 0.05 is the bias variance of Schoenholz et al.'s tanh example.
+_TANH_EDGE = dict(init="variance_scaling", scale=1.76, mode="fan_in", distribution="untruncated_normal",
+                  activation="tanh", bias="random_normal", bias_value=0.05 ** 0.5, depth=100)
+_THEORY: tuple[Preset, ...] = (
+    Preset(
+        "edge_of_chaos", "tanh at the edge of chaos",
+        "With a little bias noise (σb² = 0.05) the edge of chaos for tanh is not at σw² = 1 but at 1.76: the "
+        "bias pushes the signal into tanh's flatter part, so the weights must be larger. This network sits "
+        "on it (χ₁ = 1), and its depth scale ξ_c is 4910 layers, far more than its 100: every layer still "
+        "tells its inputs apart. Move the scale down to 1 and the cross lands in the ordered (blue) phase, "
+        "where ξ_c is only a few layers.",
+        Scenario(**_TANH_EDGE),
+        "theory",
+    ),
+    Preset(
+        "isometry", "Orthogonal vs Gaussian: dynamical isometry",
+        "Both 100-layer linear stacks have σw² = 1, so on average nothing grows or shrinks. But the Gaussian "
+        "one spreads the singular values of its input-output Jacobian: with seed 0, at layer 100 the largest is "
+        "15.6 while about three in four fall below float32's rounding floor (a ten-millionth of the largest), so "
+        "a few directions of the input are amplified and most are lost. The orthogonal stack keeps every "
+        "singular value at 1: all directions survive.",
+        Scenario(init="variance_scaling", scale=1.0, mode="fan_in", distribution="untruncated_normal",
+                 activation="linear", depth=100, width=256),
+        "theory", MappingProxyType({"theory": TheoryView(show="spectra")}),
+    ),
+    Preset(
+        "lsuv_rescue", "LSUV rescues a bad initialization",
+        "N(0, 0.01) weights make tanh vanish: with seed 0, Var(z) is 0.0257 at layer 1 and 2.8e-80 at layer 50. LSUV does not "
+        "care how the weights started: from an orthogonal start it rescales each layer on the batch until "
+        "the variance of its pre-activations z is 1, here with 49 rescalings in all, and leaves Var(z) between "
+        "0.985 and 1 in every layer.",
+        Scenario(init="random_normal", stddev=0.01, activation="tanh", depth=50),
+        "theory", MappingProxyType({"theory": TheoryView(show="lsuv")}),
+    ),
+)
+# Training page: the network scenario stays the default; the training section and its view carry it.
+_TRAINING: tuple[Preset, ...] = (
+    Preset(
+        "train_classic", "Training: zeros vs N(0, 1) × 10 vs He",
+        "The classic comparison, 10 restarts each (seeds 0 to 9) on the circles. Zero init never leaves a test "
+        "accuracy of 0.5 and a loss of 0.693 (ln 2), with 1 distinct unit per layer from start to end. "
+        "N(0, 1) × 10 starts at a median loss of {normal_10.loss0} and its restarts end anywhere between a test "
+        "accuracy of {normal_10.acc_min} and {normal_10.acc_max} (median {normal_10.acc_median}), while every "
+        "restart of He ends between {he.acc_min} and {he.acc_max}.",
+        Scenario(), "training",
+        MappingProxyType({"train": TrainScenario(), "training": TrainView()}), facts="train",
+    ),
+    Preset(
+        "train_symmetry", "Training: ones and constants never break the symmetry",
+        "Every unit of a layer starts with the same weights, gets the same gradient and stays a copy of "
+        "the others. With ones or a constant 0.5 the network keeps 1 distinct unit per layer for all "
+        "15000 steps and learns no more than one unit can (median test accuracy {ones.acc_median} and "
+        "{constant.acc_median}, seeds 0 to 9), while He's random start keeps all 10 and 5 and reaches "
+        "{he.acc_median}.",
+        Scenario(), "training",
+        MappingProxyType({"train": TrainScenario(), "training": TrainView(compare=("ones", "constant", "he"),
+                                                                             show="symmetry")}),
+        facts="train",
+    ),
+    Preset(
+        "train_restarts", "Training: judge over restarts, not one run",
+        "A tiny network (3 hidden units) learns xor from 20 restarts (seed 0 and the 19 after it). Any one run can mislead: "
+        "restarts of both initializers get stuck, down to a test accuracy of {he.acc_min}. Over all 20 the "
+        "difference shows: from N(0, 0.01)'s tiny weights the median restart reaches {normal_001.acc_median} "
+        "(middle half {normal_001.acc_q1} – {normal_001.acc_q3}), from He's {he.acc_median} ({he.acc_q1} – "
+        "{he.acc_q3}).",
+        Scenario(), "training",
+        MappingProxyType({"train": TrainScenario(dataset="xor", hidden=(3,), lr=0.1, steps=5000, restarts=20),
+                          "training": TrainView(compare=("normal_001", "he"), show="restarts")}),
+        facts="train",
+    ),
+    Preset(
+        "train_sigmoid_large", "Training: sigmoid with too-large weights crawls",
+        "With N(0, 1) × 10 weights every sigmoid unit starts saturated, nearly a step, and the output is "
+        "confidently wrong: median loss {normal_10.loss0} at step 0 (seeds 0 to 9), against {xavier.loss0} for "
+        "Xavier. Its gradients are not small (larger than Xavier's in every layer at step 0), but its weights "
+        "are far larger still and only points near a unit's edge pass gradient through it: the weights chart "
+        "shows them hardly moving, and the learning curves show it crawling, ahead of Xavier for the first "
+        "thousand steps yet at {normal_10.acc_median} in the median restart after 5000 ({normal_10.acc_min} to "
+        "{normal_10.acc_max}). Xavier's units start in the sloped middle of the sigmoid: after a plateau near "
+        "its symmetric start its weights grow and it learns fast, to a final loss of {xavier.loss_end} and "
+        "{xavier.acc_median} in the median restart.",
+        Scenario(), "training",
+        MappingProxyType({"train": TrainScenario(activation="sigmoid", lr=1.0, steps=5000),
+                          "training": TrainView(compare=("normal_10", "xavier"), norms="weight",
+                                                show="layers")}),
+        facts="train",
+    ),
+)
+_ALL = _ALL + _TRAINING + _THEORY
+
+PRESETS: dict[str, Preset] = {p.name: p for p in _ALL}
+assert len(PRESETS) == len(_ALL), "duplicate preset name"
+
+
+def names() -> list[str]:
+    """Preset keys in display order."""
+    return list(PRESETS)
+
+
+def get(name: str) -> Preset:
+    """The preset called ``name``; ``ValueError`` naming the unknown value and listing the valid ones."""
+    try:
+        return PRESETS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,324 @@
+"""The training scenario: a small MLP trained on a toy 2-D dataset, in the schema style of ``Scenario``.
+
+A :class:`TrainScenario` holds only registry keys, numbers and a tuple of widths, so it is hashable,
+cacheable and printable. :data:`TRAIN_FIELDS` declares every setting with its bounds, default and help
+text; the initializer settings (``init`` and its Keras-named parameters ``mean``, ``stddev``, ...,
+``bias``, ``bias_value``) and ``seed`` / ``dtype`` reuse the field specs of
+:data:`initlab.signal.scenario.FIELDS`, so the two schemas cannot disagree about them.
+
+The defaults are the classic three-way comparison of initializers (the zeros / N(0,1) x 10 / He
+experiment of Ng et al.'s *Improving Deep Neural Networks* course): ``circles`` with 300 training and
+100 test points and noise 0.05, hidden layers (10, 5) with ReLU, one sigmoid output, full-batch
+gradient descent with learning rate 0.01 for 15000 steps, here with 10 restarts and He initialization
+(``torch_kaiming_normal`` with nonlinearity relu: N(0, sqrt(2 / fan_in)), untruncated).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from initlab.training import datasets
+from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError, InitParams, repair_init
+from initlab.schema import FieldSpec, Notice, Section, over_limit
+
+__all__ = [
+    "TRAIN", "TRAIN_FIELDS", "TRAIN_FIELD_BY_NAME", "TrainScenario", "check_train_budget", "estimate_train_bytes",
+    "estimate_train_macs", "irrelevant", "max_steps_within_budget", "recorded_count", "repair",
+]
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+TRAIN_INPUTS = ("standard", "unscaled")
+MAX_HIDDEN_LAYERS = 4
+# Adam's constants are Keras 3's defaults (keras.optimizers.Adam): beta_1, beta_2, epsilon.
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
+
+# Hard caps per training request. The reference scenario (10 restarts x 15000 steps x 300 examples x
+# 75 weights = 3.4e9 multiply-adds) takes ~0.5 s with the compiled engine (float32, one core), ~3 s
+# with the numpy engine; the cap allows three times that.
+MAX_TRAIN_MACS = 1.0e10
+# Examples processed (restarts x steps x batch): what bounds tiny networks, whose time goes into the
+# per-example work that does not scale with the weights (shuffling ~12 ns an example, the output unit).
+MAX_TRAIN_EXAMPLES = 1.5e8
+MAX_TRAIN_BYTES = 250_000_000
+DEFAULT_RECORDS = 50  # recorded steps (plus step 0) per training: ~50 snapshots per run, as issue 9 suggests
+
+_D = "data"
+_T = "training"
+
+
+def _reuse(name: str, **changes: Any) -> FieldSpec:
+    """The field spec of :class:`initlab.signal.scenario.Scenario` named ``name``, with some changes."""
+    return dataclasses.replace(FIELD_BY_NAME[name], **changes)
+
+
+def _keyed(fields: tuple[FieldSpec, ...]) -> tuple[FieldSpec, ...]:
+    """Every field under the link key ``tr_<name>``: the training tab's keys never meet the sidebar's."""
+    return tuple(dataclasses.replace(f, key=f"tr_{f.name}") for f in fields)
+
+
+TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
+    FieldSpec("dataset", "choice", "circles", "Dataset",
+              "Two classes in the plane: circles (inner radius 0.8), moons, xor, spiral or two Gaussian blobs.",
+              choices=datasets.NAMES, group=_D),
+    FieldSpec("n_train", "int", 300, "Training points", "Points the network is trained on (half per class).",
+              lo=10, hi=2000, group=_D),
+    FieldSpec("n_test", "int", 100, "Test points", "Held-out points, drawn the same way, never trained on.",
+              lo=10, hi=2000, group=_D),
+    FieldSpec("noise", "float", 0.05, "Noise", "Standard deviation of the Gaussian jitter added to every point.",
+              lo=0, hi=1, group=_D),
+    FieldSpec("data_seed", "int", 0, "Data seed", "Seed of the dataset: every restart trains on the same points.",
+              lo=0, hi=2**32 - 1, group=_D),
+    FieldSpec("inputs", "choice", "standard", "Inputs",
+              "standard: each feature shifted and scaled to mean 0, std 1 on the training set (test points "
+              "use the training statistics); unscaled: the raw coordinates.", choices=TRAIN_INPUTS, group=_D),
+    FieldSpec("hidden", "widths", (10, 5), "Hidden layers",
+              f"Units per hidden layer, input side first (1 to {MAX_HIDDEN_LAYERS} layers); the output is one "
+              "sigmoid unit.", lo=1, hi=64, max_items=MAX_HIDDEN_LAYERS),
+    _reuse("activation", default="relu", help="Nonlinearity of every hidden layer (the output unit is a sigmoid)."),
+    _reuse("init", default="torch_kaiming_normal",
+           help="How every weight matrix (hidden and output) is drawn (Keras names; classic and PyTorch "
+                "schemes under their own names)."),
+    *(_reuse(name, default="relu") if name == "nonlinearity" else _reuse(name) for name in INIT_PARAM_NAMES),
+    _reuse("bias"),
+    _reuse("bias_value"),
+    FieldSpec("optimizer", "choice", "sgd", "Optimizer",
+              "sgd: W -= lr dL/dW; momentum: v = m v - lr dL/dW, W += v (Keras SGD); adam: Keras Adam "
+              f"(beta_1 {ADAM_BETA1:g}, beta_2 {ADAM_BETA2:g}, epsilon {ADAM_EPSILON:g}).",
+              choices=OPTIMIZERS, group=_T),
+    FieldSpec("lr", "float", 0.01, "Learning rate", "Step size of every update.", lo=1e-6, hi=10, group=_T),
+    FieldSpec("momentum", "float", 0.9, "Momentum", "Velocity decay m of the momentum optimizer (others ignore it).",
+              lo=0, hi=0.999, group=_T),
+    FieldSpec("steps", "int", 15000, "Steps", "Number of parameter updates.", lo=1, hi=100_000, group=_T),
+    FieldSpec("batch_size", "int", 0, "Batch size",
+              "Examples per update; 0 (or at least the training set) = the full training set, every step.",
+              lo=0, hi=2000, group=_T),
+    FieldSpec("restarts", "int", 10, "Restarts",
+              "Independent runs: restart r draws its weights and batches from seed + r.", lo=1, hi=50, group=_T),
+    _reuse("seed", help="Seed of the weights and batch order: restart r uses seed + r.", group=_T),
+    _reuse("dtype"),
+    _reuse("lsuv", help="LSUV (Mishkin & Matas 2016): start from orthogonal weights and rescale each layer, on the "
+                        "training inputs, until its pre-activations have variance 1 (replaces the initializer)."),
+))
+
+TRAIN_FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in TRAIN_FIELDS}
+# Fields that only decide the initial parameters: scenarios that differ only in these can train together.
+INIT_FIELDS: tuple[str, ...] = ("init", *INIT_PARAM_NAMES, "bias", "bias_value", "lsuv")
+
+
+@dataclass(frozen=True)
+class TrainScenario(InitParams):
+    """Everything that determines one training of the small MLP, over all its restarts; plain values only.
+
+    ``TrainScenario()`` is the classic comparison's He run; ``ts.replace(init="zeros")`` derives another.
+    :func:`initlab.training.engine.train` validates it (:meth:`validate`) and checks the budget.
+    """
+
+    dataset: str = "circles"
+    n_train: int = 300
+    n_test: int = 100
+    noise: float = 0.05
+    data_seed: int = 0
+    inputs: str = "standard"
+    hidden: tuple[int, ...] = (10, 5)
+    activation: str = "relu"
+    init: str = "torch_kaiming_normal"
+    mean: float | None = None
+    stddev: float | None = None
+    minval: float | None = None
+    maxval: float | None = None
+    value: float | None = None
+    scale: float | None = None
+    mode: str | None = None
+    distribution: str | None = None
+    gain: float | None = None
+    nonlinearity: str | None = "relu"
+    negative_slope: float | None = None
+    a: float | None = None
+    b: float | None = None
+    bias: str = "zeros"
+    bias_value: float = 0.1
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    steps: int = 15000
+    batch_size: int = 0
+    restarts: int = 10
+    seed: int = 0
+    dtype: str = "float32"
+    lsuv: bool = False
+
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = TRAIN_FIELDS
+
+    @property
+    def batch(self) -> int:
+        """Examples per update: ``batch_size``, or the whole training set when it is 0 or larger."""
+        return self.n_train if self.batch_size == 0 or self.batch_size >= self.n_train else self.batch_size
+
+    @property
+    def full_batch(self) -> bool:
+        """True when every update uses the whole training set (no shuffling, no batches)."""
+        return self.batch == self.n_train
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """Layer sizes from input to output: ``(2, *hidden, 1)``."""
+        return (2, *self.hidden, 1)
+
+    def changes(self) -> dict[str, Any]:
+        """Fields that differ from the defaults, in schema order (what a share link carries)."""
+        base = TrainScenario()
+        return {f.name: getattr(self, f.name) for f in TRAIN_FIELDS if getattr(self, f.name) != getattr(base, f.name)}
+
+    def replace(self, **changes: Any) -> "TrainScenario":
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)
+
+    def with_init(self, init: str, **params: Any) -> "TrainScenario":
+        """A copy with initializer ``init`` and exactly ``params`` (every other initializer parameter None)."""
+        cleared = {k: None for k in INIT_PARAM_NAMES}
+        cleared.update(params)
+        return dataclasses.replace(self, init=init, **cleared)
+
+
+def recorded_count(steps: int, records: int = DEFAULT_RECORDS) -> int:
+    """How many steps a training of ``steps`` updates records: step 0 and ``min(records, steps)`` more,
+    evenly spaced (the length of :func:`initlab.training.engine.record_steps`; no two round to the same step,
+    since they are at least one step apart)."""
+    return min(records, steps) + 1
+
+
+def _weights(ts: TrainScenario) -> int:
+    """Multiply-adds of one example's forward pass: sum of fan_in x fan_out over the layers."""
+    sizes = ts.sizes
+    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def _parameters(ts: TrainScenario) -> int:
+    sizes = ts.sizes
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def estimate_train_macs(ts: TrainScenario) -> float:
+    """Multiply-adds of the forward passes of training: restarts x steps x batch x weights.
+
+    The backward pass costs about twice that again; the recorded evaluations (train and test sets at
+    :data:`DEFAULT_RECORDS` steps) add a few percent.
+    """
+    return float(ts.restarts) * ts.steps * ts.batch * _weights(ts)
+
+
+def estimate_train_bytes(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> int:
+    """Upper bound of the memory of one training and its result, in bytes.
+
+    Per run: the parameter snapshots (records + 1 of them), the optimizer state, the recorded
+    statistics, and the activations of the largest evaluated set (a handful of arrays of
+    n x sum(hidden)); plus the data.
+    """
+    item = 4 if ts.dtype == "float32" else 8
+    params = _parameters(ts)
+    act = max(ts.n_train, ts.n_test) * (sum(ts.hidden) + 3) * 6
+    per_run = (records + 1) * params * item + 4 * params * 8 + (records + 1) * 64 + act * 8
+    return ts.restarts * per_run + (ts.n_train + ts.n_test) * 3 * 8 + 1_000_000
+
+
+def check_train_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> None:
+    """Raise :class:`initlab.signal.scenario.BudgetError` if ``ts`` exceeds the memory or compute budget.
+
+    The message says which limit binds and what to reduce; ``BudgetError.limit`` is ``"memory"`` or
+    ``"computation"`` (memory first: it is the one that can take the server down).
+    """
+    need = estimate_train_bytes(ts, records)
+    if need > MAX_TRAIN_BYTES:
+        raise BudgetError(
+            f"{ts.restarts} restarts x {records + 1} recorded snapshots x {_parameters(ts)} parameters would need "
+            f"about {need / 1e6:.0f} MB of memory, more than the {MAX_TRAIN_BYTES / 1e6:.0f} MB one training may "
+            "use: reduce the restarts or the hidden widths.", "memory")
+    macs = estimate_train_macs(ts)
+    if macs > MAX_TRAIN_MACS:
+        need, most = over_limit(macs, MAX_TRAIN_MACS)
+        raise BudgetError(
+            f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step x {_weights(ts)} weights = "
+            f"{need} multiply-adds, more computation than the {most} one training may use: "
+            "reduce the steps, the restarts, the batch size or the hidden widths.", "computation")
+    examples = float(ts.restarts) * ts.steps * ts.batch
+    if examples > MAX_TRAIN_EXAMPLES:
+        need, most = over_limit(examples, MAX_TRAIN_EXAMPLES)
+        raise BudgetError(
+            f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step = {need} examples, "
+            f"more computation than the {most} one training may use: reduce the steps, the "
+            "restarts or the batch size.", "computation")
+
+
+def max_steps_within_budget(ts: TrainScenario) -> int:
+    """The largest number of steps that keeps ``ts`` within the compute budgets (at least 1)."""
+    examples = float(ts.restarts) * ts.batch
+    hi = int(TRAIN_FIELD_BY_NAME["steps"].hi or 1)
+    return max(1, min(hi, math.floor(MAX_TRAIN_MACS / (examples * _weights(ts))),
+                      math.floor(MAX_TRAIN_EXAMPLES / examples)))
+
+
+def max_restarts_within_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS, *, compute: bool = True) -> int:
+    """The most restarts that fit the memory budget and (unless ``compute`` is False) the compute
+    budgets at ``ts``'s steps; at least 1."""
+    per_run = estimate_train_bytes(ts.replace(restarts=2), records) - estimate_train_bytes(ts.replace(restarts=1), records)
+    fixed = estimate_train_bytes(ts.replace(restarts=1), records) - per_run
+    most = [int(TRAIN_FIELD_BY_NAME["restarts"].hi or 1), (MAX_TRAIN_BYTES - fixed) // per_run]
+    if compute:
+        per_restart = float(ts.steps) * ts.batch
+        most += [math.floor(MAX_TRAIN_MACS / (per_restart * _weights(ts))), math.floor(MAX_TRAIN_EXAMPLES / per_restart)]
+    return max(1, min(most))
+
+
+# A budget cut takes restarts away before steps, but keeps at least this many: the median and the middle
+# half of five restarts still say whether an initialization is reliable; fewer steps stop the learning
+# itself (a run cut to a few hundred steps has not learned, whatever its init).
+MIN_RESTARTS_KEPT = 5
+
+
+def irrelevant(ts: TrainScenario) -> dict[str, str]:
+    """Fields that mean nothing for ``ts``, with the reason (a link to ``ts`` never carries them)."""
+    from initlab.weights import initializers
+
+    out: dict[str, str] = {}
+    if ts.init in initializers.names():
+        accepted = initializers.spec(ts.init).params
+        out.update({k: f"{ts.init} has no such parameter" for k in INIT_PARAM_NAMES if k not in accepted})
+    if ts.optimizer != "momentum":
+        out["momentum"] = f"{ts.optimizer} has no momentum"
+    return out
+
+
+def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str] | None = None
+           ) -> tuple[TrainScenario, list[Notice]]:
+    """Fix cross-field problems, with notices: initializer parameters (as :func:`initlab.signal.scenario.repair`)
+    and the budget (fewer restarts when memory binds, then fewer steps when computation does)."""
+    base = base or TrainScenario()
+    ts, notices = repair_init(ts, base, TrainScenario(), "tr_init")
+    try:
+        check_train_budget(ts)
+    except BudgetError as exc:
+        # Restarts go first (down to MIN_RESTARTS_KEPT, or what was asked if fewer), then steps.
+        floor = min(ts.restarts, MIN_RESTARTS_KEPT)
+        restarts = min(ts.restarts, max_restarts_within_budget(ts, compute=False),  # memory: steps cannot help
+                       max(floor, max_restarts_within_budget(ts)))
+        if restarts < ts.restarts:
+            then = ("" if restarts > floor else ", the fewest a budget cut keeps (they still show how restarts spread)"
+                    if restarts == floor else ", the most the memory allows")
+            notices.append(Notice("tr_restarts", f"Restarts reduced from {ts.restarts} to {restarts}{then}: {exc}"))
+            ts = ts.replace(restarts=restarts)
+        try:
+            check_train_budget(ts)
+        except BudgetError as exc2:
+            steps = max_steps_within_budget(ts)
+            notices.append(Notice("tr_steps", f"Steps reduced from {ts.steps} to {steps}, since {ts.restarts} "
+                                              f"restarts must remain: {exc2}"))
+            ts = ts.replace(steps=steps)
+    return ts, notices
+
+
+TRAIN = Section("train", TrainScenario, TRAIN_FIELDS, repair=lambda s, base, given: repair(s, base, given),
+                irrelevant=irrelevant)
+"""The training tab's section: its link keys (``tr_...``), widgets and repairs."""

@@ -1,0 +1,81 @@
+"""The Training tab's numbers in words: pure functions of training results (no streamlit).
+
+What the page says about a comparison (its summary table, and the numbers a preset's text fills in at
+run time) is computed here, once, so that the text and the table cannot disagree and both are
+unit-tested without a page. A preset text quotes a measured training number through a field such as
+``{he.acc_median}``: the digits of a training run depend on the CPU (the compiled kernel and BLAS add in
+their own orders, and training amplifies the differences), so they are filled in from the results on
+the page, never written into the text.
+
+Diverged restarts (a loss that became inf or NaN at some recorded step) are counted and left out of
+every other statistic (:func:`initlab.training.engine.summarize`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from types import SimpleNamespace
+from typing import Any
+
+from initlab.signal.verdict import fmt
+from initlab.training import engine as training
+from initlab.training.engine import TrainResult
+
+__all__ = ["norms_caption", "train_facts", "train_table"]
+
+
+def _f(x: float | None) -> str:
+    return "—" if x is None or not math.isfinite(x) else fmt(x)
+
+
+def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
+    """The Training tab's summary table: one row per initializer (label -> result)."""
+    rows = []
+    for label, r in results.items():
+        s = training.summarize(r)
+        rows.append({
+            "initializer": label,
+            "median test accuracy": _f(s.acc_median),
+            "middle half of restarts": "—" if s.acc_q1 is None else f"{_f(s.acc_q1)} – {_f(s.acc_q3)}",
+            "worst – best": "—" if s.acc_min is None else f"{_f(s.acc_min)} – {_f(s.acc_max)}",
+            "median loss at step 0": _f(s.loss0_median) + (f" ({s.loss0_nonfinite} inf/NaN)" if s.loss0_nonfinite else ""),
+            "median final loss": _f(s.loss_median),
+            "diverged (inf/NaN loss)": f"{s.diverged} of {s.restarts}" + (", left out of the other columns"
+                                                                          if s.diverged else ""),
+            "distinct units at the end": " / ".join(_f(d) for d in s.distinct_median),
+        })
+    return rows
+
+
+def norms_caption(optimizer: str, full_batch: bool = True) -> str:
+    """What the per-layer chart's three quantities mean for the optimizer in use (Keras 3 updates, see
+    :mod:`initlab.training.engine`): only plain gradient descent moves W by lr times the gradient, and the chart's
+    gradient is the full training set's (a mini-batch step follows its own batch's gradient)."""
+    head = ("Median over restarts, per layer: the gradient ‖∂L/∂W‖ on the whole training set, the weights' own "
+            "size ‖W‖, or their ratio. ")
+    if optimizer == "sgd":
+        batch = "" if full_batch else " (on average: each mini-batch's gradient scatters around it)"
+        return head + (f"Plain gradient descent moves W by the learning rate times the gradient{batch}: the ratio "
+                       "times the learning rate is how much one step changes a layer, relative to its size.")
+    if optimizer == "momentum":
+        return head + ("With momentum a step adds up the recent gradients (about 1 / (1 − momentum) of them while "
+                       "they agree), so one step changes a layer by up to that many times the learning rate times "
+                       "the ratio.")
+    return head + ("Adam divides each gradient by its own running size: a step moves every weight by about the "
+                   "learning rate whatever ‖∂L/∂W‖ is, so here the gradient says how steep the loss still is, not "
+                   "how big a step is; ‖W‖ shows how far the weights have moved.")
+
+
+def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace]:
+    """The numbers a Training preset's text quotes, by comparison entry (``views.TRAIN_INITS`` name ->
+    result): ``{he.acc_median}``, ``{normal_10.loss0}``, ... written exactly as :func:`train_table`
+    writes them, so every number the text quotes is in the table on the same page."""
+    out = {}
+    for name, r in results.items():
+        s = training.summarize(r)
+        out[name] = SimpleNamespace(
+            acc_median=_f(s.acc_median), acc_q1=_f(s.acc_q1), acc_q3=_f(s.acc_q3), acc_min=_f(s.acc_min),
+            acc_max=_f(s.acc_max), loss0=_f(s.loss0_median), loss_end=_f(s.loss_median),
+            restarts=str(s.restarts), diverged=str(s.diverged))
+    return out
