@@ -15,7 +15,9 @@ from initlab.app.results import cache as compute  # noqa: E402
 from initlab.app import controls
 from initlab.app import gate
 from initlab.app import logs
-from initlab.app import pages
+from initlab.app import pages  # noqa: E402
+from initlab.app import shell  # noqa: E402
+from initlab.app.results import products  # noqa: E402
 from initlab.app import state
 
 HEADING = "### What does the choice of initial weights do to a neural network?"
@@ -25,7 +27,7 @@ HEADING = "### What does the choice of initial weights do to a neural network?"
 # ends, including when Streamlit stops it for a rerun).
 heading = st.empty()
 with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
-    compute.warm_up_once(pages.warm_up_list)  # the list is made only the first time (0.3 ms a run otherwise)
+    compute.warm_up_once(products.warm_up_list)  # the list is made only the first time (0.3 ms a run otherwise)
     link = state.start()
     values, repairs = state.current()
     state.show_as_used(values)
@@ -38,8 +40,8 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
         st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
 
     heading.markdown(HEADING)
-    pages.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
-    pages.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
+    shell.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
+    shell.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
     # The preset's box is drawn after the page: a Training preset's text quotes numbers of the training
     # the page runs (their digits depend on the CPU, so they are filled in from the results).
     box = st.empty()
@@ -58,7 +60,7 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
 
     if state.preset() in PRESETS:
         with box.container():
-            pages.preset_box(state.preset(), values)
+            shell.preset_box(state.preset(), values)
 
     with st.sidebar:
-        pages.share_box(values, st.session_state.get("tab"))
+        shell.share_box(values, st.session_state.get("tab"))

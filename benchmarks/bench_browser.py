@@ -96,19 +96,19 @@ sys.path.insert(0, {repo!r})
 import streamlit as st
 from initlab.signal.scenario import Scenario
 from initlab.app.results import cache as compute
-from initlab.app import pages
+from initlab.app import figures
 
 
 def figures(n):
     s = dataclasses.replace(Scenario(), depth=n)
-    return [("signal", (s, "act_std")), ("heatmap", (s, "act")), ("fractions", (((pages._label(s), s),),))]
+    return [("signal", (s, "act_std")), ("heatmap", (s, "act")), ("fractions", (((figures.label(s), s),),))]
 
 
 @st.cache_resource
 def build_all(lo, hi):
     for n in range(lo, hi + 1):
         for name, args in figures(n):
-            compute.figure(name, args, pages.FIGURES[name])
+            compute.figure(name, args, figures.FIGURES[name])
 
 
 build_all(Scenario().depth - 1, Scenario().depth + {steps})
@@ -116,7 +116,7 @@ with st.sidebar:
     n = st.slider("Depth (layers)", 1, 1000, Scenario().depth)
 st.metric(f"std at layer {{n}}", n)
 for name, args in figures(n):
-    pages.chart(name, *args)
+    figures.chart(name, *args)
 """
 
 # Returns performance.now() (ms since this document's navigation start) once >= min charts are drawn,

@@ -40,7 +40,7 @@ def preload() -> None:
     t0 = time.perf_counter()
     from initlab.app.results import cache as compute  # noqa: F401 - pages: imported for the app
     from initlab.app import logs
-    from initlab.app import pages
+    from initlab.app import pages  # noqa: F401 - the page modules, imported before the first student
     from initlab.app.results import build as precompute
 
     compute.load_store()

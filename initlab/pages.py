@@ -1,18 +1,26 @@
-"""The tabs' own settings, one section each: what a page shows besides the sidebar's scenario.
+"""The pages of the app, as data: the one list of pages (:data:`PAGE_SPECS`: id, label, the sections it
+reads), each page's own settings (one section each: what a page shows besides the sidebar's scenario),
+and what a page's settings imply (the scenarios Compare and the Jacobian spectra compare, the trainings
+of a Training comparison).
 
-Kept apart from :class:`~initlab.signal.scenario.Scenario` so that changing a view never invalidates the
-engine's cache. Each view is a frozen dataclass with its schema fields; the URL keys are the ones
-links have always used (``which``, ``cmp_*``, ``rng_*``), so old links keep working.
+A page's settings are kept apart from :class:`~initlab.signal.scenario.Scenario` so that changing them
+never invalidates the engine's cache. Each is a frozen dataclass with its schema fields (called a
+*view* of the page: ``SignalView``, ...); the URL keys are the ones links have always used (``which``,
+``cmp_*``, ``rng_*``), so old links keep working. Pure: the app draws the pages
+(:mod:`initlab.app.pages`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from initlab.schema import FieldSpec, Notice, Section
+from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, Scenario, repair
+from initlab.theory import meanfield
 from initlab.training.scenario import TrainScenario, recorded_count
 
 
@@ -186,3 +194,83 @@ def train_comparison(ts: TrainScenario, names: tuple[str, ...]) -> tuple[tuple[s
         else:
             out.append((label, ts.with_init(init, **params).replace(lsuv=name == "lsuv")))
     return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------- the pages
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """One page (tab) of the app: its stable ``id`` (in links: ``tab=theory``), its ``label`` on the page
+    (free to change), and the page-state ``sections`` it reads (what a preset's text about it depends on).
+    The app draws it with the module ``initlab.app.pages.<id>``."""
+
+    id: str
+    label: str
+    sections: tuple[str, ...]
+
+
+# Every page, in the order of the tabs: the one list the tabs, the presets, the links and the precomputed
+# store read. Adding a tab is one entry here and one module in initlab/app/pages/.
+PAGE_SPECS: dict[str, PageSpec] = {p.id: p for p in (
+    PageSpec("signal", "Signal", ("net", "signal")),
+    PageSpec("gradients", "Gradients", ("net",)),
+    PageSpec("ranges", "Weight ranges", ("ranges",)),
+    PageSpec("compare", "Compare", ("net", "compare", "signal")),
+    PageSpec("training", "Training", ("train", "training")),
+    PageSpec("theory", "Theory", ("net", "theory")),
+    PageSpec("learn", "Learn", ()),
+)}
+PAGE_IDS: tuple[str, ...] = tuple(PAGE_SPECS)
+
+
+# ----------------------------------------------------------------- what a page computes from its settings
+
+
+def compare_variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
+    """The scenarios a Compare page computes: ``s`` with each chosen initializer (its own defaults) or
+    each chosen activation."""
+    out: dict[str, Scenario] = {}
+    if view.by == "init":
+        for name in view.inits:
+            v = s if name == s.init else dataclasses.replace(s, init=name, **{k: None for k in INIT_PARAM_NAMES})
+            out[name] = repair(v)[0]
+    else:
+        for name in view.acts:
+            out[name] = dataclasses.replace(s, activation=name)
+    return out
+
+
+def theory_pair(s: Scenario, vs: str) -> tuple[tuple[str, Scenario], ...]:
+    """The (label, scenario) pairs whose Jacobian spectra the Theory page draws: ``s``, and ``s`` with
+    initializer ``vs`` (no LSUV, the same biases) unless that is the same network.
+
+    ``vs`` takes its own defaults, except orthogonal, which takes the scenario's σw² (gain √σw²) when the
+    scenario has one: compared at the same point of the phase diagram, the two differ only in how their
+    weights are drawn (at gain 1 and σb² > 0, orthogonal tanh is ordered where a critical Gaussian is not).
+    """
+    params: dict[str, Any] = {k: None for k in INIT_PARAM_NAMES}
+    label = vs
+    point = meanfield.scenario_sigmas(s)
+    if vs == "orthogonal" and point is not None and point[0] != 1.0:
+        sw2 = point[0]
+        most = float(FIELD_BY_NAME["gain"].hi or 1.0)
+        gain = min(math.sqrt(sw2), most)
+        params["gain"] = gain
+        label = (f"orthogonal, gain √{sw2:.3g}" if gain < most else
+                 f"orthogonal, gain {most:g} (the largest it takes; this scenario's σw² = {sw2:.3g})")
+    other = repair(dataclasses.replace(s, init=vs, **params, lsuv=False))[0]
+    mine = s.init + (" + LSUV" if s.lsuv else "")
+    return ((mine, s), (label, other)) if other != s else ((mine, s),)
+
+
+def orthogonal_start(s: Scenario) -> Scenario:
+    """The network LSUV starts from: ``s`` with orthogonal weights (gain 1), before any rescaling."""
+    return dataclasses.replace(s, init="orthogonal", **{k: None for k in INIT_PARAM_NAMES}, lsuv=False)
+
+
+def train_key(views: dict[str, Any]) -> tuple[TrainScenario, ...]:
+    """The training scenarios a Training page compares (its ``train`` and ``training`` sections)."""
+    ts = views.get("train", TrainScenario())
+    view = views.get("training", TrainView())
+    return tuple(v for _, v in train_comparison(ts, view.compare))

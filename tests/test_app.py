@@ -29,7 +29,8 @@ from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Sce
 from initlab.pages import CompareView, RangesView, SignalView, TheoryView, TrainView
 from initlab.app.results import cache as compute
 from initlab.app import controls
-from initlab.app import pages
+from initlab.app import pages, shell
+from initlab.app.results import products
 from initlab.app import state
 from tests.app_util import TIMEOUT, open_link
 
@@ -221,7 +222,7 @@ def test_every_preset_opens_on_its_page_with_charts(name: str) -> None:
     tab = default_tab(name)
     assert at.session_state["tab"] == LABEL[tab]
     assert len(charts(at)) == expected_charts(tab, p.scenario, dict(p.views)) >= 1
-    text = pages.preset_text(name)  # filled in from the results the page computed (Training presets)
+    text = shell.preset_text(name)  # filled in from the results the page computed (Training presets)
     assert text is not None and "{" not in text
     assert any(i.value.startswith(f"**{p.title}**") and text in i.value for i in at.info)
     assert address_bar(at) == {"v": "2", "preset": name}
@@ -274,7 +275,7 @@ def test_every_number_a_preset_quotes_is_visible_on_its_opening_view(name: str) 
     import re
 
     at = preset_run(name)
-    text = pages.preset_text(name)
+    text = shell.preset_text(name)
     at_text = [i for i in at.info if text in i.value]
     assert len(at_text) == 1
     shown = _shown_elsewhere(at, text)
@@ -707,14 +708,11 @@ def test_closed_expanders_hold_more_charts() -> None:
 
 
 def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
-    from initlab.app import pages
-
-    todo = pages.warm_up_list()
-    from initlab.app.results import products
+    todo = products.warm_up_list()
 
     assert all(p.scenario in todo for p in PRESETS.values() if p.tab in ("signal", "gradients"))
     assert all(args[0] in todo for kind, args in products.preset_products() if kind == "propagate")
-    from initlab.app.results.products import train_key
+    from initlab.pages import train_key
     from initlab.training.scenario import TrainScenario
 
     trainings = [job for job in todo if isinstance(job, TrainScenario)]  # one per initializer, kept one by one
@@ -752,8 +750,6 @@ def test_preset_link_whose_initializer_rejects_its_parameters_keeps_its_notice()
 
 
 def test_a_failing_page_shows_a_short_message_and_logs_the_traceback(monkeypatch, caplog) -> None:
-    from initlab.app import pages
-
     def broken(values):  # type: ignore[no-untyped-def]
         raise ZeroDivisionError("boom in the signal page")
 

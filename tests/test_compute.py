@@ -12,7 +12,7 @@ import pytest
 
 from initlab.teaching.presets import PRESETS
 from initlab.app.results import cache as compute
-from initlab.app import pages
+from initlab.app import figures
 
 
 def test_a_key_asked_for_by_many_at_once_is_computed_once() -> None:
@@ -69,7 +69,7 @@ def test_the_decorator_keys_on_arguments_and_their_types() -> None:
 def test_clear_all_empties_every_cache() -> None:
     s = PRESETS["he_relu"].scenario
     compute.propagate(s)
-    compute.figure("signal", (s, "act_std"), pages.FIGURES["signal"])
+    compute.figure("signal", (s, "act_std"), figures.FIGURES["signal"])
     assert len(compute.propagate.cache) > 0 and len(compute._FIGURES) > 0  # type: ignore[attr-defined]
     compute.clear_all()
     assert len(compute.propagate.cache) == 0 and len(compute._FIGURES) == 0  # type: ignore[attr-defined]
@@ -78,9 +78,9 @@ def test_clear_all_empties_every_cache() -> None:
 def test_a_shared_figure_sends_exactly_what_the_figure_would() -> None:
     s = PRESETS["std1_explodes"].scenario
     for name, args in (("signal", (s, "act_std")), ("heatmap", (s, "act")), ("fractions", ((("x", s),),))):
-        plain = pages.FIGURES[name](*args)
+        plain = figures.FIGURES[name](*args)
         want = pio.to_json(plain.to_dict(), validate=False)
-        fig = compute.figure(name, args, pages.FIGURES[name])
+        fig = compute.figure(name, args, figures.FIGURES[name])
         assert isinstance(fig, compute.SpecFigure) and isinstance(fig, go.Figure)
         assert fig.to_dict() is fig.to_dict()  # made once
         # What st.plotly_chart sends (plotly.tools + plotly.io, as Streamlit 1.67 calls them).

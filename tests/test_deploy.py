@@ -88,7 +88,7 @@ def test_dockerignore_matcher_follows_docker_rules():
 
 def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
-    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/app/pages.py",
+    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/app/pages/__init__.py",
                  ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py", "deploy/worker.py",
                  "initlab/app/results/store.py", "initlab/app/results/build.py"):
         assert need in files

@@ -135,7 +135,7 @@ def test_a_far_unknown_key_suggests_nothing():
 ])
 def test_a_mistyped_choice_is_quoted_as_typed_with_a_suggestion(key, raw, section, name, expected, near):
     state = decode_query({key: raw}, {})
-    assert getattr(state.view(section), name) == expected
+    assert getattr(state.value(section), name) == expected
     [notice] = state.notices
     assert notice.key == key
     assert f"`{raw}`" in notice.message and f"did you mean `{near}`?" in notice.message
@@ -214,7 +214,7 @@ def test_the_count_of_the_rest_is_exact_across_kinds_of_notices():
     # the values are all applied, whether or not their notice was listed
     s = state.scenario
     assert (s.depth, s.width, s.batch, s.seed, s.dtype) == (50, 1, 4096, 0, "float32")
-    assert (state.view("ranges").n, state.view("ranges").m, state.view("signal").which) == (500, 0, "act")
+    assert (state.value("ranges").n, state.value("ranges").m, state.value("signal").which) == (500, 0, "act")
 
 
 # --- a parameter the initializer does not take, whatever its value --------------------------------
@@ -306,8 +306,8 @@ def test_widgets_over_budget_get_the_same_notice_as_links():
 def test_view_settings_are_decoded_one_field_at_a_time():
     state = decode_query({"tab": "ranges", "which": "pre", "rng_m": "1", "rng_n": "800"}, {}, tabs=TAB_IDS)
     assert state.tab == "ranges"
-    assert state.view("signal") == SignalView(which="pre")
-    assert state.view("ranges") == RangesView(n=500, m=1)
+    assert state.value("signal") == SignalView(which="pre")
+    assert state.value("ranges") == RangesView(n=500, m=1)
     [notice] = state.notices
     assert notice.key == "rng_n"
     assert "`800`" in notice.message and "500" in notice.message
@@ -320,8 +320,8 @@ def test_view_settings_are_decoded_one_field_at_a_time():
 def test_one_bad_view_value_never_resets_its_neighbours():
     state = decode_query({"rng_n": "abc", "rng_m": "7", "rng_log": "1", "rng_inits": "he_normal,nope",
                           "cmp_by": "layers", "cmp_acts": "relu,selu"}, {})
-    assert state.view("ranges") == RangesView(inits=("he_normal",), n=100, m=7, log=True)
-    assert state.view("compare") == CompareView(by="init", acts=("relu", "selu"))
+    assert state.value("ranges") == RangesView(inits=("he_normal",), n=100, m=7, log=True)
+    assert state.value("compare") == CompareView(by="init", acts=("relu", "selu"))
     assert {n.key for n in state.notices} == {"rng_n", "rng_inits", "cmp_by"}
 
 
@@ -344,7 +344,7 @@ def test_widget_values_are_checked_one_field_at_a_time():
 def test_compare_with_fewer_than_two_choices_is_kept(key, raw, view):
     state = decode_query({key: raw}, {})
     assert state.notices == ()
-    assert state.view("compare") == view
+    assert state.value("compare") == view
     q = encode_query(state.values)
     assert q == {"v": str(SCHEMA_VERSION), key: raw}
     assert decode_query(q, {}).values == state.values
@@ -424,7 +424,7 @@ def test_two_sections_may_share_a_field_name():
     assert (COMPARE.field("inits").url_key, RANGES.field("inits").url_key) == ("cmp_inits", "rng_inits")
     state = decode_query({"cmp_inits": "he_normal,zeros", "rng_inits": "ones"}, {})
     assert state.notices == ()
-    assert state.view("compare").inits == ("he_normal", "zeros") and state.view("ranges").inits == ("ones",)
+    assert state.value("compare").inits == ("he_normal", "zeros") and state.value("ranges").inits == ("ones",)
     assert encode_query(state.values) == {"v": "2", "cmp_inits": "he_normal,zeros", "rng_inits": "ones"}
     # and a field name is not a URL key: "inits" or "n" alone is an unknown parameter
     for key in ("inits", "n", "by"):

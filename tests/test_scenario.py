@@ -135,9 +135,9 @@ def _assert_valid(state: LinkState) -> None:
     assert set(state.values) == {sec.id for sec in SECTIONS}
     state.scenario.validate()
     check_budget(state.scenario)
-    assert state.scenario is state.view("net")
+    assert state.scenario is state.value("net")
     for sec in SECTIONS:
-        value = state.view(sec.id)
+        value = state.value(sec.id)
         assert type(value) is sec.cls, sec.id
         for f in sec.fields:
             check_value(f, getattr(value, f.name))
@@ -269,7 +269,7 @@ def test_longest_valid_list_fits_in_a_link():
     q = encode_query({"ranges": view})
     assert len(q["rng_inits"]) <= MAX_RAW_LENGTH
     state = decode_query(q, {})
-    assert state.view("ranges") == view and state.notices == ()
+    assert state.value("ranges") == view and state.notices == ()
 
 
 def test_float_format_is_shortest_round_trip():
@@ -299,7 +299,7 @@ def test_every_real_preset_round_trips():
         assert encode_query(state.values, preset=name, base=v) == {"v": V, "preset": name}
         # and a tweak on top of the preset round-trips too
         tweaked = {**state.values, "net": sc.replace(seed=sc.seed + 1),
-                   "ranges": dataclasses.replace(state.view("ranges"), n=7)}
+                   "ranges": dataclasses.replace(state.value("ranges"), n=7)}
         q = encode_query(tweaked, preset=name, base=v)
         assert q == {"v": V, "preset": name, "seed": str(sc.seed + 1), "rng_n": "7"}
         assert decode_query(q, values).values == tweaked
@@ -320,9 +320,9 @@ def test_explicit_keys_override_the_preset_and_bad_ones_fall_back_to_it():
     state = decode_query({"preset": "deep", "width": "64", "rng_m": "9"}, presets)
     assert state.notices == ()
     assert state.scenario == presets["deep"]["net"].replace(width=64)
-    assert state.view("ranges") == RangesView(n=30, m=9)
+    assert state.value("ranges") == RangesView(n=30, m=9)
     state = _decode_bad({"preset": "deep", "depth": "abc", "activation": "nope", "rng_n": "x"}, "depth", presets)
-    assert state.scenario == presets["deep"]["net"] and state.view("ranges") == RangesView(n=30, m=5)
+    assert state.scenario == presets["deep"]["net"] and state.value("ranges") == RangesView(n=30, m=5)
     assert {n.key for n in state.notices} == {"depth", "activation", "rng_n"}
     assert "using 30" in next(n.message for n in state.notices if n.key == "rng_n")
 
@@ -396,7 +396,7 @@ def test_repeated_keys_use_the_last_value_with_a_notice():
     state = _decode_bad({"init": ["he_normal", "nope"]}, "init")
     assert state.scenario.init == "glorot_uniform"
     state = _decode_bad({"rng_n": ["3", "4", "5"]}, "rng_n")
-    assert state.view("ranges").n == 5
+    assert state.value("ranges").n == 5
 
 
 @pytest.mark.parametrize("key", ["foo", "Depth", "depth ", "😀", pytest.param("k" * 10_000, id="10kB"),
@@ -420,7 +420,7 @@ def test_script_everywhere():
     for n in state.notices:
         assert_markup_safe(n.message, strict=True)
     assert state.tab is None and not state.hide and not state.lock
-    assert state.view("compare").inits == ("he_normal", "glorot_uniform")
+    assert state.value("compare").inits == ("he_normal", "glorot_uniform")
 
 
 @pytest.mark.parametrize("key, raw, expected", [
@@ -450,8 +450,8 @@ def test_bad_view_values(key, raw, expected):
     state = _decode_bad({key: raw}, key)
     owner = next(sec for sec in VIEW_SECTIONS if key in sec.keys())
     name = next(f.name for f in owner.fields if f.url_key == key)
-    assert getattr(state.view(owner.id), name) == expected
-    assert state.values == {**defaults(), owner.id: state.view(owner.id)}  # nothing else moved
+    assert getattr(state.value(owner.id), name) == expected
+    assert state.values == {**defaults(), owner.id: state.value(owner.id)}  # nothing else moved
     [notice] = state.notices
     assert notice.message.startswith(f"`{key}`")
 

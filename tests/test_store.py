@@ -53,7 +53,7 @@ def built(tmp_path_factory) -> Path:
     res = subprocess.run([sys.executable, "-m", "initlab.app.results.build", str(path)], cwd=ROOT, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "note:" not in res.stdout, res.stdout  # products.page_products lists everything the pages use
+    assert "note:" not in res.stdout, res.stdout  # the pages' own products list everything they compute
     return path
 
 
@@ -176,7 +176,7 @@ def test_the_code_version_follows_every_source_file(tmp_path) -> None:
     shutil.copytree(ROOT / "initlab", copy, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "app.py", tmp_path / "app.py")
     assert store.code_version(copy) == store.code_version()
-    (copy / "app" / "pages.py").write_text((copy / "app" / "pages.py").read_text() + "\n# a change\n")
+    (copy / "app" / "shell.py").write_text((copy / "app" / "shell.py").read_text() + "\n# a change\n")
     changed = store.code_version(copy)
     assert changed != store.code_version()
     (tmp_path / "app.py").write_text("# another app\n")
@@ -323,9 +323,9 @@ def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(bui
     _own_store(monkeypatch)
     got = compute.load_store(built)
     assert got is not None and len(got.figures) >= 2 * len(PRESETS)
-    from initlab.app import pages
+    from initlab.app import figures
 
-    assert {name for name, _ in got.figures} <= set(pages.FIGURES)
+    assert {name for name, _ in got.figures} <= set(figures.FIGURES)
     compute.clear_all()
     calls = _forbid(monkeypatch)
     assert precompute.warm_figures() == len(got.figures)

@@ -16,6 +16,7 @@ from initlab import propagate
 from initlab.theory import summaries
 from initlab.training import summaries as train_summaries
 from initlab.signal import lsuv
+from initlab import pages as page_specs
 from initlab.app.results import products
 from initlab.signal import spectra
 from initlab.theory import meanfield as theory
@@ -54,9 +55,9 @@ def test_chaotic_phase_names_the_correlation_it_settles_at() -> None:
 def test_the_page_says_chi1_scales_the_squared_distance() -> None:
     import inspect
 
-    from initlab.app import pages
+    from initlab.app.pages import theory as theory_app_page
 
-    source = inspect.getsource(pages.theory_page)
+    source = inspect.getsource(theory_app_page.draw)
     assert "*squared* distance" in source and "stretches a small difference" not in source
 
 
@@ -104,15 +105,15 @@ def test_an_edge_beyond_the_diagram_and_a_point_beyond_it_are_said() -> None:
 def test_the_spectra_compare_with_orthogonal_at_the_same_point() -> None:
     """edge_of_chaos used to compare with orthogonal at gain 1, which is ordered at sigma_b^2 = 0.05 (mean s^2
     1e-12 at layer 100), next to a caption praising orthogonal."""
-    pair = products.theory_pair(EDGE, "orthogonal")
+    pair = page_specs.theory_pair(EDGE, "orthogonal")
     (_, mine), (label, other) = pair
     assert mine == EDGE and other.init == "orthogonal" and label == "orthogonal, gain √1.76"
     assert other.gain == pytest.approx(math.sqrt(1.76)) and other.bias == EDGE.bias and other.bias_value == EDGE.bias_value
     assert theory.scenario_sigmas(other) == (pytest.approx(1.76), pytest.approx(0.05))
     # isometry (linear, sigma_w^2 = 1): gain 1, the plain orthogonal network, labelled as before
     iso = PRESETS["isometry"].scenario
-    assert [lbl for lbl, _ in products.theory_pair(iso, "orthogonal")] == ["variance_scaling", "orthogonal"]
-    assert products.theory_pair(iso, "orthogonal")[1][1].gain is None
+    assert [lbl for lbl, _ in page_specs.theory_pair(iso, "orthogonal")] == ["variance_scaling", "orthogonal"]
+    assert page_specs.theory_pair(iso, "orthogonal")[1][1].gain is None
 
 
 def test_why_the_critical_network_s_mean_s2_moves() -> None:
@@ -135,7 +136,7 @@ def test_why_the_critical_network_s_mean_s2_moves() -> None:
 
 
 def test_noise_level_singular_values_are_counted_not_quoted() -> None:
-    pair = products.theory_pair(PRESETS["isometry"].scenario, "orthogonal")
+    pair = page_specs.theory_pair(PRESETS["isometry"].scenario, "orthogonal")
     rows = summaries.jacobian_table([(lbl, spectra.jacobian_singular_values(v, [100]), None) for lbl, v in pair])
     gauss, orth = rows
     assert gauss["smallest"].endswith("(rounding floor)") and gauss["largest / smallest"].startswith("at least ")
@@ -163,7 +164,7 @@ def test_subnormal_jacobians_have_an_absolute_floor() -> None:
 def _lsuv(s: Scenario) -> tuple[str, ...]:
     rep = propagate(s.replace(lsuv=True)).lsuv
     own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
-    start = propagate(products.orthogonal_start(s)).layers["pre_std"].to_numpy(dtype=float) ** 2
+    start = propagate(page_specs.orthogonal_start(s)).layers["pre_std"].to_numpy(dtype=float) ** 2
     return summaries.lsuv_lines(s, rep, own, start)
 
 
@@ -259,7 +260,7 @@ def test_an_orthogonal_partner_never_exceeds_the_gain_it_takes() -> None:
     from initlab.signal.scenario import FIELD_BY_NAME
 
     s = Scenario(init="random_normal", stddev=10.0, depth=10)
-    (_, _), (label, other) = products.theory_pair(s, "orthogonal")
+    (_, _), (label, other) = page_specs.theory_pair(s, "orthogonal")
     other.validate()
     assert other.gain == FIELD_BY_NAME["gain"].hi and "the largest it takes" in label and "2.56e+04" in label
 

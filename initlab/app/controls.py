@@ -159,6 +159,6 @@ def sidebar(scenario: Scenario) -> None:
                 _net(name, hide, lock, persist=True, off=off)
 
 
-def view(section_id: str, name: str, where: Any = None, **kw: Any) -> None:
-    """A tab's own control (kept while the tab is closed, so its value stays in the link)."""
+def page_control(section_id: str, name: str, where: Any = None, **kw: Any) -> None:
+    """A page's own control (kept while the tab is closed, so its value stays in the link)."""
     widget(section(section_id), name, where=where, persist=True, **kw)

@@ -126,7 +126,7 @@ class LinkState:
     def scenario(self) -> Scenario:
         return self.values["net"]
 
-    def view(self, section_id: str) -> Any:
+    def value(self, section_id: str) -> Any:
         return self.values[section_id]
 
 

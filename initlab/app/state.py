@@ -26,14 +26,14 @@ from typing import Any
 import streamlit as st
 
 from initlab.weights import initializers
+from initlab.pages import PAGE_SPECS
 from initlab.app.links import SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query, defaults, encode_query
 from initlab.teaching.presets import PRESETS
 from initlab.signal.scenario import INIT_PARAM_NAMES, NET, Notice, Scenario
 from initlab.schema import format_value, parse_value
 
-# Stable tab ids (in links) and their display labels (free to change).
-TABS: dict[str, str] = {"signal": "Signal", "gradients": "Gradients", "ranges": "Weight ranges",
-                        "compare": "Compare", "training": "Training", "theory": "Theory", "learn": "Learn"}
+# Stable tab ids (in links) and their display labels (free to change), from the one list of pages.
+TABS: dict[str, str] = {pid: p.label for pid, p in PAGE_SPECS.items()}
 TAB_IDS: tuple[str, ...] = tuple(TABS)
 TAB_LABELS: tuple[str, ...] = tuple(TABS.values())
 TAB_ID_OF_LABEL = {label: tab_id for tab_id, label in TABS.items()}

@@ -19,16 +19,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from initlab.signal.scenario import Scenario
 from initlab.training.scenario import TrainScenario
-from initlab.pages import RangesView, TheoryView, TrainView
+from initlab.pages import PAGE_IDS, RangesView, TheoryView, TrainView
 
 __all__ = ["PRESETS", "TABS", "Preset", "get", "names"]
 
-Tab = Literal["signal", "gradients", "ranges", "compare", "training", "theory"]
-TABS: tuple[str, ...] = ("signal", "gradients", "ranges", "compare", "training", "theory")
+TABS: tuple[str, ...] = PAGE_IDS  # the page a preset opens on (initlab.pages: the one list of pages)
 _NAME = re.compile(r"[a-z0-9_]{1,32}")
 
 
@@ -43,7 +42,7 @@ class Preset:
     title: str
     text: str
     scenario: Scenario
-    tab: Tab
+    tab: str
     views: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     # "train": the text quotes measured training numbers as fields ({he.acc_median}), filled in from the
     # comparison on the page (initlab.training.summaries.train_facts): their digits depend on the CPU.

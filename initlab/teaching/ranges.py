@@ -42,6 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from initlab.signal.verdict import fmt
 from initlab.weights import initializers
 
 __all__ = ["BUDGET_SECONDS", "CLASSIC", "COLUMNS", "MAX_KERNEL_ENTRIES", "EntryPlan", "RangeEntry", "RangePlan",
@@ -498,3 +499,19 @@ def band(df: pd.DataFrame) -> pd.DataFrame:
     out["band_hi"] = np.where(bounded, out["theory_hi"], out["theory_mean"] + out["theory_std"])
     out["band_kind"] = np.where(bounded, "limits", "±1 std")
     return out
+
+
+def table_rows(inits: Sequence[str], n_max: int, m_fixed: int) -> list[dict[str, Any]]:
+    """The Weight ranges page's table: each initializer's formula, std and limits at n = 1 and n = ``n_max``
+    (``m_fixed`` 0: the fan-out equals n)."""
+    rows = []
+    for name in inits:
+        init = initializers.get(name)
+        row: dict[str, Any] = {"initializer": name, "formula": init.formula()}
+        for n in (1, n_max):
+            m = m_fixed or n
+            lim = init.limits(n, m)
+            row[f"std at n={n}"] = fmt(init.std(n, m))
+            row[f"limits at n={n}"] = "unbounded" if lim is None else f"[{fmt(lim[0])}, {fmt(lim[1])}]"
+        rows.append(row)
+    return rows

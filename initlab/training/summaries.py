@@ -21,8 +21,9 @@ from typing import Any
 from initlab.signal.verdict import fmt
 from initlab.training import engine as training
 from initlab.training.engine import TrainResult
+from initlab.training.scenario import TrainScenario
 
-__all__ = ["norms_caption", "train_facts", "train_table"]
+__all__ = ["norms_caption", "setup_line", "train_facts", "train_table"]
 
 
 def _f(x: float | None) -> str:
@@ -79,3 +80,14 @@ def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace
             acc_max=_f(s.acc_max), loss0=_f(s.loss0_median), loss_end=_f(s.loss_median),
             restarts=str(s.restarts), diverged=str(s.diverged))
     return out
+
+
+def setup_line(ts: TrainScenario) -> str:
+    """The whole training setup in one line (the page's controls live in a closed expander)."""
+    batch = "full batch" if ts.full_batch else f"batches of {ts.batch}"
+    opt = {"sgd": "plain gradient descent", "momentum": f"momentum {fmt(ts.momentum)}", "adam": "Adam"}[ts.optimizer]
+    seeds = f"seed {ts.seed}" if ts.restarts == 1 else f"seeds {ts.seed} to {ts.seed + ts.restarts - 1}"
+    return (f"{ts.dataset}: {ts.n_train} training and {ts.n_test} test points, noise {fmt(ts.noise)}, "
+            f"{ts.inputs} inputs · hidden layers {', '.join(map(str, ts.hidden))}, {ts.activation}, "
+            f"{ts.bias} biases · {opt}, learning rate {fmt(ts.lr)}, {ts.steps} steps, {batch} · "
+            f"{ts.restarts} restarts ({seeds}), {ts.dtype}")

@@ -14,7 +14,7 @@ Building:
 2. opens each of those links once with Streamlit's ``AppTest`` (in this process, no server), the
    products of step 1 standing in for the store: this records the charts each page draws (builder
    name and arguments) and any product a page asked for that step 1 missed (computed, added and
-   named in the output: :func:`~initlab.app.results.products.page_products` should then learn it);
+   named in the output: the page's own ``products`` (initlab/app/pages/) should then list it);
 3. writes the store (:func:`initlab.app.results.store.save`) and reads it back as a server would.
 
 At a server's start (``deploy/worker.py``, before it listens) :func:`initlab.app.results.cache.load_store`
@@ -134,7 +134,7 @@ def build(directory: str | Path, echo: Callable[[str], None] = print, items: lis
     values = store.Store(None, version, {(k, a): v for k, a, v in computed})
     figures, missed = record_pages(values, echo)
     if missed:
-        echo(f"note: the pages also computed {len(missed)} products that initlab.app.results.products.page_products does "
+        echo(f"note: the pages also computed {len(missed)} products that the pages' own ``products`` do "
              f"not list (added to the store): {', '.join(k for k, _ in missed)}")
         computed += products.compute_all(missed, echo)
     keep = []
@@ -157,13 +157,13 @@ def warm_figures() -> int:
     values = compute.STORE
     if values is None or not values.figures:
         return 0
-    from initlab.app import pages
+    from initlab.app import figures
 
     t0 = time.perf_counter()
     built = 0
     with _quiet_bare_mode():
         for name, args in values.figures:
-            builder = pages.FIGURES.get(name)
+            builder = figures.FIGURES.get(name)
             try:
                 if builder is None:
                     raise KeyError(f"no chart builder {name!r}")

@@ -17,17 +17,15 @@ depth_curve     activation, sb2, sw2_max                      :class:`initlab.th
 :func:`preset_products` lists, for every preset, what its link's opening page computes (its tab with
 the preset's views); ``python -m initlab.app.results.build DIR`` computes that list once and stores it
 (:mod:`initlab.app.results.store`).
-A new kind (e.g. training) is one entry of :data:`COMPUTE` and a few lines of :func:`preset_products`.
-
-numpy and pandas only (core): the Streamlit caches live in :mod:`initlab.app.results.cache`.
+A new kind is one entry of :data:`COMPUTE`; what a page computes is its own module's ``products``
+(:mod:`initlab.app.pages`). The kinds are pure functions (numpy and pandas); the Streamlit caches live in
+:mod:`initlab.app.results.cache`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -39,9 +37,8 @@ from initlab.signal import spectra
 from initlab.theory import meanfield as theory
 from initlab.training import engine as training
 from initlab.teaching.presets import PRESETS, Preset
-from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, Scenario, repair
+from initlab.signal.scenario import Scenario
 from initlab.training.scenario import TrainScenario
-from initlab.pages import CompareView, RangesView, TheoryView, TrainView, train_comparison
 
 GRID = 120  # points per axis of the phase diagram (goal: at least 100 x 100, under 0.2 s)
 DEPTH_CURVE_POINTS = 200
@@ -100,13 +97,6 @@ def train(ts: TrainScenario) -> training.TrainResult:
     return training.train(ts)
 
 
-def train_key(views: dict[str, Any]) -> tuple[TrainScenario, ...]:
-    """The training scenarios a Training page compares (its ``train`` and ``training`` sections)."""
-    ts = views.get("train", TrainScenario())
-    view = views.get("training", TrainView())
-    return tuple(v for _, v in train_comparison(ts, view.compare))
-
-
 COMPUTE: dict[str, Callable[..., Any]] = {
     "train": train,
     "propagate": network.propagate,
@@ -140,77 +130,20 @@ def compute_all(items: list[tuple[str, Key]], echo: Callable[[str], None] | None
 # ------------------------------------------------------------------------------ what the pages need
 
 
-def compare_variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
-    """The scenarios a Compare page computes: ``s`` with each chosen initializer (its own defaults) or
-    each chosen activation."""
-    out: dict[str, Scenario] = {}
-    if view.by == "init":
-        for name in view.inits:
-            v = s if name == s.init else dataclasses.replace(s, init=name, **{k: None for k in INIT_PARAM_NAMES})
-            out[name] = repair(v)[0]
-    else:
-        for name in view.acts:
-            out[name] = dataclasses.replace(s, activation=name)
-    return out
 
 
-def theory_pair(s: Scenario, vs: str) -> tuple[tuple[str, Scenario], ...]:
-    """The (label, scenario) pairs whose Jacobian spectra the Theory page draws: ``s``, and ``s`` with
-    initializer ``vs`` (no LSUV, the same biases) unless that is the same network.
-
-    ``vs`` takes its own defaults, except orthogonal, which takes the scenario's σw² (gain √σw²) when the
-    scenario has one: compared at the same point of the phase diagram, the two differ only in how their
-    weights are drawn (at gain 1 and σb² > 0, orthogonal tanh is ordered where a critical Gaussian is not).
-    """
-    params: dict[str, Any] = {k: None for k in INIT_PARAM_NAMES}
-    label = vs
-    point = theory.scenario_sigmas(s)
-    if vs == "orthogonal" and point is not None and point[0] != 1.0:
-        sw2 = point[0]
-        most = float(FIELD_BY_NAME["gain"].hi or 1.0)
-        gain = min(math.sqrt(sw2), most)
-        params["gain"] = gain
-        label = (f"orthogonal, gain √{sw2:.3g}" if gain < most else
-                 f"orthogonal, gain {most:g} (the largest it takes; this scenario's σw² = {sw2:.3g})")
-    other = repair(dataclasses.replace(s, init=vs, **params, lsuv=False))[0]
-    mine = s.init + (" + LSUV" if s.lsuv else "")
-    return ((mine, s), (label, other)) if other != s else ((mine, s),)
 
 
-def orthogonal_start(s: Scenario) -> Scenario:
-    """The network LSUV starts from: ``s`` with orthogonal weights (gain 1), before any rescaling."""
-    return dataclasses.replace(s, init="orthogonal", **{k: None for k in INIT_PARAM_NAMES}, lsuv=False)
 
 
-def page_products(tab: str, s: Scenario, views: dict[str, Any] | Any) -> list[tuple[str, Key]]:
-    """What the page ``tab`` computes for the scenario ``s`` with these views (section id -> view)."""
-    out: list[tuple[str, Key]] = []
-    if tab in ("signal", "gradients"):
-        out += [("propagate", (s,)), ("predict", (s,))]
-    elif tab == "compare":
-        for v in compare_variants(s, views.get("compare", CompareView())).values():
-            out += [("propagate", (v,)), ("predict", (v,))]
-    elif tab == "ranges":
-        view: RangesView = views.get("ranges", RangesView())
-        out.append(("range_curves", (view.inits, view.n, view.m, s.seed)))
-    elif tab == "theory":  # only the open part of the page is drawn
-        tv: TheoryView = views.get("theory", TheoryView())
-        if tv.show == "phase":
-            out.append(("phase", (s.activation, tv.sw2_max, tv.sb2_max)))
-            out.append(("depth_curve", (s.activation, theory.bias_variance(s), tv.sw2_max)))
-        elif tv.show == "spectra":
-            for _, v in theory_pair(s, tv.vs):  # spectra, and the mean-field product of chi beside them
-                out += [("jacobian", (v,)), ("predict", (v,))]
-        else:
-            out.append(("propagate", (dataclasses.replace(s, lsuv=True),)))
-            out.append(("propagate", (orthogonal_start(s),)))
-            if not s.lsuv:
-                out.append(("propagate", (s,)))
-    elif tab == "training":
-        key = train_key(views)
-        if len(key) >= 2:
-            out += [("train", (ts,)) for ts in dict.fromkeys(key)]
-    return out
+
+
+def page_products(tab: str, s: Scenario, views: Mapping[str, Any]) -> list[tuple[str, Key]]:
+    """What the page ``tab`` computes for the scenario ``s`` with these views (section id -> view): the
+    page's own ``products`` (:mod:`initlab.app.pages`), next to the code that draws it."""
+    from initlab.app import pages  # the pages import this module's kinds through the caches
+
+    return pages.products(tab, s, views)
 
 
 def preset_products(presets: dict[str, Preset] | None = None) -> list[tuple[str, Key]]:
@@ -232,3 +165,12 @@ def scenarios_to_warm() -> list[Scenario]:
     """Every scenario a preset link propagates (its own, a Compare page's variants, the Theory page's
     LSUV variant), without repeats: what a server computes in the background without a store."""
     return [args[0] for kind, args in preset_products() if kind == "propagate"]
+
+
+def warm_up_list() -> list[Scenario | TrainScenario]:
+    """Every computation a preset link's opening page needs: its scenario (on the Compare page its
+    variants, on the Theory page its LSUV variant), and for a Training preset each initializer of its
+    comparison (a training scenario)."""
+    out: list[Scenario | TrainScenario] = list(scenarios_to_warm())
+    out += [args[0] for kind, args in preset_products() if kind == "train"]
+    return out

@@ -1,0 +1,162 @@
+"""Every chart the pages draw, by name: a builder per figure, a pure function of hashable arguments that
+reads the cached core and calls :mod:`initlab.plots`; :func:`chart` draws one, built once per (name,
+arguments) for every session (``cache.figure``), so no figure can be served for inputs it was not built
+from. The precomputed store records the charts of every preset page by these names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from initlab.app.results import cache as compute
+from initlab.pages import orthogonal_start
+from initlab.plots import signal as plots
+from initlab.plots import theory as plots_theory
+from initlab.plots import training as plots_training
+from initlab.signal.network import Result
+from initlab.signal.scenario import Scenario
+from initlab.training.engine import TrainResult
+from initlab.training.scenario import TrainScenario
+
+def label(s: Scenario) -> str:
+    return f"{s.init} + {s.activation}"
+
+
+def mean_field(s: Scenario, column: str) -> dict[str, np.ndarray] | None:
+    """The mean-field curve of ``column`` for ``s``, capped at the dtype's range (beyond it: inf)."""
+    pred = compute.predict(s)
+    if pred is None:
+        return None
+    curve = getattr(pred, column)
+    with np.errstate(all="ignore"):
+        return {label(s): np.where(curve <= np.finfo(s.dtype).max, curve, np.inf)}
+
+
+def _results(scenarios: tuple[tuple[str, Scenario], ...]) -> dict[str, Result]:
+    return {label: compute.propagate(s) for label, s in scenarios}
+
+
+def _fig_signal(s: Scenario, column: str) -> go.Figure:
+    return plots.signal_figure({label(s): compute.propagate(s)}, column, theory=mean_field(s, column))
+
+
+def _fig_gradient(s: Scenario, column: str, with_theory: bool) -> go.Figure:
+    theory = mean_field(s, column) if with_theory else None
+    return plots.gradient_figure({label(s): compute.propagate(s)}, column, theory=theory)
+
+
+def _fig_plain_signal(s: Scenario, column: str) -> go.Figure:
+    return plots.signal_figure({label(s): compute.propagate(s)}, column)
+
+
+def _fig_heatmap(s: Scenario, which: str) -> go.Figure:
+    return plots.heatmap_figure(compute.propagate(s), which)
+
+
+def _fig_spread(s: Scenario, which: str) -> go.Figure:
+    return plots.spread_figure(compute.propagate(s), which)
+
+
+def _fig_fractions(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
+    return plots.fractions_figure(_results(scenarios))
+
+
+def _fig_cmp_signal(scenarios: tuple[tuple[str, Scenario], ...], column: str) -> go.Figure:
+    return plots.signal_figure(_results(scenarios), column)
+
+
+def _fig_cmp_gradient(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
+    return plots.gradient_figure(_results(scenarios), "grad_std")
+
+
+def _fig_ranges(inits: tuple[str, ...], n_max: int, m: int, seed: int, log_n: bool) -> go.Figure:
+    return plots.ranges_figure(compute.range_curves(inits, n_max, m, seed), log_n=log_n)
+
+
+def _fig_phase(activation: str, sw2_max: float, sb2_max: float, point: tuple[float, float] | None) -> go.Figure:
+    return plots_theory.phase_figure(compute.phase(activation, sw2_max, sb2_max), point)
+
+
+def _fig_depth_scale(activation: str, sb2: float, sw2_max: float, sw2: float | None, depth: int) -> go.Figure:
+    return plots_theory.depth_scale_figure(compute.depth_curve(activation, sb2, sw2_max), sw2, depth)
+
+
+def _fig_spectra(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
+    return plots_theory.spectra_figure({label: compute.jacobian(v) for label, v in scenarios})
+
+
+def _fig_lsuv(s: Scenario) -> go.Figure:
+    with_lsuv = compute.propagate(dataclasses.replace(s, lsuv=True))
+    own = None if s.lsuv else pre_var(s)
+    return plots_theory.lsuv_figure(with_lsuv.lsuv, own, f"{s.init}, as initialized",
+                                    start_var=pre_var(orthogonal_start(s)))
+
+
+def pre_var(s: Scenario) -> np.ndarray:
+    return compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+
+
+Pairs = tuple[tuple[str, TrainScenario], ...]
+
+
+def trained(pairs: Pairs) -> dict[str, TrainResult]:
+    return dict(zip((label for label, _ in pairs), compute.train(tuple(ts for _, ts in pairs))))
+
+
+def _fig_train_curves(pairs: Pairs, what: str, step: int) -> go.Figure:
+    return plots_training.curves_figure(trained(pairs), what, step)
+
+
+def _fig_train_points(pairs: Pairs) -> go.Figure:
+    return plots_training.accuracy_points_figure(trained(pairs))
+
+
+def _fig_boundary(pairs: Pairs, restart: int, step: int) -> go.Figure:
+    return plots_training.boundary_figure(trained(pairs), restart, step)
+
+
+def _fig_distinct(pairs: Pairs) -> go.Figure:
+    return plots_training.distinct_figure(trained(pairs))
+
+
+def _fig_grad_norms(pairs: Pairs, what: str) -> go.Figure:
+    return plots_training.grad_norm_figure(trained(pairs), what=what)
+
+
+FIGURES: dict[str, Callable[..., go.Figure]] = {
+    "train_curves": _fig_train_curves, "train_points": _fig_train_points, "boundary": _fig_boundary,
+    "distinct": _fig_distinct, "grad_norms": _fig_grad_norms,
+    "phase": _fig_phase, "depth_scale": _fig_depth_scale, "spectra": _fig_spectra, "lsuv": _fig_lsuv,
+    "signal": _fig_signal, "gradient": _fig_gradient, "plain_signal": _fig_plain_signal, "heatmap": _fig_heatmap,
+    "spread": _fig_spread, "fractions": _fig_fractions, "cmp_signal": _fig_cmp_signal,
+    "cmp_gradient": _fig_cmp_gradient, "ranges": _fig_ranges,
+}
+
+
+CHART = {"displaylogo": False}  # plotly's own PNG export (camera icon) stays on every chart
+
+
+def chart(name: str, *args: Any) -> go.Figure:
+    """Draw ``FIGURES[name](*args)``, built once per (name, args) for all sessions; return the figure."""
+    fig = compute.figure(name, args, FIGURES[name])
+    st.plotly_chart(fig, width="stretch", config=CHART)
+    return fig
+
+
+def log_y(fig: go.Figure) -> bool:
+    return fig.layout.yaxis.type == "log"
+
+
+def working(text: str, name: str, *args: Any) -> contextlib.AbstractContextManager[Any]:
+    """``st.spinner(text)`` around the drawing of chart ``name`` unless that figure is already built.
+
+    A spinner costs a timer thread and one more message even when it never shows (Streamlit shows it
+    after 0.5 s): for a class opening the same preset, nothing to wait for, so no spinner."""
+    return contextlib.nullcontext() if compute.figure_ready(name, args) else st.spinner(text)

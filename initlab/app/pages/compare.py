@@ -1,0 +1,67 @@
+"""The Compare page: two to four initializers (or activations) on the same seed and batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+import streamlit as st
+
+from initlab.app import controls, figures, shell
+from initlab.app.results import cache as compute
+from initlab.app.shell import Values
+from initlab.pages import CompareView, compare_variants
+from initlab.signal import summaries
+from initlab.signal.network import Result
+from initlab.signal.scenario import Scenario
+
+
+def draw(values: Values) -> None:
+    s: Scenario = values["net"]
+    view: CompareView = values["compare"]
+    what = "initializer" if view.by == "init" else "activation"
+    st.markdown(f"Same seed, same input batch, same depth and width: only the {what} changes, so every "
+                "difference below comes from it.")
+    c = st.columns([1, 3])
+    controls.page_control("compare", "by", where=c[0])
+    if view.by == "init":
+        controls.page_control("compare", "inits", where=c[1])
+    else:
+        controls.page_control("compare", "acts", where=c[1])
+    chosen = view.inits if view.by == "init" else view.acts
+    if len(chosen) < 2:
+        st.info(f"Pick at least two {what}s to compare ({len(chosen)} chosen).")
+        return
+    results: dict[str, Result] = {}
+    runs = compare_variants(s, view)
+    for label, v in runs.items():
+        r = shell.result_or_say(v)
+        if r is not None:
+            results[label] = r
+    if not results:
+        return
+    key = tuple((label, runs[label]) for label in results)  # exactly what the figures below are made of
+    which = values["signal"].which
+    st.markdown("##### Forward: spread of the values at each layer")
+    figures.chart("cmp_signal", key, f"{which}_std")
+    st.markdown("##### Backward: size of the gradient reaching each layer")
+    figures.chart("cmp_gradient", key)
+    st.markdown("##### Saturated, dead and overflowed values")
+    figures.chart("fractions", key)
+    st.dataframe(_compare_table(key, which, s.depth), hide_index=True, width="stretch")
+
+
+@compute.shared(shell.TEXTS)
+def _compare_table(scenarios: tuple[tuple[str, Scenario], ...], which: str, depth: int) -> pa.Table:
+    """Each compared scenario's verdicts and stds."""
+    return shell.table(summaries.compare_rows([(label, compute.propagate(v)) for label, v in scenarios], which, depth))
+
+
+def products(s: Scenario, views: Mapping[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """What this page computes (the precomputed store keeps it for every preset that opens here)."""
+    out: list[tuple[str, tuple[Any, ...]]] = []
+    for v in compare_variants(s, views.get("compare", CompareView())).values():
+        out += [("propagate", (v,)), ("predict", (v,))]
+    return out

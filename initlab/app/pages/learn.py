@@ -1,0 +1,36 @@
+"""The Learn page: the classic texts' ideas in short, each with a button that opens its preset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from initlab.app import state
+from initlab.app.shell import Values
+from initlab.signal.scenario import Scenario
+from initlab.teaching.lessons import LESSONS
+from initlab.teaching.presets import PRESETS
+
+
+def draw(values: Values) -> None:
+    st.markdown("Short explanations of what the classic texts on initialization teach. Each one has a "
+                "button that opens the preset where you can watch it happen.")
+    locked = state.in_lesson()
+    if locked:
+        st.caption("The “Show me” buttons are off in this lesson link: your teacher fixed some settings, and "
+                   "opening a preset would change them.")
+    for i, lesson in enumerate(LESSONS):
+        with st.container(border=True):
+            st.markdown(f"#### {lesson.title}\n\n{lesson.body}")  # one element, not two: each is a message
+            cols = st.columns(max(len(lesson.presets), 1))
+            for col, name in zip(cols, lesson.presets):
+                col.button(f"Show me: {PRESETS[name].title}", key=f"learn_{i}_{name}", disabled=locked,
+                           on_click=state.apply_preset, args=(name,))
+
+
+def products(s: Scenario, views: Mapping[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The Learn page computes nothing."""
+    return []
