@@ -6,7 +6,8 @@ network, a tab's own settings) around one frozen dataclass. Everything generic l
 checking one value, parsing and formatting it for a link, reading a section from a link or from the
 widgets *one field at a time* (a bad value falls back alone, with its own notice, and never resets its
 neighbours), and writing a section back to a link with only the values that differ from its base.
-A new tab therefore adds a dataclass and its fields, never codec code.
+A new tab therefore adds a dataclass and its fields, never codec code. :func:`dataclass_of` makes a
+section's dataclass from its fields, so each setting is declared once, with its default.
 
 Only the standard library is imported (the registries are imported lazily for their choices).
 """
@@ -19,7 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 Kind = Literal["int", "float", "choice", "bool", "list", "widths"]  # widths: a tuple of layer sizes
 T = TypeVar("T")
@@ -259,6 +260,56 @@ def did_you_mean(key: str, known: Iterable[str]) -> str:
     """`` (did you mean `bias_value`?)`` for the nearest known key, or ``""`` when none is close."""
     near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.7)
     return f" (did you mean `{near[0]}`?)" if near else ""
+
+
+# ------------------------------------------------------------------------------ a schema's dataclass
+
+# The Python type of each kind's values (an optional field also takes None).
+_TYPES: dict[str, Any] = {"int": int, "float": float, "choice": str, "bool": bool, "list": tuple[str, ...],
+                          "widths": tuple[int, ...]}
+
+
+class Settings:
+    """What every dataclass made by :func:`dataclass_of` can do; ``SCHEMA`` is its fields, in order."""
+
+    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    def changes(self) -> dict[str, Any]:
+        """Fields that differ from the defaults, in schema order (what a share link carries)."""
+        base = type(self)()
+        return {f.name: getattr(self, f.name) for f in self.SCHEMA if getattr(self, f.name) != getattr(base, f.name)}
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (``dataclasses.replace``)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[type-var]
+
+
+def dataclass_of(fields: tuple[FieldSpec, ...]) -> Callable[[type[T]], type[T]]:
+    """Class decorator: ``cls`` made the frozen dataclass whose fields are ``fields``, in their order.
+
+    Each field takes its name, type (from the kind) and default from its :class:`FieldSpec` (kept in
+    the field's ``metadata["spec"]``), and ``cls.SCHEMA`` is ``fields``: the specs are the settings'
+    one declaration, and the class body adds behaviour only. A body (or a dataclass base) that
+    declares a field itself is refused, so no second list of fields and defaults can grow back.
+    """
+    def make(cls: type[T]) -> type[T]:
+        own = cls.__dict__.get("__annotations__", {})
+        twice = [f.name for f in fields if f.name in own or f.name in cls.__dict__]
+        if twice:
+            raise TypeError(f"{cls.__name__} declares {', '.join(twice)}: its schema already does")
+        cls.__annotations__ = {**{f.name: _TYPES[f.kind] | None if f.optional else _TYPES[f.kind] for f in fields},
+                               **own}
+        for f in fields:
+            setattr(cls, f.name, dataclasses.field(default=f.default, metadata={"spec": f}))
+        cls.SCHEMA = fields  # type: ignore[attr-defined]
+        out = dataclass(frozen=True)(cls)
+        extra = [f.name for f in dataclasses.fields(out) if f.name not in {g.name for g in fields}]
+        if extra:
+            raise TypeError(f"{cls.__name__} has fields outside its schema ({', '.join(extra)}): declare them "
+                            "as FieldSpecs")
+        return out
+
+    return make
 
 
 Repair = Callable[[Any, Any, set[str]], tuple[Any, list[Notice]]]

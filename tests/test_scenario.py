@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from initlab import schema
 from initlab.weights import initializers
 from initlab.training.scenario import TRAIN, TrainScenario
 from initlab.app.links import (
@@ -22,8 +23,8 @@ from initlab.app.links import (
     encode_query, section,
 )
 from initlab.signal.scenario import (
-    FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, MAX_RAW_LENGTH, NET, BudgetError, FieldSpec, Scenario, check_budget,
-    check_value, choices_for, format_value, irrelevant, max_depth_within_budget, parse_value,
+    FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, MAX_RAW_LENGTH, NET, BudgetError, FieldSpec, InitParams, Scenario,
+    check_budget, check_value, choices_for, format_value, irrelevant, max_depth_within_budget, parse_value,
 )
 from initlab.pages import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
 from tests.test_links import assert_markup_safe
@@ -634,6 +635,80 @@ def test_defaults_are_valid():
             assert getattr(sec.default(), f.name) == f.default, (sec.id, f.name)
             assert dataclasses.is_dataclass(sec.cls) and sec.cls.__dataclass_params__.frozen
     assert set(LINK_KEYS) == {"v", "preset", "tab", "hide", "lock"}
+
+
+# --- every setting declared once: the field specs, shared by Scenario and TrainScenario ------------
+
+SCENARIO_CLASSES = pytest.mark.parametrize("cls", [Scenario, TrainScenario])
+# Settings both scenarios have that mean different things there (not one setting): their own specs.
+UNSHARED = {"inputs"}
+# Shared settings whose default differs in training (He + ReLU, the classic comparison), written there once.
+TRAIN_DEFAULTS = {"init": "torch_kaiming_normal", "nonlinearity": "relu", "activation": "relu"}
+
+
+@SCENARIO_CLASSES
+def test_dataclass_fields_are_made_from_the_schema(cls):
+    """Every field is its field spec's: same order, the spec's default object; no second declaration."""
+    fields = dataclasses.fields(cls)
+    assert [f.name for f in fields] == [spec.name for spec in cls.SCHEMA]
+    for f, spec in zip(fields, cls.SCHEMA):
+        assert f.metadata["spec"] is spec and f.default is spec.default, f.name
+
+
+def test_shared_settings_are_the_scenarios_field_specs():
+    """The training schema reuses Scenario's spec of every setting the two share (its link key is its own),
+    so the default of each shared field is one object, changed only where training's default differs."""
+    shared = set(FIELD_BY_NAME) & set(TRAIN.cls.__dataclass_fields__) - UNSHARED
+    assert {"init", *INIT_PARAM_NAMES, "bias", "bias_value", "activation", "seed", "dtype", "lsuv"} <= shared
+    for name in shared:
+        spec, train_spec = FIELD_BY_NAME[name], TRAIN.field(name)
+        assert train_spec.key == f"tr_{name}"
+        assert dataclasses.replace(train_spec, key=spec.key, help=spec.help, group=spec.group,
+                                   default=spec.default) == spec, name
+        train_default = TrainScenario.__dataclass_fields__[name].default
+        if name in TRAIN_DEFAULTS:
+            assert train_default == TRAIN_DEFAULTS[name] != spec.default
+        else:
+            assert train_default is Scenario.__dataclass_fields__[name].default, name
+
+
+def test_a_schema_field_cannot_be_declared_again():
+    with pytest.raises(TypeError, match="declares mean: its schema already does"):
+        @schema.dataclass_of(FIELDS)
+        class Twice(InitParams):
+            mean: float | None = None
+    with pytest.raises(TypeError, match=r"fields outside its schema \(extra\)"):
+        @schema.dataclass_of(FIELDS)
+        class Extra(InitParams):
+            extra: int = 0
+
+
+@SCENARIO_CLASSES
+def test_changes_replace_and_with_init_are_written_once(cls):
+    for name in ("changes", "replace", "with_init", "init_params", "validate"):
+        assert getattr(cls, name) is getattr(InitParams, name), name
+
+
+def test_changes_replace_and_with_init_on_both_scenarios():
+    for cls in (Scenario, TrainScenario):
+        assert cls().changes() == {}
+        s = cls().replace(seed=7, init="random_normal", stddev=2.0)
+        assert type(s) is cls and (s.seed, s.init, s.stddev) == (7, "random_normal", 2.0)
+        changed = s.changes()
+        assert changed["seed"] == 7 and changed["init"] == "random_normal" and changed["stddev"] == 2.0
+        assert list(changed) == [f.name for f in cls.SCHEMA if f.name in changed]  # schema order: the link's
+        w = s.with_init("random_uniform", minval=-1.0)
+        assert type(w) is cls and w.init == "random_uniform" and w.seed == 7
+        assert {k: getattr(w, k) for k in INIT_PARAM_NAMES} == {k: (-1.0 if k == "minval" else None)
+                                                               for k in INIT_PARAM_NAMES}
+        assert w.init_params() == {"minval": -1.0} and w.validate() is w
+        again = cls().replace(seed=7).with_init("random_uniform", minval=-1.0)
+        assert w == again and hash(w) == hash(again)  # frozen values: equal, hashable, cacheable
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            w.seed = 1  # type: ignore[misc]
+    # with_init clears every parameter it is not given, training's default nonlinearity (relu) too.
+    ts = TrainScenario().with_init("glorot_uniform")
+    assert ts.nonlinearity is None and ts.changes() == {"init": "glorot_uniform", "nonlinearity": None}
 
 
 # --- the budget ----------------------------------------------------------------------------------

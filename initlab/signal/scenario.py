@@ -12,8 +12,7 @@ initializer's own default", because the same name has different defaults in diff
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Self
 
 from initlab.weights.initializers import BIASES  # noqa: F401 - the bias schemes live with their draws
 from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
@@ -22,8 +21,10 @@ from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery u
     Kind,
     Notice,
     Section,
+    Settings,
     check_value,
     choices_for,
+    dataclass_of,
     format_value,
     over_limit,
     parse_value,
@@ -74,6 +75,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("depth", "int", 50, "Depth (layers)", "Number of dense layers.", lo=1, hi=1000, widget="slider"),
     FieldSpec("width", "int", 256, "Width (units)", "Units per layer; the input has the same width.", lo=1, hi=2048,
               widget="slider"),
+    # 128 examples: 32768 values per layer, plenty for the statistics, half the time of 256.
     FieldSpec("batch", "int", 128, "Batch size", "Number of input examples pushed through the network.", lo=1, hi=4096,
               widget="slider"),
     FieldSpec("seed", "int", 0, "Seed", "Seed of every random draw: same seed, same numbers.", lo=0, hi=2**32 - 1),
@@ -126,11 +128,9 @@ FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
 INIT_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.group == _P)
 
 
-class InitParams:
+class InitParams(Settings):
     """What every scenario with an initializer (``init`` and the Keras-named parameters of
-    :data:`INIT_PARAM_NAMES`) and a schema (``SCHEMA``) can say about itself."""
-
-    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = ()
+    :data:`INIT_PARAM_NAMES`) and a schema (``SCHEMA``) can say about itself, and how it changes."""
 
     def init_params(self) -> dict[str, Any]:
         """The initializer parameters set here (non-None) that ``self.init`` accepts."""
@@ -139,7 +139,7 @@ class InitParams:
         accepted = initializers.spec(self.init).params  # type: ignore[attr-defined]
         return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
 
-    def validate(self) -> Any:
+    def validate(self) -> Self:
         """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
         for f in self.SCHEMA:
             check_value(f, getattr(self, f.name))
@@ -150,52 +150,21 @@ class InitParams:
         initializers.get(self.init, **self.init_params())  # type: ignore[attr-defined]
         return self
 
+    def with_init(self, init: str, **params: Any) -> Self:
+        """A copy with initializer ``init`` and exactly ``params`` (every other initializer parameter None)."""
+        cleared: dict[str, Any] = {k: None for k in INIT_PARAM_NAMES}
+        cleared.update(params)
+        return dataclasses.replace(self, init=init, **cleared)  # type: ignore[type-var]
 
-@dataclass(frozen=True)
+
+@dataclass_of(FIELDS)
 class Scenario(InitParams):
     """Everything that determines one run of the engine; plain values only.
 
-    ``Scenario()`` is the default scenario; ``dataclasses.replace(s, depth=250)`` derives another.
-    Call :meth:`validate` (the engine does) to check values against :data:`FIELDS`.
+    Its fields are :data:`FIELDS`, in order, each with its default there (see
+    :func:`initlab.schema.dataclass_of`). ``Scenario()`` is the default scenario; ``s.replace(depth=250)``
+    derives another. Call :meth:`validate` (the engine does) to check values against :data:`FIELDS`.
     """
-
-    init: str = "glorot_uniform"
-    activation: str = "tanh"
-    depth: int = 50
-    width: int = 256
-    batch: int = 128  # 32768 values per layer: plenty for the statistics, half the time of 256
-    seed: int = 0
-    dtype: str = "float32"
-    mean: float | None = None
-    stddev: float | None = None
-    minval: float | None = None
-    maxval: float | None = None
-    value: float | None = None
-    scale: float | None = None
-    mode: str | None = None
-    distribution: str | None = None
-    gain: float | None = None
-    nonlinearity: str | None = None
-    negative_slope: float | None = None
-    a: float | None = None
-    b: float | None = None
-    bias: str = "zeros"
-    bias_value: float = 0.1
-    inputs: str = "standard"
-    loss: str = "projection"
-    shared: bool = False
-    lsuv: bool = False
-
-    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = FIELDS
-
-    def changes(self) -> dict[str, Any]:
-        """Fields that differ from the defaults, in schema order (what a share link carries)."""
-        base = Scenario()
-        return {f.name: getattr(self, f.name) for f in FIELDS if getattr(self, f.name) != getattr(base, f.name)}
-
-    def replace(self, **changes: Any) -> "Scenario":
-        """A copy with some fields changed (``dataclasses.replace``)."""
-        return dataclasses.replace(self, **changes)
 
 
 def itemsize(s: Scenario) -> int:

@@ -2,9 +2,11 @@
 
 A :class:`TrainScenario` holds only registry keys, numbers and a tuple of widths, so it is hashable,
 cacheable and printable. :data:`TRAIN_FIELDS` declares every setting with its bounds, default and help
-text; the initializer settings (``init`` and its Keras-named parameters ``mean``, ``stddev``, ...,
-``bias``, ``bias_value``) and ``seed`` / ``dtype`` reuse the field specs of
-:data:`initlab.signal.scenario.FIELDS`, so the two schemas cannot disagree about them.
+text, and the dataclass's fields are made from it (:func:`initlab.schema.dataclass_of`). The settings
+the two scenarios share (``init`` and its Keras-named parameters ``mean``, ``stddev``, ..., ``bias``,
+``bias_value``, ``activation``, ``seed``, ``dtype``, ``lsuv``) reuse the field specs of
+:data:`initlab.signal.scenario.FIELDS`, so the two cannot disagree about them; where a default differs
+(``init``, ``nonlinearity``, ``activation``), the change is written below, once.
 
 The defaults are the classic three-way comparison of initializers (the zeros / N(0,1) x 10 / He
 experiment of Ng et al.'s *Improving Deep Neural Networks* course): ``circles`` with 300 training and
@@ -17,12 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from initlab.training import datasets
 from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError, InitParams, repair_init
-from initlab.schema import FieldSpec, Notice, Section, over_limit
+from initlab.schema import FieldSpec, Notice, Section, dataclass_of, over_limit
 
 __all__ = [
     "TRAIN", "TRAIN_FIELDS", "TRAIN_FIELD_BY_NAME", "TrainScenario", "check_train_budget", "estimate_train_bytes",
@@ -108,49 +109,15 @@ TRAIN_FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in TRAIN_FIELDS}
 INIT_FIELDS: tuple[str, ...] = ("init", *INIT_PARAM_NAMES, "bias", "bias_value", "lsuv")
 
 
-@dataclass(frozen=True)
+@dataclass_of(TRAIN_FIELDS)
 class TrainScenario(InitParams):
     """Everything that determines one training of the small MLP, over all its restarts; plain values only.
 
-    ``TrainScenario()`` is the classic comparison's He run; ``ts.replace(init="zeros")`` derives another.
-    :func:`initlab.training.engine.train` validates it (:meth:`validate`) and checks the budget.
+    Its fields are :data:`TRAIN_FIELDS`, in order, each with its default there (see
+    :func:`initlab.schema.dataclass_of`). ``TrainScenario()`` is the classic comparison's He run;
+    ``ts.with_init("zeros")`` derives another. :func:`initlab.training.engine.train` validates it
+    (:meth:`validate`) and checks the budget.
     """
-
-    dataset: str = "circles"
-    n_train: int = 300
-    n_test: int = 100
-    noise: float = 0.05
-    data_seed: int = 0
-    inputs: str = "standard"
-    hidden: tuple[int, ...] = (10, 5)
-    activation: str = "relu"
-    init: str = "torch_kaiming_normal"
-    mean: float | None = None
-    stddev: float | None = None
-    minval: float | None = None
-    maxval: float | None = None
-    value: float | None = None
-    scale: float | None = None
-    mode: str | None = None
-    distribution: str | None = None
-    gain: float | None = None
-    nonlinearity: str | None = "relu"
-    negative_slope: float | None = None
-    a: float | None = None
-    b: float | None = None
-    bias: str = "zeros"
-    bias_value: float = 0.1
-    optimizer: str = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    steps: int = 15000
-    batch_size: int = 0
-    restarts: int = 10
-    seed: int = 0
-    dtype: str = "float32"
-    lsuv: bool = False
-
-    SCHEMA: ClassVar[tuple[FieldSpec, ...]] = TRAIN_FIELDS
 
     @property
     def batch(self) -> int:
@@ -166,21 +133,6 @@ class TrainScenario(InitParams):
     def sizes(self) -> tuple[int, ...]:
         """Layer sizes from input to output: ``(2, *hidden, 1)``."""
         return (2, *self.hidden, 1)
-
-    def changes(self) -> dict[str, Any]:
-        """Fields that differ from the defaults, in schema order (what a share link carries)."""
-        base = TrainScenario()
-        return {f.name: getattr(self, f.name) for f in TRAIN_FIELDS if getattr(self, f.name) != getattr(base, f.name)}
-
-    def replace(self, **changes: Any) -> "TrainScenario":
-        """A copy with some fields changed (``dataclasses.replace``)."""
-        return dataclasses.replace(self, **changes)
-
-    def with_init(self, init: str, **params: Any) -> "TrainScenario":
-        """A copy with initializer ``init`` and exactly ``params`` (every other initializer parameter None)."""
-        cleared = {k: None for k in INIT_PARAM_NAMES}
-        cleared.update(params)
-        return dataclasses.replace(self, init=init, **cleared)
 
 
 def recorded_count(steps: int, records: int = DEFAULT_RECORDS) -> int:
