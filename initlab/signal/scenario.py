@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from initlab.weights.initializers import BIASES  # noqa: F401 - the bias schemes live with their draws
+from initlab.weights.biases import NAMES as BIASES, WITHOUT_VALUE as BIASES_WITHOUT_VALUE  # noqa: F401 - re-exported
 from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
     MAX_RAW_LENGTH,
     FieldSpec,
@@ -50,9 +50,6 @@ class BudgetError(ValueError):
 LOSSES = ("projection", "mse")
 # Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
 INPUTS = ("standard", "minmax", "raw")
-# Bias schemes that take no bias_value (zeros; PyTorch's U[-1/sqrt(n), 1/sqrt(n)] is fixed by the fan-in):
-# the page does not draw its box for them.
-BIASES_WITHOUT_VALUE = ("zeros", "torch_linear")
 DTYPES = ("float32", "float64")
 MODES = ("fan_in", "fan_out", "fan_avg")
 DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from initlab.weights import initializers
+from initlab.weights import biases, initializers
 from initlab.weights.initializers import TRUNCATED_NORMAL_STD, calculate_gain
 from initlab.signal.scenario import Scenario
 from initlab.training.scenario import TrainScenario
@@ -176,17 +176,6 @@ _KERAS_FLOAT64_NOTE = [
 ]
 
 
-def _keras_bias(s: Scenario) -> str:
-    if s.bias == "constant" and s.bias_value != 0:
-        return f"keras.initializers.Constant(value={_num(s.bias_value)})"
-    if s.bias == "random_normal" and s.bias_value != 0:
-        return f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(abs(s.bias_value))})"
-    if s.bias == "torch_linear":  # PyTorch nn.Linear's default bias: U[+-1/sqrt(fan_in)]
-        lim = 1.0 / math.sqrt(s.width)
-        return f"keras.initializers.RandomUniform(minval={_num(-lim)}, maxval={_num(lim)})"
-    return '"zeros"'
-
-
 def keras_snippet(s: Scenario) -> str:
     """Keras 3 code (text) that builds ``s``'s network and prints the output std of every layer.
 
@@ -213,7 +202,7 @@ def keras_snippet(s: Scenario) -> str:
         "def dense():",
         f"    return keras.layers.Dense({s.width}, activation={_KERAS_ACT[s.activation]},",
         f"                              kernel_initializer={kinit},",
-        f"                              bias_initializer={_keras_bias(s)})",
+        f"                              bias_initializer={biases.keras_code(s.bias, s.bias_value, s.width)})",
         "",
     ]
     if s.shared:
@@ -312,17 +301,6 @@ def _torch_init(s: Scenario) -> list[str]:
     raise ValueError(f"no PyTorch translation for initializer {name!r}")  # pragma: no cover
 
 
-def _torch_bias(s: Scenario) -> str:
-    if s.bias == "constant" and s.bias_value != 0:
-        return f"    nn.init.constant_(b, {_num(s.bias_value)})"
-    if s.bias == "random_normal" and s.bias_value != 0:
-        return f"    nn.init.normal_(b, mean=0.0, std={_num(abs(s.bias_value))})"
-    if s.bias == "torch_linear":
-        return (f"    nn.init.uniform_(b, -1 / math.sqrt({s.width}), 1 / math.sqrt({s.width}))"
-                "  # nn.Linear's own default bias")
-    return "    nn.init.zeros_(b)  # nn.Linear's default bias is U[+-1/sqrt(fan_in)], not zeros"
-
-
 def pytorch_snippet(s: Scenario) -> str:
     """PyTorch code (text) that builds ``s``'s network and prints the output std of every layer.
 
@@ -352,7 +330,7 @@ def pytorch_snippet(s: Scenario) -> str:
         "def init_(layer):",
         "    w, b = layer.weight, layer.bias",
         *_torch_init(s),
-        _torch_bias(s),
+        "    " + biases.torch_code(s.bias, s.bias_value, s.width),
         "",
     ]
     if s.shared:

@@ -29,7 +29,7 @@ Randomness (all explicit, no global state):
   very same standard-normal / uniform draws (scaled differently) and see the same batches.
 * weights are drawn layer by layer (input side first) from the weight stream by
   :func:`initlab.weights.initializers.get`, biases from the bias stream by
-  :func:`initlab.weights.initializers.draw_biases` (the deep-signal engine's code); :func:`initial_params`
+  :func:`initlab.weights.biases.draw` (the deep-signal engine's code); :func:`initial_params`
   returns them and :func:`batches` lists the examples of every update, so a run can be replayed
   step for step in any framework.
 
@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from initlab.weights import activations
+from initlab.weights import biases as bias_schemes
 from initlab.training import datasets
 from initlab.weights import initializers
 from initlab.signal.lsuv import lsuv
@@ -149,7 +150,7 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     ``W_l`` has the Keras shape (fan_in, fan_out) and ``ts.dtype``; the output layer is drawn like the
     hidden ones. Restart r uses seed ``ts.seed + r``: kernels come from the first stream of
     ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second, layer by layer, by
-    :func:`initlab.weights.initializers.draw_biases` (the deep-signal engine's code: zeros, constant ``bias_value``,
+    :func:`initlab.weights.biases.draw` (the deep-signal engine's code: zeros, constant ``bias_value``,
     random_normal with std ``|bias_value|``, or torch_linear U[+-1/sqrt(fan_in)] with the layer's fan_in).
     With ``ts.lsuv`` the kernels are drawn orthogonal (gain 1, same stream) and every layer is then
     rescaled by :func:`initlab.signal.lsuv.lsuv` on the scaled training inputs until its pre-activation
@@ -165,7 +166,7 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     sizes = ts.sizes
     for fi, fo in zip(sizes[:-1], sizes[1:]):
         w = init((fi, fo), rng_w, dtype=dt)
-        b = initializers.draw_biases(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
+        b = bias_schemes.draw(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
         out.append((w, b))
     if ts.lsuv:
         weights, _ = lsuv([w for w, _ in out], make_data(ts).X_train, ts.activation, biases=[b for _, b in out])

@@ -32,10 +32,7 @@ __all__ = [
     "ParamSpec",
     "InitSpec",
     "Initializer",
-    "BIASES",
-    "bias_is_zero",
     "calculate_gain",
-    "draw_biases",
     "names",
     "spec",
     "get",
@@ -722,48 +719,3 @@ def get(name: str, **params: Any) -> Initializer:
     if entry.check is not None:
         entry.check(resolved, name)
     return Initializer(entry, resolved)
-
-
-# --------------------------------------------------------------------------------------------
-# Biases
-# --------------------------------------------------------------------------------------------
-
-# Bias schemes (the registry keys of ``Scenario.bias`` and ``TrainScenario.bias``): 0 (Keras, textbooks);
-# a constant; N(0, value^2); torch_linear: U[+-1/sqrt(fan_in)], what PyTorch's nn.Linear draws for its
-# bias by default (variance 1/(3 fan_in), ``value`` unused).
-BIASES: tuple[str, ...] = ("zeros", "constant", "random_normal", "torch_linear")
-
-
-def bias_is_zero(scheme: str, value: float) -> bool:
-    """True when bias ``scheme`` with ``value`` gives all-zero biases (then nothing is drawn)."""
-    return scheme == "zeros" or (scheme in ("constant", "random_normal") and value == 0)
-
-
-def draw_biases(scheme: str, value: float, fan_in: int, shape: tuple[int, ...], rng: np.random.Generator,
-                dtype: np.dtype | type = np.float64) -> np.ndarray:
-    """Biases of ``shape`` for layers with ``fan_in`` inputs each, drawn from ``rng`` by bias ``scheme``.
-
-    * ``zeros``: 0 (Keras ``Dense`` and the textbooks);
-    * ``constant``: ``value`` (Keras ``initializers.Constant``);
-    * ``random_normal``: N(0, value^2), ``|value|`` being the standard deviation (Keras ``RandomNormal``);
-    * ``torch_linear``: U[-1/sqrt(fan_in), 1/sqrt(fan_in)), variance 1/(3 fan_in), ``value`` unused:
-      PyTorch's ``nn.Linear.reset_parameters`` (``init.uniform_(bias, -bound, bound)``, bound 1/sqrt(fan_in)).
-
-    The one place biases are drawn: the deep-signal engine (:func:`initlab.signal.network.build`, one call for
-    all its layers) and the training (:func:`initlab.training.engine.initial_params`, one call per layer)
-    use it, so a scheme means the same distribution in both. Successive calls on one generator consume
-    it exactly like one call for all the layers together (numpy draws element by element in C order).
-    Draws nothing when :func:`bias_is_zero`.
-    """
-    dt = np.dtype(dtype)
-    if scheme not in BIASES:
-        raise ValueError(f"Unknown bias scheme {scheme!r}; choose one of {list(BIASES)}")
-    if bias_is_zero(scheme, value):
-        return np.zeros(shape, dtype=dt)
-    if scheme == "constant":
-        return np.full(shape, value, dtype=dt)
-    if scheme == "random_normal":
-        return rng.standard_normal(shape, dtype=dt) * dt.type(abs(value))
-    bound = 1.0 / math.sqrt(_fan(fan_in, "fan_in"))
-    u = rng.random(shape, dtype=dt)  # U[0, 1)
-    return (u * dt.type(2 * bound) - dt.type(bound)).astype(dt, copy=False)
