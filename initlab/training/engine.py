@@ -38,6 +38,8 @@ array ``theta`` of shape (runs, parameters). The numpy engine (the reference) ta
 ``np.einsum`` per layer and pass over a leading runs axis (not BLAS: units made equal by the init stay
 bit-identical, see ``_forward``); the numba engine (:mod:`initlab.training.kernel`) runs
 the same steps compiled, several times faster (``benchmarks/bench_training.py``). Tests compare them.
+``engine="auto"`` takes numba for every activation the kernel has a branch for (its registry
+``kernel_code``) and numpy for the others, so a new activation trains from its registry entry alone.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
 test sets: loss, accuracies, the norm of every layer's weight gradient (full training set), the number
@@ -554,13 +556,19 @@ def _jit_module():
     return _train_jit
 
 
-def _resolve_engine(engine: str) -> str:
+def _resolve_engine(engine: str, act: activations.Activation) -> str:
+    """The engine that trains ``act``: ``auto`` is the compiled kernel where numba is installed and the
+    kernel has a branch for ``act`` (its registry ``kernel_code``), else numpy (the reference)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; received {engine!r}")
+    compiled = act.kernel_code is not None
     if engine == "auto":
-        return "numba" if _jit_module().AVAILABLE else "numpy"
+        return "numba" if compiled and _jit_module().AVAILABLE else "numpy"
     if engine == "numba" and not _jit_module().AVAILABLE:
         raise ValueError("engine 'numba' needs the numba package; install it or use engine='numpy'")
+    if engine == "numba" and not compiled:
+        raise ValueError(f"engine 'numba' has no kernel code for activation {act.name!r}; use engine='numpy' "
+                         "or 'auto'")
     return engine
 
 
@@ -657,8 +665,8 @@ class _Trainer:
         self.start = time.perf_counter()
         self.scenarios = list(scenarios)
         ts = self.ts = scenarios[0]
-        self.engine = _resolve_engine(engine)
         self.act = activations.get(ts.activation)
+        self.engine = _resolve_engine(engine, self.act)
         self.data = make_data(ts)
         R = ts.restarts
         self.seeds = ts.seed + np.arange(R, dtype=np.int64)
@@ -715,7 +723,7 @@ class _Trainer:
             if self.engine == "numba":
                 self.jit.run_steps(self.theta, self.m1, self.m2, t, t_end - t, self.XT, self.yv, perms,
                                    self.perm_row, epoch0, ts.batch, self.sizes, self.woff, self.boff,
-                                   self.jit.ACT_CODES[ts.activation], self.jit.OPT_CODES[ts.optimizer],
+                                   self.act.kernel_code, self.jit.OPT_CODES[ts.optimizer],
                                    float(ts.lr), float(ts.momentum), ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
                                    self.theta.dtype.type(0))
             else:

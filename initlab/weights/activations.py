@@ -103,6 +103,13 @@ class Activation:
     f' is a function of the output (saves keeping z around during backprop), else None.
     ``saturation_threshold``: saturated iff f'(z) < threshold (see the module docstring), None
     when the notion does not apply.  ``can_die``: the unit can be dead (f(z) == 0 and f'(z) == 0).
+
+    The same f in the frameworks (what the code snippets print): ``keras`` is the ``activation=``
+    argument of a Keras 3 ``Dense`` layer, ``torch`` a PyTorch module expression, ``torch_note`` a
+    comment the PyTorch snippet adds where the two frameworks' defaults differ.  ``kernel_code``: the
+    compiled training kernel's branch for f (:mod:`initlab.training.kernel`), or None when it has none;
+    then ``engine="auto"`` trains with the numpy engine, so a new activation trains (more slowly) from
+    its registry entry alone.
     """
 
     name: str
@@ -115,6 +122,10 @@ class Activation:
     saturation_threshold: float | None
     can_die: bool
     description: str
+    keras: str
+    torch: str
+    torch_note: str = ""
+    kernel_code: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -536,6 +547,9 @@ def _make_registry() -> dict[str, Activation]:
             can_die=False,
             description="f(z) = z, f'(z) = 1. No nonlinearity: a deep linear network is one matrix "
             "product, useful as the reference case (Keras 'linear', PyTorch gain 1).",
+            keras='"linear"',
+            torch="nn.Identity()",
+            kernel_code=0,
         ),
         Activation(
             name="sigmoid",
@@ -550,6 +564,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = 1 / (1 + e^-z), f' = f (1 - f) <= 1/4. Logistic function, the classic "
             "choice of Glorot & Bengio (2010); its outputs are not zero-centred and it saturates "
             "for |z| > ~3.6 (f' < 0.025).",
+            keras='"sigmoid"',
+            torch="nn.Sigmoid()",
+            kernel_code=1,
         ),
         Activation(
             name="tanh",
@@ -563,6 +580,9 @@ def _make_registry() -> dict[str, Activation]:
             can_die=False,
             description="f(z) = tanh z, f' = 1 - f^2. Zero-centred sigmoid-shaped unit (LeCun et al. "
             "1998, Glorot & Bengio 2010); saturates for |z| > ~1.8 (f' < 0.1).",
+            keras='"tanh"',
+            torch="nn.Tanh()",
+            kernel_code=2,
         ),
         Activation(
             name="relu",
@@ -577,6 +597,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = max(z, 0), f'(z) = 1 for z > 0 else 0 (f'(0) = 0, as TensorFlow and "
             "PyTorch). Nair & Hinton (2010); He et al. (2015) derive the gain sqrt(2). A unit with "
             "z <= 0 for every input is dead: zero output and zero gradient.",
+            keras='"relu"',
+            torch="nn.ReLU()",
+            kernel_code=3,
         ),
         Activation(
             name="leaky_relu",
@@ -591,6 +614,10 @@ def _make_registry() -> dict[str, Activation]:
             description=f"f(z) = z for z > 0 else {LEAKY_RELU_SLOPE:g} z (Maas et al. 2013), with the "
             f"Keras 3 default negative_slope {LEAKY_RELU_SLOPE:g} (PyTorch defaults to 0.01). The "
             "gradient never vanishes, so units cannot die.",
+            keras='"leaky_relu"',
+            torch=f"nn.LeakyReLU({LEAKY_RELU_SLOPE:g})",
+            torch_note=f"initlab/Keras slope {LEAKY_RELU_SLOPE:g}; torch's default is 0.01",
+            kernel_code=4,
         ),
         Activation(
             name="elu",
@@ -605,6 +632,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = z for z > 0 else alpha (e^z - 1), alpha = 1 (Clevert et al. 2016). "
             "Negative outputs push the mean towards zero; the left tail saturates at -alpha "
             "(f' = f + alpha < 0.1 for z < ln 0.1).",
+            keras='"elu"',
+            torch="nn.ELU()",
+            kernel_code=5,
         ),
         Activation(
             name="selu",
@@ -619,6 +649,9 @@ def _make_registry() -> dict[str, Activation]:
             description=f"f(z) = lambda z for z > 0 else lambda alpha (e^z - 1), lambda = {SELU_LAMBDA}, "
             f"alpha = {SELU_ALPHA} (Klambauer et al. 2017, self-normalising with LeCun-normal "
             "weights). PyTorch's gain 3/4 is an empirical choice, not variance preserving.",
+            keras='"selu"',
+            torch="nn.SELU()",
+            kernel_code=6,
         ),
         Activation(
             name="gelu",
@@ -633,6 +666,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))), the tanh approximation "
             "of z Phi(z) (Hendrycks & Gimpel 2016; Keras approximate=True, PyTorch approximate='tanh'). "
             "It differs from the exact erf form by less than 1e-3 (max ~4.7e-4, near |z| = 2.7).",
+            keras="lambda x: keras.activations.gelu(x, approximate=True)",  # the tanh form, as fn
+            torch='nn.GELU(approximate="tanh")',
+            kernel_code=7,
         ),
         Activation(
             name="swish",
@@ -647,6 +683,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = z sigmoid(z), f' = s + z s (1 - s) (Ramachandran et al. 2017; "
             "Elfwing et al. 2018 call it SiLU). Smooth and non-monotone, with a small negative dip "
             "(min f = -0.278 at z = -1.28).",
+            keras='"silu"',
+            torch="nn.SiLU()",
+            kernel_code=8,
         ),
         Activation(
             name="softplus",
@@ -661,6 +700,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = log(1 + e^z), computed stably as logaddexp(0, z); f' = sigmoid(z) = "
             "1 - e^-f. A smooth ReLU (Dugas et al. 2001) whose left tail saturates (f' < 0.1 for "
             "z < -ln 9).",
+            keras='"softplus"',
+            torch="nn.Softplus()",
+            kernel_code=9,
         ),
     ]
     out: dict[str, Activation] = {}
