@@ -29,6 +29,10 @@ __all__ = [
     "TRUNCATED_NORMAL_STD",
     "KERNEL_KINDS",
     "NONLINEARITIES",
+    "DENSE_NONLINEARITIES",
+    "MODES",
+    "DISTRIBUTIONS",
+    "DISTRIBUTION_ALIASES",
     "ParamSpec",
     "InitSpec",
     "Initializer",
@@ -48,9 +52,16 @@ NONLINEARITIES: tuple[str, ...] = (
     "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
 )
 _LINEAR_LIKE = frozenset(NONLINEARITIES[:8])
+# The ones a dense layer can follow: the conv* entries have gain 1, as linear, and name layers initlab does
+# not build, so the scenario does not offer them (calculate_gain and the initializers still accept them).
+DENSE_NONLINEARITIES: tuple[str, ...] = tuple(n for n in NONLINEARITIES if not n.startswith("conv"))
 
-_MODES = ("fan_in", "fan_out", "fan_avg")
-_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+# variance_scaling's n (Keras ``mode``); PyTorch's kaiming_* take the first two.
+MODES: tuple[str, ...] = ("fan_in", "fan_out", "fan_avg")
+# variance_scaling's distributions, and the names accepted for them: Keras reads "normal" as
+# truncated_normal (accepted, so Keras-style arguments work, but not offered as a fourth choice).
+DISTRIBUTION_ALIASES: dict[str, str] = {"normal": "truncated_normal"}
+DISTRIBUTIONS: tuple[str, ...] = ("truncated_normal", "untruncated_normal", "uniform", *DISTRIBUTION_ALIASES)
 _MIN_TRUNC_MASS = 1e-3  # below this the rejection sampler could effectively hang
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -369,7 +380,7 @@ _MEAN = _f("mean", 0.0, "Mean of the normal distribution.")
 _STDDEV = _f("stddev", 0.05, "Standard deviation of the normal distribution (before truncation).", lo=0.0)
 _GAIN = _f("gain", 1.0, "Multiplicative factor applied to the matrix.", lo=0.0)
 _TORCH_KAIMING = (
-    _c("mode", "fan_in", ("fan_in", "fan_out"), "fan_in preserves forward variance, fan_out backward."),
+    _c("mode", "fan_in", MODES[:2], "fan_in preserves forward variance, fan_out backward."),
     _c("nonlinearity", "leaky_relu", NONLINEARITIES, "Nonlinearity whose torch calculate_gain is used."),
     _f("negative_slope", 0.0, "Slope of leaky_relu for x < 0 (torch's `a`); only used by leaky_relu."),
 )
@@ -493,8 +504,9 @@ _REGISTRY: dict[str, _Entry] = {e.spec.name: e for e in (
            lambda p, n, m: f"N({p['mean']:g}, {p['stddev']:g}), truncated at 2 sd (redrawn, not rescaled)"),
     _entry("variance_scaling", "Variance scaling", "keras", (
                _f("scale", 1.0, "Target variance times n.", lo=0.0, lo_open=True),
-               _c("mode", "fan_in", _MODES, "n = fan_in, fan_out or (fan_in + fan_out) / 2."),
-               _c("distribution", "truncated_normal", _DISTRIBUTIONS,
+               _c("mode", "fan_in", MODES, "n = fan_in, fan_out or (fan_in + fan_out) / 2."),
+               _c("distribution", "truncated_normal",
+                  tuple(d for d in DISTRIBUTIONS if d not in DISTRIBUTION_ALIASES),
                   "truncated_normal: N(0, sqrt(scale/n)/0.8796) cut at 2 sd; untruncated_normal: "
                   "N(0, sqrt(scale/n)); uniform: U[-sqrt(3 scale/n), +sqrt(3 scale/n)]. "
                   "'normal' is accepted as an alias of truncated_normal, as in Keras.")),
@@ -714,7 +726,7 @@ def get(name: str, **params: Any) -> Initializer:
             continue
         if key == "distribution" and isinstance(value, str):
             value = value.lower()
-            value = "truncated_normal" if value == "normal" else value  # Keras alias
+            value = DISTRIBUTION_ALIASES.get(value, value)
         resolved[key] = ps.validate(value, name)
     if entry.check is not None:
         entry.check(resolved, name)
