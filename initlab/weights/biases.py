@@ -33,14 +33,16 @@ from typing import Callable
 
 import numpy as np
 
+from initlab.weights.initializers import _fan  # the initializers' fan check and message
+
 __all__ = ["BiasScheme", "NAMES", "WITHOUT_VALUE", "draw", "get", "is_zero", "keras_code", "moments",
            "torch_code"]
 
 # (value, fan_in) -> ...
-_Moments = Callable[[float, int], "tuple[float, float]"]
+_Moments = Callable[[float, int], tuple[float, float]]
 _Code = Callable[[float, int], str]
 # (value, fan_in, shape, rng, dtype) -> biases
-_Sample = Callable[[float, int, "tuple[int, ...]", np.random.Generator, np.dtype], np.ndarray]
+_Sample = Callable[[float, int, tuple[int, ...], np.random.Generator, np.dtype], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,6 @@ class BiasScheme:
     torch: _Code
 
 
-def _fan(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"fan_in must be a positive integer; got {value!r}")
-    return int(value)
-
-
 def _no_draw(value: float, fan_in: int, shape: tuple[int, ...], rng: np.random.Generator,
              dtype: np.dtype) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
@@ -84,7 +80,7 @@ def _normal(value: float, fan_in: int, shape: tuple[int, ...], rng: np.random.Ge
 
 def _torch_uniform(value: float, fan_in: int, shape: tuple[int, ...], rng: np.random.Generator,
                    dtype: np.dtype) -> np.ndarray:
-    bound = 1.0 / math.sqrt(_fan(fan_in))
+    bound = 1.0 / math.sqrt(_fan(fan_in, "fan_in"))
     u = rng.random(shape, dtype=dtype)  # U[0, 1)
     return (u * dtype.type(2 * bound) - dtype.type(bound)).astype(dtype, copy=False)
 
@@ -106,7 +102,8 @@ _SCHEMES: dict[str, BiasScheme] = {b.name: b for b in (
         moments=lambda value, fan_in: (0.0, 0.0),
         sample=_no_draw,
         keras=lambda value, fan_in: '"zeros"',
-        torch=lambda value, fan_in: "nn.init.zeros_(b)  # nn.Linear's default bias is U[+-1/sqrt(fan_in)], not zeros",
+        torch=lambda value, fan_in: ("nn.init.zeros_(b)"
+                                     "  # nn.Linear's default bias is U[+-1/sqrt(fan_in)], not zeros"),
     ),
     BiasScheme(
         "constant", "value", "`keras.initializers.Constant`", takes_value=True,
