@@ -1,6 +1,7 @@
 """Keras / PyTorch snippets: they compile for every initializer and carry the right calls and numbers."""
 
 import contextlib
+import dataclasses
 import io
 import math
 import sys
@@ -275,3 +276,19 @@ def test_training_snippets_batches_are_the_engines(monkeypatch, batch_size: int)
     for t, idx in enumerate(order):
         x = steps[t] if steps[t].ndim == 2 else steps[t][restart]
         assert np.array_equal(x, X[idx]), t
+
+
+@pytest.mark.parametrize("act", ["leaky_relu", "softplus"])
+def test_activation_code_comes_from_the_registry(act, monkeypatch):
+    """The three snippets print the registry's Keras / PyTorch expressions: mark one activation's entry and
+    every snippet must follow it (no activation map of codegen's own)."""
+    from initlab.training.scenario import TrainScenario
+    from initlab.weights import activations
+
+    marked = dataclasses.replace(activations.get(act), keras="MARK_KERAS", torch="MARK_TORCH()", torch_note="note")
+    monkeypatch.setitem(activations._REGISTRY, act, marked)
+    s = Scenario(depth=2, width=4, batch=2, activation=act)
+    assert "activation=MARK_KERAS," in codegen.keras_snippet(s)
+    assert "\nact = MARK_TORCH()  # note\n" in codegen.pytorch_snippet(s)
+    code = codegen.pytorch_training_snippet(TrainScenario(activation=act, hidden=(3,), restarts=1), 0)
+    assert "layers.append(MARK_TORCH())\n" in code  # no trailing comment inside the call

@@ -78,12 +78,16 @@ def test_relu_closed_forms(mu, sigma):
     assert float(G.expectation(lambda u: relu.deriv(u) ** 2, sigma, mu)) == pytest.approx(_cdf(a), rel=REL)
 
 
-def test_the_old_scalar_rule_fails_where_this_one_does_not():
-    # The reason for the range-scaled inner panel: E[tanh'(sZ)^2] at s = 100.
+def test_a_fixed_interval_rule_fails_where_this_one_does_not():
+    # The reason for the range-scaled inner panel: E[tanh'(sZ)^2] at s = 100. The rule initlab used to have
+    # (96 Gauss-Legendre nodes on each half of [-20, 20], whatever s) is off by more than 1e-3 there.
     tanh = A.get("tanh")
     g = lambda u: tanh.deriv(u) ** 2  # noqa: E731
     ref = _reference(g, 100.0)
-    assert abs(A.gaussian_expectation(g, 0.0, 100.0) / ref - 1) > 1e-3
+    x, w = leggauss(96)
+    z = np.concatenate([(x - 1.0) * 10.0, (x + 1.0) * 10.0])
+    fixed = float(np.sum(np.tile(w, 2) * 10.0 * np.exp(-z * z / 2) / math.sqrt(2 * math.pi) * g(100.0 * z)))
+    assert abs(fixed / ref - 1) > 1e-3
     assert float(G.expectation(g, 100.0)) == pytest.approx(ref, rel=REL)
 
 

@@ -452,23 +452,3 @@ def test_sample_entries_refuses_whole_kernel_schemes_and_bad_counts():
             I.get("glorot_uniform").sample_entries(4, 4, bad, rng())
     with pytest.raises(ValueError, match="fan_in"):
         I.get("glorot_uniform").sample_entries(0, 4, 10, rng())
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("scheme", I.BIASES)
-def test_biases_drawn_layer_by_layer_equal_one_draw_for_all_layers(scheme, dtype):
-    # network.build draws all its layers' biases in one call, training.initial_params one layer at a
-    # time; both call draw_biases, so a scheme means the same numbers only if the stream is consumed
-    # alike (float32 draws take 32-bit halves of 64-bit words: the odd sizes here split words).
-    whole = I.draw_biases(scheme, 0.3, 7, (3, 5), rng(), dtype)
-    g = rng()
-    parts = np.stack([I.draw_biases(scheme, 0.3, 7, (5,), g, dtype) for _ in range(3)])
-    assert whole.dtype == np.dtype(dtype) and np.array_equal(whole, parts)
-    assert I.bias_is_zero(scheme, 0.0) == (scheme != "torch_linear")  # torch_linear ignores the value
-    if scheme == "torch_linear":
-        assert np.abs(whole).max() <= 1 / math.sqrt(7) and whole.std() > 0
-
-
-def test_unknown_bias_schemes_are_named():
-    with pytest.raises(ValueError, match="Unknown bias scheme 'he_normal'; choose one of"):
-        I.draw_biases("he_normal", 0.1, 4, (4,), rng())

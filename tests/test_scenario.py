@@ -753,3 +753,21 @@ def test_parameters_of_another_initializer_are_dropped_from_page_and_link():
     link = decode_query({"preset": "p", "init": "orthogonal"}, {"p": base})
     assert link.scenario.stddev is None and link.notices == ()  # the preset's stddev means nothing here
     assert encode_query(link.values, preset="p", base=base) == {"v": V, "preset": "p", "init": "orthogonal"}
+
+
+def test_the_initializer_parameter_choices_are_the_initializers_lists():
+    """One home for the choice lists: the scenario's (and the training's) mode, distribution and nonlinearity
+    fields offer the initializers' own tuples, and every value they accept, the initializers accept."""
+    from initlab.signal.scenario import FIELD_BY_NAME
+    from initlab.training.scenario import TRAIN_FIELD_BY_NAME
+
+    for fields in (FIELD_BY_NAME, TRAIN_FIELD_BY_NAME):
+        assert fields["mode"].choices is initializers.MODES
+        assert fields["distribution"].choices is initializers.DISTRIBUTIONS
+        assert fields["nonlinearity"].choices is initializers.DENSE_NONLINEARITIES
+    for mode in initializers.MODES:
+        for dist in initializers.DISTRIBUTIONS:
+            initializers.get("variance_scaling", mode=mode, distribution=dist)
+    assert initializers.get("variance_scaling", distribution="normal").params["distribution"] == "truncated_normal"
+    for nl in initializers.DENSE_NONLINEARITIES:
+        initializers.get("torch_kaiming_normal", nonlinearity=nl)

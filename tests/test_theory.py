@@ -5,12 +5,13 @@ import math
 import numpy as np
 import pytest
 
+from initlab.numerics import gaussian as G
 from initlab.weights import activations as A
 from initlab import propagate
 from initlab.theory import meanfield as theory
 from initlab.signal.scenario import Scenario
 
-# Quadrature accuracy of activations.gaussian_expectation is ~1e-14, so exact closed forms hold to 1e-10
+# Quadrature accuracy of numerics.gaussian.expectation is ~1e-14, so exact closed forms hold to 1e-10
 # with a wide margin (the q-map compounds the error at most linearly over the few layers used here).
 EXACT = 1e-10
 
@@ -227,12 +228,12 @@ def test_fixed_point_is_a_fixed_point_of_the_exact_map(name):
 @pytest.mark.parametrize("name", ["tanh", "sigmoid", "selu", "elu", "softplus", "gelu"])
 @pytest.mark.parametrize("sw2, sb2", [(0.5, 0.1), (1.5, 0.05), (1.2, 0.0), (2.5, 0.2), (6.0, 1.0)])
 def test_fixed_point_is_where_iterating_the_q_map_goes(name, sw2, sb2):
-    # Independent reference: iterate the q-map from q0 = 1 with the original scalar quadrature
-    # (activations.gaussian_expectation) until it stops moving or passes 1e12 (divergence).
+    # Reference: iterate the q-map from q0 = 1, one scalar expectation (numerics.gaussian.expectation) per
+    # step, until it stops moving or passes 1e12 (divergence); theory.fixed_point solves for q instead.
     f = A.get(name).fn
     q = 1.0
     for _ in range(100000):
-        q_new = sw2 * A.gaussian_expectation(lambda z: f(z) ** 2, 0.0, math.sqrt(q)) + sb2
+        q_new = sw2 * float(G.expectation(lambda z: f(z) ** 2, math.sqrt(q))) + sb2
         if abs(q_new - q) <= 1e-15 * q or q_new > 1e12:
             break
         q = q_new
@@ -337,12 +338,12 @@ def test_chaotic_correlation_fixed_point_agrees_with_monte_carlo(name, sw2, sb2)
 
 
 def test_tanh_without_bias_decorrelates_completely_in_the_chaotic_phase():
-    # Odd f, sb2 = 0: C(0) = 0, so c* = 0 and chi_c* = sw2 E[f'(u)]^2 (a 1-D integral, here by the
-    # original scalar rule: accurate to ~1e-14 at this q ~ 1.7).
+    # Odd f, sb2 = 0: C(0) = 0, so c* = 0 and chi_c* = sw2 E[f'(u)]^2 (a 1-D integral, here one scalar
+    # expectation: accurate to ~1e-14 at this q ~ 1.7).
     sw2 = 2.5
     q = float(theory.fixed_point("tanh", sw2, 0.0))
     assert float(theory.correlation_fixed_point("tanh", sw2, 0.0)) == pytest.approx(0.0, abs=1e-12)
-    mean_deriv = A.gaussian_expectation(A.get("tanh").deriv, 0.0, math.sqrt(q))
+    mean_deriv = float(G.expectation(A.get("tanh").deriv, math.sqrt(q)))
     _, xi_c = theory.depth_scales("tanh", sw2, 0.0)
     assert math.exp(-1 / float(xi_c)) == pytest.approx(sw2 * mean_deriv**2, rel=1e-9)
 

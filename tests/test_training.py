@@ -22,6 +22,7 @@ from initlab.training.scenario import (
 )
 
 ACTS = activations.names()
+COMPILED = [a for a in ACTS if activations.get(a).kernel_code is not None]  # the kernel's branches
 EPS64 = np.finfo(np.float64).eps
 HE = {"init": "variance_scaling", "scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"}
 needs_numba = pytest.mark.skipif(not _train_jit.AVAILABLE, reason="numba is not installed: only the numpy engine")
@@ -269,7 +270,7 @@ def test_gradients_match_finite_differences(act):
 @needs_numba
 @pytest.mark.parametrize("batch_size", [0, 32])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("act", COMPILED)
 def test_compiled_engine_matches_the_numpy_engine(act, optimizer, batch_size):
     # Same steps, sums in another order and exp by other code: a few ulp per step. Over 40 steps in float64
     # anything above ~1e-13 relative would be a different computation, not rounding.
@@ -294,8 +295,29 @@ def test_compiled_engine_matches_in_float32():
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-4)
 
 
+def test_an_activation_without_kernel_code_trains_with_numpy(monkeypatch):
+    """A new activation is one registry entry: without a kernel branch (kernel_code None) ``auto`` trains it
+    with the numpy engine, to the same numbers, and only an explicit ``engine="numba"`` is refused."""
+    new = dataclasses.replace(activations.get("elu"), name="elu_copy", kernel_code=None)
+    monkeypatch.setitem(activations._REGISTRY, "elu_copy", new)
+    ts = TrainScenario(activation="elu_copy", steps=30, restarts=2, hidden=(6, 5), dtype="float64", lr=0.05)
+    auto = training.train(ts, engine="auto", records=3)
+    ref = training.train(ts, engine="numpy", records=3)
+    assert auto.engine == "numpy"
+    assert np.array_equal(auto.theta, ref.theta) and np.array_equal(auto.loss, ref.loss)
+    # The registry's elu under another name: the numpy engine's elu to the bit.
+    assert np.array_equal(auto.theta, training.train(ts.replace(activation="elu"), engine="numpy", records=3).theta)
+    with pytest.raises(ValueError, match="no kernel code for activation 'elu_copy'"):
+        training.train(ts, engine="numba", records=3)
+    if _train_jit.AVAILABLE:
+        assert training.train(ts.replace(activation="elu"), engine="auto", records=3).engine == "numba"
+    # The kernel's codes are the registry's, one branch each.
+    assert _train_jit.ACT_CODES == {a: activations.get(a).kernel_code for a in COMPILED}
+    assert len(set(_train_jit.ACT_CODES.values())) == len(_train_jit.ACT_CODES)
+
+
 @needs_numba
-@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("act", COMPILED)
 def test_compiled_activations_match_the_registry(act):
     a = activations.get(act)
     with np.errstate(all="ignore"):

@@ -1,8 +1,9 @@
 """Vectorised Gaussian expectations ``E[g(mean + std Z)]``, ``Z ~ N(0, 1)``, accurate at a kink of g at 0.
 
-:func:`initlab.weights.activations.gaussian_expectation` does one (mean, std) pair per call; the mean-field
-theory needs thousands at once (a 100 x 100 phase diagram, a table over q, nested 2-D integrals), so this
-module builds the quadrature nodes for whole arrays of (mean, std) by broadcasting.
+The one Gaussian rule of initlab: the activations' gains (:func:`initlab.weights.activations.second_moment`)
+take one expectation, the mean-field theory thousands at once (a 100 x 100 phase diagram, a table over q,
+nested 2-D integrals), so this module builds the quadrature nodes for whole arrays of (mean, std) by
+broadcasting.
 
 The rule, for each (mean, std)
 ------------------------------

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from initlab.weights import activations
+from initlab.weights import biases as bias_schemes
 from initlab.weights import initializers
 from initlab.numerics import stats
 from initlab.signal.lsuv import LsuvReport, lsuv
@@ -86,8 +87,8 @@ def build(s: Scenario) -> Network:
     else:
         weights = [init(kernel, rng_w, dtype=dtype) for _ in range(s.depth)]
     biases: np.ndarray | None = None  # zero biases are skipped (None), not added
-    if not initializers.bias_is_zero(s.bias, s.bias_value):  # every layer has fan_in = width
-        biases = initializers.draw_biases(s.bias, s.bias_value, s.width, (s.depth, s.width), rng_b, dtype)
+    if not bias_schemes.is_zero(s.bias, s.bias_value):  # every layer has fan_in = width
+        biases = bias_schemes.draw(s.bias, s.bias_value, s.width, (s.depth, s.width), rng_b, dtype)
     act = activations.get(s.activation)
     report = None
     if s.lsuv:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Self
 
-from initlab.weights.initializers import BIASES  # noqa: F401 - the bias schemes live with their draws
+from initlab.weights.biases import NAMES as BIASES, WITHOUT_VALUE as BIASES_WITHOUT_VALUE  # noqa: F401 - re-exported
+from initlab.weights.initializers import DENSE_NONLINEARITIES, DISTRIBUTIONS, MODES
 from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
     MAX_RAW_LENGTH,
     FieldSpec,
@@ -51,13 +52,7 @@ class BudgetError(ValueError):
 LOSSES = ("projection", "mse")
 # Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
 INPUTS = ("standard", "minmax", "raw")
-# Bias schemes that take no bias_value (zeros; PyTorch's U[-1/sqrt(n), 1/sqrt(n)] is fixed by the fan-in):
-# the page does not draw its box for them.
-BIASES_WITHOUT_VALUE = ("zeros", "torch_linear")
 DTYPES = ("float32", "float64")
-MODES = ("fan_in", "fan_out", "fan_avg")
-DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform", "normal")
-NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 
 # Hard caps per request. The classic experiments (250 layers x 512 units x batch 256) fit in both
 # dtypes; the memory estimate below is an upper bound of the engine's peak and stays under 1 GB.
@@ -98,7 +93,7 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("gain", "float", None, "gain", "Multiplicative factor on the matrix.", lo=0, hi=100, optional=True,
               group=_P),
     FieldSpec("nonlinearity", "choice", None, "nonlinearity", "PyTorch calculate_gain nonlinearity.",
-              choices=NONLINEARITIES, optional=True, group=_P),
+              choices=DENSE_NONLINEARITIES, optional=True, group=_P),
     FieldSpec("negative_slope", "float", None, "negative_slope", "Leaky ReLU slope for PyTorch's gain.", lo=0, hi=1,
               optional=True, group=_P),
     FieldSpec("a", "float", None, "a", "Lower truncation bound (absolute).", lo=-100, hi=100, optional=True, group=_P),

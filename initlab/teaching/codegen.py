@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from initlab.weights import initializers
+from initlab.weights import activations, biases, initializers
 from initlab.weights.initializers import TRUNCATED_NORMAL_STD, calculate_gain
 from initlab.signal.scenario import Scenario
 from initlab.training.scenario import TrainScenario
@@ -33,18 +33,6 @@ _KERAS_CLASS = {
     "zeros": "Zeros", "ones": "Ones", "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
     "he_uniform": "HeUniform", "he_normal": "HeNormal", "lecun_uniform": "LecunUniform",
     "lecun_normal": "LecunNormal",
-}
-# Keras activation for Dense(activation=...); gelu: initlab uses the tanh approximation.
-_KERAS_ACT = {
-    "linear": '"linear"', "sigmoid": '"sigmoid"', "tanh": '"tanh"', "relu": '"relu"',
-    "leaky_relu": '"leaky_relu"', "elu": '"elu"', "selu": '"selu"',
-    "gelu": "lambda x: keras.activations.gelu(x, approximate=True)", "swish": '"silu"', "softplus": '"softplus"',
-}
-_TORCH_ACT = {
-    "linear": "nn.Identity()", "sigmoid": "nn.Sigmoid()", "tanh": "nn.Tanh()", "relu": "nn.ReLU()",
-    "leaky_relu": "nn.LeakyReLU(0.2)  # initlab/Keras slope 0.2; torch's default is 0.01",
-    "elu": "nn.ELU()", "selu": "nn.SELU()", "gelu": 'nn.GELU(approximate="tanh")', "swish": "nn.SiLU()",
-    "softplus": "nn.Softplus()",
 }
 
 
@@ -69,6 +57,12 @@ _STD_HELPER = [
     "    sd, bad = std(h)",
     '    print(f"layer {i:4d}  std {sd:.4g}" + (f"  ({bad:.1%} inf/nan)" if bad else ""))',
 ]
+
+
+def _torch_act(name: str) -> str:
+    """The registry's PyTorch module for activation ``name``, with its note as a trailing comment."""
+    act = activations.get(name)
+    return act.torch + (f"  # {act.torch_note}" if act.torch_note else "")
 
 
 def _num(x: float) -> str:
@@ -176,17 +170,6 @@ _KERAS_FLOAT64_NOTE = [
 ]
 
 
-def _keras_bias(s: Scenario) -> str:
-    if s.bias == "constant" and s.bias_value != 0:
-        return f"keras.initializers.Constant(value={_num(s.bias_value)})"
-    if s.bias == "random_normal" and s.bias_value != 0:
-        return f"keras.initializers.RandomNormal(mean=0.0, stddev={_num(abs(s.bias_value))})"
-    if s.bias == "torch_linear":  # PyTorch nn.Linear's default bias: U[+-1/sqrt(fan_in)]
-        lim = 1.0 / math.sqrt(s.width)
-        return f"keras.initializers.RandomUniform(minval={_num(-lim)}, maxval={_num(lim)})"
-    return '"zeros"'
-
-
 def keras_snippet(s: Scenario) -> str:
     """Keras 3 code (text) that builds ``s``'s network and prints the output std of every layer.
 
@@ -211,9 +194,9 @@ def keras_snippet(s: Scenario) -> str:
         "",
         "",
         "def dense():",
-        f"    return keras.layers.Dense({s.width}, activation={_KERAS_ACT[s.activation]},",
+        f"    return keras.layers.Dense({s.width}, activation={activations.get(s.activation).keras},",
         f"                              kernel_initializer={kinit},",
-        f"                              bias_initializer={_keras_bias(s)})",
+        f"                              bias_initializer={biases.keras_code(s.bias, s.bias_value, s.width)})",
         "",
     ]
     if s.shared:
@@ -312,17 +295,6 @@ def _torch_init(s: Scenario) -> list[str]:
     raise ValueError(f"no PyTorch translation for initializer {name!r}")  # pragma: no cover
 
 
-def _torch_bias(s: Scenario) -> str:
-    if s.bias == "constant" and s.bias_value != 0:
-        return f"    nn.init.constant_(b, {_num(s.bias_value)})"
-    if s.bias == "random_normal" and s.bias_value != 0:
-        return f"    nn.init.normal_(b, mean=0.0, std={_num(abs(s.bias_value))})"
-    if s.bias == "torch_linear":
-        return (f"    nn.init.uniform_(b, -1 / math.sqrt({s.width}), 1 / math.sqrt({s.width}))"
-                "  # nn.Linear's own default bias")
-    return "    nn.init.zeros_(b)  # nn.Linear's default bias is U[+-1/sqrt(fan_in)], not zeros"
-
-
 def pytorch_snippet(s: Scenario) -> str:
     """PyTorch code (text) that builds ``s``'s network and prints the output std of every layer.
 
@@ -352,7 +324,7 @@ def pytorch_snippet(s: Scenario) -> str:
         "def init_(layer):",
         "    w, b = layer.weight, layer.bias",
         *_torch_init(s),
-        _torch_bias(s),
+        "    " + biases.torch_code(s.bias, s.bias_value, s.width),
         "",
     ]
     if s.shared:
@@ -364,7 +336,7 @@ def pytorch_snippet(s: Scenario) -> str:
                   "for layer in linears:",
                   "    init_(layer)"]
     lines += [
-        f"act = {_TORCH_ACT[s.activation]}",
+        f"act = {_torch_act(s.activation)}",
         "",
         *_inputs_code(s, "torch"),
         "h = torch.as_tensor(x, dtype=dtype)",
@@ -394,9 +366,6 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
     from initlab.training.engine import check_restart
 
     restart = check_restart(ts, restart)
-    acts = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "linear": "nn.Identity()",
-            "leaky_relu": "nn.LeakyReLU(0.2)", "elu": "nn.ELU()", "selu": "nn.SELU()",
-            "gelu": 'nn.GELU(approximate="tanh")', "swish": "nn.SiLU()", "softplus": "nn.Softplus()"}
     dtype = "torch.float64" if ts.dtype == "float64" else "torch.float32"
     opt = {"sgd": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)})",
            "momentum": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)}, momentum={_num(ts.momentum)})",
@@ -425,7 +394,7 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         f"        lin.bias.copy_(torch.tensor(b, dtype={dtype}))",
         "    layers.append(lin)",
         f"    if i < {len(ts.hidden)}:",
-        f"        layers.append({acts[ts.activation]})",
+        f"        layers.append({activations.get(ts.activation).torch})",
         "model = nn.Sequential(*layers)  # logits; the sigmoid is in the loss",
         "loss_fn = nn.BCEWithLogitsLoss()  # mean binary cross-entropy, computed stably from the logits",
     ]

@@ -91,6 +91,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from initlab.weights import activations
+from initlab.weights import biases
 from initlab.numerics import gaussian
 from initlab.weights import initializers
 from initlab.signal.scenario import Scenario
@@ -752,14 +753,8 @@ def _input_moments(inputs: str) -> tuple[float, float]:
 
 
 def _bias_moments(s: Scenario) -> tuple[float, float]:
-    """Mean and variance of one bias."""
-    if s.bias == "constant":
-        return s.bias_value, 0.0
-    if s.bias == "random_normal":
-        return 0.0, s.bias_value**2
-    if s.bias == "torch_linear":
-        return 0.0, 1.0 / (3 * s.width)  # U[+-1/sqrt(n)]: variance (2/sqrt(n))^2 / 12
-    return 0.0, 0.0
+    """Mean and variance of one bias of ``s`` (every layer's fan-in is the width): the bias table's."""
+    return biases.moments(s.bias, s.bias_value, s.width)
 
 
 def _iid_weights_apply(s: Scenario) -> bool:

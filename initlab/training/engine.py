@@ -29,7 +29,7 @@ Randomness (all explicit, no global state):
   very same standard-normal / uniform draws (scaled differently) and see the same batches.
 * weights are drawn layer by layer (input side first) from the weight stream by
   :func:`initlab.weights.initializers.get`, biases from the bias stream by
-  :func:`initlab.weights.initializers.draw_biases` (the deep-signal engine's code); :func:`initial_params`
+  :func:`initlab.weights.biases.draw` (the deep-signal engine's code); :func:`initial_params`
   returns them and :func:`batches` lists the examples of every update, so a run can be replayed
   step for step in any framework.
 
@@ -38,6 +38,8 @@ array ``theta`` of shape (runs, parameters). The numpy engine (the reference) ta
 ``np.einsum`` per layer and pass over a leading runs axis (not BLAS: units made equal by the init stay
 bit-identical, see ``_forward``); the numba engine (:mod:`initlab.training.kernel`) runs
 the same steps compiled, several times faster (``benchmarks/bench_training.py``). Tests compare them.
+``engine="auto"`` takes numba for every activation the kernel has a branch for (its registry
+``kernel_code``) and numpy for the others, so a new activation trains from its registry entry alone.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
 test sets: loss, accuracies, the norm of every layer's weight gradient (full training set), the number
@@ -59,6 +61,7 @@ import numpy as np
 import pandas as pd
 
 from initlab.weights import activations
+from initlab.weights import biases as bias_schemes
 from initlab.training import datasets
 from initlab.weights import initializers
 from initlab.signal.lsuv import lsuv
@@ -149,7 +152,7 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     ``W_l`` has the Keras shape (fan_in, fan_out) and ``ts.dtype``; the output layer is drawn like the
     hidden ones. Restart r uses seed ``ts.seed + r``: kernels come from the first stream of
     ``SeedSequence(ts.seed + r).spawn(3)``, in layer order, biases from the second, layer by layer, by
-    :func:`initlab.weights.initializers.draw_biases` (the deep-signal engine's code: zeros, constant ``bias_value``,
+    :func:`initlab.weights.biases.draw` (the deep-signal engine's code: zeros, constant ``bias_value``,
     random_normal with std ``|bias_value|``, or torch_linear U[+-1/sqrt(fan_in)] with the layer's fan_in).
     With ``ts.lsuv`` the kernels are drawn orthogonal (gain 1, same stream) and every layer is then
     rescaled by :func:`initlab.signal.lsuv.lsuv` on the scaled training inputs until its pre-activation
@@ -165,7 +168,7 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     sizes = ts.sizes
     for fi, fo in zip(sizes[:-1], sizes[1:]):
         w = init((fi, fo), rng_w, dtype=dt)
-        b = initializers.draw_biases(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
+        b = bias_schemes.draw(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
         out.append((w, b))
     if ts.lsuv:
         weights, _ = lsuv([w for w, _ in out], make_data(ts).X_train, ts.activation, biases=[b for _, b in out])
@@ -553,13 +556,19 @@ def _jit_module():
     return _train_jit
 
 
-def _resolve_engine(engine: str) -> str:
+def _resolve_engine(engine: str, act: activations.Activation) -> str:
+    """The engine that trains ``act``: ``auto`` is the compiled kernel where numba is installed and the
+    kernel has a branch for ``act`` (its registry ``kernel_code``), else numpy (the reference)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; received {engine!r}")
+    compiled = act.kernel_code is not None
     if engine == "auto":
-        return "numba" if _jit_module().AVAILABLE else "numpy"
+        return "numba" if compiled and _jit_module().AVAILABLE else "numpy"
     if engine == "numba" and not _jit_module().AVAILABLE:
         raise ValueError("engine 'numba' needs the numba package; install it or use engine='numpy'")
+    if engine == "numba" and not compiled:
+        raise ValueError(f"engine 'numba' has no kernel code for activation {act.name!r}; use engine='numpy' "
+                         "or 'auto'")
     return engine
 
 
@@ -656,8 +665,8 @@ class _Trainer:
         self.start = time.perf_counter()
         self.scenarios = list(scenarios)
         ts = self.ts = scenarios[0]
-        self.engine = _resolve_engine(engine)
         self.act = activations.get(ts.activation)
+        self.engine = _resolve_engine(engine, self.act)
         self.data = make_data(ts)
         R = ts.restarts
         self.seeds = ts.seed + np.arange(R, dtype=np.int64)
@@ -714,7 +723,7 @@ class _Trainer:
             if self.engine == "numba":
                 self.jit.run_steps(self.theta, self.m1, self.m2, t, t_end - t, self.XT, self.yv, perms,
                                    self.perm_row, epoch0, ts.batch, self.sizes, self.woff, self.boff,
-                                   self.jit.ACT_CODES[ts.activation], self.jit.OPT_CODES[ts.optimizer],
+                                   self.act.kernel_code, self.jit.OPT_CODES[ts.optimizer],
                                    float(ts.lr), float(ts.momentum), ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
                                    self.theta.dtype.type(0))
             else:

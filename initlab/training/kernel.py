@@ -28,6 +28,7 @@ import warnings
 
 import numpy as np
 
+from initlab.weights import activations
 from initlab.weights.activations import ELU_ALPHA, GELU_C, GELU_K, LEAKY_RELU_SLOPE, SELU_ALPHA, SELU_LAMBDA
 
 try:
@@ -37,9 +38,11 @@ except ImportError:  # pragma: no cover - numba is a runtime dependency; numpy i
 
 AVAILABLE = numba is not None
 
-# Activation and optimizer codes (the kernel branches on them once per row, not per value).
-ACT_CODES = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "elu": 5, "selu": 6,
-             "gelu": 7, "swish": 8, "softplus": 9}
+# Activation and optimizer codes (the kernel branches on them once per row, not per value). The activation
+# codes are the registry's ``kernel_code``s (the branches of _act_layer / _dact_layer below); an activation
+# without one is not here, and the engine trains it with numpy.
+ACT_CODES = {a: activations.get(a).kernel_code for a in activations.names()
+             if activations.get(a).kernel_code is not None}
 OPT_CODES = {"sgd": 0, "momentum": 1, "adam": 2}
 
 # The registry's constants as plain floats, which numba freezes into the compiled code.

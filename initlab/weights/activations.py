@@ -68,9 +68,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from numpy.polynomial.legendre import leggauss
 
-__all__ = ["Activation", "gaussian_expectation", "get", "names", "second_moment", "second_moment_gain"]
+from initlab.numerics import gaussian
+
+__all__ = ["Activation", "get", "names", "second_moment", "second_moment_gain"]
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
@@ -103,6 +104,13 @@ class Activation:
     f' is a function of the output (saves keeping z around during backprop), else None.
     ``saturation_threshold``: saturated iff f'(z) < threshold (see the module docstring), None
     when the notion does not apply.  ``can_die``: the unit can be dead (f(z) == 0 and f'(z) == 0).
+
+    The same f in the frameworks (what the code snippets print): ``keras`` is the ``activation=``
+    argument of a Keras 3 ``Dense`` layer, ``torch`` a PyTorch module expression, ``torch_note`` a
+    comment the PyTorch snippet adds where the two frameworks' defaults differ.  ``kernel_code``: the
+    compiled training kernel's branch for f (:mod:`initlab.training.kernel`), or None when it has none;
+    then ``engine="auto"`` trains with the numpy engine, so a new activation trains (more slowly) from
+    its registry entry alone.
     """
 
     name: str
@@ -115,6 +123,10 @@ class Activation:
     saturation_threshold: float | None
     can_die: bool
     description: str
+    keras: str
+    torch: str
+    torch_note: str = ""
+    kernel_code: int | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -460,48 +472,15 @@ def _swish_deriv(z: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # Gaussian second moment / gain
 
-# E[g(Z)] = int_{-L}^{0} g phi + int_{0}^{L} g phi, each half by n-point Gauss-Legendre.  Splitting at
-# 0 matters: every kink here sits at z = 0, and plain Gauss-Hermite (hermegauss) on the whole line
-# converges only like n^-2 for elu/selu (f^2 has a jump in its third derivative at 0: 7e-6 error at
-# n = 200, and hermegauss itself overflows beyond n ~ 350), whereas on each smooth half Gauss-Legendre
-# converges geometrically (< 1e-14 from n ~ 60 on; we use 96).  L = 20: the neglected tail is below
-# int_20^inf z^2 phi(z) dz ~ 1e-86 for activations growing at most linearly.
-_GL_HALF_WIDTH = 20.0
-_gl_x, _gl_w = leggauss(96)
-_Q_NODES = (_gl_x + 1.0) * (0.5 * _GL_HALF_WIDTH)  # nodes on (0, L)
-_Q_WEIGHTS = _gl_w * (0.5 * _GL_HALF_WIDTH) * np.exp(-0.5 * _Q_NODES**2) / math.sqrt(2.0 * math.pi)
-_GL_X, _GL_W = _gl_x, _gl_w
-
-
-def gaussian_expectation(g: Callable[[np.ndarray], np.ndarray], mean: float = 0.0, std: float = 1.0) -> float:
-    """E[g(mean + std * Z)] for Z ~ N(0, 1), by Gauss-Legendre on each side of the kink.
-
-    ``g`` may have a kink where its argument is 0 (every activation here does), which sits at
-    Z0 = -mean/std; [-20, Z0] and [Z0, 20] are each integrated by 96-point Gauss-Legendre, so the
-    result is accurate to ~1e-14 for the functions used here (see the comment above).
-    """
-    z0 = 0.0 if std == 0 else min(max(-mean / std, -_GL_HALF_WIDTH), _GL_HALF_WIDTH)
-    total = 0.0
-    for lo, hi in ((-_GL_HALF_WIDTH, z0), (z0, _GL_HALF_WIDTH)):
-        if hi <= lo:
-            continue
-        x = lo + (_GL_X + 1.0) * (0.5 * (hi - lo))
-        w = _GL_W * (0.5 * (hi - lo)) * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
-        total += float(np.dot(w, np.asarray(g(mean + std * x), dtype=np.float64)))
-    return total
-
-
 def second_moment(act: Activation | str) -> float:
-    """E[f(Z)^2] for Z ~ N(0, 1), by split Gauss-Legendre quadrature (accurate to ~1e-14).
+    """E[f(Z)^2] for Z ~ N(0, 1), by :func:`initlab.numerics.gaussian.expectation` (the one Gaussian rule:
+    split at f's kink at 0, accurate to ~2e-14 relative).
 
     This is the quantity that sets how the variance of pre-activations propagates under
     variance-scaling initialisation: Var(z_next) = fan_in * Var(w) * E[f(z)^2] (He et al. 2015).
     """
     a = get(act) if isinstance(act, str) else act
-    x = _Q_NODES
-    fp = np.asarray(a.fn(x), dtype=np.float64)
-    fm = np.asarray(a.fn(-x), dtype=np.float64)
-    return float(np.dot(_Q_WEIGHTS, fp * fp + fm * fm))
+    return float(gaussian.expectation(lambda u: np.square(np.asarray(a.fn(u), dtype=np.float64)), 1.0))
 
 
 def second_moment_gain(act: Activation | str) -> float:
@@ -536,6 +515,9 @@ def _make_registry() -> dict[str, Activation]:
             can_die=False,
             description="f(z) = z, f'(z) = 1. No nonlinearity: a deep linear network is one matrix "
             "product, useful as the reference case (Keras 'linear', PyTorch gain 1).",
+            keras='"linear"',
+            torch="nn.Identity()",
+            kernel_code=0,
         ),
         Activation(
             name="sigmoid",
@@ -550,6 +532,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = 1 / (1 + e^-z), f' = f (1 - f) <= 1/4. Logistic function, the classic "
             "choice of Glorot & Bengio (2010); its outputs are not zero-centred and it saturates "
             "for |z| > ~3.6 (f' < 0.025).",
+            keras='"sigmoid"',
+            torch="nn.Sigmoid()",
+            kernel_code=1,
         ),
         Activation(
             name="tanh",
@@ -563,6 +548,9 @@ def _make_registry() -> dict[str, Activation]:
             can_die=False,
             description="f(z) = tanh z, f' = 1 - f^2. Zero-centred sigmoid-shaped unit (LeCun et al. "
             "1998, Glorot & Bengio 2010); saturates for |z| > ~1.8 (f' < 0.1).",
+            keras='"tanh"',
+            torch="nn.Tanh()",
+            kernel_code=2,
         ),
         Activation(
             name="relu",
@@ -577,6 +565,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = max(z, 0), f'(z) = 1 for z > 0 else 0 (f'(0) = 0, as TensorFlow and "
             "PyTorch). Nair & Hinton (2010); He et al. (2015) derive the gain sqrt(2). A unit with "
             "z <= 0 for every input is dead: zero output and zero gradient.",
+            keras='"relu"',
+            torch="nn.ReLU()",
+            kernel_code=3,
         ),
         Activation(
             name="leaky_relu",
@@ -591,6 +582,10 @@ def _make_registry() -> dict[str, Activation]:
             description=f"f(z) = z for z > 0 else {LEAKY_RELU_SLOPE:g} z (Maas et al. 2013), with the "
             f"Keras 3 default negative_slope {LEAKY_RELU_SLOPE:g} (PyTorch defaults to 0.01). The "
             "gradient never vanishes, so units cannot die.",
+            keras='"leaky_relu"',
+            torch=f"nn.LeakyReLU({LEAKY_RELU_SLOPE:g})",
+            torch_note=f"initlab/Keras slope {LEAKY_RELU_SLOPE:g}; torch's default is 0.01",
+            kernel_code=4,
         ),
         Activation(
             name="elu",
@@ -605,6 +600,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = z for z > 0 else alpha (e^z - 1), alpha = 1 (Clevert et al. 2016). "
             "Negative outputs push the mean towards zero; the left tail saturates at -alpha "
             "(f' = f + alpha < 0.1 for z < ln 0.1).",
+            keras='"elu"',
+            torch="nn.ELU()",
+            kernel_code=5,
         ),
         Activation(
             name="selu",
@@ -619,6 +617,9 @@ def _make_registry() -> dict[str, Activation]:
             description=f"f(z) = lambda z for z > 0 else lambda alpha (e^z - 1), lambda = {SELU_LAMBDA}, "
             f"alpha = {SELU_ALPHA} (Klambauer et al. 2017, self-normalising with LeCun-normal "
             "weights). PyTorch's gain 3/4 is an empirical choice, not variance preserving.",
+            keras='"selu"',
+            torch="nn.SELU()",
+            kernel_code=6,
         ),
         Activation(
             name="gelu",
@@ -633,6 +634,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = 0.5 z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))), the tanh approximation "
             "of z Phi(z) (Hendrycks & Gimpel 2016; Keras approximate=True, PyTorch approximate='tanh'). "
             "It differs from the exact erf form by less than 1e-3 (max ~4.7e-4, near |z| = 2.7).",
+            keras="lambda x: keras.activations.gelu(x, approximate=True)",  # the tanh form, as fn
+            torch='nn.GELU(approximate="tanh")',
+            kernel_code=7,
         ),
         Activation(
             name="swish",
@@ -647,6 +651,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = z sigmoid(z), f' = s + z s (1 - s) (Ramachandran et al. 2017; "
             "Elfwing et al. 2018 call it SiLU). Smooth and non-monotone, with a small negative dip "
             "(min f = -0.278 at z = -1.28).",
+            keras='"silu"',
+            torch="nn.SiLU()",
+            kernel_code=8,
         ),
         Activation(
             name="softplus",
@@ -661,6 +668,9 @@ def _make_registry() -> dict[str, Activation]:
             description="f(z) = log(1 + e^z), computed stably as logaddexp(0, z); f' = sigmoid(z) = "
             "1 - e^-f. A smooth ReLU (Dugas et al. 2001) whose left tail saturates (f' < 0.1 for "
             "z < -ln 9).",
+            keras='"softplus"',
+            torch="nn.Softplus()",
+            kernel_code=9,
         ),
     ]
     out: dict[str, Activation] = {}

@@ -29,13 +29,14 @@ __all__ = [
     "TRUNCATED_NORMAL_STD",
     "KERNEL_KINDS",
     "NONLINEARITIES",
+    "DENSE_NONLINEARITIES",
+    "MODES",
+    "DISTRIBUTIONS",
+    "DISTRIBUTION_ALIASES",
     "ParamSpec",
     "InitSpec",
     "Initializer",
-    "BIASES",
-    "bias_is_zero",
     "calculate_gain",
-    "draw_biases",
     "names",
     "spec",
     "get",
@@ -51,9 +52,16 @@ NONLINEARITIES: tuple[str, ...] = (
     "conv_transpose3d", "sigmoid", "tanh", "relu", "leaky_relu", "selu",
 )
 _LINEAR_LIKE = frozenset(NONLINEARITIES[:8])
+# The ones a dense layer can follow: the conv* entries have gain 1, as linear, and name layers initlab does
+# not build, so the scenario does not offer them (calculate_gain and the initializers still accept them).
+DENSE_NONLINEARITIES: tuple[str, ...] = tuple(n for n in NONLINEARITIES if not n.startswith("conv"))
 
-_MODES = ("fan_in", "fan_out", "fan_avg")
-_DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+# variance_scaling's n (Keras ``mode``); PyTorch's kaiming_* take the first two.
+MODES: tuple[str, ...] = ("fan_in", "fan_out", "fan_avg")
+# variance_scaling's distributions, and the names accepted for them: Keras reads "normal" as
+# truncated_normal (accepted, so Keras-style arguments work, but not offered as a fourth choice).
+DISTRIBUTION_ALIASES: dict[str, str] = {"normal": "truncated_normal"}
+DISTRIBUTIONS: tuple[str, ...] = ("truncated_normal", "untruncated_normal", "uniform", *DISTRIBUTION_ALIASES)
 _MIN_TRUNC_MASS = 1e-3  # below this the rejection sampler could effectively hang
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -372,7 +380,7 @@ _MEAN = _f("mean", 0.0, "Mean of the normal distribution.")
 _STDDEV = _f("stddev", 0.05, "Standard deviation of the normal distribution (before truncation).", lo=0.0)
 _GAIN = _f("gain", 1.0, "Multiplicative factor applied to the matrix.", lo=0.0)
 _TORCH_KAIMING = (
-    _c("mode", "fan_in", ("fan_in", "fan_out"), "fan_in preserves forward variance, fan_out backward."),
+    _c("mode", "fan_in", MODES[:2], "fan_in preserves forward variance, fan_out backward."),
     _c("nonlinearity", "leaky_relu", NONLINEARITIES, "Nonlinearity whose torch calculate_gain is used."),
     _f("negative_slope", 0.0, "Slope of leaky_relu for x < 0 (torch's `a`); only used by leaky_relu."),
 )
@@ -496,8 +504,9 @@ _REGISTRY: dict[str, _Entry] = {e.spec.name: e for e in (
            lambda p, n, m: f"N({p['mean']:g}, {p['stddev']:g}), truncated at 2 sd (redrawn, not rescaled)"),
     _entry("variance_scaling", "Variance scaling", "keras", (
                _f("scale", 1.0, "Target variance times n.", lo=0.0, lo_open=True),
-               _c("mode", "fan_in", _MODES, "n = fan_in, fan_out or (fan_in + fan_out) / 2."),
-               _c("distribution", "truncated_normal", _DISTRIBUTIONS,
+               _c("mode", "fan_in", MODES, "n = fan_in, fan_out or (fan_in + fan_out) / 2."),
+               _c("distribution", "truncated_normal",
+                  tuple(d for d in DISTRIBUTIONS if d not in DISTRIBUTION_ALIASES),
                   "truncated_normal: N(0, sqrt(scale/n)/0.8796) cut at 2 sd; untruncated_normal: "
                   "N(0, sqrt(scale/n)); uniform: U[-sqrt(3 scale/n), +sqrt(3 scale/n)]. "
                   "'normal' is accepted as an alias of truncated_normal, as in Keras.")),
@@ -717,53 +726,8 @@ def get(name: str, **params: Any) -> Initializer:
             continue
         if key == "distribution" and isinstance(value, str):
             value = value.lower()
-            value = "truncated_normal" if value == "normal" else value  # Keras alias
+            value = DISTRIBUTION_ALIASES.get(value, value)
         resolved[key] = ps.validate(value, name)
     if entry.check is not None:
         entry.check(resolved, name)
     return Initializer(entry, resolved)
-
-
-# --------------------------------------------------------------------------------------------
-# Biases
-# --------------------------------------------------------------------------------------------
-
-# Bias schemes (the registry keys of ``Scenario.bias`` and ``TrainScenario.bias``): 0 (Keras, textbooks);
-# a constant; N(0, value^2); torch_linear: U[+-1/sqrt(fan_in)], what PyTorch's nn.Linear draws for its
-# bias by default (variance 1/(3 fan_in), ``value`` unused).
-BIASES: tuple[str, ...] = ("zeros", "constant", "random_normal", "torch_linear")
-
-
-def bias_is_zero(scheme: str, value: float) -> bool:
-    """True when bias ``scheme`` with ``value`` gives all-zero biases (then nothing is drawn)."""
-    return scheme == "zeros" or (scheme in ("constant", "random_normal") and value == 0)
-
-
-def draw_biases(scheme: str, value: float, fan_in: int, shape: tuple[int, ...], rng: np.random.Generator,
-                dtype: np.dtype | type = np.float64) -> np.ndarray:
-    """Biases of ``shape`` for layers with ``fan_in`` inputs each, drawn from ``rng`` by bias ``scheme``.
-
-    * ``zeros``: 0 (Keras ``Dense`` and the textbooks);
-    * ``constant``: ``value`` (Keras ``initializers.Constant``);
-    * ``random_normal``: N(0, value^2), ``|value|`` being the standard deviation (Keras ``RandomNormal``);
-    * ``torch_linear``: U[-1/sqrt(fan_in), 1/sqrt(fan_in)), variance 1/(3 fan_in), ``value`` unused:
-      PyTorch's ``nn.Linear.reset_parameters`` (``init.uniform_(bias, -bound, bound)``, bound 1/sqrt(fan_in)).
-
-    The one place biases are drawn: the deep-signal engine (:func:`initlab.signal.network.build`, one call for
-    all its layers) and the training (:func:`initlab.training.engine.initial_params`, one call per layer)
-    use it, so a scheme means the same distribution in both. Successive calls on one generator consume
-    it exactly like one call for all the layers together (numpy draws element by element in C order).
-    Draws nothing when :func:`bias_is_zero`.
-    """
-    dt = np.dtype(dtype)
-    if scheme not in BIASES:
-        raise ValueError(f"Unknown bias scheme {scheme!r}; choose one of {list(BIASES)}")
-    if bias_is_zero(scheme, value):
-        return np.zeros(shape, dtype=dt)
-    if scheme == "constant":
-        return np.full(shape, value, dtype=dt)
-    if scheme == "random_normal":
-        return rng.standard_normal(shape, dtype=dt) * dt.type(abs(value))
-    bound = 1.0 / math.sqrt(_fan(fan_in, "fan_in"))
-    u = rng.random(shape, dtype=dt)  # U[0, 1)
-    return (u * dt.type(2 * bound) - dt.type(bound)).astype(dt, copy=False)
