@@ -156,6 +156,11 @@ def test_norms_rules_for_zero_inf_and_nan():
     assert stats.norm(np.array([1e30, 2e30], dtype=np.float32)) == pytest.approx(math.sqrt(5) * 1e30, rel=1e-6)
 
 
+def test_norm_fast_path_is_not_trusted_where_float32_squares_underflow():
+    x = np.full(100, 1e-20, dtype=np.float32)  # squares 1e-40: subnormal in float32, their BLAS sum is ~0
+    assert stats.norm(x) == pytest.approx(10 * float(np.float32(1e-20)), rel=1e-6)
+    assert stats.norm(np.zeros(5, dtype=np.float32)) == 0.0
+
 def test_every_norm_the_network_and_the_training_report_is_computed_by_stats(monkeypatch):
     """One home for the norm: the signal network's weight norms and the training's gradient and weight norms
     come from ``stats.norm`` / ``stats.norms``, so replacing those replaces every number."""
