@@ -23,6 +23,16 @@ def test_fmt_signs_zeros_and_numpy_scalars():
     assert fmt(1.7976931348623157e308) == "1.8e308" and fmt(5e-324) == "4.94e-324"  # the float64 extremes
 
 
+@pytest.mark.parametrize("x, want", [
+    (1e-3, "0.001"), (0.00099951, "0.001"),  # rounds to 1e-3: written like it, not "1e-3"
+    (0.0009994, "9.99e-4"), (0.00099949, "9.99e-4"),
+    (9990.0, "9990"), (9994.9, "9990"), (9999.6, "1e4"), (1e4, "1e4"), (-9999.6, "-1e4"),  # "10000" before
+    (12345.0, "1.23e4"),
+])
+def test_fmt_chooses_plain_or_scientific_on_the_rounded_value(x, want):
+    assert fmt(x) == want
+
+
 def test_fmt_or_dash_writes_a_dash_where_there_is_no_value():
     assert fmt_or_dash(0.8125) == "0.812" == fmt(0.8125) and fmt_or_dash(0.0) == "0"
     assert fmt_or_dash(None) == fmt_or_dash(math.nan) == fmt_or_dash(math.inf) == fmt_or_dash(-math.inf) == MISSING

@@ -19,12 +19,15 @@ MISSING = "—"
 
 
 def fmt(x: float) -> str:
-    """``x`` in 3 significant digits: plain for ``1e-3 <= |x| < 1e4``, scientific otherwise.
+    """``x`` in 3 significant digits: plain for ``1e-3 <= |r| < 1e4``, scientific otherwise, where ``r``
+    is ``x`` rounded to 3 significant digits.
 
     ``fmt(16.0271) == "16"``, ``fmt(0.07807) == "0.0781"``, ``fmt(-1060) == "-1060"``,
     ``fmt(3.0213e-41) == "3.02e-41"``, ``fmt(1.06e10) == "1.06e10"``, ``fmt(0.0) == "0"``,
     ``fmt(inf) == "inf"``, ``fmt(-inf) == "-inf"``, ``fmt(nan) == "NaN"``. Trailing zeros are dropped
-    (``1e4``, not ``1.00e+04``).
+    (``1e4``, not ``1.00e+04``). The choice between plain and scientific is made on the rounded value, so
+    a number that rounds to a boundary reads like the boundary: ``fmt(9999.6) == fmt(1e4) == "1e4"``,
+    ``fmt(0.00099951) == fmt(1e-3) == "0.001"``.
     """
     x = float(x)
     if math.isnan(x):
@@ -33,8 +36,9 @@ def fmt(x: float) -> str:
         return "inf" if x > 0 else "-inf"
     if x == 0:
         return "0"
-    if 1e-3 <= abs(x) < 1e4:
-        return f"{float(f'{x:.3g}'):g}"
+    r = float(f"{x:.3g}")
+    if 1e-3 <= abs(r) < 1e4:
+        return f"{r:g}"
     return _scientific(f"{x:.2e}")
 
 
