@@ -12,6 +12,8 @@ statistic is finite whenever the values it summarises are finite:
   by their largest magnitude ``m`` before squaring and the std is multiplied by ``m`` afterwards.
 
 Statistics cover the finite values only; the fraction of non-finite values is reported beside them.
+Frobenius norms (:func:`norms`, :func:`norm`) live here too, for the same reason and on the same two
+paths; every norm the package reports is one of them.
 All functions run under ``np.errstate(all="ignore")`` so no numpy warning reaches the user.
 """
 
