@@ -11,6 +11,7 @@ from initlab import propagate
 from initlab.weights import activations
 from initlab.signal import network
 from initlab.signal.scenario import BudgetError, Scenario, check_budget
+from initlab.signal.verdict import gradient_verdict
 
 ACTS = activations.names()
 
@@ -313,3 +314,15 @@ def test_result_carries_what_layer_one_is_made_of():
     assert res.first_weights.std == pytest.approx(w.std(), rel=1e-5)
     assert res.first_bias.std == pytest.approx(b.std(), rel=1e-5)
     assert propagate(s.replace(bias="zeros")).first_bias == network.stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def test_a_tiny_weight_gradient_is_not_reported_as_exactly_zero():
+    # N(0, 0.01) tanh over 50 layers (the lsuv_rescue scenario): activations fall to ~1e-40, so dW's entries
+    # are float32 subnormals whose squares flush to 0; the plain dot product called such a gradient 0.
+    s = Scenario(init="random_normal", stddev=0.01, activation="tanh", depth=50)
+    res = propagate(s, keep_grads=True)
+    wg = res.layers["weight_grad_norm"].to_numpy()
+    ref = np.array([np.linalg.norm(dw.astype(np.float64)) for dw in res.weight_grads])
+    assert (ref > 0).all()
+    np.testing.assert_allclose(wg, ref, rtol=1e-12)
+    assert "exactly 0" not in " ".join(gradient_verdict(res.layers).details)

@@ -122,3 +122,82 @@ def test_example_std_is_overflow_safe_and_nan_where_it_must_be():
     out = stats.example_std(layers)
     assert out[0] == 0.0 and np.isnan(out[1]) and out[2] == 0.0  # constant layers: 0; a non-finite layer: NaN
     assert np.isnan(stats.example_std(np.ones((2, 1, 5)))).all()  # one example: no spread across examples
+
+
+# --- Frobenius norms: one overflow-safe formula, ||x|| = m * sqrt(sum((x / m)^2)), m = max|x| ---------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_norms_match_numpy_row_by_row_on_ordinary_values(dtype):
+    x = np.random.default_rng(1).standard_normal((4, 30, 20)).astype(dtype)
+    ref = np.linalg.norm(x.astype(np.float64).reshape(4, -1), axis=1)
+    np.testing.assert_allclose(stats.norms(x), ref, rtol=1e-14)  # float64 on x / m: as exact as numpy
+    assert stats.norm(x[0]) == pytest.approx(ref[0], rel=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_norms_are_finite_and_exact_where_float32_squares_overflow_or_underflow(scale):
+    x = (np.array([[3.0, -4.0, 0.0, 12.0]]) * scale).astype(np.float32)  # ||(3, 4, 12)|| = 13
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        naive = float(np.sqrt(np.dot(x[0], x[0])))
+    assert naive in (math.inf, 0.0)  # the trap: squares of 1e30 overflow float32, squares of 1e-30 flush to 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = stats.norms(x)[0]
+    assert got == pytest.approx(13 * float(np.float32(scale)), rel=1e-6)
+
+
+def test_norms_rules_for_zero_inf_and_nan():
+    x = np.array([[0.0, 0.0], [1.0, np.inf], [-np.inf, 2.0], [np.nan, 1.0], [np.inf, np.nan]], dtype=np.float32)
+    got = stats.norms(x)
+    assert got[0] == 0.0 and got[1] == got[2] == math.inf and np.isnan(got[3:]).all()
+    for row, want in zip(x, got):  # the whole-array norm follows the same rules through its fallback
+        assert stats.norm(row) == want or (np.isnan(want) and math.isnan(stats.norm(row)))
+    assert stats.norm(np.array([1e30, 2e30], dtype=np.float32)) == pytest.approx(math.sqrt(5) * 1e30, rel=1e-6)
+
+
+def test_norm_fast_path_is_not_trusted_where_float32_squares_underflow():
+    x = np.full(100, 1e-20, dtype=np.float32)  # squares 1e-40: subnormal in float32, their BLAS sum is ~0
+    assert stats.norm(x) == pytest.approx(10 * float(np.float32(1e-20)), rel=1e-6)
+    assert stats.norm(np.zeros(5, dtype=np.float32)) == 0.0
+
+def test_every_norm_the_network_and_the_training_report_is_computed_by_stats(monkeypatch):
+    """One home for the norm: the signal network's weight norms and the training's gradient and weight norms
+    come from ``stats.norm`` / ``stats.norms``, so replacing those replaces every number."""
+    from initlab.signal.network import propagate
+    from initlab.signal.scenario import Scenario
+    from initlab.training import engine
+    from initlab.training.scenario import TrainScenario
+
+    monkeypatch.setattr(stats, "norm", lambda a: 7.0)
+    monkeypatch.setattr(stats, "norms", lambda rows: np.full(rows.shape[0], 5.0))
+    lay = propagate(Scenario(depth=3, width=8, batch=4)).layers
+    assert (lay["weight_norm"] == 7.0).all() and (lay["weight_grad_norm"] == 7.0).all()
+    r = engine.train(TrainScenario(hidden=(4,), steps=2, restarts=2, n_train=20, n_test=10), engine="numpy")
+    assert (r.grad_norm == 5.0).all() and (r.weight_norm == 5.0).all()
+
+
+# Modules that take a square root of a sum of squares of an array, the computation that overflows in float32.
+_SQUARES = {"dot", "vdot", "inner", "einsum", "square", "norm"}
+
+
+def test_no_module_but_stats_computes_a_norm_of_an_array():
+    """An AST scan: outside ``numerics/stats.py`` no ``sqrt(...)`` has a dot product, ``einsum``, ``square`` or
+    ``norm`` inside it, and nothing calls ``np.linalg.norm``; a norm is ``stats.norm`` / ``stats.norms``."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(stats.__file__).resolve().parents[1]
+    found = []
+    for path in sorted(pkg.rglob("*.py")):
+        if path == Path(stats.__file__).resolve():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+            inner = {getattr(n.func, "attr", getattr(n.func, "id", "")) for a in node.args for n in ast.walk(a)
+                     if isinstance(n, ast.Call)}
+            if (name == "sqrt" and inner & _SQUARES) or ast.unparse(node.func).endswith("linalg.norm"):
+                found.append(f"{path.relative_to(pkg.parent)}:{node.lineno}")
+    assert not found, f"a norm computed outside numerics/stats.py (use stats.norm / stats.norms): {found}"

@@ -1,6 +1,5 @@
 """Verdicts on synthetic per-layer tables: every kind, NaN / zero / inf columns, depth 1."""
 
-import math
 import re
 
 import numpy as np
@@ -10,7 +9,7 @@ import pytest
 from initlab import propagate
 from initlab.teaching.presets import PRESETS
 from initlab.signal.scenario import Scenario
-from initlab.signal.verdict import (KINDS, FirstLayer, Verdict, first_layer, fmt,
+from initlab.signal.verdict import (KINDS, FirstLayer, Verdict, first_layer,
                              gradient_verdict, signal_verdict)
 
 
@@ -26,12 +25,6 @@ def table(grad, act=None, wgrad=None, **extra) -> pd.DataFrame:
 
 def geometric(first: float, factor: float, depth: int) -> np.ndarray:
     return first * factor ** np.arange(depth)
-
-
-def test_fmt_three_significant_digits():
-    assert fmt(16.0271) == "16" and fmt(0.07807) == "0.0781" and fmt(1060) == "1060"
-    assert fmt(3.0213e-41) == "3.02e-41" and fmt(1.06e10) == "1.06e10" and fmt(1e-4) == "1e-4"
-    assert fmt(0) == "0" and fmt(math.inf) == "inf" and fmt(-math.inf) == "-inf" and fmt(math.nan) == "NaN"
 
 
 def test_vanishing_gradient_reports_the_factor_per_layer():

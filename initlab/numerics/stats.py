@@ -12,6 +12,8 @@ statistic is finite whenever the values it summarises are finite:
   by their largest magnitude ``m`` before squaring and the std is multiplied by ``m`` afterwards.
 
 Statistics cover the finite values only; the fraction of non-finite values is reported beside them.
+Frobenius norms (:func:`norms`, :func:`norm`) live here too, for the same reason and on the same two
+paths; every norm the package reports is one of them.
 All functions run under ``np.errstate(all="ignore")`` so no numpy warning reaches the user.
 """
 
@@ -98,13 +100,67 @@ def _ones(dtype: np.dtype, n: int) -> np.ndarray:
 
 def _scaled(finite: np.ndarray, lo: float, hi: float, frac_bad: float) -> Moments:
     """Mean and std of finite values computed on ``finite / max|finite|`` so nothing overflows."""
-    m = max(abs(lo), abs(hi))
-    if m == 0.0:
+    if lo == hi == 0.0:
         return Moments(0.0, 0.0, lo, hi, frac_bad)
-    y = finite.astype(np.float64) / m  # in [-1, 1]: squares and sums cannot overflow
-    mu = float(y.mean())
-    sd = float(y.std())
-    return Moments(mu * m, sd * m, lo, hi, frac_bad)
+    y, m = _over_max(finite[None])
+    mu = float(y[0].mean())
+    sd = float(y[0].std())
+    return Moments(mu * float(m[0]), sd * float(m[0]), lo, hi, frac_bad)
+
+
+def _over_max(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows / m, m)`` in float64, ``m = max|row|`` per row of a 2-D array (a row stays as it is where
+    ``m`` is 0, inf or NaN; ``m`` itself is returned unchanged).
+
+    The one place values are divided by their largest magnitude before they are squared: every finite
+    value of ``rows / m`` is in [-1, 1], so its square cannot overflow, and the largest square is 1, so
+    a sum of squares that matters cannot underflow (a float32 square would overflow above 1.8e19 and
+    be flushed to 0 below 1e-23).
+    """
+    x = rows.astype(np.float64)
+    m = np.max(np.abs(x), axis=1)
+    safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
+    return x / safe[:, None], m
+
+
+def norms(rows: np.ndarray) -> np.ndarray:
+    """Frobenius norm of each ``rows[i]`` (over all its other axes), float64, shape ``rows.shape[:1]``::
+
+        ||x|| = m * sqrt(sum((x / m)^2)),    m = max|x|
+
+    computed in float64 on ``x / m`` (see :func:`_over_max`), so it is finite whenever the values are and
+    neither overflows nor underflows where the plain ``sqrt(sum(x^2))`` would. Rules: all values 0 (or
+    none): 0; any NaN: NaN (even beside an inf: a sum of squares holding a NaN is NaN); otherwise any
+    +-inf: inf.
+    """
+    flat = rows.reshape(rows.shape[0], -1)
+    with np.errstate(all="ignore"):
+        y, m = _over_max(flat)
+        out = np.where((m > 0) & np.isfinite(m), m, 1.0) * np.sqrt(np.sum(np.square(y), axis=1))
+        out[m == 0] = 0.0
+        out[np.isinf(m)] = np.inf
+        out[np.isnan(y).any(axis=1)] = np.nan
+    return out
+
+
+def norm(x: np.ndarray) -> float:
+    """Frobenius norm of a whole array, as :func:`norms` defines it, with a fast path for big tensors.
+
+    Fast path: the plain ``sqrt(x . x)``, one BLAS dot product in ``x``'s own dtype, kept when that sum
+    of squares is finite and above ``tiny * 2^24`` (the rule :func:`moments` trusts); otherwise (a square
+    overflowed, ``x`` holds inf/NaN, or the squares were small enough to be rounded to subnormals or to 0)
+    :func:`norms`. Why a fast path: on a 256x256 float32 weight matrix the dot costs 5 us and the float64
+    rescaled pass 135 us, as much as the layer's own matrix product at batch 128 (1024x1024: 0.18 ms
+    against 7 ms).
+    """
+    flat = x.reshape(-1)
+    with np.errstate(all="ignore"):
+        ss = float(np.dot(flat, flat))
+    # A float32 gradient of entries ~1e-39 squares to exactly 0: without the lower bound its norm would
+    # read 0 and the verdict would call a tiny gradient "exactly 0".
+    if math.isfinite(ss) and ss > _tiny(flat.dtype):
+        return math.sqrt(ss)
+    return float(norms(flat[None])[0])
 
 
 def moments_columns(ms: list[Moments], prefix: str) -> dict[str, np.ndarray]:

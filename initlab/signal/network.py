@@ -25,7 +25,6 @@ the very same input batch, and changing the initializer never changes the inputs
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -263,7 +262,7 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
             top = h[:sym_rows]
             # With one unit there is no symmetry to break: NaN, not a misleading 0.
             unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1))) if width > 1 else np.nan
-            weight_norm[i] = _norm(w)
+            weight_norm[i] = stats.norm(w)
             kept.append(h if store_output else z)
         h_out = h
 
@@ -293,7 +292,7 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
             dw = h_prev.T @ delta
             dw *= inv_batch
             grad_m[i] = stats.moments(delta)
-            wgrad_norm[i] = _norm(dw)
+            wgrad_norm[i] = stats.norm(dw)
             if grad_m[i].frac_nonfinite > 0 and first_bad_grad is None:
                 first_bad_grad = i + 1  # the backward pass runs top-down: the first seen is the topmost
             if keep_grads:
@@ -362,18 +361,3 @@ def _positions(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     while pos.size < k:
         pos = np.unique(np.concatenate([pos, rng.integers(0, n, size=k - pos.size)]))
     return pos
-
-
-def _norm(a: np.ndarray) -> float:
-    """Frobenius norm, overflow-safe (rescaled by the largest magnitude when the plain one overflows)."""
-    flat = a.reshape(-1)
-    v = float(np.dot(flat, flat))
-    if math.isfinite(v):
-        return math.sqrt(v)
-    with np.errstate(all="ignore"):
-        fin = flat[np.isfinite(flat)] if not np.isfinite(flat).all() else flat
-        if fin.size < flat.size:
-            return math.inf if np.isinf(flat).any() else math.nan
-        m = float(np.max(np.abs(fin)))
-        y = fin.astype(np.float64) / m
-        return m * math.sqrt(float(np.dot(y, y)))

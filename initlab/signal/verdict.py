@@ -44,6 +44,10 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 
+# fmt is the house number format (initlab.numerics.format); it stays importable from here, where the
+# pages and tests have always found it.
+from initlab.numerics.format import fmt, pct
+
 if TYPE_CHECKING:  # for the annotation only: at run time the verdicts read tables and plain numbers
     from initlab.signal.network import Result
 
@@ -79,36 +83,6 @@ class Verdict:
     kind: Kind
     headline: str
     details: tuple[str, ...]
-
-
-def fmt(x: float) -> str:
-    """A number in 3 significant digits: plain for 1e-3 <= |x| < 1e4, scientific otherwise.
-
-    ``fmt(16.0271) == "16"``, ``fmt(0.07807) == "0.0781"``, ``fmt(3.02e-41) == "3.02e-41"``,
-    ``fmt(1.06e10) == "1.06e10"``, ``fmt(0.0) == "0"``, ``fmt(inf) == "inf"``, ``fmt(nan) == "NaN"``.
-    """
-    x = float(x)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0:
-        return "0"
-    if 1e-3 <= abs(x) < 1e4:
-        return f"{float(f'{x:.3g}'):g}"
-    mant, exp = f"{x:.2e}".split("e")
-    mant = mant.rstrip("0").rstrip(".")
-    return f"{mant}e{int(exp)}"
-
-
-def _pct(frac: float) -> str:
-    """A fraction as a percentage, never rounding a non-zero share to 0% or a partial one to 100%."""
-    p = 100.0 * float(frac)
-    if 0 < p < 1:
-        return "<1%"
-    if 99 < p < 100:
-        return ">99%"
-    return f"{p:.0f}%"
 
 
 def _table(layers: pd.DataFrame, need: tuple[str, ...]) -> pd.DataFrame:
@@ -302,7 +276,7 @@ def gradient_verdict(layers: pd.DataFrame) -> Verdict:
         details.append(f"The weight gradient is exactly 0 in {n_wzero} of {depth} layers: those weights "
                        "cannot move.")
     if np.isfinite(sat[0]) and sat[0] > SATURATION_LIMIT:
-        details.append(f"{_pct(sat[0])} of layer {int(lay[0])}'s units are saturated (f' below 10% of its peak): "
+        details.append(f"{pct(sat[0])} of layer {int(lay[0])}'s units are saturated (f' below 10% of its peak): "
                        "they pass almost none of the gradient on to layer 1's weights.")
 
     if bottom == 0:
@@ -478,10 +452,10 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
 
     notes: list[str] = []
     if np.isfinite(sat[-1]) and sat[-1] > SATURATION_LIMIT and depth > 1:
-        notes.append(f"{_pct(sat[-1])} of the last layer's outputs are saturated (f' below 10% of its peak): "
+        notes.append(f"{pct(sat[-1])} of the last layer's outputs are saturated (f' below 10% of its peak): "
                      "they pass almost no gradient back.")
     if np.isfinite(sat[0]) and sat[0] > SATURATION_LIMIT:
-        s1 = f"{_pct(sat[0])} of layer {int(lay[0])}'s outputs are saturated (f' below 10% of its peak)"
+        s1 = f"{pct(sat[0])} of layer {int(lay[0])}'s outputs are saturated (f' below 10% of its peak)"
         pre_m, pre_s = _col(t, "pre_mean", fill=np.nan)[0], _col(t, "pre_std", fill=np.nan)[0]
         if first is not None:
             s1 += " because " + _saturation_cause(first, pre_m, pre_s)
@@ -490,7 +464,7 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
         notes.append(s1 + ("; they pass almost no gradient back." if depth == 1 else "."))
     if np.nanmax(dead_units) > DEAD_UNITS_LIMIT:
         i = int(np.nanargmax(dead_units))
-        notes.append(f"{_pct(dead_units[i])} of the units of layer {int(lay[i])} never fire for any example "
+        notes.append(f"{pct(dead_units[i])} of the units of layer {int(lay[i])} never fire for any example "
                      "of the batch (dead ReLUs).")
     same = np.flatnonzero((spread == 0) & ~bad)
     if same.size:
@@ -573,7 +547,7 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
                        "every input.")
     details += notes
     saturated = np.isfinite(sat[-1]) and sat[-1] > SATURATION_LIMIT
-    tail = f"; {_pct(sat[-1])} of the last layer is saturated" if saturated else ""
+    tail = f"; {pct(sat[-1])} of the last layer is saturated" if saturated else ""
 
     if depth == 1:
         return Verdict("healthy", f"A single layer: the std of its {noun} is {fmt(a[0])}{tail}.", tuple(details))

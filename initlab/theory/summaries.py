@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from initlab.numerics.format import fmt
 from initlab.signal.lsuv import LsuvReport
 from initlab.signal.scenario import Scenario
 from initlab.signal.spectra import JacobianSpectra
-from initlab.signal.verdict import fmt
 from initlab.theory import meanfield as theory
 
 __all__ = ["EDGE_BAND", "TRAINABLE_XI", "TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines",

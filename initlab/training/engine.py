@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from initlab.numerics import stats
 from initlab.weights import activations
 from initlab.weights import biases as bias_schemes
 from initlab.training import datasets
@@ -308,18 +309,6 @@ def _numpy_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, t0: int, nst
 # Measurements at the recorded steps (numpy, both engines)
 # ---------------------------------------------------------------------------------------------------
 
-def _norms(a: np.ndarray) -> np.ndarray:
-    """Frobenius norm over all but the first axis, in float64, without overflow in the squares."""
-    flat = a.reshape(a.shape[0], -1).astype(np.float64)
-    m = np.max(np.abs(flat), axis=1)
-    safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
-    out = safe * np.sqrt(np.sum(np.square(flat / safe[:, None]), axis=1))
-    out[m == 0] = 0.0
-    out[np.isinf(m)] = np.inf
-    out[np.isnan(flat).any(axis=1)] = np.nan
-    return out
-
-
 def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     """Number of distinct units of a layer, per run: (runs, fan_in, fan_out), (runs, fan_out) -> (runs,).
 
@@ -385,7 +374,7 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
     test_loss, test_acc = _loss_acc(zt[-1][..., 0], data.y_test)
     rtol = DISTINCT_RTOL[ts.dtype]
     distinct = np.stack([distinct_units(Ws[l], bs[l], rtol) for l in range(len(Ws) - 1)], axis=1)
-    return _Measure(loss, acc, test_loss, test_acc, np.stack([_norms(g) for g in gWs], axis=1), distinct)
+    return _Measure(loss, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -447,7 +436,7 @@ class TrainResult:
         parameter snapshots: with ``grad_norm`` it gives the relative update size ‖∂L/∂W‖ / ‖W‖."""
         Ws, _ = _views(self.theta, self.scenario.sizes)
         R, T = self.theta.shape[:2]
-        out = np.stack([_norms(W.reshape(R * T, -1)).reshape(R, T) for W in Ws], axis=-1)
+        out = np.stack([stats.norms(W.reshape(R * T, -1)).reshape(R, T) for W in Ws], axis=-1)
         out.flags.writeable = False
         return out
 

@@ -13,21 +13,16 @@ every other statistic (:func:`initlab.training.engine.summarize`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from initlab.signal.verdict import fmt
+from initlab.numerics.format import MISSING, fmt_or_dash
 from initlab.training import engine as training
 from initlab.training.engine import TrainResult
 from initlab.training.scenario import TrainScenario
 
 __all__ = ["norms_caption", "setup_line", "train_facts", "train_table"]
-
-
-def _f(x: float | None) -> str:
-    return "—" if x is None or not math.isfinite(x) else fmt(x)
 
 
 def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
@@ -37,14 +32,17 @@ def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
         s = training.summarize(r)
         rows.append({
             "initializer": label,
-            "median test accuracy": _f(s.acc_median),
-            "middle half of restarts": "—" if s.acc_q1 is None else f"{_f(s.acc_q1)} – {_f(s.acc_q3)}",
-            "worst – best": "—" if s.acc_min is None else f"{_f(s.acc_min)} – {_f(s.acc_max)}",
-            "median loss at step 0": _f(s.loss0_median) + (f" ({s.loss0_nonfinite} inf/NaN)" if s.loss0_nonfinite else ""),
-            "median final loss": _f(s.loss_median),
+            "median test accuracy": fmt_or_dash(s.acc_median),
+            "middle half of restarts": (MISSING if s.acc_q1 is None
+                                        else f"{fmt_or_dash(s.acc_q1)} – {fmt_or_dash(s.acc_q3)}"),
+            "worst – best": (MISSING if s.acc_min is None
+                             else f"{fmt_or_dash(s.acc_min)} – {fmt_or_dash(s.acc_max)}"),
+            "median loss at step 0": fmt_or_dash(s.loss0_median) + (f" ({s.loss0_nonfinite} inf/NaN)"
+                                                                    if s.loss0_nonfinite else ""),
+            "median final loss": fmt_or_dash(s.loss_median),
             "diverged (inf/NaN loss)": f"{s.diverged} of {s.restarts}" + (", left out of the other columns"
                                                                           if s.diverged else ""),
-            "distinct units at the end": " / ".join(_f(d) for d in s.distinct_median),
+            "distinct units at the end": " / ".join(fmt_or_dash(d) for d in s.distinct_median),
         })
     return rows
 
@@ -76,8 +74,9 @@ def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace
     for name, r in results.items():
         s = training.summarize(r)
         out[name] = SimpleNamespace(
-            acc_median=_f(s.acc_median), acc_q1=_f(s.acc_q1), acc_q3=_f(s.acc_q3), acc_min=_f(s.acc_min),
-            acc_max=_f(s.acc_max), loss0=_f(s.loss0_median), loss_end=_f(s.loss_median),
+            acc_median=fmt_or_dash(s.acc_median), acc_q1=fmt_or_dash(s.acc_q1), acc_q3=fmt_or_dash(s.acc_q3),
+            acc_min=fmt_or_dash(s.acc_min), acc_max=fmt_or_dash(s.acc_max), loss0=fmt_or_dash(s.loss0_median),
+            loss_end=fmt_or_dash(s.loss_median),
             restarts=str(s.restarts), diverged=str(s.diverged))
     return out
 
