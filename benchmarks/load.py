@@ -57,7 +57,6 @@ import threading
 import time
 import urllib.request
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 

@@ -196,7 +196,7 @@ def test_the_issue_examples_vanish_by_rate(s):
 _NUM = r"-?\d[\d.]*(?:e-?\d+)?"
 _SELF = [re.compile(rf"(?<![\w.])({_NUM}) at layer \d+ to \1 at layer"),  # "4.99e-6 at layer 1 to 4.99e-6 at layer"
          re.compile(r"from layer (\d+) to layer \1\b"), re.compile(r"at layer (\d+) to .* at layer \1\b"),
-         re.compile(rf"factor 1(?![\d.e])"), re.compile(r"x1 per layer")]
+         re.compile(r"factor 1(?![\d.e])"), re.compile(r"x1 per layer")]
 
 
 def self_comparisons(v: Verdict) -> list[str]:

@@ -11,18 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from initlab.numerics.format import fmt, pct
 from initlab.signal import verdict
 from initlab.signal.network import Result
 
-__all__ = ["compare_rows", "gradient_line", "mean_field_note", "pct", "summary_line"]
-
-
-def pct(frac: float) -> str:
-    """A share in percent with two significant digits under 10% (6.8%, 0.37%), whole above (73%)."""
-    p = 100.0 * float(frac)
-    if p == 0 or not np.isfinite(p):
-        return "0%" if p == 0 else "NaN"
-    return f"{p:.0f}%" if p >= 10 else f"{p:.2g}%"
+__all__ = ["compare_rows", "gradient_line", "mean_field_note", "summary_line"]
 
 
 def summary_line(res: Result, which: str) -> str:
@@ -32,19 +25,19 @@ def summary_line(res: Result, which: str) -> str:
     col = lay[f"{which}_std"].to_numpy(dtype=float)
     depth = len(lay)
     fin = col[np.isfinite(col)]
-    parts = [f"input mean **{verdict.fmt(res.input.mean)}**, std **{verdict.fmt(res.input.std)}**"
-             + (f", from **{verdict.fmt(res.input.min)}** to **{verdict.fmt(res.input.max)}**" if s.inputs != "standard"
+    parts = [f"input mean **{fmt(res.input.mean)}**, std **{fmt(res.input.std)}**"
+             + (f", from **{fmt(res.input.min)}** to **{fmt(res.input.max)}**" if s.inputs != "standard"
                 else ""),
-             f"std at layer 1 **{verdict.fmt(col[0])}**",
-             f"at layer {depth} **{verdict.fmt(col[-1]) if np.isfinite(col[-1]) else 'inf/NaN'}**"]
+             f"std at layer 1 **{fmt(col[0])}**",
+             f"at layer {depth} **{fmt(col[-1]) if np.isfinite(col[-1]) else 'inf/NaN'}**"]
     if depth > 2 and fin.size:
-        parts.append(f"range over layers **{verdict.fmt(fin.min())} – {verdict.fmt(fin.max())}**")
+        parts.append(f"range over layers **{fmt(fin.min())} – {fmt(fin.max())}**")
     parts.append(f"first inf/NaN layer **{'none' if res.first_nonfinite_layer is None else res.first_nonfinite_layer}**")
     info = np.finfo(s.dtype)
     if res.first_nonfinite_layer is not None:
-        parts.append(f"{s.dtype} overflows above **{verdict.fmt(float(info.max))}**")
+        parts.append(f"{s.dtype} overflows above **{fmt(float(info.max))}**")
     elif (lay[f"{which}_max"].to_numpy(dtype=float) == 0).any() and (lay[f"{which}_min"].to_numpy(dtype=float) == 0).any():
-        parts.append(f"{s.dtype} rounds to 0 below **{verdict.fmt(float(info.smallest_subnormal))}**")
+        parts.append(f"{s.dtype} rounds to 0 below **{fmt(float(info.smallest_subnormal))}**")
     sat = lay["frac_saturated"].to_numpy(dtype=float)
     if (sat > 0).any():
         parts.append(f"saturated in layer 1 **{pct(sat[0])}**" + (
@@ -52,7 +45,7 @@ def summary_line(res: Result, which: str) -> str:
     ex_col = f"{which}_example_std"
     if ex_col in lay.columns:
         ex = lay[ex_col].to_numpy(dtype=float)
-        parts.append(f"spread across examples at layer {depth} **{verdict.fmt(ex[-1])}**")
+        parts.append(f"spread across examples at layer {depth} **{fmt(ex[-1])}**")
     return " · ".join(parts)
 
 
@@ -62,9 +55,9 @@ def gradient_line(res: Result) -> str:
     w = res.layers["weight_grad_norm"].to_numpy(dtype=float)
     fw = w[np.isfinite(w)]
     return " · ".join([
-        f"grad std at the top (layer {len(g)}) **{verdict.fmt(g[-1])}**", f"at layer 1 **{verdict.fmt(g[0])}**",
-        f"weight gradient norm at the top **{verdict.fmt(w[-1])}**, at layer 1 **{verdict.fmt(w[0])}**"]
-        + ([f"between **{verdict.fmt(fw.min())}** and **{verdict.fmt(fw.max())}** over the layers"] if fw.size > 2 else []))
+        f"grad std at the top (layer {len(g)}) **{fmt(g[-1])}**", f"at layer 1 **{fmt(g[0])}**",
+        f"weight gradient norm at the top **{fmt(w[-1])}**, at layer 1 **{fmt(w[0])}**"]
+        + ([f"between **{fmt(fw.min())}** and **{fmt(fw.max())}** over the layers"] if fw.size > 2 else []))
 
 
 def mean_field_note(has_curve: bool) -> str:
@@ -86,9 +79,9 @@ def compare_rows(results: Sequence[tuple[str, Result]], which: str, depth: int) 
         std = r.layers[f"{which}_std"].to_numpy(dtype=float)
         fin = std[np.isfinite(std)]
         rows.append({"": label, "forward": sv.kind, "backward": gv.kind,
-                     "std at layer 1": verdict.fmt(std[0]),
-                     f"std at layer {depth}": verdict.fmt(std[-1]),
-                     "std range over layers": f"{verdict.fmt(fin.min())} – {verdict.fmt(fin.max())}" if fin.size else "—",
+                     "std at layer 1": fmt(std[0]),
+                     f"std at layer {depth}": fmt(std[-1]),
+                     "std range over layers": f"{fmt(fin.min())} – {fmt(fin.max())}" if fin.size else "—",
                      "first inf/NaN layer": r.first_nonfinite_layer or "—",
-                     "grad std, layer 1": verdict.fmt(r.layers["grad_std"].iloc[0])})
+                     "grad std, layer 1": fmt(r.layers["grad_std"].iloc[0])})
     return rows

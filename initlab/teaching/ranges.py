@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from initlab.signal.verdict import fmt
+from initlab.numerics.format import fmt
 from initlab.weights import initializers
 
 __all__ = ["BUDGET_SECONDS", "CLASSIC", "COLUMNS", "MAX_KERNEL_ENTRIES", "EntryPlan", "RangeEntry", "RangePlan",

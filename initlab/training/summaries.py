@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
-from initlab.numerics.format import MISSING, fmt_or_dash
+from initlab.numerics.format import MISSING, fmt, fmt_or_dash
 from initlab.training import engine as training
 from initlab.training.engine import TrainResult
 from initlab.training.scenario import TrainScenario

@@ -16,7 +16,8 @@ from initlab.app import controls, figures, shell
 from initlab.app.results import cache as compute
 from initlab.app.shell import Values
 from initlab.pages import THEORY_PARTS, TheoryView, orthogonal_start, theory_pair
-from initlab.signal import lsuv, spectra, verdict
+from initlab.numerics.format import fmt
+from initlab.signal import lsuv, spectra
 from initlab.signal.scenario import Scenario
 from initlab.theory import meanfield, summaries
 
@@ -48,7 +49,7 @@ def _theory_phase(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -
                   "the axes): move the initializer, its scale or the bias and it moves.")
     figures.chart("phase", act, view.sw2_max, view.sb2_max, point)
     shell.section("How deep can the signal go?",
-                  f"At σb² = {verdict.fmt(texts.sb2)} (this scenario's bias variance): ξ_c is the number of layers over "
+                  f"At σb² = {fmt(texts.sb2)} (this scenario's bias variance): ξ_c is the number of layers over "
                   "which 1 − the correlation of two nearby inputs shrinks by a factor e in the ordered phase (in the "
                   "chaotic phase, over which the correlation settles at c\\*). Schoenholz et al. (2017) could train "
                   "networks up to about 6 ξ_c deep, not deeper; ξ_c diverges at the edge of chaos. ξ_q is the same for "
@@ -67,7 +68,7 @@ def _theory_spectra(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts)
                   "wide spread means a few directions are amplified while most are lost. Orthogonal weights keep them "
                   "all equal in a *linear* network; with a nonlinearity only where f′(z) is about the same for every "
                   "unit (tanh with small pre-activations), so elsewhere orthogonal spectra spread too. Values below "
-                  f"{verdict.fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest (more where the network's values underflow "
+                  f"{fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest (more where the network's values underflow "
                   f"into {s.dtype}'s smallest numbers) are {s.dtype}'s rounding, not the network's: they are not drawn, "
                   "and the table counts them.")
     with figures.working("Multiplying Jacobians…", "spectra", pair):
@@ -82,7 +83,7 @@ def _theory_lsuv(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) ->
     shell.section("LSUV: rescale every layer on the data",
                   "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
                   "rescales each layer, in order, until the variance of its *pre-activations* z on the batch is 1 "
-                  f"(within {verdict.fmt(lsuv.TOL)}, at most {lsuv.MAX_ITER} tries per layer, as in the paper). Unlike "
+                  f"(within {fmt(lsuv.TOL)}, at most {lsuv.MAX_ITER} tries per layer, as in the paper). Unlike "
                   "the paper, initlab uses one fixed batch (the scenario's) for every try, and keeps the biases as the "
                   "scenario draws them (the paper's start at 0). Lines: Var(z) per layer with this scenario's own "
                   "initializer, from the orthogonal start before any rescaling, and after LSUV.")
