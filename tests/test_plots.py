@@ -13,6 +13,7 @@ import pytest
 from initlab import propagate
 from initlab.signal import network
 from initlab.plots import signal as plots
+from initlab.plots import style
 from initlab.numerics import stats
 from initlab.signal.scenario import Scenario
 
@@ -209,7 +210,7 @@ def test_empty_input_gives_a_message_figure():
     for fig in (plots.signal_figure({}), plots.gradient_figure({}), plots.fractions_figure({}),
                 plots.ranges_figure(pd.DataFrame())):
         assert len(fig.data) == 0 and len(fig.layout.annotations) == 1
-    assert plots.message_figure("hello").layout.annotations[0].text == "hello"
+    assert style.message_figure("hello").layout.annotations[0].text == "hello"
 
 
 # ------------------------------------------------------------------------------------ distributions
@@ -329,10 +330,10 @@ def test_ranges_figure_on_the_real_classic_curves():
 
 def test_ranges_figure_log_n_is_an_option_and_linear_by_default():
     curves = ranges_frame()
-    assert not plots.axis_is_log(plots.ranges_figure(curves), "x")
+    assert not style.axis_is_log(plots.ranges_figure(curves), "x")
     fig = plots.ranges_figure(curves, log_n=True)
-    assert plots.axis_is_log(fig, "x") and fig.layout.xaxis.exponentformat == "power"
-    assert not plots.axis_is_log(fig, "y")  # weight values are signed
+    assert style.axis_is_log(fig, "x") and fig.layout.xaxis.exponentformat == "power"
+    assert not style.axis_is_log(fig, "y")  # weight values are signed
 
 
 def test_ranges_figure_sends_no_marker_for_unsampled_rows():
@@ -365,7 +366,7 @@ def test_ranges_figure_draws_a_thinned_real_plan():
 
 @pytest.fixture(scope="module")
 def small_uniform() -> network.Result:
-    """The ``small_uniform`` preset: every tanh output is within 5e-5 of 1 (issue 8: ticks all read "1")."""
+    """The ``small_uniform`` preset: every tanh output is within 5e-5 of 1 (the ticks once all read "1")."""
     return propagate(Scenario(init="small_uniform", activation="tanh", depth=10, width=256, batch=256, inputs="minmax"))
 
 
@@ -377,7 +378,7 @@ def orthogonal() -> network.Result:
 
 def _value(label: str) -> float:
     """A tick label read back as a number ("1 − 4e−5" too)."""
-    text = label.replace(plots.MINUS, "-")
+    text = label.replace(style.MINUS, "-")
     if " + " in text or " - " in text:
         ref, op, diff = text.split(" ")
         return float(ref) + (1 if op == "+" else -1) * float(diff)
@@ -411,7 +412,7 @@ def test_heatmap_ticks_of_a_narrow_range_are_distinct_and_true(small_uniform):
     ([42.0], ["42"]),
 ])
 def test_tick_labels_are_distinct_readable_and_scientific(values, want):
-    assert plots._tick_labels(values) == want
+    assert style.tick_labels(values) == want
 
 
 def test_every_numeric_axis_uses_scientific_notation_not_si_suffixes(overflow, underflow, healthy, relu, zero,
@@ -434,7 +435,7 @@ def test_std_charts_of_the_orthogonal_preset_are_log_and_flat(orthogonal):
     std = orthogonal.layers["act_std"].to_numpy()
     assert std.max() / std.min() < 1.005  # a 0.5% wobble...
     for fig in (plots.signal_figure({"o": orthogonal}), plots.gradient_figure({"o": orthogonal})):
-        assert plots.axis_is_log(fig)
+        assert style.axis_is_log(fig)
         lo, hi = fig.layout.yaxis.range
         assert hi - lo >= plots.MIN_LOG_SPAN - 1e-12  # ...on an axis of at least one decade looks flat
         y = np.log10(np.asarray(fig.data[0].y, dtype=float))
@@ -452,45 +453,45 @@ def test_log_axis_span_is_kept_with_an_exact_zero_marker():
 
 def test_axis_is_log(healthy):
     fig = plots.signal_figure({"tanh": healthy})
-    assert plots.axis_is_log(fig) and plots.axis_is_log(fig, "y") and not plots.axis_is_log(fig, "x")
-    assert not plots.axis_is_log(plots.heatmap_figure(healthy)) and not plots.axis_is_log(fig, "y2")
+    assert style.axis_is_log(fig) and style.axis_is_log(fig, "y") and not style.axis_is_log(fig, "x")
+    assert not style.axis_is_log(plots.heatmap_figure(healthy)) and not style.axis_is_log(fig, "y2")
     for bad in ("z", "y1", "yaxis", 2):
         with pytest.raises(ValueError, match="axis"):
-            plots.axis_is_log(fig, bad)
+            style.axis_is_log(fig, bad)
 
 
 def test_which_figures_are_log(overflow, healthy, relu):
     """The list the page texts rely on: std / norm / ratio lines are log; nothing else by default."""
-    assert plots.axis_is_log(plots.signal_figure({"a": healthy}, "act_std"))
-    assert plots.axis_is_log(plots.signal_figure({"a": healthy}, "pre_std"))
+    assert style.axis_is_log(plots.signal_figure({"a": healthy}, "act_std"))
+    assert style.axis_is_log(plots.signal_figure({"a": healthy}, "pre_std"))
     for column in ("grad_std", "weight_grad_norm", "grad_ratio"):
-        assert plots.axis_is_log(plots.gradient_figure({"a": relu}, column)), column
-    assert not plots.axis_is_log(plots.signal_figure({"a": healthy}, "act_mean"))
+        assert style.axis_is_log(plots.gradient_figure({"a": relu}, column)), column
+    assert not style.axis_is_log(plots.signal_figure({"a": healthy}, "act_mean"))
     for fig in (plots.spread_figure(overflow), plots.heatmap_figure(overflow), plots.fractions_figure({"a": healthy}),
                 plots.ranges_figure(ranges_frame())):
-        assert not plots.axis_is_log(fig, "x") and not plots.axis_is_log(fig, "y")
+        assert not style.axis_is_log(fig, "x") and not style.axis_is_log(fig, "y")
 
 
 def test_ref_line_labels_sit_at_log10_of_the_value_on_log_axes():
     """plotly.js reads an annotation's coordinate on a log axis as log10(value); the line takes the value."""
     fig = plots.signal_figure({"N": synthetic(geometric(10, 10.0))}, "act_std")  # a log y axis, linear x
-    plots.ref_line(fig, y=100.0, text="a hundred")
-    plots.ref_line(fig, x=4.0, text="layer four", position="bottom right")
+    style.ref_line(fig, y=100.0, text="a hundred")
+    style.ref_line(fig, x=4.0, text="layer four", position="bottom right")
     hline, vline = fig.layout.shapes[-2:]
     assert hline.y0 == hline.y1 == 100.0 and vline.x0 == vline.x1 == 4.0  # shapes: data values
     by_text = {a.text: a for a in fig.layout.annotations}
     assert by_text["a hundred"].y == pytest.approx(2.0) and by_text["a hundred"].yref == "y"
     assert by_text["layer four"].x == 4.0 and by_text["layer four"].yref == "y domain"
     lin = plots.signal_figure({"N": synthetic(geometric(10, 1.0))}, "act_mean")
-    plots.ref_line(lin, y=0.5, text="half")
+    style.ref_line(lin, y=0.5, text="half")
     assert lin.layout.annotations[-1].y == 0.5
     log_x = plots.ranges_figure(ranges_frame(), log_n=True)
-    plots.ref_line(log_x, x=1000.0, text="n = 1000")
+    style.ref_line(log_x, x=1000.0, text="n = 1000")
     assert log_x.layout.annotations[-1].x == pytest.approx(3.0)
     with pytest.raises(ValueError, match="positive"):
-        plots.ref_line(fig, y=0.0, text="zero")
+        style.ref_line(fig, y=0.0, text="zero")
     with pytest.raises(ValueError, match="exactly one"):
-        plots.ref_line(fig, x=1.0, y=1.0)
+        style.ref_line(fig, x=1.0, y=1.0)
 
 
 # ------------------------------------------------------------------------------------ every figure
@@ -524,7 +525,7 @@ def test_plots_module_does_not_import_streamlit():
 def log_axis(lo: float, hi: float, rng: list[float] | None = None) -> go.layout.YAxis:
     fig = go.Figure(go.Scatter(x=[0, 1], y=[lo, hi]))
     fig.update_yaxes(type="log", range=rng)
-    return plots.log_ticks(fig).layout.yaxis
+    return style.log_ticks(fig).layout.yaxis
 
 
 @pytest.mark.parametrize(("lo", "hi", "dtick"), [(0.01, 100.0, 1), (1.0, 100.0, 1), (1.0, 1e8, 1), (1e-3, 1e30, 5)])
@@ -549,7 +550,7 @@ def test_a_narrower_log_axis_labels_every_tick_in_full(lo, hi, vals, text):
 def test_log_ticks_leave_a_hair_of_a_decade_and_linear_axes_to_plotly_and_read_a_set_range():
     assert log_axis(0.69, 0.71).tickmode is None  # under a third of a decade plotly labels ticks in full
     lin = go.Figure(go.Scatter(x=[0, 1], y=[1e-3, 1e3]))
-    assert plots.log_ticks(lin).layout.yaxis.tickmode is None
+    assert style.log_ticks(lin).layout.yaxis.tickmode is None
     assert log_axis(0.5, 0.6, rng=[-3.0, 1.0]).dtick == 1  # the range drawn, not the data, decides
 
 
@@ -557,7 +558,7 @@ def test_every_log_axis_of_the_signal_and_gradient_figures_has_whole_labels(over
                                                                            zero, orthogonal):
     figs = [*all_figures(overflow, underflow, healthy, relu, zero), plots.ranges_figure(ranges_frame(), log_n=True),
             plots.signal_figure({"o": orthogonal}), plots.signal_figure({"tanh": healthy})]
-    logs = [(f, a) for f in figs for a in ("x", "y") if plots.axis_is_log(f, a)]
+    logs = [(f, a) for f in figs for a in ("x", "y") if style.axis_is_log(f, a)]
     assert len(logs) >= 6
     for fig, a in logs:
         ax = fig.layout[f"{a}axis"]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from initlab import propagate
-from initlab.plots import signal as plots
+from initlab.plots import style
 from initlab.plots import theory as plots_theory
 from initlab.signal import spectra
 from initlab.theory import meanfield as theory
@@ -47,7 +47,7 @@ def relu_curve() -> theory.DepthScaleCurve:
 @pytest.mark.parametrize("depth", [10, 100, 1000])
 def test_depth_scale_network_label_is_at_log10_depth_inside_the_axis(relu_curve, depth):
     fig = plots_theory.depth_scale_figure(relu_curve, 1.5, depth)
-    assert plots.axis_is_log(fig)
+    assert style.axis_is_log(fig)
     label = annotation(fig, "this network")
     assert label.text == f"this network: {depth} layers"
     assert label.y == pytest.approx(math.log10(depth)) and label.yref == "y"
@@ -60,7 +60,7 @@ def test_lsuv_target_label_is_at_log10_of_1_inside_the_data(tanh_lsuv):
     own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
     fig = plots_theory.lsuv_figure(rep, own, "N(0, 0.01)")
     label = annotation(fig, "target variance 1")
-    assert plots.axis_is_log(fig) and label.y == 0.0 and label.yref == "y"
+    assert style.axis_is_log(fig) and label.y == 0.0 and label.yref == "y"
     lo, hi = log_span(fig)
     assert lo <= label.y <= hi
 
@@ -332,4 +332,4 @@ def test_theory_log_axes_label_whole_numbers(relu_curve, tanh_lsuv):
     own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
     for fig in (plots_theory.depth_scale_figure(relu_curve, 1.5, 50), plots_theory.lsuv_figure(rep, own, "N(0, 0.01)")):
         ax = fig.layout.yaxis
-        assert plots.axis_is_log(fig) and ax.tickmode == "linear" and ax.dtick >= 1
+        assert style.axis_is_log(fig) and ax.tickmode == "linear" and ax.dtick >= 1

@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from initlab.plots import signal as plots
+from initlab.plots import style
 from initlab.plots import training as plots_training
 from initlab.training import engine as training
 from initlab.training.scenario import TrainScenario
@@ -73,7 +73,7 @@ def test_grad_norms_draw_no_empty_trace_and_name_the_zero_layers(classic):
 
 def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
     fig = plots_training.grad_norm_figure(classic, relative=True)
-    assert plots.axis_is_log(fig) and "‖∂L/∂W‖ / ‖W‖" in fig.layout.yaxis.title.text
+    assert style.axis_is_log(fig) and "‖∂L/∂W‖ / ‖W‖" in fig.layout.yaxis.title.text
     he = classic["He N(0, √(2/n))"]
     for layer in range(3):
         # independent check: the weight matrices from the parameter snapshots, norms in float64
@@ -167,7 +167,7 @@ def test_an_initializer_whose_restarts_all_diverged_says_so_in_every_figure(blow
         assert [t.name for t in fig.data if t.name and t.name.startswith("He")] == ["He N(0, √(2/n))"]
         assert all(t.mode == "lines" for t in fig.data if t.fill == "toself")  # bands draw no default markers
     loss = plots_training.curves_figure(blown, "loss", last)
-    assert plots.axis_is_log(loss) and loss.layout.yaxis.tickmode == "linear"  # ~1e4 at step 0 kept, decades
+    assert style.axis_is_log(loss) and loss.layout.yaxis.tickmode == "linear"  # ~1e4 at step 0 kept, decades
 
     points = plots_training.accuracy_points_figure(blown)
     assert [t.name for t in points.data if t.showlegend is not False] == [named, "He N(0, √(2/n))"]
@@ -243,5 +243,5 @@ def test_the_training_log_axes_label_whole_numbers(classic):
     for fig in (plots_training.curves_figure(classic, "loss"), plots_training.grad_norm_figure(classic),
                 plots_training.grad_norm_figure(classic, what="relative")):
         ax = fig.layout.yaxis
-        assert plots.axis_is_log(fig)
+        assert style.axis_is_log(fig)
         assert ax.tickmode == "array" or (ax.tickmode == "linear" and ax.dtick >= 1), ax.dtick

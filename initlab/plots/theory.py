@@ -1,6 +1,6 @@
 """Figures of the Theory page: phase diagram, depth scales, Jacobian spectra, LSUV.
 
-Pure functions, same conventions as :mod:`initlab.plots.signal` (Okabe-Ito colours, no theme colours, no SI
+Pure functions, same conventions as :mod:`initlab.plots.style` (Okabe-Ito colours, no theme colours, no SI
 suffixes, float data in, ``go.Figure`` out, no randomness).
 """
 
@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from initlab.signal.lsuv import LsuvReport
-from initlab.plots.signal import LABEL_BOX, REF_GREY, _finish, colour, dash, nice_step, ref_line
+from initlab.plots.style import LABEL_BOX, REF_GREY, finish, colour, dash, nice_step, ref_line
 from initlab.signal.spectra import JacobianSpectra
 from initlab.theory.meanfield import DepthScaleCurve, PhaseDiagram
 
@@ -141,7 +141,7 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
         _scenario_point(fig, pd_, point, label, ranges)
     fig.update_xaxes(range=list(ranges[0]))
     fig.update_yaxes(range=list(ranges[1]))
-    return _finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
+    return finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
 
 
 def _vline(fig: go.Figure, x: float, text: str, lo: float, hi: float, line: dict, position: str,
@@ -204,7 +204,7 @@ def depth_scale_figure(curve: DepthScaleCurve, sw2: float | None, depth: int) ->
     if sw2 is not None:
         _vline(fig, sw2, f"this scenario: {sw2:.3g}", lo, hi, dict(color=colour(1), dash="dash"), "bottom right",
                box=True)
-    return _finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
+    return finish(fig, "σw² (weight variance × fan-in)", "depth scale ξ (layers)", hovermode="x unified")
 
 
 # Where the depth-scale chart's labels sit, as fractions of the plot height: the critical σw²'s label
@@ -313,4 +313,4 @@ def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str,
                                  line=dict(color=colour(i), dash=dash(i)), marker=dict(size=5)))
     fig.update_yaxes(type="log")
     ref_line(fig, y=1.0, text="target variance 1", position="top right")
-    return _finish(fig, "layer", "Var(z) over the batch", hovermode="x unified")
+    return finish(fig, "layer", "Var(z) over the batch", hovermode="x unified")

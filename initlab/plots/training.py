@@ -1,7 +1,7 @@
 """Figures of the Training page: curves over restarts, final accuracies, decision boundaries, symmetry
 and per-layer gradient norms.
 
-Pure functions with the conventions of :mod:`initlab.plots.signal` (Okabe-Ito colours by initializer, no theme
+Pure functions with the conventions of :mod:`initlab.plots.style` (Okabe-Ito colours by initializer, no theme
 colours, no SI suffixes). A "band" is the range between the 25th and 75th percentile over restarts, the
 line their median: the median of a handful of restarts is robust to the one that diverged.
 
@@ -23,7 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from initlab.plots.signal import LABEL_BOX, _finish, _rgba, colour, dash
+from initlab.plots.style import LABEL_BOX, finish, rgba, colour, dash
 from initlab.training.engine import TrainResult, summarize
 
 __all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
@@ -93,7 +93,7 @@ def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: 
         lo, mid, hi = _quantiles(getattr(r, what))
         c = colour(i)
         fig.add_trace(go.Scatter(x=np.concatenate([x, x[::-1]]), y=np.concatenate([hi, lo[::-1]]), fill="toself",
-                                 mode="lines", fillcolor=_rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
+                                 mode="lines", fillcolor=rgba(c, 0.18), line=dict(width=0), hoverinfo="skip",
                                  showlegend=False, legendgroup=label))
         fig.add_trace(go.Scatter(x=x, y=mid, name=_named(label, r), line=dict(color=c, dash=dash(i)),
                                  legendgroup=label, **_line_style(mid, c)))
@@ -105,7 +105,7 @@ def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: 
     else:
         fig.update_yaxes(range=[0.0, 1.02])
         title = "test accuracy"
-    return _steps_axis(_finish(fig, "step", title, hovermode="x unified"))
+    return _steps_axis(finish(fig, "step", title, hovermode="x unified"))
 
 
 def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
@@ -130,7 +130,7 @@ def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
                                  showlegend=False, line=dict(color=colour(i), width=3), hoverinfo="skip"))
     fig.update_xaxes(tickvals=list(range(len(results))), ticktext=list(results), range=[-0.6, len(results) - 0.4])
     fig.update_yaxes(range=[0.0, 1.02])
-    return _finish(fig, "initializer", "final test accuracy (one point per restart)")
+    return finish(fig, "initializer", "final test accuracy (one point per restart)")
 
 
 def _grid(data_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -255,7 +255,7 @@ def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
     ticks = sorted({1, *widths})
     fig.update_yaxes(range=[0, top * 1.12], tickmode="array", tickvals=ticks, ticktext=[str(t) for t in ticks],
                      zeroline=False)
-    _steps_axis(_finish(fig, "step", "distinct units (median over restarts)"))
+    _steps_axis(finish(fig, "step", "distinct units (median over restarts)"))
     fig.update_yaxes(title_text="")
     fig.update_yaxes(title_text="distinct units (median over restarts)", row=1, col=1)
     return fig
@@ -331,4 +331,4 @@ def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False,
             fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, name=f"{name}, {layer_name(layer + 1, mid.shape[1])}",
                                      line=dict(color=colour(i), dash=dash(layer)), **_line_style(y, colour(i))))
     fig.update_yaxes(type="log")
-    return _steps_axis(_finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))
+    return _steps_axis(finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))
