@@ -304,7 +304,7 @@ def main() -> int:
         for case in ("new", "cached"):
             xs = res[case]
             ratio = median(xs) / median(slider_base[case])
-            # The goal (issue 10): a step that computes costs at most twice the same step on a one-chart page.
+            # The goal: a step that computes costs at most twice the same step on a one-chart page.
             ok = "" if name != "initlab" or case != "new" else ("ok" if ratio <= 2 else "MISSED")
             label = "new depth (miss)" if case == "new" else "cached depth (hit)"
             print(f"{name:<26}{label:<22}{len(xs):>3}{median(xs):>9.2f}{p90(xs):>8.2f}{max(xs):>8.2f}{ratio:>8.2f}  {ok}")

@@ -2,7 +2,7 @@
 
 Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_theory.py`` (``--repeat N`` for more runs).
 
-Goals (issue 11): the phase diagram -- chi1 and q* over a 100 x 100 grid of (sigma_w^2, sigma_b^2)
+Goals: the phase diagram -- chi1 and q* over a 100 x 100 grid of (sigma_w^2, sigma_b^2)
 plus its critical line -- under 0.2 s; the Jacobian singular values of the default scenario
 (glorot_uniform, tanh, depth 50, width 256, batch 128) at a few depths under 1 s.
 

@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_training.py`` (``--quick`` for 3000 steps instead of 15000).
 
-The reference comparison of issue 9 (circles, 300 training points, hidden (10, 5), ReLU, full-batch
+The course notebook's reference comparison (circles, 300 training points, hidden (10, 5), ReLU, full-batch
 gradient descent with lr 0.01, 15000 steps; zeros, He and N(0,1) x 10, 10 restarts each = 30 runs),
 measured in one process, interleaved so that machine noise hits every contender alike:
 

@@ -802,7 +802,7 @@ def test_the_log_handler_writes_one_line_and_the_traceback_to_stderr(capfd) -> N
     assert out[1] == "Traceback (most recent call last):" and out[-1] == "KeyError: 'missing'"
 
 
-# ------------------------------------------------------------------------- issue 8: page state per section
+# ----------------------------------------------------------------------------------- page state per section
 
 
 def test_two_sections_can_have_a_field_of_the_same_name() -> None:
@@ -853,7 +853,7 @@ def test_changing_which_changes_the_heatmap_it_draws() -> None:
     assert address_bar(at) == {"v": "2", "depth": "6", "width": "16", "batch": "8", "which": "pre"}
 
 
-# ------------------------------------------------------------------------------- issue 8: link notices
+# ----------------------------------------------------------------------------------------- link notices
 
 
 def test_a_mistyped_key_is_quoted_as_typed_with_a_suggestion() -> None:
@@ -888,7 +888,7 @@ def test_budget_notice_names_the_limit_that_binds(params: dict, limit: str) -> N
     assert ("of memory" in text) == (limit == "memory") and ("multiply-adds" in text) == (limit == "computation")
 
 
-# ------------------------------------------------------------------------------- issue 8: lesson links
+# ----------------------------------------------------------------------------------------- lesson links
 
 LESSON = {"v": "1", "preset": "he_relu", "depth": "30", "hide": "activation,seed", "lock": "init,depth"}
 

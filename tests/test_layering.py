@@ -168,3 +168,31 @@ def test_nothing_outside_tests_uses_pickle_eval_or_exec():
             hits = re.findall(r"\b(?:eval|exec)\s*\(|pickle\.loads?\b", text)
         offenders += [f"{p.relative_to(ROOT)} {h}" for h in hits]
     assert not offenders, offenders
+
+
+# A module grows past this many lines only with a reason at its top (a "Why one module" paragraph in
+# its docstring), so that a newcomer sees either a short module or why it is not split.
+LONG_MODULE_LINES = 600
+
+
+def test_every_long_module_says_why_it_is_one_module():
+    offenders = []
+    for p in _py_files(PKG):
+        text = p.read_text(encoding="utf-8")
+        if text.count("\n") > LONG_MODULE_LINES and "Why one module" not in (ast.get_docstring(ast.parse(text)) or ""):
+            offenders.append(f"{p.relative_to(ROOT)}: {text.count(chr(10))} lines")
+    assert not offenders, offenders
+
+
+_ISSUE_REF = re.compile(r"\bissues?\s*#?\d+", re.I)
+
+
+def test_no_comment_or_docstring_cites_an_issue_number():
+    """Issue numbers mean nothing to a reader of the code; the reason itself belongs in the comment."""
+    offenders = []
+    for top in (PKG, ROOT / "tests", ROOT / "benchmarks", ROOT / "deploy"):
+        for p in _py_files(top):
+            for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+                if _ISSUE_REF.search(line) and p.name != "test_layering.py":
+                    offenders.append(f"{p.relative_to(ROOT)}:{i}: {line.strip()[:80]}")
+    assert not offenders, offenders

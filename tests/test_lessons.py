@@ -38,7 +38,7 @@ def test_the_derivations_carry_the_formulas():
 
 
 # ---------------------------------------------------------------------------------------------------
-# What the lessons claim about the presets' numbers (issue 8: every sentence true).
+# What the lessons claim about the presets' numbers (every sentence true).
 
 
 BY_TITLE = {lesson.title: lesson.body for lesson in LESSONS}

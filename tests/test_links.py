@@ -1,4 +1,4 @@
-"""Share links by section (issue 8): notices that quote what was typed, safely; a cap on notice lines;
+"""Share links by section: notices that quote what was typed, safely; a cap on notice lines;
 parameters an initializer does not take; the budget's binding limit in plain words; view settings read
 one field at a time; compare selections of any size; v1 tab labels; fields of the same name in two
 sections. Every test here failed on the single-View codec that initlab/signal/scenario.py used to hold.

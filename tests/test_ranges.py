@@ -314,7 +314,7 @@ def test_every_initializer_fits_the_budget_at_the_largest_page_request(fan_out: 
 
 
 def test_orthogonal_at_450_is_thinned_and_says_why(monkeypatch) -> None:
-    # issue 8: n = 450 took 12 s, all of it in 1.5e4 QR factorizations the old model did not count
+    # n = 450 once took 12 s, all of it in 1.5e4 QR factorizations the old model did not count
     full = R.plan_ranges(["orthogonal"], 450, budget=1e9)
     assert not full.reduced and full.seconds > 2 * R.BUDGET_SECONDS
     work = Work(monkeypatch, fake=True)

@@ -67,7 +67,7 @@ def test_runtime_and_test_locks_agree() -> None:
 
 
 def test_current_majors_are_used() -> None:
-    # What a new user gets today (issue 7): not old majors pinned to dodge a fix.
+    # What a new user gets today: not old majors pinned to dodge a fix.
     runtime, dev = pins(ROOT / "requirements.txt"), pins(ROOT / "requirements-dev.txt")
     major = {name: int(re.match(r"\d+", v).group()) for name, v in {**runtime, **dev}.items()}  # type: ignore[union-attr]
     assert major["pandas"] >= 3 and major["plotly"] >= 7 and major["pytest"] >= 9 and major["numpy"] >= 2

@@ -1,6 +1,6 @@
 """The schema, its sections and the share links: round trips, bad links, validation, the budget.
 
-The new behaviours of the per-section links (issue 8) have their own tests in test_links.py; this file
+The new behaviours of the per-section links have their own tests in test_links.py; this file
 keeps the codec's general contract: every valid page state round-trips exactly, every link decodes to a
 valid state without raising, and every value not taken as written has a notice.
 """

@@ -414,7 +414,7 @@ def test_initial_params_replayed_independently_give_the_same_loss_curve(batch_si
 
 
 # ---------------------------------------------------------------------------------------------------
-# The classic comparison (the reference behaviour of issue 9)
+# The classic comparison (the course notebook's reference behaviour)
 # ---------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -693,7 +693,7 @@ def test_engine_names_are_checked():
 
 
 def test_lsuv_stage_gives_every_layer_unit_variance_on_the_training_inputs():
-    """LSUV in the Training tab (issue 11): from an orthogonal start each layer is rescaled on the
+    """LSUV in the Training tab: from an orthogonal start each layer is rescaled on the
     scaled training inputs until Var(z) is within the tolerance of 1, whatever initializer was asked."""
     from initlab.signal.lsuv import TOL
     from initlab.training.engine import initial_params, make_data

@@ -128,7 +128,7 @@ def test_rows_out_of_order_are_sorted_by_layer():
 
 
 # ---------------------------------------------------------------------------------------------------
-# Rates per layer (issue 8): a stack shrinking x0.57 per layer vanishes even over 10 layers.
+# Rates per layer: a stack shrinking x0.57 per layer vanishes even over 10 layers.
 
 
 @pytest.mark.parametrize("rate, kind", [(0.78, "vanishing"), (0.81, "healthy"), (1.28, "exploding"), (1.23, "healthy")])

@@ -25,7 +25,7 @@ sample extremes approach them.
 
 **Cost.**  Elementwise initializers draw just ``samples`` entries per row; orthogonal and identity
 draw whole ``(n, m)`` kernels, and orthogonal's QR factorization grows like ``n m min(n, m)``
-(every n up to 450 with m = n: ~1.5 s on one core of the development machine; 12 s in issue 8).  A cost
+(every n up to 450 with m = n: ~1.5 s on one core of the development machine; 12 s before the QR factorizations were counted).  A cost
 model (:func:`row_seconds`, constants measured by ``benchmarks/bench_ranges.py``) plans every request
 before drawing (:func:`plan_ranges`): within :data:`BUDGET_SECONDS` everything is sampled; above it the
 expensive initializers are sampled at every s-th n (and, for extreme requests, only up to some n), and

@@ -46,6 +46,11 @@ test sets: loss, accuracies, the norm of every layer's weight gradient (full tra
 of distinct units per hidden layer, and a snapshot of every parameter (enough to draw the decision
 boundary of any run at any recorded step). Non-finite values (too-large init can overflow) are
 recorded as inf/NaN and never raise; no numpy warning escapes.
+
+Why one module of ~800 lines: data, parameters, the numpy steps, the measurements and the trainer
+share one flat parameter layout (``_offsets``/``_views``/``_pack``) and one record schedule, and the
+numba kernel (:mod:`.kernel`) must reproduce the numpy steps here bit for bit on the same layout;
+keeping them together keeps that contract in one file. :mod:`.summaries` holds the texts.
 """
 
 from __future__ import annotations

@@ -58,6 +58,10 @@ sigmoid 1, tanh 5/3, relu sqrt(2), leaky_relu sqrt(2 / (1 + slope^2)) with *this
 slope 0.2 -- PyTorch's own default slope is 0.01 --, selu 3/4).  For elu, gelu, swish and softplus
 (no PyTorch entry) the gain is the variance-preserving ``1 / sqrt(E[f(Z)^2])``, ``Z ~ N(0, 1)``,
 see :func:`second_moment_gain`.
+
+Why one module of ~700 lines: it is the registry, one record per activation with its function,
+derivatives, gain, saturation rule and its Keras, PyTorch and numba kernel code, so a new activation is
+one entry here.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ Usage::
 
 Only numpy and the standard library are imported (the module runs once per layer, for up to
 1000 layers, inside the dashboard's hot loop).
+
+Why one module of ~730 lines: it is the registry, one entry per scheme (Keras and PyTorch), each with
+its draw, moments, formula and framework code next to each other; that is the "one home per scheme".
 """
 
 from __future__ import annotations
