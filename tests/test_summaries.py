@@ -290,3 +290,13 @@ def test_a_spectrum_entirely_below_the_floor_quotes_nothing() -> None:
 
     fig = plots_theory.spectra_figure({"N(0, 0.01)": sp})
     assert any("below the rounding floor" in a.text for a in fig.layout.annotations)
+
+
+def test_the_zero_init_preset_says_its_weights_have_no_spread_not_a_non_zero_mean():
+    """zeros has mean 0: the missing mean-field curve is explained by its missing spread."""
+    from app_util import open_link
+
+    at = open_link({"preset": "zero_init"})
+    texts = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "No mean-field curve: its weights have no spread (every weight is 0)" in texts
+    assert "non-zero mean" not in texts

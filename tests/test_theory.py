@@ -434,3 +434,28 @@ def test_torch_linear_bias_adds_its_variance():
     # U[+-1/sqrt(n)] has variance (2/sqrt(n))^2 / 12 = 1/(3n): with Var z = n Var(w) E[x^2] = 1 it adds 1/(3*32).
     p = theory.predict(Scenario(init="glorot_uniform", activation="linear", depth=2, width=32, bias="torch_linear"))
     assert p.pre_std[0] == pytest.approx(math.sqrt(1 + 1 / 96), rel=EXACT)
+
+
+# ------------------------------------------------------------------------- why there is no curve
+
+
+@pytest.mark.parametrize("s, words", [
+    (Scenario(init="zeros", depth=5, width=16, batch=8), "no spread (every weight is 0)"),
+    (Scenario(init="ones", depth=5, width=16, batch=8), "no spread (every weight is 1)"),
+    (Scenario(init="small_uniform", depth=5, width=16, batch=8), "non-zero mean (0.05)"),
+    (Scenario(init="glorot_normal", shared=True, depth=5, width=16, batch=8), "one matrix is reused"),
+    (Scenario(init="glorot_normal", lsuv=True, bias="random_normal", bias_value=1.5, depth=5, width=16, batch=8),
+     "variance 2.25, at least 1"),
+])
+def test_the_reason_for_a_missing_curve_names_the_scenarios_own_cause(s, words):
+    assert theory.predict(s) is None
+    assert words in theory.why_no_curve(s)
+
+
+@pytest.mark.parametrize("init", ["zeros", "ones", "constant", "random_normal", "random_uniform", "small_uniform",
+                                  "glorot_uniform", "he_normal", "orthogonal", "identity", "lecun_normal"])
+@pytest.mark.parametrize("flags", [{}, {"shared": True}, {"lsuv": True},
+                                   {"lsuv": True, "bias": "random_normal", "bias_value": 1.0}])
+def test_there_is_a_reason_exactly_when_there_is_no_curve(init, flags):
+    s = Scenario(init=init, depth=4, width=8, batch=8, **flags)
+    assert (theory.predict(s) is None) == (theory.why_no_curve(s) is not None)

@@ -60,10 +60,11 @@ def gradient_line(res: Result) -> str:
         + ([f"between **{fmt(fw.min())}** and **{fmt(fw.max())}** over the layers"] if fw.size > 2 else []))
 
 
-def mean_field_note(has_curve: bool) -> str:
-    """What the dotted mean-field curve beside a measured line means (or why there is none)."""
-    if not has_curve:
-        return "(No mean-field curve: weights with a non-zero mean give every unit a shared part.)"
+def mean_field_note(why_none: str | None) -> str:
+    """What the dotted mean-field curve beside a measured line means, or, given ``why_none`` (the
+    theory's reason, :func:`initlab.theory.meanfield.why_no_curve`), why there is none."""
+    if why_none is not None:
+        return f"(No mean-field curve: {why_none}.)"
     return ("Dotted: the infinite-width (mean-field) prediction. At a finite width the measured line wanders "
             "away from it, typically by a relative amount of order √(depth / width) (less where the activation "
             "pulls the signal back, as tanh does).")

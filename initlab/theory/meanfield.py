@@ -105,7 +105,7 @@ __all__ = [
     "DepthScaleCurve", "GaussianMoments", "PhaseDiagram", "Prediction", "chi1", "correlation_fixed_point",
     "critical_sw2",
     "bias_variance", "depth_scale_curve", "depth_scales", "fixed_point", "gaussian_moments", "phase_diagram",
-    "predict", "scenario_sigmas", "why_no_point",
+    "predict", "scenario_sigmas", "why_no_curve", "why_no_point",
 ]
 
 ActivationLike = str | activations.Activation
@@ -773,10 +773,9 @@ def _iid_weights_apply(s: Scenario) -> bool:
     return abs(init.mean(n, n)) <= 1e-12 and init.std(n, n) != 0
 
 
-def why_no_point(s: Scenario) -> str | None:
-    """Why :func:`scenario_sigmas` has no point for ``s``, naming the actual cause (None if it has one)."""
-    if s.lsuv:
-        return "LSUV sets each layer's scale from the data, so there is no single σw²"
+def _why_not_iid(s: Scenario) -> str | None:
+    """Why the q-map does not describe the scenario's (non-LSUV) weights, or None when it does
+    (the reasons :func:`_iid_weights_apply` says False for)."""
     if s.shared:
         return "one matrix is reused in every layer, so the layers are not independent draws"
     init = initializers.get(s.init, **s.init_params())
@@ -788,6 +787,26 @@ def why_no_point(s: Scenario) -> str | None:
     if abs(mean) > 1e-12:
         return (f"its weights have a non-zero mean ({_num(mean)}): every unit shares a common part, which the "
                 "theory (zero-mean weights) does not describe")
+    return None
+
+
+def why_no_curve(s: Scenario) -> str | None:
+    """Why :func:`predict` has no per-layer curves for ``s``, naming the actual cause (None if it has them)."""
+    if s.lsuv:
+        _, var_b = _bias_moments(s)
+        return None if var_b < 1.0 else (
+            f"the biases alone have variance {_num(var_b)}, at least 1, so no weight scale brings Var(z) to 1 "
+            "as LSUV asks")
+    return _why_not_iid(s)
+
+
+def why_no_point(s: Scenario) -> str | None:
+    """Why :func:`scenario_sigmas` has no point for ``s``, naming the actual cause (None if it has one)."""
+    if s.lsuv:
+        return "LSUV sets each layer's scale from the data, so there is no single σw²"
+    reason = _why_not_iid(s)
+    if reason is not None:
+        return reason
     mu_b, _ = _bias_moments(s)
     if mu_b != 0:
         return f"its biases are a constant {_num(mu_b)}, not zero-mean, which the theory does not describe"

@@ -13,6 +13,7 @@ from initlab.app.results import cache as compute
 from initlab.app.shell import Values
 from initlab.signal import summaries, verdict
 from initlab.signal.scenario import Scenario
+from initlab.theory import meanfield
 
 
 @compute.shared(shell.TEXTS)
@@ -20,7 +21,7 @@ def _gradient_texts(s: Scenario) -> tuple[verdict.Verdict, str, str]:
     """The Gradients page's verdict, its line of numbers and the note on the mean-field curve."""
     res = compute.propagate(s)
     return (verdict.gradient_verdict(res.layers), summaries.gradient_line(res),
-            summaries.mean_field_note(figures.mean_field(s, "grad_std") is not None))
+            summaries.mean_field_note(meanfield.why_no_curve(s)))
 
 
 def draw(values: Values) -> None:

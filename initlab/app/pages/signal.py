@@ -14,6 +14,7 @@ from initlab.app.shell import Values
 from initlab.pages import SignalView
 from initlab.signal import summaries, verdict
 from initlab.signal.scenario import Scenario
+from initlab.theory import meanfield
 
 
 @compute.shared(shell.TEXTS)
@@ -24,7 +25,7 @@ def _signal_texts(s: Scenario, which: str) -> tuple[verdict.Verdict, str, bool, 
     bad = bool((res.layers[["frac_saturated", "frac_dead", "frac_nonfinite"]].to_numpy() > 0).any())
     return (verdict.signal_verdict(res.layers, which, first=verdict.first_layer(res), dtype=s.dtype),
             summaries.summary_line(res, which), bad,
-            summaries.mean_field_note(figures.mean_field(s, f"{which}_std") is not None))
+            summaries.mean_field_note(meanfield.why_no_curve(s)))
 
 
 def draw(values: Values) -> None:
