@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from initlab.app.links import CONTROLS, SECTIONS, decode_query, section
 from initlab.app.state import PRESET_VALUES, TAB_IDS, TABS
+from initlab.app.shell import control_label
 from initlab.pages import PAGE_SPECS
 from tests.app_util import open_clean, open_link
 
@@ -271,8 +272,8 @@ def share(at: AppTest) -> AppTest:
 def test_the_share_box_offers_every_control_labelled_and_grouped() -> None:
     at = share(open_clean({"tab": "learn"}))
     hide = at.multiselect(key="lesson_hide")
-    assert hide.options == [hide.format_func(k) for k in CONTROLS] or list(hide.options) == list(CONTROLS)
-    labels = [hide.format_func(k) for k in CONTROLS]
+    labels = list(hide.options)  # as shown: every control, in link order
+    assert labels == [control_label(k) for k in CONTROLS]
     assert "Training › Dataset · tr_dataset" in labels and "Sidebar › Depth (layers) · depth" in labels
     assert "Compare › Initializers (2 to 4) · cmp_inits" in labels and "Sidebar › Preset picker · preset" in labels
     groups = [CONTROLS[k].group for k in CONTROLS]
@@ -299,5 +300,12 @@ def test_the_share_box_lesson_link_round_trips_and_opens_as_a_student_sees_it() 
     assert not student.exception and not adjusted(student)
     assert student.selectbox(key="train.dataset").disabled and student.multiselect(key="training.compare").disabled
     assert drawn(student, {"train.seed", "train.stddev"}) == {}
-    assert student.selectbox(key="train.init").disabled if drawn(student, {"train.init"}) else True
     assert query(student) == q
+
+
+def test_hiding_a_training_initializer_parameter_locks_the_training_initializer() -> None:
+    at = opened({**CHEAP, "tab": "training", "tr_cmp": "custom,he", "tr_init": "random_normal", "tr_stddev": "0.5",
+                 "hide": "tr_stddev"})
+    assert not at.exception
+    assert drawn(at, {"train.stddev"}) == {} and at.selectbox(key="train.init").disabled
+    assert at.number_input(key="train.mean").disabled is False  # its sibling parameter stays free
