@@ -33,6 +33,7 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
     state.show_as_used(values)
     with st.sidebar:
         st.title("initlab")
+        controls.back_button(values)
         controls.sidebar(values["net"])
     state.sync_url(values, st.session_state.get("tab"))
     state.remember(values)

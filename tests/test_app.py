@@ -674,13 +674,15 @@ def test_teacher_lesson_link_in_the_share_box() -> None:
     assert student.selectbox(key="net.init").disabled
 
 
-def test_lesson_link_hiding_a_view_control_is_reported() -> None:
-    at = open_link({"hide": "which"})
+def test_lesson_link_hides_and_locks_a_tabs_own_control() -> None:
+    at = open_link({"hide": "which", "which": "pre", "depth": "6", "width": "16", "batch": "8"})
     assert_healthy(at)
-    assert "" not in address_bar(at).values()
-    # `which` is a view setting, not a lesson control: the link says so and the radio stays on the page.
-    assert any("hide: unknown control(s) `which` ignored" in n for n in notices(at))
-    assert [r.key for r in at.radio if r.key == "signal.which"] == ["signal.which"]
+    assert notices(at) == []
+    # `which` (the Signal tab's own radio) is a lesson control like the sidebar's: hidden, its value applies.
+    assert [r.key for r in at.radio if r.key == "signal.which"] == []
+    assert "pre-activations" in " ".join(m.value for m in at.markdown)
+    at = open_link({"lock": "which", "depth": "6", "width": "16", "batch": "8"})
+    assert at.radio(key="signal.which").disabled and at.radio(key="signal.which").value == "act"
 
 
 def test_code_expander_shows_keras_and_pytorch_for_the_current_network() -> None:
@@ -939,7 +941,8 @@ def test_a_size_change_that_would_move_a_locked_depth_is_undone() -> None:
     assert_healthy(at)
     assert at.session_state["net.depth"] == 1000
     assert at.slider(key="net.width").value == 128
-    assert any("width set back to 128: this lesson fixes the depth at 1000" in n for n in notices(at))
+    assert any("Sidebar › Width (units) set back to 128: this lesson fixes Sidebar › Depth (layers) at 1000, and this "
+               "change would move it (Depth reduced from 1000 to" in n for n in notices(at))
     assert address_bar(at)["depth"] == "1000" and "width" in address_bar(at)
 
 

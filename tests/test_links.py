@@ -437,3 +437,113 @@ def test_every_view_field_has_its_schema_default():
         for f in sec.fields:
             assert getattr(sec.default(), f.name) == f.default, (sec.id, f.name)
             check_value(f, f.default)
+
+
+# --- lesson links: every control of every section can be hidden or locked -------------------------
+
+def _registry_controls() -> list[tuple[str, str, str]]:
+    """(link key, section id, field name) of every field of every section a page of the registry reads,
+    plus every section of the codec: derived from PAGE_SPECS and the schema, not from a list here."""
+    from initlab.pages import PAGE_SPECS
+
+    read = {sid for page in PAGE_SPECS.values() for sid in page.sections}
+    assert read <= {sec.id for sec in SECTIONS}, "a page reads a section the codec does not know"
+    return [(f.url_key, sec.id, f.name) for sec in SECTIONS for f in sec.fields]
+
+
+def test_every_field_of_every_section_is_a_lesson_control():
+    expected = _registry_controls()
+    assert links.LESSON_CONTROLS == ("preset", *(k for k, _, _ in expected))  # link order: schema order
+    for key, sid, name in expected:
+        c = links.CONTROLS[key]
+        assert (c.section, c.name) == (sid, name)
+        assert c.label == links.section(sid).field(name).label
+
+
+@pytest.mark.parametrize("key", [k for k, _, _ in _registry_controls()])
+def test_every_control_is_accepted_in_hide_and_lock_and_round_trips(key):
+    link = decode_query({"hide": key, "lock": "preset"}, {})
+    assert link.notices == () and link.hide == {key} and link.lock == {"preset"}
+    link = decode_query({"lock": key}, {})
+    assert link.notices == () and link.lock == {key}
+    q = encode_query(link.values, lock=link.lock)
+    assert q == {"v": "2", "lock": key}
+    assert decode_query(q, {}).lock == {key}
+
+
+def test_every_control_is_grouped_where_it_is_drawn():
+    """The sidebar's section in the sidebar; every other section under the first page that reads it."""
+    from initlab.pages import PAGE_SPECS
+
+    assert links.CONTROLS["preset"].group == "Sidebar" and links.CONTROLS["depth"].group == "Sidebar"
+    for key, sid, _ in _registry_controls():
+        if sid != "net":
+            first = next(p.label for p in PAGE_SPECS.values() if sid in p.sections)
+            assert links.CONTROLS[key].group == first, key
+    assert links.CONTROLS["tr_dataset"].group == links.CONTROLS["tr_cmp"].group == "Training"
+
+
+def test_a_new_field_and_a_new_tab_are_lockable_with_no_code_of_their_own():
+    """lesson_controls is built from the sections and the page registry only: a section and a page it
+    has never seen become lesson controls, grouped under the new page."""
+    from dataclasses import dataclass
+
+    from initlab.pages import PAGE_SPECS, PageSpec
+    from initlab.schema import FieldSpec, Section
+
+    @dataclass(frozen=True)
+    class NewView:
+        level: int = 1
+        mode: str = "a"
+
+    new = Section("newtab", NewView, (
+        FieldSpec("level", "int", 1, "Level", "How much.", lo=0, hi=9, group="view", key="nt_level"),
+        FieldSpec("mode", "choice", "a", "Mode", "Which.", choices=("a", "b"), group="view", key="nt_mode"),
+    ))
+    pages = {**PAGE_SPECS, "newtab": PageSpec("newtab", "New tab", ("net", "newtab"))}
+    got = links.lesson_controls((*SECTIONS, new), pages)
+    assert list(got)[-2:] == ["nt_level", "nt_mode"]
+    assert got["nt_level"] == links.Control("nt_level", "newtab", "level", "Level", "New tab")
+    assert {k: v for k, v in got.items() if not k.startswith("nt_")} == links.CONTROLS
+
+
+def test_hiding_or_locking_an_initializer_parameter_locks_its_own_sections_initializer():
+    assert links.lesson_lock({"stddev"}, ()) == {"init"}
+    assert links.lesson_lock((), {"tr_stddev"}) == {"tr_stddev", "tr_init"}
+    assert links.lesson_lock({"tr_dataset"}, {"depth"}) == {"depth"}
+
+
+@pytest.mark.parametrize("typed, near", [("tr_sed", "tr_seed"), ("tr_datset", "tr_dataset"), ("cmp_init", "cmp_inits"),
+                                         ("th_sw", "th_sw2"), ("Depth", "depth"), ("gr_depth", "depth")])
+def test_an_unknown_lesson_control_suggests_the_nearest_of_all_keys(typed, near):
+    link = decode_query({"lock": f"{typed},init"}, {})
+    assert link.lock == {"init"}
+    [n] = link.notices
+    assert n.key == "lock" and f"unknown control(s) `{typed}` ignored (did you mean `{near}`?)" in n.message
+    assert len(n.message) < 400
+    assert_markup_safe(n.message, strict=True)
+
+
+def test_a_sidebar_name_in_a_tabs_place_is_no_longer_suggested():
+    # hide=tr_seed is the Training tab's seed now; it used to be "unknown ... did you mean `seed`?"
+    assert decode_query({"hide": "tr_seed", "lock": "tr_dataset,tr_cmp"}, {}).notices == ()
+
+
+def test_repeated_and_doubly_fixed_lesson_controls_are_read_once_and_said_so():
+    link = decode_query({"hide": "seed,seed,tr_seed", "lock": "seed,init,init"}, {})
+    assert link.hide == {"seed", "tr_seed"} and link.lock == {"init"}
+    msgs = {n.key: n.message for n in link.notices}
+    assert msgs["hide"] == "hide: `seed` named more than once: read once"
+    assert "`init` named more than once: read once" in msgs["lock"]
+    assert "`seed` also hidden: a hidden control is fixed too, so it is only hidden" in msgs["lock"]
+    q = encode_query(link.values, hide=link.hide, lock=link.lock)
+    assert (q["hide"], q["lock"]) == ("seed,tr_seed", "init")
+    assert decode_query(q, {}).notices == ()
+
+
+def test_a_very_long_lesson_list_keeps_its_valid_names_and_gives_one_short_notice():
+    names = [k for k, _, _ in _registry_controls()] * 40 + ["nope"] * 3000
+    link = decode_query({"lock": ",".join(names)}, {})
+    assert link.lock == {k for k, _, _ in _registry_controls()}
+    [n] = link.notices
+    assert len(n.message) < 600 and "`nope`" in n.message and "2995 more" in n.message

@@ -527,10 +527,10 @@ def test_unknown_tab_and_lesson_controls():
     assert {n.key for n in state.notices} == {"tab", "hide"}
 
 
-def test_view_controls_cannot_be_hidden_or_locked():
-    state = _decode_bad({"hide": "which,seed", "lock": "rng_n"}, "hide")
-    assert state.hide == {"seed"} and state.lock == frozenset()
-    assert {n.key for n in state.notices} == {"hide", "lock"}
+def test_view_controls_can_be_hidden_or_locked_by_their_link_keys():
+    # Every section's controls are lesson controls now (they used to be reported as unknown).
+    state = decode_query({"hide": "which,seed", "lock": "rng_n,tr_dataset"}, {})
+    assert state.hide == {"which", "seed"} and state.lock == {"rng_n", "tr_dataset"} and state.notices == ()
 
 
 _text_values = st.one_of(

@@ -3,14 +3,15 @@
 :func:`widget` draws the control of one field of one section: its kind picks the widget (or the
 field's ``widget`` hint), its bounds, choices, label and help come from the schema, and its session key
 is the section's (``"compare.inits"``), which :mod:`initlab.app.state` seeds from the link and writes
-back to the address bar. A lesson link can hide sidebar controls (not drawn; the link's value stays) or
-lock them (drawn disabled).
+back to the address bar. A lesson link can hide any control (not drawn; the link's value stays) or lock
+it (drawn disabled, with its value): :func:`widget` asks :func:`initlab.app.state.fixed`, so every field
+of every section can be hidden or locked with no code of its own.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import streamlit as st
@@ -49,8 +50,13 @@ def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False
     ``persist`` keeps the value while the widget is not drawn (a closed expander, another tab);
     ``options`` narrows a choice field's choices; ``default_label`` names the default an optional
     choice stands for; ``placeholder`` shows in an empty optional number box; ``hi`` narrows a number's
-    upper bound to what exists now (the restarts of the training shown).
+    upper bound to what exists now (the restarts of the training shown). A control the lesson link hides
+    is not drawn; one it locks is drawn disabled.
     """
+    fix = state.fixed(sec, name)
+    if fix == "hide":
+        return
+    disabled = disabled or fix == "lock"
     f: FieldSpec = sec.field(name)
     where = where or st
     common: dict[str, Any] = dict(key=sec.session_key(name), help=f.help + help_extra, disabled=disabled,
@@ -92,15 +98,12 @@ def widget(sec: Section, name: str, *, where: Any = None, disabled: bool = False
 OWN_NETWORK_TABS = ("training",)
 
 
-def _net(name: str, hide: frozenset[str], lock: frozenset[str], persist: bool = False, off: bool = False,
-         **kw: Any) -> None:
-    if name in hide:
-        return
+def _net(name: str, persist: bool = False, off: bool = False, **kw: Any) -> None:
     extra = ""
     if name == "activation":  # the recommended gain, in the tooltip (no extra element on every run)
         act = activations.get(ss.get(state.key("net", "activation"), "tanh"))
         extra = f" Recommended gain for {act.name}: {act.gain:.4g} ({act.gain_source})."
-    widget(NET, name, disabled=name in lock or off, persist=persist, on_change=state.changed, args=(name,),
+    widget(NET, name, disabled=off, persist=persist, on_change=state.changed, args=(name,),
            help_extra=extra, **kw)
 
 
@@ -129,7 +132,7 @@ def sidebar(scenario: Scenario) -> None:
     if off:
         st.caption("The Training tab trains its own small network: its settings are on the page. The controls "
                    "below set the deep network of the other tabs.")
-    _net("init", hide, lock, off=off)
+    _net("init", off=off)
     spec = initializers.spec(scenario.init)
     if "init" not in hide:
         st.caption(f"`{initializers.get(scenario.init, **scenario.init_params()).formula()}`")
@@ -139,12 +142,12 @@ def sidebar(scenario: Scenario) -> None:
         if p.kind == "choice":
             # Only what the schema accepts (PyTorch also lists conv* nonlinearities: gain 1, as linear).
             valid = choices_for(NET.field(pname))
-            _net(pname, hide, lock, off=off, options=tuple(c for c in p.choices or () if c in valid),
+            _net(pname, off=off, options=tuple(c for c in p.choices or () if c in valid),
                  default_label=str(p.default))
         else:
-            _net(pname, hide, lock, off=off, placeholder=f"default {float(p.default):g}")
+            _net(pname, off=off, placeholder=f"default {float(p.default):g}")
     for name in NETWORK:
-        _net(name, hide, lock, off=off)
+        _net(name, off=off)
     shown = [n for n in MORE if n not in hide]
     if not shown:
         return
@@ -156,7 +159,21 @@ def sidebar(scenario: Scenario) -> None:
             for name in shown:
                 if name == "bias_value" and scenario.bias in BIASES_WITHOUT_VALUE:
                     continue
-                _net(name, hide, lock, persist=True, off=off)
+                _net(name, persist=True, off=off)
+
+
+def back_button(values: Mapping[str, Any]) -> None:
+    """In a lesson link: a button that brings a student who wandered off back to what the link opened
+    (its preset and values, tab and part; the lesson's hidden and locked controls stay as they are).
+    Disabled while the page shows exactly that. Not drawn outside lessons."""
+    if not state.in_lesson():
+        return
+    link = ss["_link"]
+    what = f"the preset “{PRESETS[link.preset].title}” with this link's settings" if link.preset in PRESETS else \
+        "this link's settings"
+    st.button("↩ Back to the lesson link", key="back_to_link", on_click=state.back_to_link,
+              disabled=state.at_link(values), width="stretch",
+              help=f"Puts every control, the tab and its part back to what your teacher's link opened: {what}.")
 
 
 def page_control(section_id: str, name: str, where: Any = None, **kw: Any) -> None:

@@ -21,13 +21,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from initlab.signal.scenario import FIELDS, NET, Scenario
+from initlab.signal.scenario import INIT_PARAM_NAMES, NET, Scenario
 from initlab.schema import Notice, Section, did_you_mean, format_value, show
 from initlab.training.scenario import TRAIN
-from initlab.pages import VIEW_SECTIONS
+from initlab.pages import PAGE_SPECS, VIEW_SECTIONS, PageSpec
 
-__all__ = ["LESSON_CONTROLS", "LINK_KEYS", "MAX_NOTICES", "SCHEMA_VERSION", "SECTIONS", "STREAMLIT_KEYS",
-           "LinkState", "Notice", "cross_repair", "decode_query", "differences", "encode_query", "section"]
+__all__ = ["CONTROLS", "LESSON_CONTROLS", "LINK_KEYS", "MAX_NOTICES", "SCHEMA_VERSION", "SECTIONS", "STREAMLIT_KEYS",
+           "Control", "LinkState", "Notice", "cross_repair", "decode_query", "differences", "encode_query",
+           "lesson_controls", "lesson_lock", "section"]
 
 SCHEMA_VERSION = 2
 SECTIONS: tuple[Section, ...] = (NET, *VIEW_SECTIONS, TRAIN)
@@ -35,8 +36,6 @@ SECTIONS: tuple[Section, ...] = (NET, *VIEW_SECTIONS, TRAIN)
 # lesson options. Streamlit's own embed keys pass untouched.
 LINK_KEYS = ("v", "preset", "tab", "hide", "lock")
 STREAMLIT_KEYS = ("embed", "embed_options")
-# Controls a lesson link may hide or lock: the sidebar's (the preset picker and every scenario field).
-LESSON_CONTROLS = ("preset", *(f.name for f in FIELDS))
 # More notice lines than this are summarised ("and N more"): a page is not a log.
 MAX_NOTICES = 20
 # v1 links named tabs by their labels; these are frozen history, not the current labels.
@@ -49,6 +48,86 @@ for _sec in SECTIONS:
         assert _f.url_key not in _KEY_OWNER and _f.url_key not in LINK_KEYS, f"URL key {_f.url_key} used twice"
         _KEY_OWNER[_f.url_key] = _sec
 ALL_KEYS: tuple[str, ...] = (*LINK_KEYS, *_KEY_OWNER)
+
+SIDEBAR = "Sidebar"  # where the controls of the sidebar's section (and the preset picker) are drawn
+
+
+@dataclass(frozen=True)
+class Control:
+    """One control a lesson link can hide or lock, named in the link by its link ``key``.
+
+    ``section`` and ``name`` say which field it sets (both "" for the preset picker); ``group`` is where
+    it is drawn (the sidebar, or the label of the first page that reads its section); ``implies`` is the
+    key of a control that is locked with it (an initializer parameter exists only for its initializer,
+    so fixing one fixes the initializer too).
+    """
+
+    key: str
+    section: str
+    name: str
+    label: str
+    group: str
+    implies: str = ""
+
+    @property
+    def title(self) -> str:
+        """Where it is and what it reads (``Training › Seed``): what a student recognises on the page."""
+        return f"{self.group} › {'Preset picker' if self.key == 'preset' else self.label}"
+
+
+def lesson_controls(sections: Sequence[Section], pages: Mapping[str, PageSpec]) -> dict[str, Control]:
+    """Every control a lesson link can hide or lock, keyed by its link key, in link order: the preset
+    picker, then every field of every section (the sidebar's first). Built from the schema and the page
+    registry only, so a new field or a new tab can be hidden and locked with no code of its own."""
+    where: dict[str, str] = {NET.id: SIDEBAR}
+    for page in pages.values():
+        for sid in page.sections:
+            where.setdefault(sid, page.label)
+    out = {"preset": Control("preset", "", "", "Preset", SIDEBAR)}
+    for sec in sections:
+        names = {f.name for f in sec.fields}
+        init_key = sec.field("init").url_key if "init" in names else ""
+        for f in sec.fields:
+            out[f.url_key] = Control(f.url_key, sec.id, f.name, f.label, where.get(sec.id, sec.id),
+                                     init_key if f.name in INIT_PARAM_NAMES else "")
+    return out
+
+
+# Controls a lesson link may hide or lock: the preset picker and every field of every section, by link key
+# (a sidebar field's key is its bare name, so the lesson links written before tabs had locks keep working).
+CONTROLS: dict[str, Control] = lesson_controls(SECTIONS, PAGE_SPECS)
+LESSON_CONTROLS: tuple[str, ...] = tuple(CONTROLS)
+# Examples quoted when a link names an unknown control (the list itself is too long for a notice).
+_CONTROL_EXAMPLES = "`depth`, `cmp_inits`, `th_sw2`, `tr_dataset`"
+
+
+def lesson_lock(hide: Collection[str], lock: Collection[str]) -> frozenset[str]:
+    """The controls a lesson locks: ``lock``, plus the controls implied by a hidden or locked one (an
+    initializer parameter's initializer: changing the initializer would drop the parameter)."""
+    implied = {CONTROLS[k].implies for k in (*hide, *lock) if k in CONTROLS and CONTROLS[k].implies}
+    return frozenset(lock) | frozenset(implied)
+
+
+def _lesson_names(key: str, raw: str, taken: frozenset[str]) -> tuple[frozenset[str], str | None]:
+    """The controls a ``hide`` or ``lock`` value names, and what was not taken as written (unknown names,
+    repeats, names already hidden when ``key`` is ``lock``), in one notice line; ``None`` when all was."""
+    names = [n.strip() for n in raw.split(",") if n.strip()]
+    bad = [n for n in names if n not in CONTROLS]
+    known = [n for n in names if n in CONTROLS]
+    kept = frozenset(known) - taken
+    parts = []
+    if bad:
+        shown = ", ".join(show(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        parts.append(f"unknown control(s) {shown} ignored{did_you_mean(bad[0], LESSON_CONTROLS)} (a control is "
+                     f"named by its key in links, e.g. {_CONTROL_EXAMPLES}; the Share box lists them all)")
+    repeated = sorted({n for n in known if known.count(n) > 1}, key=LESSON_CONTROLS.index)
+    if repeated:
+        parts.append(f"{', '.join(f'`{n}`' for n in repeated[:5])} named more than once: read once")
+    both = sorted(frozenset(known) & taken, key=LESSON_CONTROLS.index)
+    if both:
+        parts.append(f"{', '.join(f'`{n}`' for n in both[:5])} also hidden: a hidden control is fixed too, so it "
+                     "is only hidden")
+    return kept, (f"{key}: " + "; ".join(parts)) if parts else None
 
 
 def section(section_id: str) -> Section:
@@ -153,7 +232,7 @@ def encode_query(
         out.update(sec.encode(state[sec.id], base_state[sec.id]))
     if tab:
         out["tab"] = tab
-    for key, names in (("hide", hide), ("lock", lock)):
+    for key, names in (("hide", hide), ("lock", frozenset(lock) - frozenset(hide))):
         joined = ",".join(n for n in LESSON_CONTROLS if n in names)
         if joined:
             out[key] = joined
@@ -220,15 +299,12 @@ def decode_query(
         note("tab", f"unknown tab {show(tab)} ignored{did_you_mean(tab, tabs)}; tabs: {', '.join(tabs)}")
         tab = None
 
-    lesson: dict[str, frozenset[str]] = {}
+    lesson: dict[str, frozenset[str]] = {"hide": frozenset()}
     for key in ("hide", "lock"):
-        names = [n.strip() for n in raw.pop(key, "").split(",") if n.strip()]
-        bad = [n for n in names if n not in LESSON_CONTROLS]
-        if bad:
-            shown = ", ".join(show(b) for b in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-            note(key, f"{key}: unknown control(s) {shown} ignored{did_you_mean(bad[0], LESSON_CONTROLS)} "
-                      f"(controls: {', '.join(LESSON_CONTROLS)})")
-        lesson[key] = frozenset(n for n in names if n in LESSON_CONTROLS)
+        # A lock of a hidden control adds nothing (hidden controls are fixed too): hidden wins, said so.
+        lesson[key], why = _lesson_names(key, raw.pop(key, ""), lesson["hide"] if key == "lock" else frozenset())
+        if why:
+            note(key, why)
 
     for key in raw:
         if key not in _KEY_OWNER and key not in STREAMLIT_KEYS:

@@ -18,7 +18,8 @@ import streamlit as st
 from streamlit import dataframe_util
 
 from initlab.app import figures, logs, state
-from initlab.app.links import LESSON_CONTROLS, differences
+from initlab.app.links import CONTROLS, differences, lesson_lock
+from initlab.app.links import section as link_section
 from initlab.app.results import cache as compute
 from initlab.pages import PAGE_SPECS, train_comparison
 from initlab.signal import verdict
@@ -96,6 +97,12 @@ def part_tabs(section_id: str, parts: Mapping[str, str], current: str) -> tuple[
     is the view's ``show`` field, so a link reopens it."""
     k = f"{section_id}.show_ui"
     ss[k] = parts.get(current, next(iter(parts.values())))
+    fix = state.fixed(link_section(section_id), "show")
+    if fix:
+        # A lesson fixes the part: tabs cannot be disabled, so only the open part is drawn; locked, it keeps
+        # its tab (its name shown, the only choice), hidden, none.
+        pid = current if current in parts else next(iter(parts))
+        return pid, st.container() if fix == "hide" else st.tabs([parts[pid]])[0]
     tabs = st.tabs(list(parts.values()), key=k, on_change=_set_part, args=(section_id, dict(parts)))
     for pid, tab in zip(parts, tabs):
         if tab.open:
@@ -190,15 +197,35 @@ def share_box(values: Values, tab_label: str | None) -> None:
         st.code(base + "?" + urlencode(state.share_query(values, tab_label=tab_label)), language=None,
                 wrap_lines=True)
         st.markdown("**Lesson link** (for teachers)")
-        names = list(LESSON_CONTROLS)
-        hide = st.multiselect("Hide these controls", names, key="lesson_hide",
-                              help="Students won't see them; the link's values still apply.")
-        lock = st.multiselect("Lock these controls", [n for n in names if n not in hide], key="lesson_lock",
+        names = list(CONTROLS)
+        hide = st.multiselect("Hide these controls", names, key="lesson_hide", format_func=control_label,
+                              help="Students won't see them; the link's values still apply. Every control of "
+                                   "every page is listed, by where it is drawn.")
+        free = [n for n in names if n not in hide]
+        if any(n not in free for n in ss.get("lesson_lock", [])):  # hidden since: only hidden (it is fixed too)
+            ss["lesson_lock"] = [n for n in ss["lesson_lock"] if n in free]
+        lock = st.multiselect("Lock these controls", free, key="lesson_lock", format_func=control_label,
                               help="Shown, but students cannot change them.")
+        also = sorted(lesson_lock(hide, lock) - set(lock) - set(hide), key=names.index)
         st.caption("In a lesson link the preset picker and the “Show me” buttons are off, so that nothing a "
-                   "student clicks changes what you fixed.")
-        q = state.share_query(values, frozenset(hide), frozenset(lock), tab_label=tab_label)
-        st.code(base + "?" + urlencode(q), language=None, wrap_lines=True)
+                   "student clicks changes what you fixed; a “Back to the lesson link” button brings a student "
+                   "back to this view."
+                   + (f" Also locked: {', '.join(control_label(n) for n in also)} (an initializer's parameter "
+                      "belongs to it)." if also else ""))
+        url = base + "?" + urlencode(state.share_query(values, frozenset(hide), frozenset(lock), tab_label=tab_label))
+        st.code(url, language=None, wrap_lines=True)
+        # The student view is the lesson link itself, opened in a new browser tab: a new session that decodes
+        # it as a student's browser does, so what the teacher sees there is what students get.
+        st.link_button("Open it as a student sees it", url, icon="🎓",
+                       help="Opens the lesson link above in a new browser tab: the same hidden and locked controls, "
+                            "the same values, tab and part as your students will get.")
+
+
+def control_label(key: str) -> str:
+    """How a lesson control reads in the Share box: where it is drawn, its label and its link key
+    (``Training › Dataset · tr_dataset``)."""
+    c = CONTROLS[key]
+    return c.title + (f" · {key}" if key != c.label else "")
 
 
 def notices(items: list, heading: str) -> None:  # type: ignore[type-arg]

@@ -11,10 +11,13 @@ Why not Streamlit's ``bind="query-params"``: a bound widget silently drops a val
 silently resets an out-of-range one to its default, so the page could not say which parameter of a link
 was ignored, could not clamp, and the address bar would lose the value the page shows.
 
-Lesson links: a teacher's link may hide or lock sidebar controls. Nothing a student does changes them:
-the preset picker and the Learn page's "Show me" buttons are off in a lesson (a preset applied to only
-some controls would no longer show what its text says), and a size change that would push a locked
-depth over the budget is undone instead of lowering the depth.
+Lesson links: a teacher's link may hide or lock any control of any section (by its link key,
+:data:`initlab.app.links.CONTROLS`). Nothing a student does changes them: their values are *pinned* to
+the link's in :func:`current`, whatever the session state says; the preset picker and the Learn page's
+"Show me" buttons are off in a lesson (a preset applied to only some controls would no longer show what
+its text says); and a change whose repair (a budget cut, a restart that no longer exists) would move a
+pinned value is undone, with a notice, instead. :func:`back_to_link` brings a student who wandered off
+back to what the link opened.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import streamlit as st
 
 from initlab.weights import initializers
 from initlab.pages import PAGE_SPECS
-from initlab.app.links import SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query, defaults, encode_query
+from initlab.app.links import (CONTROLS, SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query, defaults,
+                               encode_query, lesson_lock)
 from initlab.teaching.presets import PRESETS
-from initlab.signal.scenario import INIT_PARAM_NAMES, NET, Notice, Scenario
-from initlab.schema import format_value, parse_value
+from initlab.signal.scenario import INIT_PARAM_NAMES, NET, Notice
+from initlab.schema import Section, format_value, parse_value
 
 # Stable tab ids (in links) and their display labels (free to change), from the one list of pages.
 TABS: dict[str, str] = {pid: p.label for pid, p in PAGE_SPECS.items()}
@@ -56,29 +60,54 @@ def start() -> LinkState:
             params["preset"] = [default]  # a teacher's default; an unknown name is reported like any link
         link = decode_query(params, PRESET_VALUES, tabs=TAB_IDS)
         ss["_link"] = link
-        ss["_notices"] = list(link.notices)
-        ss["_preset"] = link.preset
-        _seed(link.values)
-        ss["preset_pick"] = link.preset or ""
-        ss["tab"] = TABS[link.tab or default_tab()]  # a preset opens on its own page unless the link names one
+        _restore(link)
     return ss["_link"]
 
 
-def lesson() -> tuple[frozenset[str], frozenset[str]]:
-    """The lesson link's hidden and locked controls (both empty outside a lesson).
+def _restore(link: LinkState) -> None:
+    """Every control, the preset and the tab as ``link`` opened them (and its notices)."""
+    ss["_notices"] = list(link.notices)
+    ss["_preset"] = link.preset
+    _seed(link.values)
+    ss["_last"] = dict(link.values)
+    ss["preset_pick"] = link.preset or ""
+    ss["tab"] = TABS[link.tab or default_tab()]  # a preset opens on its own page unless the link names one
 
-    An initializer parameter only exists for its initializer, so hiding or locking one locks ``init``.
+
+def lesson() -> tuple[frozenset[str], frozenset[str]]:
+    """The lesson link's hidden and locked controls, as link keys (both empty outside a lesson).
+
+    An initializer parameter only exists for its initializer, so hiding or locking one locks its section's
+    initializer too (:func:`initlab.app.links.lesson_lock`).
     """
     link: LinkState = ss["_link"]
-    lock = link.lock
-    if (link.hide | link.lock) & set(INIT_PARAM_NAMES):
-        lock = lock | {"init"}
-    return link.hide, lock
+    return link.hide, lesson_lock(link.hide, link.lock)
 
 
 def in_lesson() -> bool:
     link: LinkState = ss["_link"]
     return bool(link.hide or link.lock)
+
+
+def fixed(sec: Section, name: str) -> str:
+    """``"hide"`` or ``"lock"`` when the lesson hides or locks field ``name`` of ``sec``, else ``""``:
+    what every widget asks before it is drawn (so a new field needs no code to be hidden or locked)."""
+    hide, lock = lesson()
+    k = sec.field(name).url_key
+    return "hide" if k in hide else "lock" if k in lock else ""
+
+
+def pins() -> dict[tuple[str, str], Any]:
+    """``(section id, field name) -> value`` of every hidden or locked field: the link's value, which
+    nothing a student does may change."""
+    hide, lock = lesson()
+    link: LinkState = ss["_link"]
+    out: dict[tuple[str, str], Any] = {}
+    for k in hide | lock:
+        c = CONTROLS[k]
+        if c.section:
+            out[(c.section, c.name)] = getattr(link.values[c.section], c.name)
+    return out
 
 
 def _seed(values: Mapping[str, Any]) -> None:
@@ -96,9 +125,14 @@ def _seed(values: Mapping[str, Any]) -> None:
 def apply_preset(name: str | None) -> None:
     """Switch every control to a preset (or to the defaults for None/""), and open its page.
 
-    Refused in a lesson link (the picker and the buttons are disabled there; this is the last guard).
+    Refused in a lesson link, with a notice (the picker and the buttons are disabled there; this is the
+    last guard): the lesson's fixed values would have to change with it.
     """
     if in_lesson():
+        if name in PRESETS:
+            ss["_adjusted"] = [Notice("preset", f"Preset {PRESETS[name].title!r} not opened: this lesson link fixes "
+                                                "some settings, and a preset would change them")]
+        ss["preset_pick"] = preset() or ""
         return
     name = name or None
     values = {**defaults(), **(PRESETS[name].values() if name in PRESETS else {})}
@@ -113,24 +147,16 @@ def apply_preset(name: str | None) -> None:
 def changed(name: str) -> None:
     """Widget callback of every sidebar control: keep the scenario computable.
 
-    If the change pushes the scenario over the budget, depth is lowered to fit (and the notice says so)
-    unless the lesson fixes depth: then the change itself is undone, with a notice.
+    If the change pushes the scenario over the budget, depth is lowered to fit (and the notice says so).
+    When the lesson fixes the depth, :func:`current` undoes the change instead (the depth it returns is
+    the pinned one, so nothing is done here).
     """
     values, notices = current()
-    s: Scenario = values["net"]
-    if ss.get(key("net", "depth")) == s.depth:
+    depth = values["net"].depth
+    if ss.get(key("net", "depth")) == depth:
         return
-    hide, lock = lesson()
-    budget = [n for n in notices if n.key == "depth"]
-    if "depth" in lock or "depth" in hide:
-        last: Scenario = ss.get("_last_net", Scenario())
-        ss[key("net", name)] = getattr(last, name)
-        why = budget[0].message.split(": ", 1)[-1] if budget else ""
-        ss["_adjusted"] = [Notice(name, f"{name} set back to {getattr(last, name)}: this lesson fixes the depth "
-                                        f"at {ss.get(key('net', 'depth'))}, and {why}")]
-        return
-    ss[key("net", "depth")] = s.depth
-    ss["_adjusted"] = budget
+    ss[key("net", "depth")] = depth
+    ss["_adjusted"] = [n for n in notices if n.key == "depth"]
 
 
 def current_tab() -> str:
@@ -151,34 +177,83 @@ def base() -> dict[str, Any]:
 
 def current() -> tuple[dict[str, Any], list[Notice]]:
     """Every section's value as the controls describe it, each field checked on its own and the
-    scenario repaired (never invalid, never over budget); the notices say what was changed."""
+    scenario repaired (never invalid, never over budget); the notices say what was changed.
+
+    In a lesson, a hidden or locked field takes the link's value whatever its control says (a control
+    that says otherwise is reported, and :func:`show_as_used` puts the value back); a change whose repair
+    would move such a value is undone: every section goes back to its last computed value, with a notice.
+    """
     b = base()
+    pinned = pins()
     out: dict[str, Any] = {}
+    asked: dict[str, dict[str, Any]] = {}
     notices: list[Notice] = []
     for sec in SECTIONS:
-        values: dict[str, Any] = {}
-        for f in sec.fields:
-            k = key(sec.id, f.name)
-            if k in ss and f.kind == "widths" and isinstance(ss[k], str):
-                try:
-                    values[f.name], why = parse_value(f, ss[k])
-                    if why:
-                        notices.append(Notice(f.url_key, f"{f.label}: {why}"))
-                except ValueError as exc:
-                    notices.append(Notice(f.url_key, f"{f.label}: {exc}; using {format_value(f, getattr(b[sec.id], f.name))}"))
-            elif k in ss:
-                values[f.name] = ss[k]
-            elif sec is NET and f.name in INIT_PARAM_NAMES:
-                # Its widget is not on the page (the initializer does not take it): the initializer's default.
-                values[f.name] = None
+        values = _read(sec, b[sec.id], notices)
+        for (sid, name), v in pinned.items():
+            if sid == sec.id:
+                if name in values and not _same(values[name], v):
+                    f = sec.field(name)
+                    notices.append(Notice(f.url_key, f"{CONTROLS[f.url_key].title} is fixed by this lesson: kept at "
+                                                     f"{format_value(f, v) or 'default'}"))
+                values[name] = v
         if sec is NET:
             init = values.get("init", b["net"].init)
             accepted = initializers.spec(init).params if init in initializers.names() else {}
             values.update({k: None for k in INIT_PARAM_NAMES if k not in accepted})
+        asked[sec.id] = values
         out[sec.id], more = sec.from_values(values, b[sec.id])
         notices.extend(more)
     notices.extend(cross_repair(out))
+    moved = [(sid, name) for (sid, name), v in pinned.items() if getattr(out[sid], name) != v]
+    if moved:
+        return _undo(moved, asked, notices)
     return out, notices
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (tuple(a) if isinstance(a, list) else a) == b
+
+
+def _undo(moved: list[tuple[str, str]], asked: Mapping[str, Mapping[str, Any]], notices: list[Notice]
+          ) -> tuple[dict[str, Any], list[Notice]]:
+    """The last computed values, and a notice for each control the student changed: keeping the change
+    would have moved the pinned fields ``moved`` (say a budget cut of a locked depth), so it is undone."""
+    last: dict[str, Any] = ss["_last"]
+    sec_of = {sec.id: sec for sec in SECTIONS}
+    sid, name = moved[0]
+    pf = sec_of[sid].field(name)
+    why = "; ".join(n.message for n in notices if n.key == pf.url_key)
+    fixes = (f"this lesson fixes {CONTROLS[pf.url_key].title} at {format_value(pf, getattr(last[sid], name))}"
+             + (f", and this change would move it ({why})" if why else ", and this change would move it"))
+    out: list[Notice] = []
+    for sec in SECTIONS:
+        for f in sec.fields:
+            if f.name in asked[sec.id] and not _same(asked[sec.id][f.name], getattr(last[sec.id], f.name)):
+                old = format_value(f, getattr(last[sec.id], f.name)) or "default"
+                out.append(Notice(f.url_key, f"{CONTROLS[f.url_key].title} set back to {old}: {fixes}"))
+    return dict(last), out or [Notice(pf.url_key, f"Settings set back: {fixes}")]
+
+
+def _read(sec: Section, base: Any, notices: list[Notice]) -> dict[str, Any]:
+    """Field name -> value of the controls of ``sec`` in the session (a widths text box parsed, with a
+    notice when it was not taken as typed)."""
+    values: dict[str, Any] = {}
+    for f in sec.fields:
+        k = key(sec.id, f.name)
+        if k in ss and f.kind == "widths" and isinstance(ss[k], str):
+            try:
+                values[f.name], why = parse_value(f, ss[k])
+                if why:
+                    notices.append(Notice(f.url_key, f"{f.label}: {why}"))
+            except ValueError as exc:
+                notices.append(Notice(f.url_key, f"{f.label}: {exc}; using {format_value(f, getattr(base, f.name))}"))
+        elif k in ss:
+            values[f.name] = ss[k]
+        elif sec is NET and f.name in INIT_PARAM_NAMES:
+            # Its widget is not on the page (the initializer does not take it): the initializer's default.
+            values[f.name] = None
+    return values
 
 
 def show_as_used(values: Mapping[str, Any]) -> None:
@@ -235,6 +310,20 @@ def default_tab() -> str:
 
 
 def remember(values: Mapping[str, Any]) -> None:
-    """Keep the last computed scenario (what a refused change in a lesson goes back to)."""
-    ss["_last_net"] = values["net"]
+    """Keep the last computed values (what a refused change in a lesson goes back to)."""
+    ss["_last"] = dict(values)
+
+
+def at_link(values: Mapping[str, Any]) -> bool:
+    """True while the page shows what the link opened: its values (tab parts included) and its tab."""
+    link: LinkState = ss["_link"]
+    return dict(values) == dict(link.values) and current_tab() == (link.tab or default_tab())
+
+
+def back_to_link() -> None:
+    """Button callback: every control, the preset, the tab and its part back to what the link opened.
+
+    The lesson's hidden and locked controls are the link's, so they hold; its notices about the link
+    are shown again, since the page is the link's again."""
+    _restore(ss["_link"])
 

@@ -156,10 +156,13 @@ def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, 
     k = "training.frame_ui"
     ss[k] = frame
     # The slider reads in training steps; the link keeps the index of the recorded step (-1: the last).
-    c[0].select_slider("Step shown (recorded steps)", options=range(len(steps)), key=k,
-                       format_func=lambda i: f"{int(steps[i]):,}", on_change=_set_frame, args=(len(steps),),
-                       help=f"{len(steps)} recorded steps from 0 to {int(steps[-1]):,}: the boundaries, and the "
-                            "dotted line on the curves above, show the network at this step.")
+    fix = state.fixed(TRAINING, "frame")  # a lesson may hide or lock the step shown, as any control
+    if fix != "hide":
+        c[0].select_slider("Step shown (recorded steps)", options=range(len(steps)), key=k,
+                           format_func=lambda i: f"{int(steps[i]):,}", on_change=_set_frame, args=(len(steps),),
+                           disabled=fix == "lock",
+                           help=f"{len(steps)} recorded steps from 0 to {int(steps[-1]):,}: the boundaries, and "
+                                "the dotted line on the curves above, show the network at this step.")
     controls.widget(TRAINING, "run", where=c[1], persist=True, hi=ts.restarts - 1)
     figures.chart("boundary", pairs, run, int(steps[frame]))
 
