@@ -629,13 +629,16 @@ def test_every_show_me_button_opens_its_presets_page_and_part(i: int, name: str)
     """The button applies the preset and opens its page; on Training and Theory, the part its text (and the
     lesson) is about. Controls, address bar and Share box then all describe the preset."""
     at = open_link({"tab": "learn"})
-    at.button(key=f"learn_{i}_{name}").click().run()
-    assert_healthy(at)
+    button = at.button(key=f"learn_{i}_{name}")
     p = PRESETS[name]
+    assert f"Opens the {LABEL[p.tab]} page with this preset" in button.help  # the tooltip says where it leads
+    button.click().run()
+    assert_healthy(at)
     assert at.session_state["tab"] == LABEL[p.tab]
     if p.tab in PARTS:
         labels, default = PARTS[p.tab]
-        assert at.session_state[f"{p.tab}.show_ui"] == labels[p.views.get(p.tab, default).show]
+        part = labels[p.views.get(p.tab, default).show]
+        assert at.session_state[f"{p.tab}.show_ui"] == part and f"at its part “{part}”" in button.help
     assert len(charts(at)) == expected_charts(p.tab, p.scenario, dict(p.views)) >= 1
     assert any(box.value.startswith(f"**{p.title}**") for box in at.info)
     assert address_bar(at) == {"v": "2", "preset": name}
