@@ -364,5 +364,5 @@ def test_lsuv_lesson():
     assert noisy.converged.all() and noisy.iterations.max() > 1
     # "the same procedure brings every activation offered here to unit variance"
     for name in acts.names():
-        rep = propagate(s.replace(activation=name, depth=20, lsuv=True)).lsuv
+        rep = propagate(s.replace(activation=name, lsuv=True)).lsuv
         assert rep.converged.all(), name
