@@ -26,7 +26,7 @@ from initlab.teaching.lessons import LESSONS
 from initlab.teaching.presets import PRESETS
 from initlab.app.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
 from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
-from initlab.pages import CompareView, RangesView, SignalView, TheoryView, TrainView
+from initlab.pages import THEORY_PARTS, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView
 from initlab.app.results import cache as compute
 from initlab.app import controls
 from initlab.app import pages, shell
@@ -611,6 +611,38 @@ def test_learn_show_me_button_opens_the_presets_page() -> None:
     at.button(key="learn_1_zero_init").click().run()
     assert at.session_state["tab"] == "Gradients"
     assert len(charts(at)) == CHARTS_PER_TAB["gradients"]
+
+
+LEARN_BUTTONS = [(i, name) for i, lesson in enumerate(LESSONS) for name in lesson.presets]
+PARTS = {"training": (TRAINING_PARTS, TrainView()), "theory": (THEORY_PARTS, TheoryView())}
+
+
+def test_the_learn_page_has_show_me_buttons_to_training_and_theory_presets() -> None:
+    at = open_link({"tab": "learn"})
+    names = [b.key.split("_", 2)[2] for b in at.button if b.key.startswith("learn_")]
+    assert {PRESETS[n].tab for n in names} >= {"training", "theory"}
+    assert {n for n, p in PRESETS.items() if p.tab in PARTS} <= set(names)
+
+
+@pytest.mark.parametrize("i, name", LEARN_BUTTONS, ids=[f"{i}-{name}" for i, name in LEARN_BUTTONS])
+def test_every_show_me_button_opens_its_presets_page_and_part(i: int, name: str) -> None:
+    """The button applies the preset and opens its page; on Training and Theory, the part its text (and the
+    lesson) is about. Controls, address bar and Share box then all describe the preset."""
+    at = open_link({"tab": "learn"})
+    button = at.button(key=f"learn_{i}_{name}")
+    p = PRESETS[name]
+    assert f"Opens the {LABEL[p.tab]} page with this preset" in button.help  # the tooltip says where it leads
+    button.click().run()
+    assert_healthy(at)
+    assert at.session_state["tab"] == LABEL[p.tab]
+    if p.tab in PARTS:
+        labels, default = PARTS[p.tab]
+        part = labels[p.views.get(p.tab, default).show]
+        assert at.session_state[f"{p.tab}.show_ui"] == part and f"at its part “{part}”" in button.help
+    assert len(charts(at)) == expected_charts(p.tab, p.scenario, dict(p.views)) >= 1
+    assert any(box.value.startswith(f"**{p.title}**") for box in at.info)
+    assert address_bar(at) == {"v": "2", "preset": name}
+    assert_shows(at, base_of(name), name, None)
 
 
 def test_every_offered_nonlinearity_is_accepted() -> None:

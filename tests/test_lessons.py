@@ -107,3 +107,262 @@ def test_defaults_lesson_says_the_biases_hold_the_pytorch_stack():
 def test_he_lesson_factor():
     body = BY_TITLE["He initialization in two lines"]
     assert "2^49.5, about 1e15" in body and 2**49.5 == pytest.approx(8e14, rel=0.01)  # 99 halvings of variance
+
+
+# ---------------------------------------------------------------------------------------------------
+# The lessons on the Training and Theory presets. A lesson is static text: it quotes no measured training
+# number (those digits depend on the CPU), and what it says about the charts is checked here on the computed
+# results, with margins that hold on any CPU (as in tests/test_training_page.py: 0.05 test accuracy is 5 of
+# the 100 test points, far above what a summation order moves, far below the differences described).
+
+
+def test_the_learn_page_leads_to_training_and_theory_presets_on_their_part():
+    from initlab.pages import THEORY_PARTS, TRAINING_PARTS, TheoryView, TrainView
+
+    parts = {"training": (TRAINING_PARTS, TrainView()), "theory": (THEORY_PARTS, TheoryView())}
+    shown = {name for lesson in LESSONS for name in lesson.presets}
+    # Every preset of the Training and Theory pages has a "Show me" button.
+    assert {n for n, p in PRESETS.items() if p.tab in parts} <= shown
+    # Each lesson below says which part of the page to look at: its preset opens that part.
+    want = {"Symmetry during training: copies stay copies": {"train_symmetry": "Symmetry"},
+            "Judge an initializer over many restarts": {"train_restarts": "Every restart",
+                                                        "train_classic": "Learning curves"},
+            "The edge of chaos: how deep can a signal go?": {"edge_of_chaos": "Order and chaos"},
+            "Dynamical isometry: every direction, not just the average": {"isometry": "Jacobian spectra"},
+            "LSUV: measure the variance instead of deriving it": {"lsuv_rescue": "LSUV"}}
+    for title, presets in want.items():
+        lesson = next(lesson for lesson in LESSONS if lesson.title == title)
+        assert set(lesson.presets) == set(presets), title
+        for name, part in presets.items():
+            p = PRESETS[name]
+            labels, default = parts[p.tab]
+            assert labels[p.views.get(p.tab, default).show] == part, name
+            # "the Every restart chart", "the Order and chaos chart", ...: the body names what it opens on
+            assert part in lesson.body or part.lower() in lesson.body or name == "train_classic", (title, part)
+
+
+def _training(name: str) -> dict:
+    from tests.test_training_page import results
+
+    return results(name)
+
+
+def final_acc(r) -> np.ndarray:  # type: ignore[no-untyped-def]
+    return r.test_acc[:, -1]
+
+
+def _best_line_accuracy(X: np.ndarray, y: np.ndarray) -> float:
+    """An upper bound on the accuracy of any straight-line classifier on (X, y): a best half-plane can be
+    moved until its border passes through two points; for each pair, the points strictly on either side
+    are counted as well as they can be and the points on the line as if all were right."""
+    X = np.asarray(X, dtype=np.float64)
+    n = len(y)
+    best = 0
+    for i in range(n - 1):
+        d = X[i + 1:] - X[i]  # (m, 2) directions to the later points
+        rel = X[None, :, :] - X[i]  # (1, n, 2)
+        cross = d[:, None, 0] * rel[:, :, 1] - d[:, None, 1] * rel[:, :, 0]  # (m, n)
+        scale = np.abs(d).max(axis=1)[:, None] * np.abs(rel).max() + 1e-300
+        on = np.abs(cross) <= 1e-9 * scale
+        pos, neg = (cross > 0) & ~on, (cross < 0) & ~on
+        right = np.maximum((pos & (y == 1)).sum(1) + (neg & (y == 0)).sum(1),
+                           (pos & (y == 0)).sum(1) + (neg & (y == 1)).sum(1))
+        best = max(best, int((right + on.sum(1)).max()))
+    return best / n
+
+
+def test_symmetry_during_training_lesson():
+    body = BY_TITLE["Symmetry during training: copies stay copies"]
+    from initlab.training.engine import make_data, train_many
+    from initlab.pages import train_comparison
+
+    p = PRESETS["train_symmetry"]
+    ts, view = p.views["train"], p.views["training"]
+    assert (ts.hidden, ts.activation, ts.dataset, ts.steps, ts.restarts) == ((10, 5), "relu", "circles", 15000, 10)
+    assert view.compare == ("ones", "constant", "he")
+    for words in ("ReLU network (hidden layers of 10 and 5 units)", "circles for 15000 steps",
+                  "from ones, from a constant 0.5 and from He's random weights, 10 restarts each",
+                  "stay at 1 for the whole run, He at 10 and 5", "a median above 0.9"):
+        assert words in body, words
+    res = _training("train_symmetry")
+    ones, const, he = res["ones"], res["constant 0.5"], res["He N(0, √(2/n))"]
+    data = make_data(ts)
+    line = _best_line_accuracy(data.X_test, data.y_test)
+    for r in (ones, const):
+        assert (r.distinct == 1).all()  # every recorded step of every restart, both hidden layers
+        # "with nothing random in them, the constant starts' 10 restarts are one and the same run": full
+        # batch (no shuffled order), constant weights (no draw)
+        assert ts.batch_size == 0 and (r.theta == r.theta[:1]).all()
+        # "The constant starts do get gradients": every layer's weight gradient is non-zero at step 0, and
+        # the weights move
+        assert (r.grad_norm[:, 0] > 0).all() and (r.theta[:, -1] != r.theta[:, 0]).any()
+        # "the network can only draw one straight boundary (open Decision boundaries to see it)": every unit
+        # of layer 1 computes the same t = x w + b, and the layers above are monotone in it, so along t the
+        # predicted class changes once; both classes are predicted on the chart's grid of restart 0.
+        from initlab.plots.training import _grid
+        from initlab.training.engine import _views
+
+        _, _, pts = _grid(data.X_train)
+        Ws, bs = _views(np.asarray(r.theta[0, -1], dtype=np.float64), ts.sizes)
+        t = pts @ Ws[0][:, 0] + bs[0][0]
+        cls = r.decision_function(pts, 0, ts.steps)[np.argsort(t, kind="stable")] > 0
+        assert np.count_nonzero(np.diff(cls)) == 1
+        # "No straight line separates two circles, so they end barely above chance": no restart beats the
+        # best straight line on the test set, itself within 0.15 of chance.
+        assert (final_acc(r) <= line).all()
+    assert 0.5 < line < 0.65
+    # "He at 10 and 5" at every recorded step; "a median above 0.9"
+    assert (he.distinct[:, :, 0] == 10).all() and (he.distinct[:, :, 1] == 5).all()
+    assert np.median(final_acc(he)) >= 0.9 + 0.05
+    # "(with all-zero weights every weight gradient of this network would be exactly 0)": ReLU(0) = 0 feeds
+    # the output nothing and the zero matrices pass nothing down.
+    zeros = train_many([train_comparison(ts.replace(steps=10, restarts=2), ("zeros",))[0][1]])[0]
+    assert (zeros.grad_norm == 0).all()
+
+
+def test_restarts_lesson():
+    from initlab.training.engine import summarize
+
+    body = BY_TITLE["Judge an initializer over many restarts"]
+    p = PRESETS["train_restarts"]
+    ts, view = p.views["train"], p.views["training"]
+    assert (ts.dataset, ts.hidden, ts.restarts, ts.seed) == ("xor", (3,), 20, 0)
+    assert view.compare == ("normal_001", "he")
+    for words in ("3 hidden units learns xor 20 times", "(seeds 0 to 19)", "best of N(0, 0.01) beat the worst of He"):
+        assert words in body, words
+    res = _training("train_restarts")
+    small, he = res["N(0, 0.01)"], res["He N(0, √(2/n))"]
+    a, h = final_acc(small), final_acc(he)
+    # "both initializers have restarts stuck below 0.8" (measured: 0.72 for both; margin 0.05)
+    assert a.min() <= 0.8 - 0.05 and h.min() <= 0.8 - 0.05
+    # "the best of N(0, 0.01) beat the worst of He, so a single run could crown either"
+    assert a.max() >= h.min() + 0.05
+    # "He's median, and the lower end of its middle half, sit well above" (the table's median and q1)
+    s_small, s_he = summarize(small), summarize(he)
+    assert s_he.acc_median >= s_small.acc_median + 0.05 and s_he.acc_q1 >= s_small.acc_q1 + 0.05
+    # The classic comparison: "N(0, 1) x 10 ends anywhere in a wide range, a wide band on the test-accuracy
+    # curve, and He in a narrow one" (10 restarts). The band is the middle half; at the end, q1 to q3.
+    assert PRESETS["train_classic"].views["train"].restarts == 10 and "with 10 restarts" in body
+    classic = _training("train_classic")
+    big, he10 = summarize(classic["N(0, 1) × 10"]), summarize(classic["He N(0, √(2/n))"])
+    assert big.acc_max - big.acc_min >= 0.2 and big.acc_max - big.acc_min > 3 * (he10.acc_max - he10.acc_min)
+    assert big.acc_q3 - big.acc_q1 >= 0.1 and big.acc_q3 - big.acc_q1 > 3 * (he10.acc_q3 - he10.acc_q1)
+
+
+def test_saturation_lesson_training_sentence():
+    body = BY_TITLE["Saturation: large weights and unscaled inputs"]
+    p = PRESETS["train_sigmoid_large"]
+    assert p.views["train"].activation == "sigmoid" and p.views["train"].steps == 5000
+    assert "(N(0, 1) x 10 weights) crawl" in body and "after 5000 steps still trails Xavier's" in body
+    res = _training("train_sigmoid_large")
+    big, xav = res["N(0, 1) × 10"], res["Xavier (glorot_uniform)"]
+    # "starts confidently wrong": median loss at step 0 far above ln 2, the loss of a 50:50 guess
+    assert np.median(big.loss[:, 0]) > 3 * math.log(2)
+    # "still trails Xavier's": its median final test accuracy is clearly below
+    assert np.median(final_acc(big)) <= np.median(final_acc(xav)) - 0.05
+
+
+def test_edge_of_chaos_lesson():
+    from initlab.theory import meanfield as theory
+    from initlab.theory.summaries import EDGE_BAND, TRAINABLE_XI
+    from initlab.app.results import products
+
+    body = BY_TITLE["The edge of chaos: how deep can a signal go?"]
+    s = PRESETS["edge_of_chaos"].scenario
+    sw2, sb2 = theory.scenario_sigmas(s)
+    # "χ₁ = σw² E[f'(z)^2]" at the fixed point q* of the variance (Gauss-Hermite, independent of the core's rule)
+    q = float(theory.fixed_point("tanh", sw2, sb2))
+    x, w = np.polynomial.hermite_e.hermegauss(120)
+    e = float(w @ (1 - np.tanh(math.sqrt(q) * x) ** 2) ** 2 / math.sqrt(2 * math.pi))
+    assert float(theory.chi1("tanh", sw2, sb2)) == pytest.approx(sw2 * e, rel=1e-9)
+    # "(σb² = 0.05) the edge is at σw² = 1.76, not 1": without biases it is at 1
+    assert "(σb² = 0.05) the edge is at σw² = 1.76, not 1" in body and sb2 == pytest.approx(0.05, rel=1e-12)
+    assert fmt(float(theory.critical_sw2("tanh", 0.05))) == "1.76" == fmt(sw2)
+    assert float(theory.critical_sw2("tanh", 0.0)) == pytest.approx(1.0, abs=1e-6)
+    # "the preset sits on it, with ξ_c = 4910 layers for its 100"
+    assert abs(float(theory.chi1("tanh", sw2, sb2)) - 1) < EDGE_BAND
+    xi = float(theory.depth_scales("tanh", sw2, sb2)[1])
+    assert f"ξ_c = {fmt(xi)} layers for its {s.depth}" in body and fmt(xi) == "4910"
+    # "At σw² = 1 and the same σb², ξ_c is only 3.63 layers": ordered (blue) there; chaotic (red) above the edge
+    assert float(theory.chi1("tanh", 1.0, sb2)) < 1 - EDGE_BAND and float(theory.chi1("tanh", 3.0, sb2)) > 1 + EDGE_BAND
+    assert f"ξ_c is only {fmt(float(theory.depth_scales('tanh', 1.0, sb2)[1]))} layers" in body
+    # ordered: inputs end up alike (c* = 1); chaotic: nearby inputs become as different as unrelated ones (c* < 1)
+    assert float(theory.correlation_fixed_point("tanh", 1.0, sb2)) == pytest.approx(1.0, abs=1e-6)
+    assert float(theory.correlation_fixed_point("tanh", 3.0, sb2)) < 0.5
+    # "about 6 ξ_c deep" is the bound the page reads; "the spike of ξ_c on the depth-scale chart": the curve
+    # the page draws peaks at its point nearest the edge.
+    assert "about 6 ξ_c" in body and TRAINABLE_XI == 6
+    curve = products.depth_curve("tanh", sb2, 4.0)
+    peak = curve.sw2[int(np.nanargmax(curve.xi_c))]
+    assert abs(peak - curve.critical_sw2) <= (curve.sw2[1] - curve.sw2[0])
+
+
+def test_isometry_lesson():
+    from initlab.signal import spectra
+    from initlab.theory import meanfield as theory
+    from initlab.app.results.products import spectra_depths
+
+    body = BY_TITLE["Dynamical isometry: every direction, not just the average"]
+    s = PRESETS["isometry"].scenario
+    orth = s.replace(init="orthogonal", scale=None, mode=None, distribution=None)
+    assert s.depth == 100 and s.activation == "linear" and "both 100-layer linear stacks have σw² = 1" in body
+    assert theory.scenario_sigmas(s) == (pytest.approx(1.0), 0.0) == theory.scenario_sigmas(orth)
+    # "At χ₁ = 1 a small change of the input keeps its squared length from layer to layer on average": the
+    # mean-field product of the per-layer χ (the table's last column) is 1 at every depth, for both stacks
+    for v in (s, orth):
+        assert np.prod(theory.predict(v).chi) == pytest.approx(1.0, rel=1e-9)
+    depths = spectra_depths(s.depth)
+    gauss = spectra.jacobian_singular_values(s, depths).summary()
+    # "the Gaussian one spreads wider at every depth shown": the largest grows from depth to depth (by 9%
+    # or more, measured: 1.98, 8.83, 9.67, 15.6; rounding moves them by ~1e-5) and more values fall below
+    # the floor (0, 87, 146, 189 of 256)
+    assert (np.diff(gauss["max"]) > 0.05 * gauss["max"][:-1]).all() and (np.diff(gauss["below_floor"]) > 0).all()
+    # "at layer 100 its largest singular value is 15.6 (seed 0) while about three in four are below float32's
+    # rounding floor" (how robust these are: tests/test_theory_page.py::test_isometry_preset_numbers)
+    assert f"largest singular value is {fmt(gauss['max'][-1])} (seed 0)" in body
+    assert 0.65 * s.width <= gauss["below_floor"][-1] <= 0.85 * s.width
+    # "The orthogonal stack stays one spike at 1 at every depth" (float32 rounding over 100 products)
+    o = spectra.jacobian_singular_values(orth, depths).summary()
+    tol = 100 * 2 * np.finfo(np.float32).eps * 10
+    assert (np.abs(o["max"] - 1) < tol).all() and (np.abs(o["min"] - 1) < tol).all()
+    # "ReLU ...: its slope is 0 for about half of the units, so after a single layer about half of the singular
+    # values are already 0, with Gaussian and orthogonal weights alike": at its edge of chaos (σw² = 2).
+    for relu in (s.replace(activation="relu", scale=2.0),
+                 orth.replace(activation="relu", gain=math.sqrt(2))):
+        sp = spectra.jacobian_singular_values(relu, depths).summary()
+        # 256 units, each off with probability 1/2: 128 +- 8 (one sd); 0.4-0.6 is 2.5 sd either side
+        assert 0.4 * s.width <= sp["below_floor"][0] <= 0.6 * s.width, relu.init
+        assert (sp["below_floor"] >= sp["below_floor"][0]).all()
+
+
+def test_lsuv_lesson():
+    from initlab.signal import lsuv
+    from initlab.pages import orthogonal_start
+    from initlab.weights import activations as acts
+
+    body = BY_TITLE["LSUV: measure the variance instead of deriving it"]
+    s = PRESETS["lsuv_rescue"].scenario
+    assert f"within {fmt(lsuv.TOL)} of 1 (at most {lsuv.MAX_ITER} tries per layer)" in body
+    assert (s.init, s.stddev, s.activation, s.depth, s.width, s.bias) == ("random_normal", 0.01, "tanh", 50, 256, "zeros")
+    # "multiply Var(z) by about 256 x 0.01^2 = 0.0256 per tanh layer": tanh(z) ~ z for such small z. The
+    # measured factor per layer, averaged over 49 layers, is within 2% (each layer's own factor carries a
+    # sampling error of about sqrt(2 / 256^2) from the weights and sqrt(2 / (128 x 256)) from the batch).
+    assert "256 x 0.01^2 = 0.0256" in body and 256 * 0.01**2 == pytest.approx(0.0256)
+    own = propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
+    assert (own[-1] / own[0]) ** (1 / 49) == pytest.approx(0.0256, rel=0.02)
+    # "down to the order of 1e-80 at layer 50"
+    assert abs(math.log10(own[-1]) + 80) < 1 and abs(math.log10(0.0256**50) + 80) < 1
+    # "Even the orthogonal start fades under tanh, to about a hundredth at layer 50": mean field's
+    # q_l ~ 1 / (2 l) for tanh at σw² = 1 without biases gives 0.01
+    start = propagate(orthogonal_start(s)).layers["pre_std"].to_numpy(dtype=float) ** 2
+    assert 0.007 < start[-1] < 0.014
+    # "after LSUV every layer sits at 1"; "With zero biases one division per layer is enough"
+    rep = propagate(s.replace(lsuv=True)).lsuv
+    assert rep.converged.all() and (np.abs(rep.var_after - 1) < lsuv.TOL).all() and rep.iterations.max() == 1
+    # "random biases can take more tries"
+    noisy = propagate(s.replace(bias="random_normal", bias_value=0.5, lsuv=True)).lsuv
+    assert noisy.converged.all() and noisy.iterations.max() > 1
+    # "the same procedure brings every activation offered here to unit variance"
+    for name in acts.names():
+        rep = propagate(s.replace(activation=name, lsuv=True)).lsuv
+        assert rep.converged.all(), name

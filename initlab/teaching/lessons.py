@@ -3,8 +3,12 @@
 Written for initlab from the ideas of its four source texts (Goodfellow et al. 2016 ch. 8.4, Glorot &
 Bengio 2010, He et al. 2015 and three tutorials), re-checked against what :func:`initlab.propagate`
 computes; where a tutorial was loose (U[0, 0.1] called "close to zero", a standard deviation called a
-range) the lesson says what actually happens. ``tests/test_lessons.py`` checks every preset exists and
-recomputes every number a lesson quotes from a preset (those are for seed 0, and the lesson says so).
+range) the lesson says what actually happens. The lessons on the Training and Theory presets follow the
+papers they cite (Poole et al. 2016, Schoenholz et al. 2017, Saxe et al. 2014, Pennington et al. 2017,
+Mishkin & Matas 2016) and the experiments those presets run. ``tests/test_lessons.py`` checks every preset
+exists and recomputes every number a lesson quotes from a preset (those are for seed 0, and the lesson
+says so). A lesson is static text, so it never quotes a measured training number (its digits depend on the
+CPU: see the README): it says what the charts show, and the tests check that meaning with margins.
 """
 
 from __future__ import annotations
@@ -55,6 +59,34 @@ LESSONS: tuple[Lesson, ...] = (
         ("zero_init", "small_uniform"),
     ),
     Lesson(
+        "Symmetry during training: copies stay copies",
+        "Zero weights are only the extreme case: any start that gives every unit of a layer the same weights "
+        "has the same flaw. In the preset a small ReLU network (hidden layers of 10 and 5 units) trains on the "
+        "circles for 15000 steps from ones, from a constant 0.5 and from He's random weights, 10 restarts each "
+        "(with nothing random in them, the constant starts' 10 restarts are one and the same run). "
+        "The Symmetry chart counts the distinct units of each hidden layer at every recorded step: ones and 0.5 "
+        "stay at 1 for the whole run, He at 10 and 5. The constant starts do get gradients (with all-zero "
+        "weights every weight gradient of this network would be exactly 0), but every unit of a layer gets the "
+        "same one, so the copies move together and the network can only draw one straight boundary (open "
+        "Decision boundaries to see it). No straight line separates two circles, so they end barely above "
+        "chance, while He's restarts reach a median above 0.9. Only different starting weights tell units "
+        "apart (Goodfellow et al. 2016, section 8.4): training never breaks the tie.",
+        ("train_symmetry",),
+    ),
+    Lesson(
+        "Judge an initializer over many restarts",
+        "A training run is one draw of a random experiment: another seed gives other starting weights and "
+        "often another result. In the preset a tiny network with 3 hidden units learns xor 20 times from each "
+        "of two initializers (seeds 0 to 19). On the Every restart chart each dot is one restart's final test "
+        "accuracy: both initializers have restarts stuck below 0.8, and the best of N(0, 0.01) beat the worst "
+        "of He, so a single run could crown either. Only the whole column tells them apart: He's median, and "
+        "the lower end of its middle half, sit well above those of N(0, 0.01) (the table lists both). The "
+        "classic comparison shows the same with 10 restarts on the circles: N(0, 1) x 10 ends anywhere in a wide "
+        "range, a wide band on the test-accuracy curve, and He in a narrow one. So report the median over "
+        "several restarts and how far they spread, never a single run.",
+        ("train_restarts", "train_classic"),
+    ),
+    Lesson(
         "Exploding and vanishing signals",
         "A deep network multiplies its input by one weight matrix per layer: 250 layers are 250 "
         "multiplications in a row. A unit that sums n inputs of variance v through weights of variance "
@@ -76,8 +108,10 @@ LESSONS: tuple[Lesson, ...] = (
         "0 the sigmoid_saturation preset's gradient even grows 6.2-fold from the top layer to layer 1. "
         "Weights that share one sign, like U[0, 0.1], saturate too, because the products a unit adds up do "
         "not cancel; and unscaled inputs, like raw pixel values up to 255, saturate the first layer even "
-        "with well-scaled weights. Standardising the inputs to mean 0 and std 1 is the cheap fix for those.",
-        ("sigmoid_saturation", "raw_inputs", "small_uniform"),
+        "with well-scaled weights. Standardising the inputs to mean 0 and std 1 is the cheap fix for those. "
+        "In training, sigmoid units started far out on the tails (N(0, 1) x 10 weights) crawl: the Training "
+        "preset's network starts confidently wrong and after 5000 steps still trails Xavier's.",
+        ("sigmoid_saturation", "raw_inputs", "small_uniform", "train_sigmoid_large"),
     ),
     Lesson(
         "Xavier (Glorot) initialization in two lines",
@@ -126,5 +160,46 @@ LESSONS: tuple[Lesson, ...] = (
         "of its signal and of its gradient over hundreds of layers, up to rounding. Saxe et al. (2014) showed that "
         "this also makes deep linear networks train as fast as shallow ones.",
         ("orthogonal",),
+    ),
+    Lesson(
+        "The edge of chaos: how deep can a signal go?",
+        "Mean-field theory (Poole et al. 2016; Schoenholz et al. 2017) follows two inputs through a very wide "
+        "random network and asks whether it can still tell them apart. One number decides: χ₁ = σw² E[f'(z)^2], "
+        "with σw² the weights' variance times the number of inputs, is the factor by which each layer "
+        "multiplies the squared distance between two nearby inputs. On the Order and chaos chart, below 1 "
+        "(ordered, blue) all inputs end up looking alike, above 1 (chaotic, red) nearby inputs become as "
+        "different as unrelated ones, and on the green line, the edge of chaos, the depth scale ξ_c over which "
+        "differences fade becomes infinite. For tanh with a little bias noise (σb² = 0.05) the edge is at "
+        "σw² = 1.76, not 1: the preset sits on it, with ξ_c = 4910 layers for its 100. At σw² = 1 and the same "
+        "σb², ξ_c is only 3.63 layers, and Schoenholz et al. could train such networks only up to about 6 ξ_c "
+        "deep: look for the spike of ξ_c on the depth-scale chart.",
+        ("edge_of_chaos",),
+    ),
+    Lesson(
+        "Dynamical isometry: every direction, not just the average",
+        "At χ₁ = 1 a small change of the input keeps its squared length from layer to layer on average, but an "
+        "average can hide a lot. The input-output Jacobian has one singular value per direction of the input; dynamical "
+        "isometry (Saxe et al. 2014; Pennington, Schoenholz & Ganguli 2017) means they all stay near 1, so every "
+        "direction survives the depth, forwards and for the gradient coming back. In the preset both 100-layer "
+        "linear stacks have σw² = 1. On the Jacobian spectra chart the Gaussian one spreads wider at every depth "
+        "shown: at layer 100 its largest singular value is 15.6 (seed 0) while about three in four are below "
+        "float32's rounding floor, lost. The orthogonal stack stays one spike at 1 at every depth. ReLU cannot "
+        "get there: its slope is 0 for about half of the units, so after a single layer about half of the "
+        "singular values are already 0, with Gaussian and orthogonal weights alike.",
+        ("isometry",),
+    ),
+    Lesson(
+        "LSUV: measure the variance instead of deriving it",
+        "Xavier and He derive the weights' variance from a formula for one activation; LSUV (layer-sequential "
+        "unit variance, Mishkin & Matas 2016) measures it on the data instead. It starts from orthogonal "
+        "weights, pushes one batch through and, from the bottom layer up, divides each layer's weights by the "
+        "std of its pre-activations z until Var(z) is within 0.1 of 1 (at most 10 tries per layer). In the "
+        "preset N(0, 0.01) weights multiply Var(z) by about 256 x 0.01^2 = 0.0256 per tanh layer, down to the "
+        "order of 1e-80 at layer 50: the falling line on the LSUV chart. Even the orthogonal start fades under "
+        "tanh, to about a hundredth at layer 50, but after LSUV every layer sits at 1. With zero biases one "
+        "division per layer is enough, because z grows in proportion to the weights; random biases can take "
+        "more tries. Since it measures instead of assuming, the same procedure brings every activation offered "
+        "here to unit variance.",
+        ("lsuv_rescue",),
     ),
 )

@@ -9,7 +9,9 @@ from typing import Any
 import streamlit as st
 
 from initlab.app import state
+from initlab.app.links import defaults
 from initlab.app.shell import Values
+from initlab.pages import PAGE_SPECS, THEORY_PARTS, TRAINING_PARTS
 from initlab.signal.scenario import Scenario
 from initlab.teaching.lessons import LESSONS
 from initlab.teaching.presets import PRESETS
@@ -28,7 +30,19 @@ def draw(values: Values) -> None:
             cols = st.columns(max(len(lesson.presets), 1))
             for col, name in zip(cols, lesson.presets):
                 col.button(f"Show me: {PRESETS[name].title}", key=f"learn_{i}_{name}", disabled=locked,
-                           on_click=state.apply_preset, args=(name,))
+                           help=opens_on(name), on_click=state.apply_preset, args=(name,))
+
+
+_PARTS = {"training": TRAINING_PARTS, "theory": THEORY_PARTS}
+
+
+def opens_on(name: str) -> str:
+    """Where a preset's button leads: its page, and on the Training and Theory pages the part it opens."""
+    p = PRESETS[name]
+    where = f"Opens the {PAGE_SPECS[p.tab].label} page with this preset"
+    if p.tab in _PARTS:
+        where += f", at its part “{_PARTS[p.tab][{**defaults(), **p.values()}[p.tab].show]}”"
+    return where + "."
 
 
 def products(s: Scenario, views: Mapping[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
