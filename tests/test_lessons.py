@@ -366,3 +366,38 @@ def test_lsuv_lesson():
     for name in acts.names():
         rep = propagate(s.replace(activation=name, lsuv=True)).lsuv
         assert rep.converged.all(), name
+
+
+# "Why not zeros": what all-zero weights let learn, step by step (the claim is exact: zeros times anything).
+def _zero_init_layers_that_moved(activation: str, steps: int) -> list[tuple[bool, bool, bool]]:
+    """Per layer (bottom to top): (weights moved, bias moved, units of the layer still copies) after ``steps``."""
+    from initlab.training import engine
+    from initlab.training.scenario import TrainScenario
+
+    ts = TrainScenario(init="zeros", activation=activation, hidden=(4, 3, 2), steps=steps, restarts=1,
+                       optimizer="sgd", lr=0.5, dataset="moons", dtype="float64")
+    res = engine.train(ts, records=steps)
+    out = []
+    for w, b in res.params(0, steps):
+        out.append((bool(np.any(w != 0)), bool(np.any(b != 0)), bool(np.all(w == w[:, :1]))))
+    return out
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_zero_weights_with_f0_zero_move_nothing_but_the_output_bias(activation):
+    text = next(le.body for le in LESSONS if le.title.startswith("Why not zeros"))
+    assert "with tanh or ReLU, f(0) = 0 and nothing but the output bias ever moves" in text
+    assert activations.get(activation).fn(np.zeros(1))[0] == 0
+    moved = _zero_init_layers_that_moved(activation, 20)
+    assert [m[0] for m in moved] == [False] * 4  # no weight of any layer
+    assert [m[1] for m in moved] == [False, False, False, True]  # only the output bias
+
+
+def test_zero_weights_with_sigmoid_let_only_the_top_layer_learn_at_the_first_step_and_keep_copies():
+    text = next(le.body for le in LESSONS if le.title.startswith("Why not zeros"))
+    assert "at the first step only the top layer can learn, and only if f(0) is not 0" in text
+    assert "the layers below follow later, still as copies" in text
+    assert [m[0] for m in _zero_init_layers_that_moved("sigmoid", 1)] == [False, False, False, True]
+    later = _zero_init_layers_that_moved("sigmoid", 200)
+    assert [m[0] for m in later] == [True] * 4  # every layer has moved by then
+    assert all(m[2] for m in later)  # every unit of a layer is still a copy of the first

@@ -37,15 +37,17 @@ LESSONS: tuple[Lesson, ...] = (
         "(mini-batches are shuffled every epoch), and different starts end in different solutions. That is "
         "why a fair evaluation trains the same network several times from different seeds (multiple "
         "restarts) and reports the average, and why fixing the seed gives the same network twice.",
-        ("xavier_tanh", "he_relu"),
+        ("xavier_tanh", "he_relu", "train_restarts"),
     ),
     Lesson(
         "Why not zeros, or any constant?",
         "If every weight of a layer has the same value, every unit of that layer computes the same "
         "output for every input, receives the same gradient and gets the same update: after any number "
         "of steps they are still identical copies, and a layer of 256 units is worth one. With all-zero "
-        "weights it is worse: the gradient sent down through a zero matrix is exactly zero, so only the "
-        "top layer learns at all. Biases, on the other hand, can safely start at 0 (the Keras and "
+        "weights it is worse: the gradient sent down through a zero matrix is exactly zero, so at the "
+        "first step only the top layer can learn, and only if f(0) is not 0 (sigmoid's 0.5; the layers below "
+        "follow later, still as copies); with tanh or ReLU, f(0) = 0 and nothing but the "
+        "output bias ever moves. Biases, on the other hand, can safely start at 0 (the Keras and "
         "textbook default) once the weights are random.",
         ("zero_init",),
     ),

@@ -1,4 +1,5 @@
-"""The Learn page: the classic texts' ideas in short, each with a button that opens its preset.
+"""The Learn page: the classic texts' and papers' ideas in short (:data:`initlab.teaching.lessons.LESSONS`),
+each with buttons that open its presets, on their page and the part the lesson is about.
 """
 
 from __future__ import annotations
