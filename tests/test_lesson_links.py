@@ -256,9 +256,25 @@ def test_back_to_the_lesson_link_restores_the_preset_values_tab_and_part() -> No
     assert at.selectbox(key="train.dataset").disabled  # the lesson's locks hold after going back
 
 
-def test_no_back_button_outside_a_lesson() -> None:
-    at = open_clean({"preset": "he_relu"})
+def test_no_back_button_on_a_link_without_a_preset_or_lesson() -> None:
+    at = open_clean({"depth": "7"})
     assert not [b for b in at.sidebar.button if b.key == "back_to_link"]
+
+
+def test_a_preset_link_has_a_way_back_to_its_preset() -> None:
+    """A student who opened a plain preset link, wandered to another preset and a changed depth, gets
+    back to the link's preset with its own values, on its page."""
+    at = open_clean({"preset": "he_relu", "width": "64"})
+    start = query(at)
+    back = at.sidebar.button(key="back_to_link")
+    assert back.label == "Back to the preset" and back.disabled
+    at.selectbox(key="preset_pick").set_value("zero_init").run()
+    at.slider(key="net.depth").set_value(7).run()
+    assert query(at) != start and not at.sidebar.button(key="back_to_link").disabled
+    at.sidebar.button(key="back_to_link").click().run()
+    assert not at.exception and query(at) == start
+    assert at.session_state["net.init"] == "he_normal" and at.session_state["net.width"] == 64
+    assert at.session_state["tab"] == TABS["signal"] and at.sidebar.button(key="back_to_link").disabled
 
 
 # ------------------------------------------------------------------------------------ the Share box

@@ -163,17 +163,20 @@ def sidebar(scenario: Scenario) -> None:
 
 
 def back_button(values: Mapping[str, Any]) -> None:
-    """In a lesson link: a button that brings a student who wandered off back to what the link opened
-    (its preset and values, tab and part; the lesson's hidden and locked controls stay as they are).
-    Disabled while the page shows exactly that. Not drawn outside lessons."""
-    if not state.in_lesson():
-        return
+    """On a preset or lesson link: a button that brings a student who wandered off back to what the link
+    opened (its preset and values, tab and part; a lesson's hidden and locked controls stay as they are).
+    Disabled while the page shows exactly that. Not drawn on a link with neither (nothing to go back to
+    but the defaults, which the preset picker's first entry gives)."""
     link = ss["_link"]
+    lesson = state.in_lesson()
+    if not (lesson or link.preset in PRESETS):
+        return
     what = f"the preset “{PRESETS[link.preset].title}” with this link's settings" if link.preset in PRESETS else \
         "this link's settings"
-    st.button("↩ Back to the lesson link", key="back_to_link", on_click=state.back_to_link,
-              disabled=state.at_link(values), width="stretch",
-              help=f"Puts every control, the tab and its part back to what your teacher's link opened: {what}.")
+    st.button("Back to the lesson link" if lesson else "Back to the preset", key="back_to_link",
+              icon=":material/undo:", on_click=state.back_to_link, disabled=state.at_link(values), width="stretch",
+              help=f"Puts every control, the tab and its part back to what "
+                   f"{'your teacher’s link' if lesson else 'this link'} opened: {what}.")
 
 
 def page_control(section_id: str, name: str, where: Any = None, **kw: Any) -> None:
