@@ -7,7 +7,7 @@ import streamlit as st
 
 # "auto": open beside the page on a wide screen, closed on a phone, where an open sidebar would cover
 # the page a shared link opened (the controls are one tap away).
-st.set_page_config(page_title="initlab: what initial weights do", page_icon="🧪", layout="wide",
+st.set_page_config(page_title="initlab: what initial weights do", page_icon=":material/science:", layout="wide",
                    initial_sidebar_state="auto")
 
 from initlab.teaching.presets import PRESETS  # noqa: E402
