@@ -6,9 +6,10 @@ Streamlit entry point: page configuration, sidebar, tabs and wiring only (see in
 import streamlit as st
 
 # "auto": open beside the page on a wide screen, closed on a phone, where an open sidebar would cover
-# the page a shared link opened (the controls are one tap away).
-st.set_page_config(page_title="initlab: what initial weights do", page_icon=":material/science:", layout="wide",
-                   initial_sidebar_state="auto")
+# the page a shared link opened (the controls are one tap away). No page icon: an emoji is an empty box
+# without an emoji font, and a Material icon as favicon is fetched from fonts.gstatic.com (a failed
+# request, and a console error, on a class's offline network); Streamlit's own favicon is served locally.
+st.set_page_config(page_title="initlab: what initial weights do", layout="wide", initial_sidebar_state="auto")
 
 from initlab.teaching.presets import PRESETS  # noqa: E402
 from initlab.app.results import cache as compute  # noqa: E402

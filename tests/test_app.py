@@ -55,6 +55,10 @@ def expected_charts(tab: str, s: Scenario, views: dict | None = None) -> int:
     views = views or {}
     if tab in ("training", "theory"):
         view = views.get(tab, TrainView() if tab == "training" else TheoryView())
+        if view.show in ("boundaries", "symmetry"):  # one chart per initializer
+            return len(view.compare)
+        if view.show == "spectra":  # one chart per depth
+            return len(products.spectra_depths(s.depth))
         return CHARTS_PER_PART[view.show]
     if tab != "signal":
         return CHARTS_PER_TAB[tab]

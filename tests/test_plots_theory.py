@@ -204,12 +204,11 @@ def isometry_spectra() -> dict[str, spectra.JacobianSpectra]:
 def test_spectra_panels_share_bins_and_an_isometry_is_one_visible_bar(isometry_spectra):
     orth = isometry_spectra["orthogonal"].singular_values
     assert np.abs(orth - 1).max() < 1e-5  # every singular value is 1 up to float32 rounding
-    fig = plots_theory.spectra_figure(isometry_spectra)
-    panels: dict[str, list[go.Histogram]] = {}
-    for t in fig.data:
-        panels.setdefault(t.xaxis, []).append(t)
-    assert len(panels) == 3
-    for k, (axis, traces) in enumerate(panels.items()):
+    figs = plots_theory.spectra_figures(isometry_spectra)
+    assert [f.layout.title.text for f in figs] == ["layer 1", "layer 12", "layer 25"]  # one chart per depth
+    assert len({tuple(f.layout.yaxis.range) for f in figs}) == 1  # one count axis, as on a shared one
+    for k, traces in enumerate(list(f.data) for f in figs):
+        assert figs[k].layout.yaxis.range[1] >= 64  # the spike's bar fits
         assert all(t.xbins.size for t in traces)  # explicit bins: plotly's own made 1e-8 wide ones
         bins = {(t.xbins.start, t.xbins.end, t.xbins.size) for t in traces}
         assert len(bins) == 1  # one set of bins per panel, for every trace
@@ -230,8 +229,7 @@ def test_spectra_leave_out_the_values_below_the_rounding_floor(isometry_spectra)
     rounding of J, not the network, and are not drawn (the page's table counts them)."""
     sp = isometry_spectra["Gaussian"]
     summ = sp.summary()
-    fig = plots_theory.spectra_figure(isometry_spectra)
-    drawn = [t for t in fig.data if t.name == "Gaussian"]
+    drawn = [t for f in plots_theory.spectra_figures(isometry_spectra) for t in f.data if t.name == "Gaussian"]
     assert summ["below_floor"][-1] > 0
     for k, t in enumerate(drawn):
         assert len(np.asarray(t.x)) == sp.singular_values.shape[1] - summ["below_floor"][k]

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from initlab.signal.lsuv import LsuvReport
-from initlab.plots.style import LABEL_BOX, REF_GREY, finish, colour, dash, nice_step, ref_line
+from initlab.plots.style import LABEL_BOX, REF_GREY, colour, dash, finish, nice_step, panel_layout, ref_line
 from initlab.signal.spectra import JacobianSpectra
 from initlab.theory.meanfield import DepthScaleCurve, PhaseDiagram
 
-__all__ = ["depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figure"]
+__all__ = ["depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figures", "spectra_panel"]
 
 # log2(chi1) is clipped to +-CHI_CLIP for the colours: a factor 8 per layer is already "fast".
 CHI_CLIP = 3.0
@@ -255,38 +254,59 @@ def _log_bins(values: list[np.ndarray]) -> dict[str, float] | None:
     return dict(start=(first - 0.5) * size, end=(last + 0.5) * size, size=size)
 
 
-def spectra_figure(spectra: Mapping[str, JacobianSpectra]) -> go.Figure:
-    """Histograms of the singular values of dh_l/dh_0 (log10 axis), one panel per depth, one colour per
-    initializer; all traces of a panel share its bins (:func:`_log_bins`), so a spike is a bar as wide
-    as the other initializer's bars. Values below the spectrum's rounding floor
-    (:meth:`~initlab.signal.spectra.JacobianSpectra.floor`) are left out: they are the dtype's rounding, not the
-    network's (the page's table counts them)."""
-    first = next(iter(spectra.values()))
-    depths = [int(d) for d in first.depths]
-    fig = make_subplots(rows=1, cols=len(depths), shared_yaxes=True,
-                        subplot_titles=[f"layer {d}" for d in depths])
+def spectra_panel(spectra: Mapping[str, JacobianSpectra], k: int) -> go.Figure:
+    """Histogram of the singular values of dh_l/dh_0 (log10 axis) at the ``k``-th depth, one colour per
+    initializer; all traces share the panel's bins (:func:`_log_bins`), so a spike is a bar as wide as
+    the other initializer's bars. Values below the spectrum's rounding floor
+    (:meth:`~initlab.signal.spectra.JacobianSpectra.floor`) are left out: they are the dtype's rounding,
+    not the network's (the page's table counts them).
+
+    One chart per depth (:func:`spectra_figures`; the page lays them out in columns), every panel with
+    the same count axis (0 to the tallest bar of any panel), so that bars compare across depths as they
+    did on one figure's shared axis.
+    """
+    logs = _spectra_logs(spectra)
+    depth = int(next(iter(spectra.values())).depths[k])
+    bins = _log_bins([x[k] for x in logs.values()])
+    fig = go.Figure()
+    for i, (label, x) in enumerate(logs.items()):
+        fig.add_trace(go.Histogram(x=x[k].astype(np.float32), name=label, marker=dict(color=colour(i)), opacity=0.65,
+                                   xbins=bins, hovertemplate="log₁₀ s %{x}<br>%{y} values<extra>" + label + "</extra>"))
+    if not any(x[k].size for x in logs.values()):  # every value below the rounding floor: say so
+        fig.add_annotation(text="every singular value<br>below the rounding floor", showarrow=False,
+                           xref="x domain", yref="y domain", x=0.5, y=0.5)
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text="log₁₀ singular value", range=[bins["start"], bins["end"]] if bins else None)
+    fig.update_yaxes(title_text="count", range=[0, 1.08 * _tallest_bar(logs) + 1])  # + 1: a bar on an edge
+    return panel_layout(fig, f"layer {depth}")
+
+
+def _spectra_logs(spectra: Mapping[str, JacobianSpectra]) -> dict[str, list[np.ndarray]]:
+    """log10 of every drawn singular value, per initializer and depth (those above the rounding floor)."""
     logs: dict[str, list[np.ndarray]] = {}
     for label, sp in spectra.items():
-        floors = sp.floor()
         with np.errstate(all="ignore"):
-            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0) & (s >= f)]) for s, f in zip(sp.singular_values, floors)]
-    for k, _ in enumerate(depths):
+            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0) & (s >= f)]) for s, f in zip(sp.singular_values, sp.floor())]
+    return logs
+
+
+def _tallest_bar(logs: Mapping[str, list[np.ndarray]]) -> int:
+    """The largest count of any bar of any panel (each panel with its own bins, as drawn)."""
+    tallest = 0
+    for k in range(len(next(iter(logs.values()), []))):
         bins = _log_bins([x[k] for x in logs.values()])
-        for i, (label, x) in enumerate(logs.items()):
-            fig.add_trace(go.Histogram(x=x[k].astype(np.float32), name=label, legendgroup=label, showlegend=k == 0,
-                                       marker=dict(color=colour(i)), opacity=0.65, xbins=bins,
-                                       hovertemplate="log₁₀ s %{x}<br>%{y} values<extra>" + label + "</extra>"),
-                          row=1, col=k + 1)
-        fig.update_xaxes(title_text="log₁₀ singular value", row=1, col=k + 1,
-                         range=[bins["start"], bins["end"]] if bins else None)
-        if not any(x[k].size for x in logs.values()):  # every value below the rounding floor: say so
-            fig.add_annotation(text="every singular value<br>below the rounding floor", showarrow=False,
-                               xref=f"x{k + 1 if k else ''} domain", yref="y domain", x=0.5, y=0.5)
-    fig.update_layout(barmode="overlay")
-    fig.update_yaxes(title_text="count", row=1, col=1)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
-                      margin=dict(l=60, r=20, t=90, b=50))
-    return fig
+        if bins is None:
+            continue
+        edges = np.arange(bins["start"], bins["end"] + bins["size"] / 2, bins["size"])
+        for x in logs.values():
+            if x[k].size:
+                tallest = max(tallest, int(np.histogram(x[k].astype(np.float32), edges)[0].max()))
+    return tallest
+
+
+def spectra_figures(spectra: Mapping[str, JacobianSpectra]) -> list[go.Figure]:
+    """:func:`spectra_panel` at every depth, in order."""
+    return [spectra_panel(spectra, k) for k in range(len(next(iter(spectra.values())).depths))]
 
 
 def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str,

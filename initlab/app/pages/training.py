@@ -139,7 +139,7 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
         shell.section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
                       "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
                       "random init starts (and stays) at the layer's width.")
-        figures.chart("distinct", pairs)
+        figures.panels("distinct", len(pairs), pairs)
     else:
         shell.section("Each layer's weights during training", train_summaries.norms_caption(ts.optimizer, ts.full_batch))
         controls.page_control("training", "norms")
@@ -161,7 +161,7 @@ def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, 
                        help=f"{len(steps)} recorded steps from 0 to {int(steps[-1]):,}: the boundaries, and the "
                             "dotted line on the curves above, show the network at this step.")
     controls.widget(TRAINING, "run", where=c[1], persist=True, hi=ts.restarts - 1)
-    figures.chart("boundary", pairs, run, int(steps[frame]))
+    figures.panels("boundary", len(pairs), pairs, run, int(steps[frame]))
 
 
 def _set_frame(n: int) -> None:
