@@ -16,6 +16,7 @@ from initlab.app.results import cache as compute  # noqa: E402
 from initlab.app import controls
 from initlab.app import gate
 from initlab.app import logs
+from initlab.app import layout
 from initlab.app import pages  # noqa: E402
 from initlab.app import shell  # noqa: E402
 from initlab.app.results import products  # noqa: E402
@@ -41,6 +42,7 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
         st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
 
     heading.markdown(HEADING)
+    layout.page_style()
     shell.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
     shell.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
     # The preset's box is drawn after the page: a Training preset's text quotes numbers of the training
