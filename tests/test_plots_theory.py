@@ -127,13 +127,14 @@ def test_phase_names_an_edge_of_chaos_beyond_the_axis():
     crit0, crit_top = (float(c) for c in theory.critical_sw2("sigmoid", [0.0, 0.5]))
     assert crit0 > 100 and np.nanmin(sig.critical_sw2) > sig.sw2[-1]  # the whole line lies beyond 20
     note = annotation(plots_theory.phase_figure(sig, (1.0, 0.0)), "edge of chaos")
-    assert note.text == (f"edge of chaos at σw² = {crit0:.3g} (σb² = 0) to {crit_top:.3g} (σb² = 0.5),"
+    assert note.text == (f"edge of chaos at<br>σw² = {crit0:.3g} (σb² = 0)<br>to {crit_top:.3g} (σb² = 0.5),"
                          "<br>beyond this axis →")
     assert (note.x, note.xref, note.xanchor) == (1.0, "x domain", "right")
     assert 0 <= note.y <= 0.5
+    assert boxed(note)  # dark text on a white box: it lies on sigmoid's dark blue, on either theme
     relu = theory.phase_diagram("relu", *grid(1.5, 0.5))  # σw² = 2 on every row
     assert annotation(plots_theory.phase_figure(relu, None), "edge of chaos").text.startswith(
-        "edge of chaos at σw² = 2 (σb² = 0 to 0.5)")
+        "edge of chaos at σw² = 2<br>(σb² = 0 to 0.5)")
     tanh = theory.phase_diagram("tanh", *grid(4.0, 0.5))  # 1 .. 2.84: all inside
     assert not [a for a in plots_theory.phase_figure(tanh, None).layout.annotations if "edge" in a.text]
 

@@ -27,9 +27,6 @@ CHI_CLIP = 3.0
 # scale draws white, so it gets a white casing there (a wider white line underneath).
 EDGE = colour(2)
 EDGE_CASING = "rgba(255,255,255,0.9)"
-# Text drawn ON the heatmap (not on the page background, so the theme does not change what is under
-# it): near-black with a white halo reads on every chi1 colour, white (chi1 = 1) included.
-ON_HEATMAP = dict(size=12, color="#1a1a1a", shadow="0px 0px 3px #ffffff, 0px 0px 2px #ffffff")
 # The phase diagram's axes reach this fraction of their span beyond [0, max] on each side, so that a
 # marker on the border (σb² = 0: most scenarios) is drawn whole, not cut by the axis.
 BORDER_PAD = 0.04
@@ -87,21 +84,22 @@ def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float
 def _edge_beyond(fig: go.Figure, pd_: PhaseDiagram) -> None:
     """Say where the edge of chaos is when (part of) it lies right of the drawn σw² range, with its σw²
     at the first and last such σb² row (``critical_sw2`` is solved per row over 1e-6 .. 1e6, whatever
-    the grid). None lies left of it: the axis starts at σw² = 0."""
+    the grid). None lies left of it: the axis starts at σw² = 0. The words are in :data:`LABEL_BOX`: near-black
+    text with a white halo (its former style) all but vanished on sigmoid's dark blue, on either theme."""
     crit, sb2 = pd_.critical_sw2, pd_.sb2
     idx = np.flatnonzero(np.isfinite(crit) & (crit > float(pd_.sw2[-1])))
     if not idx.size:
         return
     a, b = idx[0], idx[-1]
+    # Short lines: the plot is ~280 px wide on a phone, and a longer line ran over the σb² axis.
     if a == b:
-        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
+        at = f"edge of chaos at<br>σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
     elif f"{crit[b]:.3g}" == f"{crit[a]:.3g}":  # relu: 2 on every row
-        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
+        at = f"edge of chaos at σw² = {crit[a]:.3g}<br>(σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
     else:
-        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g}) to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
+        at = f"edge of chaos at<br>σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})<br>to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
     fig.add_annotation(x=1.0, xref="x domain", xanchor="right", y=float(0.5 * (sb2[a] + sb2[b])), yref="y",
-                       showarrow=False, text=f"edge of chaos at {at},<br>beyond this axis →", align="right",
-                       font=ON_HEATMAP)
+                       showarrow=False, text=f"{at},<br>beyond this axis →", align="right", **LABEL_BOX)
 
 
 def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: str = "this scenario") -> go.Figure:
@@ -121,8 +119,10 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
     fig.add_trace(go.Heatmap(
         x=pd_.sw2.astype(np.float32), y=pd_.sb2.astype(np.float32), z=z.astype(np.float32), zmid=0,
         zmin=-CHI_CLIP, zmax=CHI_CLIP, colorscale="RdBu_r", customdata=pd_.chi1.astype(np.float32),
-        colorbar=dict(title=dict(text="χ₁ (log scale)"), tickvals=[-3, -2, -1, 0, 1, 2, 3],
-                      ticktext=["≤ ⅛", "¼", "½", "1", "2", "4", "≥ 8"]),
+        # Under the plot, across it: beside it, the colour bar took a third of a phone's width from the plot.
+        colorbar=dict(title=dict(text="χ₁ (log scale)", side="top"), tickvals=[-3, -2, -1, 0, 1, 2, 3],
+                      ticktext=["≤ ⅛", "¼", "½", "1", "2", "4", "≥ 8"], orientation="h", thickness=12,
+                      x=0.0, xanchor="left", len=1.0, y=-0.22, yanchor="top"),
         hovertemplate="σw² %{x:.3g}<br>σb² %{y:.3g}<br>χ₁ %{customdata:.3g}<extra></extra>", name="χ₁",
     ))
     # The edge within the drawn σw² range (beyond it, _edge_beyond names it): the axes reach a little
@@ -140,7 +140,8 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
         _scenario_point(fig, pd_, point, label, ranges)
     fig.update_xaxes(range=list(ranges[0]))
     fig.update_yaxes(range=list(ranges[1]))
-    return finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
+    finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
+    return fig.update_layout(height=520, margin=dict(b=130))  # the colour bar below the σw² axis
 
 
 def _vline(fig: go.Figure, x: float, text: str, lo: float, hi: float, line: dict, position: str,
