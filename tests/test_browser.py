@@ -232,7 +232,8 @@ def test_training_preset_opens_from_its_link_and_its_parts_open_on_a_click(page,
 # it (``?embed_options=dark_theme`` works too; the emulated scheme is what a student's browser does).
 BOUNDARIES = "/?preset=train_classic&tr_show=boundaries"  # 3 charts side by side, the Training table
 LAYOUT_LINKS = {BOUNDARIES: 3, "/?preset=isometry": SPECTRA_CHARTS, "/?preset=std1_explodes": 3,
-                "/?preset=edge_of_chaos": 2, "/?tab=theory&activation=sigmoid&depth=10": 2, "/?preset=xavier_relu": 3}
+                "/?preset=edge_of_chaos": 2, "/?tab=theory&activation=sigmoid&depth=10": 2, "/?preset=xavier_relu": 3,
+                "/?preset=he_range": 1}
 LAYOUT = {  # setting -> (width, colour scheme, links)
     "wide": (1400, "light", (BOUNDARIES, "/?preset=isometry", "/?preset=std1_explodes", "/?preset=xavier_relu")),
     "phone": (390, "light", tuple(LAYOUT_LINKS)),
