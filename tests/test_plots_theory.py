@@ -332,3 +332,15 @@ def test_theory_log_axes_label_whole_numbers(relu_curve, tanh_lsuv):
     for fig in (plots_theory.depth_scale_figure(relu_curve, 1.5, 50), plots_theory.lsuv_figure(rep, own, "N(0, 0.01)")):
         ax = fig.layout.yaxis
         assert style.axis_is_log(fig) and ax.tickmode == "linear" and ax.dtick >= 1
+
+
+def test_phase_diagram_fits_a_phone():
+    """At 390 px the plot is ~280 px wide: the colour bar goes under it (beside it, it took a third of
+    the width), and a label inside the plot has short lines (one long line ran over the σb² axis)."""
+    sig = theory.phase_diagram("sigmoid", *grid(4.0, 0.5))
+    fig = plots_theory.phase_figure(sig, (1.0, 0.0))
+    bar = [t for t in fig.data if isinstance(t, go.Heatmap)][0].colorbar
+    assert bar.orientation == "h" and bar.y < 0 and bar.yanchor == "top"
+    assert fig.layout.margin.b >= 120  # room for the σw² axis and the bar under it
+    for a in fig.layout.annotations:
+        assert max(len(line) for line in a.text.split("<br>")) <= 40, a.text
