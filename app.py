@@ -6,15 +6,17 @@ Streamlit entry point: page configuration, sidebar, tabs and wiring only (see in
 import streamlit as st
 
 # "auto": open beside the page on a wide screen, closed on a phone, where an open sidebar would cover
-# the page a shared link opened (the controls are one tap away).
-st.set_page_config(page_title="initlab: what initial weights do", page_icon="🧪", layout="wide",
-                   initial_sidebar_state="auto")
+# the page a shared link opened (the controls are one tap away). No page icon: an emoji is an empty box
+# without an emoji font, and a Material icon as favicon is fetched from fonts.gstatic.com (a failed
+# request, and a console error, on a class's offline network); Streamlit's own favicon is served locally.
+st.set_page_config(page_title="initlab: what initial weights do", layout="wide", initial_sidebar_state="auto")
 
 from initlab.teaching.presets import PRESETS  # noqa: E402
 from initlab.app.results import cache as compute  # noqa: E402
 from initlab.app import controls
 from initlab.app import gate
 from initlab.app import logs
+from initlab.app import layout
 from initlab.app import pages  # noqa: E402
 from initlab.app import shell  # noqa: E402
 from initlab.app.results import products  # noqa: E402
@@ -41,6 +43,7 @@ with gate.page_slot(heading, timeout=compute.QUEUE_TIMEOUT):
         st.session_state["_notices"] = []  # the link's notices are about the link; the student moved on
 
     heading.markdown(HEADING)
+    layout.page_style()
     shell.notices(st.session_state.get("_notices", []), "Some settings in this link could not be used as written:")
     shell.notices(repairs + st.session_state.pop("_adjusted", []), "Adjusted so that this scenario can be computed:")
     # The preset's box is drawn after the page: a Training preset's text quotes numbers of the training

@@ -219,3 +219,100 @@ def settled_sidebar_controls(page, want: dict[str, str], timeout_ms: int) -> dic
         if got == want or time.monotonic() > deadline:
             return got
         page.wait_for_timeout(100)
+
+
+# --------------------------------------------------------------------------------------- layout checks
+# For tests/test_browser.py's layout tests and benchmarks' per-preset pass: each returns plain data the
+# caller asserts on, so a failure message can say which chart and which words.
+
+# Text on text in the charts: every pair of visible SVG texts of a chart (titles, axis titles, tick
+# labels, legend entries, annotations, colour bar labels; not the hover layer) whose boxes overlap by
+# more than 1.5 px both ways, and every text that reaches beyond its chart's box. Returns
+# {charts, problems: [{chart, kind: "overlap" | "outside", a, b?}]}.
+JS_TEXT_PROBLEMS = """() => {
+  const out = [];
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  plots.forEach((plot, ci) => {
+    const box = plot.getBoundingClientRect();
+    const texts = [...plot.querySelectorAll('svg text')].filter(t => {
+      if (!t.textContent.trim() || t.closest('.hoverlayer')) return false;
+      const r = t.getBoundingClientRect();
+      if (r.width < 1 || r.height < 1) return false;
+      for (let e = t; e && e !== plot; e = e.parentElement) {
+        const cs = getComputedStyle(e);
+        if (cs.display === 'none' || cs.visibility === 'hidden' || cs.opacity === '0') return false;
+      }
+      return true;
+    }).map(t => ({t: t.textContent.trim().slice(0, 60), r: t.getBoundingClientRect()}));
+    const T = 1.5;
+    for (let i = 0; i < texts.length; i++) {
+      const a = texts[i].r;
+      if (a.left < box.left - T || a.right > box.right + T || a.top < box.top - T || a.bottom > box.bottom + T)
+        out.push({chart: ci, kind: 'outside', a: texts[i].t});
+      for (let j = i + 1; j < texts.length; j++) {
+        const b = texts[j].r;
+        const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+        const h = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+        if (w > T && h > T) out.push({chart: ci, kind: 'overlap', a: texts[i].t, b: texts[j].t});
+      }
+    }
+  });
+  return {charts: plots.length, problems: out};
+}"""
+
+# Per chart: [traces in its data that have values, trace layers drawn in its SVG (scatter/bar/histogram
+# groups, heatmap images, contours), its box (left, top, width, height)].
+JS_CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
+  const r = gd.getBoundingClientRect();
+  const size = v => v ? (v.length !== undefined ? v.length : (v.bdata || '').length) : 0;  // array or base64
+  const full = (gd.data || []).filter(t => ['x', 'y', 'z'].some(k => size(t[k]) > 0));
+  return [full.length, gd.querySelectorAll('g.trace, g.hm, g.contour').length, [r.left, r.top, r.width, r.height]];
+})"""
+
+# Per st.table: how far it overflows its scroller, and where its first column's cells are relative to
+# the scroller's left edge before and after scrolling all the way right (0 and 0: it stayed in view),
+# and how far its second column moved. The scroller is left scrolled right (the caller reloads).
+JS_TABLE_SCROLL = """() => [...document.querySelectorAll('[data-testid="stTable"]')].map(t => {
+  const s = [...t.querySelectorAll('div')].find(d => getComputedStyle(d).overflowX === 'auto');
+  if (!s) return {overflow: null};
+  const th = t.querySelector('tbody th'), td = t.querySelector('tbody td');
+  const at = () => [th.getBoundingClientRect().left - s.getBoundingClientRect().left, td.getBoundingClientRect().left];
+  const [before, td0] = at();
+  s.scrollLeft = s.scrollWidth;
+  const [after, td1] = at();
+  return {overflow: s.scrollWidth - s.clientWidth, before: before, after: after, moved: td0 - td1};
+})"""
+
+# Annotations whose words contrast less than 3:1 with the page's background (the theme's) and have no
+# opaque box under them (alpha >= 0.5, and the words contrast >= 3:1 with the box): near-black words on
+# the dark theme's page, say. Returns [[chart, text, contrast]].
+JS_WORDS_WITHOUT_CONTRAST = """() => {
+  const rgba = s => { const m = (s || '').match(/[\\d.]+/g) || []; return m.length >= 3 ? [+m[0], +m[1], +m[2], m.length > 3 ? +m[3] : 1] : null; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const contrast = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const page = rgba(getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor);
+  const out = [];
+  document.querySelectorAll('.js-plotly-plot').forEach((gd, ci) => {
+    gd.querySelectorAll('g.annotation').forEach(a => {
+      const text = a.querySelector('text');
+      if (!text || !text.textContent.trim()) return;
+      const fg = rgba(getComputedStyle(text).fill);
+      if (!fg || contrast(fg, page) >= 3) return;
+      const rect = a.querySelector('rect.bg');
+      const bg = rect && rgba(getComputedStyle(rect).fill);
+      if (!bg || bg[3] < 0.5 || contrast(fg, bg) < 3)
+        out.push([ci, text.textContent.trim().slice(0, 60), Math.round(contrast(fg, page) * 100) / 100]);
+    });
+  });
+  return out;
+}"""
+
+# Pairs of charts side by side (their vertical extents overlap by more than 10 px): none on a phone.
+JS_CHARTS_SIDE_BY_SIDE = """() => {
+  const r = [...document.querySelectorAll('.js-plotly-plot')].map(p => p.getBoundingClientRect());
+  let n = 0;
+  for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++)
+    if (Math.min(r[i].bottom, r[j].bottom) - Math.max(r[i].top, r[j].top) > 10) n++;
+  return n;
+}"""

@@ -12,7 +12,9 @@ from __future__ import annotations
 import base64
 import json
 import random
+import re
 import string
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -53,6 +55,10 @@ def expected_charts(tab: str, s: Scenario, views: dict | None = None) -> int:
     views = views or {}
     if tab in ("training", "theory"):
         view = views.get(tab, TrainView() if tab == "training" else TheoryView())
+        if view.show in ("boundaries", "symmetry"):  # one chart per initializer
+            return len(view.compare)
+        if view.show == "spectra":  # one chart per depth
+            return len(products.spectra_depths(s.depth))
         return CHARTS_PER_PART[view.show]
     if tab != "signal":
         return CHARTS_PER_TAB[tab]
@@ -988,3 +994,18 @@ def test_no_bias_value_box_for_biases_that_take_none() -> None:
     for bias in ("zeros", "torch_linear"):
         assert "net.bias_value" not in widget_values(open_link({"bias": bias, "tab": "learn"}))
     assert "net.bias_value" in widget_values(open_link({"bias": "constant", "tab": "learn"}))
+
+
+# Pictographs that need an emoji font (a box where none is installed, as on many Linux machines and in
+# Debian's Chromium without fonts-noto-color-emoji): Misc Technical (⏳), Misc Symbols and Dingbats (⚠, ✅),
+# the emoji planes (🎯, 🧪) and the emoji variation selector. Arrows, maths and Greek are text fonts' letters.
+EMOJI = re.compile("[\u2300-\u23ff\u2600-\u27bf\ufe0f\U0001f000-\U0001faff]")
+
+
+def test_no_emoji_in_what_the_page_shows() -> None:
+    """Icons are Streamlit's Material Symbols (its own bundled font): ``icon=":material/...:"``."""
+    root = Path(__file__).resolve().parent.parent
+    found = [f"{p.relative_to(root)}:{n}: {line.strip()[:80]}"
+             for p in [root / "app.py", *sorted((root / "initlab").rglob("*.py"))]
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if EMOJI.search(line)]
+    assert not found, "\n".join(found)

@@ -13,10 +13,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from initlab.app.results.products import spectra_depths
+from initlab.teaching.presets import PRESETS
 from tests.browser_util import (
     CHART,
     CHROMIUM_MISSING,
     EXCEPTION,
+    JS_CHARTS,
+    JS_CHARTS_SIDE_BY_SIDE,
+    JS_TABLE_SCROLL,
+    JS_TEXT_PROBLEMS,
+    JS_WORDS_WITHOUT_CONTRAST,
     StreamlitServer,
     find_chromium,
     launch_chromium,
@@ -180,7 +187,8 @@ def test_clicking_a_tab_updates_url(page, app_url) -> None:  # type: ignore[no-u
 
 
 # The Training and Theory pages draw only their open part; each preset opens on the part its text is about.
-THEORY_CHARTS = {"edge_of_chaos": 2, "isometry": 1, "lsuv_rescue": 1}
+SPECTRA_CHARTS = len(spectra_depths(PRESETS["isometry"].scenario.depth))  # one chart per depth
+THEORY_CHARTS = {"edge_of_chaos": 2, "isometry": SPECTRA_CHARTS, "lsuv_rescue": 1}
 
 
 def _svgs(page) -> list[int]:  # type: ignore[no-untyped-def]
@@ -211,6 +219,74 @@ def test_training_preset_opens_from_its_link_and_its_parts_open_on_a_click(page,
     page.get_by_role("tab", name="Decision boundaries").click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('tr_show') === 'boundaries'",
                            timeout=RERUN_MS)
-    wait_charts_drawn(page, timeout_ms=RERUN_MS)
-    assert len(_svgs(page)) == 1 and "Step shown" in page.inner_text("body")
+    wait_charts_drawn(page, 3, timeout_ms=RERUN_MS)
+    assert len(_svgs(page)) == 3 and "Step shown" in page.inner_text("body")  # one chart per initializer
     _no_exception(page)
+
+
+# ------------------------------------------------------------------------------------------------ layout
+# What a wide screen, a phone and the dark theme show (issue "A page that fits"): a handful of links that
+# between them draw every kind of chart (panels, heatmaps, annotations, label boxes, colour bars) and both
+# kinds of table, each setting in one browser context; a link's results are computed once per server.
+# The dark theme is the browser's colour scheme: with no theme in .streamlit/config.toml, Streamlit follows
+# it (``?embed_options=dark_theme`` works too; the emulated scheme is what a student's browser does).
+BOUNDARIES = "/?preset=train_classic&tr_show=boundaries"  # 3 charts side by side, the Training table
+LAYOUT_LINKS = {BOUNDARIES: 3, "/?preset=isometry": SPECTRA_CHARTS, "/?preset=std1_explodes": 3,
+                "/?preset=edge_of_chaos": 2, "/?tab=theory&activation=sigmoid&depth=10": 2, "/?preset=xavier_relu": 3,
+                "/?preset=he_range": 1}
+LAYOUT = {  # setting -> (width, colour scheme, links)
+    "wide": (1400, "light", (BOUNDARIES, "/?preset=isometry", "/?preset=std1_explodes", "/?preset=xavier_relu")),
+    "phone": (390, "light", tuple(LAYOUT_LINKS)),
+    "dark": (1400, "dark", (BOUNDARIES, "/?preset=edge_of_chaos", "/?tab=theory&activation=sigmoid&depth=10",
+                            "/?preset=std1_explodes")),
+}
+
+
+@pytest.mark.parametrize("setting", list(LAYOUT))
+def test_every_chart_fits_the_screen_and_the_theme(browser, app_url, setting) -> None:  # type: ignore[no-untyped-def]
+    """No text on top of text in any chart (titles, tick labels, legends, annotations, colour bars), none
+    beyond its chart; every chart draws its traces; words with an explicit colour read on the theme's page
+    (or sit on a box they read on); no console error. On a phone: one chart per row, and a table wider
+    than the screen scrolls sideways with its first column kept in view. On a wide screen: the tables fit,
+    and the decision boundaries stand side by side."""
+    width, scheme, links = LAYOUT[setting]
+    context = browser.new_context(viewport={"width": width, "height": 900}, color_scheme=scheme)
+    page = context.new_page()
+    page.set_default_timeout(RERUN_MS)
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    scrolled = 0
+    try:
+        for link in links:
+            n = LAYOUT_LINKS[link]
+            _open(page, app_url + link, min_charts=n)
+            page.wait_for_timeout(400)  # plotly redraws a chart once its column has its width
+            _no_exception(page)
+            charts = page.evaluate(JS_CHARTS)
+            assert len(charts) == n, f"{link}: {len(charts)} charts"
+            for k, (traces, drawn, box) in enumerate(charts):
+                assert 1 <= traces <= drawn, f"{link}, chart {k}: {traces} traces, {drawn} drawn"
+                assert box[2] >= (0.8 * 358 if setting == "phone" else 250), f"{link}, chart {k}: {box}"
+            text = page.evaluate(JS_TEXT_PROBLEMS)
+            assert text["problems"] == [], f"{setting} {link}: {text['problems'][:10]}"
+            assert page.evaluate(JS_WORDS_WITHOUT_CONTRAST) == [], link
+            tables = page.evaluate(JS_TABLE_SCROLL)
+            if setting == "phone":
+                assert page.evaluate(JS_CHARTS_SIDE_BY_SIDE) == 0, f"{link}: charts side by side at {width} px"
+                for t in tables:
+                    if t["overflow"] and t["overflow"] > 1:  # it scrolls, and its first column stays
+                        scrolled += 1
+                        assert abs(t["after"] - t["before"]) <= 1 and t["moved"] > 0, f"{link}: {t}"
+            else:
+                assert all(t["overflow"] is not None and t["overflow"] <= 1 for t in tables), f"{link}: {tables}"
+                if link == BOUNDARIES:
+                    assert page.evaluate(JS_CHARTS_SIDE_BY_SIDE) == 3, "the 3 boundaries are not side by side"
+        if setting == "phone":
+            assert scrolled >= 1, "no table was wider than the phone: the sticky column went untested"
+        if scheme == "dark":
+            bg = page.evaluate("() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor")
+            assert sum(int(v) for v in re.findall(r"\d+", bg)[:3]) < 150, f"not the dark theme: {bg}"
+        assert errors == [], errors
+    finally:
+        context.close()

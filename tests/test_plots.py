@@ -302,8 +302,8 @@ def test_ranges_figure_legend_has_formulas_and_says_std_for_unbounded():
     curves = ranges_frame()
     fig = plots.ranges_figure(curves)
     legend = [t.name for t in fig.data if t.showlegend is not False]
-    assert "glorot_uniform: U[-sqrt(6/(n+m)), +sqrt(6/(n+m))] — limits" in legend
-    assert "he_tutorial: N(0, sqrt(2/n)) — ± 1 std (unbounded)" in legend
+    assert "glorot_uniform — limits<br>U[-sqrt(6/(n+m)), +sqrt(6/(n+m))]" in legend
+    assert "he_tutorial — ± 1 std (unbounded)<br>N(0, sqrt(2/n))" in legend
     for formula in curves["formula"].unique():
         assert any(formula in t.name for t in fig.data)
     he = [t for t in fig.data if t.name.startswith("he_tutorial") and t.mode == "lines"]
@@ -322,7 +322,7 @@ def test_ranges_figure_on_the_real_classic_curves():
     assert fig.layout.xaxis.type == "linear" and fig.layout.xaxis.title.text
     legend = [t.name for t in fig.data if t.showlegend is not False]
     for label, formula in curves.groupby("init", sort=False)[["label", "formula"]].first().itertuples(index=False):
-        assert any(name.startswith(f"{label}: {formula} — ") for name in legend), (label, legend)
+        assert any(name.startswith(f"{label} — ") and name.endswith(f"<br>{formula}") for name in legend), (label, legend)
     he = [t for t in fig.data if t.name.startswith("He ") and t.mode == "lines"]
     assert len(he) == 2 and all("± 1 std (unbounded)" in t.name and t.line.dash == "dot" for t in he)
     assert plots.ranges_figure(curves).to_json() == fig.to_json()

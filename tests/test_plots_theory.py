@@ -127,13 +127,14 @@ def test_phase_names_an_edge_of_chaos_beyond_the_axis():
     crit0, crit_top = (float(c) for c in theory.critical_sw2("sigmoid", [0.0, 0.5]))
     assert crit0 > 100 and np.nanmin(sig.critical_sw2) > sig.sw2[-1]  # the whole line lies beyond 20
     note = annotation(plots_theory.phase_figure(sig, (1.0, 0.0)), "edge of chaos")
-    assert note.text == (f"edge of chaos at σw² = {crit0:.3g} (σb² = 0) to {crit_top:.3g} (σb² = 0.5),"
+    assert note.text == (f"edge of chaos at<br>σw² = {crit0:.3g} (σb² = 0)<br>to {crit_top:.3g} (σb² = 0.5),"
                          "<br>beyond this axis →")
     assert (note.x, note.xref, note.xanchor) == (1.0, "x domain", "right")
     assert 0 <= note.y <= 0.5
+    assert boxed(note)  # dark text on a white box: it lies on sigmoid's dark blue, on either theme
     relu = theory.phase_diagram("relu", *grid(1.5, 0.5))  # σw² = 2 on every row
     assert annotation(plots_theory.phase_figure(relu, None), "edge of chaos").text.startswith(
-        "edge of chaos at σw² = 2 (σb² = 0 to 0.5)")
+        "edge of chaos at σw² = 2<br>(σb² = 0 to 0.5)")
     tanh = theory.phase_diagram("tanh", *grid(4.0, 0.5))  # 1 .. 2.84: all inside
     assert not [a for a in plots_theory.phase_figure(tanh, None).layout.annotations if "edge" in a.text]
 
@@ -204,12 +205,11 @@ def isometry_spectra() -> dict[str, spectra.JacobianSpectra]:
 def test_spectra_panels_share_bins_and_an_isometry_is_one_visible_bar(isometry_spectra):
     orth = isometry_spectra["orthogonal"].singular_values
     assert np.abs(orth - 1).max() < 1e-5  # every singular value is 1 up to float32 rounding
-    fig = plots_theory.spectra_figure(isometry_spectra)
-    panels: dict[str, list[go.Histogram]] = {}
-    for t in fig.data:
-        panels.setdefault(t.xaxis, []).append(t)
-    assert len(panels) == 3
-    for k, (axis, traces) in enumerate(panels.items()):
+    figs = plots_theory.spectra_figures(isometry_spectra)
+    assert [f.layout.title.text for f in figs] == ["layer 1", "layer 12", "layer 25"]  # one chart per depth
+    assert len({tuple(f.layout.yaxis.range) for f in figs}) == 1  # one count axis, as on a shared one
+    for k, traces in enumerate(list(f.data) for f in figs):
+        assert figs[k].layout.yaxis.range[1] >= 64  # the spike's bar fits
         assert all(t.xbins.size for t in traces)  # explicit bins: plotly's own made 1e-8 wide ones
         bins = {(t.xbins.start, t.xbins.end, t.xbins.size) for t in traces}
         assert len(bins) == 1  # one set of bins per panel, for every trace
@@ -230,8 +230,7 @@ def test_spectra_leave_out_the_values_below_the_rounding_floor(isometry_spectra)
     rounding of J, not the network, and are not drawn (the page's table counts them)."""
     sp = isometry_spectra["Gaussian"]
     summ = sp.summary()
-    fig = plots_theory.spectra_figure(isometry_spectra)
-    drawn = [t for t in fig.data if t.name == "Gaussian"]
+    drawn = [t for f in plots_theory.spectra_figures(isometry_spectra) for t in f.data if t.name == "Gaussian"]
     assert summ["below_floor"][-1] > 0
     for k, t in enumerate(drawn):
         assert len(np.asarray(t.x)) == sp.singular_values.shape[1] - summ["below_floor"][k]
@@ -333,3 +332,15 @@ def test_theory_log_axes_label_whole_numbers(relu_curve, tanh_lsuv):
     for fig in (plots_theory.depth_scale_figure(relu_curve, 1.5, 50), plots_theory.lsuv_figure(rep, own, "N(0, 0.01)")):
         ax = fig.layout.yaxis
         assert style.axis_is_log(fig) and ax.tickmode == "linear" and ax.dtick >= 1
+
+
+def test_phase_diagram_fits_a_phone():
+    """At 390 px the plot is ~280 px wide: the colour bar goes under it (beside it, it took a third of
+    the width), and a label inside the plot has short lines (one long line ran over the σb² axis)."""
+    sig = theory.phase_diagram("sigmoid", *grid(4.0, 0.5))
+    fig = plots_theory.phase_figure(sig, (1.0, 0.0))
+    bar = [t for t in fig.data if isinstance(t, go.Heatmap)][0].colorbar
+    assert bar.orientation == "h" and bar.y < 0 and bar.yanchor == "top"
+    assert fig.layout.margin.b >= 120  # room for the σw² axis and the bar under it
+    for a in fig.layout.annotations:
+        assert max(len(line) for line in a.text.split("<br>")) <= 40, a.text

@@ -93,20 +93,16 @@ def test_grad_norms_relative_is_the_median_of_grad_over_weight_norm(classic):
 def test_distinct_units_every_initializer_visible_in_its_own_panel(classic):
     big, he = classic["N(0, 1) × 10"], classic["He N(0, √(2/n))"]
     assert (big.distinct[:, -1] == he.distinct[:, -1]).all()  # both keep 10 and 5: one plot hid one of them
-    fig = plots_training.distinct_figure(classic)
-    axes = {label: {(t.xaxis or "x", t.yaxis or "y") for t in fig.data if t.name.startswith(label + ",")}
-            for label in classic}
-    assert all(len(a) == 1 for a in axes.values())  # one panel per initializer...
-    assert len(set().union(*axes.values())) == 3  # ...each its own
-    assert [a.text for a in fig.layout.annotations[:3]] == list(classic)  # panel titles name them
-    layout = fig.layout.to_plotly_json()
-    for x, y in set().union(*axes.values()):
-        ax = layout[y.replace("y", "yaxis")]
-        assert ax.get("matches") in (None, "y")  # one y scale for all panels
-    y = fig.layout.yaxis
-    assert list(y.tickvals) == [1, 5, 10] and list(y.ticktext) == ["1", "5", "10"]  # whole units, the widths
-    assert y.range[0] <= 1 and y.range[1] > 10
-    ends = {a.text for a in fig.layout.annotations[3:]}
+    figs = plots_training.distinct_figures(classic)
+    assert len(figs) == 3  # one panel (chart) per initializer...
+    for label, fig in zip(classic, figs):
+        assert {t.name.rsplit(", layer", 1)[0] for t in fig.data} == {label}  # ...with its own lines only
+        assert fig.layout.title.text == label  # the panel title names it
+        y = fig.layout.yaxis
+        assert list(y.tickvals) == [1, 5, 10] and list(y.ticktext) == ["1", "5", "10"]  # whole units, the widths
+        assert y.range[0] <= 1 and y.range[1] > 10
+        assert tuple(y.range) == tuple(figs[0].layout.yaxis.range)  # one y scale for all panels
+    ends = {a.text for a in figs[0].layout.annotations}
     assert "layers 1, 2" in ends  # zero init: both layers end at 1 unit, said where the lines coincide
 
 
@@ -118,18 +114,18 @@ def test_distinct_units_every_initializer_visible_in_its_own_panel(classic):
 def test_boundary_axes_say_how_the_inputs_were_scaled_and_keep_circles_round(classic, inputs, x1, x2):
     results = classic if inputs == "standard" else trained(SMALL.replace(inputs="unscaled", steps=6), ("zeros", "he"))
     assert {r.scenario.inputs for r in results.values()} == {inputs}
-    fig = plots_training.boundary_figure(results, 0, int(next(iter(results.values())).recorded_steps[-1]))
-    layout = fig.layout.to_plotly_json()
-    xs = sorted(k for k in layout if k.startswith("xaxis"))
-    ys = sorted(k for k in layout if k.startswith("yaxis"))
-    assert len(xs) == len(ys) == len(results)
-    assert {layout[k]["title"]["text"] for k in xs} == {x1}
-    assert layout["yaxis"]["title"]["text"] == x2
-    # 1:1 in data units in every panel: the first y axis is anchored to the first x axis at ratio 1, and
-    # every other panel's axes match those two (plotly ignores a scale anchor on a matching axis).
-    assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
-    assert all(layout[k].get("matches") == "x" for k in xs[1:])
-    assert all(layout[k].get("matches") == "y" and "scaleanchor" not in layout[k] for k in ys[1:])
+    figs = plots_training.boundary_figures(results, 0, int(next(iter(results.values())).recorded_steps[-1]))
+    assert len(figs) == len(results)  # one chart per initializer: the page stacks them on a phone
+    for label, fig in zip(results, figs):
+        layout = fig.layout.to_plotly_json()
+        assert fig.layout.title.text == label
+        assert layout["xaxis"]["title"]["text"] == x1 and layout["yaxis"]["title"]["text"] == x2
+        # 1:1 in data units in every panel, whatever its width: y anchored to x at ratio 1
+        assert layout["yaxis"]["scaleanchor"] == "x" and layout["yaxis"]["scaleratio"] == 1
+        assert not [k for k in layout if k[1:5] == "axis" and k[5:]]  # one pair of axes: no subplots
+        # every panel has the colour bar and the legend: each reads on its own when stacked
+        assert [t.showscale is not False for t in fig.data if isinstance(t, go.Contour) and t.name == label] == [True]
+        assert [t.name for t in fig.data if isinstance(t, go.Scatter)] == ["class 0", "class 1"]
 
 
 def test_the_weights_chart_draws_each_layer_s_norm_from_the_snapshots(classic):
@@ -174,10 +170,10 @@ def test_an_initializer_whose_restarts_all_diverged_says_so_in_every_figure(blow
     note = [a for a in points.layout.annotations if "diverged" in a.text]
     assert len(note) == 1 and note[0].text == "all 4 restarts diverged<br>(loss inf/NaN)" and note[0].x == 0
 
-    sym = plots_training.distinct_figure(blown)
-    assert [a.text for a in sym.layout.annotations[:2]] == [f"{BIG}<br>(4 of 4 restarts diverged)", "He N(0, √(2/n))"]
-    assert "all 4 restarts diverged<br>(loss inf/NaN)" in [a.text for a in sym.layout.annotations]
-    for t in by_name(sym, BIG + ","):  # 32 units at step 0, then nothing to count
+    sym = plots_training.distinct_figures(blown)
+    assert [f.layout.title.text for f in sym] == [f"{BIG}<br>(4 of 4 restarts diverged)", "He N(0, √(2/n))"]
+    assert "all 4 restarts diverged<br>(loss inf/NaN)" in [a.text for a in sym[0].layout.annotations]
+    for t in by_name(sym[0], BIG + ","):  # 32 units at step 0, then nothing to count
         assert lone_markers(t)[0] and np.asarray(t.y, dtype=float)[0] == 32
 
     norms = plots_training.grad_norm_figure(blown)
@@ -191,16 +187,15 @@ def test_a_diverged_restart_s_decision_boundary_panel_says_no_prediction(blown):
     by = int(big.runs["nonfinite_step"][0])  # the first recorded step with a non-finite loss
     assert by == int(big.recorded_steps[1])
     last = int(big.recorded_steps[-1])
-    fig = plots_training.boundary_figure(blown, 0, last)
-    contours = [t for t in fig.data if isinstance(t, go.Contour)]
-    assert {t.xaxis for t in contours} == {"x2"}  # He's panel only: no 0.5 field for the diverged one
-    assert [t.showscale for t in contours] == [True, False]  # the colour bar comes with the first drawn panel
-    note = [a for a in fig.layout.annotations if "no prediction" in a.text]
+    figs = plots_training.boundary_figures(blown, 0, last)
+    drawn = [[t for t in f.data if isinstance(t, go.Contour)] for f in figs]
+    assert not drawn[0] and drawn[1]  # He's panel only: no 0.5 field for the diverged one
+    note = [a for a in figs[0].layout.annotations if "no prediction" in a.text]
     assert len(note) == 1 and note[0].text == f"restart 0 diverged<br>by step {by:,}: no prediction"
-    assert (note[0].xref, note[0].yref) == ("x domain", "y domain")  # in the first panel
-    start = plots_training.boundary_figure(blown, 0, 0)  # before the blow-up it predicts
-    assert {t.xaxis for t in start.data if isinstance(t, go.Contour)} == {"x", "x2"}
-    assert not [a for a in start.layout.annotations if "no prediction" in a.text]
+    assert (note[0].xref, note[0].yref) == ("x domain", "y domain")
+    start = plots_training.boundary_figures(blown, 0, 0)  # before the blow-up it predicts
+    assert all(any(isinstance(t, go.Contour) for t in f.data) for f in start)
+    assert not [a for f in start for a in f.layout.annotations if "no prediction" in a.text]
 
 
 def test_partly_diverged_restarts_are_counted_and_the_others_still_drawn(partly):
@@ -218,11 +213,11 @@ def test_partly_diverged_restarts_are_counted_and_the_others_still_drawn(partly)
     drawn = np.asarray(by_name(points, BIG)[0].y, dtype=float)
     assert np.isfinite(drawn).sum() >= ok.size and not [a for a in points.layout.annotations if "diverged" in a.text]
     assert all(t.name.startswith(named + ", ") for t in by_name(plots_training.grad_norm_figure(partly), BIG))
-    title = plots_training.distinct_figure(partly).layout.annotations[0].text
+    title = plots_training.distinct_figures(partly)[0].layout.title.text
     assert title == f"{BIG}<br>({bad} of 4 restarts diverged)"
     last = int(big.recorded_steps[-1])
-    kept = plots_training.boundary_figure(partly, int(ok[0]), last)
-    assert {t.xaxis for t in kept.data if isinstance(t, go.Contour)} == {"x", "x2"}
+    kept = plots_training.boundary_figures(partly, int(ok[0]), last)
+    assert all(any(isinstance(t, go.Contour) for t in f.data) for f in kept)
 
 
 # ------------------------------------------------------------------------------------------ layer names

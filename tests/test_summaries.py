@@ -288,7 +288,7 @@ def test_a_spectrum_entirely_below_the_floor_quotes_nothing() -> None:
     assert row["smallest"].startswith("all below") and row["below the rounding floor"] == "256 of 256"
     from initlab.plots import theory as plots_theory
 
-    fig = plots_theory.spectra_figure({"N(0, 0.01)": sp})
+    fig = plots_theory.spectra_panel({"N(0, 0.01)": sp}, 0)
     assert any("below the rounding floor" in a.text for a in fig.layout.annotations)
 
 

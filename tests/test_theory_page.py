@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from initlab import propagate
+from initlab.app.results.products import spectra_depths
 from initlab.signal import spectra
 from initlab.theory import meanfield as theory
 from initlab.teaching.presets import PRESETS
@@ -77,7 +78,7 @@ def test_theory_tab_draws_the_charts_of_its_open_part_and_marks_the_scenario() -
     at = open_clean({"tab": "theory", "depth": "20", "width": "64", "batch": "32"})
     figs = charts(at)
     assert len(figs) == 2  # order and chaos: phase diagram and depth scales
-    for part, n in (("spectra", 1), ("lsuv", 1)):
+    for part, n in (("spectra", len(spectra_depths(20))), ("lsuv", 1)):  # spectra: one chart per depth
         other = open_clean({"tab": "theory", "depth": "20", "width": "64", "batch": "32", "th_show": part})
         assert len(charts(other)) == n
     phase = figs[0]
@@ -125,7 +126,8 @@ def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
 def test_theory_presets_open_on_the_theory_tab(name: str) -> None:
     at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Theory"
-    assert len(charts(at)) == {"edge_of_chaos": 2, "isometry": 1, "lsuv_rescue": 1}[name]
+    spectra_charts = len(spectra_depths(PRESETS[name].scenario.depth))  # one chart per depth
+    assert len(charts(at)) == {"edge_of_chaos": 2, "isometry": spectra_charts, "lsuv_rescue": 1}[name]
     line = next(m.value for m in at.markdown if m.value.startswith("This scenario:"))
     if name == "edge_of_chaos":
         assert "(at the edge of chaos)" in line and "**σw² = 1.76**" in line and "**σb² = 0.05**" in line

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from initlab.teaching.presets import PRESETS
 from initlab.training.engine import train_many
 from initlab.signal.verdict import fmt
-from initlab.pages import train_comparison
+from initlab.pages import TrainView, train_comparison
 from tests.app_util import open_clean
 
 _RESULTS: dict[str, dict] = {}
@@ -195,13 +195,15 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
 def test_training_presets_open_on_the_training_tab_and_the_part_their_text_is_about(name: str, part: str) -> None:
     at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Training" and at.session_state["training.show_ui"] == part
-    assert len(charts(at)) == (2 if part == "Learning curves" else 1)
+    panels = len(PRESETS[name].views["training"].compare)  # symmetry: one chart per initializer
+    assert len(charts(at)) == {"Learning curves": 2, "Symmetry": panels}.get(part, 1)
 
 
 def test_each_part_of_the_training_page_draws_its_charts_and_goes_into_the_link() -> None:
     """Only the open part is drawn (the page loads what it shows); the link keeps which one."""
     at = open_clean({"tab": "training", "tr_steps": "200", "tr_restarts": "2"})
-    for pid, n in (("restarts", 1), ("boundaries", 1), ("symmetry", 1), ("layers", 1), ("curves", 2)):
+    k = len(TrainView().compare)  # boundaries and symmetry: one chart per initializer
+    for pid, n in (("restarts", 1), ("boundaries", k), ("symmetry", k), ("layers", 1), ("curves", 2)):
         at.session_state["training.show"] = pid
         at.run()
         assert len(charts(at)) == n and not at.exception, pid

@@ -88,8 +88,8 @@ def _fig_depth_scale(activation: str, sb2: float, sw2_max: float, sw2: float | N
     return plots_theory.depth_scale_figure(compute.depth_curve(activation, sb2, sw2_max), sw2, depth)
 
 
-def _fig_spectra(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
-    return plots_theory.spectra_figure({label: compute.jacobian(v) for label, v in scenarios})
+def _fig_spectra(scenarios: tuple[tuple[str, Scenario], ...], k: int) -> go.Figure:
+    return plots_theory.spectra_panel({label: compute.jacobian(v) for label, v in scenarios}, k)
 
 
 def _fig_lsuv(s: Scenario) -> go.Figure:
@@ -118,12 +118,12 @@ def _fig_train_points(pairs: Pairs) -> go.Figure:
     return plots_training.accuracy_points_figure(trained(pairs))
 
 
-def _fig_boundary(pairs: Pairs, restart: int, step: int) -> go.Figure:
-    return plots_training.boundary_figure(trained(pairs), restart, step)
+def _fig_boundary(pairs: Pairs, restart: int, step: int, k: int) -> go.Figure:
+    return plots_training.boundary_panel(trained(pairs), k, restart, step)
 
 
-def _fig_distinct(pairs: Pairs) -> go.Figure:
-    return plots_training.distinct_figure(trained(pairs))
+def _fig_distinct(pairs: Pairs, k: int) -> go.Figure:
+    return plots_training.distinct_panel(trained(pairs), k)
 
 
 def _fig_grad_norms(pairs: Pairs, what: str) -> go.Figure:
@@ -148,6 +148,20 @@ def chart(name: str, *args: Any) -> go.Figure:
     fig = compute.figure(name, args, FIGURES[name])
     st.plotly_chart(fig, width="stretch", config=CHART)
     return fig
+
+
+def panels(name: str, count: int, *args: Any, per_row: int | None = None) -> None:
+    """Charts ``FIGURES[name](*args, k)`` for k = 0 .. count - 1 (one panel each: an initializer, a depth),
+    side by side in rows of ``per_row`` (default: all of them up to 3, else 2 a row).
+
+    Streamlit stacks columns on a screen 640 px wide or less, so a phone shows one panel per row at its
+    full width; one figure of side-by-side subplots cannot reflow and was squashed there."""
+    per_row = per_row or (count if count <= 3 else 2)
+    for first in range(0, count, per_row):
+        cols = st.columns(per_row)  # a short last row keeps the others' column width
+        for k in range(first, min(first + per_row, count)):
+            with cols[k - first]:
+                chart(name, *args, k)
 
 
 def log_y(fig: go.Figure) -> bool:

@@ -171,6 +171,8 @@ def env_int(name: str, default: int, lo: int, hi: int) -> int:
 # numpy; more only brings back the interleaving the gate is there to prevent (see README, Sizing).
 PAGE_SLOTS = env_int("INITLAB_PAGE_SLOTS", 2, 1, 64)
 PAGE_GATE = FifoGate(PAGE_SLOTS)
+# Streamlit's bundled Material Symbols font: an emoji needs an emoji font, which many machines lack (an empty box).
+WAIT_ICON = ":material/hourglass_top:"
 
 
 @contextmanager
@@ -190,13 +192,13 @@ def page_slot(placeholder: object, *, timeout: float, gate: FifoGate | None = No
     def waiting(position: int) -> None:
         # One element, and a point where Streamlit may stop this run (the student left or reran).
         placeholder.info(f"Many pages are being opened at this moment: yours is number {position} in line "  # type: ignore[attr-defined]
-                         "and comes in turn.", icon="⏳")
+                         "and comes in turn.", icon=WAIT_ICON)
 
     if not gate.acquire(timeout, on_wait=waiting):
         logs.warning("busy: a page waited more than %g s for its turn (%d in line, %d slots)", timeout,
                      gate.waiting, gate.slots)
         placeholder.warning(f"The server is busy: too many pages are being opened at once (this one waited "  # type: ignore[attr-defined]
-                            f"{timeout:g} s for its turn). Press R or reload the page to retry.", icon="⏳")
+                            f"{timeout:g} s for its turn). Press R or reload the page to retry.", icon=WAIT_ICON)
         st.stop()
         raise RuntimeError("st.stop() returned: not in a Streamlit script run")  # never run the page without a slot
     try:

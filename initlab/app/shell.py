@@ -149,14 +149,14 @@ def preset_box(name: str, values: Values) -> None:
         listed = "; ".join(changed[:MAX_DIFFERENCES]) + (f"; and {len(changed) - MAX_DIFFERENCES} more"
                                                          if len(changed) > MAX_DIFFERENCES else "")
         st.info(f"**{p.title}** — you changed {listed}. The preset's text describes the preset, not what is on "
-                "screen now.", icon="🎯")
+                "screen now.", icon=":material/school:")
         with st.expander("What the preset's text says (about the preset's own settings)"):
             st.markdown(text)
         return
     body = f"**{p.title}**: {text}"
     if state.current_tab() != p.tab:
         body += f"\n\n*This text is about the **{state.TABS[p.tab]}** tab.*"
-    st.info(body, icon="🎯")
+    st.info(body, icon=":material/school:")
 
 
 def exports(values: Values, res: Result) -> None:
@@ -233,4 +233,4 @@ def notices(items: list, heading: str) -> None:  # type: ignore[type-arg]
     if not items:
         return
     lines = "\n".join(f"- {n.message}" for n in items)
-    st.warning(f"{heading}\n{lines}", icon="⚠️")
+    st.warning(f"{heading}\n{lines}", icon=":material/warning:")

@@ -474,7 +474,7 @@ def ranges_figure(curves: pd.DataFrame, log_n: bool = False) -> go.Figure:
     ``theory_hi``): the two limit lines. Unbounded ones (normal, orthogonal): ``theory_mean ± theory_std``
     drawn dotted and named "± 1 std (unbounded)", because a normal draw has no range: about a third of
     its weights lie outside ± 1 std (the He tutorial curve is this kind; same rule as ``ranges.band``).
-    Sampled min/max are markers (triangles up/down). Legend entries are "label: formula — kind", the
+    Sampled min/max are markers (triangles up/down). Legend entries are "label — kind<br>formula", the
     label from the ``label`` column when there is one, else ``init``. Rows without sampled values
     (NaN: n left out by a thinned ``ranges.plan_ranges``) get no marker.
     """
@@ -496,7 +496,8 @@ def ranges_figure(curves: pd.DataFrame, log_n: bool = False) -> go.Figure:
         any_unbounded |= not bounded
         kind = "limits" if bounded else "± 1 std (unbounded)"
         line = dict(color=colour(i), dash=dash(i) if bounded else "dot", width=2)
-        name = f"{label}: {formula} — {kind}" if label != formula else f"{formula} — {kind}"
+        # Two lines: "label: formula — kind" on one ran off a phone's screen (390 px) by 200 px.
+        name = f"{label} — {kind}<br>{formula}" if label != formula else f"{formula} — {kind}"
         ends = ((hi, "upper limit" if bounded else "mean + 1 std", True),
                 (lo, "lower limit" if bounded else "mean − 1 std", False))
         for y, which, shown in ends:
@@ -520,7 +521,8 @@ def ranges_figure(curves: pd.DataFrame, log_n: bool = False) -> go.Figure:
         fig.add_annotation(
             x=1, y=0, xref="paper", yref="paper", xanchor="right", yanchor="bottom", showarrow=False,
             font=dict(size=11),
-            text="dotted: ± 1 std of an unbounded distribution, not a range (≈32% of weights fall outside)",
+            text="dotted: ± 1 std of an unbounded distribution,<br>not a range (≈32% of weights fall outside)",
         )
     fig.add_hline(y=0, line=dict(color=REF_GREY, width=1))
-    return finish(fig, "number of inputs n (fan-in)", "weight value")
+    finish(fig, "number of inputs n (fan-in)", "weight value")
+    return fig.update_layout(height=560)  # the legend above takes up to ~9 lines on a phone

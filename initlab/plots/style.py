@@ -12,6 +12,8 @@ every figure, kept here:
 * no background or font colour and no template is set, so Streamlit's theme (light or dark) styles
   the chart;
 * legends horizontal above the plot, hover values with 3 significant digits, both axis titles set;
+* a family of panels (one per initializer or depth) is one chart per panel with :func:`panel_layout`,
+  which the app places in columns: side by side on a wide screen, one per row on a phone;
 * numbers never carry plotly's default SI-like suffixes ("180B", "5µ"): log axes write powers of ten,
   linear ones plotly's "e" notation (1.8e+11), and the tick labels set here (:func:`tick_labels`) have
   as many digits as it takes to tell neighbours apart;
@@ -307,6 +309,24 @@ def finish(
     for ax in (fig.layout.xaxis, fig.layout.yaxis):
         ax.exponentformat = "power" if ax.type == "log" else "e"
     return log_ticks(log_ticks(fig, "x"), "y")
+
+
+# A family of panels (decision boundaries and symmetry per initializer, Jacobian spectra per depth) is one
+# chart per panel, not one figure of side-by-side subplots: a plotly figure cannot reflow, so on a phone
+# (390 px) its panels were squashed to 80 px each, titles and tick labels on top of each other. The app
+# lays the panels out in columns (initlab.app.figures.panels): side by side on a wide screen, one per row
+# on a narrow one. Every panel of a family has the same layout, and the same axis ranges where they compare.
+PANEL_HEIGHT = 330
+PANEL_MARGIN = dict(l=55, r=10, t=75, b=45)  # the title and a one-line legend above the plot
+PANEL_TITLE = dict(x=0.0, xanchor="left", y=0.98, yref="container", yanchor="top", font=dict(size=15))
+PANEL_LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0)
+
+
+def panel_layout(fig: go.Figure, title: str, height: int = PANEL_HEIGHT) -> go.Figure:
+    """The layout every panel shares: its title top left, a horizontal legend between title and plot."""
+    fig.update_layout(title=dict(text=title, **PANEL_TITLE), legend=PANEL_LEGEND, margin=PANEL_MARGIN,
+                      height=height)
+    return fig
 
 
 def message_figure(text: str = EMPTY_NOTE) -> go.Figure:

@@ -11,14 +11,13 @@ from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from initlab.signal.lsuv import LsuvReport
-from initlab.plots.style import LABEL_BOX, REF_GREY, finish, colour, dash, nice_step, ref_line
+from initlab.plots.style import LABEL_BOX, REF_GREY, colour, dash, finish, nice_step, panel_layout, ref_line
 from initlab.signal.spectra import JacobianSpectra
 from initlab.theory.meanfield import DepthScaleCurve, PhaseDiagram
 
-__all__ = ["depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figure"]
+__all__ = ["depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figures", "spectra_panel"]
 
 # log2(chi1) is clipped to +-CHI_CLIP for the colours: a factor 8 per layer is already "fast".
 CHI_CLIP = 3.0
@@ -28,9 +27,6 @@ CHI_CLIP = 3.0
 # scale draws white, so it gets a white casing there (a wider white line underneath).
 EDGE = colour(2)
 EDGE_CASING = "rgba(255,255,255,0.9)"
-# Text drawn ON the heatmap (not on the page background, so the theme does not change what is under
-# it): near-black with a white halo reads on every chi1 colour, white (chi1 = 1) included.
-ON_HEATMAP = dict(size=12, color="#1a1a1a", shadow="0px 0px 3px #ffffff, 0px 0px 2px #ffffff")
 # The phase diagram's axes reach this fraction of their span beyond [0, max] on each side, so that a
 # marker on the border (σb² = 0: most scenarios) is drawn whole, not cut by the axis.
 BORDER_PAD = 0.04
@@ -88,21 +84,22 @@ def _scenario_point(fig: go.Figure, pd_: PhaseDiagram, point: tuple[float, float
 def _edge_beyond(fig: go.Figure, pd_: PhaseDiagram) -> None:
     """Say where the edge of chaos is when (part of) it lies right of the drawn σw² range, with its σw²
     at the first and last such σb² row (``critical_sw2`` is solved per row over 1e-6 .. 1e6, whatever
-    the grid). None lies left of it: the axis starts at σw² = 0."""
+    the grid). None lies left of it: the axis starts at σw² = 0. The words are in :data:`LABEL_BOX`: near-black
+    text with a white halo (its former style) all but vanished on sigmoid's dark blue, on either theme."""
     crit, sb2 = pd_.critical_sw2, pd_.sb2
     idx = np.flatnonzero(np.isfinite(crit) & (crit > float(pd_.sw2[-1])))
     if not idx.size:
         return
     a, b = idx[0], idx[-1]
+    # Short lines: the plot is ~280 px wide on a phone, and a longer line ran over the σb² axis.
     if a == b:
-        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
+        at = f"edge of chaos at<br>σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})"
     elif f"{crit[b]:.3g}" == f"{crit[a]:.3g}":  # relu: 2 on every row
-        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
+        at = f"edge of chaos at σw² = {crit[a]:.3g}<br>(σb² = {sb2[a]:.3g} to {sb2[b]:.3g})"
     else:
-        at = f"σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g}) to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
+        at = f"edge of chaos at<br>σw² = {crit[a]:.3g} (σb² = {sb2[a]:.3g})<br>to {crit[b]:.3g} (σb² = {sb2[b]:.3g})"
     fig.add_annotation(x=1.0, xref="x domain", xanchor="right", y=float(0.5 * (sb2[a] + sb2[b])), yref="y",
-                       showarrow=False, text=f"edge of chaos at {at},<br>beyond this axis →", align="right",
-                       font=ON_HEATMAP)
+                       showarrow=False, text=f"{at},<br>beyond this axis →", align="right", **LABEL_BOX)
 
 
 def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: str = "this scenario") -> go.Figure:
@@ -122,8 +119,10 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
     fig.add_trace(go.Heatmap(
         x=pd_.sw2.astype(np.float32), y=pd_.sb2.astype(np.float32), z=z.astype(np.float32), zmid=0,
         zmin=-CHI_CLIP, zmax=CHI_CLIP, colorscale="RdBu_r", customdata=pd_.chi1.astype(np.float32),
-        colorbar=dict(title=dict(text="χ₁ (log scale)"), tickvals=[-3, -2, -1, 0, 1, 2, 3],
-                      ticktext=["≤ ⅛", "¼", "½", "1", "2", "4", "≥ 8"]),
+        # Under the plot, across it: beside it, the colour bar took a third of a phone's width from the plot.
+        colorbar=dict(title=dict(text="χ₁ (log scale)", side="top"), tickvals=[-3, -2, -1, 0, 1, 2, 3],
+                      ticktext=["≤ ⅛", "¼", "½", "1", "2", "4", "≥ 8"], orientation="h", thickness=12,
+                      x=0.0, xanchor="left", len=1.0, y=-0.22, yanchor="top"),
         hovertemplate="σw² %{x:.3g}<br>σb² %{y:.3g}<br>χ₁ %{customdata:.3g}<extra></extra>", name="χ₁",
     ))
     # The edge within the drawn σw² range (beyond it, _edge_beyond names it): the axes reach a little
@@ -141,7 +140,8 @@ def phase_figure(pd_: PhaseDiagram, point: tuple[float, float] | None, label: st
         _scenario_point(fig, pd_, point, label, ranges)
     fig.update_xaxes(range=list(ranges[0]))
     fig.update_yaxes(range=list(ranges[1]))
-    return finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
+    finish(fig, "σw² (weight variance × fan-in)", "σb² (bias variance)")
+    return fig.update_layout(height=520, margin=dict(b=130))  # the colour bar below the σw² axis
 
 
 def _vline(fig: go.Figure, x: float, text: str, lo: float, hi: float, line: dict, position: str,
@@ -255,38 +255,59 @@ def _log_bins(values: list[np.ndarray]) -> dict[str, float] | None:
     return dict(start=(first - 0.5) * size, end=(last + 0.5) * size, size=size)
 
 
-def spectra_figure(spectra: Mapping[str, JacobianSpectra]) -> go.Figure:
-    """Histograms of the singular values of dh_l/dh_0 (log10 axis), one panel per depth, one colour per
-    initializer; all traces of a panel share its bins (:func:`_log_bins`), so a spike is a bar as wide
-    as the other initializer's bars. Values below the spectrum's rounding floor
-    (:meth:`~initlab.signal.spectra.JacobianSpectra.floor`) are left out: they are the dtype's rounding, not the
-    network's (the page's table counts them)."""
-    first = next(iter(spectra.values()))
-    depths = [int(d) for d in first.depths]
-    fig = make_subplots(rows=1, cols=len(depths), shared_yaxes=True,
-                        subplot_titles=[f"layer {d}" for d in depths])
+def spectra_panel(spectra: Mapping[str, JacobianSpectra], k: int) -> go.Figure:
+    """Histogram of the singular values of dh_l/dh_0 (log10 axis) at the ``k``-th depth, one colour per
+    initializer; all traces share the panel's bins (:func:`_log_bins`), so a spike is a bar as wide as
+    the other initializer's bars. Values below the spectrum's rounding floor
+    (:meth:`~initlab.signal.spectra.JacobianSpectra.floor`) are left out: they are the dtype's rounding,
+    not the network's (the page's table counts them).
+
+    One chart per depth (:func:`spectra_figures`; the page lays them out in columns), every panel with
+    the same count axis (0 to the tallest bar of any panel), so that bars compare across depths as they
+    did on one figure's shared axis.
+    """
+    logs = _spectra_logs(spectra)
+    depth = int(next(iter(spectra.values())).depths[k])
+    bins = _log_bins([x[k] for x in logs.values()])
+    fig = go.Figure()
+    for i, (label, x) in enumerate(logs.items()):
+        fig.add_trace(go.Histogram(x=x[k].astype(np.float32), name=label, marker=dict(color=colour(i)), opacity=0.65,
+                                   xbins=bins, hovertemplate="log₁₀ s %{x}<br>%{y} values<extra>" + label + "</extra>"))
+    if not any(x[k].size for x in logs.values()):  # every value below the rounding floor: say so
+        fig.add_annotation(text="every singular value<br>below the rounding floor", showarrow=False,
+                           xref="x domain", yref="y domain", x=0.5, y=0.5)
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text="log₁₀ singular value", range=[bins["start"], bins["end"]] if bins else None)
+    fig.update_yaxes(title_text="count", range=[0, 1.08 * _tallest_bar(logs) + 1])  # + 1: a bar on an edge
+    return panel_layout(fig, f"layer {depth}")
+
+
+def _spectra_logs(spectra: Mapping[str, JacobianSpectra]) -> dict[str, list[np.ndarray]]:
+    """log10 of every drawn singular value, per initializer and depth (those above the rounding floor)."""
     logs: dict[str, list[np.ndarray]] = {}
     for label, sp in spectra.items():
-        floors = sp.floor()
         with np.errstate(all="ignore"):
-            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0) & (s >= f)]) for s, f in zip(sp.singular_values, floors)]
-    for k, _ in enumerate(depths):
+            logs[label] = [np.log10(s[np.isfinite(s) & (s > 0) & (s >= f)]) for s, f in zip(sp.singular_values, sp.floor())]
+    return logs
+
+
+def _tallest_bar(logs: Mapping[str, list[np.ndarray]]) -> int:
+    """The largest count of any bar of any panel (each panel with its own bins, as drawn)."""
+    tallest = 0
+    for k in range(len(next(iter(logs.values()), []))):
         bins = _log_bins([x[k] for x in logs.values()])
-        for i, (label, x) in enumerate(logs.items()):
-            fig.add_trace(go.Histogram(x=x[k].astype(np.float32), name=label, legendgroup=label, showlegend=k == 0,
-                                       marker=dict(color=colour(i)), opacity=0.65, xbins=bins,
-                                       hovertemplate="log₁₀ s %{x}<br>%{y} values<extra>" + label + "</extra>"),
-                          row=1, col=k + 1)
-        fig.update_xaxes(title_text="log₁₀ singular value", row=1, col=k + 1,
-                         range=[bins["start"], bins["end"]] if bins else None)
-        if not any(x[k].size for x in logs.values()):  # every value below the rounding floor: say so
-            fig.add_annotation(text="every singular value<br>below the rounding floor", showarrow=False,
-                               xref=f"x{k + 1 if k else ''} domain", yref="y domain", x=0.5, y=0.5)
-    fig.update_layout(barmode="overlay")
-    fig.update_yaxes(title_text="count", row=1, col=1)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
-                      margin=dict(l=60, r=20, t=90, b=50))
-    return fig
+        if bins is None:
+            continue
+        edges = np.arange(bins["start"], bins["end"] + bins["size"] / 2, bins["size"])
+        for x in logs.values():
+            if x[k].size:
+                tallest = max(tallest, int(np.histogram(x[k].astype(np.float32), edges)[0].max()))
+    return tallest
+
+
+def spectra_figures(spectra: Mapping[str, JacobianSpectra]) -> list[go.Figure]:
+    """:func:`spectra_panel` at every depth, in order."""
+    return [spectra_panel(spectra, k) for k in range(len(next(iter(spectra.values())).depths))]
 
 
 def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str,

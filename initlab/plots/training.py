@@ -21,13 +21,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from initlab.plots.style import LABEL_BOX, finish, rgba, colour, dash
+from initlab.plots.style import LABEL_BOX, PANEL_HEIGHT, colour, dash, finish, panel_layout, rgba
 from initlab.training.engine import TrainResult, summarize
 
-__all__ = ["accuracy_points_figure", "boundary_figure", "curves_figure", "distinct_figure", "grad_norm_figure",
-           "layer_name", "layers_in_words", "never_positive"]
+__all__ = ["accuracy_points_figure", "boundary_figures", "boundary_panel", "curves_figure", "distinct_figures",
+           "distinct_panel", "grad_norm_figure", "layer_name", "layers_in_words", "never_positive"]
 
 GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
 LONE_MARKER = 9  # marker size of a point a line cannot draw (no finite neighbour)
@@ -157,108 +156,106 @@ def _no_prediction(r: TrainResult, restart: int, step: int) -> str:
     return f"restart {restart} diverged<br>by step {int(r.recorded_steps[upto][np.argmax(bad)]):,}: no prediction"
 
 
-def boundary_figure(results: Mapping[str, TrainResult], restart: int, step: int) -> go.Figure:
-    """Side by side per initializer: the predicted probability of class 1 over the input plane for
-    ``restart`` at recorded ``step`` (colour, the 0.5 contour is the decision boundary) and the
-    training points.
+def boundary_panel(results: Mapping[str, TrainResult], k: int, restart: int, step: int) -> go.Figure:
+    """The ``k``-th initializer of ``results``: the predicted probability of class 1 over the input plane
+    for ``restart`` at recorded ``step`` (colour; the 0.5 contour, black on a white casing so that it
+    reads on either theme, is the decision boundary) and the training points.
 
     The axes are named as the network saw the inputs (``scenario.inputs``: "x₁ (standardized)", or
-    "x₁" for unscaled ones) and drawn 1:1 in data units, so a circle is a circle: every panel shows the
-    same plane (the same training points), so the x axes match the first one, the y axes are shared,
-    and the first y axis is anchored to the first x axis at ratio 1 (plotly ignores a scale anchor on
-    an axis that also matches another, hence the one anchor).
+    "x₁" for unscaled ones) and drawn 1:1 in data units (the y axis anchored to the x axis at ratio 1),
+    so a circle is a circle whatever the width of the screen. Every panel of a comparison shows the same
+    plane (the same training points), with the same colour bar and legend.
 
     A panel whose restart has no finite prediction at ``step`` (its parameters, or all its outputs, are
     inf/NaN: it diverged) draws no probability and says "restart 0 diverged by step 11: no prediction",
-    the first recorded step at which its loss or parameters were not finite; the colour bar is the
-    first drawn panel's.
+    the first recorded step at which its loss or parameters were not finite.
     """
-    fig = make_subplots(rows=1, cols=len(results), subplot_titles=list(results), shared_yaxes=True)
-    scale_shown = False
-    for i, (label, r) in enumerate(results.items()):
-        X, y = np.asarray(r.data.X_train, dtype=np.float64), np.asarray(r.data.y_train)
-        gx, gy, pts = _grid(X)
-        p = None
-        if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in r.params(restart, step)):
-            with np.errstate(all="ignore"):
-                p = 1.0 / (1.0 + np.exp(-np.clip(r.decision_function(pts, restart, step), -60, 60)))
-        if p is None or not np.isfinite(p).any():  # nothing to colour: a 0.5 field would look like zero init's
-            fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False, **LABEL_BOX,
-                               text=_no_prediction(r, restart, step), row=1, col=i + 1)
-        else:
-            z = np.where(np.isfinite(p), p, 0.5).reshape(GRID, GRID).astype(np.float32)
-            fig.add_trace(go.Contour(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, zmin=0, zmax=1,
-                                     colorscale="RdBu", reversescale=True, opacity=0.75, showscale=not scale_shown,
-                                     contours=dict(start=0, end=1, size=0.1), line=dict(width=0),
-                                     colorbar=dict(title=dict(text="P(class 1)")), name=label,
-                                     hovertemplate="P(class 1) %{z:.2f}<extra></extra>"), row=1, col=i + 1)
-            fig.add_trace(go.Contour(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, showscale=False,
-                                     contours=dict(start=0.5, end=0.5, size=1, coloring="none"),
-                                     line=dict(color="black", width=2), hoverinfo="skip", name="boundary",
-                                     showlegend=False), row=1, col=i + 1)
-            scale_shown = True
-        for cls, sym in ((0, "circle"), (1, "x")):
-            m = y == cls
-            fig.add_trace(go.Scatter(x=X[m, 0].astype(np.float32), y=X[m, 1].astype(np.float32), mode="markers",
-                                     marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
-                                     name=f"class {cls}", legendgroup=f"class {cls}", showlegend=i == 0),
-                          row=1, col=i + 1)
-        fig.update_xaxes(title_text=_input_title(1, r), matches="x" if i else None, constrain="domain",
-                         row=1, col=i + 1)
-    first = next(iter(results.values()), None)
-    fig.update_yaxes(title_text=_input_title(2, first) if first else "", scaleanchor="x", scaleratio=1,
-                     constrain="domain", row=1, col=1)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.12, xanchor="left", x=0.0),
-                      margin=dict(l=60, r=20, t=80, b=50), height=360)
-    return fig
+    label, r = list(results.items())[k]
+    X, y = np.asarray(r.data.X_train, dtype=np.float64), np.asarray(r.data.y_train)
+    gx, gy, pts = _grid(X)
+    fig = go.Figure()
+    p = None
+    if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in r.params(restart, step)):
+        with np.errstate(all="ignore"):
+            p = 1.0 / (1.0 + np.exp(-np.clip(r.decision_function(pts, restart, step), -60, 60)))
+    if p is None or not np.isfinite(p).any():  # nothing to colour: a 0.5 field would look like zero init's
+        fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False, **LABEL_BOX,
+                           text=_no_prediction(r, restart, step))
+    else:
+        z = np.where(np.isfinite(p), p, 0.5).reshape(GRID, GRID).astype(np.float32)
+        x32, y32 = gx.astype(np.float32), gy.astype(np.float32)
+        fig.add_trace(go.Contour(x=x32, y=y32, z=z, zmin=0, zmax=1, colorscale="RdBu", reversescale=True,
+                                 opacity=0.75, contours=dict(start=0, end=1, size=0.1), line=dict(width=0),
+                                 colorbar=dict(title=dict(text="P(class 1)", side="right"), thickness=12, xpad=4,
+                                               tickvals=[0, 0.5, 1]),
+                                 name=label, hovertemplate="P(class 1) %{z:.2f}<extra></extra>"))
+        for color, width in (("rgba(255,255,255,0.85)", 4), ("black", 2)):  # casing, then the line
+            fig.add_trace(go.Contour(x=x32, y=y32, z=z, showscale=False, contours=dict(start=0.5, end=0.5, size=1,
+                                                                                     coloring="none"),
+                                     line=dict(color=color, width=width), hoverinfo="skip", name="boundary",
+                                     showlegend=False))
+    for cls, sym in ((0, "circle"), (1, "x")):
+        m = y == cls
+        fig.add_trace(go.Scatter(x=X[m, 0].astype(np.float32), y=X[m, 1].astype(np.float32), mode="markers",
+                                 marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
+                                 name=f"class {cls}"))
+    fig.update_xaxes(title_text=_input_title(1, r), constrain="domain")
+    fig.update_yaxes(title_text=_input_title(2, r), scaleanchor="x", scaleratio=1, constrain="domain")
+    return panel_layout(fig, label, height=PANEL_HEIGHT + 50)  # the square plot gets the width of a phone
 
 
-def distinct_figure(results: Mapping[str, TrainResult]) -> go.Figure:
-    """Distinct units per hidden layer against the step (median over restarts): 1 means every unit of
-    the layer is the same unit, the symmetry was never broken.
+def boundary_figures(results: Mapping[str, TrainResult], restart: int, step: int) -> list[go.Figure]:
+    """:func:`boundary_panel` of every initializer, in order."""
+    return [boundary_panel(results, k, restart, step) for k in range(len(results))]
 
-    One panel per initializer (side by side, one y axis for all): drawn on one plot, initializers that
-    keep every unit (N(0, 1) × 10 and He: 10 and 5) drew identical lines, one hidden under the other.
-    In a panel the colour is the initializer's and the dash the layer's; at the right end of each panel
-    a label names the layers ending at each value ("layers 1, 2" where lines coincide, as zero init's at
-    1). The y axis counts units: whole-number ticks at 1 and at every layer's width, up to the widest.
-    A diverged restart has no units to count (NaN) from its blow-up on: the panel title counts such
-    restarts, and a panel whose restarts all diverged says so in its middle.
+
+def distinct_panel(results: Mapping[str, TrainResult], k: int) -> go.Figure:
+    """Distinct units per hidden layer against the step (median over restarts) for the ``k``-th
+    initializer of ``results``: 1 means every unit of the layer is the same unit, the symmetry was never
+    broken.
+
+    One panel per initializer (the page lays them side by side; one y scale for all, from every
+    initializer's widths): drawn on one plot, initializers that keep every unit (N(0, 1) × 10 and He: 10
+    and 5) drew identical lines, one hidden under the other. The colour is the initializer's and the dash
+    the layer's; at the right end a label names the layers ending at each value ("layers 1, 2" where
+    lines coincide, as zero init's at 1). The y axis counts units: whole-number ticks at 1 and at every
+    layer's width, up to the widest. A diverged restart has no units to count (NaN) from its blow-up on:
+    the title counts such restarts, and a panel whose restarts all diverged says so in its middle.
     """
-    labels = list(results)
-    fig = make_subplots(rows=1, cols=max(len(labels), 1), shared_yaxes=True, horizontal_spacing=0.04,
-                        subplot_titles=[_named(label, r, "<br>") for label, r in results.items()])
-    widths: set[int] = set()
-    for i, (label, r) in enumerate(results.items()):
-        _, mid, _ = _quantiles(r.distinct)
-        steps = r.recorded_steps
-        widths.update(int(w) for w in r.scenario.hidden)
-        for layer in range(mid.shape[1]):
-            fig.add_trace(go.Scatter(x=steps, y=mid[:, layer], name=f"{label}, layer {layer + 1}",
-                                     legendgroup=label, showlegend=False, line=dict(color=colour(i), dash=dash(layer)),
-                                     hovertemplate=f"layer {layer + 1}: %{{y:.3g}} distinct units<extra>{label}</extra>",
-                                     **_line_style(mid[:, layer], colour(i))),
-                          row=1, col=i + 1)
-        note = _all_diverged(r)
-        if note is not None:
-            fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", text=note, showarrow=False,
-                               font=dict(size=11, color=colour(i)), row=1, col=i + 1)
-        ends: dict[float, list[int]] = {}
-        for layer in range(mid.shape[1]):
-            if np.isfinite(mid[-1, layer]):
-                ends.setdefault(float(mid[-1, layer]), []).append(layer + 1)
-        for value, layers in ends.items():
-            text = ("layers " + ", ".join(map(str, layers))) if len(layers) > 1 else f"layer {layers[0]}"
-            fig.add_annotation(x=float(steps[-1]), y=value, text=text, showarrow=False, xanchor="right",
-                               yanchor="bottom", font=dict(size=11, color=colour(i)), row=1, col=i + 1)
+    label, r = list(results.items())[k]
+    fig = go.Figure()
+    _, mid, _ = _quantiles(r.distinct)
+    steps = r.recorded_steps
+    c = colour(k)
+    for layer in range(mid.shape[1]):
+        fig.add_trace(go.Scatter(x=steps, y=mid[:, layer], name=f"{label}, layer {layer + 1}", showlegend=False,
+                                 line=dict(color=c, dash=dash(layer)),
+                                 hovertemplate=f"layer {layer + 1}: %{{y:.3g}} distinct units<extra>{label}</extra>",
+                                 **_line_style(mid[:, layer], c)))
+    note = _all_diverged(r)
+    if note is not None:
+        fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", text=note, showarrow=False,
+                           font=dict(size=11, color=c))
+    ends: dict[float, list[int]] = {}
+    for layer in range(mid.shape[1]):
+        if np.isfinite(mid[-1, layer]):
+            ends.setdefault(float(mid[-1, layer]), []).append(layer + 1)
+    for value, layers in ends.items():
+        text = ("layers " + ", ".join(map(str, layers))) if len(layers) > 1 else f"layer {layers[0]}"
+        fig.add_annotation(x=float(steps[-1]), y=value, text=text, showarrow=False, xanchor="right",
+                           yanchor="bottom", font=dict(size=11, color=c))
+    widths = {int(w) for res in results.values() for w in res.scenario.hidden}
     top = max(widths, default=1)
     ticks = sorted({1, *widths})
     fig.update_yaxes(range=[0, top * 1.12], tickmode="array", tickvals=ticks, ticktext=[str(t) for t in ticks],
                      zeroline=False)
-    _steps_axis(finish(fig, "step", "distinct units (median over restarts)"))
-    fig.update_yaxes(title_text="")
-    fig.update_yaxes(title_text="distinct units (median over restarts)", row=1, col=1)
-    return fig
+    _steps_axis(finish(fig, "step", "distinct units (median)"))
+    return panel_layout(fig, _named(label, r, "<br>"), height=PANEL_HEIGHT - 30)
+
+
+def distinct_figures(results: Mapping[str, TrainResult]) -> list[go.Figure]:
+    """:func:`distinct_panel` of every initializer, in order."""
+    return [distinct_panel(results, k) for k in range(len(results))]
 
 
 # What the per-layer chart can draw: the weights' gradient, the weights, or their ratio (the relative

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import streamlit as st
 
-from initlab.app import controls, figures, shell
+from initlab.app import controls, figures, layout, shell
 from initlab.app.results import cache as compute
 from initlab.app.shell import Values
 from initlab.pages import CompareView, compare_variants
@@ -50,7 +50,7 @@ def draw(values: Values) -> None:
     figures.chart("cmp_gradient", key)
     st.markdown("##### Saturated, dead and overflowed values")
     figures.chart("fractions", key)
-    st.dataframe(_compare_table(key, which, s.depth), hide_index=True, width="stretch")
+    layout.dataframe(_compare_table(key, which, s.depth))
 
 
 @compute.shared(shell.TEXTS)

@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 import streamlit as st
 
-from initlab.app import controls, figures, shell
+from initlab.app import controls, figures, layout, shell
 from initlab.app.results import cache as compute
 from initlab.app.shell import Values
 from initlab.pages import RangesView
@@ -35,7 +35,7 @@ def draw(values: Values) -> None:
     plan = compute.range_plan(view.inits, view.n, view.m)
     if plan:
         st.caption(plan)
-    st.dataframe(_ranges_table(view.inits, view.n, view.m), hide_index=True, width="stretch")
+    layout.dataframe(_ranges_table(view.inits, view.n, view.m))
     with st.expander("Where these formulas come from"):
         for name in view.inits:
             st.markdown(f"**{name}**: {initializers.get(name).description}")

@@ -71,8 +71,8 @@ def _theory_spectra(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts)
                   f"{fmt(spectra.NOISE_FLOOR[s.dtype])} of the largest (more where the network's values underflow "
                   f"into {s.dtype}'s smallest numbers) are {s.dtype}'s rounding, not the network's: they are not drawn, "
                   "and the table counts them.")
-    with figures.working("Multiplying Jacobians…", "spectra", pair):
-        figures.chart("spectra", pair)
+    with figures.working("Multiplying Jacobians…", "spectra", pair, 0):
+        figures.panels("spectra", len(compute.jacobian(pair[0][1]).depths), pair, per_row=2)
     st.table(_jacobian_table(pair))
     note = _jacobian_note(s, view.sw2_max, view.sb2_max)
     if note:

@@ -32,14 +32,19 @@ TRAIN_GROUPS = (("Data", ("dataset", "n_train", "n_test", "noise", "data_seed", 
                 ("Training", ("optimizer", "lr", "momentum", "steps", "batch_size", "restarts", "seed", "dtype")))
 
 
-def _train_controls(ts: TrainScenario, view: TrainView) -> None:
+def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
+    """The comparison and the settings form. Returns where a training's progress goes, where the student
+    looks: just above the form's button on the run its click started, else under the comparison (the other
+    control that starts a training), above the settings. Below the open settings (~700 px of controls)
+    it was off screen at 900 px height."""
     controls.page_control("training", "compare")
+    top = st.empty()
     # A form: a student changes several settings, then trains once (each change used to retrain at once,
     # 4-12 s each). The custom initializer's settings live in it too.
     box = st.expander("Data, network and training (the same for every initializer)", key="train_settings",
                       on_change="rerun", expanded="custom" in view.compare)
     if not box.open:
-        return
+        return top
     with box, st.form("train_form", border=False, enter_to_submit=False):
         cols = st.columns(3)
         for col, (title, names) in zip(cols, TRAIN_GROUPS):
@@ -59,7 +64,8 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> None:
                     extra = (dict(default_label=str(p.default)) if p.kind == "choice"
                              else dict(placeholder=f"default {p.default}"))
                     controls.widget(TRAIN, pname, where=c[1 + i % 3], persist=True, **extra)
-        st.form_submit_button("Train with these settings", type="primary")
+        above_button = st.empty()  # above it: a button at the bottom of the screen would push it off
+        return above_button if st.form_submit_button("Train with these settings", type="primary") else top
 
 
 @compute.shared(shell.TEXTS)
@@ -75,13 +81,12 @@ def draw(values: Values) -> None:
                 "sigmoid output) learns a 2-D dataset by gradient descent, **from several random restarts at "
                 "once**. Each restart ends differently, so judge an initialization by all of them: the line is "
                 "the median over restarts, the band the middle half.")
-    _train_controls(ts, view)
+    bar = _train_controls(ts, view)  # where the progress goes
     st.caption(train_summaries.setup_line(ts))
     if len(view.compare) < 2:
         st.info(f"Pick at least two initializers to compare ({len(view.compare)} chosen).")
         return
     pairs = train_comparison(ts, view.compare)  # the same key as products.train_key: the store finds it
-    bar = st.empty()
 
     # Only the initializers not trained yet are trained (results are kept per initializer).
     new = sum(compute.trained(v) is None for v in dict.fromkeys(v for _, v in pairs))
@@ -139,7 +144,7 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
         shell.section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
                       "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
                       "random init starts (and stays) at the layer's width.")
-        figures.chart("distinct", pairs)
+        figures.panels("distinct", len(pairs), pairs)
     else:
         shell.section("Each layer's weights during training", train_summaries.norms_caption(ts.optimizer, ts.full_batch))
         controls.page_control("training", "norms")
@@ -164,7 +169,7 @@ def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, 
                            help=f"{len(steps)} recorded steps from 0 to {int(steps[-1]):,}: the boundaries, and "
                                 "the dotted line on the curves above, show the network at this step.")
     controls.widget(TRAINING, "run", where=c[1], persist=True, hi=ts.restarts - 1)
-    figures.chart("boundary", pairs, run, int(steps[frame]))
+    figures.panels("boundary", len(pairs), pairs, run, int(steps[frame]))
 
 
 def _set_frame(n: int) -> None:
