@@ -216,7 +216,7 @@ def share_box(values: Values, tab_label: str | None) -> None:
         st.code(url, language=None, wrap_lines=True)
         # The student view is the lesson link itself, opened in a new browser tab: a new session that decodes
         # it as a student's browser does, so what the teacher sees there is what students get.
-        st.link_button("Open it as a student sees it", url, icon="🎓",
+        st.link_button("Open it as a student sees it", url, icon=":material/school:",
                        help="Opens the lesson link above in a new browser tab: the same hidden and locked controls, "
                             "the same values, tab and part as your students will get.")
 
