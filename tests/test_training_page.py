@@ -349,7 +349,7 @@ def test_the_blue_box_says_it_describes_the_preset_once_a_student_changed_it() -
     were on screen. It now lists what differs from the preset it describes."""
     at = _settings(open_clean({"preset": "train_classic", "tr_steps": "300"}))
     box = next(i.value for i in at.info if i.value.startswith("**Training: zeros"))
-    assert "you changed Steps: 15000 → 300" in box
+    assert "this page differs from the preset: Steps: 15000 → 300" in box
     at.selectbox(key="train.dataset").set_value("moons")
     at.number_input(key="train.restarts").set_value(5)
     at.form_submit_button[0].click().run()
@@ -363,20 +363,20 @@ def test_the_blue_box_says_it_describes_the_preset_once_a_student_changed_it() -
 
 
 def test_opening_another_part_does_not_call_the_text_untrue() -> None:
-    """Opening "Every restart" on train_classic changes no number the text quotes: no "you changed"; nor does
+    """Opening "Every restart" on train_classic changes no number the text quotes: no "differs from the preset"; nor does
     switching train_sigmoid_large's per-layer chart to the gradients its text points at."""
     at = open_clean({"preset": "train_classic", "tr_show": "restarts", "tr_run": "3"})
     box = next(i.value for i in at.info if i.value.startswith("**Training: zeros"))
-    assert "you changed" not in box and "between a test accuracy of" in box
+    assert "differs from the preset" not in box and "between a test accuracy of" in box
     at = open_clean({"preset": "train_sigmoid_large", "tr_norms": "grad"})
     box = next(i.value for i in at.info if i.value.startswith("**Training: sigmoid"))
-    assert "you changed" not in box and "larger than Xavier's in every layer" in box
+    assert "differs from the preset" not in box and "larger than Xavier's in every layer" in box
 
 
 def test_a_preset_opened_unchanged_has_no_changes_line() -> None:
     at = open_clean({"preset": "train_restarts"})
     box = next(i.value for i in at.info if i.value.startswith("**Training: judge"))
-    assert "you changed" not in box and "{" not in box
+    assert "differs from the preset" not in box and "{" not in box
 
 
 def test_five_initializers_say_which_one_was_dropped_and_why() -> None:

@@ -148,8 +148,9 @@ def preset_box(name: str, values: Values) -> None:
         # The text is kept one click away: quoted above a page it no longer describes, it would mislead.
         listed = "; ".join(changed[:MAX_DIFFERENCES]) + (f"; and {len(changed) - MAX_DIFFERENCES} more"
                                                          if len(changed) > MAX_DIFFERENCES else "")
-        st.info(f"**{p.title}** — you changed {listed}. The preset's text describes the preset, not what is on "
-                "screen now.", icon=":material/school:")
+        # "differs", not "you changed": a link (a teacher's lesson) may carry the changes itself.
+        st.info(f"**{p.title}** — this page differs from the preset: {listed}. The preset's text describes the "
+                "preset, not what is on screen now.", icon=":material/school:")
         with st.expander("What the preset's text says (about the preset's own settings)"):
             st.markdown(text)
         return
