@@ -9,18 +9,20 @@ neighbours), and writing a section back to a link with only the values that diff
 A new tab therefore adds a dataclass and its fields, never codec code. :func:`dataclass_of` makes a
 section's dataclass from its fields, so each setting is declared once, with its default.
 
-Only the standard library is imported (the registries are imported lazily for their choices).
+Only the standard library and :mod:`initlab.numerics.names` are imported (the registries are imported
+lazily for their choices).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+
+from initlab.numerics.names import nearest
 
 Kind = Literal["int", "float", "choice", "bool", "list", "widths"]  # widths: a tuple of layer sizes
 T = TypeVar("T")
@@ -84,6 +86,19 @@ def choices_for(field: FieldSpec) -> tuple[str, ...]:
         return tuple(activations.names())
     assert field.choices is not None, field.name
     return field.choices
+
+
+def aliases_for(field: FieldSpec) -> Mapping[str, str]:
+    """Other names of a registry field's choices (``xavier`` for ``glorot_uniform``), for suggestions only."""
+    if field.registry == "init":
+        from initlab.weights import initializers
+
+        return initializers.ALIASES
+    if field.registry == "activation":
+        from initlab.weights import activations
+
+        return activations.ALIASES
+    return {}
 
 
 def check_value(field: FieldSpec, value: Any) -> None:
@@ -200,8 +215,8 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
         valid = choices_for(field)
         if text in valid:
             return text, None
-        near = difflib.get_close_matches(text, valid, n=1, cutoff=0.75)
-        hint = f" (did you mean `{near[0]}`?)" if near else f"; valid: {', '.join(valid)}"
+        near = nearest(text, valid, aliases_for(field), cutoff=0.75)
+        hint = f" (did you mean `{near}`?)" if near else f"; valid: {', '.join(valid)}"
         raise ValueError(f"{show(text)} is not one of the choices{hint}")
     if not _NUMBER.fullmatch(text):  # float() would also take "1_000", "٣" and " 1 "
         raise ValueError(f"{show(text)} is not a number")
@@ -257,9 +272,10 @@ def over_limit(value: float, limit: float) -> tuple[str, str]:
 
 
 def did_you_mean(key: str, known: Iterable[str]) -> str:
-    """`` (did you mean `bias_value`?)`` for the nearest known key, or ``""`` when none is close."""
-    near = difflib.get_close_matches(key, list(known), n=1, cutoff=0.7)
-    return f" (did you mean `{near[0]}`?)" if near else ""
+    """`` (did you mean `bias_value`?)`` for the nearest known key (:func:`initlab.numerics.names.nearest`),
+    or ``""`` when none is close."""
+    near = nearest(key, known)
+    return f" (did you mean `{near}`?)" if near else ""
 
 
 # ------------------------------------------------------------------------------ a schema's dataclass

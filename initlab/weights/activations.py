@@ -74,8 +74,9 @@ from typing import Callable
 import numpy as np
 
 from initlab.numerics import gaussian
+from initlab.numerics.names import suggestion
 
-__all__ = ["Activation", "get", "names", "second_moment", "second_moment_gain"]
+__all__ = ["ALIASES", "Activation", "get", "names", "second_moment", "second_moment_gain"]
 
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
@@ -693,8 +694,13 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+# Other names of these activations (Keras, PyTorch, papers), for "did you mean ...?" only.
+ALIASES: dict[str, str] = {"identity": "linear", "none": "linear", "logistic": "sigmoid", "silu": "swish",
+                           "leaky": "leaky_relu", "leakyrelu": "leaky_relu", "lrelu": "leaky_relu"}
+
+
 def get(name: str) -> Activation:
-    """The :class:`Activation` registered as ``name``; ValueError naming the value and the choices."""
+    """The :class:`Activation` registered as ``name``; ValueError naming the value and the nearest name."""
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(_REGISTRY)}")
+        raise ValueError(f"unknown activation {name!r}{suggestion(str(name), _REGISTRY, ALIASES)}")
     return _REGISTRY[name]

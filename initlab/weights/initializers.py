@@ -28,6 +28,8 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
+from initlab.numerics.names import suggestion
+
 __all__ = [
     "TRUNCATED_NORMAL_STD",
     "KERNEL_KINDS",
@@ -36,6 +38,7 @@ __all__ = [
     "MODES",
     "DISTRIBUTIONS",
     "DISTRIBUTION_ALIASES",
+    "ALIASES",
     "ParamSpec",
     "InitSpec",
     "Initializer",
@@ -701,11 +704,23 @@ def names() -> list[str]:
     return list(_REGISTRY)
 
 
+# Other names students type for these initializers, for "did you mean ...?" (never accepted as such: a
+# scenario holds one name per scheme). "xavier" is Glorot & Bengio (2010), whose own formula Keras calls
+# glorot_uniform (not xavier_heuristic, the U[+-1/sqrt(n)] some tutorials call "Xavier"); "kaiming" and
+# "msra" are He et al. (2015).
+ALIASES: dict[str, str] = {
+    "xavier": "glorot_uniform", "glorot": "glorot_uniform", "xavier_uniform": "glorot_uniform",
+    "xavier_normal": "glorot_normal", "he": "he_normal", "kaiming": "he_normal", "msra": "he_normal",
+    "lecun": "lecun_normal", "normal": "random_normal", "gaussian": "random_normal", "uniform": "random_uniform",
+    "zero": "zeros", "one": "ones", "eye": "identity", "trunc_normal": "truncated_normal",
+}
+
+
 def _lookup(name: str) -> _Entry:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise ValueError(f"Unknown initializer {name!r}; choose one of {names()}") from None
+        raise ValueError(f"Unknown initializer {name!r}{suggestion(str(name), names(), ALIASES)}") from None
 
 
 def spec(name: str) -> InitSpec:
