@@ -15,14 +15,17 @@ lazily for their choices).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
-from initlab.numerics.names import nearest
+from initlab.numerics.names import nearest, suggestion
 
 Kind = Literal["int", "float", "choice", "bool", "list", "widths"]  # widths: a tuple of layer sizes
 T = TypeVar("T")
@@ -285,10 +288,47 @@ _TYPES: dict[str, Any] = {"int": int, "float": float, "choice": str, "bool": boo
                           "widths": tuple[int, ...]}
 
 
+# Set while the page state is read from a link or the widgets (:func:`deferred_checks`).
+_DEFERRED: ContextVar[bool] = ContextVar("initlab_deferred_checks", default=False)
+
+
+@contextlib.contextmanager
+def deferred_checks() -> Iterator[None]:
+    """Build settings without their constructors' checks (:meth:`Settings.check_arguments`) inside the block.
+
+    For the machinery that reads a section from a link or from the widgets (:meth:`Section.decode`,
+    :meth:`Section.from_values`, the repairs): there a scenario may hold, for a moment, a parameter of
+    another initializer (a widget keeps the stddev it had for random_normal after the student picks
+    he_normal, a preset's stddev stays when a link changes its initializer), which the section's repair then
+    drops with a notice. A ``ContextVar``, so that another thread (another student's page) is unaffected.
+    """
+    token = _DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
+def choice_error(field: FieldSpec, value: Any) -> str:
+    """``init='xavier': unknown initializer; did you mean 'glorot_uniform'? (choose one of ...)``: what a
+    constructor says about a value not among a choice field's choices (:func:`initlab.numerics.names.nearest`,
+    the rule the link codec suggests with). Starts with the field's name, as every other check's message."""
+    noun = {"init": "initializer", "activation": "activation"}.get(field.registry or "", field.name)
+    return f"{field.name}={value!r}: unknown {noun}" + suggestion(str(value), choices_for(field), aliases_for(field))
+
+
 class Settings:
     """What every dataclass made by :func:`dataclass_of` can do; ``SCHEMA`` is its fields, in order."""
 
     SCHEMA: ClassVar[tuple[FieldSpec, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if not _DEFERRED.get():
+            self.check_arguments()
+
+    def check_arguments(self) -> None:
+        """What the constructor checks, raising ``ValueError`` (nothing here; a subclass adds its rules).
+        Skipped inside :func:`deferred_checks`."""
 
     def changes(self) -> dict[str, Any]:
         """Fields that differ from the defaults, in schema order (what a share link carries)."""
@@ -323,9 +363,30 @@ def dataclass_of(fields: tuple[FieldSpec, ...]) -> Callable[[type[T]], type[T]]:
         if extra:
             raise TypeError(f"{cls.__name__} has fields outside its schema ({', '.join(extra)}): declare them "
                             "as FieldSpecs")
+        out.__init__ = _naming_unknown_keywords(out, out.__init__)  # type: ignore[method-assign]
         return out
 
     return make
+
+
+def _naming_unknown_keywords(cls: type, init: Callable[..., None]) -> Callable[..., None]:
+    """``init`` raising, for a keyword that is no field, ``TypeError: Scenario has no setting 'std'; did you
+    mean 'stddev'?`` instead of Python's bare "unexpected keyword argument" (the try costs nothing when all
+    is well; ``functools.wraps`` keeps the signature that ``help()`` and a notebook's completion show)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            init(self, *args, **kwargs)
+        except TypeError:
+            unknown = [k for k in kwargs if k not in names]
+            if unknown:
+                raise TypeError(f"{cls.__name__} has no setting {unknown[0]!r}"
+                                + suggestion(unknown[0], names)) from None
+            raise
+
+    return __init__
 
 
 Repair = Callable[[Any, Any, set[str]], tuple[Any, list[Notice]]]
@@ -373,6 +434,10 @@ class Section(Generic[T]):
         the names of the fields the link set. Keys of other sections are ignored (the caller reports
         unknown keys).
         """
+        with deferred_checks():  # the repair below drops what the value's class would refuse
+            return self._decode(raw, base)
+
+    def _decode(self, raw: Mapping[str, str], base: T) -> tuple[T, list[Notice], set[str]]:
         parsed: dict[str, tuple[Any, str | None] | ValueError] = {}
         for f in self.fields:
             if f.url_key in raw:
@@ -419,6 +484,10 @@ class Section(Generic[T]):
         A missing or invalid value keeps the base's (with a notice when it was invalid); the others are
         kept as they are. Lists from multiselects arrive as lists and are stored as tuples.
         """
+        with deferred_checks():  # the repair below drops what the value's class would refuse
+            return self._from_values(values, base)
+
+    def _from_values(self, values: Mapping[str, Any], base: T) -> tuple[T, list[Notice]]:
         out: dict[str, Any] = {}
         notices: list[Notice] = []
         for f in self.fields:

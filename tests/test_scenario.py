@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from initlab import schema
+from initlab.schema import deferred_checks
 from initlab.weights import initializers
 from initlab.training.scenario import TRAIN, TrainScenario
 from initlab.app.links import (
@@ -247,21 +248,24 @@ def test_lesson_options_round_trip():
 
 
 def test_ignored_params_are_left_out_of_links():
-    # A scenario may hold a parameter its initializer ignores (e.g. after switching init in the UI); the
-    # link must not carry it, or opening the app's own link would show an "ignored" notice.
-    s = Scenario(init="he_normal", stddev=0.3, gain=2.0).validate()
+    # While the app reads its widgets, a scenario may hold a parameter its initializer ignores (after
+    # switching init in the UI; built under deferred_checks); the link must not carry it, or opening the
+    # app's own link would show an "ignored" notice.
+    with deferred_checks():
+        s = Scenario(init="he_normal", stddev=0.3, gain=2.0)
     q = encode_query(s)
     assert q == {"v": V, "init": "he_normal"}
     state = decode_query(q, {})
     assert state.notices == ()
-    assert state.scenario.init_params() == s.init_params()
+    assert state.scenario == Scenario(init="he_normal")
 
 
 def test_irrelevant_names_the_parameters_the_initializer_does_not_take():
     assert set(irrelevant(Scenario(init="he_normal"))) == set(INIT_PARAM_NAMES)  # he_normal takes none
     unused = irrelevant(Scenario(init="random_normal"))
     assert "stddev" not in unused and "mean" not in unused and unused["gain"] == "random_normal has no such parameter"
-    assert irrelevant(Scenario(init="nope")) == {}
+    with deferred_checks():
+        assert irrelevant(Scenario(init="nope")) == {}
 
 
 def test_longest_valid_list_fits_in_a_link():
@@ -599,8 +603,14 @@ def test_validate_names_the_field_and_value(kw, field, shown):
 def test_validate_checks_the_initializer_rules():
     with pytest.raises(ValueError, match="minval"):
         Scenario(init="random_uniform", minval=1.0, maxval=0.0).validate()
-    # An ignored parameter only needs to be in range.
-    Scenario(init="he_normal", minval=1.0, maxval=0.0).validate()
+    # A parameter the initializer does not take is refused, not silently ignored, also when the
+    # scenario was built without the constructor's checks.
+    with pytest.raises(ValueError, match="he_normal takes no parameter 'minval'"):
+        Scenario(init="he_normal", minval=1.0, maxval=0.0)
+    with deferred_checks():
+        s = Scenario(init="he_normal", minval=1.0)
+    with pytest.raises(ValueError, match="he_normal takes no parameter 'minval'"):
+        s.validate()
 
 
 @pytest.mark.parametrize("sec, name, value", [

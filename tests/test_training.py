@@ -137,7 +137,7 @@ def test_tiny_networks_are_bounded_by_the_examples_budget():
 
 def test_batch_size_zero_or_larger_than_the_data_means_full_batch():
     assert TrainScenario(batch_size=0).full_batch and TrainScenario(batch_size=300).full_batch
-    assert TrainScenario(batch_size=5000 // 10 * 10).batch == 300
+    assert TrainScenario(batch_size=2000).batch == 300  # more than the 300 training points: all of them
     assert TrainScenario(batch_size=32).batch == 32 and not TrainScenario(batch_size=32).full_batch
 
 

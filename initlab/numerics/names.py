@@ -24,7 +24,8 @@ def nearest(text: str, valid: Iterable[str], aliases: Mapping[str, str] | None =
 
     In order: ``text`` itself; the same name in another case or with ``-`` for ``_`` (``ReLU`` -> ``relu``,
     ``he-normal`` -> ``he_normal``); a known other name (``aliases``, matched the same way: ``xavier`` ->
-    ``glorot_uniform``, the name Keras gives Glorot & Bengio's initializer); the closest spelling
+    ``glorot_uniform``, the name Keras gives Glorot & Bengio's initializer); the one name that starts with
+    ``text`` (3 characters at least: ``std`` -> ``stddev``); the closest spelling
     (``difflib.get_close_matches`` with ratio at least ``cutoff``). An alias only counts when its target
     is valid here.
     """
@@ -38,6 +39,9 @@ def nearest(text: str, valid: Iterable[str], aliases: Mapping[str, str] | None =
     for alias, target in (aliases or {}).items():
         if alias.lower() == key and target in names:
             return target
+    starting = [n for n in names if n.lower().startswith(key)]
+    if len(key) >= 3 and len(starting) == 1:  # an abbreviation: std -> stddev (difflib's ratio is only 0.67)
+        return starting[0]
     near = difflib.get_close_matches(text, names, n=1, cutoff=cutoff)
     return near[0] if near else None
 

@@ -15,6 +15,7 @@ import dataclasses
 from typing import Any, Self
 
 from initlab.weights.biases import NAMES as BIASES, WITHOUT_VALUE as BIASES_WITHOUT_VALUE  # noqa: F401 - re-exported
+from initlab.numerics.names import nearest
 from initlab.weights.initializers import DENSE_NONLINEARITIES, DISTRIBUTIONS, MODES
 from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery used to live here
     MAX_RAW_LENGTH,
@@ -24,8 +25,10 @@ from initlab.schema import (  # noqa: F401 - re-exported: the schema machinery u
     Section,
     Settings,
     check_value,
+    choice_error,
     choices_for,
     dataclass_of,
+    deferred_checks,
     format_value,
     over_limit,
     parse_value,
@@ -134,12 +137,44 @@ class InitParams(Settings):
         accepted = initializers.spec(self.init).params  # type: ignore[attr-defined]
         return {k: getattr(self, k) for k in INIT_PARAM_NAMES if k in accepted and getattr(self, k) is not None}
 
-    def validate(self) -> Self:
-        """Raise ``ValueError`` naming the first field whose value is outside the schema; return self."""
+    def check_arguments(self) -> None:
+        """What the constructor checks (as Keras's initializers do): every field against the schema, a name
+        not among a choice field's choices with the nearest valid one (``init='xavier': unknown
+        initializer; did you mean 'glorot_uniform'?``), and a parameter the initializer does not take
+        (``he_normal takes no parameter 'stddev' (it takes none)``), which would otherwise be silently
+        ignored while ``scenario.stddev`` still read 0.5. A parameter left at its schema default counts as
+        not given (training's default ``nonlinearity='relu'`` belongs to its default initializer).
+        ``ValueError`` for all of these; the rules between parameters (minval <= maxval) are
+        :meth:`validate`'s. The app builds its scenarios under :func:`initlab.schema.deferred_checks`
+        and drops such parameters with a notice (:func:`repair_init`)."""
         for f in self.SCHEMA:
-            check_value(f, getattr(self, f.name))
-        # Unused initializer parameters are harmless but must still be in range (checked above); the
-        # used ones must also satisfy the initializer's own rules (minval <= maxval, ...).
+            value = getattr(self, f.name)
+            if f.kind == "choice" and isinstance(value, str) and value not in choices_for(f):
+                raise ValueError(choice_error(f, value))
+            check_value(f, value)
+        from initlab.weights import initializers
+
+        accepted = initializers.spec(self.init).params  # type: ignore[attr-defined]
+        for f in self.SCHEMA:
+            value = getattr(self, f.name)
+            if f.name in INIT_PARAM_NAMES and f.name not in accepted and value is not None and value != f.default:
+                raise ValueError(_not_taken(self.init, f.name, tuple(accepted)))  # type: ignore[attr-defined]
+
+    def brief(self) -> str:
+        """``Scenario(init='random_normal', stddev=1.0, activation='linear', depth=250)``: the initializer
+        (with its parameters) and the activation, then only the fields that differ from the defaults.
+        Evaluates back to an equal scenario; the full ``repr`` lists all ~30 fields."""
+        changed = self.changes()
+        # The initializer with its parameters, the activation, then the rest in schema order.
+        order = ["init", *INIT_PARAM_NAMES, "activation"] + [f.name for f in self.SCHEMA]
+        shown = {k: getattr(self, k) for k in order if k in ("init", "activation") or k in changed}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
+    def validate(self) -> Self:
+        """Raise ``ValueError`` naming the first field whose value is outside the schema, or a parameter the
+        initializer does not take or rejects (minval > maxval, ...); return self. The engine calls it: a
+        scenario built under :func:`initlab.schema.deferred_checks` is checked here too."""
+        self.check_arguments()
         from initlab.weights import initializers
 
         initializers.get(self.init, **self.init_params())  # type: ignore[attr-defined]
@@ -150,6 +185,18 @@ class InitParams(Settings):
         cleared: dict[str, Any] = {k: None for k in INIT_PARAM_NAMES}
         cleared.update(params)
         return dataclasses.replace(self, init=init, **cleared)  # type: ignore[type-var]
+
+
+def _not_taken(init: str, name: str, accepted: tuple[str, ...]) -> str:
+    """``he_normal takes no parameter 'stddev' (it takes none); stddev is a parameter of random_normal, ...``"""
+    from initlab.weights import initializers
+
+    takes = f"it takes: {', '.join(accepted)}" if accepted else "it takes none"
+    near = nearest(name, accepted)
+    owners = [n for n in initializers.names() if name in initializers.spec(n).params]
+    return (f"{init} takes no parameter {name!r} ({takes})" + (f"; did you mean {near!r}?" if near else "")
+            + (f"; {name} is a parameter of {', '.join(owners)}" if owners else "")
+            + " (to switch initializer: .with_init(name, **params))")
 
 
 @dataclass_of(FIELDS)
@@ -190,21 +237,23 @@ def estimate_macs(s: Scenario) -> float:
     return float(s.depth) * s.batch * s.width * s.width * (2.0 if s.lsuv else 1.0)
 
 
-def check_budget(s: Scenario) -> None:
-    """Raise :class:`BudgetError` if ``s`` would exceed the per-request memory or compute budget.
+def check_budget(s: Scenario, *, max_bytes: float | None = MAX_BYTES, max_macs: float | None = MAX_MACS) -> None:
+    """Raise :class:`BudgetError` if ``s`` would need more than ``max_bytes`` of memory
+    (:func:`estimate_bytes`) or ``max_macs`` multiply-adds per pass (:func:`estimate_macs`); None lifts a limit.
 
-    The message says which limit binds, in plain words (memory first: it is the one that can take
-    the server down); ``BudgetError.limit`` is ``"memory"`` or ``"computation"``.
+    The defaults are the server's per-request budget (:data:`MAX_BYTES`, :data:`MAX_MACS`), which the app's
+    repair applies. The message says which limit binds, in plain words (memory first: it is the one that
+    can take the server down); ``BudgetError.limit`` is ``"memory"`` or ``"computation"``.
     """
     need = estimate_bytes(s)
-    if need > MAX_BYTES:
+    if max_bytes is not None and need > max_bytes:
         raise BudgetError(
             f"{s.depth} layers of {s.width} units with {s.batch} examples in {s.dtype} would need about "
-            f"{_mb(need)} of memory, more than the {_mb(MAX_BYTES)} one scenario may use: use fewer layers, "
+            f"{_mb(need)} of memory, more than the {_mb(max_bytes)} one scenario may use: use fewer layers, "
             "units or examples" + (", or float32." if s.dtype == "float64" else "."), "memory")
     macs = estimate_macs(s)
-    if macs > MAX_MACS:
-        need, most = over_limit(macs, MAX_MACS)
+    if max_macs is not None and macs > max_macs:
+        need, most = over_limit(macs, max_macs)
         raise BudgetError(
             f"{s.depth} layers of {s.width} units with {s.batch} examples would need {need} multiply-adds "
             f"per pass, more computation than the {most} one scenario may use (several seconds of the "
@@ -236,6 +285,11 @@ def repair_init(s: Any, base: Any, default: Any, key: str) -> tuple[Any, list[No
     equal. Parameters the initializer rejects (minval > maxval...) go back to ``base``'s (the preset's),
     else to the initializer's own defaults; the notice, under ``key``, says which.
     """
+    with deferred_checks():  # ``s`` and the values tried below may hold parameters s.init does not take
+        return _repair_init(s, base, default, key)
+
+
+def _repair_init(s: Any, base: Any, default: Any, key: str) -> tuple[Any, list[Notice]]:
     from initlab.weights import initializers
 
     notices: list[Notice] = []

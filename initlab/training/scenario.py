@@ -176,28 +176,33 @@ def estimate_train_bytes(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> i
     return ts.restarts * per_run + (ts.n_train + ts.n_test) * 3 * 8 + 1_000_000
 
 
-def check_train_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> None:
-    """Raise :class:`initlab.signal.scenario.BudgetError` if ``ts`` exceeds the memory or compute budget.
+def check_train_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS, *,
+                       max_bytes: float | None = MAX_TRAIN_BYTES, max_macs: float | None = MAX_TRAIN_MACS,
+                       max_examples: float | None = MAX_TRAIN_EXAMPLES) -> None:
+    """Raise :class:`initlab.signal.scenario.BudgetError` if ``ts`` would need more than ``max_bytes`` of
+    memory (:func:`estimate_train_bytes`), ``max_macs`` multiply-adds (:func:`estimate_train_macs`) or
+    ``max_examples`` examples processed (restarts x steps x batch); None lifts a limit.
 
-    The message says which limit binds and what to reduce; ``BudgetError.limit`` is ``"memory"`` or
-    ``"computation"`` (memory first: it is the one that can take the server down).
+    The defaults are the server's budget per training, which the app's repair applies. The message says
+    which limit binds and what to reduce; ``BudgetError.limit`` is ``"memory"`` or ``"computation"``
+    (memory first: it is the one that can take the server down).
     """
     need = estimate_train_bytes(ts, records)
-    if need > MAX_TRAIN_BYTES:
+    if max_bytes is not None and need > max_bytes:
         raise BudgetError(
             f"{ts.restarts} restarts x {records + 1} recorded snapshots x {_parameters(ts)} parameters would need "
-            f"about {need / 1e6:.0f} MB of memory, more than the {MAX_TRAIN_BYTES / 1e6:.0f} MB one training may "
+            f"about {need / 1e6:.0f} MB of memory, more than the {max_bytes / 1e6:.0f} MB one training may "
             "use: reduce the restarts or the hidden widths.", "memory")
     macs = estimate_train_macs(ts)
-    if macs > MAX_TRAIN_MACS:
-        need, most = over_limit(macs, MAX_TRAIN_MACS)
+    if max_macs is not None and macs > max_macs:
+        need, most = over_limit(macs, max_macs)
         raise BudgetError(
             f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step x {_weights(ts)} weights = "
             f"{need} multiply-adds, more computation than the {most} one training may use: "
             "reduce the steps, the restarts, the batch size or the hidden widths.", "computation")
     examples = float(ts.restarts) * ts.steps * ts.batch
-    if examples > MAX_TRAIN_EXAMPLES:
-        need, most = over_limit(examples, MAX_TRAIN_EXAMPLES)
+    if max_examples is not None and examples > max_examples:
+        need, most = over_limit(examples, max_examples)
         raise BudgetError(
             f"{ts.restarts} restarts x {ts.steps} steps x {ts.batch} examples per step = {need} examples, "
             f"more computation than the {most} one training may use: reduce the steps, the "
