@@ -46,6 +46,12 @@ COLUMN_TITLES: dict[str, str] = {
 _VALUE_NAMES = {"act": ("h", "activation h"), "pre": ("z", "pre-activation z")}
 
 
+def labelled(results: Mapping[str, Result] | Result) -> Mapping[str, Result]:
+    """``results`` as a label -> result mapping: a lone :class:`Result` (what a notebook holds) is labelled
+    by its initializer."""
+    return {results.scenario.init: results} if isinstance(results, Result) else results
+
+
 def _column(df: pd.DataFrame, column: str) -> np.ndarray:
     if column not in df.columns:
         raise ValueError(f"column must be one of {', '.join(map(str, df.columns))}; received {column!r}")
@@ -191,7 +197,7 @@ def _layer_lines(
 
 
 def signal_figure(
-    results: Mapping[str, Result],
+    results: Mapping[str, Result] | Result,
     column: str = "act_std",
     *,
     log_y: bool | None = None,
@@ -200,7 +206,7 @@ def signal_figure(
 ) -> go.Figure:
     """Forward signal: ``column`` (a per-layer column of ``Result.layers``) against layer, one line per result.
 
-    ``results`` maps a legend label to a result. ``log_y=None`` picks a log axis for the per-layer
+    ``results`` maps a legend label to a result (a lone result is labelled by its initializer). ``log_y=None`` picks a log axis for the per-layer
     magnitudes (``MAGNITUDE_COLUMNS``: stds, norms, ratios) and for any other column whose finite positive
     values span more than two decades (never for a column with negative values). A log axis spans at
     least MIN_LOG_SPAN decades, centred on the data, so a near-constant line looks flat. Marks per result the
@@ -208,12 +214,12 @@ def signal_figure(
     ``theory`` maps a label to per-layer predicted values (layer 1..len), drawn dotted in that label's
     colour and named "label (mean-field)".
     """
-    return _layer_lines(results, column, log_y=log_y, title=title, theory=theory,
+    return _layer_lines(labelled(results), column, log_y=log_y, title=title, theory=theory,
                         bad_attr="first_nonfinite_layer", top_down=False)
 
 
 def gradient_figure(
-    results: Mapping[str, Result],
+    results: Mapping[str, Result] | Result,
     column: str = "grad_std",
     *,
     log_y: bool | None = None,
@@ -226,7 +232,7 @@ def gradient_figure(
     overflow line is at ``first_nonfinite_grad_layer`` and the first exact 0 is searched from the top
     layer down, the direction the gradient travels.
     """
-    return _layer_lines(results, column, log_y=log_y, title=title, theory=theory,
+    return _layer_lines(labelled(results), column, log_y=log_y, title=title, theory=theory,
                         bad_attr="first_nonfinite_grad_layer", top_down=True)
 
 
@@ -426,13 +432,14 @@ def heatmap_figure(result: Result, which: str = "act", bins: int = 60) -> go.Fig
 # ------------------------------------------------------------------------------------------- fractions
 
 
-def fractions_figure(results: Mapping[str, Result]) -> go.Figure:
+def fractions_figure(results: Mapping[str, Result] | Result) -> go.Figure:
     """Share of saturated, dead and non-finite values against layer, in percent (0–100%).
 
     Colour = result, dash = quantity (saturated solid, dead dash, non-finite dot). "saturated" is drawn
     when the activation defines saturation or any value is > 0, "dead" when the activation can die or
     any value is > 0; non-finite always (a flat 0 says nothing overflowed).
     """
+    results = labelled(results)
     if not results:
         return message_figure()
     fig = go.Figure()

@@ -78,16 +78,24 @@ def _steps_axis(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: int | None = None) -> go.Figure:
+def labelled(results: Mapping[str, TrainResult] | TrainResult) -> Mapping[str, TrainResult]:
+    """``results`` as a label -> result mapping: a lone :class:`TrainResult` (what a notebook holds) is
+    labelled by its initializer."""
+    return {results.scenario.init: results} if isinstance(results, TrainResult) else results
+
+
+def curves_figure(results: Mapping[str, TrainResult] | TrainResult, what: str = "loss",
+                  step: int | None = None) -> go.Figure:
     """Median over restarts (line) and the middle half (band) of ``what`` (``loss`` or ``test_acc``)
-    against the training step, one colour per initializer; a dotted line marks ``step``.
+    against the training step, one colour per initializer (a lone result: its initializer's); a dotted
+    line marks ``step``.
 
     The statistics at a step are over the restarts finite there: those that diverged drop out (their
     count is in the legend name), and an initializer whose restarts all diverged after step 0 is one
     marker at step 0 (on the loss chart, high up: the log axis keeps it, it is true).
     """
     fig = go.Figure()
-    for i, (label, r) in enumerate(results.items()):
+    for i, (label, r) in enumerate(labelled(results).items()):
         x = r.recorded_steps
         lo, mid, hi = _quantiles(getattr(r, what))
         c = colour(i)
@@ -107,12 +115,13 @@ def curves_figure(results: Mapping[str, TrainResult], what: str = "loss", step: 
     return _steps_axis(finish(fig, "step", title, hovermode="x unified"))
 
 
-def accuracy_points_figure(results: Mapping[str, TrainResult]) -> go.Figure:
+def accuracy_points_figure(results: Mapping[str, TrainResult] | TrainResult) -> go.Figure:
     """The final test accuracy of every restart as a point, one column per initializer, with its median.
 
     A diverged restart has no accuracy to draw (NaN): the legend name counts them, and a column left
     empty says "all N restarts diverged" in its middle.
     """
+    results = labelled(results)
     fig = go.Figure()
     for i, (label, r) in enumerate(results.items()):
         acc = r.test_acc[:, -1]

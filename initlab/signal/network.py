@@ -25,7 +25,9 @@ the very same input batch, and changing the initializer never changes the inputs
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,8 +36,9 @@ from initlab.weights import activations
 from initlab.weights import biases as bias_schemes
 from initlab.weights import initializers
 from initlab.numerics import stats
+from initlab.signal import verdict as verdicts
 from initlab.signal.lsuv import LsuvReport, lsuv
-from initlab.signal.scenario import Scenario, check_budget
+from initlab.signal.scenario import MAX_BYTES, MAX_MACS, BudgetError, Scenario, check_budget
 
 SAMPLE_SIZE = 1024  # values per layer kept for percentiles and histograms (p01 rank error ~ 0.3%)
 SYMMETRY_ROWS = 8  # examples on which unit_spread (max - min across a layer's units) is averaged
@@ -61,15 +64,16 @@ class Network:
     lsuv: LsuvReport | None = None  # set when the scenario asks for LSUV
 
 
-def build(s: Scenario) -> Network:
-    """Draw the weights, biases, input batch and target of ``s`` (validated, budget-checked).
+def build(s: Scenario, *, max_bytes: float | None = MAX_BYTES, max_macs: float | None = MAX_MACS) -> Network:
+    """Draw the weights, biases, input batch and target of ``s`` (validated, checked against ``max_bytes``
+    and ``max_macs``: see :func:`initlab.signal.scenario.check_budget`; None lifts a limit).
 
     With ``s.lsuv`` the weights start orthogonal (Keras ``orthogonal``, gain 1, drawn from the same
     weight stream in place of ``s.init``: the paper's pre-initialization) and :func:`initlab.signal.lsuv.lsuv`
     then rescales them on the input batch ``x`` (Mishkin & Matas 2016).
     """
     s.validate()
-    check_budget(s)
+    check_budget(s, max_bytes=max_bytes, max_macs=max_macs)
     dtype = np.dtype(s.dtype)
     rng_x, rng_t, rng_w, rng_b = (np.random.default_rng(c) for c in np.random.SeedSequence(s.seed).spawn(4))
     shape = (s.batch, s.width)
@@ -207,15 +211,59 @@ class Result:
             if name not in ("layers", "scenario"):
                 _freeze(getattr(self, name))
 
+    def verdict(self, which: Literal["act", "pre"] = "act") -> verdicts.Verdict:
+        """Does the forward signal keep its scale from layer 1 to the top? The Signal page's verdict on
+        the activations (``which="pre"``: the pre-activations); see :func:`initlab.signal.verdict.signal_verdict`."""
+        return verdicts.signal_verdict(self, which)
 
-def propagate(s: Scenario, *, keep_grads: bool = False) -> Result:
+    def gradient_verdict(self) -> verdicts.Verdict:
+        """Is the gradient usable at the bottom of the network? The Gradients page's verdict; see
+        :func:`initlab.signal.verdict.gradient_verdict`."""
+        return verdicts.gradient_verdict(self)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(label, text) lines: what a notebook shows for this result instead of every array in it."""
+        sv, gv = self.verdict(), self.gradient_verdict()
+        bad, bad_grad = self.first_nonfinite_layer, self.first_nonfinite_grad_layer
+        where = ([f"activations from layer {bad}"] if bad is not None else []) + (
+            [f"gradients from layer {bad_grad} down"] if bad_grad is not None else [])
+        return [("signal", f"{sv.kind}: {sv.headline}"), ("gradients", f"{gv.kind}: {gv.headline}"),
+                ("inf/NaN", ", ".join(where) or f"none: every value of the {len(self.layers)} layers is finite")]
+
+    _HINT = ".layers: one row per layer · .verdict() · .gradient_verdict() · initlab.plots.figure(result) draws it"
+
+    def __repr__(self) -> str:
+        # A few lines, not the dataclass's ~9000 characters of arrays and table.
+        lines = [f"initlab Result: {self.scenario.brief()}"]
+        lines += [f"  {label}: {text}" for label, text in self._summary()]
+        return "\n".join(lines + [f"  {self._HINT}"])
+
+    def _repr_html_(self) -> str:
+        """What Jupyter shows: the same lines as ``repr``, escaped."""
+        items = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in self._summary())
+        return (f"<div><b>initlab Result</b>: <code>{html.escape(self.scenario.brief())}</code>"
+                f"<ul style='margin:0.2em 0'>{items}</ul><small>{html.escape(self._HINT)}</small></div>")
+
+
+def propagate(s: Scenario, *, keep_grads: bool = False, max_bytes: float | None = MAX_BYTES,
+              max_macs: float | None = MAX_MACS) -> Result:
     """Run the scenario's network forward and backward and measure every layer.
 
-    Raises ``ValueError`` for an invalid scenario and :class:`initlab.signal.scenario.BudgetError` for one over
-    budget; never lets a numpy warning out. With ``keep_grads`` the per-layer dL/dW and per-example
-    dl/dz arrays are returned too (for gradient checks; they cost memory).
+    Raises ``ValueError`` for an invalid scenario and :class:`initlab.signal.scenario.BudgetError` for one
+    that would need more than ``max_bytes`` of memory (an upper bound of the peak,
+    :func:`~initlab.signal.scenario.estimate_bytes`) or ``max_macs`` multiply-adds per pass
+    (depth x batch x width², :func:`~initlab.signal.scenario.estimate_macs`). The defaults are the
+    server's budget (950 MB, 2e10), so that a notebook and the app agree on what runs; on a bigger
+    machine pass larger limits, or None to lift one (``propagate(s, max_bytes=None, max_macs=None)``).
+    Never lets a numpy warning out. With ``keep_grads`` the per-layer dL/dW and per-example dl/dz arrays
+    are returned too (for gradient checks; they cost memory).
     """
-    net = build(s)
+    try:
+        net = build(s, max_bytes=max_bytes, max_macs=max_macs)
+    except BudgetError as exc:
+        raise BudgetError(f"{exc} (This is the app's budget per request: outside the app, pass "
+                          "propagate(..., max_bytes=..., max_macs=...) to raise it, or None to lift it.)",
+                          exc.limit) from None
     return run(net, s, keep_grads=keep_grads)
 
 

@@ -196,7 +196,7 @@ def _deeper_sentence(rate: float, ratio: float, depth: int) -> str | None:
             f"layers); over these {depth} layers the change is a factor {fmt(ratio)}.")
 
 
-def gradient_verdict(layers: pd.DataFrame) -> Verdict:
+def gradient_verdict(layers: pd.DataFrame | Result) -> Verdict:
     """Is the backward signal usable at the bottom of the network?
 
     Rule, in order (``g`` = ``grad_std``, the std of dl/dz_l; ``depth`` = number of rows):
@@ -213,9 +213,12 @@ def gradient_verdict(layers: pd.DataFrame) -> Verdict:
 
     The details also mention a first layer more than half saturated (its units pass almost nothing
     on to their weights). ``layers`` needs the columns ``layer``, ``grad_std`` and
-    ``weight_grad_norm``; ``grad_nonfinite`` and ``frac_saturated`` are used when present. Raises
-    ``ValueError`` for an empty table or a missing column.
+    ``weight_grad_norm``; ``grad_nonfinite`` and ``frac_saturated`` are used when present. A
+    :class:`~initlab.signal.network.Result` stands for its ``layers``. Raises ``ValueError`` for an empty
+    table or a missing column.
     """
+    if not isinstance(layers, pd.DataFrame):  # a Result: what a notebook holds
+        layers = layers.layers
     t = _table(layers, ("layer", "grad_std", "weight_grad_norm"))
     depth = len(t)
     lay = t["layer"].to_numpy()
@@ -400,8 +403,8 @@ def relative(value: float, dtype: str = "float32") -> str:
     return fmt(value)
 
 
-def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *,
-                   first: FirstLayer | None = None, dtype: str = "float32") -> Verdict:
+def signal_verdict(layers: pd.DataFrame | Result, which: Literal["act", "pre"] = "act", *,
+                   first: FirstLayer | None = None, dtype: str | None = None) -> Verdict:
     """Does the forward signal keep its scale, and its dependence on the input, from layer 1 to the top?
 
     ``which`` picks the values judged: ``"act"`` the activations h_l = f(z_l) (columns ``act_*``),
@@ -433,9 +436,18 @@ def signal_verdict(layers: pd.DataFrame, which: Literal["act", "pre"] = "act", *
     ``{which}_max``, ``{which}_example_std``, ``{which}_nonfinite``, ``frac_nonfinite``,
     ``frac_saturated``, ``frac_dead_units``, ``unit_spread`` and ``pre_mean`` / ``pre_std`` are used
     when present.
+
+    Given a :class:`~initlab.signal.network.Result` instead of its ``layers`` (what a notebook holds),
+    ``first`` defaults to :func:`first_layer` of it and ``dtype`` to its scenario's: the verdict the
+    Signal page shows. ``dtype`` of a bare table defaults to float32.
     """
     if which not in ("act", "pre"):
         raise ValueError(f"which must be 'act' or 'pre'; received {which!r}")
+    if not isinstance(layers, pd.DataFrame):
+        result = layers
+        layers, first = result.layers, first if first is not None else first_layer(result)
+        dtype = dtype or result.scenario.dtype
+    dtype = dtype or "float32"
     noun = "activations" if which == "act" else "pre-activations"
     std_of = f"The std of the {noun}"
     t = _table(layers, ("layer", f"{which}_std"))

@@ -57,8 +57,9 @@ from __future__ import annotations
 
 import functools
 import math
+import html
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,13 +67,16 @@ import numpy as np
 import pandas as pd
 
 from initlab.numerics import stats
+from initlab.numerics.format import fmt
 from initlab.weights import activations
 from initlab.weights import biases as bias_schemes
 from initlab.training import datasets
 from initlab.weights import initializers
 from initlab.signal.lsuv import lsuv
+from initlab.signal.scenario import BudgetError
 from initlab.training.scenario import (
-    ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, DEFAULT_RECORDS, INIT_FIELDS, TrainScenario, check_train_budget,
+    ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, DEFAULT_RECORDS, INIT_FIELDS, MAX_TRAIN_BYTES, MAX_TRAIN_EXAMPLES,
+    MAX_TRAIN_MACS, TrainScenario, check_train_budget,
 )
 
 __all__ = [
@@ -81,6 +85,7 @@ __all__ = [
 ]
 
 ENGINES = ("auto", "numba", "numpy")
+MAX_SHOWN_RESTARTS = 12  # a TrainResult's repr lists this many restarts' accuracies, then "… (N more)"
 Progress = Callable[[float, int], None]
 Params = list[tuple[np.ndarray, np.ndarray]]
 
@@ -479,6 +484,47 @@ class TrainResult:
         Ws, bs = _views(self.theta[restart, self._index(step)], self.scenario.sizes)
         return [(w.copy(), b.copy()) for w, b in zip(Ws, bs)]
 
+    def summary(self) -> TrainSummary:
+        """What the restarts came to at the last record (median and spread of the test accuracy, losses,
+        distinct units; diverged restarts counted and left out): :func:`summarize`."""
+        return summarize(self)
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """(label, text) lines for a notebook: the setup, the summary row the Training page's table shows
+        (the same words and digits, :func:`initlab.training.summaries.train_table`), and each restart."""
+        from initlab.training.summaries import setup_line, train_table  # same layer; summaries imports us
+
+        ts = self.scenario
+        row = train_table({ts.init: self})[0]
+        acc = self.test_acc[:, -1]
+        shown = ", ".join("diverged" if d else fmt(a) for a, d in zip(acc[:MAX_SHOWN_RESTARTS], self.diverged))
+        more = f", … ({len(acc) - MAX_SHOWN_RESTARTS} more in .runs)" if len(acc) > MAX_SHOWN_RESTARTS else ""
+        return [
+            ("setup", setup_line(ts)),
+            ("trained", f"{self.steps_done} of {ts.steps} steps, {self.engine} engine, {self.seconds:.2g} s"),
+            ("test accuracy", f"median {row['median test accuracy']}, middle half {row['middle half of restarts']}, "
+                              f"worst – best {row['worst – best']}; diverged: {row['diverged (inf/NaN loss)']}"),
+            ("loss", f"median {row['median loss at step 0']} at step 0, {row['median final loss']} at step "
+                     f"{self.steps_done}"),
+            ("distinct units at the end", f"{row['distinct units at the end']} (median per hidden layer)"),
+            ("per restart", f"test accuracy {shown}{more}"),
+        ]
+
+    _HINT = (".runs: one row per restart · .history · .summary() · initlab.plots.figure(result) draws the "
+             "learning curves")
+
+    def __repr__(self) -> str:
+        # A few lines, not the dataclass's ~28000 characters of arrays.
+        lines = [f"initlab TrainResult: {self.scenario.brief()}"]
+        lines += [f"  {label}: {text}" for label, text in self._summary()]
+        return "\n".join(lines + [f"  {self._HINT}"])
+
+    def _repr_html_(self) -> str:
+        """What Jupyter shows: the same lines as ``repr``, escaped."""
+        items = "".join(f"<li><b>{html.escape(label)}</b>: {html.escape(text)}</li>" for label, text in self._summary())
+        return (f"<div><b>initlab TrainResult</b>: <code>{html.escape(self.scenario.brief())}</code>"
+                f"<ul style='margin:0.2em 0'>{items}</ul><small>{html.escape(self._HINT)}</small></div>")
+
     def decision_function(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
         """Logits s (float64) of ``points`` (m, 2), given in the scaled input space of ``data``.
 
@@ -651,11 +697,17 @@ def _check_together(scenarios: Sequence[TrainScenario]) -> None:
 class _Trainer:
     """All runs of one or more scenarios, advanced record by record."""
 
-    def __init__(self, scenarios: Sequence[TrainScenario], records: int, engine: str) -> None:
+    def __init__(self, scenarios: Sequence[TrainScenario], records: int, engine: str,
+                 limits: Mapping[str, float | None] | None = None) -> None:
         _check_together(scenarios)
         for s in scenarios:
             s.validate()
-            check_train_budget(s, records)
+            try:
+                check_train_budget(s, records, **(limits or {}))
+            except BudgetError as exc:
+                raise BudgetError(f"{exc} (This is the app's budget per training: outside the app, pass "
+                                  "train(..., max_bytes=..., max_macs=..., max_examples=...) to raise it, or None "
+                                  "to lift it.)", exc.limit) from None
         self.start = time.perf_counter()
         self.scenarios = list(scenarios)
         ts = self.ts = scenarios[0]
@@ -743,14 +795,18 @@ class _Trainer:
 
 
 def iter_train(scenarios: Sequence[TrainScenario], *, records: int = DEFAULT_RECORDS,
-               engine: str = "auto") -> Iterator[list[TrainResult]]:
+               engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES,
+               max_macs: float | None = MAX_TRAIN_MACS,
+               max_examples: float | None = MAX_TRAIN_EXAMPLES) -> Iterator[list[TrainResult]]:
     """Train ``scenarios`` together, yielding the partial results after every recorded step.
 
     The first yield (step 0, before any update) comes as soon as the initial parameters are measured,
     then one per recorded step (about ``steps / records`` updates apart), the last one complete. Each
-    yield is a list with one :class:`TrainResult` per scenario, independent of later yields.
+    yield is a list with one :class:`TrainResult` per scenario, independent of later yields. The limits
+    are :func:`train_many`'s.
     """
-    trainer = _Trainer(scenarios, records, engine)
+    trainer = _Trainer(scenarios, records, engine,
+                       dict(max_bytes=max_bytes, max_macs=max_macs, max_examples=max_examples))
     yield trainer.results()
     while not trainer.done:
         trainer.advance()
@@ -758,16 +814,22 @@ def iter_train(scenarios: Sequence[TrainScenario], *, records: int = DEFAULT_REC
 
 
 def train_many(scenarios: Sequence[TrainScenario], *, progress: Progress | None = None,
-               records: int = DEFAULT_RECORDS, engine: str = "auto") -> list[TrainResult]:
+               records: int = DEFAULT_RECORDS, engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES,
+               max_macs: float | None = MAX_TRAIN_MACS,
+               max_examples: float | None = MAX_TRAIN_EXAMPLES) -> list[TrainResult]:
     """Train several scenarios that differ only in their initialization, in one batched computation.
 
     All restarts of all scenarios are the runs of one array computation; restart r of every scenario
     uses seed ``seed + r`` (the same draws and batches, differently scaled starting points). Raises
     ``ValueError`` if the scenarios differ in anything but :data:`INIT_FIELDS`, or are invalid, and
-    :class:`initlab.signal.scenario.BudgetError` if one is over budget. ``progress(fraction, step)`` is called
-    after every recorded step.
+    :class:`initlab.signal.scenario.BudgetError` if one needs more than ``max_bytes`` of memory,
+    ``max_macs`` multiply-adds or ``max_examples`` examples processed
+    (:func:`initlab.training.scenario.check_train_budget`). The defaults are the server's budget per
+    training (250 MB, 1e10, 1.5e8); pass larger limits, or None to lift one, on a bigger machine.
+    ``progress(fraction, step)`` is called after every recorded step.
     """
-    trainer = _Trainer(scenarios, records, engine)
+    trainer = _Trainer(scenarios, records, engine,
+                       dict(max_bytes=max_bytes, max_macs=max_macs, max_examples=max_examples))
     total = max(trainer.ts.steps, 1)
     if progress is not None:
         progress(0.0, 0)
@@ -779,9 +841,12 @@ def train_many(scenarios: Sequence[TrainScenario], *, progress: Progress | None 
 
 
 def train(ts: TrainScenario, *, progress: Progress | None = None, records: int = DEFAULT_RECORDS,
-          engine: str = "auto") -> TrainResult:
-    """Train every restart of ``ts`` together and return what was recorded (see :class:`TrainResult`)."""
-    return train_many([ts], progress=progress, records=records, engine=engine)[0]
+          engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES, max_macs: float | None = MAX_TRAIN_MACS,
+          max_examples: float | None = MAX_TRAIN_EXAMPLES) -> TrainResult:
+    """Train every restart of ``ts`` together and return what was recorded (see :class:`TrainResult`).
+    The limits are :func:`train_many`'s (None lifts one)."""
+    return train_many([ts], progress=progress, records=records, engine=engine, max_bytes=max_bytes,
+                      max_macs=max_macs, max_examples=max_examples)[0]
 
 
 def warm_up(dtypes: Sequence[str] = ("float32", "float64")) -> float:
