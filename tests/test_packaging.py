@@ -12,7 +12,6 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
-import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
