@@ -90,6 +90,7 @@ def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
     for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/app/pages/__init__.py",
                  ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py", "deploy/worker.py",
+                 "deploy/stclient.py",
                  "initlab/app/results/store.py", "initlab/app/results/build.py"):
         assert need in files
     banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s",
@@ -284,7 +285,7 @@ def test_image_starts_passes_its_healthcheck_and_serves_a_preset(image):
     assert "serving cold" not in log_before and "ERROR" not in log_before
     log = log_path.read_text(errors="replace")
     assert log.rindex("ready: ") < log.index("through haproxy")  # the public port opened after the last one
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "deploy"))
     from stclient import open_page_sync
 
     page = open_page_sync(f"http://127.0.0.1:{port}", "preset=he_relu", timeout=120)
