@@ -347,14 +347,12 @@ def test_kubernetes_manifests():
     assert ing["nginx.ingress.kubernetes.io/affinity"] == "cookie"
 
 
-def test_compose_runs_replicas_behind_a_sticky_proxy():
+def test_compose_runs_one_container_behind_its_own_proxy_only():
+    """The image's launcher is the one proxy layer (HAProxy in front of a worker per CPU): Compose adds
+    none, and keeps the public port of its earlier three-replica version (8080)."""
     compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
-    apps = [n for n, s in compose["services"].items() if s.get("image") == "initlab:latest"]
-    assert len(apps) >= 2
-    for n in apps:
-        assert compose["services"][n]["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]
-    cfg = (ROOT / "deploy/haproxy.cfg").read_text()
-    assert "cookie INITLAB_ROUTE insert" in cfg
-    for n in apps:
-        assert re.search(rf"server {n} {n}:8501 check cookie \w+", cfg)
-    assert compose["services"]["proxy"]["depends_on"] == apps
+    (name, app), = compose["services"].items()
+    assert app["image"] == "initlab:latest" and "command" not in app  # the image's CMD: deploy/launch.py
+    assert app["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]
+    assert app["ports"] == ["8080:8501"]
+    assert not (ROOT / "deploy/haproxy.cfg").exists()
