@@ -648,8 +648,8 @@ def main(argv: list[str] | None = None) -> int:
         if n_workers:
             wait_workers_up(url, n_workers, timeout=60)
         if a.warmup:
-            # Each worker has its own cache: warm every one of them (pinned by the launcher's cookie).
-            # The worker's own warm-up (deploy/worker.py), over every link of this run.
+            # Each worker has its own cache: warm every one of them (pinned by the launcher's cookie) over
+            # every link of this run, as each worker warms itself over a page of each tab (stclient.warm).
             for cookies in ([{WORKER_COOKIE: f"w{i}"} for i in range(1, n_workers + 1)] or [None]):
                 warm = stclient.warm(url, links, timeout=a.timeout * len(links), cookies=cookies)
                 print(f"warm-up{' of ' + cookies[WORKER_COOKIE] if cookies else ''}: {len(warm)} links, "

@@ -48,7 +48,10 @@ Notes:
 
 * HTTP (the health GET) is the standard library's ``http.client``, run in a thread of the event loop's
   executor by the async session (:func:`open_page`): a burst of N sessions needs N threads for it, which
-  ``benchmarks/load.py`` gives its loop.
+  ``benchmarks/load.py`` gives its loop. Measured against the hand-written asynchronous GET it replaced
+  (200 sessions at once on the launcher's two workers, five runs each, alternated): the client's own CPU
+  0.67-0.71 s against 0.29-0.37 s, the students' times no different beyond the noise (p95 2.4-4.2 s
+  against 2.1-3.9 s on a 2-core machine busy with other work).
 
 Only 127.0.0.1 / localhost URLs are accepted.
 """

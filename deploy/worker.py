@@ -13,8 +13,8 @@ deploy/launch.py starts one of these per CPU. It is ``streamlit run`` with two s
 2. **Once it listens**: it opens one page of each tab on itself, as a browser would (a websocket
    session on 127.0.0.1, with initlab's one session client ``deploy/stclient.py``), because a
    Streamlit process's first sessions cost several times the later ones (the server's own code paths,
-   not initlab's), and then writes the file ``INITLAB_READY_FILE`` names. The launcher opens the public port only when every worker has written its file, so the
-   container's health check passes only then.
+   not initlab's), and then writes the file ``INITLAB_READY_FILE`` names. The launcher opens the public
+   port only when every worker has written its file, so the container's health check passes only then.
 
 Without a usable store (``INITLAB_CACHE_DIR`` unset, the directory missing, or built by other code) the
 log says why and that the worker serves cold; it is ready as soon as it listens and has opened its
