@@ -20,7 +20,8 @@ with ``STREAMLIT_SERVER_PORT`` set to a free port and ``STREAMLIT_SERVER_ADDRESS
 front of its workers; every session keeps the cookies it is given, as a browser does, so it stays on
 one worker.
 
-Each session is one :func:`stclient.open_page` (health GET for the XSRF cookie, websocket, rerun with
+Each session is one :func:`stclient.open_page` (``deploy/stclient.py``, the client the image's worker
+warms itself with: health GET for the XSRF cookie, websocket, rerun with
 the link's query, read until ``script_finished``). Sessions are opened all at once (the start of a
 lecture) or spread evenly over ``--ramp`` seconds, links assigned round-robin (default: every preset
 of ``initlab.teaching.presets.PRESETS`` as ``preset=NAME``). Every finished session stays open (as a student's
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import shlex
@@ -55,16 +57,16 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO / "deploy"))
 
-import stclient  # noqa: E402
+import stclient  # noqa: E402  (deploy/stclient.py: one session client for the image, this and the tests)
 
 # Texts of the app's own "this failed" boxes (initlab/app/pages.py, app.py): a page showing one of
 # these is a failure for the student even though the script run finished.
@@ -107,22 +109,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_healthy(url: str, timeout: float = 60, proc: subprocess.Popen | None = None) -> None:  # type: ignore[type-arg]
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with status {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} not healthy after {timeout:g} s ({last})")
-
-
 class Server:
     """``python -m streamlit run app.py`` on a free port of 127.0.0.1, in its own process group.
 
@@ -148,7 +134,7 @@ class Server:
         self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            wait_healthy(self.url, timeout, self.proc)
+            stclient.wait_healthy(self.url, timeout, self.proc)
         except Exception as exc:
             self.stop()
             raise RuntimeError(f"{exc}\n--- server log tail ---\n{self.log_tail()}") from exc
@@ -195,9 +181,8 @@ def worker_is_up(url: str, name: str) -> bool:
     """Whether HAProxy routes a browser holding ``INITLAB_WORKER=name`` to that worker: it answers and
     sets no other worker cookie (a worker that is down is skipped and the browser gets a new cookie)."""
     try:
-        status, headers, _ = asyncio.run(stclient.http_get(url, "/_stcore/health", timeout=5,
-                                                           cookies={WORKER_COOKIE: name}))
-    except (OSError, TimeoutError, ValueError, IndexError):
+        status, headers, _ = stclient.http_get(url, "/_stcore/health", timeout=5, cookies={WORKER_COOKIE: name})
+    except (OSError, http.client.HTTPException):
         return False
     return status == 200 and f"{WORKER_COOKIE}=" not in headers.get("set-cookie", "")
 
@@ -376,6 +361,9 @@ async def run_load(url: str, sessions: int = 200, links: list[str] | None = None
         return await stclient.open_page(url, links[i % len(links)], timeout=timeout, xsrf=xsrf, hold=release,
                                         hold_timeout=timeout + ramp + 30, on_page=page_done, cookies=cookies)
 
+    # Each session's health GET is a blocking http.client call in the loop's executor: one thread per
+    # session, so that the whole burst reaches the server at once, as the students' browsers do.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=min(sessions, 1000)))
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     tasks = [asyncio.create_task(one(i)) for i in range(sessions)]
@@ -648,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             url, pid = server.url, server.pid
         else:
             stclient._check_local(url)
-            wait_healthy(url, timeout=10)
+            stclient.wait_healthy(url, timeout=10)
     except (RuntimeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         if server:
@@ -660,12 +648,13 @@ def main(argv: list[str] | None = None) -> int:
         if n_workers:
             wait_workers_up(url, n_workers, timeout=60)
         if a.warmup:
-            # Each worker has its own cache: warm every one of them (pinned by the launcher's cookie).
+            # Each worker has its own cache: warm every one of them (pinned by the launcher's cookie) over
+            # every link of this run, as each worker warms itself over a page of each tab (stclient.warm).
             for cookies in ([{WORKER_COOKIE: f"w{i}"} for i in range(1, n_workers + 1)] or [None]):
-                warm = asyncio.run(run_load(url, len(links), links, timeout=a.timeout, hold=False,
-                                            xsrf=not a.no_xsrf, cookies=cookies))
-                print(f"warm-up{' of ' + cookies[WORKER_COOKIE] if cookies else ''}: {warm['sessions']} links, "
-                      f"max {warm['max_s']} s, failures {warm['failures']}", flush=True)
+                warm = stclient.warm(url, links, timeout=a.timeout * len(links), cookies=cookies)
+                print(f"warm-up{' of ' + cookies[WORKER_COOKIE] if cookies else ''}: {len(warm)} links, "
+                      f"max {max(r.seconds for r in warm):.2f} s, "
+                      f"failures {sum(failure_reason(r) is not None for r in warm)}", flush=True)
         if a.cpu_per_page:
             assert pid is not None
             rep = cpu_per_page(url, pid, links, a.cpu_per_page, rounds=a.rounds, timeout=a.timeout,

@@ -11,18 +11,14 @@ STREAMLIT_SERVER_BASE_URL_PATH), so it keeps working when a teacher changes them
 
 import os
 import sys
-import urllib.request
+
+import stclient  # deploy/stclient.py (standard library only at import): this script's directory is on sys.path
 
 
 def main() -> int:
     port = os.environ.get("STREAMLIT_SERVER_PORT", "8501")
     base = os.environ.get("STREAMLIT_SERVER_BASE_URL_PATH", "").strip("/")
-    url = f"http://127.0.0.1:{port}/{base + '/' if base else ''}_stcore/health"
-    try:
-        with urllib.request.urlopen(url, timeout=4) as resp:  # noqa: S310 (loopback only)
-            return 0 if resp.status == 200 and resp.read().strip() == b"ok" else 1
-    except OSError:
-        return 1
+    return 0 if stclient.healthy(f"http://127.0.0.1:{port}{'/' + base if base else ''}", timeout=4) else 1
 
 
 if __name__ == "__main__":

@@ -42,7 +42,8 @@ the workers' CPU), the launcher ~23 MB and nothing while it waits; a worker is ~
 stats socket ``haproxy.sock`` (``show stat``: each worker's state and request counts) and the workers'
 ready files.
 
-Standard library only (it runs before anything else in the image); Linux.
+Standard library only (it runs before anything else in the image; ``deploy/stclient.py``, whose health
+check it uses, imports nothing else until a session opens); Linux.
 """
 
 from __future__ import annotations
@@ -58,10 +59,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+import stclient  # deploy/stclient.py: this script's directory is the first entry of sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 COOKIE = "INITLAB_WORKER"
@@ -388,12 +390,7 @@ class Launcher:
 
     def _answers(self, w: Child) -> bool:
         """Whether worker ``w`` answers its health endpoint."""
-        url = f"http://127.0.0.1:{w.port}{base_path(self.env)}/_stcore/health"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 (loopback only)
-                return w.running() and resp.status == 200
-        except OSError:
-            return False
+        return w.running() and stclient.healthy(f"http://127.0.0.1:{w.port}{base_path(self.env)}", timeout=1)
 
     def _supervise(self, w: Child, now: float) -> None:
         if w.running():

@@ -11,10 +11,10 @@ deploy/launch.py starts one of these per CPU. It is ``streamlit run`` with two s
    dictionary lookup away. (Streamlit's health endpoint answers as soon as the server listens, before
    any page ran: readiness has to come from the order of these steps.)
 2. **Once it listens**: it opens one page of each tab on itself, as a browser would (a websocket
-   session on 127.0.0.1), because a Streamlit process's first sessions cost several times the later
-   ones (the server's own code paths, not initlab's), and then writes the file ``INITLAB_READY_FILE``
-   names. The launcher opens the public port only when every worker has written its file, so the
-   container's health check passes only then.
+   session on 127.0.0.1, with initlab's one session client ``deploy/stclient.py``), because a
+   Streamlit process's first sessions cost several times the later ones (the server's own code paths,
+   not initlab's), and then writes the file ``INITLAB_READY_FILE`` names. The launcher opens the public
+   port only when every worker has written its file, so the container's health check passes only then.
 
 Without a usable store (``INITLAB_CACHE_DIR`` unset, the directory missing, or built by other code) the
 log says why and that the worker serves cold; it is ready as soon as it listens and has opened its
@@ -27,8 +27,9 @@ import os
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
+
+import stclient  # deploy/stclient.py: this script's directory is the first entry of sys.path
 
 ROOT = Path(__file__).resolve().parents[1]
 WARM_TIMEOUT = 120.0  # seconds for the worker to listen and for its own pages (then it is ready anyway)
@@ -72,50 +73,17 @@ def warm_links() -> list[str]:
     return ["", *first.values()]
 
 
-def open_page(port: int, base: str, query: str, timeout: float) -> bool:
-    """One browser-like session on this server: the health GET, then the websocket and one script
-    run of ``?query``; whether the run finished successfully."""
-    from streamlit.proto.BackMsg_pb2 import BackMsg
-    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-    from websockets.sync.client import connect
-
-    origin = f"http://127.0.0.1:{port}"
-    with urllib.request.urlopen(f"{origin}{base}/_stcore/health", timeout=timeout) as resp:  # noqa: S310
-        resp.read()
-    msg = BackMsg()
-    cs = msg.rerun_script
-    cs.query_string = query
-    cs.widget_states.SetInParent()
-    cs.context_info.url = f"{origin}{base}/" + (f"?{query}" if query else "")
-    deadline = time.monotonic() + timeout
-    with connect(f"ws://127.0.0.1:{port}{base}/_stcore/stream", subprotocols=["streamlit"], origin=origin,  # type: ignore[list-item]
-                 compression=None, max_size=None, open_timeout=timeout, close_timeout=2) as ws:
-        ws.send(msg.SerializeToString())
-        fwd = ForwardMsg()
-        while True:
-            fwd.ParseFromString(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-            if fwd.WhichOneof("type") == "script_finished" and fwd.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                return fwd.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
-
-
 def warm_then_ready(port: int, base: str, ready_file: str | None) -> None:
     """Wait until this server listens, open :func:`warm_links` on it, then write ``ready_file``."""
     from initlab.app import logs
 
+    url = f"http://127.0.0.1:{port}{base}"
     t0 = time.monotonic()
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{base}/_stcore/health", timeout=2):  # noqa: S310
-                    break
-            except OSError:
-                if time.monotonic() - t0 > WARM_TIMEOUT:
-                    raise TimeoutError(f"the server did not listen on port {port} within {WARM_TIMEOUT:g} s") from None
-                time.sleep(0.05)
-        listening = time.monotonic() - t0
+        listening = stclient.wait_healthy(url, WARM_TIMEOUT, interval=0.05)
         pages = warm_links()
-        failed = [q or "(bare link)" for q in pages
-                  if not open_page(port, base, q, max(1.0, WARM_TIMEOUT - (time.monotonic() - t0)))]
+        results = stclient.warm(url, pages, timeout=max(1.0, WARM_TIMEOUT - (time.monotonic() - t0)))
+        failed = [r.query or "(bare link)" for r in results if not r.ok]
         logs.logger().info("worker pid %d ready: listening after %.1f s, opened %d pages on itself in %.1f s%s",
                            os.getpid(), listening, len(pages), time.monotonic() - t0 - listening,
                            f" ({len(failed)} failed: {', '.join(failed)})" if failed else "")

@@ -93,11 +93,13 @@ def test_a_shared_figure_sends_exactly_what_the_figure_would() -> None:
         assert json.loads(sent)["data"]
 
 
-def test_ready_to_send_keeps_the_figure_object() -> None:
-    fig = go.Figure(go.Scatter(y=[1, 3, 2]))
+def test_ready_to_send_makes_the_same_figure_with_its_dictionary_made_once() -> None:
+    fig = go.Figure(go.Scatter(y=[1, 3, 2]), layout={"yaxis": {"type": "log"}})
     spec = go.Figure.to_dict(fig)
-    same = compute.ready_to_send(fig)
-    assert same is fig and fig.to_dict() == spec
+    ready = compute.ready_to_send(fig)
+    assert isinstance(ready, go.Figure) and type(fig) is go.Figure  # built, not converted
+    assert ready.to_dict() is ready.to_dict() and ready.to_dict() == spec  # made once, what plotly would send
+    assert go.Figure.to_dict(ready) == spec and ready.layout.yaxis.type == "log"  # the same figure
 
 
 def test_a_result_read_by_peek_counts_as_used() -> None:

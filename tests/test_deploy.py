@@ -90,6 +90,7 @@ def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
     for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/app/pages/__init__.py",
                  ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py", "deploy/worker.py",
+                 "deploy/stclient.py",
                  "initlab/app/results/store.py", "initlab/app/results/build.py"):
         assert need in files
     banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s",
@@ -284,7 +285,7 @@ def test_image_starts_passes_its_healthcheck_and_serves_a_preset(image):
     assert "serving cold" not in log_before and "ERROR" not in log_before
     log = log_path.read_text(errors="replace")
     assert log.rindex("ready: ") < log.index("through haproxy")  # the public port opened after the last one
-    sys.path.insert(0, str(ROOT / "benchmarks"))
+    sys.path.insert(0, str(ROOT / "deploy"))
     from stclient import open_page_sync
 
     page = open_page_sync(f"http://127.0.0.1:{port}", "preset=he_relu", timeout=120)
@@ -346,14 +347,12 @@ def test_kubernetes_manifests():
     assert ing["nginx.ingress.kubernetes.io/affinity"] == "cookie"
 
 
-def test_compose_runs_replicas_behind_a_sticky_proxy():
+def test_compose_runs_one_container_behind_its_own_proxy_only():
+    """The image's launcher is the one proxy layer (HAProxy in front of a worker per CPU): Compose adds
+    none, and keeps the public port of its earlier three-replica version (8080)."""
     compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
-    apps = [n for n, s in compose["services"].items() if s.get("image") == "initlab:latest"]
-    assert len(apps) >= 2
-    for n in apps:
-        assert compose["services"][n]["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]
-    cfg = (ROOT / "deploy/haproxy.cfg").read_text()
-    assert "cookie INITLAB_ROUTE insert" in cfg
-    for n in apps:
-        assert re.search(rf"server {n} {n}:8501 check cookie \w+", cfg)
-    assert compose["services"]["proxy"]["depends_on"] == apps
+    (name, app), = compose["services"].items()
+    assert app["image"] == "initlab:latest" and "command" not in app  # the image's CMD: deploy/launch.py
+    assert app["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py"]
+    assert app["ports"] == ["8080:8501"]
+    assert not (ROOT / "deploy/haproxy.cfg").exists()

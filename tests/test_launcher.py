@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "deploy"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "deploy"))
 
 import launch  # noqa: E402
 import load  # noqa: E402
@@ -180,14 +180,6 @@ def _alive(pid: int) -> bool:
 # --------------------------------------------------------------------------- readiness waits for the store
 
 
-def _health(url: str) -> bool:
-    try:
-        status, _, body = asyncio.run(stclient.http_get(url, "/_stcore/health", timeout=2))
-    except (OSError, TimeoutError, ValueError, IndexError):
-        return False
-    return status == 200 and body.strip() == b"ok"
-
-
 @pytest.mark.timeout(240)
 def test_a_worker_is_ready_only_once_its_store_is_loaded(tmp_path):
     _need_haproxy()
@@ -223,14 +215,14 @@ def test_a_worker_is_ready_only_once_its_store_is_loaded(tmp_path):
         cfg = (tmp_path / "run" / "haproxy.cfg").read_text()
         worker_url = "http://" + re.search(r"server w1 (127\.0\.0\.1:\d+)", cfg).group(1)  # type: ignore[union-attr]
         for _ in range(20):  # 4 s with the store still loading: nothing answers, nothing is ready
-            assert not _health(url) and not _health(worker_url)
+            assert not stclient.healthy(url) and not stclient.healthy(worker_url)
             assert not (tmp_path / "run" / "ready-w1").exists()
             time.sleep(0.2)
         assert "through haproxy" not in log_path.read_text()
         os.write(fd, content)
         os.close(fd)
         fd = None
-        load.wait_healthy(url, 90, proc)
+        stclient.wait_healthy(url, 90, proc)
         log = log_path.read_text()
         assert f"precomputed store {path} loaded: 1 entries" in log and "serving 1 stored products" in log, log
         assert log.index("loaded: 1 entries") < log.index("ready: ") < log.index("through haproxy")
@@ -302,7 +294,7 @@ def launched(tmp_path_factory):
                                 start_new_session=True)
     run = Running(proc, port, tmp / "run", log_path)
     try:
-        load.wait_healthy(run.url, 90, proc)
+        stclient.wait_healthy(run.url, 90, proc)
         load.wait_workers_up(run.url, 2, timeout=60)
     except RuntimeError as exc:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -328,7 +320,7 @@ def _page(run: Running, cookies: dict[str, str] | None = None) -> stclient.PageR
 
 def _fresh_cookie(run: Running) -> tuple[str, str]:
     """A browser without cookies asks for the health endpoint: (its worker cookie, the raw header)."""
-    status, headers, body = asyncio.run(stclient.http_get(run.url, "/_stcore/health"))
+    status, headers, body = stclient.http_get(run.url, "/_stcore/health")
     assert status == 200 and body.strip() == b"ok"
     jar: dict[str, str] = {}
     stclient._store_cookies(jar, headers.get("set-cookie", ""))
@@ -371,8 +363,7 @@ def test_each_browser_stays_on_its_worker(launched):
         for _ in range(2):
             page = _page(launched, {launch.COOKIE: worker})
             assert page.cookies[launch.COOKIE] == worker
-            status, headers, _ = asyncio.run(stclient.http_get(launched.url, "/_stcore/host-config",
-                                                               cookies=page.cookies))
+            status, headers, _ = stclient.http_get(launched.url, "/_stcore/host-config", cookies=page.cookies)
             assert status == 200 and launch.COOKIE not in headers.get("set-cookie", "")  # no new cookie
         assert launched.requests_to(worker) >= before[worker] + 6  # 2 x (health, websocket, host-config)
         assert launched.requests_to(other) == before[other]
@@ -456,7 +447,7 @@ def test_sigterm_stops_everything_cleanly(launched):
     assert time.monotonic() - t0 < 10
     assert not [p for p in tree[1:] if _alive(p)], "children left behind"
     with pytest.raises(OSError):
-        asyncio.run(stclient.http_get(launched.url, "/_stcore/health", timeout=5))
+        stclient.http_get(launched.url, "/_stcore/health", timeout=5)
     assert "SIGTERM: stopping haproxy and 2 worker(s)" in launched.log()
 
 

@@ -1,4 +1,5 @@
-"""The browserless load client (benchmarks/stclient.py, benchmarks/load.py) against a real server.
+"""The Streamlit session client (deploy/stclient.py) and the load benchmark (benchmarks/load.py) against a
+real server.
 
 One ``streamlit run app.py`` on a free port of 127.0.0.1 for the module; every test talks to it over
 Streamlit's websocket protocol exactly as the load generator does.
@@ -12,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCH))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "deploy"))
 
 import load  # noqa: E402
 import stclient  # noqa: E402
@@ -45,6 +47,36 @@ def test_only_local_urls_are_accepted():
     with pytest.raises(ValueError):
         stclient._check_local("https://127.0.0.1:8501")
     assert stclient._check_local("http://127.0.0.1:8501/base/")[2] == "/base"
+
+
+def test_health_over_the_standard_library_s_http(server_url):
+    status, headers, body = stclient.http_get(server_url, "/_stcore/health")
+    assert status == 200 and body.strip() == b"ok"
+    assert "_streamlit_xsrf=" in headers["set-cookie"]  # XSRF on (config.toml): the browser's cookie
+    assert stclient.healthy(server_url)
+    assert stclient.wait_healthy(server_url, timeout=5) < 5
+    down = f"http://127.0.0.1:{load.free_port()}"
+    assert not stclient.healthy(down, timeout=1)
+    with pytest.raises(RuntimeError, match="not healthy after"):
+        stclient.wait_healthy(down, timeout=0.3)
+
+
+def test_warm_opens_each_link_once_in_order(server_url):
+    pages = stclient.warm(server_url, ["preset=he_relu", "tab=learn"], timeout=120)
+    assert [p.query for p in pages] == ["preset=he_relu", "tab=learn"]
+    assert all(p.ok and load.failure_reason(p) is None for p in pages), [p.error for p in pages]
+    assert pages[0].finished_at < pages[1].started_at  # one after the other
+
+
+def test_importing_the_client_needs_only_the_standard_library():
+    """The container's health check and the launcher import it: no Streamlit, no websockets, until a
+    session opens."""
+    import subprocess
+
+    code = ("import sys; sys.path.insert(0, 'deploy'); import stclient; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('streamlit', 'websockets')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_preset_page_finishes_with_charts(server_url):

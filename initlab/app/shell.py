@@ -15,7 +15,6 @@ import pandas as pd
 import plotly.graph_objects as go
 import pyarrow as pa
 import streamlit as st
-from streamlit import dataframe_util
 
 from initlab.app import figures, logs, state
 from initlab.app.links import CONTROLS, differences, lesson_lock
@@ -86,9 +85,10 @@ def static_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def table(rows: list[dict[str, Any]]) -> pa.Table:
-    """``rows`` as the Arrow table ``st.dataframe(rows)`` would make of them (Streamlit's own conversion),
-    made once: a cached table is sent without building a DataFrame on every run."""
-    return dataframe_util.convert_pandas_df_to_arrow_table(pd.DataFrame(rows))
+    """``rows`` as the Arrow table ``st.dataframe(rows)`` would make of them (pyarrow's own conversion, as
+    Streamlit's; every column of these rows has one type, so Streamlit's fallback for mixed columns is
+    never needed), made once: a cached table is sent without building a DataFrame on every run."""
+    return pa.Table.from_pandas(pd.DataFrame(rows))
 
 
 def part_tabs(section_id: str, parts: Mapping[str, str], current: str) -> tuple[str, Any]:

@@ -6,12 +6,30 @@ mutate a result. Heavy computations run at most ``INITLAB_MAX_CONCURRENT`` at a 
 cores of the 2-core machines this was sized on): a burst of students queues instead of exhausting
 memory, each waiting at most ``INITLAB_QUEUE_TIMEOUT`` seconds before getting a "busy" message.
 
-The caches are :class:`Shared` (a dictionary with its own lock), not ``st.cache_resource``: a hit in
-Streamlit's cache hashes every argument with its own hasher (about 0.3 ms for a scenario) and a page
-asks five to twenty times per run; here a hit is one dictionary lookup on the frozen dataclass's hash.
-Like ``st.cache_resource``, a key asked for by many sessions at once is computed once, the others
-wait for it. A page run waiting for a computation, or running one, gives its page slot
-(:mod:`initlab.app.gate`) to the queue meanwhile.
+The caches are :class:`Shared` (a dictionary with its own lock), not ``st.cache_resource``. Like
+``st.cache_resource``, a key asked for by many sessions at once is computed once, the others wait for
+it; what Streamlit's cache does not do, and the pages need:
+
+* a page asks whether a result or a chart is ready (``.has``, :func:`figure_ready`, :func:`trained`) to
+  decide on a spinner without computing it; a cached Streamlit function has no public way to peek;
+* a page run waiting for another session's computation, or running one, gives its page slot
+  (:mod:`initlab.app.gate`) to the queue meanwhile, and a wait longer than ``INITLAB_QUEUE_TIMEOUT``
+  ends in a "busy" message; in Streamlit's cache it would wait on the cache's lock, holding its slot,
+  without limit;
+* a Training comparison claims each initializer it lacks (:meth:`Shared.claim` / :meth:`Shared.finish`)
+  and trains them together while drawing progress and partial curves, and a session needing one of them
+  meanwhile waits for it; a Streamlit cached function computes one key and replays no elements drawn
+  while it ran.
+
+Nor is Streamlit's cache faster here. A hit is one dictionary lookup on the frozen dataclass's hash,
+0.007 ms; ``st.cache_resource`` with ``hash_funcs={Scenario: hash, TrainScenario: hash}`` takes 0.14 ms
+per hit on a scenario (1.2 ms without ``hash_funcs``) and 0.31 ms on a chart's key, and a page asks five
+to twenty times per run. Measured with every result and chart cache of this module made a
+``st.cache_resource`` (trainings kept here), same store, back to back on the 2-core machine
+(``benchmarks/load.py --launch "python deploy/launch.py" --cpu-per-page 5 --server-env INITLAB_WORKERS=1
+...``): server CPU per page 21.6 / 22.4 ms against 20.4 / 22.0 ms here, at 20 pages per link 24.3
+against 23.1 ms; 200 students at once on two workers showed no difference beyond the noise (p95
+4.5-5.4 s against 4.5-4.9 s on a machine busy with other work).
 
 In front of those caches, each cached function looks in the precomputed store (:mod:`initlab.app.results.store`, built by
 ``python -m initlab.app.results.build DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
@@ -399,18 +417,20 @@ class SpecFigure(go.Figure):
     change it (Streamlit only serialises it), nor the figure (which is shared anyway).
     """
 
-    _initlab_spec: dict[str, Any]
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__(spec)
+        self._initlab_spec = spec
 
     def to_dict(self) -> dict[str, Any]:
         return self._initlab_spec
 
 
 def ready_to_send(fig: go.Figure) -> SpecFigure:
-    """``fig`` itself, turned into a :class:`SpecFigure` holding its dictionary (no copy, no re-validation)."""
-    spec = go.Figure.to_dict(fig)
-    fig.__class__ = SpecFigure  # same object and state; only to_dict() changes
-    fig._initlab_spec = spec
-    return fig  # type: ignore[return-value]
+    """``fig`` as a :class:`SpecFigure`: built once per figure from its dictionary (about 10 ms of plotly's
+    validation, measured over the preset charts, on top of building the chart; each draw then saves
+    2 ms per chart and student). The copy is the price of constructing the figure through plotly's own
+    constructor instead of changing the class of the object it was built as."""
+    return SpecFigure(go.Figure.to_dict(fig))
 
 
 _FIGURES: Shared[SpecFigure] = Shared(CACHE_ENTRIES * 8, "figure")
