@@ -19,6 +19,18 @@ threadpool_limits(1)
 os.environ.setdefault("INITLAB_WARMUP", "0")
 
 
+def pytest_configure(config):
+    """The slow tiers, so that ``python -m pytest -m "not browser and not deploy and not slow"`` runs
+    the rest in about a minute (README, Tests). Registered here rather than in pytest.ini so that the
+    markers live next to the fixtures the tiers share."""
+    for line in (
+        "browser: drives a real Chromium through Playwright (tests/test_browser.py)",
+        "deploy: builds or starts the deployment: launcher, haproxy, Dockerfile, server processes",
+        "slow: takes more than ~5 s for another reason (many app pages, long training runs, ...)",
+    ):
+        config.addinivalue_line("markers", line)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_component_scan():
     """AppTest scans every installed distribution for custom-component manifests at each

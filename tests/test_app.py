@@ -219,6 +219,7 @@ def preset_run(name: str) -> AppTest:
     return _PRESET_RUNS[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_opens_on_its_page_with_charts(name: str) -> None:
     at = preset_run(name)
@@ -238,6 +239,7 @@ def test_every_preset_opens_on_its_page_with_charts(name: str) -> None:
     assert share_links(at)[0] == f"?v=2&preset={name}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n, p in PRESETS.items() if p.tab == "signal"])
 def test_signal_preset_charts_show_the_engines_numbers(name: str) -> None:
     """The first chart's measured line is ``propagate(scenario).layers['act_std']``, value for value."""
@@ -273,6 +275,7 @@ _NUMBER_IN_TEXT = r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?%?(?![\w])"
 _DERIVATION = r"\([^()]*=[^()]*\)|(?:sqrt\(\d+\)|[\d./]+)(?:\s*[x×*/+]\s*(?:sqrt\(\d+\)|[\d./]+))+\s*=\s*[\d./e+-]+|=\s*[\d./]+(?:\s*[+]\s*[\d./]+)*"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_number_a_preset_quotes_is_visible_on_its_opening_view(name: str) -> None:
     """Each number in a preset's text is shown by the page it opens on (verdict, summary line, table,
@@ -582,6 +585,7 @@ def test_changing_a_control_updates_the_address_bar_and_share_box() -> None:
     assert notices(at) == []
 
 
+@pytest.mark.slow
 def test_picking_a_preset_moves_the_controls_and_the_address_bar() -> None:
     at = open_link({"depth": "abc"})
     assert notices(at)
@@ -630,6 +634,7 @@ def test_the_learn_page_has_show_me_buttons_to_training_and_theory_presets() -> 
     assert {n for n, p in PRESETS.items() if p.tab in PARTS} <= set(names)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("i, name", LEARN_BUTTONS, ids=[f"{i}-{name}" for i, name in LEARN_BUTTONS])
 def test_every_show_me_button_opens_its_presets_page_and_part(i: int, name: str) -> None:
     """The button applies the preset and opens its page; on Training and Theory, the part its text (and the
@@ -772,6 +777,7 @@ def test_warm_up_computes_every_preset_and_compare_variant(monkeypatch) -> None:
     assert started == [todo]
 
 
+@pytest.mark.slow
 def test_notices_stay_when_a_preset_parameter_does_not_apply_to_the_links_initializer() -> None:
     # Fuzz case 1333: the page's scenario (stddev None for orthogonal) differed from the decoded link's
     # (the preset's stddev kept), so the app thought the student had moved on and dropped the notices.
@@ -780,6 +786,7 @@ def test_notices_stay_when_a_preset_parameter_does_not_apply_to_the_links_initia
     assert any("maxval" in n for n in notices(at))
 
 
+@pytest.mark.slow
 def test_preset_link_whose_initializer_rejects_its_parameters_keeps_its_notice() -> None:
     at = open_link({"preset": "std1_explodes", "init": "random_uniform", "minval": "1", "maxval": "0"})
     assert_healthy(at)

@@ -35,7 +35,7 @@ from tests.browser_util import (
     wait_charts_drawn,
 )
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 LOAD_MS = 90_000  # first run of a server imports numpy/pandas/plotly and computes: slow on a busy 2-core box
 RERUN_MS = 60_000

@@ -11,30 +11,22 @@ import numpy as np
 import pytest
 
 from initlab.teaching import codegen
-from initlab.weights import initializers
+from initlab.weights import activations, initializers
+from initlab.weights import biases as initlab_biases
 from initlab.signal.scenario import Scenario
 
 INITS = initializers.names()
 ACTS = ("linear", "relu", "tanh", "gelu", "leaky_relu")
 
 
-@pytest.mark.parametrize("act", ACTS)
-@pytest.mark.parametrize("init", INITS)
-def test_snippets_compile(init, act):
-    s = Scenario(init=init, activation=act, depth=3, width=16, batch=4)
-    for code in (codegen.keras_snippet(s), codegen.pytorch_snippet(s)):
-        compile(code, "<snippet>", "exec")
-        assert "print(" in code and "range(3)" in code
-
-
 @pytest.mark.parametrize("extra", [dict(shared=True), dict(bias="constant", bias_value=0.1),
-                                   dict(bias="random_normal", bias_value=-0.3), dict(inputs="raw"),
-                                   dict(inputs="minmax"), dict(dtype="float64")])
-def test_options_compile_and_appear(extra):
-    s = Scenario(depth=4, width=8, batch=2, **extra)
+                                   dict(bias="random_normal", bias_value=-0.3), dict(bias="torch_linear"),
+                                   dict(inputs="raw"), dict(inputs="minmax"), dict(dtype="float64")])
+def test_options_take_effect(extra, monkeypatch):
+    """Each option as written and as run (numpy stand-ins of Keras and PyTorch): one shared matrix,
+    the bias init, the inputs and the dtype of the scenario."""
+    s = Scenario(depth=4, width=64, batch=2, **extra)
     k, t = codegen.keras_snippet(s), codegen.pytorch_snippet(s)
-    for code in (k, t):
-        compile(code, "<snippet>", "exec")
     if extra.get("shared"):
         assert "[one] * 4" in k and "[one] * 4" in t
     if extra.get("bias") == "constant":
@@ -45,6 +37,18 @@ def test_options_compile_and_appear(extra):
         assert "* 255.0" in k and "* 255.0" in t
     if extra.get("dtype") == "float64":
         assert 'set_floatx("float64")' in k and "torch.float64" in t
+    for framework in ("keras", "pytorch"):
+        ns, out = _run(framework, s, monkeypatch)
+        layers = _check_run(framework, s, ns, out)  # inputs, dtype, printed stds
+        kernels = np.stack([w for w, _ in layers])
+        biases_ = np.concatenate([b for _, b in layers])
+        assert np.array_equal(kernels[0], kernels[1]) == bool(extra.get("shared")), framework
+        want_mean, want_var = initlab_biases.moments(s.bias, s.bias_value, s.width)
+        n = biases_.size
+        assert biases_.mean() == pytest.approx(want_mean, abs=5 * math.sqrt(want_var / n) + 1e-7), framework
+        assert biases_.std() == pytest.approx(math.sqrt(want_var), rel=5 / math.sqrt(2 * n), abs=1e-7), framework
+        if s.bias == "torch_linear":
+            assert np.abs(biases_).max() <= 1 / math.sqrt(64), framework
 
 
 def test_random_normal_numbers():
@@ -110,27 +114,211 @@ def test_invalid_scenario_raises():
 # and the std helper they define. tests/test_frameworks.py runs them on the real frameworks.
 
 
+_TRUNC_STD = 0.87962566103423978  # std of N(0, 1) truncated at +-2 (Keras' rescaling constant)
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
+
+
+def _trunc_normal(rng, shape, mean, std, a, b):
+    """N(mean, std) redrawn outside [a, b] (the distribution of both frameworks' truncated normals)."""
+    w = rng.normal(mean, std, size=shape)
+    bad = (w < a) | (w > b)
+    while bad.any():
+        w[bad] = rng.normal(mean, std, size=int(bad.sum()))
+        bad = (w < a) | (w > b)
+    return w
+
+
+def _orthogonal(rng, rows, cols, gain):
+    """Both frameworks: QR of a Gaussian matrix (tall side first), signs fixed by diag(R), times gain."""
+    a = rng.standard_normal((rows, cols) if rows >= cols else (cols, rows))
+    q, r = np.linalg.qr(a)
+    q = q * np.sign(np.diag(r))
+    return gain * (q if rows >= cols else q.T)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+# The activations as the frameworks document them (not initlab's code): Keras by name, PyTorch by module.
+_KERAS_ACTS = {
+    "linear": lambda x: x, "sigmoid": lambda x: 1 / (1 + np.exp(-x)), "tanh": np.tanh,
+    "relu": lambda x: np.maximum(x, 0), "leaky_relu": lambda x: np.where(x > 0, x, 0.2 * x),  # Keras slope 0.2
+    "elu": lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    "selu": lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
+    "silu": lambda x: x / (1 + np.exp(-x)), "softplus": lambda x: np.logaddexp(0, x),
+}
+
+
 def _fake_keras(backend: str = "numpy") -> types.ModuleType:
-    """A numpy stand-in for the Keras 3 calls a snippet makes; its Dense layers are linear, no bias."""
+    """A numpy stand-in for the Keras 3 calls a snippet makes, drawing as Keras documents its initializers
+    (``keras/src/initializers``: fans from a (fan_in, fan_out) kernel; VarianceScaling's truncated normal
+    rescaled by 1/0.8796); Dense computes ``activation(h @ kernel + bias)``."""
+    state = {"rng": np.random.default_rng(0), "floatx": "float32"}
+
+    def draw(f):  # an initializer: f(rng, shape) -> array, cast to the layer's dtype
+        return lambda shape, dtype=None: np.asarray(f(state["rng"], shape), dtype=dtype or state["floatx"])
+
+    def variance_scaling(scale=1.0, mode="fan_in", distribution="truncated_normal"):
+        def f(rng, shape):
+            fan = {"fan_in": shape[0], "fan_out": shape[1], "fan_avg": (shape[0] + shape[1]) / 2}[mode]
+            var = scale / max(1.0, fan)
+            if distribution == "uniform":
+                lim = math.sqrt(3 * var)
+                return rng.uniform(-lim, lim, size=shape)
+            if distribution == "untruncated_normal":
+                return rng.normal(0, math.sqrt(var), size=shape)
+            sd = math.sqrt(var) / _TRUNC_STD
+            return _trunc_normal(rng, shape, 0.0, sd, -2 * sd, 2 * sd)
+        return draw(f)
+
+    init = types.SimpleNamespace(
+        Zeros=lambda: draw(lambda rng, shape: np.zeros(shape)),
+        Ones=lambda: draw(lambda rng, shape: np.ones(shape)),
+        Constant=lambda value=0.0: draw(lambda rng, shape: np.full(shape, value)),
+        RandomNormal=lambda mean=0.0, stddev=0.05: draw(lambda rng, shape: rng.normal(mean, stddev, size=shape)),
+        RandomUniform=lambda minval=-0.05, maxval=0.05: draw(lambda rng, shape: rng.uniform(minval, maxval, shape)),
+        TruncatedNormal=lambda mean=0.0, stddev=0.05: draw(
+            lambda rng, shape: _trunc_normal(rng, shape, mean, stddev, mean - 2 * stddev, mean + 2 * stddev)),
+        VarianceScaling=variance_scaling,
+        GlorotUniform=lambda: variance_scaling(1.0, "fan_avg", "uniform"),
+        GlorotNormal=lambda: variance_scaling(1.0, "fan_avg", "truncated_normal"),
+        HeUniform=lambda: variance_scaling(2.0, "fan_in", "uniform"),
+        HeNormal=lambda: variance_scaling(2.0, "fan_in", "truncated_normal"),
+        LecunUniform=lambda: variance_scaling(1.0, "fan_in", "uniform"),
+        LecunNormal=lambda: variance_scaling(1.0, "fan_in", "truncated_normal"),
+        Orthogonal=lambda gain=1.0: draw(lambda rng, shape: _orthogonal(rng, *shape, gain)),
+        Identity=lambda gain=1.0: draw(lambda rng, shape: gain * np.eye(*shape)),
+    )
 
     class Dense:
-        def __init__(self, units, activation=None, kernel_initializer=None, bias_initializer=None):
-            self.units, self.kernel_initializer, self.kernel = units, kernel_initializer, None
+        def __init__(self, units, activation=None, kernel_initializer=None, bias_initializer="zeros"):
+            self.units, self.kernel, self.bias = units, None, None
+            self.kernel_initializer = kernel_initializer
+            self.bias_initializer = init.Zeros() if bias_initializer == "zeros" else bias_initializer
+            self.activation = _KERAS_ACTS[activation or "linear"] if not callable(activation) else activation
 
         def __call__(self, h):
-            if self.kernel is None:  # Keras builds (draws) the kernel on the first call
-                self.kernel = np.asarray(self.kernel_initializer((h.shape[1], self.units), dtype=str(h.dtype)))
-            return h @ self.kernel
+            if self.kernel is None:  # Keras builds (draws) the weights on the first call
+                dtype = str(h.dtype)
+                self.kernel = np.asarray(self.kernel_initializer((h.shape[1], self.units), dtype=dtype))
+                self.bias = np.asarray(self.bias_initializer((self.units,), dtype=dtype))
+            return self.activation(h @ self.kernel + self.bias)
+
+    def set_random_seed(seed):
+        state["rng"] = np.random.default_rng(seed)
 
     keras = types.ModuleType("keras")
-    keras.config = types.SimpleNamespace(set_floatx=lambda name: None)
-    keras.utils = types.SimpleNamespace(set_random_seed=lambda seed: None)
+    keras.config = types.SimpleNamespace(set_floatx=lambda name: state.update(floatx=name))
+    keras.utils = types.SimpleNamespace(set_random_seed=set_random_seed)
     keras.backend = types.SimpleNamespace(backend=lambda: backend)
     keras.layers = types.SimpleNamespace(Dense=Dense)
-    keras.initializers = types.SimpleNamespace(Ones=lambda: lambda shape, dtype: np.ones(shape, dtype=dtype))
+    keras.initializers = init
+    keras.activations = types.SimpleNamespace(gelu=lambda x, approximate=False: _gelu_tanh(x) if approximate
+                                              else pytest.fail("the snippets use the tanh GELU"))
     keras.ops = types.SimpleNamespace(convert_to_tensor=lambda x, dtype=None: np.asarray(x, dtype=dtype),
                                       convert_to_numpy=np.asarray, std=np.std)
+    keras.state = state
     return keras
+
+
+class _Tensor(np.ndarray):
+    """A numpy array with the few torch.Tensor methods the snippets call."""
+
+    def numpy(self):
+        return np.asarray(self)
+
+    def mul_(self, g):
+        self *= g
+        return self
+
+
+def _fake_torch() -> types.ModuleType:
+    """A numpy stand-in for the torch calls a snippet makes, drawing as ``torch/nn/init.py`` documents
+    (fan_in = weight.shape[1], fan_out = weight.shape[0]; kaiming gains of ``calculate_gain``)."""
+    state = {"rng": np.random.default_rng(0)}
+    rng = lambda: state["rng"]  # noqa: E731
+
+    def fill(t, values):
+        t[...] = values
+        return t
+
+    def fans(t):
+        return t.shape[1], t.shape[0]
+
+    def gain(nonlinearity, a):  # torch.nn.init.calculate_gain, written out from its docs
+        return {"linear": 1.0, "sigmoid": 1.0, "tanh": 5 / 3, "relu": math.sqrt(2), "selu": 0.75,
+                "leaky_relu": math.sqrt(2 / (1 + a * a))}[nonlinearity]
+
+    def kaiming(t, a, mode, nonlinearity):
+        fan = fans(t)[0 if mode == "fan_in" else 1]
+        return gain(nonlinearity, a) / math.sqrt(fan)
+
+    init = types.SimpleNamespace(
+        zeros_=lambda t: fill(t, 0.0), ones_=lambda t: fill(t, 1.0), constant_=lambda t, v: fill(t, v),
+        eye_=lambda t: fill(t, np.eye(*t.shape)),
+        normal_=lambda t, mean=0.0, std=1.0: fill(t, rng().normal(mean, std, t.shape)),
+        uniform_=lambda t, a=0.0, b=1.0: fill(t, rng().uniform(a, b, t.shape)),
+        trunc_normal_=lambda t, mean=0.0, std=1.0, a=-2.0, b=2.0: fill(t, _trunc_normal(rng(), t.shape, mean, std, a, b)),
+        xavier_uniform_=lambda t, gain=1.0: fill(t, rng().uniform(-1, 1, t.shape) * gain * math.sqrt(6 / sum(fans(t)))),
+        xavier_normal_=lambda t, gain=1.0: fill(t, rng().normal(0, gain * math.sqrt(2 / sum(fans(t))), t.shape)),
+        kaiming_uniform_=lambda t, a=0.0, mode="fan_in", nonlinearity="leaky_relu": fill(
+            t, rng().uniform(-1, 1, t.shape) * math.sqrt(3) * kaiming(t, a, mode, nonlinearity)),
+        kaiming_normal_=lambda t, a=0.0, mode="fan_in", nonlinearity="leaky_relu": fill(
+            t, rng().normal(0, kaiming(t, a, mode, nonlinearity), t.shape)),
+        orthogonal_=lambda t, gain=1.0: fill(t, _orthogonal(rng(), *t.shape, gain)),
+    )
+
+    class Linear:
+        def __init__(self, fan_in, fan_out, dtype=np.float32):
+            bound = 1 / math.sqrt(fan_in)  # nn.Linear's own default: U[+-1/sqrt(fan_in)] for both
+            self.weight = rng().uniform(-bound, bound, (fan_out, fan_in)).astype(dtype).view(_Tensor)
+            self.bias = rng().uniform(-bound, bound, fan_out).astype(dtype).view(_Tensor)
+
+        def __call__(self, h):
+            return h @ self.weight.T + self.bias
+
+    def module(f):
+        return lambda *a, **kw: (lambda x: np.asarray(f(x, *a, **kw)).view(_Tensor))
+
+    nn = types.SimpleNamespace(
+        init=init, Linear=Linear,
+        Identity=module(lambda x: x), Sigmoid=module(_KERAS_ACTS["sigmoid"]), Tanh=module(np.tanh),
+        ReLU=module(_KERAS_ACTS["relu"]), SiLU=module(_KERAS_ACTS["silu"]),
+        LeakyReLU=module(lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x)),
+        ELU=module(lambda x, alpha=1.0: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))),
+        SELU=module(_KERAS_ACTS["selu"]),
+        GELU=module(lambda x, approximate="none": _gelu_tanh(x) if approximate == "tanh"
+                    else pytest.fail("the snippets use the tanh GELU")),
+        Softplus=module(lambda x, beta=1.0, threshold=20.0: np.where(x * beta > threshold, x,
+                                                                     np.logaddexp(0, beta * x) / beta)),
+    )
+
+    class no_grad(contextlib.ContextDecorator):
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def manual_seed(seed):
+        state["rng"] = np.random.default_rng(seed)
+
+    torch = types.ModuleType("torch")
+    torch.nn, torch.no_grad, torch.manual_seed = nn, no_grad, manual_seed
+    torch.float32, torch.float64 = np.float32, np.float64
+    torch.as_tensor = lambda x, dtype=None: np.asarray(x, dtype=dtype).view(_Tensor)
+    return torch
+
+
+def _run_torch(s: Scenario, monkeypatch) -> tuple[dict, str]:
+    """Execute ``pytorch_snippet(s)`` on the numpy stand-in; (its namespace, what it printed)."""
+    monkeypatch.setitem(sys.modules, "torch", _fake_torch())
+    ns: dict = {}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), np.errstate(all="ignore"):
+        exec(compile(codegen.pytorch_snippet(s), "<pytorch snippet>", "exec"), ns)
+    return ns, out.getvalue()
 
 
 def _run_keras(s: Scenario, monkeypatch, backend: str = "numpy") -> tuple[dict, str]:
@@ -155,6 +343,80 @@ def test_keras_trunc_normal_draws_a_new_matrix_per_layer(monkeypatch):
     assert all(np.all((w >= -2.0) & (w <= 2.0)) for w in k)
     ns2, _ = _run_keras(s, monkeypatch)  # still reproducible: the same seed gives the same matrices
     assert all(np.array_equal(a.kernel, b.kernel) for a, b in zip(ns["layers"], ns2["layers"]))
+
+
+def _weights(framework: str, ns: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel in Keras layout (fan_in, fan_out), bias) of every layer a snippet ran, float64."""
+    if framework == "keras":
+        return [(np.asarray(la.kernel, np.float64), np.asarray(la.bias, np.float64)) for la in ns["layers"]]
+    return [(np.asarray(la.weight, np.float64).T, np.asarray(la.bias, np.float64)) for la in ns["linears"]]
+
+
+def _printed(out: str) -> list[float]:
+    return [float(line.split()[3]) for line in out.splitlines() if line.startswith("layer")]
+
+
+def _run(framework: str, s: Scenario, monkeypatch) -> tuple[dict, str]:
+    return (_run_keras if framework == "keras" else _run_torch)(s, monkeypatch)
+
+
+def _check_run(framework: str, s: Scenario, ns: dict, out: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """What every snippet run must show: the scenario's input batch (seed, inputs, dtype), depth layers of
+    width x width, and printed stds equal to initlab's activation applied to the snippet's own weights."""
+    rng = np.random.default_rng(s.seed)
+    draw = rng.standard_normal if s.inputs == "standard" else rng.random
+    want_x = draw((s.batch, s.width)) * (255.0 if s.inputs == "raw" else 1.0)
+    assert np.array_equal(ns["x"], want_x)
+    assert np.asarray(ns["h"]).dtype == np.dtype(s.dtype)
+    layers = _weights(framework, ns)
+    assert len(layers) == s.depth and all(w.shape == (s.width, s.width) and b.shape == (s.width,) for w, b in layers)
+    fn = activations.get(s.activation).fn
+    h, want, tol = ns["x"].astype(s.dtype).astype(np.float64), [], []
+    for w, b in layers:
+        h = fn(h @ w + b)
+        want.append(float(np.std(h)))
+        # the snippet rounds to its dtype: a saturated tanh layer's std (~1e-8) is rounding, not signal
+        tol.append(8 * float(np.finfo(s.dtype).eps) * max(1.0, float(np.max(np.abs(h)))))
+    got = _printed(out)
+    assert len(got) == len(want)
+    for layer, (g, w, t) in enumerate(zip(got, want, tol), start=1):
+        assert g == pytest.approx(w, rel=1e-3, abs=t), f"layer {layer}"  # 4 printed digits
+    return layers
+
+
+@pytest.mark.parametrize("framework", ["keras", "pytorch"])
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("init", INITS)
+def test_snippets_draw_initlabs_kernels(init, act, framework, monkeypatch):
+    """Run on numpy stand-ins of the framework calls (drawing as the frameworks document), a snippet draws
+    kernels with initlab's theoretical mean and std for the initializer and its default parameters, within
+    its bounds, a new matrix per layer, and prints the std initlab's activation gives on those kernels."""
+    s = Scenario(init=init, activation=act, depth=3, width=64, batch=4, seed=7)
+    ns, out = _run(framework, s, monkeypatch)
+    kernels = np.stack([w for w, _ in _check_run(framework, s, ns, out)])
+    assert all(not b.any() for _, b in _weights(framework, ns))  # the scenario's zero biases
+    ini = initializers.get(init, **s.init_params())
+    mean, sd, lim = ini.mean(64, 64), ini.std(64, 64), ini.limits(64, 64)
+    n = kernels.size
+    # 5 sampling standard errors (iid entries: std of a mean sd/sqrt(n), of a std ~ sd/sqrt(2n) for these
+    # light-tailed laws; orthogonal's entries are near-independent at this size) plus float32 rounding.
+    assert kernels.mean() == pytest.approx(mean, abs=5 * sd / math.sqrt(n) + 1e-7)
+    assert kernels.std() == pytest.approx(sd, rel=5 / math.sqrt(2 * n), abs=1e-7)
+    if lim is not None:
+        assert kernels.min() >= lim[0] - 1e-6 and kernels.max() <= lim[1] + 1e-6
+    if sd > 0 and init != "identity":  # a random kernel: a new matrix per layer
+        assert not np.array_equal(kernels[0], kernels[1])
+
+
+@pytest.mark.parametrize("framework", ["keras", "pytorch"])
+@pytest.mark.parametrize("act", activations.names())
+def test_snippet_activation_is_initlabs(act, framework, monkeypatch):
+    """Every activation: the framework expression the snippet writes computes initlab's function (the
+    printed stds of a tanh-free random network are initlab's on the same weights, layer by layer)."""
+    s = Scenario(init="random_normal", stddev=0.3, activation=act, depth=4, width=32, batch=16, seed=3,
+                 bias="random_normal", bias_value=0.5)
+    ns, out = _run(framework, s, monkeypatch)
+    _check_run(framework, s, ns, out)
 
 
 def _std_helper(code: str) -> dict:

@@ -32,6 +32,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+pytestmark = pytest.mark.deploy
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

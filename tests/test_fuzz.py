@@ -1,11 +1,17 @@
-"""Hostile links: thousands of generated query strings through the real app (AppTest).
+"""Hostile links: thousands of generated query strings through the link codec, a hundred through the app.
 
-Each generated link must open a working page: no exception, no failed page, a visible notice for
-every parameter that was not taken as written (the notices the codec produces must all be on the
-page, at most 20 lines), the tab the link names, an address bar that reopens the same page silently,
-and nothing from the link able to form markup: text from a link is quoted in inline code spans, so
-outside them no tag, autolink or link target may appear. The number of cases is INITLAB_FUZZ_CASES
-(default 2000, seeded so a failure is reproducible from its index).
+Two tiers over the same seeded generator (case i is reproducible on its own from its index):
+
+* the codec, in-process (about a millisecond a link; ``INITLAB_FUZZ_CASES``, default 10000, the first
+  2000 in the quick tier, the rest marked slow): decoding never raises, keeps at most 20 notices, gives
+  every unknown or repeated parameter a notice, quotes everything from the link in inline code spans so
+  that no notice can form markup, names only real presets and tabs, and the link the app writes back
+  (``encode_query`` of what was decoded, as the address bar does) reopens the same state without a
+  notice and encodes to itself;
+* the real app (AppTest, ~35 ms a page; ``INITLAB_FUZZ_PAGES``, default 100, marked slow): each link opens a working
+  page: no exception, no failed page, the codec's notices all on the page in one box of at most 20
+  lines, the tab the link names, an address bar that reopens the same page silently, and nothing from
+  the link able to form markup anywhere on the page (outside code spans no tag, autolink or link target).
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab.app.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query
+from initlab.app.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query, encode_query
 from initlab.teaching.presets import PRESETS
 from initlab.app.state import PRESET_VALUES, TAB_IDS, TABS
 from tests.test_links import assert_markup_safe, split_code_spans
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
-CASES = int(os.environ.get("INITLAB_FUZZ_CASES", "2000"))
+CASES = int(os.environ.get("INITLAB_FUZZ_CASES", "10000"))  # links through the codec
+PAGES = int(os.environ.get("INITLAB_FUZZ_PAGES", "100"))  # links through the app, a subset of the cases
 PAGE_BUDGET_S = 60.0  # AppTest's own timeout: a page slower than this fails the case
 NOTICE_HEAD = "Some settings in this link could not be used as written"
 # Outside inline code spans, an HTML tag or a markdown link target would be markup. The codec quotes
@@ -72,15 +79,100 @@ def _address_bar(at: AppTest) -> dict[str, list[str]]:
     return {k: [v] if isinstance(v, str) else list(v) for k, v in at.query_params.items()}
 
 
-CHUNK = 100  # cases per test, so that each test stays well inside pytest's timeout
+def _params(i: int) -> dict[str, list[str]]:
+    return _case(random.Random(20261124 + i))  # case i is reproducible on its own
 
 
-@pytest.mark.parametrize("start", range(0, CASES, CHUNK))
-def test_thousands_of_hostile_links_open_working_pages(start: int) -> None:
+def _codec_problems(params: dict[str, list[str]]) -> list[str]:
+    """What the codec gets wrong on one link (empty: nothing)."""
+    try:
+        link = decode_query(params, PRESET_VALUES, tabs=TAB_IDS)
+    except Exception as e:  # noqa: BLE001 - the codec must never raise; report which link made it
+        return [f"decode raised {type(e).__name__}: {e}"]
+    expected = link.notices
+    problems = []
+    if len(expected) > MAX_NOTICES:
+        problems.append(f"{len(expected)} notices, more than {MAX_NOTICES}")
+    capped = len(expected) == MAX_NOTICES and expected[-1].message.startswith("and ")
+    for key, values in params.items():
+        if capped:
+            break
+        if key not in KEYS and key not in STREAMLIT_KEYS and not any(n.key == key for n in expected):
+            problems.append(f"unknown key {key!r} got no notice")
+        if len(values) > 1 and not any(n.key == key and "times" in n.message for n in expected):
+            problems.append(f"key {key!r} given {len(values)} times got no notice")
+    for n in expected:
+        try:
+            assert_markup_safe(n.message)
+        except AssertionError:
+            problems.append(f"notice could form markup: {n.message!r}")
+    if link.preset is not None and link.preset not in PRESETS:
+        problems.append(f"preset {link.preset!r} is not a preset")
+    if link.tab is not None and link.tab not in TAB_IDS:
+        problems.append(f"tab {link.tab!r} is not a tab")
+    # The address bar: the app writes encode_query of what it opened (base = the preset's values).
+    query = encode_query(link.values, preset=link.preset, base=PRESET_VALUES.get(link.preset or ""),
+                         hide=link.hide, lock=link.lock, tab=link.tab)
+    back = decode_query(query, PRESET_VALUES, tabs=TAB_IDS)
+    if back.notices or dict(back.values) != dict(link.values) or (back.preset, back.tab, back.hide, back.lock) != (
+            link.preset, link.tab, link.hide, link.lock):
+        problems.append(f"re-encoded {query} does not reopen the link silently: {back.notices}")
+    again = encode_query(back.values, preset=back.preset, base=PRESET_VALUES.get(back.preset or ""),
+                         hide=back.hide, lock=back.lock, tab=back.tab)
+    if again != query:
+        problems.append(f"encoding is not stable: {query} then {again}")
+    return problems
+
+
+CODEC_CHUNK = 2000  # cases per test: a failure names its chunk, and each chunk takes a few seconds at most
+
+
+@pytest.mark.parametrize("start", [pytest.param(start, marks=[pytest.mark.slow] if start else [])
+                                   for start in range(0, CASES, CODEC_CHUNK)])
+def test_thousands_of_hostile_links_decode_to_valid_silent_round_trips(start: int) -> None:
+    failures: list[str] = []
+    for i in range(start, min(start + CODEC_CHUNK, CASES)):
+        params = _params(i)
+        problems = _codec_problems(params)
+        if problems:
+            failures.append(f"case {i} {params!r}: {'; '.join(problems)}")
+            if len(failures) >= 5:
+                break
+    assert not failures, "\n".join(failures)
+
+
+def test_the_codec_checks_can_fail(monkeypatch):
+    """The codec checks catch what they claim to: a lost notice, markup in a notice, a lossy round trip."""
+    import dataclasses
+
+    from initlab.app import links
+
+    params = {"zz_unknown": ["<b>x</b>"], "depth": ["7", "8"]}
+    assert _codec_problems(params) == []
+
+    def silent(*a, **kw):
+        return dataclasses.replace(links.decode_query(*a, **kw), notices=())
+
+    def markup(*a, **kw):
+        link = links.decode_query(*a, **kw)
+        return dataclasses.replace(link, notices=(*link.notices, links.Notice("x", "shown <b>bold</b>")))
+
+    monkeypatch.setattr(f"{__name__}.decode_query", silent)
+    found = _codec_problems(params)
+    assert any("'zz_unknown' got no notice" in p for p in found) and any("2 times" in p for p in found)
+    monkeypatch.setattr(f"{__name__}.decode_query", markup)
+    assert any("could form markup" in p for p in _codec_problems(params))
+    monkeypatch.setattr(f"{__name__}.encode_query", lambda *a, **kw: {"v": "2", "depth": "3"})
+    assert any("does not reopen" in p for p in _codec_problems(params))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", range(0, PAGES, 100))
+def test_hostile_links_open_working_pages(start: int) -> None:
     failures: list[str] = []
     slowest = 0.0
-    for i in range(start, min(start + CHUNK, CASES)):
-        params = _case(random.Random(20261124 + i))  # case i is reproducible on its own
+    for i in range(start, min(start + 100, PAGES)):
+        params = _params(i)
         at = AppTest.from_file(str(APP), default_timeout=PAGE_BUDGET_S)
         for key, values in params.items():
             at.query_params[key] = values if len(values) > 1 else values[0]

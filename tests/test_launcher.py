@@ -39,6 +39,8 @@ import launch  # noqa: E402
 import load  # noqa: E402
 import stclient  # noqa: E402
 
+pytestmark = pytest.mark.deploy
+
 BASE = "/initlab"
 
 

@@ -171,6 +171,7 @@ def _best_line_accuracy(X: np.ndarray, y: np.ndarray) -> float:
     return best / n
 
 
+@pytest.mark.slow
 def test_symmetry_during_training_lesson():
     body = BY_TITLE["Symmetry during training: copies stay copies"]
     from initlab.training.engine import make_data, train_many
@@ -220,6 +221,7 @@ def test_symmetry_during_training_lesson():
     assert (zeros.grad_norm == 0).all()
 
 
+@pytest.mark.slow
 def test_restarts_lesson():
     from initlab.training.engine import summarize
 
@@ -249,6 +251,7 @@ def test_restarts_lesson():
     assert big.acc_q3 - big.acc_q1 >= 0.1 and big.acc_q3 - big.acc_q1 > 3 * (he10.acc_q3 - he10.acc_q1)
 
 
+@pytest.mark.slow
 def test_saturation_lesson_training_sentence():
     body = BY_TITLE["Saturation: large weights and unscaled inputs"]
     p = PRESETS["train_sigmoid_large"]
@@ -335,6 +338,7 @@ def test_isometry_lesson():
         assert (sp["below_floor"] >= sp["below_floor"][0]).all()
 
 
+@pytest.mark.slow
 def test_lsuv_lesson():
     from initlab.signal import lsuv
     from initlab.pages import orthogonal_start

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "deploy"))
 import load  # noqa: E402
 import stclient  # noqa: E402
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.deploy, pytest.mark.timeout(180)]
 
 
 @pytest.fixture(scope="module")

@@ -117,6 +117,7 @@ def assert_same(loaded, computed, where: str = "value") -> None:  # type: ignore
         assert loaded == computed, f"{where}: {loaded!r} != {computed!r}"
 
 
+@pytest.mark.slow
 def test_every_stored_product_equals_a_fresh_computation_bit_for_bit(built) -> None:
     got = store.load(built)
     assert got is not None
@@ -128,6 +129,7 @@ def test_every_stored_product_equals_a_fresh_computation_bit_for_bit(built) -> N
         assert_same(got.get(kind, args), products.compute(kind, args), f"{kind}{args!r:.60}")
 
 
+@pytest.mark.slow
 def test_a_loaded_result_is_read_only_like_a_computed_one(built) -> None:
     res = store.load(built).get("propagate", (PRESETS["he_relu"].scenario,))  # type: ignore[union-attr]
     assert isinstance(res, network.Result) and isinstance(res.layers, network.ReadOnlyFrame)
@@ -202,6 +204,7 @@ def test_the_app_serves_cold_with_a_stale_or_missing_store(tmp_path, monkeypatch
 # ------------------------------------------------------------------------------------------ no pickle
 
 
+@pytest.mark.slow
 def test_every_array_file_loads_without_pickle(built) -> None:
     files = sorted(built.glob("*.npz"))
     assert files and sorted(p.name for p in built.iterdir() if p.suffix not in (".npz", ".parquet")) == ["manifest.json"]
@@ -298,6 +301,7 @@ def _forbid(monkeypatch) -> list[str]:  # type: ignore[no-untyped-def]
     return calls
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_app_serves_every_preset_link_from_the_store_without_computing(built, monkeypatch) -> None:
     _own_store(monkeypatch)
@@ -319,6 +323,7 @@ def test_the_app_serves_every_preset_link_from_the_store_without_computing(built
     compute.clear_all()
 
 
+@pytest.mark.slow
 def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(built, monkeypatch) -> None:
     _own_store(monkeypatch)
     got = compute.load_store(built)
@@ -333,6 +338,7 @@ def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(bui
     compute.clear_all()
 
 
+@pytest.mark.slow
 def test_the_check_option_tells_a_complete_store_from_anything_else(built, tmp_path) -> None:
     def check(path: Path) -> int:
         return subprocess.run([sys.executable, "-m", "initlab.app.results.build", str(path), "--check"], cwd=ROOT,

@@ -175,6 +175,7 @@ def test_lsuv_lines_when_nothing_needs_rescaling() -> None:
     assert "rescaled nothing" in lines and "0 rescalings" not in lines and "at most 0" not in lines
 
 
+@pytest.mark.slow
 def test_lsuv_lines_count_what_was_rescaled_and_name_the_orthogonal_start() -> None:
     s = PRESETS["lsuv_rescue"].scenario
     lines = _lsuv(s)

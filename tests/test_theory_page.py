@@ -122,6 +122,7 @@ def test_theory_controls_are_in_the_link_and_checked_one_by_one() -> None:
     assert set(at.table[0].value.index) == {"glorot_uniform", "he_normal"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["edge_of_chaos", "isometry", "lsuv_rescue"])
 def test_theory_presets_open_on_the_theory_tab(name: str) -> None:
     at = open_clean({"preset": name})

@@ -424,6 +424,7 @@ def classic():
     return dict(zip(("zeros", "he", "big"), training.train_many([zeros, he, big])))
 
 
+@pytest.mark.slow
 def test_zero_init_never_leaves_the_symmetric_point(classic):
     r = classic["zeros"]
     # All weights 0: every hidden unit outputs relu(0) = 0, so dL/dW = 0 everywhere and only the output
@@ -478,6 +479,7 @@ def test_constant_init_keeps_one_unit_per_layer_while_it_learns(engine):
     assert np.ptp(W1, axis=1).max() == 0.0  # bit-identical units, not just close
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [0, 64])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])

@@ -55,6 +55,7 @@ def charts(at: AppTest) -> list[dict]:
 # far below the differences the texts describe (0.1 to 0.4).
 
 
+@pytest.mark.slow
 def test_classic_comparison_claims() -> None:
     # The accuracies are called accuracies: "ends anywhere between 0.54 and 0.95" used to follow "a loss of
     # 1440" and read as a loss.
@@ -76,6 +77,7 @@ def test_classic_comparison_claims() -> None:
     assert np.ptp(a) > 3 * np.ptp(h)
 
 
+@pytest.mark.slow
 def test_symmetry_claims() -> None:
     res = results("train_symmetry")
     ones, const, he = res["ones"], res["constant 0.5"], res["He N(0, √(2/n))"]
@@ -107,6 +109,7 @@ def test_restarts_claims() -> None:
     assert np.median(he) >= np.median(small) + 0.05 and np.percentile(he, 25) > np.percentile(small, 25)
 
 
+@pytest.mark.slow
 def test_sigmoid_claims() -> None:
     from initlab.training.engine import _views
 
@@ -190,6 +193,7 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
         assert f"`{key}`" in text, key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, part", [("train_classic", "Learning curves"), ("train_symmetry", "Symmetry"),
                                         ("train_restarts", "Every restart"), ("train_sigmoid_large", "Per layer")])
 def test_training_presets_open_on_the_training_tab_and_the_part_their_text_is_about(name: str, part: str) -> None:
@@ -362,6 +366,7 @@ def test_the_blue_box_says_it_describes_the_preset_once_a_student_changed_it() -
     assert any(e.label.startswith("What the preset's text says") for e in at.expander)
 
 
+@pytest.mark.slow
 def test_opening_another_part_does_not_call_the_text_untrue() -> None:
     """Opening "Every restart" on train_classic changes no number the text quotes: no "differs from the preset"; nor does
     switching train_sigmoid_large's per-layer chart to the gradients its text points at."""

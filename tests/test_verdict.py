@@ -221,6 +221,7 @@ def test_no_sentence_compares_a_value_with_itself_in_synthetic_tables():
     assert "x1.005 per layer" in signal_verdict(table(np.ones(10), act=geometric(0.818, 1.00499, 10))).details[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_no_sentence_compares_a_value_with_itself_in_any_preset(name):
     res = propagate(PRESETS[name].scenario)
@@ -237,6 +238,7 @@ def _words(text: str) -> set[str]:
     return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_no_detail_repeats_its_headline(name):
     """A verdict box is a headline and bullets that add to it. A bullet that brings no number and at most
