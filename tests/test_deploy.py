@@ -349,6 +349,55 @@ def test_kubernetes_manifests():
     assert ing["nginx.ingress.kubernetes.io/affinity"] == "cookie"
 
 
+def _wait_healthy(cmd: list[str], cwd: Path, env: dict[str, str], proc: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 120
+    while subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, timeout=30).returncode != 0:
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        assert time.monotonic() < deadline, "the health check never passed"
+        time.sleep(0.5)
+
+
+def test_compose_starts_the_image_as_the_readme_says_and_its_healthcheck_passes(image, tmp_path):
+    """What `docker build -t initlab . && docker compose -f deploy/compose.yaml up -d` runs, without a Docker
+    engine: the image built by the README's command (the fixture's context and venv) started with the
+    service's command (the image's CMD: the service sets none), environment and container port, then the
+    service's own health check until it passes, then a preset through the one proxy (the launcher's)."""
+    ctx, env, _, _, _, _ = image
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"`(docker build -t (\S+) \. && docker compose -f (\S+) up -d)`", readme)
+    assert command, "the README's Compose command"
+    tag, compose_file = command.group(2), command.group(3)
+    (name, app), = yaml.safe_load((ROOT / compose_file).read_text())["services"].items()
+    assert app["image"] in (tag, f"{tag}:latest")  # the service runs the image the README builds
+    assert "command" not in app and "entrypoint" not in app
+    df = dockerfile()
+    host, container = app["ports"][0].split(":")
+    assert host == "8080" and int(container) == int(df["EXPOSE"][0])  # the README's http://HOST:8080/
+    port = _free_port()  # the one deviation: a free port of this shared machine for the container's 8501
+    run_env = {**env, **{k: str(v) for k, v in app.get("environment", {}).items()}, "STREAMLIT_SERVER_PORT": str(port)}
+    log_path = tmp_path / "compose.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.Popen(_exec_form(df["CMD"][0]), cwd=ctx, env=run_env, stdout=log_file,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        test = app["healthcheck"]["test"]
+        assert test[0] == "CMD"
+        _wait_healthy(test[1:], ctx, run_env, proc, log_path)
+        sys.path.insert(0, str(ROOT / "deploy"))
+        from stclient import open_page_sync
+
+        page = open_page_sync(f"http://127.0.0.1:{port}", "preset=he_relu", timeout=120)
+        assert page.ok and not page.exception_texts, page.error
+        assert page.cookies.get("INITLAB_WORKER")  # one proxy: the launcher's HAProxy, nothing in front
+        assert "INITLAB_ROUTE" not in page.cookies  # the old front proxy's cookie
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def test_compose_runs_one_container_behind_its_own_proxy_only():
     """The image's launcher is the one proxy layer (HAProxy in front of a worker per CPU): Compose adds
     none, and keeps the public port of its earlier three-replica version (8080)."""
