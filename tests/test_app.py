@@ -232,11 +232,11 @@ def test_every_preset_opens_on_its_page_with_charts(name: str) -> None:
     text = shell.preset_text(name)  # filled in from the results the page computed (Training presets)
     assert text is not None and "{" not in text
     assert any(i.value.startswith(f"**{p.title}**") and text in i.value for i in at.info)
-    assert address_bar(at) == {"v": "2", "preset": name}
+    assert address_bar(at) == {"v": "3", "preset": name}
     # The link of a preset is the preset: scenario -> link -> app -> controls, address bar, Share box.
-    assert encode_query(p.values(), preset=name, base=base_of(name)) == {"v": "2", "preset": name}
+    assert encode_query(p.values(), preset=name, base=base_of(name)) == {"v": "3", "preset": name}
     assert_shows(at, base_of(name), name, None)
-    assert share_links(at)[0] == f"?v=2&preset={name}"
+    assert share_links(at)[0] == f"?v=3&preset={name}"
 
 
 @pytest.mark.slow
@@ -316,7 +316,7 @@ def test_every_tab_renders(tab: str) -> None:
     assert len(charts(at)) == expected_charts(tab, Scenario())
     for c in charts(at):
         assert c["data"], "empty chart"
-    assert address_bar(at) == ({"v": "2"} if tab == "signal" else {"v": "2", "tab": tab})
+    assert address_bar(at) == ({"v": "3"} if tab == "signal" else {"v": "3", "tab": tab})
     if tab == "learn":
         buttons = [b.key for b in at.button]
         assert buttons == [f"learn_{i}_{n}" for i, lesson in enumerate(LESSONS) for n in lesson.presets]
@@ -335,7 +335,7 @@ def test_old_v1_links_with_tab_labels_still_open_their_tab(label: str, tab: str)
     assert_healthy(at)
     assert notices(at) == []
     assert at.session_state["tab"] == LABEL[tab]
-    assert address_bar(at) == ({"v": "2", "depth": "7"} if tab == "signal" else {"v": "2", "depth": "7", "tab": tab})
+    assert address_bar(at) == ({"v": "3", "depth": "7"} if tab == "signal" else {"v": "3", "depth": "7", "tab": tab})
 
 
 # ------------------------------------------------------------------------------------------- bad links
@@ -573,15 +573,15 @@ def test_changing_a_control_updates_the_address_bar_and_share_box() -> None:
     at = open_link({"tab": "learn"})
     at.slider(key="net.depth").set_value(30).run()
     assert_healthy(at)
-    assert address_bar(at) == {"v": "2", "depth": "30", "tab": "learn"}
-    assert share_links(at)[0] == "?v=2&depth=30&tab=learn"
+    assert address_bar(at) == {"v": "3", "depth": "30", "tab": "learn"}
+    assert share_links(at)[0] == "?v=3&depth=30&tab=learn"
     at.selectbox(key="net.init").set_value("random_normal").run()
     at.number_input(key="net.stddev").set_value(0.25).run()
-    assert address_bar(at) == {"v": "2", "init": "random_normal", "depth": "30", "stddev": "0.25", "tab": "learn"}
+    assert address_bar(at) == {"v": "3", "init": "random_normal", "depth": "30", "stddev": "0.25", "tab": "learn"}
     at.selectbox(key="net.init").set_value("he_normal").run()  # stddev means nothing to he_normal: dropped
-    assert address_bar(at) == {"v": "2", "init": "he_normal", "depth": "30", "tab": "learn"}
+    assert address_bar(at) == {"v": "3", "init": "he_normal", "depth": "30", "tab": "learn"}
     at.slider(key="net.depth").set_value(50).run()  # back to the default: left out of the link
-    assert address_bar(at) == {"v": "2", "init": "he_normal", "tab": "learn"}
+    assert address_bar(at) == {"v": "3", "init": "he_normal", "tab": "learn"}
     assert notices(at) == []
 
 
@@ -593,11 +593,11 @@ def test_picking_a_preset_moves_the_controls_and_the_address_bar() -> None:
     assert_healthy(at)
     assert notices(at) == []  # the link's notices are about the old settings
     assert_shows(at, base_of("keras_default"), "keras_default", "compare")
-    assert address_bar(at) == {"v": "2", "preset": "keras_default"}
+    assert address_bar(at) == {"v": "3", "preset": "keras_default"}
     assert len(charts(at)) == CHARTS_PER_TAB["compare"]
     assert any(i.value.startswith(f"**{PRESETS['keras_default'].title}**") for i in at.info)
     at.slider(key="net.depth").set_value(30).run()
-    assert address_bar(at) == {"v": "2", "preset": "keras_default", "depth": "30"}
+    assert address_bar(at) == {"v": "3", "preset": "keras_default", "depth": "30"}
     at.selectbox(key="preset_pick").set_value("").run()  # "your own settings": the defaults
     assert_healthy(at)
     assert_shows(at, values_of(), None, "compare")  # the page stays; the link now names it
@@ -652,7 +652,7 @@ def test_every_show_me_button_opens_its_presets_page_and_part(i: int, name: str)
         assert at.session_state[f"{p.tab}.show_ui"] == part and f"at its part “{part}”" in button.help
     assert len(charts(at)) == expected_charts(p.tab, p.scenario, dict(p.views)) >= 1
     assert any(box.value.startswith(f"**{p.title}**") for box in at.info)
-    assert address_bar(at) == {"v": "2", "preset": name}
+    assert address_bar(at) == {"v": "3", "preset": name}
     assert_shows(at, base_of(name), name, None)
 
 
@@ -689,16 +689,16 @@ def test_lesson_link_hides_and_locks_controls() -> None:
     # The hidden control's link value still applies: 30 layers are drawn.
     line = [t for t in charts(at)[0]["data"] if t["name"] == "glorot_uniform + tanh"][0]
     np.testing.assert_array_equal(array(line["x"]), np.arange(1, 31))
-    assert address_bar(at) == {"v": "2", "depth": "30", "hide": "depth", "lock": "init"}
+    assert address_bar(at) == {"v": "3", "depth": "30", "hide": "depth", "lock": "init"}
     at.slider(key="net.width").set_value(64).run()  # and it survives the student's changes
-    assert address_bar(at) == {"v": "2", "depth": "30", "width": "64", "hide": "depth", "lock": "init"}
+    assert address_bar(at) == {"v": "3", "depth": "30", "width": "64", "hide": "depth", "lock": "init"}
     assert at.selectbox(key="net.init").disabled
 
 
 def test_lesson_link_with_unknown_control_names_it() -> None:
     at = check_bad_link({"hide": "bogus,seed", "lock": "nothing", "tab": "learn"}, ["hide", "bogus", "lock", "nothing"])
     assert "net.seed" not in widget_values(at)
-    assert address_bar(at) == {"v": "2", "hide": "seed", "tab": "learn"}
+    assert address_bar(at) == {"v": "3", "hide": "seed", "tab": "learn"}
 
 
 def test_teacher_lesson_link_in_the_share_box() -> None:
@@ -858,7 +858,7 @@ def test_two_sections_can_have_a_field_of_the_same_name() -> None:
     at = open_link({"tab": "ranges", "cmp_inits": "he_normal,zeros"})
     assert at.multiselect(key="ranges.inits").value == list(RangesView().inits)
     assert at.session_state["compare.inits"] == ["he_normal", "zeros"]  # kept while its tab is closed
-    assert address_bar(at) == {"v": "2", "cmp_inits": "he_normal,zeros", "tab": "ranges"}
+    assert address_bar(at) == {"v": "3", "cmp_inits": "he_normal,zeros", "tab": "ranges"}
 
 
 def test_one_bad_view_value_never_resets_its_neighbours() -> None:
@@ -868,7 +868,7 @@ def test_one_bad_view_value_never_resets_its_neighbours() -> None:
     assert len(texts) == 1 and "`rng_n`: `800` is above the maximum 500: clamped to 500" in texts[0]
     assert "which" not in texts[0] and "rng_m" not in texts[0]
     assert at.number_input(key="ranges.n").value == 500 and at.number_input(key="ranges.m").value == 1
-    assert address_bar(at) == {"v": "2", "which": "pre", "rng_n": "500", "rng_m": "1", "tab": "ranges"}
+    assert address_bar(at) == {"v": "3", "which": "pre", "rng_n": "500", "rng_m": "1", "tab": "ranges"}
     ranges = charts(at)[0]
     assert max(max(array(t["x"])) for t in ranges["data"] if "x" in t) == 500
 
@@ -879,7 +879,7 @@ def test_compare_with_fewer_than_two_says_so_and_keeps_the_choice() -> None:
     assert notices(at) == []
     assert any("Pick at least two initializers" in i.value for i in at.info)
     assert charts(at) == []
-    assert address_bar(at) == {"v": "2", "cmp_inits": "he_normal", "tab": "compare"}
+    assert address_bar(at) == {"v": "3", "cmp_inits": "he_normal", "tab": "compare"}
     again = open_link(address_bar(at))  # a reload keeps the one choice, not the default three
     assert again.multiselect(key="compare.inits").value == ["he_normal"]
     at = open_link({"tab": "compare", "cmp_by": "activation", "cmp_acts": "relu"})
@@ -897,7 +897,7 @@ def test_changing_which_changes_the_heatmap_it_draws() -> None:
     at.radio(key="signal.which").set_value("pre").run()
     pre = charts(at)[1]
     assert act != pre
-    assert address_bar(at) == {"v": "2", "depth": "6", "width": "16", "batch": "8", "which": "pre"}
+    assert address_bar(at) == {"v": "3", "depth": "6", "width": "16", "batch": "8", "which": "pre"}
 
 
 # ----------------------------------------------------------------------------------------- link notices

@@ -26,10 +26,38 @@ def test_same_seed_same_arrays_other_seed_other_arrays(name):
     a, b, c = (datasets.make(name, 200, 0.05, seed) for seed in (5, 5, 6))
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
-    # A SeedSequence is accepted too (the training data uses spawned ones).
-    ss = np.random.SeedSequence(5)
-    d = datasets.make(name, 200, 0.05, ss)
-    assert np.array_equal(d[0], datasets.make(name, 200, 0.05, np.random.SeedSequence(5))[0])
+
+
+def test_scikit_learns_datasets_are_exactly_scikit_learns_arrays():
+    # random_state=seed, bit for bit; the course notebook's np.random.seed(1) is the same stream.
+    skd = pytest.importorskip("sklearn.datasets")
+    cases = [
+        ("circles", {}, lambda: skd.make_circles(301, noise=0.05, factor=0.8, random_state=5)),
+        ("circles", {"factor": 0.3}, lambda: skd.make_circles(301, noise=0.05, factor=0.3, random_state=5)),
+        ("moons", {}, lambda: skd.make_moons(301, noise=0.05, random_state=5)),
+        ("blobs", {"std": 0.4, "distance": 3.0}, lambda: skd.make_blobs(
+            n_samples=[150, 151], centers=[[-1.5, 0.0], [1.5, 0.0]], cluster_std=math.hypot(0.4, 0.05),
+            random_state=5)),
+        ("gaussian_quantiles", {"cov": 2.0}, lambda: skd.make_gaussian_quantiles(
+            cov=2.0, n_samples=301, n_features=2, n_classes=2, random_state=5)),
+    ]
+    for name, params, theirs in cases:
+        X, y = datasets.make(name, 301, 0.05, 5, **params)
+        tX, ty = theirs()
+        assert np.array_equal(X, tX) and np.array_equal(y, ty), name
+    np.random.seed(1)
+    tX, ty = skd.make_circles(n_samples=300, noise=.05)  # the course notebook's training set
+    X, y = datasets.make("circles", 300, 0.05, 1)
+    assert np.array_equal(X, tX) and np.array_equal(y, ty)
+    # Without noise, scikit-learn adds none (noise=None): the shapes are exact.
+    assert np.array_equal(datasets.make("moons", 20, 0.0, 3)[0], skd.make_moons(20, random_state=3)[0])
+
+
+def test_gaussian_quantiles_split_at_the_median_radius_and_ignore_noise():
+    X, y = datasets.make("gaussian_quantiles", 1000, 0.0, seed=3)
+    r = np.hypot(X[:, 0], X[:, 1])
+    assert r[y == 0].max() <= r[y == 1].min()
+    assert np.array_equal(X, datasets.make("gaussian_quantiles", 1000, 0.5, seed=3)[0])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -120,6 +148,8 @@ def test_noise_is_gaussian_with_the_given_std():
     (lambda: datasets.make("circles", 10, noise=float("nan")), "noise must be"),
     (lambda: datasets.make("circles", 10, factor=1.5), "factor of dataset 'circles' must be in"),
     (lambda: datasets.make("moons", 10, factor=0.5), "unknown parameter(s) factor for dataset 'moons'"),
+    (lambda: datasets.make("moons", 10, seed=-1), "seed must be"),
+    (lambda: datasets.make("moons", 10, seed=2**32), "seed must be"),
 ])
 def test_bad_arguments_raise_naming_the_value(call, message):
     with pytest.raises(ValueError) as err:

@@ -162,7 +162,7 @@ def test_the_codec_checks_can_fail(monkeypatch):
     assert any("'zz_unknown' got no notice" in p for p in found) and any("2 times" in p for p in found)
     monkeypatch.setattr(f"{__name__}.decode_query", markup)
     assert any("could form markup" in p for p in _codec_problems(params))
-    monkeypatch.setattr(f"{__name__}.encode_query", lambda *a, **kw: {"v": "2", "depth": "3"})
+    monkeypatch.setattr(f"{__name__}.encode_query", lambda *a, **kw: {"v": "3", "depth": "3"})
     assert any("does not reopen" in p for p in _codec_problems(params))
 
 

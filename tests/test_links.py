@@ -20,6 +20,7 @@ from initlab.app.links import (
 )
 from initlab.signal.scenario import NET, BudgetError, Scenario, check_budget, max_depth_within_budget
 from initlab.schema import check_value
+from initlab.training.scenario import TrainScenario
 from initlab.pages import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
 
 TAB_IDS = ("signal", "gradients", "ranges", "compare", "learn")
@@ -366,7 +367,7 @@ def test_compare_widgets_keep_fewer_than_two_choices():
 def test_v1_tab_labels_open_their_tab_without_a_notice(label, tab_id, version):
     state = decode_query({**version, "tab": label, "depth": "7"}, {}, tabs=TAB_IDS)
     assert (state.tab, state.notices, state.scenario.depth) == (tab_id, (), 7)
-    assert encode_query(state.values, tab=state.tab) == {"v": "2", "depth": "7", "tab": tab_id}
+    assert encode_query(state.values, tab=state.tab) == {"v": "3", "depth": "7", "tab": tab_id}
 
 
 def test_v1_labels_are_the_labels_v1_used():
@@ -376,7 +377,7 @@ def test_v1_labels_are_the_labels_v1_used():
 
 
 @pytest.mark.parametrize("tab", TAB_IDS)
-@pytest.mark.parametrize("version", [{"v": "2"}, {}])
+@pytest.mark.parametrize("version", [{"v": "3"}, {}])
 def test_tab_ids_open_their_tab(tab, version):
     state = decode_query({**version, "tab": tab}, {}, tabs=TAB_IDS)
     assert (state.tab, state.notices) == (tab, ())
@@ -391,12 +392,26 @@ def test_an_unknown_tab_suggests_the_nearest(typed, near):
     assert notice.key == "tab" and f"`{typed}`" in notice.message and f"did you mean `{near}`?" in notice.message
 
 
-def test_the_schema_version_is_two_and_v1_links_are_silent():
-    assert SCHEMA_VERSION == 2
+def test_the_schema_version_is_three_and_older_links_without_training_are_silent():
+    assert SCHEMA_VERSION == 3
     assert decode_query({"v": "1"}, {}).notices == ()
-    assert decode_query({"v": "2"}, {}).notices == ()
-    [msg] = _messages({"v": "3"})
-    assert "newer" in msg and "`3`" in msg
+    assert decode_query({"v": "2", "depth": "7", "tab": "signal"}, {}).notices == ()
+    assert decode_query({"v": "3"}, {}).notices == ()
+    [msg] = _messages({"v": "4"})
+    assert "newer" in msg and "`4`" in msg
+
+
+@pytest.mark.parametrize("query", [{"v": "2", "tr_lr": "0.1"}, {"v": "1", "tab": "training", "depth": "7"},
+                                   {"v": "2", "preset": "p"}])
+def test_an_older_training_link_keeps_its_settings_on_the_new_data_and_says_so(query):
+    # v3: scikit-learn's datasets, so the same training settings now draw other points.
+    presets = {"p": {"train": TrainScenario(lr=0.5)}}
+    tabs = (*TAB_IDS, "training")
+    state = decode_query(query, presets, tabs=tabs)
+    [notice] = state.notices
+    assert notice.key == "v" and "other data points" in notice.message and "differ" in notice.message
+    fresh = decode_query({**query, "v": "3"}, presets, tabs=tabs)
+    assert fresh.notices == () and fresh.values == state.values
 
 
 # --- sections: shared field names, unique keys ----------------------------------------------------
@@ -425,7 +440,7 @@ def test_two_sections_may_share_a_field_name():
     state = decode_query({"cmp_inits": "he_normal,zeros", "rng_inits": "ones"}, {})
     assert state.notices == ()
     assert state.value("compare").inits == ("he_normal", "zeros") and state.value("ranges").inits == ("ones",)
-    assert encode_query(state.values) == {"v": "2", "cmp_inits": "he_normal,zeros", "rng_inits": "ones"}
+    assert encode_query(state.values) == {"v": "3", "cmp_inits": "he_normal,zeros", "rng_inits": "ones"}
     # and a field name is not a URL key: "inits" or "n" alone is an unknown parameter
     for key in ("inits", "n", "by"):
         [n] = decode_query({key: "1"}, {}).notices
@@ -467,7 +482,7 @@ def test_every_control_is_accepted_in_hide_and_lock_and_round_trips(key):
     link = decode_query({"lock": key}, {})
     assert link.notices == () and link.lock == {key}
     q = encode_query(link.values, lock=link.lock)
-    assert q == {"v": "2", "lock": key}
+    assert q == {"v": "3", "lock": key}
     assert decode_query(q, {}).lock == {key}
 
 

@@ -178,7 +178,7 @@ def test_the_app_still_drops_another_initializers_parameters_with_its_notices():
     assert ts == TrainScenario().with_init("zeros") and notices == []
     s, notices = NET.from_values({"init": "he_normal", "stddev": 0.25}, STD1)
     assert s == STD1.with_init("he_normal") and notices == []
-    assert encode_query(s) == {"v": "2", "init": "he_normal", "activation": "linear", "depth": "250"}
+    assert encode_query(s) == {"v": "3", "init": "he_normal", "activation": "linear", "depth": "250"}
 
 
 def test_the_training_page_switches_initializer_with_a_parameter_left_in_its_box():

@@ -1,5 +1,5 @@
-"""The core is an installable package: ``pip install .`` gives ``import initlab`` with numpy and
-pandas only; the extras add numba and the app's packages, with requirements.in's bounds."""
+"""The core is an installable package: ``pip install .`` gives ``import initlab`` with numpy,
+pandas and scikit-learn (its training datasets) only; the extras add numba and the app's packages, with requirements.in's bounds."""
 
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ def _specs(reqs: list[str]) -> dict[str, str]:
     return {canonicalize_name(r.name): str(r.specifier) for r in map(Requirement, reqs)}
 
 
-def test_the_core_needs_numpy_and_pandas_only() -> None:
+def test_the_core_needs_numpy_pandas_and_scikit_learn_only() -> None:
     project = PYPROJECT["project"]
     assert project["name"] == "initlab" and project["dynamic"] == ["version"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "initlab.__version__"}
-    assert set(_specs(project["dependencies"])) == {"numpy", "pandas"}
+    assert set(_specs(project["dependencies"])) == {"numpy", "pandas", "scikit-learn"}
 
 
 def test_the_bounds_are_requirements_ins() -> None:
@@ -62,7 +62,7 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_pip_install_gives_a_core_that_runs_without_the_app(tmp_path: Path) -> None:
-    """A fresh virtual environment, ``pip install .`` (numpy and pandas come from the index or pip's cache):
+    """A fresh virtual environment, ``pip install .`` (numpy, pandas and scikit-learn come from the index or pip's cache):
     propagate and train run, with neither streamlit, plotly nor numba installed. Measured 18-22 s on the
     2-core machine, with or without pip's cache: not marked slow."""
     src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info next to the sources

@@ -13,6 +13,10 @@ as typed (in a code span, so nothing in it is interpreted) and suggests the near
 
 Version history: v1 named the tab by its display label (``tab=Weight ranges``); v2 by a stable id
 (``tab=ranges``), so renaming a label never breaks a link. v1 links keep working (migrated on read).
+v3: circles, moons and blobs became scikit-learn's own arrays (and the test set's seed
+``data_seed + 1``), so the same training settings draw other points. A v1/v2 link that touches training
+(a ``tr_`` key, ``tab=training`` or a training preset) opens with its settings, the new data and a
+notice (key ``v``) that its numbers differ from when it was made; other links are silent.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ __all__ = ["CONTROLS", "LESSON_CONTROLS", "LINK_KEYS", "MAX_NOTICES", "SCHEMA_VE
            "Control", "LinkState", "Notice", "cross_repair", "decode_query", "differences", "encode_query",
            "lesson_controls", "lesson_lock", "section"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Links older than this that touch training were made on other training data.
+TRAIN_DATA_VERSION = 3
 SECTIONS: tuple[Section, ...] = (NET, *VIEW_SECTIONS, TRAIN)
 # Keys that belong to the link rather than to a section: version, preset, the open tab, and a teacher's
 # lesson options. Streamlit's own embed keys pass untouched.
@@ -239,6 +245,14 @@ def encode_query(
     return out
 
 
+def _touches_training(raw: Mapping[str, str], presets: Mapping[str, Any]) -> bool:
+    """Whether a link's query sets training settings, opens the Training page or a training preset."""
+    if raw.get("tab") == "training" or any(k.startswith("tr_") for k in raw):
+        return True
+    values = presets.get(raw.get("preset", ""), None)
+    return isinstance(values, Mapping) and "train" in values
+
+
 def decode_query(
     params: Mapping[str, str | Sequence[str]],
     presets: Mapping[str, Mapping[str, Any] | Scenario],
@@ -284,6 +298,10 @@ def decode_query(
     if "tab" in raw and raw["tab"] in V1_TAB_LABELS and raw["tab"] not in tabs:
         raw["tab"] = V1_TAB_LABELS[raw["tab"]]
 
+    if v < TRAIN_DATA_VERSION and _touches_training(raw, presets):
+        note("v", f"this link was made with initlab's link version {v}, before the training datasets became "
+                  "scikit-learn's: it opens with the same settings, but on other data points, so its "
+                  "numbers (losses, accuracies) differ from when it was made")
     preset = raw.pop("preset", None)
     base = defaults()
     if preset is not None:

@@ -1,30 +1,38 @@
 """Toy two-dimensional binary classification datasets (the playgrounds of initialization lessons).
 
 ``make(name, n, noise, seed, **params) -> (X, y)``: ``X`` float64 of shape ``(n, 2)``, ``y`` int64 of
-0s and 1s. Every dataset is a clean shape plus isotropic Gaussian jitter ``N(0, noise^2 I)`` on each
-point, and has ``n // 2`` points of class 0 and ``n - n // 2`` of class 1 (balanced for even ``n``).
-Points come shuffled, so any prefix is a fair sample. Randomness comes only from
-``np.random.default_rng(seed)``: the same arguments give the same arrays, bit for bit.
+0s and 1s, with ``n // 2`` points of class 0 and ``n - n // 2`` of class 1 (balanced for even ``n``).
+Points come shuffled, so any prefix is a fair sample. The same arguments give the same arrays, bit for bit.
 
-=========  ==========================================================================================
-circles    As scikit-learn ``make_circles``: class 0 on the circle of radius 1, class 1 on the circle
-           of radius ``factor`` (default 0.8), angles equally spaced (``linspace(0, 2 pi, m,
-           endpoint=False)``), then shuffled and jittered.
-moons      As scikit-learn ``make_moons``: class 0 on the upper half circle of radius 1 centred at
-           (0, 0), class 1 on the lower half circle centred at (1, 0.5), angles ``linspace(0, pi,
-           m)``.
-xor        Uniform in the square [-1, 1]^2 with each coordinate at least ``margin`` (default 0.1)
-           away from 0: class 1 in the quadrants where x1 x2 > 0, class 0 where x1 x2 < 0 (the XOR
-           of the signs; as TensorFlow Playground's "exclusive or").
-spiral     Two interleaved Archimedean spirals (as TensorFlow Playground's "spiral"): point i of m
-           has radius r = i / m and angle 2 pi turns r + c pi for class c, ``turns`` default 1.75.
-blobs      Two isotropic Gaussian clusters of standard deviation ``std`` (default 0.5) centred at
-           (-distance/2, 0) for class 0 and (+distance/2, 0) for class 1 (``distance`` default 2).
-=========  ==========================================================================================
+==================  =================================================================================
+circles             scikit-learn's ``make_circles(n, noise=noise, factor=factor, random_state=seed)``:
+                    class 0 on the circle of radius 1, class 1 on the circle of radius ``factor``
+                    (default 0.8), equally spaced angles, shuffled, Gaussian jitter of std ``noise``.
+moons               scikit-learn's ``make_moons(n, noise=noise, random_state=seed)``: class 0 on the upper
+                    half circle of radius 1 centred at (0, 0), class 1 on the lower one centred at (1, 0.5).
+blobs               scikit-learn's ``make_blobs(n_samples=[n // 2, n - n // 2], centers=[(-distance/2, 0),
+                    (distance/2, 0)], cluster_std=hypot(std, noise), random_state=seed)``: two isotropic
+                    Gaussian clusters (``distance`` default 2, ``std`` default 0.5; the jitter ``noise``
+                    adds to the clusters' own spread, as independent Gaussians do).
+gaussian_quantiles  scikit-learn's ``make_gaussian_quantiles(n_samples=n, n_features=2, n_classes=2,
+                    cov=cov, random_state=seed)``: one Gaussian N(0, cov I) (``cov`` default 1), class 0
+                    the half of the points nearest the centre, class 1 the outer half. It has no jitter:
+                    ``noise`` is ignored.
+xor                 initlab's own: uniform in the square [-1, 1]^2 with each coordinate at least ``margin``
+                    (default 0.1) away from 0: class 1 where x1 x2 > 0, class 0 where x1 x2 < 0 (as
+                    TensorFlow Playground's "exclusive or"), then jitter.
+spiral              initlab's own: two interleaved Archimedean spirals (as TensorFlow Playground's
+                    "spiral"): point i of m has radius r = i / m and angle 2 pi turns r + c pi for class c,
+                    ``turns`` default 1.75, then jitter.
+==================  =================================================================================
 
-Scikit-learn's generators are re-implemented (not imported) with numpy's ``Generator`` so that the
-core keeps to numpy and no global random state is touched; the shapes follow their definitions but the
-random draws are not scikit-learn's.
+Randomness. xor and spiral draw from ``np.random.default_rng(seed)``. The four scikit-learn datasets are
+scikit-learn's own arrays, drawn by scikit-learn from numpy's legacy ``RandomState(seed)``: the one
+exception to initlab's rule "every draw from a ``Generator``", made so that initlab's data are exactly the
+data of the courses and notebooks that use scikit-learn (e.g. the Deep Learning Specialization's
+"Initialization" notebook: ``np.random.seed(1); make_circles(300, noise=.05)`` is ``make("circles", 300,
+0.05, seed=1)``). A ``RandomState(seed)`` is private to the call: numpy's global random state is never
+touched. scikit-learn is imported here lazily, on the first such dataset (``pip install scikit-learn``).
 """
 
 from __future__ import annotations
@@ -35,33 +43,43 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["NAMES", "PARAMS", "make"]
+__all__ = ["NAMES", "PARAMS", "SKLEARN_NAMES", "make"]
 
-SeedLike = int | np.random.SeedSequence
+# A seed of scikit-learn's datasets: what numpy's RandomState accepts.
+MAX_SEED = 2**32 - 1
 
 # Extra shape parameters per dataset: name -> (default, lower bound, upper bound).
 PARAMS: dict[str, dict[str, tuple[float, float, float]]] = {
-    "circles": {"factor": (0.8, 0.0, 1.0)},
+    "circles": {"factor": (0.8, 0.0, 0.999)},  # scikit-learn requires factor < 1
     "moons": {},
     "xor": {"margin": (0.1, 0.0, 0.9)},
     "spiral": {"turns": (1.75, 0.0, 10.0)},
     "blobs": {"distance": (2.0, 0.0, 100.0), "std": (0.5, 0.0, 100.0)},
+    "gaussian_quantiles": {"cov": (1.0, 1e-6, 100.0)},
 }
 NAMES: tuple[str, ...] = tuple(PARAMS)
+SKLEARN_NAMES: tuple[str, ...] = ("circles", "moons", "blobs", "gaussian_quantiles")
+# Datasets that add no jitter: their ``noise`` is ignored.
+NOISELESS: tuple[str, ...] = ("gaussian_quantiles",)
 
 
-def _circles(n0: int, n1: int, rng: np.random.Generator, factor: float) -> np.ndarray:
-    a0 = np.linspace(0.0, 2.0 * math.pi, n0, endpoint=False)
-    a1 = np.linspace(0.0, 2.0 * math.pi, n1, endpoint=False)
-    return np.concatenate([np.column_stack([np.cos(a0), np.sin(a0)]),
-                           factor * np.column_stack([np.cos(a1), np.sin(a1)])])
+def _sklearn(name: str, n0: int, n1: int, noise: float, seed: int, **kw: float) -> tuple[np.ndarray, np.ndarray]:
+    # Lazy: the core imports without scikit-learn until one of its datasets is asked for.
+    from sklearn import datasets as skd
 
-
-def _moons(n0: int, n1: int, rng: np.random.Generator) -> np.ndarray:
-    a0 = np.linspace(0.0, math.pi, n0)
-    a1 = np.linspace(0.0, math.pi, n1)
-    return np.concatenate([np.column_stack([np.cos(a0), np.sin(a0)]),
-                           np.column_stack([1.0 - np.cos(a1), 0.5 - np.sin(a1)])])
+    n = n0 + n1
+    if name == "circles":
+        return skd.make_circles(n, noise=noise or None, factor=kw["factor"], random_state=seed)
+    if name == "moons":
+        return skd.make_moons(n, noise=noise or None, random_state=seed)
+    if name == "blobs":
+        d = kw["distance"] / 2.0
+        return skd.make_blobs(n_samples=[n0, n1], n_features=2, centers=[[-d, 0.0], [d, 0.0]],
+                              cluster_std=math.hypot(kw["std"], noise), random_state=seed)
+    if n == 1:  # scikit-learn wants a point per class: the outer point of two, class 1 as the odd point is
+        X, y = skd.make_gaussian_quantiles(cov=kw["cov"], n_samples=2, n_features=2, n_classes=2, random_state=seed)
+        return X[y == 1], y[y == 1]
+    return skd.make_gaussian_quantiles(cov=kw["cov"], n_samples=n, n_features=2, n_classes=2, random_state=seed)
 
 
 def _xor(n0: int, n1: int, rng: np.random.Generator, margin: float) -> np.ndarray:
@@ -81,32 +99,28 @@ def _spiral(n0: int, n1: int, rng: np.random.Generator, turns: float) -> np.ndar
     return np.concatenate(parts)
 
 
-def _blobs(n0: int, n1: int, rng: np.random.Generator, distance: float, std: float) -> np.ndarray:
-    pts = std * rng.standard_normal((n0 + n1, 2))
-    pts[:n0, 0] -= distance / 2.0
-    pts[n0:, 0] += distance / 2.0
-    return pts
+_SHAPES: dict[str, Callable[..., np.ndarray]] = {"xor": _xor, "spiral": _spiral}
 
 
-_SHAPES: dict[str, Callable[..., np.ndarray]] = {
-    "circles": _circles, "moons": _moons, "xor": _xor, "spiral": _spiral, "blobs": _blobs,
-}
-
-
-def make(name: str, n: int, noise: float = 0.0, seed: SeedLike = 0, **params: Any) -> tuple[np.ndarray, np.ndarray]:
+def make(name: str, n: int, noise: float = 0.0, seed: int = 0, **params: Any) -> tuple[np.ndarray, np.ndarray]:
     """``n`` points of dataset ``name`` with Gaussian jitter of std ``noise``, drawn from ``seed``.
+
+    ``seed`` is a whole number in [0, 2**32 - 1] (numpy's ``RandomState`` range); for circles, moons,
+    blobs and gaussian_quantiles the arrays are exactly scikit-learn's with ``random_state=seed``.
 
     Returns ``(X, y)``: ``X`` float64 ``(n, 2)``, ``y`` int64 ``(n,)`` with ``n // 2`` zeros and
     ``n - n // 2`` ones, in random order. ``params`` are the dataset's shape parameters (see
     :data:`PARAMS` and the module docstring); an unknown name, parameter or an out-of-range value raises
     ``ValueError`` naming it.
     """
-    if name not in _SHAPES:
+    if name not in PARAMS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be a whole number >= 0; received {n!r}")
     if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0.0 <= noise < math.inf:
         raise ValueError(f"noise must be a finite number >= 0; received {noise!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be a whole number in [0, {MAX_SEED}]; received {seed!r}")
     specs = PARAMS[name]
     unknown = sorted(set(params) - set(specs))
     if unknown:
@@ -119,10 +133,15 @@ def make(name: str, n: int, noise: float = 0.0, seed: SeedLike = 0, **params: An
             raise ValueError(f"{key} of dataset {name!r} must be in [{lo:g}, {hi:g}]; received {value!r}")
         kwargs[key] = float(value)
 
-    rng = np.random.default_rng(seed)
     n = int(n)
     n0 = n // 2  # as scikit-learn: the odd point goes to class 1
     n1 = n - n0
+    if name in SKLEARN_NAMES:
+        if n == 0:
+            return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+        X, y = _sklearn(name, n0, n1, float(noise), int(seed), **kwargs)
+        return np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(y, dtype=np.int64)
+    rng = np.random.default_rng(seed)
     X = _SHAPES[name](n0, n1, rng, **kwargs)
     y = np.concatenate([np.zeros(n0, dtype=np.int64), np.ones(n1, dtype=np.int64)])
     order = rng.permutation(n)

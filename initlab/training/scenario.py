@@ -62,15 +62,18 @@ def _keyed(fields: tuple[FieldSpec, ...]) -> tuple[FieldSpec, ...]:
 
 TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
     FieldSpec("dataset", "choice", "circles", "Dataset",
-              "Two classes in the plane: circles (inner radius 0.8), moons, xor, spiral or two Gaussian blobs.",
+              "Two classes in the plane: circles (inner radius 0.8), moons, two Gaussian blobs or Gaussian quantiles "
+              "(scikit-learn's datasets, exactly), xor or spiral.",
               choices=datasets.NAMES, group=_D),
     FieldSpec("n_train", "int", 300, "Training points", "Points the network is trained on (half per class).",
               lo=10, hi=2000, group=_D),
     FieldSpec("n_test", "int", 100, "Test points", "Held-out points, drawn the same way, never trained on.",
               lo=10, hi=2000, group=_D),
-    FieldSpec("noise", "float", 0.05, "Noise", "Standard deviation of the Gaussian jitter added to every point.",
+    FieldSpec("noise", "float", 0.05, "Noise", "Standard deviation of the Gaussian jitter added to every point "
+              "(gaussian_quantiles has no jitter: it ignores the noise).",
               lo=0, hi=1, group=_D),
-    FieldSpec("data_seed", "int", 0, "Data seed", "Seed of the dataset: every restart trains on the same points.",
+    FieldSpec("data_seed", "int", 0, "Data seed", "Seed of the training set (scikit-learn's random_state); the test "
+              "set uses data_seed + 1. Every restart trains on the same points.",
               lo=0, hi=2**32 - 1, group=_D),
     FieldSpec("inputs", "choice", "standard", "Inputs",
               "standard: each feature shifted and scaled to mean 0, std 1 on the training set (test points "
