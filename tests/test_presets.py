@@ -91,7 +91,9 @@ def test_measured_numbers_are_said_to_be_for_seed_0(name):
     if name != "zero_init":  # zero init draws nothing: its numbers do not depend on a seed
         # A Training preset's numbers are medians over restarts: it names every seed they come from.
         p = PRESETS[name]
-        said = f"seeds 0 to {p.views['train'].restarts - 1}" if p.tab == "training" else "seed 0"
+        tr = p.views.get("train")
+        said = ("seed 0" if p.tab != "training" else f"seed {tr.seed}" if tr.restarts == 1  # one run: its seed
+                else f"seeds 0 to {tr.restarts - 1}")
         assert said in p.text or (p.tab == "training" and "seed 0 and the" in p.text), (name, said)
 
 

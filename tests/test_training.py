@@ -755,3 +755,78 @@ def test_budget_messages_print_numbers_that_differ():
         check_train_budget(ts)
     need, most = re.search(r"= (\S+) multiply-adds, more computation than the (\S+) one", str(err.value)).groups()
     assert need != most and float(need) > float(most)
+
+
+# --- the course notebook (Deep Learning Specialization, course 2 week 1, "Initialization"), reproduced ----------
+
+def _course_scenarios():
+    from initlab.pages import TRAIN_INITS
+    from initlab.training.summaries import COURSE_C2W1, COURSE_C2W1_COMPARE
+
+    out = {}
+    for name in COURSE_C2W1_COMPARE:
+        init, params, _ = TRAIN_INITS[name]
+        out[name] = COURSE_C2W1.replace(init=init, **params)
+    return out
+
+
+def test_course_weights_are_the_notebooks_draws():
+    # np.random.seed(3); W_l = np.random.randn(n_l, n_{l-1}) * scale for l = 1..L: initlab's kernel is W_l.T.
+    scs = _course_scenarios()
+    np.random.seed(3)
+    layers = [2, 10, 5, 1]
+    drawn = [np.random.randn(layers[l], layers[l - 1]) for l in range(1, 4)]
+    for (w, b), raw, n in zip(training.initial_params(scs["normal_10"], 0), drawn, layers):
+        assert np.array_equal(w, (raw * 10).T) and not b.any()
+    for (w, _), raw, n in zip(training.initial_params(scs["he"], 0), drawn, layers):
+        np.testing.assert_allclose(w, (raw * np.sqrt(2.0 / n)).T, rtol=1e-15, atol=0)
+    # The data: np.random.seed(1) / seed(2) before make_circles, inputs not scaled.
+    skd = pytest.importorskip("sklearn.datasets")
+    data = training.make_data(scs["he"])
+    np.random.seed(1)
+    X, y = skd.make_circles(n_samples=300, noise=.05)
+    np.random.seed(2)
+    Xt, yt = skd.make_circles(n_samples=100, noise=.05)
+    assert np.array_equal(data.X_train, X) and np.array_equal(data.y_train, y)
+    assert np.array_equal(data.X_test, Xt) and np.array_equal(data.y_test, yt)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "numba"])
+def test_course_numbers_are_the_notebooks_printed_ones(engine):
+    from initlab.training import summaries
+
+    if engine == "numba" and not _train_jit.AVAILABLE:
+        pytest.skip("numba not installed")
+    scs = _course_scenarios()
+    results = dict(zip(scs, training.train_many(list(scs.values()), engine=engine)))
+    assert list(results["he"].recorded_steps) == list(range(0, 15001, 1000))  # records=15: every 1000 steps
+    ours = summaries.course_numbers(results)
+    for name, printed in summaries.COURSE_C2W1_PRINTED.items():
+        got = ours[name]
+        assert got[2:] == pytest.approx(printed[2:], abs=1e-12), name  # accuracies: equal
+        if name == "normal_10":
+            # Sums up to 1e3: the order in which they are added moves the fourth digit of this cost.
+            assert got[1] == pytest.approx(printed[1], rel=1e-3)
+            assert printed[0] == math.inf and got[0] == pytest.approx(1773.586, abs=1e-3)  # stable, finite
+        else:
+            assert got[:2] == pytest.approx(printed[:2], rel=1e-12, abs=0), name
+    rows = summaries.course_table(summaries.COURSE_C2W1, results)
+    assert [r["Initialization"] for r in rows] == ["zeros", "N(0, 1) × 10", "He, × √(2/n)"]
+    assert rows[1]["cost at 0 (notebook)"] == "inf" and rows[1]["loss at 0 (initlab)"].startswith("1773.58")
+
+
+def test_course_inf_is_a_naive_log_of_a_sigmoid_rounded_to_one():
+    # Every step-0 logit of the x 10 network is large, so a positive one's sigmoid is exactly 1 in float64.
+    ts = _course_scenarios()["normal_10"]
+    data = training.make_data(ts)
+    a = data.X_train
+    params = training.initial_params(ts, 0)
+    for i, (w, b) in enumerate(params):
+        a = a @ w + b
+        if i < len(params) - 1:
+            a = np.maximum(a, 0)
+    z = a[:, 0]
+    assert np.abs(z).min() >= 62.7
+    assert (1 / (1 + np.exp(-z[z > 0])) == 1.0).all()
+    with np.errstate(divide="ignore"):
+        assert np.isinf(-np.log(1 - 1 / (1 + np.exp(-z[data.y_train == 0])))).any()

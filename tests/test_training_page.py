@@ -403,3 +403,17 @@ def test_every_normal_initializer_label_gives_a_standard_deviation() -> None:
         assert label == ("N(0, 1) × 10" if name == "normal_10" else f"N(0, {value:g})")
     init, params, label = TRAIN_INITS["he"]
     assert label == "He N(0, √(2/n))" and initializers.get(init, **params).std(8, 3) == pytest.approx(math.sqrt(2 / 8))
+
+
+def test_the_course_preset_shows_the_notebooks_numbers_beside_initlabs():
+    at = open_clean({"preset": "course_c2w1"})
+    text = " ".join(m.value for m in at.markdown)
+    assert "course notebook's printed numbers beside initlab's" in text and "62.7" in text
+    [course] = [t for t in at.table if "cost at 0 (notebook)" in t.value.columns]
+    df = course.value
+    assert list(df.index) == ["zeros", "N(0, 1) × 10", "He, × √(2/n)"]
+    assert df.loc["N(0, 1) × 10", "cost at 0 (notebook)"] == "inf"
+    assert df.loc["N(0, 1) × 10", "loss at 0 (initlab)"].startswith("1773.58")
+    assert (df["test accuracy (notebook)"] == df["test accuracy (initlab)"]).all()
+    # The preset's text, its fields filled in: the finite loss where the notebook printed inf.
+    assert any("computed stably from the logits, is 1" in i.value for i in at.info)

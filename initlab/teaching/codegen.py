@@ -419,7 +419,7 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "        return loss_fn(model(X)[:, 0], y).item()",
         "",
         "",
-        "recorded = set(record_steps(ts.steps).tolist())  # the steps of initlab's loss curve",
+        "recorded = set(record_steps(ts.steps, ts.records).tolist())  # the steps of initlab's loss curve",
         "losses = {}  # step -> loss on the whole training set before that step's update",
         "for step, idx in enumerate(batches(ts, restart)):  # initlab's examples for every update",
         "    if step in recorded:",

@@ -131,8 +131,9 @@ LESSONS: tuple[Lesson, ...] = (
         "moment: E[relu(z)^2] = Var(z)/2. Making up for that half means doubling the weights' variance: "
         "Var(w) = 2/n (He et al. 2015), i.e. N(0, sqrt(2/n)) or U[-sqrt(6/n), sqrt(6/n)]. With Xavier's "
         "1/n instead, every ReLU layer halves the variance, and 100 layers shrink the std by "
-        "2^49.5, about 1e15.",
-        ("he_relu", "xavier_relu"),
+        "2^49.5, about 1e15. The Deep Learning Specialization's Initialization notebook shows it in training: "
+        "its preset replays that notebook exactly, zeros against N(0, 1) x 10 against He's sqrt(2/n).",
+        ("he_relu", "xavier_relu", "course_c2w1"),
     ),
     Lesson(
         "Ranges shrink like 1/sqrt(n)",

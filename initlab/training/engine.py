@@ -175,7 +175,11 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     init = initializers.get("orthogonal") if ts.lsuv else initializers.get(ts.init, **ts.init_params())
     dt = np.dtype(ts.dtype)
     ss_w, ss_b, _ = _run_streams(ts.seed + restart)
-    rng_w, rng_b = np.random.default_rng(ss_w), np.random.default_rng(ss_b)
+    rng_b = np.random.default_rng(ss_b)
+    # weights_rng="legacy": the notebooks' np.random.seed(seed + r) stream (LegacyDraws: the exception to
+    # "every draw from a Generator", for replaying them exactly); else the Generator weight stream.
+    rng_w = (initializers.LegacyDraws(ts.seed + restart) if ts.weights_rng == "legacy"
+             else np.random.default_rng(ss_w))
     out: Params = []
     sizes = ts.sizes
     for fi, fo in zip(sizes[:-1], sizes[1:]):
@@ -698,9 +702,11 @@ def _check_together(scenarios: Sequence[TrainScenario]) -> None:
 class _Trainer:
     """All runs of one or more scenarios, advanced record by record."""
 
-    def __init__(self, scenarios: Sequence[TrainScenario], records: int, engine: str,
+    def __init__(self, scenarios: Sequence[TrainScenario], records: int | None, engine: str,
                  limits: Mapping[str, float | None] | None = None) -> None:
         _check_together(scenarios)
+        if records is None:  # the scenarios' own setting (they agree: only init fields may differ)
+            records = scenarios[0].records if scenarios else DEFAULT_RECORDS
         for s in scenarios:
             s.validate()
             try:
@@ -795,7 +801,7 @@ class _Trainer:
         return out
 
 
-def iter_train(scenarios: Sequence[TrainScenario], *, records: int = DEFAULT_RECORDS,
+def iter_train(scenarios: Sequence[TrainScenario], *, records: int | None = None,
                engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES,
                max_macs: float | None = MAX_TRAIN_MACS,
                max_examples: float | None = MAX_TRAIN_EXAMPLES) -> Iterator[list[TrainResult]]:
@@ -815,7 +821,7 @@ def iter_train(scenarios: Sequence[TrainScenario], *, records: int = DEFAULT_REC
 
 
 def train_many(scenarios: Sequence[TrainScenario], *, progress: Progress | None = None,
-               records: int = DEFAULT_RECORDS, engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES,
+               records: int | None = None, engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES,
                max_macs: float | None = MAX_TRAIN_MACS,
                max_examples: float | None = MAX_TRAIN_EXAMPLES) -> list[TrainResult]:
     """Train several scenarios that differ only in their initialization, in one batched computation.
@@ -827,7 +833,8 @@ def train_many(scenarios: Sequence[TrainScenario], *, progress: Progress | None 
     ``max_macs`` multiply-adds or ``max_examples`` examples processed
     (:func:`initlab.training.scenario.check_train_budget`). The defaults are the server's budget per
     training (250 MB, 1e10, 1.5e8); pass larger limits, or None to lift one, on a bigger machine.
-    ``progress(fraction, step)`` is called after every recorded step.
+    ``progress(fraction, step)`` is called after every recorded step. ``records`` (recorded steps besides
+    step 0) defaults to the scenarios' ``records`` setting.
     """
     trainer = _Trainer(scenarios, records, engine,
                        dict(max_bytes=max_bytes, max_macs=max_macs, max_examples=max_examples))
@@ -841,7 +848,7 @@ def train_many(scenarios: Sequence[TrainScenario], *, progress: Progress | None 
     return trainer.results()
 
 
-def train(ts: TrainScenario, *, progress: Progress | None = None, records: int = DEFAULT_RECORDS,
+def train(ts: TrainScenario, *, progress: Progress | None = None, records: int | None = None,
           engine: str = "auto", max_bytes: float | None = MAX_TRAIN_BYTES, max_macs: float | None = MAX_TRAIN_MACS,
           max_examples: float | None = MAX_TRAIN_EXAMPLES) -> TrainResult:
     """Train every restart of ``ts`` together and return what was recorded (see :class:`TrainResult`).

@@ -32,6 +32,7 @@ __all__ = [
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 TRAIN_INPUTS = ("standard", "unscaled")
+WEIGHT_RNGS = ("generator", "legacy")
 MAX_HIDDEN_LAYERS = 4
 # Adam's constants are Keras 3's defaults (keras.optimizers.Adam): beta_1, beta_2, epsilon.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
@@ -102,6 +103,16 @@ TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
     FieldSpec("restarts", "int", 10, "Restarts",
               "Independent runs: restart r draws its weights and batches from seed + r.", lo=1, hi=50, group=_T),
     _reuse("seed", help="Seed of the weights and batch order: restart r uses seed + r.", group=_T),
+    FieldSpec("weights_rng", "choice", "generator", "Weight draws",
+              "generator: restart r draws its kernels from numpy Generator streams of SeedSequence(seed + r), in "
+              "the Keras layout (fan_in, fan_out). legacy: as the course notebooks, np.random.seed(seed + r), then "
+              "every kernel in layer order from that legacy RandomState, row-major in the (fan_out, fan_in) layout "
+              "(np.random.randn(n_l, n_l-1) x scale) and transposed: the same numbers as the notebook's W.",
+              choices=WEIGHT_RNGS, group=_T),
+    FieldSpec("records", "int", DEFAULT_RECORDS, "Recorded steps",
+              "Steps recorded (besides step 0), evenly spaced up to the last: losses, accuracies, snapshots. "
+              "15 over 15000 steps records every 1000, as the course notebook prints its cost.",
+              lo=1, hi=200, group=_T),
     _reuse("dtype"),
     _reuse("lsuv", help="LSUV (Mishkin & Matas 2016): start from orthogonal weights and rescale each layer, on the "
                         "training inputs, until its pre-activations have variance 1 (replaces the initializer)."),

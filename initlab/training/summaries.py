@@ -90,3 +90,52 @@ def setup_line(ts: TrainScenario) -> str:
             f"{ts.inputs} inputs · hidden layers {', '.join(map(str, ts.hidden))}, {ts.activation}, "
             f"{ts.bias} biases · {opt}, learning rate {fmt(ts.lr)}, {ts.steps} steps, {batch} · "
             f"{ts.restarts} restarts ({seeds}), {ts.dtype}")
+
+
+# The Deep Learning Specialization's notebook "Initialization" (course 2, week 1), as settings: scikit-learn's
+# make_circles(300, noise=.05) after np.random.seed(1) (test set: 100 points after seed 2), unscaled inputs,
+# layers [2, 10, 5, 1] (ReLU, ReLU, sigmoid), np.random.seed(3) then W_l = randn(n_l, n_{l-1}) x scale in
+# layer order (weights_rng="legacy"), zero biases, full-batch gradient descent, lr 0.01, 15000 steps, float64,
+# one run, its cost printed every 1000 iterations (records=15).
+COURSE_C2W1 = TrainScenario(data_seed=1, inputs="unscaled", dtype="float64", restarts=1, seed=3,
+                            weights_rng="legacy", records=15)
+COURSE_C2W1_COMPARE = ("zeros", "normal_10", "he")
+COURSE_C2W1_STEP = 14000  # the last cost the notebook prints
+# What the notebook prints, per comparison entry: cost at iteration 0, at 14000, train and test accuracy.
+COURSE_C2W1_PRINTED: dict[str, tuple[float, float, float, float]] = {
+    "zeros": (0.6931471805599453, 0.6931471805599453, 0.5, 0.5),
+    "normal_10": (float("inf"), 0.38278, 0.83, 0.86),
+    "he": (0.8830537463419761, 0.07357895962677366, 0.9933333333333333, 0.96),
+}
+
+
+def course_numbers(results: Mapping[str, TrainResult]) -> dict[str, tuple[float, float, float, float]]:
+    """initlab's numbers for :data:`COURSE_C2W1_PRINTED`'s: training loss at step 0 and 14000, final train
+    and test accuracy of the single run, by comparison entry."""
+    out = {}
+    for name in COURSE_C2W1_COMPARE:
+        r = results[name]
+        at = int(list(r.recorded_steps).index(COURSE_C2W1_STEP))
+        out[name] = (float(r.loss[0, 0]), float(r.loss[0, at]), float(r.train_acc[0, -1]), float(r.test_acc[0, -1]))
+    return out
+
+
+def course_table(ts: TrainScenario, results: Mapping[str, TrainResult]) -> list[dict[str, str]] | None:
+    """initlab's numbers beside the notebook's printed ones (table rows, all digits), or None unless ``ts`` is
+    :data:`COURSE_C2W1` (complete: all 15000 steps) and ``results`` has the three initializations."""
+    if ts != COURSE_C2W1 or not set(COURSE_C2W1_COMPARE) <= set(results):
+        return None
+    if any(results[n].steps_done < ts.steps for n in COURSE_C2W1_COMPARE):
+        return None
+    ours = course_numbers(results)
+    labels = {"zeros": "zeros", "normal_10": "N(0, 1) × 10", "he": "He, × √(2/n)"}
+    rows = []
+    for name in COURSE_C2W1_COMPARE:
+        p, o = COURSE_C2W1_PRINTED[name], ours[name]
+        rows.append({"Initialization": labels[name],
+                     "cost at 0 (notebook)": repr(p[0]), "loss at 0 (initlab)": repr(o[0]),
+                     f"cost at {COURSE_C2W1_STEP} (notebook)": repr(p[1]),
+                     f"loss at {COURSE_C2W1_STEP} (initlab)": repr(o[1]),
+                     "train accuracy (notebook)": repr(p[2]), "train accuracy (initlab)": repr(o[2]),
+                     "test accuracy (notebook)": repr(p[3]), "test accuracy (initlab)": repr(o[3])})
+    return rows

@@ -32,6 +32,7 @@ from initlab.numerics.names import suggestion
 
 __all__ = [
     "TRUNCATED_NORMAL_STD",
+    "LegacyDraws",
     "KERNEL_KINDS",
     "NONLINEARITIES",
     "DENSE_NONLINEARITIES",
@@ -618,12 +619,12 @@ class Initializer:
     def _dist(self, fan_in: int, fan_out: int) -> _Dist:
         return self._entry.build(self._params, _fan(fan_in, "fan_in"), _fan(fan_out, "fan_out"))
 
-    def __call__(self, shape: tuple[int, int], rng: np.random.Generator,
+    def __call__(self, shape: tuple[int, int], rng: np.random.Generator | LegacyDraws,
                  dtype: np.dtype | type = np.float64) -> np.ndarray:
         """Draw a ``shape = (fan_in, fan_out)`` kernel from ``rng`` in ``dtype``."""
         if not (isinstance(shape, (tuple, list)) and len(shape) == 2):
             raise ValueError(f"shape must be (fan_in, fan_out); got {shape!r}")
-        if not isinstance(rng, np.random.Generator):
+        if not isinstance(rng, (np.random.Generator, LegacyDraws)):
             raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
         dt = np.dtype(dtype)
         if not np.issubdtype(dt, np.floating):
@@ -651,7 +652,7 @@ class Initializer:
         """
         if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 0:
             raise ValueError(f"count must be a non-negative integer; got {count!r}")
-        if not isinstance(rng, np.random.Generator):
+        if not isinstance(rng, (np.random.Generator, LegacyDraws)):
             raise ValueError(f"rng must be a numpy.random.Generator; got {type(rng).__name__}")
         dt = np.dtype(dtype)
         if not np.issubdtype(dt, np.floating):
@@ -749,3 +750,33 @@ def get(name: str, **params: Any) -> Initializer:
     if entry.check is not None:
         entry.check(resolved, name)
     return Initializer(entry, resolved)
+
+
+class LegacyDraws:
+    """The draws of an initializer from numpy's legacy ``RandomState``, as the course notebooks make them.
+
+    ``np.random.seed(s); W = np.random.randn(n_l, n_{l-1}) * scale`` draws each kernel row-major in the
+    (fan_out, fan_in) layout (PyTorch's and the notebooks'); initlab's kernels are (fan_in, fan_out)
+    (Keras's). So every 2-D draw is made in the reversed shape and transposed: the kernel is the
+    notebook's ``W.T``, value for value. Only for replaying such notebooks (the training scenario's
+    ``weights_rng="legacy"``): the exception to "every draw from a ``Generator``", as scikit-learn's datasets.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self._rs = np.random.RandomState(seed)
+
+    def _shaped(self, draw: Any, size: Any, dtype: Any) -> np.ndarray:
+        if isinstance(size, tuple) and len(size) == 2:
+            out = draw(size[::-1]).T
+        else:
+            out = draw(size)
+        return np.ascontiguousarray(out, dtype=dtype)
+
+    def standard_normal(self, size: Any = None, dtype: Any = np.float64) -> np.ndarray:
+        return self._shaped(self._rs.standard_normal, size, dtype)
+
+    def random(self, size: Any = None, dtype: Any = np.float64) -> np.ndarray:
+        return self._shaped(self._rs.random_sample, size, dtype)
+
+    def standard_exponential(self, size: Any = None) -> np.ndarray:
+        return self._shaped(self._rs.standard_exponential, size, np.float64)

@@ -120,6 +120,16 @@ def draw(values: Values) -> None:
     frame = len(steps) - 1 if view.frame < 0 else view.frame
     run = view.run
     st.table(_train_table(pairs))
+    course = train_summaries.course_table(ts, dict(zip(view.compare, results.values())))
+    if course is not None:
+        st.markdown("**The course notebook's printed numbers beside initlab's** (Deep Learning Specialization, "
+                    "course 2, week 1, *Initialization*): the same accuracies; the costs of zeros and He agree to "
+                    "about 15 digits. N(0, 1) × 10 agrees to about 1e-4 only: its sums reach 1e3, and the order in "
+                    "which they are added (initlab's engines, the notebook's numpy) moves the fourth digit. The "
+                    "notebook's `inf` at step 0: every output logit of the × 10 network is large (|z| ≥ 62.7), so "
+                    "its sigmoid rounds to exactly 1 and the naive log(1 − a) is −inf for the class-0 points; "
+                    "initlab computes the loss from the logits, stably, and gets a finite value.")
+        st.table(shell.static_table(course))
     part, box = shell.part_tabs("training", TRAINING_PARTS, view.show)
     with box:
         _training_part(part, pairs, ts, view, steps, frame, run)
