@@ -1,5 +1,6 @@
 """The core is an installable package: ``pip install .`` gives ``import initlab`` with numpy,
-pandas and scikit-learn (its training datasets) only; the extras add numba and the app's packages, with requirements.in's bounds."""
+pandas and scikit-learn (its training datasets) only; the extras add numba and the app's packages, with
+requirements.in's bounds."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_pip_install_gives_a_core_that_runs_without_the_app(tmp_path: Path) -> None:
-    """A fresh virtual environment, ``pip install .`` (numpy, pandas and scikit-learn come from the index or pip's cache):
+    """A fresh virtual environment, ``pip install .`` (numpy, pandas and scikit-learn come from the index or
+    pip's cache):
     propagate and train run, with neither streamlit, plotly nor numba installed. Measured 18-22 s on the
     2-core machine, with or without pip's cache: not marked slow."""
     src = tmp_path / "src"  # a copy: setuptools writes build/ and *.egg-info next to the sources

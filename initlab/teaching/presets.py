@@ -250,11 +250,11 @@ _TRAINING: tuple[Preset, ...] = (
         "The Deep Learning Specialization's notebook Initialization (course 2, week 1), run by initlab: its data "
         "(scikit-learn's make_circles after np.random.seed(1), the test set after seed 2, unscaled), its network "
         "[2, 10, 5, 1], its weights (np.random.seed(3), then each W drawn as np.random.randn(n_l, n_l-1): zeros, "
-        "× 10, × sqrt(2/n_l-1)) and its 15000 full-batch steps at learning rate 0.01, one run each (weight seed 3), the "
-        "loss recorded every 1000 steps. The table below puts the notebook's printed numbers beside initlab's: zeros "
-        "stays at {zeros.acc_median} and ln 2, × 10 ends at a test accuracy of {normal_10.acc_median}, He at "
-        "{he.acc_median}. Where the notebook prints a cost of inf at step 0 for × 10, initlab's loss, computed "
-        "stably from the logits, is {normal_10.loss0}.",
+        "× 10, × sqrt(2/n_l-1)) and its 15000 full-batch steps at learning rate 0.01, one run each (weight seed "
+        "3), the loss recorded at the steps where the notebook prints its cost. The table below puts the "
+        "notebook's printed numbers beside initlab's: zeros stays at {zeros.acc_median} and ln 2, × 10 ends at a "
+        "test accuracy of {normal_10.acc_median}, He at {he.acc_median}. Where the notebook prints a cost of inf "
+        "at step 0 for × 10, initlab's loss, computed stably from the logits, is {normal_10.loss0}.",
         Scenario(), "training",
         MappingProxyType({"train": COURSE_C2W1, "training": TrainView(compare=COURSE_C2W1_COMPARE)}),
         facts="train",
