@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from initlab.app.links import SCHEMA_VERSION
 from initlab.app.results.products import spectra_depths
 from initlab.teaching.presets import PRESETS
 from tests.browser_util import (
@@ -203,7 +204,7 @@ def test_theory_tab_and_its_presets_open_from_links(page, app_url) -> None:  # t
         drawn = _svgs(page)
         assert len(drawn) == n and all(drawn), f"{name}: SVGs per chart: {drawn}"
         _no_exception(page)
-        assert _query(page.url) == {"v": ["2"], "preset": [name]}
+        assert _query(page.url) == {"v": [str(SCHEMA_VERSION)], "preset": [name]}
     body = page.inner_text("body")
     assert "LSUV rescaled" in body and "Var(z)" in body
 
@@ -215,7 +216,7 @@ def test_training_preset_opens_from_its_link_and_its_parts_open_on_a_click(page,
     assert len(drawn) == 2 and all(drawn), f"SVGs per chart: {drawn}"
     _no_exception(page)
     assert "He N(0, √(2/n))" in page.inner_text("body")
-    assert _query(page.url) == {"v": ["2"], "preset": ["train_classic"]}
+    assert _query(page.url) == {"v": [str(SCHEMA_VERSION)], "preset": ["train_classic"]}
     page.get_by_role("tab", name="Decision boundaries").click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('tr_show') === 'boundaries'",
                            timeout=RERUN_MS)
