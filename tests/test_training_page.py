@@ -409,11 +409,13 @@ def test_the_course_preset_shows_the_notebooks_numbers_beside_initlabs():
     at = open_clean({"preset": "course_c2w1"})
     text = " ".join(m.value for m in at.markdown)
     assert "course notebook's printed numbers beside initlab's" in text and "62.7" in text
-    [course] = [t for t in at.table if "cost at 0 (notebook)" in t.value.columns]
+    # One row per quantity, one column per initialization (so that all digits fit the page).
+    [course] = [t for t in at.table if "cost at 0 (notebook)" in t.value.index]
     df = course.value
-    assert list(df.index) == ["zeros", "N(0, 1) × 10", "He, × √(2/n)"]
-    assert df.loc["N(0, 1) × 10", "cost at 0 (notebook)"] == "inf"
-    assert df.loc["N(0, 1) × 10", "loss at 0 (initlab)"].startswith("1773.58")
-    assert (df["test accuracy (notebook)"] == df["test accuracy (initlab)"]).all()
+    assert list(df.columns) == ["zeros", "N(0, 1) × 10", "He, × √(2/n)"]
+    assert df.loc["cost at 0 (notebook)", "N(0, 1) × 10"] == "inf"
+    assert df.loc["loss at 0 (initlab)", "N(0, 1) × 10"].startswith("1773.58")
+    assert (df.loc["test accuracy (notebook)"] == df.loc["test accuracy (initlab)"]).all()
+    assert (df.loc["train accuracy (notebook)"] == df.loc["train accuracy (initlab)"]).all()
     # The preset's text, its fields filled in: the finite loss where the notebook printed inf.
     assert any("computed stably from the logits, is 1" in i.value for i in at.info)

@@ -129,7 +129,11 @@ def draw(values: Values) -> None:
                     "notebook's `inf` at step 0: every output logit of the × 10 network is large (|z| ≥ 62.7), so "
                     "its sigmoid rounds to exactly 1 and the naive log(1 − a) is −inf for the class-0 points; "
                     "initlab computes the loss from the logits, stably, and gets a finite value.")
-        st.table(shell.static_table(course))
+        # One row per quantity, one column per initialization: the all-digit numbers side by side made a
+        # table wider than the page at 1400 px (9 columns of up to 19 digits).
+        inits = [row["Initialization"] for row in course]
+        st.table(shell.static_table([{"": key, **{i: row[key] for i, row in zip(inits, course)}}
+                                     for key in course[0] if key != "Initialization"]))
     part, box = shell.part_tabs("training", TRAINING_PARTS, view.show)
     with box:
         _training_part(part, pairs, ts, view, steps, frame, run)
