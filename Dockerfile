@@ -39,7 +39,7 @@ RUN python -c "from initlab.training import engine; engine.warm_up()" \
 # pickle) owned by root; each worker loads them before it listens, so the first students of a lecture
 # are served as fast as the last (README, "Warm from the first second"). A store built by other code
 # would be ignored (the log says so) and the presets computed on demand.
-RUN python -m initlab.app.results.build /app/.cache/initlab
+RUN python -m initlab.ui.results.build /app/.cache/initlab
 ENV INITLAB_CACHE_DIR=/app/.cache/initlab
 USER 10001
 

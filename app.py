@@ -1,6 +1,6 @@
 """initlab: what does the choice of initial weights do to a neural network?
 
-Streamlit entry point: page configuration, sidebar, tabs and wiring only (see initlab/app/).
+Streamlit entry point: page configuration, sidebar, tabs and wiring only (see initlab/ui/).
 """
 
 import streamlit as st
@@ -12,19 +12,19 @@ import streamlit as st
 st.set_page_config(page_title="initlab: what initial weights do", layout="wide", initial_sidebar_state="auto")
 
 from initlab.teaching.presets import PRESETS  # noqa: E402
-from initlab.app.results import cache as compute  # noqa: E402
-from initlab.app import controls
-from initlab.app import gate
-from initlab.app import logs
-from initlab.app import layout
-from initlab.app import pages  # noqa: E402
-from initlab.app import shell  # noqa: E402
-from initlab.app.results import products  # noqa: E402
-from initlab.app import state
+from initlab.ui.results import cache as compute  # noqa: E402
+from initlab.ui import controls
+from initlab.ui import gate
+from initlab.ui import logs
+from initlab.ui import layout
+from initlab.ui import pages  # noqa: E402
+from initlab.ui import shell  # noqa: E402
+from initlab.ui.results import products  # noqa: E402
+from initlab.ui import state
 
 HEADING = "### What does the choice of initial weights do to a neural network?"
 
-# The heading's place also shows "in line" while this run waits for its turn (initlab/app/gate.py: page
+# The heading's place also shows "in line" while this run waits for its turn (initlab/ui/gate.py: page
 # runs are admitted first come, first served, a few at a time; the slot is released however the run
 # ends, including when Streamlit stops it for a rerun).
 heading = st.empty()

@@ -95,8 +95,8 @@ THREE_CHARTS = """import dataclasses, sys
 sys.path.insert(0, {repo!r})
 import streamlit as st
 from initlab.signal.scenario import Scenario
-from initlab.app.results import cache as compute
-from initlab.app import figures
+from initlab.ui.results import cache as compute
+from initlab.ui import figures
 
 
 def figures(n):

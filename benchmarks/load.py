@@ -68,7 +68,7 @@ sys.path.insert(0, str(REPO / "deploy"))
 
 import stclient  # noqa: E402  (deploy/stclient.py: one session client for the image, this and the tests)
 
-# Texts of the app's own "this failed" boxes (initlab/app/pages.py, app.py): a page showing one of
+# Texts of the app's own "this failed" boxes (initlab/ui/pages.py, app.py): a page showing one of
 # these is a failure for the student even though the script run finished.
 APP_ERROR_MARKERS = ("could not be drawn", "Not computed", "cannot be computed", "The server is busy")
 WORKER_COOKIE = "INITLAB_WORKER"  # deploy/launch.py's HAProxy names a session's worker in it

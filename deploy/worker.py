@@ -5,7 +5,7 @@
 deploy/launch.py starts one of these per CPU. It is ``streamlit run`` with two steps around it:
 
 1. **Before the server listens**: the store that ``INITLAB_CACHE_DIR`` names (built by
-   ``python -m initlab.app.results.build DIR``; the image does both) is loaded into this process with the
+   ``python -m initlab.ui.results.build DIR``; the image does both) is loaded into this process with the
    modules the pages use, and the charts it lists are built from it. So the worker answers
    ``/_stcore/health`` -- and HAProxy counts it as up -- only once every preset link's page is a
    dictionary lookup away. (Streamlit's health endpoint answers as soon as the server listens, before
@@ -39,10 +39,10 @@ def preload() -> None:
     """Import the app's modules, load the store, build the charts it lists, and say in the log whether
     this worker serves warm or cold."""
     t0 = time.perf_counter()
-    from initlab.app.results import cache as compute  # noqa: F401 - pages: imported for the app
-    from initlab.app import logs
-    from initlab.app import pages  # noqa: F401 - the page modules, imported before the first student
-    from initlab.app.results import build as precompute
+    from initlab.ui.results import cache as compute  # noqa: F401 - pages: imported for the app
+    from initlab.ui import logs
+    from initlab.ui import pages  # noqa: F401 - the page modules, imported before the first student
+    from initlab.ui.results import build as precompute
 
     compute.load_store()
     if compute.STORE is not None:
@@ -75,7 +75,7 @@ def warm_links() -> list[str]:
 
 def warm_then_ready(port: int, base: str, ready_file: str | None) -> None:
     """Wait until this server listens, open :func:`warm_links` on it, then write ``ready_file``."""
-    from initlab.app import logs
+    from initlab.ui import logs
 
     url = f"http://127.0.0.1:{port}{base}"
     t0 = time.monotonic()

@@ -1,6 +1,6 @@
 """initlab: see what the choice of initial weights does to a neural network.
 
-The core (this package, minus ``initlab.app`` and ``initlab.plots``) needs only numpy and pandas (plus
+The core (this package, minus ``initlab.ui`` and ``initlab.plots``) needs only numpy and pandas (plus
 numba, optional, for the compiled training engine).
 ``initlab.propagate(initlab.Scenario(...))`` runs a deep MLP forward and backward and returns
 per-layer statistics; see :mod:`initlab.signal.network`. ``initlab.train(initlab.TrainScenario(...))`` trains

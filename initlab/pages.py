@@ -7,7 +7,7 @@ A page's settings are kept apart from :class:`~initlab.signal.scenario.Scenario`
 never invalidates the engine's cache. Each is a frozen dataclass with its schema fields (called a
 *view* of the page: ``SignalView``, ...); the URL keys are the ones links have always used (``which``,
 ``cmp_*``, ``rng_*``), so old links keep working. Pure: the app draws the pages
-(:mod:`initlab.app.pages`).
+(:mod:`initlab.ui.pages`).
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def train_comparison(ts: TrainScenario, names: tuple[str, ...]) -> tuple[tuple[s
 class PageSpec:
     """One page (tab) of the app: its stable ``id`` (in links: ``tab=theory``), its ``label`` on the page
     (free to change), and the page-state ``sections`` it reads (what a preset's text about it depends on).
-    The app draws it with the module ``initlab.app.pages.<id>``."""
+    The app draws it with the module ``initlab.ui.pages.<id>``."""
 
     id: str
     label: str
@@ -211,7 +211,7 @@ class PageSpec:
 
 
 # Every page, in the order of the tabs: the one list the tabs, the presets, the links and the precomputed
-# store read. Adding a tab is one entry here and one module in initlab/app/pages/.
+# store read. Adding a tab is one entry here and one module in initlab/ui/pages/.
 PAGE_SPECS: dict[str, PageSpec] = {p.id: p for p in (
     PageSpec("signal", "Signal", ("net", "signal")),
     PageSpec("gradients", "Gradients", ("net",)),

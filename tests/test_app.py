@@ -1,8 +1,8 @@
-"""AppTest tests of the whole page (app.py + initlab/app/): presets, tabs, bad links, share links.
+"""AppTest tests of the whole page (app.py + initlab/ui/): presets, tabs, bad links, share links.
 
 Every test opens a link the way a browser would (``at.query_params`` before the first run) and checks
 what a student sees: no traceback, the notices, the controls' values, the charts' numbers, the address
-bar and the Share box. The engine's shared caches (:mod:`initlab.app.results.cache`) live in the process
+bar and the Share box. The engine's shared caches (:mod:`initlab.ui.results.cache`) live in the process
 and are shared by the tests, as they are by the sessions of a server; the reproducibility test clears
 them between its runs.
 """
@@ -26,14 +26,14 @@ from initlab.weights import initializers
 from initlab.signal import network
 from initlab.teaching.lessons import LESSONS
 from initlab.teaching.presets import PRESETS
-from initlab.app.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
+from initlab.ui.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
 from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
 from initlab.pages import THEORY_PARTS, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView
-from initlab.app.results import cache as compute
-from initlab.app import controls
-from initlab.app import pages, shell
-from initlab.app.results import products
-from initlab.app import state
+from initlab.ui.results import cache as compute
+from initlab.ui import controls
+from initlab.ui import pages, shell
+from initlab.ui.results import products
+from initlab.ui import state
 from tests.app_util import TIMEOUT, open_link
 
 ADJUSTED_HEAD = "Adjusted so that this scenario can be computed"
@@ -832,7 +832,7 @@ def test_a_failed_background_warm_up_is_logged(monkeypatch, caplog) -> None:
 def test_the_log_handler_writes_one_line_and_the_traceback_to_stderr(capfd) -> None:
     import logging
 
-    from initlab.app import logs
+    from initlab.ui import logs
 
     log = logs.logger()
     assert sum(getattr(h, "_initlab", False) for h in logging.getLogger("initlab").handlers) == 1
@@ -958,7 +958,7 @@ def test_a_lesson_link_disables_the_preset_picker_and_the_show_me_buttons() -> N
 def _apply_preset_in_a_session() -> None:
     import streamlit as st
 
-    from initlab.app import state as page_state
+    from initlab.ui import state as page_state
 
     page_state.start()
     page_state.apply_preset("xavier_tanh")  # what the picker's and the buttons' callbacks call

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from initlab.app.links import SCHEMA_VERSION
-from initlab.app.results.products import spectra_depths
+from initlab.ui.links import SCHEMA_VERSION
+from initlab.ui.results.products import spectra_depths
 from initlab.teaching.presets import PRESETS
 from tests.browser_util import (
     CHART,

@@ -1,4 +1,4 @@
-"""The server's shared caches (initlab/app/results/cache.py): computed once per key, LRU, figures ready to send."""
+"""The server's shared caches (initlab/ui/results/cache.py): computed once per key, LRU, figures ready to send."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import plotly.io as pio
 import pytest
 
 from initlab.teaching.presets import PRESETS
-from initlab.app.results import cache as compute
-from initlab.app import figures
+from initlab.ui.results import cache as compute
+from initlab.ui import figures
 
 
 def test_a_key_asked_for_by_many_at_once_is_computed_once() -> None:

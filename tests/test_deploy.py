@@ -90,10 +90,10 @@ def test_dockerignore_matcher_follows_docker_rules():
 
 def test_build_context_holds_the_app_and_nothing_else():
     files = docker_context(ROOT)
-    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/app/pages/__init__.py",
+    for need in ("app.py", "requirements.txt", "initlab/__init__.py", "initlab/ui/pages/__init__.py",
                  ".streamlit/config.toml", "deploy/healthcheck.py", "deploy/launch.py", "deploy/worker.py",
                  "deploy/stclient.py",
-                 "initlab/app/results/store.py", "initlab/app/results/build.py"):
+                 "initlab/ui/results/store.py", "initlab/ui/results/build.py"):
         assert need in files
     banned = ("tests/", "benchmarks/", ".git/", ".ci/", "__pycache__", ".pytest_cache", ".hypothesis", "deploy/k8s",
               ".cache/")
@@ -124,7 +124,7 @@ def dockerfile() -> dict[str, list[str]]:
     return out
 
 
-PRECOMPUTE = "python -m initlab.app.results.build"
+PRECOMPUTE = "python -m initlab.ui.results.build"
 
 
 def precompute_step() -> tuple[list[str], dict[str, str]]:

@@ -64,7 +64,7 @@ def test_pct_writes_every_share_the_verdicts_quote_as_they_wrote_it():
 
 # Number formatters defined outside numerics/format.py that may stay, each with its reason.
 ALLOWED = {
-    ("initlab/app/controls.py", "fmt"): "a choice widget's format_func (option key -> label), not a number",
+    ("initlab/ui/controls.py", "fmt"): "a choice widget's format_func (option key -> label), not a number",
 }
 NAMES = {"fmt", "pct", "_pct", "_f", "fmt_or_dash"}
 

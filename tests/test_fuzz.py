@@ -26,9 +26,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab.app.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query, encode_query
+from initlab.ui.links import ALL_KEYS, MAX_NOTICES, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query, encode_query
 from initlab.teaching.presets import PRESETS
-from initlab.app.state import PRESET_VALUES, TAB_IDS, TABS
+from initlab.ui.state import PRESET_VALUES, TAB_IDS, TABS
 from tests.test_links import assert_markup_safe, split_code_spans
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -145,7 +145,7 @@ def test_the_codec_checks_can_fail(monkeypatch):
     """The codec checks catch what they claim to: a lost notice, markup in a notice, a lossy round trip."""
     import dataclasses
 
-    from initlab.app import links
+    from initlab.ui import links
 
     params = {"zz_unknown": ["<b>x</b>"], "depth": ["7", "8"]}
     assert _codec_problems(params) == []

@@ -1,4 +1,4 @@
-"""The FIFO gate for page runs (initlab/app/gate.py): order, slots, time limit, release on every exit.
+"""The FIFO gate for page runs (initlab/ui/gate.py): order, slots, time limit, release on every exit.
 
 The gate itself is tested with plain threads; its use in app.py with AppTest: the slot comes back
 after a normal run, a page error, an exception outside the pages, ``st.stop()`` and ``st.rerun()``
@@ -14,11 +14,11 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab.app.results import cache as compute
-from initlab.app import gate
-from initlab.app import pages
-from initlab.app import state
-from initlab.app.gate import FifoGate
+from initlab.ui.results import cache as compute
+from initlab.ui import gate
+from initlab.ui import pages
+from initlab.ui import state
+from initlab.ui.gate import FifoGate
 from tests.app_util import APP, TIMEOUT, open_link
 
 

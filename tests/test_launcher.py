@@ -186,7 +186,7 @@ def _alive(pid: int) -> bool:
 def test_a_worker_is_ready_only_once_its_store_is_loaded(tmp_path):
     _need_haproxy()
     from initlab.signal import network
-    from initlab.app.results import store
+    from initlab.ui.results import store
     from initlab.signal.scenario import Scenario
 
     s = Scenario(depth=3, width=8, batch=4)

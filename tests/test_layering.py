@@ -12,9 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "initlab"
-# The house rule: plotly figures only in initlab/plots/, Streamlit only in initlab/app/; everything else is
+# The house rule: plotly figures only in initlab/plots/, Streamlit only in initlab/ui/; everything else is
 # the core, which a notebook can use with numpy and pandas alone.
-NOT_CORE = ("plots", "app")
+NOT_CORE = ("plots", "ui")
 SKIP_DIRS = {".git", "tests", "__pycache__", "node_modules", ".venv", "venv", ".hypothesis", ".pytest_cache"}
 
 
@@ -36,7 +36,7 @@ def test_the_expected_core_modules_are_discovered():
               "signal.scenario", "theory.meanfield", "numerics.gaussian", "signal.spectra", "signal.lsuv",
               "training.engine", "pages", "schema"):
         assert f"initlab.{m}" in CORE
-    assert not [m for m in CORE if m.startswith(("initlab.app", "initlab.plots"))]
+    assert not [m for m in CORE if m.startswith(("initlab.ui", "initlab.plots"))]
 
 
 # The folder tree is the architecture: a package imports only from its own layer or the ones below.
@@ -49,7 +49,7 @@ LAYERS = (
     ("initlab.pages",),
     ("initlab.teaching",),
     ("initlab.plots",),
-    ("initlab.app",),
+    ("initlab.ui",),
 )
 
 

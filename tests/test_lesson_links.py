@@ -15,9 +15,9 @@ from urllib.parse import parse_qs
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from initlab.app.links import CONTROLS, SECTIONS, decode_query, section
-from initlab.app.state import PRESET_VALUES, TAB_IDS, TABS
-from initlab.app.shell import control_label
+from initlab.ui.links import CONTROLS, SECTIONS, decode_query, section
+from initlab.ui.state import PRESET_VALUES, TAB_IDS, TABS
+from initlab.ui.shell import control_label
 from initlab.pages import PAGE_SPECS
 from tests.app_util import open_clean, open_link
 
@@ -163,7 +163,7 @@ def _crafted_preset() -> None:
     """What the picker's and the buttons' shared callback does if a crafted client calls it in a lesson."""
     import streamlit as st
 
-    from initlab.app import state
+    from initlab.ui import state
 
     state.start()
     state.apply_preset("he_relu")

@@ -268,7 +268,7 @@ def test_saturation_lesson_training_sentence():
 def test_edge_of_chaos_lesson():
     from initlab.theory import meanfield as theory
     from initlab.theory.summaries import EDGE_BAND, TRAINABLE_XI
-    from initlab.app.results import products
+    from initlab.ui.results import products
 
     body = BY_TITLE["The edge of chaos: how deep can a signal go?"]
     s = PRESETS["edge_of_chaos"].scenario
@@ -303,7 +303,7 @@ def test_edge_of_chaos_lesson():
 def test_isometry_lesson():
     from initlab.signal import spectra
     from initlab.theory import meanfield as theory
-    from initlab.app.results.products import spectra_depths
+    from initlab.ui.results.products import spectra_depths
 
     body = BY_TITLE["Dynamical isometry: every direction, not just the average"]
     s = PRESETS["isometry"].scenario

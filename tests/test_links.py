@@ -13,8 +13,8 @@ import string
 
 import pytest
 
-from initlab.app import links
-from initlab.app.links import (
+from initlab.ui import links
+from initlab.ui.links import (
     ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, V1_TAB_LABELS, decode_query,
     defaults, encode_query,
 )

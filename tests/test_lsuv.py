@@ -10,7 +10,7 @@ from initlab.weights import activations
 from initlab.weights import initializers
 from initlab.signal import lsuv
 from initlab.signal import network
-from initlab.app.links import decode_query, encode_query
+from initlab.ui.links import decode_query, encode_query
 from initlab.signal.scenario import FIELD_BY_NAME, Scenario, estimate_bytes, estimate_macs
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from initlab.app.links import decode_query
+from initlab.ui.links import decode_query
 from initlab.numerics.names import nearest, suggestion
 from initlab.weights import activations, initializers
 

@@ -10,7 +10,7 @@ import pytest
 
 import initlab
 from initlab import BudgetError, Scenario, TrainScenario, propagate, train
-from initlab.app.links import decode_query, encode_query
+from initlab.ui.links import decode_query, encode_query
 from initlab.schema import deferred_checks
 from initlab.signal import verdict
 from initlab.signal.scenario import MAX_BYTES, MAX_MACS, NET, estimate_macs

@@ -3,9 +3,9 @@
 import ast
 from pathlib import Path
 
-from initlab.app import pages as app_pages
-from initlab.app import state
-from initlab.app.results import products
+from initlab.ui import pages as app_pages
+from initlab.ui import state
+from initlab.ui.results import products
 from initlab.pages import PAGE_IDS, PAGE_SPECS
 from initlab.teaching import presets
 
@@ -18,7 +18,7 @@ def test_the_tabs_presets_and_page_modules_are_the_registry():
     assert presets.TABS == PAGE_IDS
     assert tuple(app_pages.PAGES) == PAGE_IDS and tuple(app_pages.MODULES) == PAGE_IDS
     for pid, module in app_pages.MODULES.items():
-        assert module.__name__ == f"initlab.app.pages.{pid}"
+        assert module.__name__ == f"initlab.ui.pages.{pid}"
         assert callable(module.draw) and callable(module.products)
 
 

@@ -271,7 +271,7 @@ def boxed(a: go.layout.Annotation) -> bool:
                                                              ("sigmoid", 1.0, 0.0, 150.0),  # the sigmoid default
                                                              ("tanh", 1.0, 0.0, 4.0)])  # on the edge, at σb² = 0
 def test_phase_scenario_label_has_a_box_inside_the_plot_and_its_marker_is_whole(activation, sw2, sb2, sw2_max):
-    from initlab.app.results import products
+    from initlab.ui.results import products
 
     pd_ = products.phase(activation, sw2_max, 0.5)  # the page's grid: σw² from sw2_max / 120
     assert pd_.sw2[0] > 0

@@ -18,7 +18,7 @@ from initlab import schema
 from initlab.schema import deferred_checks
 from initlab.weights import initializers
 from initlab.training.scenario import TRAIN, TrainScenario
-from initlab.app.links import (
+from initlab.ui.links import (
     ALL_KEYS, LINK_KEYS, MAX_NOTICES, SCHEMA_VERSION, SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query,
     defaults,
     encode_query, section,

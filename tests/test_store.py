@@ -1,4 +1,4 @@
-"""initlab.app.results.store and the build command: the precomputed store round-trips, refuses stale or unsafe
+"""initlab.ui.results.store and the build command: the precomputed store round-trips, refuses stale or unsafe
 files, and serves every preset link's opening page without computing anything.
 
 * round trip: every product the build stores equals a fresh computation bit for bit (arrays, tables,
@@ -8,7 +8,7 @@ files, and serves every preset link's opening page without computing anything.
 * no pickle: every .npz loads with ``allow_pickle=False``; a pickled array, a pickle file posing as an
   .npz and a type outside the allow-list are all refused (and the pickle never runs);
 * the app (AppTest) serves the bare link and every preset link from a store built by
-  ``python -m initlab.app.results.build`` with every engine function patched to raise.
+  ``python -m initlab.ui.results.build`` with every engine function patched to raise.
 """
 
 from __future__ import annotations
@@ -29,16 +29,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from initlab.signal import network
-from initlab.app.results import products
+from initlab.ui.results import products
 from initlab.teaching import ranges
 from initlab.signal import spectra
-from initlab.app.results import store
+from initlab.ui.results import store
 from initlab.theory import meanfield as theory
 from initlab.training import engine as training
 from initlab.teaching.presets import PRESETS
 from initlab.signal.scenario import Scenario
-from initlab.app.results import cache as compute
-from initlab.app.results import build as precompute
+from initlab.ui.results import cache as compute
+from initlab.ui.results import build as precompute
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -50,7 +50,7 @@ FAILED = ("could not be drawn", "Not computed", "cannot be computed")  # the app
 def built(tmp_path_factory) -> Path:
     """A store built by the documented command, in a subprocess, as the Dockerfile runs it."""
     path = tmp_path_factory.mktemp("store") / "initlab"
-    res = subprocess.run([sys.executable, "-m", "initlab.app.results.build", str(path)], cwd=ROOT, capture_output=True,
+    res = subprocess.run([sys.executable, "-m", "initlab.ui.results.build", str(path)], cwd=ROOT, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "note:" not in res.stdout, res.stdout  # the pages' own products list everything they compute
@@ -169,7 +169,7 @@ def test_a_store_of_other_code_is_stale_refused_and_logged(tmp_path, caplog) -> 
         assert store.load(path) is None
     msg = caplog.records[-1].getMessage()
     assert "stale" in msg and "0123456789abcdef" in msg and store.code_version() in msg and "serving cold" in msg
-    assert "python -m initlab.app.results.build" in msg
+    assert "python -m initlab.ui.results.build" in msg
     assert store.load(small_store(tmp_path / "t")) is not None  # the same, built by this code
 
 
@@ -178,7 +178,7 @@ def test_the_code_version_follows_every_source_file(tmp_path) -> None:
     shutil.copytree(ROOT / "initlab", copy, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(ROOT / "app.py", tmp_path / "app.py")
     assert store.code_version(copy) == store.code_version()
-    (copy / "app" / "shell.py").write_text((copy / "app" / "shell.py").read_text() + "\n# a change\n")
+    (copy / "ui" / "shell.py").write_text((copy / "ui" / "shell.py").read_text() + "\n# a change\n")
     changed = store.code_version(copy)
     assert changed != store.code_version()
     (tmp_path / "app.py").write_text("# another app\n")
@@ -328,7 +328,7 @@ def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(bui
     _own_store(monkeypatch)
     got = compute.load_store(built)
     assert got is not None and len(got.figures) >= 2 * len(PRESETS)
-    from initlab.app import figures
+    from initlab.ui import figures
 
     assert {name for name, _ in got.figures} <= set(figures.FIGURES)
     compute.clear_all()
@@ -341,7 +341,7 @@ def test_the_store_lists_the_charts_of_every_preset_and_a_server_builds_them(bui
 @pytest.mark.slow
 def test_the_check_option_tells_a_complete_store_from_anything_else(built, tmp_path) -> None:
     def check(path: Path) -> int:
-        return subprocess.run([sys.executable, "-m", "initlab.app.results.build", str(path), "--check"], cwd=ROOT,
+        return subprocess.run([sys.executable, "-m", "initlab.ui.results.build", str(path), "--check"], cwd=ROOT,
                               capture_output=True, timeout=120).returncode
 
     assert check(built) == 0

@@ -17,7 +17,7 @@ from initlab.theory import summaries
 from initlab.training import summaries as train_summaries
 from initlab.signal import lsuv
 from initlab import pages as page_specs
-from initlab.app.results import products
+from initlab.ui.results import products
 from initlab.signal import spectra
 from initlab.theory import meanfield as theory
 from initlab.teaching.presets import PRESETS
@@ -55,7 +55,7 @@ def test_chaotic_phase_names_the_correlation_it_settles_at() -> None:
 def test_the_page_says_chi1_scales_the_squared_distance() -> None:
     import inspect
 
-    from initlab.app.pages import theory as theory_app_page
+    from initlab.ui.pages import theory as theory_app_page
 
     source = inspect.getsource(theory_app_page.draw)
     assert "*squared* distance" in source and "stretches a small difference" not in source

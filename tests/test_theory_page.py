@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from initlab import propagate
-from initlab.app.results.products import spectra_depths
+from initlab.ui.results.products import spectra_depths
 from initlab.signal import spectra
 from initlab.theory import meanfield as theory
 from initlab.teaching.presets import PRESETS

@@ -219,7 +219,7 @@ def test_a_running_training_shows_partial_results_then_the_same_final_ones(monke
     """The first curves appear long before the end: partial results come every PARTIAL_EVERY seconds
     (0 here: every record), each further along, and the end is exactly what train_many computes."""
     from initlab.training.scenario import TrainScenario
-    from initlab.app.results import cache as compute
+    from initlab.ui.results import cache as compute
 
     monkeypatch.setattr(compute, "PARTIAL_EVERY", 0.0)
     key = tuple(ts for _, ts in train_comparison(TrainScenario(steps=300, restarts=2), ("zeros", "he")))
@@ -302,7 +302,7 @@ def test_the_sidebar_says_it_does_not_set_the_training_network() -> None:
 def test_removing_an_initializer_or_moving_the_view_trains_nothing(monkeypatch) -> None:
     """Results are kept per (initializer, training setup): only a new initializer trains, and only itself."""
     from initlab.training import engine as training
-    from initlab.app.results import cache as compute
+    from initlab.ui.results import cache as compute
 
     calls: list[int] = []
     real = training.iter_train

@@ -314,7 +314,7 @@ def finish(
 # A family of panels (decision boundaries and symmetry per initializer, Jacobian spectra per depth) is one
 # chart per panel, not one figure of side-by-side subplots: a plotly figure cannot reflow, so on a phone
 # (390 px) its panels were squashed to 80 px each, titles and tick labels on top of each other. The app
-# lays the panels out in columns (initlab.app.figures.panels): side by side on a wide screen, one per row
+# lays the panels out in columns (initlab.ui.figures.panels): side by side on a wide screen, one per row
 # on a narrow one. Every panel of a family has the same layout, and the same axis ranges where they compare.
 PANEL_HEIGHT = 330
 PANEL_MARGIN = dict(l=55, r=10, t=75, b=45)  # the title and a one-line legend above the plot

@@ -16,10 +16,10 @@ import plotly.graph_objects as go
 import pyarrow as pa
 import streamlit as st
 
-from initlab.app import figures, logs, state
-from initlab.app.links import CONTROLS, differences, lesson_lock
-from initlab.app.links import section as link_section
-from initlab.app.results import cache as compute
+from initlab.ui import figures, logs, state
+from initlab.ui.links import CONTROLS, differences, lesson_lock
+from initlab.ui.links import section as link_section
+from initlab.ui.results import cache as compute
 from initlab.pages import PAGE_SPECS, train_comparison
 from initlab.signal import verdict
 from initlab.signal.network import Result

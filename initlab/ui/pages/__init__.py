@@ -1,8 +1,8 @@
 """The pages, one module each, assembled from the page list of :mod:`initlab.pages`.
 
-Each page module ``initlab.app.pages.<id>`` has ``draw(values)`` (its controls and charts, from the page
+Each page module ``initlab.ui.pages.<id>`` has ``draw(values)`` (its controls and charts, from the page
 state: section id -> value) and ``products(scenario, views)`` (what it computes, as ``(kind, args)``
-pairs of :mod:`initlab.app.results.products`: the precomputed store keeps them for every preset that
+pairs of :mod:`initlab.ui.results.products`: the precomputed store keeps them for every preset that
 opens on the page, and its build checks that the page computed nothing else). Adding a tab is one entry
 in :data:`initlab.pages.PAGE_SPECS` and one module here.
 """

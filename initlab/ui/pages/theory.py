@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from initlab.app import controls, figures, shell
-from initlab.app.results import cache as compute
-from initlab.app.shell import Values
+from initlab.ui import controls, figures, shell
+from initlab.ui.results import cache as compute
+from initlab.ui.shell import Values
 from initlab.pages import THEORY_PARTS, TheoryView, orthogonal_start, theory_pair
 from initlab.numerics.format import fmt
 from initlab.signal import lsuv, spectra

@@ -9,9 +9,9 @@ from typing import Any
 
 import streamlit as st
 
-from initlab.app import state
-from initlab.app.links import defaults
-from initlab.app.shell import Values
+from initlab.ui import state
+from initlab.ui.links import defaults
+from initlab.ui.shell import Values
 from initlab.pages import PAGE_SPECS, THEORY_PARTS, TRAINING_PARTS
 from initlab.signal.scenario import Scenario
 from initlab.teaching.lessons import LESSONS

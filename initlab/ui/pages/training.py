@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from initlab.app import controls, figures, logs, shell, state
-from initlab.app.figures import Pairs
-from initlab.app.results import cache as compute
-from initlab.app.shell import Values, ss
+from initlab.ui import controls, figures, logs, shell, state
+from initlab.ui.figures import Pairs
+from initlab.ui.results import cache as compute
+from initlab.ui.shell import Values, ss
 from initlab.pages import TRAINING, TRAINING_PARTS, TrainView, train_comparison, train_key
 from initlab.plots import training as plots_training
 from initlab.signal.scenario import BIASES_WITHOUT_VALUE, Scenario

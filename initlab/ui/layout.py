@@ -1,7 +1,7 @@
 """How the page fits a screen, where Streamlit has no parameter for it: tables whose first column stays in
 view while the rest scrolls sideways (a phone is 390 px wide; the Training summary needs about 490).
 
-* ``st.table`` (:func:`initlab.app.shell.static_table`): a CSS rule (:func:`page_style`, one ``<style>``
+* ``st.table`` (:func:`initlab.ui.shell.static_table`): a CSS rule (:func:`page_style`, one ``<style>``
   element per run, which Streamlit puts in its event container, so it takes no room) makes the first
   column (the index: which initializer or depth a row is about) sticky; Streamlit's wrapper already
   scrolls. Its own sticky index (``st.table(width=<pixels>)``) also stops every cell from wrapping and

@@ -8,9 +8,9 @@ from typing import Any
 
 import streamlit as st
 
-from initlab.app import controls, figures, shell
-from initlab.app.results import cache as compute
-from initlab.app.shell import Values
+from initlab.ui import controls, figures, shell
+from initlab.ui.results import cache as compute
+from initlab.ui.shell import Values
 from initlab.pages import SignalView
 from initlab.signal import summaries, verdict
 from initlab.signal.scenario import Scenario

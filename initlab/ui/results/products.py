@@ -1,7 +1,7 @@
 """What the pages compute, as pure functions of hashable arguments, and what every preset link needs.
 
 Each *kind* of product is one function of plain, hashable arguments (a :class:`Scenario`, names,
-numbers, tuples of them), so that the app can cache it and :mod:`initlab.app.results.store` can keep it on disk:
+numbers, tuples of them), so that the app can cache it and :mod:`initlab.ui.results.store` can keep it on disk:
 
 ==============  ============================================  =============================================
 kind            arguments                                     value
@@ -15,11 +15,11 @@ depth_curve     activation, sb2, sw2_max                      :class:`initlab.th
 ==============  ============================================  =============================================
 
 :func:`preset_products` lists, for every preset, what its link's opening page computes (its tab with
-the preset's views); ``python -m initlab.app.results.build DIR`` computes that list once and stores it
-(:mod:`initlab.app.results.store`).
+the preset's views); ``python -m initlab.ui.results.build DIR`` computes that list once and stores it
+(:mod:`initlab.ui.results.store`).
 A new kind is one entry of :data:`COMPUTE`; what a page computes is its own module's ``products``
-(:mod:`initlab.app.pages`). The kinds are pure functions (numpy and pandas); the Streamlit caches live in
-:mod:`initlab.app.results.cache`.
+(:mod:`initlab.ui.pages`). The kinds are pure functions (numpy and pandas); the Streamlit caches live in
+:mod:`initlab.ui.results.cache`.
 """
 
 from __future__ import annotations
@@ -140,8 +140,8 @@ def compute_all(items: list[tuple[str, Key]], echo: Callable[[str], None] | None
 
 def page_products(tab: str, s: Scenario, views: Mapping[str, Any]) -> list[tuple[str, Key]]:
     """What the page ``tab`` computes for the scenario ``s`` with these views (section id -> view): the
-    page's own ``products`` (:mod:`initlab.app.pages`), next to the code that draws it."""
-    from initlab.app import pages  # the pages import this module's kinds through the caches
+    page's own ``products`` (:mod:`initlab.ui.pages`), next to the code that draws it."""
+    from initlab.ui import pages  # the pages import this module's kinds through the caches
 
     return pages.products(tab, s, views)
 

@@ -1,9 +1,9 @@
-"""The page's state and the address bar: one codec (initlab.app.links) for both directions.
+"""The page's state and the address bar: one codec (initlab.ui.links) for both directions.
 
 Page state is one value per section (``net``: the sidebar's scenario; ``signal``, ``compare``,
 ``ranges``: the tabs' own settings). Every widget's session key is ``"<section>.<field>"``
 (:meth:`initlab.schema.Section.session_key`), so two sections can both have a ``seed``. The link is
-decoded once per session by :func:`initlab.app.links.decode_query` (which clamps and reports), the widgets
+decoded once per session by :func:`initlab.ui.links.decode_query` (which clamps and reports), the widgets
 run on ``st.session_state``, and after every run the address bar is rewritten by :func:`share_query`,
 the function that builds the Share link, so the two can never disagree.
 
@@ -12,7 +12,7 @@ silently resets an out-of-range one to its default, so the page could not say wh
 was ignored, could not clamp, and the address bar would lose the value the page shows.
 
 Lesson links: a teacher's link may hide or lock any control of any section (by its link key,
-:data:`initlab.app.links.CONTROLS`). Nothing a student does changes them: their values are *pinned* to
+:data:`initlab.ui.links.CONTROLS`). Nothing a student does changes them: their values are *pinned* to
 the link's in :func:`current`, whatever the session state says; the preset picker and the Learn page's
 "Show me" buttons are off in a lesson (a preset applied to only some controls would no longer show what
 its text says); and a change whose repair (a budget cut, a restart that no longer exists) would move a
@@ -30,7 +30,7 @@ import streamlit as st
 
 from initlab.weights import initializers
 from initlab.pages import PAGE_SPECS
-from initlab.app.links import (CONTROLS, SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query, defaults,
+from initlab.ui.links import (CONTROLS, SECTIONS, STREAMLIT_KEYS, LinkState, cross_repair, decode_query, defaults,
                                encode_query, lesson_lock)
 from initlab.teaching.presets import PRESETS
 from initlab.signal.scenario import INIT_PARAM_NAMES, NET, Notice
@@ -78,7 +78,7 @@ def lesson() -> tuple[frozenset[str], frozenset[str]]:
     """The lesson link's hidden and locked controls, as link keys (both empty outside a lesson).
 
     An initializer parameter only exists for its initializer, so hiding or locking one locks its section's
-    initializer too (:func:`initlab.app.links.lesson_lock`).
+    initializer too (:func:`initlab.ui.links.lesson_lock`).
     """
     link: LinkState = ss["_link"]
     return link.hide, lesson_lock(link.hide, link.lock)

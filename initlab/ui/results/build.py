@@ -1,23 +1,23 @@
 """Build the precomputed store that makes a fresh server as fast as a warm one; warm a server from it.
 
-    python -m initlab.app.results.build DIR            # build the store at DIR (replacing it), ~10-20 s
-    python -m initlab.app.results.build DIR --check    # exit 0 iff DIR holds a complete store of this code
+    python -m initlab.ui.results.build DIR            # build the store at DIR (replacing it), ~10-20 s
+    python -m initlab.ui.results.build DIR --check    # exit 0 iff DIR holds a complete store of this code
 
-The Docker image runs it at build time (``RUN python -m initlab.app.results.build /app/.cache/initlab``;
+The Docker image runs it at build time (``RUN python -m initlab.ui.results.build /app/.cache/initlab``;
 ``INITLAB_CACHE_DIR`` points there). Outside Docker it works the same: build into any directory and
 start the app (``streamlit run app.py`` or ``deploy/launch.py``) with ``INITLAB_CACHE_DIR=DIR``.
 
 Building:
 
-1. computes :func:`initlab.app.results.products.preset_products` (the bare link's and every preset link's opening
+1. computes :func:`initlab.ui.results.products.preset_products` (the bare link's and every preset link's opening
    page: results, predictions, Compare variants, range curves, Theory products);
 2. opens each of those links once with Streamlit's ``AppTest`` (in this process, no server), the
    products of step 1 standing in for the store: this records the charts each page draws (builder
    name and arguments) and any product a page asked for that step 1 missed (computed, added and
-   named in the output: the page's own ``products`` (initlab/app/pages/) should then list it);
-3. writes the store (:func:`initlab.app.results.store.save`) and reads it back as a server would.
+   named in the output: the page's own ``products`` (initlab/ui/pages/) should then list it);
+3. writes the store (:func:`initlab.ui.results.store.save`) and reads it back as a server would.
 
-At a server's start (``deploy/worker.py``, before it listens) :func:`initlab.app.results.cache.load_store`
+At a server's start (``deploy/worker.py``, before it listens) :func:`initlab.ui.results.cache.load_store`
 loads the store and :func:`warm_figures` then builds the recorded charts from it,
 so a student's first page of a preset costs what the hundredth does.
 """
@@ -34,11 +34,11 @@ from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
-from initlab.app.results import products
-from initlab.app.results import store
+from initlab.ui.results import products
+from initlab.ui.results import store
 from initlab.teaching.presets import PRESETS
-from initlab.app.results import cache as compute
-from initlab.app import logs
+from initlab.ui.results import cache as compute
+from initlab.ui import logs
 
 APP = Path(__file__).resolve().parents[3] / "app.py"
 PAGE_TIMEOUT = 300  # seconds per page while building (a missed product is computed there)
@@ -157,7 +157,7 @@ def warm_figures() -> int:
     values = compute.STORE
     if values is None or not values.figures:
         return 0
-    from initlab.app import figures
+    from initlab.ui import figures
 
     t0 = time.perf_counter()
     built = 0
@@ -181,7 +181,7 @@ def warm_figures() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m initlab.app.results.build", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m initlab.ui.results.build", description=__doc__.split("\n")[0])
     ap.add_argument("directory", type=Path, help="where the store goes (created; replaced if it exists)")
     ap.add_argument("--check", action="store_true",
                     help="only check that DIR holds a complete store of this code (exit 0) or not (exit 1)")

@@ -2,9 +2,9 @@
 
 :func:`widget` draws the control of one field of one section: its kind picks the widget (or the
 field's ``widget`` hint), its bounds, choices, label and help come from the schema, and its session key
-is the section's (``"compare.inits"``), which :mod:`initlab.app.state` seeds from the link and writes
+is the section's (``"compare.inits"``), which :mod:`initlab.ui.state` seeds from the link and writes
 back to the address bar. A lesson link can hide any control (not drawn; the link's value stays) or lock
-it (drawn disabled, with its value): :func:`widget` asks :func:`initlab.app.state.fixed`, so every field
+it (drawn disabled, with its value): :func:`widget` asks :func:`initlab.ui.state.fixed`, so every field
 of every section can be hidden or locked with no code of its own.
 """
 
@@ -18,11 +18,11 @@ import streamlit as st
 
 from initlab.weights import activations
 from initlab.weights import initializers
-from initlab.app.links import section
+from initlab.ui.links import section
 from initlab.teaching.presets import PRESETS
 from initlab.signal.scenario import BIASES_WITHOUT_VALUE, NET, Scenario
 from initlab.schema import FieldSpec, Section, choices_for
-from initlab.app import state
+from initlab.ui import state
 
 ss = st.session_state
 

@@ -1,6 +1,6 @@
 """A directory of precomputed products (results, predictions, spectra, range curves...), no pickle.
 
-Built once (``python -m initlab.app.results.build DIR``, at image build) and loaded by every server process
+Built once (``python -m initlab.ui.results.build DIR``, at image build) and loaded by every server process
 at start, so that the first students of a lecture are served as fast as the last ones.
 
 Layout of ``DIR``::
@@ -9,7 +9,7 @@ Layout of ``DIR``::
     <id>.npz             the entry's arrays (numpy, loaded with allow_pickle=False)
     <id>.<n>.parquet     the entry's tables (pandas DataFrames)
 
-Each entry of the manifest has its ``kind`` (see :mod:`initlab.app.results.products`), its ``key`` -- the
+Each entry of the manifest has its ``kind`` (see :mod:`initlab.ui.results.products`), its ``key`` -- the
 canonical JSON of its arguments (a scenario as ``dataclasses.asdict``, sorted keys) -- and ``value``,
 the JSON tree of the value: plain JSON for None, booleans, finite numbers and strings, and tagged
 nodes ``{"$float": hex}`` (a non-finite float by its 8 bytes: NaN keeps its sign), ``{"$array": name}`` (an array of the entry's .npz), ``{"$scalar": name}`` (a numpy scalar, stored as a
@@ -158,7 +158,7 @@ def _entry_id(key: str) -> str:
 def _type_name(value: Any) -> str:
     name = f"{type(value).__module__}.{type(value).__qualname__}"
     if TYPES.get(name) is not type(value):
-        raise StoreError(f"{name} is not a type the store may hold (add it to initlab.app.results.store.TYPES)")
+        raise StoreError(f"{name} is not a type the store may hold (add it to initlab.ui.results.store.TYPES)")
     return name
 
 
@@ -316,7 +316,7 @@ def save(directory: str | Path, items: Iterable[tuple[str, tuple[Hashable, ...],
     """Write ``(kind, args, value)`` items as a store at ``directory``, replacing what was there.
 
     ``figures`` are the ``(builder name, arguments)`` of charts a server should build at start from
-    the stored values (see :mod:`initlab.app.results.build`); their arguments are stored like keys.
+    the stored values (see :mod:`initlab.ui.results.build`); their arguments are stored like keys.
     Written next to ``directory`` first and then moved in place, so a reader sees the old store or
     the new one.
     """
@@ -394,7 +394,7 @@ def load(directory: str | Path | None, version: str | None = None,
         if manifest.get("format") != FORMAT or have != want:
             say(logging.WARNING, f"precomputed store {directory} is stale (built for code version {have}, format "
                 f"{manifest.get('format')}; this code is {want}, format {FORMAT}): ignoring it, serving cold; "
-                "rebuild it with: python -m initlab.app.results.build " + str(directory))
+                "rebuild it with: python -m initlab.ui.results.build " + str(directory))
             return None
         values: dict[tuple[str, tuple[Hashable, ...]], Any] = {}
         for e in manifest["entries"]:

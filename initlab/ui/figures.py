@@ -15,7 +15,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from initlab.app.results import cache as compute
+from initlab.ui.results import cache as compute
 from initlab.pages import orthogonal_start
 from initlab.plots import signal as plots
 from initlab.plots import theory as plots_theory

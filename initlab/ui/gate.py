@@ -17,7 +17,7 @@ exception, or Streamlit stopping it (``StopException`` when the student leaves, 
 they change a control mid-run: both derive from ``BaseException``).
 
 A run that needs a heavy computation steps aside while it waits for it and while it runs
-(:meth:`FifoGate.step_aside`, used by :mod:`initlab.app.results.cache`): numpy computes without the GIL, so
+(:meth:`FifoGate.step_aside`, used by :mod:`initlab.ui.results.cache`): numpy computes without the GIL, so
 the slot serves other pages meanwhile; afterwards the run rejoins the queue in the place of its first
 arrival: ahead of every run that arrived after it (when many runs come back from the same computation
 at once, they are readmitted in the order they first arrived, not the last one back first).
@@ -185,7 +185,7 @@ def page_slot(placeholder: object, *, timeout: float, gate: FifoGate | None = No
     """
     import streamlit as st
 
-    from initlab.app import logs
+    from initlab.ui import logs
 
     gate = gate or PAGE_GATE
 

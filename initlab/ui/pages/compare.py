@@ -9,9 +9,9 @@ from typing import Any
 import pyarrow as pa
 import streamlit as st
 
-from initlab.app import controls, figures, layout, shell
-from initlab.app.results import cache as compute
-from initlab.app.shell import Values
+from initlab.ui import controls, figures, layout, shell
+from initlab.ui.results import cache as compute
+from initlab.ui.shell import Values
 from initlab.pages import CompareView, compare_variants
 from initlab.signal import summaries
 from initlab.signal.network import Result

@@ -13,7 +13,7 @@ it; what Streamlit's cache does not do, and the pages need:
 * a page asks whether a result or a chart is ready (``.has``, :func:`figure_ready`, :func:`trained`) to
   decide on a spinner without computing it; a cached Streamlit function has no public way to peek;
 * a page run waiting for another session's computation, or running one, gives its page slot
-  (:mod:`initlab.app.gate`) to the queue meanwhile, and a wait longer than ``INITLAB_QUEUE_TIMEOUT``
+  (:mod:`initlab.ui.gate`) to the queue meanwhile, and a wait longer than ``INITLAB_QUEUE_TIMEOUT``
   ends in a "busy" message; in Streamlit's cache it would wait on the cache's lock, holding its slot,
   without limit;
 * a Training comparison claims each initializer it lacks (:meth:`Shared.claim` / :meth:`Shared.finish`)
@@ -31,8 +31,8 @@ to twenty times per run. Measured with every result and chart cache of this modu
 against 23.1 ms; 200 students at once on two workers showed no difference beyond the noise (p95
 4.5-5.4 s against 4.5-4.9 s on a machine busy with other work).
 
-In front of those caches, each cached function looks in the precomputed store (:mod:`initlab.app.results.store`, built by
-``python -m initlab.app.results.build DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
+In front of those caches, each cached function looks in the precomputed store (:mod:`initlab.ui.results.store`, built by
+``python -m initlab.ui.results.build DIR``): the directory ``INITLAB_CACHE_DIR`` names is loaded once per
 process (:func:`load_store`: deploy/worker.py calls it before the server listens; else the first
 lookup does), so every preset link's opening page is a dictionary lookup from the first second. A
 stale or missing store is logged and ignored: everything is computed on demand, as without one.
@@ -54,15 +54,15 @@ import plotly.graph_objects as go
 
 from initlab.teaching import codegen
 from initlab.signal import network
-from initlab.app.results import products
+from initlab.ui.results import products
 from initlab.signal import spectra
-from initlab.app.results import store
+from initlab.ui.results import store
 from initlab.theory import meanfield as theory
 from initlab.training import engine as training
 from initlab.training.scenario import TrainScenario
 from initlab.signal.scenario import Scenario
-from initlab.app import logs
-from initlab.app.gate import PAGE_GATE, env_int
+from initlab.ui import logs
+from initlab.ui.gate import PAGE_GATE, env_int
 
 
 class BusyError(RuntimeError):
@@ -76,7 +76,7 @@ _HEAVY = threading.BoundedSemaphore(MAX_CONCURRENT)
 
 
 def _throttled(fn, *args):  # type: ignore[no-untyped-def]
-    # numpy computes without the GIL: the page slot (initlab/app/gate.py) serves other students meanwhile.
+    # numpy computes without the GIL: the page slot (initlab/ui/gate.py) serves other students meanwhile.
     with PAGE_GATE.step_aside():
         if not _HEAVY.acquire(timeout=QUEUE_TIMEOUT):
             raise BusyError(f"the server is busy computing other scenarios (more than {QUEUE_TIMEOUT} s in the queue)")
