@@ -807,12 +807,39 @@ def test_course_numbers_are_the_notebooks_printed_ones(engine):
         if name == "normal_10":
             # Sums up to 1e3: the order in which they are added moves the fourth digit of this cost.
             assert got[1] == pytest.approx(printed[1], rel=1e-3)
-            assert printed[0] == math.inf and got[0] == pytest.approx(1773.586, abs=1e-3)  # stable, finite
+            # The notebook's cost formula gives its inf; the loss from the logits is finite.
+            assert printed[0] == math.inf and got[0] == math.inf
+            assert results[name].loss[0, 0] == pytest.approx(1773.586, abs=1e-3)
+            assert results[name].diverged.tolist() == [False]  # an inf cost is not a divergence
         else:
             assert got[:2] == pytest.approx(printed[:2], rel=1e-12, abs=0), name
+            # Where no sigmoid saturates, the naive cost and the stable loss are the same number (to rounding).
+            np.testing.assert_allclose(results[name].cost, results[name].loss, rtol=1e-12)
     rows = summaries.course_table(summaries.COURSE_C2W1, results)
     assert [r["Initialization"] for r in rows] == ["zeros", "N(0, 1) × 10", "He, × √(2/n)"]
-    assert rows[1]["cost at 0 (notebook)"] == "inf" and rows[1]["loss at 0 (initlab)"].startswith("1773.58")
+    assert rows[1]["cost at 0 (notebook)"] == "inf" == rows[1]["cost at 0 (initlab)"]
+    assert rows[1]["loss at 0 from the logits (initlab)"].startswith("1773.58")
+    assert "cost" in results["he"].history.columns
+
+
+def test_naive_cost_is_the_notebooks_formula():
+    # compute_loss of the notebook, verbatim in numpy, against initlab's on logits that saturate and not.
+    z = np.array([[-800.0, -40.0, -3.0, 0.0, 2.5, 40.0, 800.0]])
+    y = np.array([0, 1, 0, 1, 0, 1, 0])
+    with np.errstate(all="ignore"):
+        a3 = 1 / (1 + np.exp(-z))
+        logprobs = np.multiply(-np.log(a3), y) + np.multiply(-np.log(1 - a3), 1 - y)
+        want = 1.0 / 7 * np.nansum(logprobs)
+    got = training.naive_cost(z, y)
+    assert got.shape == (1,) and got[0] == want == math.inf  # z = 800 on class 0: log(1 - 1) = -inf
+    z2, y2 = z[:, 1:-1], y[1:-1]
+    with np.errstate(all="ignore"):
+        a = 1 / (1 + np.exp(-z2))
+        want2 = 1.0 / 5 * np.nansum(np.multiply(-np.log(a), y2) + np.multiply(-np.log(1 - a), 1 - y2))
+    assert training.naive_cost(z2, y2)[0] == want2
+    # The stable loss of the same logits is finite and, away from saturation, the same number.
+    stable = np.mean(np.logaddexp(0, z2 * (1 - 2 * y2)))
+    assert np.isfinite(want2) and want2 == pytest.approx(stable, rel=1e-12)
 
 
 def test_course_inf_is_a_naive_log_of_a_sigmoid_rounded_to_one():

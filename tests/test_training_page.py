@@ -414,8 +414,15 @@ def test_the_course_preset_shows_the_notebooks_numbers_beside_initlabs():
     df = course.value
     assert list(df.columns) == ["zeros", "N(0, 1) × 10", "He, × √(2/n)"]
     assert df.loc["cost at 0 (notebook)", "N(0, 1) × 10"] == "inf"
-    assert df.loc["loss at 0 (initlab)", "N(0, 1) × 10"].startswith("1773.58")
+    assert df.loc["cost at 0 (initlab)", "N(0, 1) × 10"] == "inf"  # the notebook's formula, reproduced
+    assert df.loc["loss at 0 from the logits (initlab)", "N(0, 1) × 10"].startswith("1773.58")
     assert (df.loc["test accuracy (notebook)"] == df.loc["test accuracy (initlab)"]).all()
     assert (df.loc["train accuracy (notebook)"] == df.loc["train accuracy (initlab)"]).all()
     # The preset's text, its fields filled in: the finite loss where the notebook printed inf.
-    assert any("computed stably from the logits, is 1" in i.value for i in at.info)
+    assert any("the same inf; the loss from the logits, which the charts show, is finite: 1" in i.value
+               for i in at.info)
+    # The settings that make it so are controls on the page, not a special code path.
+    at = _settings(at)
+    assert at.selectbox(key="train.cost").value == "naive"
+    assert at.selectbox(key="train.weights_rng").value == "legacy"
+    assert at.selectbox(key="train.inputs").value == "unscaled" and at.number_input(key="train.records").value == 15

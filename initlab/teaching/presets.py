@@ -253,8 +253,9 @@ _TRAINING: tuple[Preset, ...] = (
         "× 10, × sqrt(2/n_l-1)) and its 15000 full-batch steps at learning rate 0.01, one run each (weight seed "
         "3), the loss recorded at the steps where the notebook prints its cost. The table below puts the "
         "notebook's printed numbers beside initlab's: zeros stays at {zeros.acc_median} and ln 2, × 10 ends at a "
-        "test accuracy of {normal_10.acc_median}, He at {he.acc_median}. Where the notebook prints a cost of inf "
-        "at step 0 for × 10, initlab's loss, computed stably from the logits, is {normal_10.loss0}.",
+        "test accuracy of {normal_10.acc_median}, He at {he.acc_median}. Its cost is computed as the notebook "
+        "computes it (Reported cost: naive), so × 10 starts at the same inf; the loss from the logits, which the "
+        "charts show, is finite: {normal_10.loss0}.",
         Scenario(), "training",
         MappingProxyType({"train": COURSE_C2W1, "training": TrainView(compare=COURSE_C2W1_COMPARE)}),
         facts="train",

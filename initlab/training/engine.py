@@ -82,7 +82,8 @@ from initlab.training.scenario import (
 
 __all__ = [
     "ENGINES", "TrainData", "TrainResult", "TrainSummary", "batches", "check_restart", "distinct_units",
-    "initial_params", "iter_train", "make_data", "record_steps", "summarize", "train", "train_many", "warm_up",
+    "initial_params", "iter_train", "make_data", "naive_cost", "record_steps", "summarize", "train", "train_many",
+    "warm_up",
 ]
 
 ENGINES = ("auto", "numba", "numpy")
@@ -351,6 +352,7 @@ def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
 @dataclass
 class _Measure:
     loss: np.ndarray  # (runs,)
+    cost: np.ndarray  # (runs,) as ts.cost reports it
     train_acc: np.ndarray
     test_loss: np.ndarray
     test_acc: np.ndarray
@@ -373,6 +375,21 @@ def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return loss, acc
 
 
+def naive_cost(s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The course notebooks' cost, -(1/m) nansum(y log a + (1 - y) log(1 - a)) with a = 1 / (1 + exp(-s)),
+    computed as they compute it (Deep Learning Specialization, course 2 week 1, ``compute_loss``).
+
+    A logit past ~37 (float64) rounds a to exactly 1; on a class-0 point log(1 - a) is then -inf and the
+    cost inf, although the loss from the logits is finite. nansum drops the 0 * inf = NaN terms of the
+    other class. Reported only (``TrainScenario.cost="naive"``): training's gradient does not use it.
+    """
+    with np.errstate(all="ignore"):
+        a = 1.0 / (1.0 + np.exp(-s))
+        yy = y.astype(s.dtype)
+        logprobs = np.multiply(-np.log(a), yy) + np.multiply(-np.log(1 - a), 1 - yy)
+        return (1.0 / y.shape[-1]) * np.nansum(logprobs, axis=-1).astype(np.float64)
+
+
 def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation) -> _Measure:
     sizes = ts.sizes
     Ws, bs = _views(theta, sizes)
@@ -381,6 +398,7 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
     zs, hs = _forward(Ws, bs, data.X_train, act)
     s = zs[-1][..., 0]
     loss, acc = _loss_acc(s, data.y_train)
+    cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
     d = _SIGMOID(zs[-1])
     d -= data.y_train.astype(theta.dtype)[:, None]
     d *= theta.dtype.type(1.0 / len(data.y_train))
@@ -389,7 +407,7 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
     test_loss, test_acc = _loss_acc(zt[-1][..., 0], data.y_test)
     rtol = DISTINCT_RTOL[ts.dtype]
     distinct = np.stack([distinct_units(Ws[l], bs[l], rtol) for l in range(len(Ws) - 1)], axis=1)
-    return _Measure(loss, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct)
+    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -409,7 +427,8 @@ class TrainResult:
     data: TrainData
     recorded_steps: np.ndarray  # (T,) int64
     seeds: np.ndarray  # (R,) integer seed of each restart: scenario.seed + restart
-    loss: np.ndarray  # (R, T) mean binary cross-entropy on the training set
+    loss: np.ndarray  # (R, T) mean binary cross-entropy on the training set, from the logits (stable)
+    cost: np.ndarray  # (R, T) the training cost as scenario.cost reports it: loss itself when "stable"
     train_acc: np.ndarray  # (R, T), NaN where the run's output is NaN (diverged: no prediction)
     test_loss: np.ndarray  # (R, T)
     test_acc: np.ndarray  # (R, T), NaN where the run's output is NaN
@@ -426,11 +445,13 @@ class TrainResult:
 
     @property
     def history(self) -> pd.DataFrame:
-        """One row per restart and recorded step: restart, step, loss, train_acc, test_acc, test_loss."""
+        """One row per restart and recorded step: restart, step, loss, train_acc, test_acc, test_loss, and
+        cost when the scenario reports another cost than the loss (``cost="naive"``)."""
         R, T = self.loss.shape
+        extra = {"cost": self.cost.reshape(-1)} if self.scenario.cost != "stable" else {}
         return pd.DataFrame({
             "restart": np.repeat(np.arange(R), T), "step": np.tile(self.recorded_steps, R),
-            "loss": self.loss.reshape(-1), "train_acc": self.train_acc.reshape(-1),
+            "loss": self.loss.reshape(-1), **extra, "train_acc": self.train_acc.reshape(-1),
             "test_acc": self.test_acc.reshape(-1), "test_loss": self.test_loss.reshape(-1),
         })
 
@@ -732,7 +753,7 @@ class _Trainer:
         self.batches = None if ts.full_batch else _BatchOrder(self.seeds.tolist(), ts.n_train, ts.batch)
         self.rec = record_steps(ts.steps, records)
         T, L = len(self.rec), len(ts.sizes) - 1
-        self.out = {k: np.full((G, T), np.nan) for k in ("loss", "train_acc", "test_loss", "test_acc")}
+        self.out = {k: np.full((G, T), np.nan) for k in ("loss", "cost", "train_acc", "test_loss", "test_acc")}
         self.grad_norm = np.full((G, T, L), np.nan)
         self.distinct = np.full((G, T, L - 1), np.nan)
         self.snap = np.zeros((G, T, P), dt)
@@ -794,7 +815,8 @@ class _Trainer:
             g = slice(i * R, (i + 1) * R)
             out.append(TrainResult(
                 scenario=s, data=self.data, recorded_steps=_readonly(self.rec[:k]), seeds=_readonly(self.seeds),
-                loss=_readonly(self.out["loss"][g, :k]), train_acc=_readonly(self.out["train_acc"][g, :k]),
+                loss=_readonly(self.out["loss"][g, :k]), cost=_readonly(self.out["cost"][g, :k]),
+                train_acc=_readonly(self.out["train_acc"][g, :k]),
                 test_loss=_readonly(self.out["test_loss"][g, :k]), test_acc=_readonly(self.out["test_acc"][g, :k]),
                 grad_norm=_readonly(self.grad_norm[g, :k]), distinct=_readonly(self.distinct[g, :k]),
                 theta=_readonly(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds))

@@ -33,6 +33,7 @@ __all__ = [
 OPTIMIZERS = ("sgd", "momentum", "adam")
 TRAIN_INPUTS = ("standard", "unscaled")
 WEIGHT_RNGS = ("generator", "legacy")
+COSTS = ("stable", "naive")
 MAX_HIDDEN_LAYERS = 4
 # Adam's constants are Keras 3's defaults (keras.optimizers.Adam): beta_1, beta_2, epsilon.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
@@ -109,6 +110,13 @@ TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
               "every kernel in layer order from that legacy RandomState, row-major in the (fan_out, fan_in) layout "
               "(np.random.randn(n_l, n_l-1) x scale) and transposed: the same numbers as the notebook's W.",
               choices=WEIGHT_RNGS, group=_T),
+    FieldSpec("cost", "choice", "stable", "Reported cost",
+              "How the training cost in the history's cost column is computed. stable: from the logits, "
+              "mean softplus((1 - 2y) z), finite whenever the logits are (the loss every chart shows). naive: as "
+              "the course notebook, -(1/m) nansum(y log a + (1 - y) log(1 - a)) with a = 1 / (1 + exp(-z)): a "
+              "sigmoid that rounds to exactly 1 on a class-0 point makes it inf. Only the reported number differs: "
+              "the gradient, the charts and the divergence count use the stable loss.",
+              choices=COSTS, group=_T),
     FieldSpec("records", "int", DEFAULT_RECORDS, "Recorded steps",
               "Steps recorded (besides step 0), evenly spaced up to the last: losses, accuracies, snapshots. "
               "15 over 15000 steps records every 1000, as the course notebook prints its cost.",
@@ -186,7 +194,11 @@ def estimate_train_bytes(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> i
     item = 4 if ts.dtype == "float32" else 8
     params = _parameters(ts)
     act = max(ts.n_train, ts.n_test) * (sum(ts.hidden) + 3) * 6
-    per_run = (records + 1) * params * item + 4 * params * 8 + (records + 1) * 64 + act * 8
+    layers = len(ts.hidden) + 1
+    # Recorded statistics per record: loss, cost, 2 accuracies, test loss, a gradient norm per layer and
+    # the distinct units per hidden layer, float64.
+    stats = (5 + 2 * layers) * 8
+    per_run = (records + 1) * params * item + 4 * params * 8 + (records + 1) * stats + act * 8
     return ts.restarts * per_run + (ts.n_train + ts.n_test) * 3 * 8 + 1_000_000
 
 

@@ -96,9 +96,9 @@ def setup_line(ts: TrainScenario) -> str:
 # make_circles(300, noise=.05) after np.random.seed(1) (test set: 100 points after seed 2), unscaled inputs,
 # layers [2, 10, 5, 1] (ReLU, ReLU, sigmoid), np.random.seed(3) then W_l = randn(n_l, n_{l-1}) x scale in
 # layer order (weights_rng="legacy"), zero biases, full-batch gradient descent, lr 0.01, 15000 steps, float64,
-# one run, its cost printed every 1000 iterations (records=15).
+# one run, its cost printed every 1000 iterations (records=15) and computed as the notebook does (cost="naive").
 COURSE_C2W1 = TrainScenario(data_seed=1, inputs="unscaled", dtype="float64", restarts=1, seed=3,
-                            weights_rng="legacy", records=15)
+                            weights_rng="legacy", records=15, cost="naive")
 COURSE_C2W1_COMPARE = ("zeros", "normal_10", "he")
 COURSE_C2W1_STEP = 14000  # the last cost the notebook prints
 # What the notebook prints, per comparison entry: cost at iteration 0, at 14000, train and test accuracy.
@@ -110,13 +110,14 @@ COURSE_C2W1_PRINTED: dict[str, tuple[float, float, float, float]] = {
 
 
 def course_numbers(results: Mapping[str, TrainResult]) -> dict[str, tuple[float, float, float, float]]:
-    """initlab's numbers for :data:`COURSE_C2W1_PRINTED`'s: training loss at step 0 and 14000, final train
-    and test accuracy of the single run, by comparison entry."""
+    """initlab's numbers for :data:`COURSE_C2W1_PRINTED`'s: the reported training cost (the notebook's
+    formula, ``cost="naive"``) at step 0 and 14000, final train and test accuracy of the single run, by
+    comparison entry."""
     out = {}
     for name in COURSE_C2W1_COMPARE:
         r = results[name]
         at = int(list(r.recorded_steps).index(COURSE_C2W1_STEP))
-        out[name] = (float(r.loss[0, 0]), float(r.loss[0, at]), float(r.train_acc[0, -1]), float(r.test_acc[0, -1]))
+        out[name] = (float(r.cost[0, 0]), float(r.cost[0, at]), float(r.train_acc[0, -1]), float(r.test_acc[0, -1]))
     return out
 
 
@@ -133,9 +134,10 @@ def course_table(ts: TrainScenario, results: Mapping[str, TrainResult]) -> list[
     for name in COURSE_C2W1_COMPARE:
         p, o = COURSE_C2W1_PRINTED[name], ours[name]
         rows.append({"Initialization": labels[name],
-                     "cost at 0 (notebook)": repr(p[0]), "loss at 0 (initlab)": repr(o[0]),
+                     "cost at 0 (notebook)": repr(p[0]), "cost at 0 (initlab)": repr(o[0]),
+                     "loss at 0 from the logits (initlab)": repr(float(results[name].loss[0, 0])),
                      f"cost at {COURSE_C2W1_STEP} (notebook)": repr(p[1]),
-                     f"loss at {COURSE_C2W1_STEP} (initlab)": repr(o[1]),
+                     f"cost at {COURSE_C2W1_STEP} (initlab)": repr(o[1]),
                      "train accuracy (notebook)": repr(p[2]), "train accuracy (initlab)": repr(o[2]),
                      "test accuracy (notebook)": repr(p[3]), "test accuracy (initlab)": repr(o[3])})
     return rows

@@ -29,7 +29,10 @@ from initlab.weights import initializers
 # Training controls, by group (every one a field of the train section, kept while the tab is closed).
 TRAIN_GROUPS = (("Data", ("dataset", "n_train", "n_test", "noise", "data_seed", "inputs")),
                 ("Network", ("hidden", "activation", "bias", "bias_value")),
-                ("Training", ("optimizer", "lr", "momentum", "steps", "batch_size", "restarts", "seed", "dtype")))
+                ("Training", ("optimizer", "lr", "momentum", "steps", "batch_size", "restarts", "seed", "dtype")),
+                # What replaying a notebook needs (the course preset sets all three): its weight stream and
+                # layout, the steps it prints at and its cost formula.
+                ("Recording and replay", ("records", "weights_rng", "cost")))
 
 
 def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
@@ -46,7 +49,7 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
     if not box.open:
         return top
     with box, st.form("train_form", border=False, enter_to_submit=False):
-        cols = st.columns(3)
+        cols = st.columns(len(TRAIN_GROUPS))
         for col, (title, names) in zip(cols, TRAIN_GROUPS):
             col.markdown(f"**{title}**")
             for name in names:
@@ -127,8 +130,10 @@ def draw(values: Values) -> None:
                     "about 15 digits. N(0, 1) × 10 agrees to about 1e-4 only: its sums reach 1e3, and the order in "
                     "which they are added (initlab's engines, the notebook's numpy) moves the fourth digit. The "
                     "notebook's `inf` at step 0: every output logit of the × 10 network is large (|z| ≥ 62.7), so "
-                    "its sigmoid rounds to exactly 1 and the naive log(1 − a) is −inf for the class-0 points; "
-                    "initlab computes the loss from the logits, stably, and gets a finite value.")
+                    "its sigmoid rounds to exactly 1 and the naive log(1 − a) is −inf for the class-0 points. "
+                    "This preset reports the cost the notebook's way (*Reported cost: naive*) and prints the "
+                    "same `inf`; the loss computed stably from the logits, which the charts show and training "
+                    "descends, is finite.")
         # One row per quantity, one column per initialization: the all-digit numbers side by side made a
         # table wider than the page at 1400 px (9 columns of up to 19 digits).
         inits = [row["Initialization"] for row in course]
