@@ -25,7 +25,7 @@ from initlab.ui.links import (
 )
 from initlab.signal.scenario import (
     FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, MAX_RAW_LENGTH, NET, BudgetError, FieldSpec, InitParams, Scenario,
-    check_budget, check_value, choices_for, format_value, irrelevant, max_depth_within_budget, parse_value,
+    ARCHITECTURE_FIELDS, check_budget, check_value, choices_for, format_value, irrelevant, max_depth_within_budget, parse_value,
 )
 from initlab.pages import COMPARE, RANGES, SIGNAL, CompareView, RangesView, SignalView
 from tests.test_links import assert_markup_safe
@@ -73,6 +73,8 @@ def scenarios(draw) -> Scenario:
         s.validate()  # cross-parameter rules: minval <= maxval, a < b with enough mass, mode per init...
     except ValueError:
         assume(False)
+    # Architecture fields that mean nothing for this network are at their defaults (as repair leaves them).
+    s = s.replace(**{k: FIELD_BY_NAME[k].default for k in irrelevant(s) if k in ARCHITECTURE_FIELDS})
     # Draw depth x width x batch over their full ranges, then cut depth to the budget (filtering would
     # throw away most draws): the boundary depth itself is then exercised often.
     depth = max_depth_within_budget(s)
@@ -261,11 +263,20 @@ def test_ignored_params_are_left_out_of_links():
 
 
 def test_irrelevant_names_the_parameters_the_initializer_does_not_take():
-    assert set(irrelevant(Scenario(init="he_normal"))) == set(INIT_PARAM_NAMES)  # he_normal takes none
+    # he_normal takes none; a plain network without a norm has no use for the residual and norm settings.
+    arch_unused = {"norm_position", "branch_layers", "residual_rule", "residual_scale", "norm_eps"}
+    assert set(irrelevant(Scenario(init="he_normal"))) == set(INIT_PARAM_NAMES) | arch_unused
     unused = irrelevant(Scenario(init="random_normal"))
     assert "stddev" not in unused and "mean" not in unused and unused["gain"] == "random_normal has no such parameter"
     with deferred_checks():
-        assert irrelevant(Scenario(init="nope")) == {}
+        assert set(irrelevant(Scenario(init="nope"))) == arch_unused
+
+
+def test_irrelevant_architecture_fields_follow_the_network():
+    res = irrelevant(Scenario(block="residual", norm="layer"))
+    assert not {"norm_position", "branch_layers", "residual_rule", "residual_scale", "norm_eps"} & set(res)
+    assert irrelevant(Scenario(block="residual", residual_rule="fixup"))["residual_scale"] == "the rule fixup sets alpha"
+    assert "norm_eps" in irrelevant(Scenario(block="residual"))
 
 
 def test_longest_valid_list_fits_in_a_link():

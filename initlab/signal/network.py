@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ from initlab.weights import activations
 from initlab.weights import biases as bias_schemes
 from initlab.weights import initializers
 from initlab.numerics import stats
+from initlab.signal import blocks
 from initlab.signal import verdict as verdicts
 from initlab.signal.lsuv import LsuvReport, lsuv
 from initlab.signal.scenario import MAX_BYTES, MAX_MACS, BudgetError, Scenario, check_budget
@@ -62,6 +63,7 @@ class Network:
     activation: activations.Activation
     loss: str
     lsuv: LsuvReport | None = None  # set when the scenario asks for LSUV
+    arch: blocks.Arch | None = None  # residual or normalised blocks (initlab.signal.blocks); None: plain MLP
 
 
 def build(s: Scenario, *, max_bytes: float | None = MAX_BYTES, max_macs: float | None = MAX_MACS) -> Network:
@@ -85,19 +87,27 @@ def build(s: Scenario, *, max_bytes: float | None = MAX_BYTES, max_macs: float |
     target = rng_t.standard_normal(shape, dtype=dtype)
     init = initializers.get("orthogonal") if s.lsuv else initializers.get(s.init, **s.init_params())
     kernel = (s.width, s.width)
+    n_layers = s.depth * s.layers_per_block  # weight layers, block after block
     if s.shared:
-        weights = [init(kernel, rng_w, dtype=dtype)] * s.depth
+        weights = [init(kernel, rng_w, dtype=dtype)] * n_layers
     else:
-        weights = [init(kernel, rng_w, dtype=dtype) for _ in range(s.depth)]
+        weights = [init(kernel, rng_w, dtype=dtype) for _ in range(n_layers)]
+    if s.residual and s.residual_rule == "fixup":
+        # Fixup (Zhang et al. 2019, sec. 3): with L branches of m layers, the first layer of each
+        # branch scaled by L^(-1/(2m-2)) (m = 2: L^(-1/2)), the last one zero.
+        first = dtype.type(float(s.depth) ** -0.5)
+        w0 = weights[0] * first if s.shared else None
+        weights = [(w0 if s.shared else w * first) if j % 2 == 0 else np.zeros_like(w)
+                   for j, w in enumerate(weights)]
     biases: np.ndarray | None = None  # zero biases are skipped (None), not added
     if not bias_schemes.is_zero(s.bias, s.bias_value):  # every layer has fan_in = width
-        biases = bias_schemes.draw(s.bias, s.bias_value, s.width, (s.depth, s.width), rng_b, dtype)
+        biases = bias_schemes.draw(s.bias, s.bias_value, s.width, (n_layers, s.width), rng_b, dtype)
     act = activations.get(s.activation)
     report = None
     if s.lsuv:
         # In place (the arrays are ours): no second copy of the weights; lsuv copies a shared matrix.
         weights, report = lsuv(weights, x, act, biases=biases, inplace=True)
-    return Network(weights, biases, x, target, act, s.loss, report)
+    return Network(weights, biases, x, target, act, s.loss, report, None if s.plain_mlp else blocks.Arch.of(s))
 
 
 def output_gradient(net: Network, h_out: np.ndarray) -> np.ndarray:
@@ -118,6 +128,13 @@ def forward(net: Network) -> np.ndarray:
     """Plain forward pass (no statistics): the network output h_depth. Used by gradient checks."""
     h = net.x
     with np.errstate(all="ignore"):
+        if net.arch is not None:
+            k = net.arch.branch
+            for i in range(len(net.weights) // k):
+                js = range(i * k, (i + 1) * k)
+                _, h, _ = blocks.forward(net.arch, net.activation, h, [net.weights[j] for j in js],
+                                         [None if net.biases is None else net.biases[j] for j in js])
+            return h
         for i in range(len(net.weights)):
             _, h = layer(net, i, h)
     return h
@@ -267,58 +284,139 @@ def propagate(s: Scenario, *, keep_grads: bool = False, max_bytes: float | None 
     return run(net, s, keep_grads=keep_grads)
 
 
+class _Recorder:
+    """The per-layer statistics of one pass, layer by layer (rows 1..depth): one home for both engines,
+    the plain MLP's (:func:`run`) and the blocks' (:func:`_run_blocks`)."""
+
+    def __init__(self, net: Network, s: Scenario, depth: int) -> None:
+        batch, width = net.x.shape
+        self.net, self.s, self.depth = net, s, depth
+        self.n = n = batch * width
+        rng_s = np.random.default_rng(np.random.SeedSequence(s.seed).spawn(5)[4])
+        k = min(SAMPLE_SIZE, n)
+        # Fixed random positions (not a stride, which could alias with the width and see few units).
+        self.pos = _positions(rng_s, n, k)
+        self.sym_rows = min(SYMMETRY_ROWS, batch)
+        self.pre_m: list[stats.Moments] = []
+        self.act_m: list[stats.Moments] = []
+        self.frac_sat = np.zeros(depth)
+        self.frac_dead = np.zeros(depth)
+        self.frac_dead_units = np.zeros(depth)
+        self.unit_spread = np.zeros(depth)
+        self.samp_pre = np.empty((depth, k), dtype=net.x.dtype)
+        self.samp_act = np.empty((depth, k), dtype=net.x.dtype)
+        self.ex_rows, self.ex_units = min(EXAMPLE_ROWS, batch), min(EXAMPLE_UNITS, width)
+        self.ex_pre = np.empty((depth, self.ex_rows, self.ex_units), dtype=net.x.dtype)
+        self.ex_act = np.empty((depth, self.ex_rows, self.ex_units), dtype=net.x.dtype)
+        self.weight_norm = np.empty(depth)
+        self.first_bad: int | None = None
+        self.grad_m: list[stats.Moments] = [stats.Moments(0, 0, 0, 0, 0)] * depth
+        self.wgrad_norm = np.empty(depth)
+        self.first_bad_grad: int | None = None
+
+    def forward(self, i: int, z: np.ndarray, h: np.ndarray, weight_norm: float) -> None:
+        """Row ``i + 1``: ``z`` the input of its (last) activation, ``h`` its output."""
+        mz, mh = stats.moments(z), stats.moments(h)
+        self.pre_m.append(mz)
+        self.act_m.append(mh)
+        if self.first_bad is None and (mz.frac_nonfinite > 0 or mh.frac_nonfinite > 0):
+            self.first_bad = i + 1
+        zf, hf = z.reshape(-1), h.reshape(-1)
+        self.samp_pre[i] = zf[self.pos]
+        self.samp_act[i] = hf[self.pos]
+        self.ex_pre[i] = z[:self.ex_rows, :self.ex_units]
+        self.ex_act[i] = h[:self.ex_rows, :self.ex_units]
+        top = h[:self.sym_rows]
+        # With one unit there is no symmetry to break: NaN, not a misleading 0.
+        self.unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1))) if h.shape[1] > 1 else np.nan
+        self.weight_norm[i] = weight_norm
+
+    def backward(self, i: int, d: np.ndarray, f_of_pre: Callable[[], np.ndarray], delta: np.ndarray,
+                 weight_grad_norm: float) -> None:
+        """Row ``i + 1``'s backward statistics: ``d`` = f' at its pre-activations, ``f_of_pre()`` the
+        activation's output there (asked only for activations that can die), ``delta`` the reported gradient."""
+        act, n = self.net.activation, self.n
+        # Saturation and death are read off f'(z), which the backward pass needs anyway.
+        if act.saturation_threshold is not None:
+            self.frac_sat[i] = np.count_nonzero(d < act.saturation_threshold) / n
+        if act.can_die:
+            off = (d == 0) & (f_of_pre() == 0)
+            self.frac_dead[i] = np.count_nonzero(off) / n
+            self.frac_dead_units[i] = np.count_nonzero(off.all(axis=0)) / d.shape[1]
+        self.grad_m[i] = stats.moments(delta)
+        self.wgrad_norm[i] = weight_grad_norm
+        if self.grad_m[i].frac_nonfinite > 0 and self.first_bad_grad is None:
+            self.first_bad_grad = i + 1  # the backward pass runs top-down: the first seen is the topmost
+
+    def result(self, loss: float, wgrads: list[np.ndarray] | None, deltas: list[np.ndarray] | None) -> Result:
+        net, s, depth = self.net, self.s, self.depth
+        with np.errstate(all="ignore"):
+            # Percentiles and histograms of all layers at once, on the samples (one vectorised pass).
+            pct_pre = stats.sample_percentiles(self.samp_pre)
+            pct_act = stats.sample_percentiles(self.samp_act)
+            wn = self.weight_norm
+            ratio = np.where(wn > 0, self.wgrad_norm / np.where(wn > 0, wn, 1.0), np.nan)
+        cols: dict[str, np.ndarray] = {"layer": np.arange(1, depth + 1)}
+        cols.update(stats.moments_columns(self.act_m, "act"))
+        cols.update(stats.moments_columns(self.pre_m, "pre"))
+        for j, q in enumerate(stats.PERCENTILES):
+            cols[f"act_p{q:02.0f}"] = pct_act[:, j]
+        for j, q in enumerate(stats.PERCENTILES):
+            cols[f"pre_p{q:02.0f}"] = pct_pre[:, j]
+        cols["frac_nonfinite"] = np.maximum(cols["act_nonfinite"], cols["pre_nonfinite"])
+        cols["frac_saturated"] = self.frac_sat
+        cols["frac_dead"] = self.frac_dead
+        cols["frac_dead_units"] = self.frac_dead_units
+        cols["unit_spread"] = self.unit_spread
+        cols["act_example_std"] = stats.example_std(self.ex_act)
+        cols["pre_example_std"] = stats.example_std(self.ex_pre)
+        gcols = stats.moments_columns(self.grad_m, "grad")
+        cols["grad_mean"] = gcols["grad_mean"]
+        cols["grad_std"] = gcols["grad_std"]
+        cols["grad_nonfinite"] = gcols["grad_nonfinite"]
+        cols["weight_norm"] = wn
+        cols["weight_grad_norm"] = self.wgrad_norm
+        cols["grad_ratio"] = ratio
+        return Result(
+            scenario=s,
+            layers=pd.DataFrame(cols),
+            hist_pre=stats.histograms(self.samp_pre),
+            hist_act=stats.histograms(self.samp_act),
+            samples_pre=self.samp_pre,
+            samples_act=self.samp_act,
+            input=stats.moments(net.x),
+            loss=loss,
+            first_nonfinite_layer=self.first_bad,
+            first_nonfinite_grad_layer=self.first_bad_grad,
+            weight_grads=wgrads,
+            deltas=deltas,
+            lsuv=net.lsuv,
+            first_weights=stats.moments(net.weights[0]),
+            first_bias=(stats.moments(net.biases[0]) if net.biases is not None
+                        else stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0)),
+        )
+
+
 def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
     """Forward + backward pass over a built network, recording the per-layer statistics."""
+    if net.arch is not None:
+        return _run_blocks(net, s, keep_grads)
     act = net.activation
-    depth, batch, width = len(net.weights), net.x.shape[0], net.x.shape[1]
-    n = batch * width
-    rng_s = np.random.default_rng(np.random.SeedSequence(s.seed).spawn(5)[4])
-    k = min(SAMPLE_SIZE, n)
-    # Fixed random positions (not a stride, which could alias with the width and see few units).
-    pos = _positions(rng_s, n, k)
-    sym_rows = min(SYMMETRY_ROWS, batch)
+    depth, batch = len(net.weights), net.x.shape[0]
+    rec = _Recorder(net, s, depth)
     store_output = act.deriv_from_output is not None  # else keep z and recompute h in the backward pass
-
     kept: list[np.ndarray] = []  # h_l (or z_l) for l = 1..depth
-    pre_m, act_m = [], []
-    frac_sat = np.zeros(depth)
-    frac_dead = np.zeros(depth)
-    frac_dead_units = np.zeros(depth)
-    unit_spread = np.zeros(depth)
-    samp_pre = np.empty((depth, k), dtype=net.x.dtype)
-    samp_act = np.empty((depth, k), dtype=net.x.dtype)
-    ex_rows, ex_units = min(EXAMPLE_ROWS, batch), min(EXAMPLE_UNITS, width)
-    ex_pre = np.empty((depth, ex_rows, ex_units), dtype=net.x.dtype)
-    ex_act = np.empty((depth, ex_rows, ex_units), dtype=net.x.dtype)
-    weight_norm = np.empty(depth)
-    first_bad: int | None = None
 
     with np.errstate(all="ignore"):
         h = net.x
         for i, w in enumerate(net.weights):
             z, h = layer(net, i, h)
-            mz, mh = stats.moments(z), stats.moments(h)
-            pre_m.append(mz)
-            act_m.append(mh)
-            if first_bad is None and (mz.frac_nonfinite > 0 or mh.frac_nonfinite > 0):
-                first_bad = i + 1
-            zf, hf = z.reshape(-1), h.reshape(-1)
-            samp_pre[i] = zf[pos]
-            samp_act[i] = hf[pos]
-            ex_pre[i] = z[:ex_rows, :ex_units]
-            ex_act[i] = h[:ex_rows, :ex_units]
-            top = h[:sym_rows]
-            # With one unit there is no symmetry to break: NaN, not a misleading 0.
-            unit_spread[i] = float(np.mean(top.max(axis=1) - top.min(axis=1))) if width > 1 else np.nan
-            weight_norm[i] = stats.norm(w)
+            rec.forward(i, z, h, stats.norm(w))
             kept.append(h if store_output else z)
         h_out = h
 
         loss = loss_value(net, h_out)
         g = output_gradient(net, h_out)
-        grad_m: list[stats.Moments] = [stats.Moments(0, 0, 0, 0, 0)] * depth
-        wgrad_norm = np.empty(depth)
-        first_bad_grad: int | None = None
         wgrads: list[np.ndarray] = []
         deltas: list[np.ndarray] = []
         inv_batch = net.x.dtype.type(1.0 / batch)
@@ -329,72 +427,72 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
             else:
                 d = act.deriv(kept[i])
                 h_prev = act.fn(kept[i - 1]) if i > 0 else net.x
-            # Saturation and death are read off f'(z), which the backward pass needs anyway.
-            if act.saturation_threshold is not None:
-                frac_sat[i] = np.count_nonzero(d < act.saturation_threshold) / n
-            if act.can_die:
-                off = (d == 0) & ((kept[i] if store_output else act.fn(kept[i])) == 0)
-                frac_dead[i] = np.count_nonzero(off) / n
-                frac_dead_units[i] = np.count_nonzero(off.all(axis=0)) / width
+            out = kept[i]
             delta = g * d
             dw = h_prev.T @ delta
             dw *= inv_batch
-            grad_m[i] = stats.moments(delta)
-            wgrad_norm[i] = stats.norm(dw)
-            if grad_m[i].frac_nonfinite > 0 and first_bad_grad is None:
-                first_bad_grad = i + 1  # the backward pass runs top-down: the first seen is the topmost
+            rec.backward(i, d, (lambda: out) if store_output else (lambda: act.fn(out)), delta, stats.norm(dw))
             if keep_grads:
                 wgrads.append(dw)
                 deltas.append(delta)
             if i > 0:
                 g = delta @ net.weights[i].T
             kept[i] = None  # type: ignore[call-overload]  # free memory as we go down
+    return rec.result(loss, wgrads[::-1] if keep_grads else None, deltas[::-1] if keep_grads else None)
 
-        # Percentiles and histograms of all layers at once, on the samples (one vectorised pass).
-        pct_pre = stats.sample_percentiles(samp_pre)
-        pct_act = stats.sample_percentiles(samp_act)
-        ratio = np.where(weight_norm > 0, wgrad_norm / np.where(weight_norm > 0, weight_norm, 1.0), np.nan)
 
-    cols: dict[str, np.ndarray] = {"layer": np.arange(1, depth + 1)}
-    cols.update(stats.moments_columns(act_m, "act"))
-    cols.update(stats.moments_columns(pre_m, "pre"))
-    for j, q in enumerate(stats.PERCENTILES):
-        cols[f"act_p{q:02.0f}"] = pct_act[:, j]
-    for j, q in enumerate(stats.PERCENTILES):
-        cols[f"pre_p{q:02.0f}"] = pct_pre[:, j]
-    cols["frac_nonfinite"] = np.maximum(cols["act_nonfinite"], cols["pre_nonfinite"])
-    cols["frac_saturated"] = frac_sat
-    cols["frac_dead"] = frac_dead
-    cols["frac_dead_units"] = frac_dead_units
-    cols["unit_spread"] = unit_spread
-    cols["act_example_std"] = stats.example_std(ex_act)
-    cols["pre_example_std"] = stats.example_std(ex_pre)
-    gcols = stats.moments_columns(grad_m, "grad")
-    cols["grad_mean"] = gcols["grad_mean"]
-    cols["grad_std"] = gcols["grad_std"]
-    cols["grad_nonfinite"] = gcols["grad_nonfinite"]
-    cols["weight_norm"] = weight_norm
-    cols["weight_grad_norm"] = wgrad_norm
-    cols["grad_ratio"] = ratio
-    layers = pd.DataFrame(cols)
+def _run_blocks(net: Network, s: Scenario, keep_grads: bool) -> Result:
+    """:func:`run` for residual or normalised networks (:mod:`initlab.signal.blocks`): one row per block;
+    its weight norms are over all the block's weight layers."""
+    act, arch = net.activation, net.arch
+    assert arch is not None
+    k = arch.branch
+    depth, batch = len(net.weights) // k, net.x.shape[0]
+    rec = _Recorder(net, s, depth)
+    caches: list[blocks.BlockCache | None] = []
 
-    return Result(
-        scenario=s,
-        layers=layers,
-        hist_pre=stats.histograms(samp_pre),
-        hist_act=stats.histograms(samp_act),
-        samples_pre=samp_pre,
-        samples_act=samp_act,
-        input=stats.moments(net.x),
-        loss=loss,
-        first_nonfinite_layer=first_bad,
-        first_nonfinite_grad_layer=first_bad_grad,
-        weight_grads=wgrads[::-1] if keep_grads else None,
-        deltas=deltas[::-1] if keep_grads else None,
-        lsuv=net.lsuv,
-        first_weights=stats.moments(net.weights[0]),
-        first_bias=stats.moments(net.biases[0]) if net.biases is not None else stats.Moments(0.0, 0.0, 0.0, 0.0, 0.0),
-    )
+    def layers_of(i: int) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        idx = range(i * k, (i + 1) * k)
+        return [net.weights[j] for j in idx], [None if net.biases is None else net.biases[j] for j in idx]
+
+    with np.errstate(all="ignore"):
+        h = net.x
+        for i in range(depth):
+            ws, bs = layers_of(i)
+            pre, h, cache = blocks.forward(arch, act, h, ws, bs)
+            rec.forward(i, pre, h, _combined([stats.norm(w) for w in ws]))
+            caches.append(cache)
+        h_out = h
+
+        loss = loss_value(net, h_out)
+        g = output_gradient(net, h_out)
+        wgrads: list[np.ndarray] = []
+        deltas: list[np.ndarray] = []
+        inv_batch = net.x.dtype.type(1.0 / batch)
+        for i in range(depth - 1, -1, -1):
+            ws, _ = layers_of(i)
+            cache = caches[i]
+            assert cache is not None
+            h_in = caches[i - 1].out if i > 0 else net.x  # type: ignore[union-attr]
+            g_in, d, delta, dws = blocks.backward(arch, act, g, h_in, cache, ws)
+            for dw in dws:
+                dw *= inv_batch
+            pre = cache.us[-1]
+            rec.backward(i, d, lambda: act.fn(pre), delta, _combined([stats.norm(dw) for dw in dws]))
+            if keep_grads:
+                wgrads.extend(dws[::-1])
+                deltas.append(delta)
+            g = g_in
+            caches[i] = None  # free memory as we go down
+    return rec.result(loss, wgrads[::-1] if keep_grads else None, deltas[::-1] if keep_grads else None)
+
+
+def _combined(norms: list[float]) -> float:
+    """The Frobenius norm of several matrices from theirs (overflow-safe: hypot)."""
+    out = 0.0
+    for x in norms:
+        out = float(np.hypot(out, x))
+    return out
 
 
 def _positions(rng: np.random.Generator, n: int, k: int) -> np.ndarray:

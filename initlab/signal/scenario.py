@@ -56,6 +56,14 @@ LOSSES = ("projection", "mse")
 # Input batches: standardised N(0,1) features; min-max scaled U[0,1]; raw U[0,255] like unscaled pixels.
 INPUTS = ("standard", "minmax", "raw")
 DTYPES = ("float32", "float64")
+# The network's blocks (see initlab.signal.blocks for the formulas).
+BLOCKS = ("plain", "residual")
+NORMS = ("none", "batch", "layer")
+NORM_POSITIONS = ("pre", "post")
+# How the residual branch's scale alpha is set: the number residual_scale; 1/sqrt(depth) (GPT-2's
+# 1/sqrt(2 n_layer) with one branch per block); Fixup (Zhang et al. 2019: alpha 1, each branch's last
+# layer zero and its first scaled by depth^(-1/2)).
+RESIDUAL_RULES = ("fixed", "inv_sqrt_depth", "fixup")
 
 # Hard caps per request. The classic experiments (250 layers x 512 units x batch 256) fit in both
 # dtypes; the memory estimate below is an upper bound of the engine's peak and stays under 1 GB.
@@ -70,7 +78,8 @@ FIELDS: tuple[FieldSpec, ...] = (
               registry="init"),
     FieldSpec("activation", "choice", "tanh", "Activation", "Nonlinearity applied after every layer.",
               registry="activation"),
-    FieldSpec("depth", "int", 50, "Depth (layers)", "Number of dense layers.", lo=1, hi=1000, widget="slider"),
+    FieldSpec("depth", "int", 50, "Depth (layers)", "Number of dense layers (of residual blocks with a residual "
+              "network).", lo=1, hi=1000, widget="slider"),
     FieldSpec("width", "int", 256, "Width (units)", "Units per layer; the input has the same width.", lo=1, hi=2048,
               widget="slider"),
     # 128 examples: 32768 values per layer, plenty for the statistics, half the time of 256.
@@ -120,10 +129,38 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Layer-sequential unit-variance init (Mishkin & Matas 2016): start from orthogonal weights "
               "(replacing the initializer), then rescale each layer in turn on the input batch until its "
               "pre-activations have variance 1 (within 0.1).", group="network"),
+    FieldSpec("block", "choice", "plain", "Block",
+              "plain: every layer is Linear -> (Norm) -> f. residual: every block adds a branch to an identity "
+              "path, h_l = h_(l-1) + alpha B(h_(l-1)) (He et al. 2016); depth counts blocks.",
+              choices=BLOCKS, group="architecture"),
+    FieldSpec("norm", "choice", "none", "Normalization",
+              "batch: each unit normalised over the batch (batch statistics, as at the first training step; "
+              "Ioffe & Szegedy 2015). layer: each example over the units (Ba et al. 2016). gamma = 1, beta = 0.",
+              choices=NORMS, group="architecture"),
+    FieldSpec("norm_position", "choice", "pre", "Norm position",
+              "Residual blocks: pre, h_l = h_(l-1) + alpha B(h_(l-1)) with B(x) = f(N(x)) W + b (pre-activation "
+              "ResNet, pre-LN Transformer: the identity path is never normalised); post, h_l = N(h_(l-1) + "
+              "alpha B(h_(l-1))) with B(x) = f(x W + b) (post-LN Transformer).",
+              choices=NORM_POSITIONS, group="architecture"),
+    FieldSpec("branch_layers", "int", 1, "Layers per branch",
+              "Weight layers in each residual branch: 1, or 2 (pre: f(N(f(N(x)) W1 + b1)) W2 + b2; post: "
+              "f(x W1 + b1) W2 + b2).", lo=1, hi=2, group="architecture"),
+    FieldSpec("residual_rule", "choice", "fixed", "Branch scale",
+              "fixed: alpha = residual_scale (1: the plain ResNet; 0: ReZero and SkipInit, which start the "
+              "network as the identity). inv_sqrt_depth: alpha = 1/sqrt(depth) (GPT-2's 1/sqrt(2 n_layer), "
+              "one branch per block here). fixup (two layers per branch, Zhang et al. 2019): alpha = 1, the "
+              "branch's last layer zero, its first scaled by depth^(-1/2).",
+              choices=RESIDUAL_RULES, group="architecture"),
+    FieldSpec("residual_scale", "float", 1.0, "alpha", "The branch scale alpha when the rule is fixed.",
+              lo=0, hi=10, group="architecture"),
+    FieldSpec("norm_eps", "float", 1e-3, "Norm epsilon",
+              "Added to the variance before the square root: Keras' default 1e-3 (BatchNormalization, "
+              "LayerNormalization); PyTorch's is 1e-5.", lo=0, hi=1, group="architecture"),
 )
 
 FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in FIELDS}
 INIT_PARAM_NAMES: tuple[str, ...] = tuple(f.name for f in FIELDS if f.group == _P)
+ARCHITECTURE_FIELDS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.group == "architecture")
 
 
 class InitParams(Settings):
@@ -171,14 +208,21 @@ class InitParams(Settings):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     def validate(self) -> Self:
-        """Raise ``ValueError`` naming the first field whose value is outside the schema, or a parameter the
-        initializer does not take or rejects (minval > maxval, ...); return self. The engine calls it: a
+        """Raise ``ValueError`` naming the first field whose value is outside the schema, a parameter the
+        initializer does not take or rejects (minval > maxval, ...), or a network that cannot be built
+        (:meth:`architecture_problems`); return self. The engine calls it: a
         scenario built under :func:`initlab.schema.deferred_checks` is checked here too."""
         self.check_arguments()
         from initlab.weights import initializers
 
         initializers.get(self.init, **self.init_params())  # type: ignore[attr-defined]
+        for name, why in self.architecture_problems().items():
+            raise ValueError(f"{name}={getattr(self, name)!r}: {why}")
         return self
+
+    def architecture_problems(self) -> dict[str, str]:
+        """Requests that cannot be built, by field, with the reason (none here; a network's own rules)."""
+        return {}
 
     def with_init(self, init: str, **params: Any) -> Self:
         """A copy with initializer ``init`` and exactly ``params`` (every other initializer parameter None)."""
@@ -208,6 +252,43 @@ class Scenario(InitParams):
     derives another. Call :meth:`validate` (the engine does) to check values against :data:`FIELDS`.
     """
 
+    @property
+    def residual(self) -> bool:
+        """Residual blocks (``block="residual"``), not plain layers."""
+        return self.block == "residual"  # type: ignore[attr-defined]
+
+    @property
+    def layers_per_block(self) -> int:
+        """Weight layers per block: ``branch_layers`` in a residual network, 1 in a plain one."""
+        return self.branch_layers if self.residual else 1  # type: ignore[attr-defined]
+
+    @property
+    def plain_mlp(self) -> bool:
+        """The classic network every page was written for: plain layers, no normalization."""
+        return not self.residual and self.norm == "none"  # type: ignore[attr-defined]
+
+    def alpha(self) -> float:
+        """The residual branch scale alpha at initialization: ``residual_scale`` (rule ``fixed``),
+        1/sqrt(depth) (``inv_sqrt_depth``) or 1 (``fixup``, whose scaling is in the weights)."""
+        rule = self.residual_rule  # type: ignore[attr-defined]
+        if rule == "inv_sqrt_depth":
+            return 1.0 / float(self.depth) ** 0.5  # type: ignore[attr-defined]
+        return 1.0 if rule == "fixup" else float(self.residual_scale)  # type: ignore[attr-defined]
+
+    def architecture_problems(self) -> dict[str, str]:
+        """Requests that cannot be built, by field, with the reason (empty when there is none)."""
+        out: dict[str, str] = {}
+        if self.norm == "layer" and self.width == 1:  # type: ignore[attr-defined]
+            out["norm"] = "a LayerNorm over 1 unit always outputs 0 (each example minus its own mean)"
+        if self.norm == "batch" and self.batch == 1:  # type: ignore[attr-defined]
+            out["norm"] = "a BatchNorm over a batch of 1 always outputs 0 (each unit minus its batch mean)"
+        if self.residual and self.residual_rule == "fixup" and self.branch_layers != 2:  # type: ignore[attr-defined]
+            out["branch_layers"] = "Fixup is defined for branches of two layers (the last one starts at zero)"
+        if self.lsuv and not self.plain_mlp:  # type: ignore[attr-defined]
+            out["lsuv"] = "LSUV rescales plain layers one after the other; it is not defined for residual or normalised blocks"
+        return out
+
+
 
 def itemsize(s: Scenario) -> int:
     """Bytes per value in the scenario's dtype."""
@@ -224,17 +305,22 @@ def estimate_bytes(s: Scenario) -> int:
     ``benchmarks/bench_propagate.py``.
     """
     bw = s.batch * s.width
-    mats = 1 if s.shared and not s.lsuv else s.depth
-    values = s.depth * bw + mats * s.width * s.width + 10 * bw + s.depth * 2 * 4096
+    layers = s.depth * s.layers_per_block
+    mats = 1 if s.shared and not s.lsuv else layers
+    # Arrays kept per block for the backward pass: the output (plain MLP); with norms or residual blocks
+    # also what each activation and norm saw (initlab.signal.blocks: at most 1 + branch_layers).
+    kept = 1 if s.plain_mlp else 1 + s.layers_per_block
+    values = s.depth * kept * bw + mats * s.width * s.width + 10 * bw + s.depth * 2 * 4096
     return values * itemsize(s) + 2_000_000
 
 
 def estimate_macs(s: Scenario) -> float:
-    """Multiply-accumulates of the forward pass: depth x batch x width^2 (backward costs 2x this).
+    """Multiply-accumulates of the forward pass: weight layers x batch x width^2 (backward costs 2x this);
+    a residual block has ``branch_layers`` weight layers.
 
     With ``lsuv`` the LSUV stage's own forward pass over the batch counts too (2x).
     """
-    return float(s.depth) * s.batch * s.width * s.width * (2.0 if s.lsuv else 1.0)
+    return float(s.depth * s.layers_per_block) * s.batch * s.width * s.width * (2.0 if s.lsuv else 1.0)
 
 
 def check_budget(s: Scenario, *, max_bytes: float | None = MAX_BYTES, max_macs: float | None = MAX_MACS) -> None:
@@ -320,6 +406,8 @@ def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = N
     """
     base = base or Scenario()
     s, notices = repair_init(s, base, Scenario(), "init")
+    s, more = repair_architecture(s)
+    notices += more
     try:
         check_budget(s)
     except BudgetError as exc:
@@ -337,6 +425,28 @@ def repair(s: Scenario, base: Scenario | None = None, given: set[str] | None = N
     return s, notices
 
 
+# What an impossible architecture falls back to, by the field that names the problem.
+_ARCHITECTURE_FALLBACK: dict[str, tuple[Any, str]] = {
+    "norm": ("none", "no normalization"),
+    "branch_layers": (2, "2 layers per branch"),
+    "lsuv": (False, "the initializer's own weights, without LSUV"),
+}
+
+
+def repair_architecture(s: Scenario) -> tuple[Scenario, list[Notice]]:
+    """A network that can be built (:meth:`Scenario.architecture_problems`), with a notice per change."""
+    notices = []
+    for name, why in s.architecture_problems().items():
+        value, words = _ARCHITECTURE_FALLBACK[name]
+        notices.append(Notice(name, f"{name}={format_value(FIELD_BY_NAME[name], getattr(s, name))} cannot be "
+                                    f"built here: {why}. Using {words}."))
+        s = dataclasses.replace(s, **{name: value})
+    # Fields that mean nothing for this network go back to their defaults (as repair_init does for the
+    # initializer's parameters): one network has one form, so the page and its link compare equal.
+    unused = {k: FIELD_BY_NAME[k].default for k in irrelevant(s) if k in ARCHITECTURE_FIELDS}
+    return dataclasses.replace(s, **unused), notices
+
+
 def irrelevant(s: Scenario) -> dict[str, str]:
     """Fields that mean nothing for ``s``, with the reason: the parameters its initializer does not take.
 
@@ -345,10 +455,19 @@ def irrelevant(s: Scenario) -> dict[str, str]:
     """
     from initlab.weights import initializers
 
+    out: dict[str, str] = {}
+    if not s.residual:
+        out.update({k: "a plain network has no residual branch" for k in
+                    ("norm_position", "branch_layers", "residual_rule", "residual_scale")})
+    elif s.residual_rule != "fixed":
+        out["residual_scale"] = f"the rule {s.residual_rule} sets alpha"
+    if s.norm == "none":
+        out["norm_eps"] = "there is no normalization"
     if s.init not in initializers.names():
-        return {}
+        return out
     accepted = initializers.spec(s.init).params
-    return {k: f"{s.init} has no such parameter" for k in INIT_PARAM_NAMES if k not in accepted}
+    out.update({k: f"{s.init} has no such parameter" for k in INIT_PARAM_NAMES if k not in accepted})
+    return out
 
 
 NET = Section("net", Scenario, FIELDS, repair=lambda s, base, given: repair(s, base, given), irrelevant=irrelevant)
