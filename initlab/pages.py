@@ -39,6 +39,17 @@ class CompareView:
     by: str = "init"
     inits: tuple[str, ...] = ("glorot_uniform", "he_normal", "random_normal")
     acts: tuple[str, ...] = ("tanh", "relu", "sigmoid")
+    archs: tuple[str, ...] = ("plain", "residual", "pre_norm", "post_norm")
+
+
+# The networks Compare's "architectures" sets side by side: (label, block, norm or None for the
+# scenario's own norm, LayerNorm when it has none; position).
+ARCHITECTURES: dict[str, tuple[str, str, str | None, str]] = {
+    "plain": ("plain", "plain", "none", "pre"),
+    "residual": ("residual", "residual", "none", "pre"),
+    "pre_norm": ("residual + pre-norm", "residual", None, "pre"),
+    "post_norm": ("residual + post-norm", "residual", None, "post"),
+}
 
 
 @dataclass(frozen=True)
@@ -109,15 +120,22 @@ SIGNAL = Section("signal", SignalView, (
               choice_labels=(("act", "activations h"), ("pre", "pre-activations z"))),
 ))
 COMPARE = Section("compare", CompareView, (
-    FieldSpec("by", "choice", "init", "Compare", "Compare initializers or activations.",
-              choices=("init", "activation"), group="view", key="cmp_by", widget="radio",
-              choice_labels=(("init", "initializers"), ("activation", "activations"))),
+    FieldSpec("by", "choice", "init", "Compare", "Compare initializers, activations or architectures.",
+              choices=("init", "activation", "architecture"), group="view", key="cmp_by", widget="radio",
+              choice_labels=(("init", "initializers"), ("activation", "activations"),
+                             ("architecture", "architectures"))),
     FieldSpec("inits", "list", CompareView.inits, "Initializers (2 to 4)",
               "The initializers to compare, on the same seed and input batch.", lo=0, hi=4, group="view",
               key="cmp_inits", registry="init"),
     FieldSpec("acts", "list", CompareView.acts, "Activations (2 to 4)",
               "The activations to compare, on the same weights and input batch.", lo=0, hi=4, group="view",
               key="cmp_acts", registry="activation"),
+    FieldSpec("archs", "list", CompareView.archs, "Architectures (2 to 4)",
+              "The networks to compare, with the sidebar's initializer, activation, depth and width: plain layers; "
+              "residual blocks without a norm; residual with the norm before each branch (pre) or after each sum "
+              "(post), the sidebar's norm or a LayerNorm when it has none.", lo=0, hi=4, group="view",
+              key="cmp_archs", choices=tuple(ARCHITECTURES),
+              choice_labels=tuple((k, v[0]) for k, v in ARCHITECTURES.items())),
 ))
 RANGES = Section("ranges", RangesView, (
     FieldSpec("inits", "list", RangesView.inits, "Initializers", "Initializers whose ranges are drawn (1 to 6).",
@@ -228,16 +246,25 @@ PAGE_IDS: tuple[str, ...] = tuple(PAGE_SPECS)
 
 
 def compare_variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
-    """The scenarios a Compare page computes: ``s`` with each chosen initializer (its own defaults) or
-    each chosen activation."""
+    """The scenarios a Compare page computes: ``s`` with each chosen initializer (its own defaults), each
+    chosen activation, or each chosen architecture (:data:`ARCHITECTURES`; no LSUV, which is for plain
+    layers), keyed by their labels."""
     out: dict[str, Scenario] = {}
     if view.by == "init":
         for name in view.inits:
             v = s if name == s.init else dataclasses.replace(s, init=name, **{k: None for k in INIT_PARAM_NAMES})
             out[name] = repair(v)[0]
-    else:
+    elif view.by == "activation":
         for name in view.acts:
             out[name] = dataclasses.replace(s, activation=name)
+    else:
+        for name in view.archs:
+            label, block, norm, position = ARCHITECTURES[name]
+            norm = norm or (s.norm if s.norm != "none" else "layer")
+            if norm != "none":
+                label = label.replace("norm", f"{'BatchNorm' if norm == 'batch' else 'LayerNorm'}")
+            v = dataclasses.replace(s, block=block, norm=norm, norm_position=position, lsuv=False)
+            out[label] = repair(v)[0]
     return out
 
 

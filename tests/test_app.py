@@ -27,7 +27,7 @@ from initlab.signal import network
 from initlab.teaching.lessons import LESSONS
 from initlab.teaching.presets import PRESETS
 from initlab.ui.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
-from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, max_depth_within_budget, repair
+from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, irrelevant, max_depth_within_budget, repair
 from initlab.pages import THEORY_PARTS, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView
 from initlab.ui.results import cache as compute
 from initlab.ui import controls
@@ -151,18 +151,24 @@ def values_of(s: Scenario | None = None, preset: str | None = None, **views: obj
     return out
 
 
-def expected_widgets(s: Scenario, hide: frozenset[str] = frozenset(), more_open: bool | None = None
-                     ) -> dict[str, object]:
-    """The sidebar controls a scenario must show (session key -> value). The "More" expander's controls
-    are drawn only while it is open; it starts open when one of them is not at its default."""
+def expected_widgets(s: Scenario, hide: frozenset[str] = frozenset(), more_open: bool | None = None,
+                     arch_open: bool | None = None) -> dict[str, object]:
+    """The sidebar controls a scenario must show (session key -> value). The "More" and "Architecture"
+    expanders' controls are drawn only while open; each starts open when one of them is not at its default.
+    The architecture controls that mean nothing for the network (a plain one's alpha) are not drawn."""
     accepted = initializers.spec(s.init).params
     if more_open is None:
         more_open = any(getattr(s, n) != getattr(Scenario(), n) for n in controls.MORE if n not in hide)
+    if arch_open is None:
+        arch_open = any(getattr(s, n) != getattr(Scenario(), n) for n in controls.ARCHITECTURE if n not in hide)
+    unused = irrelevant(s)
     out: dict[str, object] = {}
     for f in FIELDS:
         if f.name in hide or f.name in INIT_PARAM_NAMES and f.name not in accepted:
             continue
         if f.name in controls.MORE and not more_open:
+            continue
+        if f.name in controls.ARCHITECTURE and (not arch_open or f.name in unused):
             continue
         if f.name == "bias_value" and s.bias in ("zeros", "torch_linear"):
             continue
@@ -181,7 +187,8 @@ def assert_shows(at: AppTest, values: dict, preset: str | None, tab: str | None,
     s = values["net"]
     got = widget_values(at)
     more_open = at.session_state["more_settings"] if "more_settings" in at.session_state else None
-    expected = expected_widgets(s, hide, more_open)
+    arch_open = at.session_state["arch_settings"] if "arch_settings" in at.session_state else None
+    expected = expected_widgets(s, hide, more_open, arch_open)
     for name, value in expected.items():
         assert name in got, f"control {name} missing"
         assert got[name] == value, f"control {name} shows {got[name]!r}, scenario has {value!r}"
@@ -530,7 +537,7 @@ def test_random_scenario_round_trips_through_the_app(case) -> None:  # type: ign
     assert_healthy(at)
     assert notices(at) == []
     few = tab == "compare" and values["compare"].by == "init" and len(values["compare"].inits) < 2
-    assert len(charts(at)) == (0 if few else expected_charts(tab, s))
+    assert len(charts(at)) == (0 if few else expected_charts(tab, s, values))
     assert_shows(at, values, preset, tab)
     if tab == "signal":  # the page computed the link's scenario, not another one
         line = [t for t in charts(at)[0]["data"] if t["name"] == f"{s.init} + {s.activation}"][0]

@@ -405,3 +405,21 @@ def test_zero_weights_with_sigmoid_let_only_the_top_layer_learn_at_the_first_ste
     later = _zero_init_layers_that_moved("sigmoid", 200)
     assert [m[0] for m in later] == [True] * 4  # every layer has moved by then
     assert all(m[2] for m in later)  # every unit of a layer is still a copy of the first
+
+
+def test_modern_networks_lesson_matches_its_presets():
+    body = BY_TITLE["Why modern networks forgive their initialization (and where they do not)"]
+    # "a few hundred blocks deep": res_doubles overflows at block 258.
+    assert "a few hundred blocks deep" in body
+    assert 200 <= propagate(PRESETS["res_doubles"].scenario).first_nonfinite_layer < 400
+    # "within a factor e": the variance at any block is below e times the input's.
+    a = propagate(PRESETS["res_scaled"].scenario).layers["act_std"].to_numpy()
+    assert "within a factor e" in body and (a ** 2 < math.e).all()
+    # "1 with He weights, but 128 with N(0, 1) weights at width 256": sigma_w² E[relu(u)²] = sigma_w² / 2.
+    assert "1 with He weights, but 128 with N(0, 1) weights at width 256" in body
+    assert PRESETS["prenorm_std1"].scenario.width == 256 and 256 * 1.0 / 2 == 128
+    big = _t("prenorm_std1")["act_std"]
+    assert np.diff(big.to_numpy() ** 2).mean() == pytest.approx(128, rel=0.15)
+    # "at std 1" through 250 linear layers.
+    bn = _t("batchnorm_250")
+    assert "250 linear layers at std 1" in body and len(bn) == 250 and np.allclose(bn["act_std"], 1, rtol=1e-3)

@@ -374,3 +374,89 @@ def test_range_presets_quote_the_initializer_formulas_at_1_and_100_inputs():
 def test_every_text_quotes_a_number():
     for p in PRESETS.values():
         assert re.search(r"\d", p.text), p.name
+
+
+# --- residual blocks and normalization ------------------------------------------------------------------
+
+def test_residual_without_norm_doubles_the_variance_and_overflows():
+    res = run("res_doubles")
+    t = res.layers.set_index("layer")
+    a = t["act_std"]
+    # Var doubles per block (1 + alpha² sigma_w² E[relu²]/q = 2): std x sqrt(2) per block from the unit input.
+    for l in range(1, 5):
+        assert a[l] == pytest.approx(math.sqrt(2) ** l, rel=0.08)  # ~3 % per block, test_blocks.PER_BLOCK
+    # First inf where 4.5 sd of the stream passes 3.4e38: 2^(l/2) * 4.5 > 3.4e38, l ~ 251.7. The sampling
+    # walk of log2(Var) over 258 blocks (~0.04 per block) moves this by ~1 block; after hundreds of blocks the
+    # stream is far from Gaussian (a sum of products: heavier tails than 4.5 sd), which moves it further, so
+    # we allow 12 blocks.
+    assert abs(res.first_nonfinite_layer - 2 * math.log2(3.4e38 / 4.5)) < 12
+    s = PRESETS["res_doubles"].scenario
+    quotes("res_doubles", {"2": True, "1.4": a[1], "1": True, "0": True, "258": res.first_nonfinite_layer, "300": s.depth})
+
+
+def test_residual_scaled_by_one_over_sqrt_depth_stays_below_sqrt_e():
+    res = run("res_scaled")
+    a = res.layers["act_std"].to_numpy()
+    s = PRESETS["res_scaled"].scenario
+    assert s.alpha() == pytest.approx(1 / math.sqrt(300)) and (a < math.sqrt(math.e)).all()
+    quotes("res_scaled", {"1": True, "300": s.depth, "0.0577": s.alpha(), "2": True,
+                          "1.65": math.sqrt(math.e), "1.61": a[-1], "0": True})
+
+
+def test_rezero_is_the_identity_and_freezes_every_weight():
+    res = run("rezero")
+    t = res.layers
+    assert (t["act_std"] == res.input.std).all() and (t["weight_grad_norm"] == 0).all()
+    assert (t["grad_std"] > 0).all() and gradient_verdict(t).kind == "dead"
+    assert (t["grad_std"] == t["grad_std"].iloc[-1]).all()  # the identity passes the gradient down unchanged
+    quotes("rezero", {"0": True, "0.998": t["grad_std"].iloc[0], "50": len(t)})
+
+
+def test_fixup_starts_as_the_identity_with_gradients_in_the_last_layers():
+    res = run("fixup")
+    t = res.layers
+    assert (t["act_std"] == res.input.std).all() and (t["weight_grad_norm"] > 0).all()
+    net = network_of("fixup")
+    assert all(not w.any() for w in net.weights[1::2])  # the last layer of every branch is zero
+    grads = propagate(PRESETS["fixup"].scenario, keep_grads=True).weight_grads
+    assert all(not g.any() for g in grads[0::2]) and all(g.any() for g in grads[1::2])
+    assert (t["grad_std"] == t["grad_std"].iloc[-1]).all()
+    quotes("fixup", {"50": len(t), "1": True, "2": True, "0": True, "0.998": t["grad_std"].iloc[0],
+                     "2.26": t["weight_grad_norm"].iloc[0]})
+
+
+def network_of(name: str):
+    from initlab.signal import network
+    return network.build(PRESETS[name].scenario)
+
+
+def test_pre_norm_grows_linearly_and_the_weight_scale_sets_the_slope():
+    he = lay("prenorm_linear")["act_std"]
+    assert he[50] ** 2 == pytest.approx(51, rel=0.1)  # 1 + 50 x 1, ~3 % per block of sampling
+    quotes("prenorm_linear", {"2": True, "1": True, "1.42": he[1], "7.11": he[50], "50": 50, "0": True,
+                              "7.14": math.sqrt(51)})
+    big = lay("prenorm_std1")["act_std"]
+    assert big[50] ** 2 == pytest.approx(1 + 50 * 128, rel=0.15)
+    quotes("prenorm_std1", {"0": True, "1": True, "256": 256, "2": True, "128": 128, "11.4": big[1],
+                            "84.4": big[50], "50": 50, "80": math.sqrt(1 + 50 * 128)})
+
+
+def test_batchnorm_keeps_250_linear_layers_at_std_1():
+    res = run("batchnorm_250")
+    assert res.first_nonfinite_layer is None
+    np.testing.assert_allclose(res.layers["act_std"], 1.0, rtol=1e-3)  # up to eps / Var(xW) ~ 4e-6
+    quotes("batchnorm_250", {"0": True, "1": True, "250": 250})
+
+
+def test_pre_vs_post_quotes_the_compare_tables_gradients():
+    from initlab.pages import compare_variants
+    from initlab.signal.summaries import compare_rows
+
+    p = PRESETS["pre_vs_post"]
+    runs = compare_variants(p.scenario, p.views["compare"])
+    rows = compare_rows([(k, propagate(v)) for k, v in runs.items()], "act", 50)
+    pre, post = rows
+    assert pre[""] == "residual + pre-LayerNorm" and post[""] == "residual + post-LayerNorm"
+    assert post["std at layer 1"] == post["std at layer 50"] == "1"
+    quotes("pre_vs_post", {"50": 50, "5.16": float(pre["grad std, layer 1"]), "0": True, "1": True,
+                           "1.14": float(post["grad std, layer 1"])})

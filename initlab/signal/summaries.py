@@ -15,7 +15,53 @@ from initlab.numerics.format import fmt, pct
 from initlab.signal import verdict
 from initlab.signal.network import Result
 
-__all__ = ["compare_rows", "gradient_line", "mean_field_note", "summary_line"]
+__all__ = ["architecture_line", "architecture_note", "compare_rows", "gradient_line", "mean_field_note", "summary_line"]
+
+
+_NORM_WORDS = {"batch": "BatchNorm", "layer": "LayerNorm"}
+
+
+def architecture_line(s: Any) -> str:
+    """What one block of the scenario's network computes, as a formula with its alpha and norm (markdown),
+    and what the combination implies (a BatchNorm right after a bias cancels it). Empty for the plain MLP."""
+    if s.plain_mlp:
+        return ""
+    norm = _NORM_WORDS.get(s.norm, "")
+    eps = f" (ε = {fmt(s.norm_eps)})" if norm else ""
+    if not s.residual:
+        text = f"Every layer: `h = f(N(h W + b))`, N a {norm}{eps} with γ = 1, β = 0."
+    else:
+        alpha = s.alpha()
+        rule = {"inv_sqrt_depth": f" = 1/√{s.depth}", "fixup": " (Fixup: each branch's last layer starts at 0, its "
+                f"first is scaled by {s.depth}^(-1/2))"}.get(s.residual_rule, "")
+        if alpha == 0 and s.residual_rule == "fixed":
+            rule = " (ReZero, SkipInit: the network starts as the identity; in training α is learned)"
+        def nrm(x: str) -> str:
+            return f"N({x})" if norm else x
+
+        if s.norm_position == "pre":
+            inner = (f"f({nrm('x')}) W + b" if s.branch_layers == 1
+                     else f"f({nrm(f'f({nrm(chr(120))}) W₁ + b₁')}) W₂ + b₂")
+            text = f"Every block: `h = h + α·B(h)`, `B(x) = {inner}`"
+        else:
+            inner = "f(x W + b)" if s.branch_layers == 1 else "f(x W₁ + b₁) W₂ + b₂"
+            text = f"Every block: `h = {nrm('h + α·B(h)')}`, `B(x) = {inner}`"
+        text += f", α = {fmt(alpha)}{rule}" + (f"; N a {norm}{eps} with γ = 1, β = 0." if norm else ".")
+    if s.norm == "batch" and not s.residual:
+        text += (" A BatchNorm subtracts each unit's batch mean, so the bias added right before it cancels "
+                 "exactly: the bias init changes nothing here.")
+    return text
+
+
+def architecture_note(s: Any) -> str:
+    """What the per-layer charts mean for a residual or normalised network (empty for the plain MLP)."""
+    if s.plain_mlp:
+        return ""
+    rows = ("Each row of these charts is one block: layer l is block l's output h_l (the residual stream), "
+            "its pre-activations the input of the block's last activation, its weight norms over the block's "
+            f"{s.branch_layers} weight layer{'s' if s.branch_layers > 1 else ''}.") if s.residual else (
+            "Pre-activations here are what the activation receives: z after the norm.")
+    return f"{architecture_line(s)} {rows}"
 
 
 def summary_line(res: Result, which: str) -> str:

@@ -33,6 +33,10 @@ on the input are checked first, and the details name causes: saturation (with
 inputs unscaled), dead ReLUs, broken symmetry.
 
 Only numpy, pandas and the standard library are imported.
+
+Why one module of ~600 lines: the signal and gradient verdicts share their rules, limits and sentence
+builders (the factor and rate sentences, the rounding floor), and the limits above are derived once for
+both; split, each half would import the other's private helpers.
 """
 
 from __future__ import annotations
@@ -135,6 +139,8 @@ def _factor_sentence(what: str, start: float, l_start: int, end: float, l_end: i
     s = f"{what} {verb} {fmt(start)} at layer {l_start} to {fmt(end)} at layer {l_end}"
     if not (math.isfinite(ratio) and ratio > 0):
         return s + "."
+    if fmt(ratio) == "1":  # 0.999 -> 1 (a normalised layer): "a factor 1" would compare 1 with itself
+        return s + ", a change of less than 0.5% in all."  # fmt prints 1 for ratios in [0.9995, 1.005)
     per = ratio ** (1.0 / steps)
     return s + f": a factor {fmt(ratio)}, i.e. {_per_layer(per)} on average."
 
@@ -205,7 +211,8 @@ def gradient_verdict(layers: pd.DataFrame | Result) -> Verdict:
        ``grad_std`` / ``weight_grad_norm``).
     2. **dead**: every layer below the top has exactly zero gradient (``grad_std == 0`` and
        ``weight_grad_norm == 0``); the zero-init symmetry case, where only the top layer learns
-       (or, with depth 1 or a zero top gradient too, nothing does).
+       (or, with depth 1 or a zero top gradient too, nothing does). Also **dead**: every weight gradient
+       is exactly 0 while the gradient itself is not (residual branches scaled by alpha = 0).
     3. ratio = g[1] / g[depth] and the upper-half rate going down (module docstring):
        **vanishing** if ratio < 1e-3 (including exactly 0, i.e. float underflow) or ratio < 0.1 with
        a rate below x0.794 per layer, **exploding** if ratio > 1e3 or ratio > 10 with a rate above
@@ -254,6 +261,13 @@ def gradient_verdict(layers: pd.DataFrame | Result) -> Verdict:
                     f"{depth - 1} layers below get exactly 0 and cannot learn.")
             details = [f"grad std is {fmt(g[-1])} at layer {int(lay[-1])} and exactly 0 in every layer below it.",
                        "Zero weights send zero back to the layers below, whatever the loss says."]
+        return Verdict("dead", head, tuple(details))
+    if n_wzero == depth and (g > 0).all():
+        # The backward signal reaches the layers (an identity path carries it) but no weight gets any of it.
+        head = (f"No weight gets a gradient: ‖∂L/∂W‖ is exactly 0 in all {depth} layers, although the gradient "
+                f"itself reaches every layer (grad std {fmt(g[0])} at layer 1).")
+        details = ["Every weight's contribution is multiplied by 0 (residual branches scaled by α = 0, or "
+                   "all-zero weights behind an identity path): until that factor moves, no weight can."]
         return Verdict("dead", head, tuple(details))
 
     top, bottom = g[-1], g[0]

@@ -205,4 +205,21 @@ LESSONS: tuple[Lesson, ...] = (
         "here to unit variance.",
         ("lsuv_rescue",),
     ),
+    Lesson(
+        "Why modern networks forgive their initialization (and where they do not)",
+        "A residual block adds a branch to an identity path, h + αB(h), so the gradient always has a way down; "
+        "but without a norm the branch adds its own variance on top, and with He weights and ReLU the variance "
+        "doubles per block until float32 overflows, a few hundred blocks deep. Scaling every branch by "
+        "α = 1/√depth keeps the whole stack within a factor e, and α = 0 (ReZero, SkipInit) or Fixup's zero "
+        "last layer start the network as the identity, which the next training steps then move away from. "
+        "A norm before each branch (pre-norm) turns the doubling into linear growth, by σw² E[f(u)²] per "
+        "block: 1 with He weights, but 128 with N(0, 1) weights at width 256, so the weights still set the "
+        "slope. A BatchNorm after each layer carries N(0, 1) weights through 250 linear layers at std 1, yet "
+        "makes its layer scale-invariant: the weights' scale now divides their gradient and acts as a "
+        "learning rate. Where the norm sits matters too: pre-norm's gradient falls like 1/√(l + 1) from the "
+        "input up, post-norm's stays nearly flat with two-layer branches, and neither is the Transformer story "
+        "of Xiong and others (2020), which needs attention.",
+        ("res_doubles", "res_scaled", "rezero", "fixup", "prenorm_linear", "prenorm_std1", "batchnorm_250",
+         "pre_vs_post"),
+    ),
 )

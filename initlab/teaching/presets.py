@@ -24,7 +24,7 @@ from typing import Any
 from initlab.signal.scenario import Scenario
 from initlab.training.scenario import TrainScenario
 from initlab.training.summaries import COURSE_C2W1, COURSE_C2W1_COMPARE
-from initlab.pages import PAGE_IDS, RangesView, TheoryView, TrainView
+from initlab.pages import PAGE_IDS, CompareView, RangesView, TheoryView, TrainView
 
 __all__ = ["PRESETS", "TABS", "Preset", "get", "names"]
 
@@ -312,7 +312,87 @@ _TRAINING: tuple[Preset, ...] = (
         facts="train",
     ),
 )
-_ALL = _ALL + _TRAINING + _THEORY
+# Residual connections and normalization (He et al. 2016; Ioffe & Szegedy 2015; Ba et al. 2016): where modern
+# networks change the story, and where the initialization still matters.
+_RES_RELU = dict(init="he_normal", activation="relu", block="residual", width=256)
+_MODERN: tuple[Preset, ...] = (
+    Preset(
+        "res_doubles", "Residual blocks without a norm: the variance doubles per block",
+        "Residual blocks h = h + B(h) without normalization, He weights and ReLU: each branch adds as much "
+        "variance as the stream already carries, so the variance doubles per block and the std grows by √2 "
+        "per block, from 1.4 after block 1 (seed 0). The identity path does not protect the scale: "
+        "float32 overflows at block 258 of 300.",
+        Scenario(**_RES_RELU, depth=300, batch=64),
+        "signal",
+    ),
+    Preset(
+        "res_scaled", "Residual branches scaled by 1/√depth",
+        "The same 300 residual blocks with every branch scaled by α = 1/√300 = 0.0577, the depth rule behind "
+        "GPT-2's 1/√(2·n_layer). The variance now grows by a factor 1 + 1/300 per block, at most e over the "
+        "whole depth, so the std stays below √e = 1.65 and ends at 1.61 (seed 0).",
+        Scenario(**_RES_RELU, depth=300, batch=64, residual_rule="inv_sqrt_depth"),
+        "signal",
+    ),
+    Preset(
+        "rezero", "α = 0 (ReZero, SkipInit): the identity, and no weight gradient",
+        "Every branch is multiplied by α = 0, as ReZero and SkipInit start: each block is exactly the "
+        "identity: the signal passes through all 50 blocks unchanged, and so does the gradient (grad std 0.998 "
+        "in every block, seed 0). Yet no weight gets a gradient, since each branch only counts through α. ReZero learns α "
+        "itself, whose gradient is not 0, and the weights follow once α has moved.",
+        Scenario(**_RES_RELU, depth=50, residual_scale=0.0),
+        "gradients",
+    ),
+    Preset(
+        "fixup", "Fixup: the identity at the start, with gradients",
+        "Fixup without any normalization (Zhang, Dauphin and Ma): 50 blocks of two layers, the first scaled by "
+        "50^(-1/2), the last one zero. Every block starts as the identity, as with α = 0 (grad std 0.998 "
+        "throughout, seed 0), but here weights do get gradients: the zero last layer of each branch sees the "
+        "first layer's output (‖∂L/∂W‖ 2.26 in block 1). The first layers get none until the last ones move.",
+        Scenario(**_RES_RELU, depth=50, branch_layers=2, residual_rule="fixup"),
+        "gradients",
+    ),
+    Preset(
+        "prenorm_linear", "Pre-norm residual: linear growth instead of doubling",
+        "A LayerNorm before each branch (pre-norm, He + ReLU): every branch sees a normalised input and adds "
+        "the same variance, σw² E[relu(u)²] = 2 × 1/2 = 1, so the variance grows by 1 per block instead of "
+        "doubling: std 1.42 after block 1 and 7.11 after block 50 (seed 0), near √(1 + 50) = 7.14. Normalization turns "
+        "exponential growth into linear growth; the next preset shows that the weights still set its slope.",
+        Scenario(**_RES_RELU, depth=50, norm="layer"),
+        "signal",
+    ),
+    Preset(
+        "prenorm_std1", "Pre-norm residual with N(0, 1) weights: linear, but steep",
+        "The same pre-norm network with N(0, 1) weights instead of He's: each branch now adds σw² E[relu(u)²] "
+        "= 256 × 1/2 = 128 to the variance, and the std is 11.4 after block 1 and 84.4 after block 50 (the "
+        "mean-field value is √(1 + 50 × 128) = 80; seed 0). Still linear, thanks to the norm, but 128 times "
+        "steeper: normalization forgives an explosion, not the weight scale.",
+        Scenario(init="random_normal", stddev=1.0, activation="relu", block="residual", width=256, depth=50,
+                 norm="layer"),
+        "signal",
+    ),
+    Preset(
+        "batchnorm_250", "BatchNorm: N(0, 1) weights through 250 linear layers",
+        "N(0, 1) weights through 250 linear layers, as in the explosion preset, with a BatchNorm after every "
+        "layer: every layer's output has std 1 (seed 0) and nothing overflows. The weight scale has moved elsewhere: a "
+        "BatchNorm makes its layer scale-invariant, N(x·cW) = N(xW), so ‖∂L/∂W‖ scales as 1/c and the "
+        "initialization sets the effective learning rate instead of the signal.",
+        Scenario(init="random_normal", stddev=1.0, norm="batch", **_LINEAR_250),
+        "signal",
+    ),
+    Preset(
+        "pre_vs_post", "Pre-norm against post-norm: the gradient per block",
+        "50 residual blocks of two layers, He + ReLU, with the LayerNorm before each branch (pre) or after each "
+        "sum (post). Pre-norm never normalises the stream, whose variance grows with the number of blocks, "
+        "and each branch's norm divides by that growing std: block 1 gets 5.16 times the gradient of the top "
+        "block (seed 0). Post-norm normalises every sum: std 1 in every block and a nearly flat gradient, "
+        "1.14 at block 1; not the growth toward the output that Xiong and others found in "
+        "Transformers, which comes with attention. With one layer per branch, f(xW + b), the post-norm "
+        "gradient grows toward the input instead, because the norm removes the ReLU branch's mean.",
+        Scenario(**_RES_RELU, depth=50, branch_layers=2, norm="layer"),
+        "compare", MappingProxyType({"compare": CompareView(by="architecture", archs=("pre_norm", "post_norm"))}),
+    ),
+)
+_ALL = _ALL + _MODERN + _TRAINING + _THEORY
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _ALL}
 assert len(PRESETS) == len(_ALL), "duplicate preset name"

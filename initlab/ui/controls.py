@@ -20,7 +20,8 @@ from initlab.weights import activations
 from initlab.weights import initializers
 from initlab.ui.links import section
 from initlab.teaching.presets import PRESETS
-from initlab.signal.scenario import BIASES_WITHOUT_VALUE, NET, Scenario
+from initlab.signal import summaries as signal_summaries
+from initlab.signal.scenario import BIASES_WITHOUT_VALUE, NET, Scenario, irrelevant
 from initlab.schema import FieldSpec, Section, choices_for
 from initlab.ui import state
 
@@ -31,6 +32,8 @@ NETWORK = ("activation", "depth", "width", "batch")
 # Less used settings live in an expander that is built only while open (every widget is a message to
 # every student's browser on every run); persist_state keeps their values while it is closed.
 MORE = ("seed", "dtype", "bias", "bias_value", "inputs", "loss", "shared", "lsuv")
+# Residual blocks and normalization, in their own expander (built only while open, like MORE).
+ARCHITECTURE = ("block", "norm", "norm_position", "branch_layers", "residual_rule", "residual_scale", "norm_eps")
 
 
 def log_step(value: float | None, lo: float) -> float:
@@ -148,18 +151,36 @@ def sidebar(scenario: Scenario) -> None:
             _net(pname, off=off, placeholder=f"default {float(p.default):g}")
     for name in NETWORK:
         _net(name, off=off)
+    base = Scenario()
     shown = [n for n in MORE if n not in hide]
+    if shown:
+        more = st.expander("More: seed, precision, bias, inputs, loss, LSUV", key="more_settings",
+                           on_change="rerun", expanded=any(getattr(scenario, n) != getattr(base, n) for n in shown))
+        if more.open:
+            with more:
+                for name in shown:
+                    if name == "bias_value" and scenario.bias in BIASES_WITHOUT_VALUE:
+                        continue
+                    _net(name, persist=True, off=off)
+    _architecture(scenario, [n for n in ARCHITECTURE if n not in hide], base, off)
+
+
+def _architecture(scenario: Scenario, shown: list[str], base: Scenario, off: bool) -> None:
+    """The residual-block and normalization controls, those that mean something for the network (a
+    plain network has no branch scale), and the block's formula."""
     if not shown:
         return
-    base = Scenario()
-    more = st.expander("More: seed, precision, bias, inputs, loss, LSUV", key="more_settings", on_change="rerun",
-                       expanded=any(getattr(scenario, n) != getattr(base, n) for n in shown))
-    if more.open:
-        with more:
-            for name in shown:
-                if name == "bias_value" and scenario.bias in BIASES_WITHOUT_VALUE:
-                    continue
+    box = st.expander("Architecture: residual blocks, normalization", key="arch_settings", on_change="rerun",
+                      expanded=any(getattr(scenario, n) != getattr(base, n) for n in shown))
+    if not box.open:
+        return
+    unused = irrelevant(scenario)
+    with box:
+        for name in shown:
+            if name not in unused:
                 _net(name, persist=True, off=off)
+        line = signal_summaries.architecture_line(scenario)
+        st.caption(line or "Every layer: `h = f(h W + b)`, the plain network of the classic experiments.")
 
 
 def back_button(values: Mapping[str, Any]) -> None:

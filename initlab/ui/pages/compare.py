@@ -21,16 +21,20 @@ from initlab.signal.scenario import Scenario
 def draw(values: Values) -> None:
     s: Scenario = values["net"]
     view: CompareView = values["compare"]
-    what = "initializer" if view.by == "init" else "activation"
+    what = {"init": "initializer", "activation": "activation", "architecture": "architecture"}[view.by]
     st.markdown(f"Same seed, same input batch, same depth and width: only the {what} changes, so every "
                 "difference below comes from it.")
     c = st.columns([1, 3])
     controls.page_control("compare", "by", where=c[0])
-    if view.by == "init":
-        controls.page_control("compare", "inits", where=c[1])
-    else:
-        controls.page_control("compare", "acts", where=c[1])
-    chosen = view.inits if view.by == "init" else view.acts
+    field = {"init": "inits", "activation": "acts", "architecture": "archs"}[view.by]
+    controls.page_control("compare", field, where=c[1])
+    chosen = getattr(view, field)
+    if view.by == "architecture":
+        same = ("Every network gets the very same weight matrices (one per layer or block, drawn in the same "
+                "order from the same seed)." if s.branch_layers == 1 else
+                "The residual networks share their weights (two matrices per block); the plain one has one per "
+                "layer, the first of them the same as theirs.")
+        st.caption(f"{same} A residual network's layer l is its block l: its output h_l, the residual stream.")
     if len(chosen) < 2:
         st.info(f"Pick at least two {what}s to compare ({len(chosen)} chosen).")
         return

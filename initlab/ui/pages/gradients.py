@@ -34,7 +34,11 @@ def draw(values: Values) -> None:
     st.markdown(line)
     st.caption("The loss at the top is " + ("l = r·h with r ~ N(0, 1): the gradient enters the top with unit "
                                             "variance, so every change below is the layers' doing."
-                                            if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1)."))
+                                            if s.loss == "projection" else "½‖h − y‖² with y ~ N(0, 1).")
+               + (" Residual blocks: the gradient drawn first is the one at each block's output, ∂l/∂h_l, which "
+                  "the identity path carries down unchanged." if s.residual else ""))
+    if not s.plain_mlp:
+        st.caption(summaries.architecture_note(s))
     holder = st.empty()
     fig = figures.chart("gradient", s, "grad_std", True)
     holder.markdown("##### How big is the gradient that reaches each layer?\n\n:gray[Read it from the right "

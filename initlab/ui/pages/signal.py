@@ -35,11 +35,16 @@ def draw(values: Values) -> None:
     if res is None:
         return
     which = view.which
-    name = "activations h = f(z)" if which == "act" else "pre-activations z = hW + b"
+    if s.residual:
+        name = "block outputs h" if which == "act" else "inputs of each block's last activation"
+    else:
+        name = "activations h = f(z)" if which == "act" else "pre-activations z = hW + b"
     controls.page_control("signal", "which")
     v, summary, bad, note = _signal_texts(s, which)
     shell.verdict_box(v)
     st.markdown(summary)
+    if not s.plain_mlp:
+        st.caption(summaries.architecture_note(s))
     holder = st.empty()  # the explanation sits above the chart but depends on the chart's axis
     fig = figures.chart("signal", s, f"{which}_std")
     holder.markdown(f"##### How spread out are the {name} at each layer?\n\n:gray[A healthy network keeps this "
