@@ -17,7 +17,8 @@ from initlab.plots.style import LABEL_BOX, REF_GREY, colour, dash, finish, nice_
 from initlab.signal.spectra import JacobianSpectra
 from initlab.theory.meanfield import DepthScaleCurve, PhaseDiagram
 
-__all__ = ["depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figures", "spectra_panel"]
+__all__ = ["block_variance_figure", "depth_scale_figure", "lsuv_figure", "phase_figure", "spectra_figures",
+           "spectra_panel"]
 
 # log2(chi1) is clipped to +-CHI_CLIP for the colours: a factor 8 per layer is already "fast".
 CHI_CLIP = 3.0
@@ -335,3 +336,30 @@ def lsuv_figure(report: LsuvReport, own_var: np.ndarray | None, own_label: str,
     fig.update_yaxes(type="log")
     ref_line(fig, y=1.0, text="target variance 1", position="top right")
     return finish(fig, "layer", "Var(z) over the batch", hovermode="x unified")
+
+
+def block_variance_figure(measured: np.ndarray, predicted: np.ndarray | None, label: str) -> go.Figure:
+    """The variance of each block's output h_l (the residual stream, or the normalised layer's output),
+    measured (solid, ``measured``) and its mean-field recursion q_l (dotted, ``predicted``; None leaves
+    it out), against the block, on a log axis: as the Signal page draws a measured line and its
+    mean-field curve, in one colour. Values that are not finite and positive are not drawn."""
+    blocks_ = np.arange(1, np.asarray(measured).size + 1)
+    fig = go.Figure()
+    for name, v, style in ((label, measured, dict(color=colour(0), width=2)),
+                           (f"{label} (mean-field)", predicted, dict(color=colour(0), dash="dot", width=2))):
+        if v is None:
+            continue
+        v = np.asarray(v, dtype=np.float64)
+        y = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+        fig.add_trace(go.Scatter(x=blocks_, y=y, name=name, legendgroup=label, line=style,
+                                 mode="lines+markers" if blocks_.size <= 60 and v is measured else "lines",
+                                 marker=dict(size=4, color=colour(0))))
+    fig.update_yaxes(type="log")
+    # At least one decade, centred on the data (as the Signal page's log axes): a post-norm stream's flat
+    # variance must look flat, not like a cliff on an axis zoomed to its 0.1 % wobble.
+    ys = np.concatenate([np.asarray(v, dtype=np.float64) for v in (measured, predicted) if v is not None])
+    ys = np.log10(ys[np.isfinite(ys) & (ys > 0)])
+    if ys.size and ys.max() - ys.min() < 1.0:
+        mid = 0.5 * (ys.max() + ys.min())
+        fig.update_yaxes(range=[mid - 0.5, mid + 0.5])
+    return finish(fig, "block", "Var(h) over the batch", hovermode="x unified")

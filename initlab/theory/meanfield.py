@@ -105,7 +105,8 @@ __all__ = [
     "DepthScaleCurve", "GaussianMoments", "PhaseDiagram", "Prediction", "chi1", "correlation_fixed_point",
     "critical_sw2",
     "bias_variance", "depth_scale_curve", "depth_scales", "fixed_point", "gaussian_moments", "phase_diagram",
-    "predict", "scenario_sigmas", "why_no_curve", "why_no_point",
+    "predict", "scenario_sigmas", "why_no_curve", "why_no_point", "why_not_plain",
+    "input_variance",
 ]
 
 ActivationLike = str | activations.Activation
@@ -757,6 +758,12 @@ def _input_moments(inputs: str) -> tuple[float, float]:
     return top / 2, top * top / 3  # U[0, top]
 
 
+def input_variance(s: Scenario) -> float:
+    """Var(x) of one input feature of ``s``: 1 (standard), top^2 / 12 for U[0, top] (minmax, raw)."""
+    mean, ex2 = _input_moments(s.inputs)
+    return ex2 - mean * mean
+
+
 def _bias_moments(s: Scenario) -> tuple[float, float]:
     """Mean and variance of one bias of ``s`` (every layer's fan-in is the width): the bias table's."""
     return biases.moments(s.bias, s.bias_value, s.width)
@@ -792,6 +799,8 @@ def _why_not_iid(s: Scenario) -> str | None:
 
 def why_no_curve(s: Scenario) -> str | None:
     """Why :func:`predict` has no per-layer curves for ``s``, naming the actual cause (None if it has them)."""
+    if s.lsuv and not s.plain_mlp:
+        return s.architecture_problems()["lsuv"]
     if s.lsuv:
         _, var_b = _bias_moments(s)
         return None if var_b < 1.0 else (
@@ -801,7 +810,11 @@ def why_no_curve(s: Scenario) -> str | None:
 
 
 def why_no_point(s: Scenario) -> str | None:
-    """Why :func:`scenario_sigmas` has no point for ``s``, naming the actual cause (None if it has one)."""
+    """Why :func:`scenario_sigmas` has no point for ``s``, naming the actual cause (None if it has one).
+
+    Residual and normalised networks have none whatever their weights (:func:`why_not_plain`)."""
+    if not s.plain_mlp:
+        return why_not_plain(s)
     if s.lsuv:
         return "LSUV sets each layer's scale from the data, so there is no single σw²"
     reason = _why_not_iid(s)
@@ -811,6 +824,51 @@ def why_no_point(s: Scenario) -> str | None:
     if mu_b != 0:
         return f"its biases are a constant {_num(mu_b)}, not zero-mean, which the theory does not describe"
     return None
+
+
+_NORM_NAMES = {"batch": "BatchNorm", "layer": "LayerNorm"}
+
+
+def why_not_plain(s: Scenario) -> str | None:
+    """Why the σw²–σb² phase diagram (drawn for plain layers without normalization) does not describe a
+    residual or normalised ``s`` (None for the plain MLP).
+
+    Residual, no norm: each block's Jacobian is I + α J_B, whose mean squared singular value is
+    χ₁ = 1 + α² χ_B >= 1 with χ_B the branch's own gain (σw² E[f'²] per layer), so the network is never in
+    the ordered phase (Yang & Schoenholz 2017, "Mean field residual networks: on the edge of chaos").
+    With a norm, the norm resets the scale every block (post) or every branch input (pre), and a plain
+    network with a norm after every layer has q = 1 in every layer whatever σw²: in neither does σw²
+    place the network on the diagram.
+    """
+    if s.plain_mlp:
+        return None
+    if not s.residual:
+        name = _NORM_NAMES[s.norm]
+        return (f"a {name} after every linear layer sets the variance of the activation's input to 1 in every "
+                "layer whatever σw² (q = 1, not a fixed point of the q-map), so σw² does not place the network on "
+                "the σw²–σb² diagram, which is drawn for plain layers; its backward gain per layer is "
+                "σw² E[φ′(u)²] / Var(z), which does not depend on the weights' scale either")
+    alpha = s.alpha()
+    if s.norm == "none":
+        if s.residual_rule == "fixup" or alpha == 0:
+            start = ("Fixup's zero last layer makes every branch 0" if s.residual_rule == "fixup"
+                     else "α = 0 switches every branch off")
+            return (f"a residual network without normalization is never in the ordered phase: each block's "
+                    f"Jacobian is I + α J_B, so χ₁ = 1 + α² χ_B ≥ 1 (Yang & Schoenholz 2017); here {start}, "
+                    "so every block starts as the identity and χ₁ = 1 exactly, while σw² only enters once "
+                    "training moves the branches")
+        chi_b = "σw² E[φ′²]" if s.layers_per_block == 1 else "σw⁴ E[φ′(z₁)²] E[φ′(z₂)²]"
+        return ("a residual network without normalization is never in the ordered phase: each block's Jacobian "
+                f"is I + α J_B, so χ₁ = 1 + α² {chi_b} ≥ 1 (Yang & Schoenholz 2017; here α = {_num(alpha)}), and "
+                "the variance of the signal grows from block to block instead of settling at a fixed point q*")
+    name = _NORM_NAMES[s.norm]
+    if s.norm_position == "pre":
+        return (f"the {name} before every branch resets the scale the branch sees to 1, while the stream adds "
+                "α²(σw² E[φ(u)²] + σb²) per block and grows linearly, not towards a fixed point q*: σw² sets "
+                "the slope, not a place on the σw²–σb² diagram, which is drawn for plain layers")
+    return (f"the {name} after every block sets the stream's variance back to 1, whatever σw², so the "
+            "network sits at no point of the σw²–σb² diagram, which is drawn for plain layers; the gradient's "
+            "gain per block is (1 + α² χ_B) / Var(h + αB) instead")
 
 
 def _num(x: float) -> str:
@@ -860,6 +918,8 @@ def predict(s: Scenario) -> Prediction | None:
     """
     if not _iid_weights_apply(s):
         return None
+    if not s.plain_mlp:
+        return None if s.lsuv else _predict_blocks(s)
     lsuv = bool(s.lsuv)
     mu_b, var_b = _bias_moments(s)
     act = activations.get(s.activation)
@@ -904,3 +964,152 @@ def predict(s: Scenario) -> Prediction | None:
             gvar[j] = d2[j] * sw2[j + 1] * gvar[j + 1]
         act_std = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
     return Prediction(np.sqrt(q), act_std, m1, np.sqrt(gvar), chi)
+
+
+# ---------------------------------------------------------------------------------------------------
+# residual and normalised blocks
+
+
+def _block_moments(act: activations.Activation, var: float, mean: float) -> tuple[float, float, float]:
+    """(E f, E f^2, E f'^2) at z ~ N(mean, var), as floats; (nan, inf, nan) once ``var`` is not finite."""
+    if not math.isfinite(var) or not math.isfinite(mean):
+        return math.nan, math.inf, math.nan
+    g = gaussian_moments(act, max(var, 0.0), mean)
+    return float(g.m1), float(g.m2), float(g.d2)
+
+
+def _unit_means_sq(act: activations.Activation, within: float, off_mean: float, off_var: float, m1: float) -> float:
+    """E_j[(E_b f(z_bj))^2]: the mean square over units of each unit's batch mean of f(z), where unit j's
+    z is N(c_j, within) over the batch and its offset c_j ~ N(off_mean, off_var) over the units (from the
+    biases and the inputs' own unit means). ``m1``: E f over all z (the answer when off_var = 0)."""
+    if off_var <= 0 or not math.isfinite(off_var) or not math.isfinite(within):
+        return m1 * m1
+    c, _, w = gaussian.nodes(math.sqrt(off_var), off_mean)
+    inner = _moments(act, np.full(c.shape, math.sqrt(max(within, 0.0))), c)[0]
+    return float(np.sum(w * inner * inner))
+
+
+def _branch_weights(s: Scenario, sw2: float) -> list[float]:
+    """sigma_w^2 of each weight layer of one branch: Fixup (Zhang et al. 2019) scales the first by
+    depth^(-1/2) (variance / depth) and zeroes the last; every other rule keeps the initializer's."""
+    if s.residual and s.residual_rule == "fixup":
+        return [sw2 / s.depth, 0.0]
+    return [sw2] * s.layers_per_block
+
+
+def _predict_blocks(s: Scenario) -> Prediction:
+    """:func:`predict` for residual or normalised networks (:mod:`initlab.signal.blocks`), one entry per block.
+
+    State per block: the stream's variance v, mean m (over all values) and, for BatchNorm, its
+    within-unit variance w (the variance over the batch, averaged over units: what a BatchNorm sees,
+    while a LayerNorm sees v; they differ by the spread of the units' own means). A norm's output u is
+    N(0, r) with r = var / (var + eps), var what it sees. Forward, with sigma_w^2 per branch layer
+    (:func:`_branch_weights`) and sigma_b^2 the bias variance::
+
+        plain + norm   z = h W + b, u = N(z): var = sigma_w^2 E[h^2] + sigma_b^2 (layer),
+                       sigma_w^2 w_h (batch: the bias is constant per unit and cancels); h = f(u)
+        pre            v_l = v_(l-1) + alpha^2 (sigma_w^2 E[f(a)^2] + sigma_b^2),   m_l = m_(l-1) + alpha mu_b
+                       a the last activation's input: the normalised u, or with no norm the stream
+                       itself (1 layer) or z_1 = f(h) W_1 + b_1 (2 layers)
+        post           z = h W + b ~ N(mu_b, sigma_w^2 E[h^2] + sigma_b^2); s = h + alpha B with
+                       Var(B) = Var f(z) (1 layer), sigma_w^2 E[f(z)^2] + sigma_b^2 (2 layers);
+                       h_l = N(s): mean 0, variance r (no norm: h_l = s)
+
+    Backward (gradient independence, as for the plain q-map), G_l the variance of dl/dh_l; a norm
+    divides the gradient by sqrt(var + eps). Its two projections (the mean, the component along u)
+    remove 2 of n directions (LayerNorm: units) or of the batch (BatchNorm), a relative variance of
+    about 2/n or 2/batch per norm: neglected (the infinite-width limit)::
+
+        plain + norm   Var(dl/dz_l) = E[f'(u)^2] G_l / (var + eps),   G_(l-1) = sigma_w^2 Var(dl/dz_l)
+        pre            G_(l-1) = G_l (1 + alpha^2 prod_k sigma_w,k^2 E[f'(a_k)^2] / (var_k + eps))
+        post           G_(l-1) = G_l (1 + alpha^2 E[f'(z)^2] prod_k sigma_w,k^2) / (var_s + eps)
+
+    (no norm: var + eps -> 1). ``chi`` is G_(l-1) / G_l, the mean squared singular value of the block's
+    Jacobian (Yang & Schoenholz 2017: 1 + alpha^2 chi_branch >= 1 without a norm). The columns mean
+    what the engine's do: ``pre`` is the input of the block's last activation, ``act`` the block's
+    output, ``grad_std`` the std of dl/dh_l (residual: the second moment G_l minus the mean the identity
+    path carries down from an mse loss, m_L^2) or of dl/dz_l (plain; the norm's backward removes its
+    mean). With mse in a plain + norm network the top layer's f(u) and f'(u) are treated as independent,
+    as the plain MLP's prediction does. The stream is treated as Gaussian:
+    exact for standard inputs (a sum of independent Gaussians at infinite width), an approximation
+    for uniform ones (minmax, raw), whose shape the first blocks keep.
+    """
+    act = activations.get(s.activation)
+    mu_b, var_b = _bias_moments(s)
+    mx, ex2 = _input_moments(s.inputs)
+    init = initializers.get(s.init, **s.init_params())
+    sw2s = _branch_weights(s, s.width * init.std(s.width, s.width) ** 2)
+    alpha, eps, batch_norm, norm = s.alpha(), float(s.norm_eps), s.norm == "batch", s.norm != "none"
+    depth = s.depth
+    pre_var, pre_mean = np.empty(depth), np.empty(depth)
+    act_var, act_mean, chi = np.empty(depth), np.empty(depth), np.empty(depth)
+    # The stream h (the input x at first): variance, mean, within-unit variance, mean square of the
+    # units' own means (x: every unit has mean mx).
+    v, m, w, unit_m2 = input_variance(s), mx, input_variance(s), mx * mx
+
+    def normalised(tot: float, within: float) -> tuple[float, float]:
+        """(r, var + eps) of a norm whose input has variance ``tot`` (within-unit ``within``)."""
+        seen = within if batch_norm else tot
+        return seen / (seen + eps), seen + eps
+
+    with np.errstate(all="ignore"):
+        for i in range(depth):
+            if not s.residual:  # plain + norm: z = h W + b, u = N(z), h = f(u)
+                r, div = normalised(sw2s[0] * (v + m * m) + var_b, sw2s[0] * w)
+                m1, m2, d2 = _block_moments(act, r, 0.0)
+                pre_var[i], pre_mean[i] = r, 0.0
+                v, m, w = m2 - m1 * m1, m1, m2 - m1 * m1
+                chi[i] = sw2s[0] * d2 / div
+            elif s.norm_position == "pre":
+                tot, mean, within = v, m, w  # the input of the branch's first norm / activation
+                gain = 1.0
+                for k, sw2 in enumerate(sw2s):
+                    if norm:
+                        r, div = normalised(tot, within)
+                        m1, m2, d2 = _block_moments(act, r, 0.0)
+                        pre_var[i], pre_mean[i] = r, 0.0
+                    else:
+                        m1, m2, d2 = _block_moments(act, tot, mean)
+                        pre_var[i], pre_mean[i], div = tot, mean, 1.0
+                    gain *= sw2 * d2 / div
+                    # The next linear output f(a) W + b (the branch output after the last layer).
+                    tot, mean, within = sw2 * m2 + var_b, mu_b, sw2 * (m2 - m1 * m1)
+                v, m, w = v + alpha * alpha * tot, m + alpha * mu_b, w + alpha * alpha * within
+                chi[i] = 1.0 + alpha * alpha * gain
+            else:  # post: z = h W + b, s = h + alpha B, h_l = N(s)
+                tot_z = sw2s[0] * (v + m * m) + var_b
+                m1, m2, d2 = _block_moments(act, tot_z, mu_b)
+                pre_var[i], pre_mean[i] = tot_z, mu_b
+                # The units' batch means of f(z) (z's offsets: the biases and the inputs' unit means).
+                means_sq = (_unit_means_sq(act, sw2s[0] * w, mu_b, sw2s[0] * unit_m2 + var_b, m1)
+                            if batch_norm else m1 * m1)
+                if len(sw2s) == 1:
+                    b_tot, b_mean, b_within = m2 - m1 * m1, m1, m2 - means_sq
+                else:
+                    b_tot, b_mean, b_within = sw2s[1] * m2 + var_b, mu_b, sw2s[1] * (m2 - means_sq)
+                tot, mean, within = v + alpha * alpha * b_tot, m + alpha * b_mean, w + alpha * alpha * b_within
+                branch_gain = alpha * alpha * d2 * math.prod(sw2s)
+                if norm:
+                    r, div = normalised(tot, within)
+                    v, m, w, unit_m2 = r, 0.0, r, 0.0
+                else:
+                    v, m, w, div = tot, mean, within, 1.0
+                chi[i] = (1.0 + branch_gain) / div
+            act_var[i], act_mean[i] = v, m
+            if not math.isfinite(v):
+                pre_var[i + 1:], pre_mean[i + 1:], act_var[i:], act_mean[i:] = np.inf, np.nan, np.inf, np.nan
+                chi[i:] = np.nan
+                break
+        # E[(dl/dh_L)^2]: 1 for the projection loss, E[(h - y)^2] = v + m^2 + 1 for mse (y ~ N(0, 1)).
+        mse = s.loss != "projection"
+        gvar = np.empty(depth)  # E[(dl/dh_l)^2] at every block's output: the branches multiply it
+        gvar[-1] = act_var[-1] + act_mean[-1] ** 2 + 1.0 if mse else 1.0
+        for j in range(depth - 2, -1, -1):
+            gvar[j] = chi[j + 1] * gvar[j + 1]
+        if not s.residual:  # the engine reports dl/dz_l there: G_l E[f'^2] / (var + eps) = G_(l-1) / sigma_w^2
+            gvar = gvar * chi / sw2s[0] if sw2s[0] > 0 else np.full(depth, np.nan)
+        elif mse:
+            # The identity path carries the output's mean m_L (h - y has mean m_L) down to every block; the
+            # branches add zero-mean terms (a post-norm's mean is 0 already). grad_std is a std: remove it.
+            gvar = np.maximum(gvar - act_mean[-1] ** 2, 0.0)
+    return Prediction(np.sqrt(pre_var), np.sqrt(np.maximum(act_var, 0.0)), act_mean, np.sqrt(gvar), chi)

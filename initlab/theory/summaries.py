@@ -19,8 +19,8 @@ from initlab.signal.scenario import Scenario
 from initlab.signal.spectra import JacobianSpectra
 from initlab.theory import meanfield as theory
 
-__all__ = ["EDGE_BAND", "TRAINABLE_XI", "TheoryTexts", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines",
-           "theory_texts"]
+__all__ = ["EDGE_BAND", "HIDDEN_LSUV", "HIDDEN_SPECTRA", "TRAINABLE_XI", "TheoryTexts", "architecture_words",
+           "block_caption", "depth_line", "jacobian_note", "jacobian_table", "lsuv_lines", "theory_texts"]
 
 # Schoenholz et al. (2017, Fig. 5-6): networks trained when their depth was below about 6 xi_c, not beyond.
 TRAINABLE_XI = 6
@@ -46,6 +46,8 @@ def theory_texts(s: Scenario, sw2_max: float, sb2_max: float) -> TheoryTexts:
     [0, sw2_max] x [0, sb2_max] (a point or an edge beyond it is said to be beyond it)."""
     act = s.activation
     sb2 = theory.bias_variance(s)
+    if not s.plain_mlp:
+        return TheoryTexts(None, sb2, _block_intro(s), "")
     point = theory.scenario_sigmas(s)
     crit = float(theory.critical_sw2(act, sb2))
     edge = (f"the edge of chaos for {act} at σb² = {fmt(sb2)} is at **σw² = {fmt(crit)}**"
@@ -190,3 +192,84 @@ def lsuv_lines(s: Scenario, report: LsuvReport, own_var: np.ndarray | None, star
         lines.append(f"**{stuck}** layer{'s' if stuck > 1 else ''} could not be rescaled at all: Var(z) is 0 or not "
                      "finite there (every unit dead or constant, or an overflow), and no scale changes that.")
     return tuple(lines)
+
+
+# ----------------------------------------------------------------------- residual and normalised networks
+
+HIDDEN_SPECTRA = ("No Jacobian spectra for this network: initlab's spectra multiply the Jacobians of plain "
+                  "layers, and a residual or normalised block's Jacobian is another matrix.")
+HIDDEN_LSUV = ("No LSUV for this network: LSUV rescales plain layers one after the other; it is not defined for "
+               "residual or normalised blocks (initlab refuses the combination).")
+
+
+def architecture_words(s: Scenario) -> str:
+    """``residual blocks (pre-norm LayerNorm, 2 layers per branch, α = 1)``: the network in words."""
+    norm = {"batch": "BatchNorm", "layer": "LayerNorm"}.get(s.norm, "")
+    if not s.residual:
+        return f"plain layers with a {norm} after every linear layer"
+    parts = [f"{s.norm_position}-norm {norm}" if norm else "no normalization",
+             f"{s.layers_per_block} layer{'s' if s.layers_per_block > 1 else ''} per branch"]
+    rule = s.residual_rule
+    parts.append("Fixup" if rule == "fixup" else
+                 f"α = 1/√{s.depth} = {fmt(s.alpha())}" if rule == "inv_sqrt_depth" else f"α = {fmt(s.alpha())}")
+    return f"residual blocks ({', '.join(parts)})"
+
+
+def _block_intro(s: Scenario) -> str:
+    """What the Theory tab computes for a residual or normalised network and what it hides, with why."""
+    why = theory.why_not_plain(s)
+    curve = theory.why_no_curve(s)
+    computes = ("the mean-field variance recursion per block, drawn below against the variance measured on "
+                "this network" if curve is None else
+                f"no mean-field recursion either ({curve}); below, the variance measured on this network")
+    return (f"This network has {architecture_words(s)}. It has no point on the σw²–σb² diagram: {why}. "
+            f"What this tab computes for it: {computes}. What it hides: the phase diagram and the depth scales "
+            "ξ_q, ξ_c (drawn for plain layers, for the reason above), the Jacobian spectra (initlab's are for "
+            "plain layers) and LSUV (not defined for residual or normalised blocks).")
+
+
+_GRADIENT_AT = {True: "∂loss/∂h_l at each block's output", False: "∂loss/∂z_l at each linear output"}
+
+
+def block_caption(s: Scenario, pred: theory.Prediction | None, measured_var: np.ndarray, grad_std: np.ndarray
+                  ) -> str:
+    """The caption of the Theory tab's variance-per-block chart, its numbers from the computation:
+    ``pred`` (:func:`initlab.theory.meanfield.predict`, None where the theory does not apply),
+    ``measured_var`` the measured Var(h_l) per block and ``grad_std`` the measured per-block gradient std (the engine's ``grad_std``).
+
+    The recursion said is the one :func:`initlab.theory.meanfield.predict` computes (its
+    ``_predict_blocks`` docstring): pre-norm q_l = q_(l-1) + α²(σw² E[φ(a)²] + σb²) (Yang &
+    Schoenholz 2017 for the unnormalised stream), post-norm and plain + norm: the norm resets q."""
+    depth = measured_var.size
+    meas = (f"Measured Var(h): **{fmt(float(measured_var[0]))}** after block 1 and "
+            f"**{fmt(float(measured_var[-1]))}** after block {depth}")
+    if pred is None:
+        return f"Solid: the variance of every block's output, measured. {meas}."
+    q = pred.act_std.astype(float) ** 2
+    input_var = theory.input_variance(s)
+    if not s.residual:
+        rule = (f"With a norm after every linear layer, φ's input u has variance **{fmt(float(pred.pre_std[-1] ** 2))}** "
+                f"(var / (var + ε)) in every layer, so h_l = φ(u) has mean-field variance **{fmt(float(q[-1]))}** "
+                "whatever σw²")
+    elif s.norm_position == "post" and s.norm != "none":
+        rule = (f"The norm after every block sets the stream's variance back to **{fmt(float(q[-1]))}** "
+                "(var / (var + ε)), whatever the branch added")
+    else:
+        steps = np.diff(np.r_[input_var, q])
+        if s.norm != "none":
+            rule = (f"Mean field: q_l = q_(l−1) + α²(σw² E[φ(u)²] + σb²), u normalised, so each block adds about "
+                    f"the same amount: **{fmt(float(steps[0]))}** in block 1, **{fmt(float(steps[-1]))}** in block "
+                    f"{depth}: linear growth")
+        else:
+            ratio = q[0] / input_var if input_var > 0 else math.nan
+            rule = (f"Mean field: q_l = q_(l−1) + α²(σw² E[φ(h)²] + σb²); without a norm E[φ(h)²] grows with "
+                    f"q_(l−1), so the variance is multiplied by about **{fmt(float(ratio))}** in block 1")
+    with np.errstate(all="ignore"):
+        g_pred = float((pred.grad_std[0] / pred.grad_std[-1]) ** 2)
+        g_meas = float((grad_std[0] / grad_std[-1]) ** 2)
+    back = (f" Backward, the variance of the gradient {_GRADIENT_AT[s.residual]} grows by a factor "
+            f"**{fmt(g_pred)}** from block {depth} down to block 1 in mean field (the product of the blocks' χ_l), "
+            f"**{fmt(g_meas)}** measured." if depth > 1 else "")
+    return (f"Solid: the variance of every block's output h_l, measured; dotted: the mean-field q_l. {rule}. "
+            f"Predicted **{fmt(float(q[0]))}** after block 1 and **{fmt(float(q[-1]))}** after block {depth}; "
+            f"{meas[0].lower()}{meas[1:]}.{back}")

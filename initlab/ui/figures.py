@@ -99,6 +99,12 @@ def _fig_lsuv(s: Scenario) -> go.Figure:
                                     start_var=pre_var(orthogonal_start(s)))
 
 
+def _fig_block_variance(s: Scenario) -> go.Figure:
+    pred = compute.predict(s)
+    measured = compute.propagate(s).layers["act_std"].to_numpy(dtype=float) ** 2
+    return plots_theory.block_variance_figure(measured, None if pred is None else pred.act_std ** 2, label(s))
+
+
 def pre_var(s: Scenario) -> np.ndarray:
     return compute.propagate(s).layers["pre_std"].to_numpy(dtype=float) ** 2
 
@@ -133,7 +139,7 @@ def _fig_grad_norms(pairs: Pairs, what: str) -> go.Figure:
 FIGURES: dict[str, Callable[..., go.Figure]] = {
     "train_curves": _fig_train_curves, "train_points": _fig_train_points, "boundary": _fig_boundary,
     "distinct": _fig_distinct, "grad_norms": _fig_grad_norms,
-    "phase": _fig_phase, "depth_scale": _fig_depth_scale, "spectra": _fig_spectra, "lsuv": _fig_lsuv,
+    "phase": _fig_phase, "depth_scale": _fig_depth_scale, "block_variance": _fig_block_variance, "spectra": _fig_spectra, "lsuv": _fig_lsuv,
     "signal": _fig_signal, "gradient": _fig_gradient, "plain_signal": _fig_plain_signal, "heatmap": _fig_heatmap,
     "spread": _fig_spread, "fractions": _fig_fractions, "cmp_signal": _fig_cmp_signal,
     "cmp_gradient": _fig_cmp_gradient, "ranges": _fig_ranges,

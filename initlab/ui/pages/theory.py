@@ -39,6 +39,9 @@ def draw(values: Values) -> None:
 
 
 def _theory_phase(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -> None:
+    if not s.plain_mlp:
+        _theory_blocks(s)
+        return
     point, act = texts.point, s.activation
     c = st.columns(3)
     controls.page_control("theory", "sw2_max", where=c[0])
@@ -59,7 +62,28 @@ def _theory_phase(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -
         st.markdown(texts.depth)
 
 
+def _theory_blocks(s: Scenario) -> None:
+    """For residual or normalised networks: the variance recursion per block instead of the phase diagram."""
+    if shell.result_or_say(s) is None:
+        return
+    shell.section("The variance recursion, block by block",
+                  "What mean-field theory says for these blocks (initlab.theory.meanfield.predict), next to the "
+                  "network itself: the variance of every block's output on a log axis.")
+    figures.chart("block_variance", s)
+    st.caption(_block_caption(s))
+
+
+@compute.shared(shell.TEXTS)
+def _block_caption(s: Scenario) -> str:
+    res = compute.propagate(s)
+    return summaries.block_caption(s, compute.predict(s), res.layers["act_std"].to_numpy(dtype=float) ** 2,
+                                   res.layers["grad_std"].to_numpy(dtype=float))
+
+
 def _theory_spectra(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -> None:
+    if not s.plain_mlp:
+        st.info(summaries.HIDDEN_SPECTRA)
+        return
     controls.page_control("theory", "vs")
     pair = theory_pair(s, view.vs)
     shell.section("Dynamical isometry: the input-output Jacobian",
@@ -80,6 +104,9 @@ def _theory_spectra(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts)
 
 
 def _theory_lsuv(s: Scenario, view: TheoryView, texts: summaries.TheoryTexts) -> None:
+    if not s.plain_mlp:
+        st.info(summaries.HIDDEN_LSUV)
+        return
     shell.section("LSUV: rescale every layer on the data",
                   "Layer-sequential unit-variance init (Mishkin & Matas 2016) starts from orthogonal weights and "
                   "rescales each layer, in order, until the variance of its *pre-activations* z on the batch is 1 "
@@ -126,6 +153,8 @@ def products(s: Scenario, views: Mapping[str, Any]) -> list[tuple[str, tuple[Any
     preset that opens here)."""
     tv: TheoryView = views.get("theory", TheoryView())
     out: list[tuple[str, tuple[Any, ...]]] = []
+    if not s.plain_mlp:  # the variance recursion per block; spectra and LSUV are hidden
+        return [("propagate", (s,)), ("predict", (s,))] if tv.show == "phase" else []
     if tv.show == "phase":
         out.append(("phase", (s.activation, tv.sw2_max, tv.sb2_max)))
         out.append(("depth_curve", (s.activation, meanfield.bias_variance(s), tv.sw2_max)))
