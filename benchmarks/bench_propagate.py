@@ -9,9 +9,11 @@ interleaved in one run so machine noise hits both alike:
 * ``baseline``: build the same network the same way, then the minimal forward + backward written
   plainly in numpy (matrix products, activation and its derivative, dL/dW; no statistics at all).
 
-and prints the medians and their ratio (goal <= 1.25). Then the peak memory (tracemalloc, which sees
-numpy's allocations) of the largest classic scenario against the engine's own estimate, and how the
-time grows with depth and with width.
+and prints the medians and their ratio (goal <= 1.25). The same for residual and normalised networks
+(``block``, ``norm``: goal <= 1.3) against ``baseline_blocks``, the minimal numpy forward + backward
+of the same blocks (norms with a plain mean and variance, no overflow guard, no statistics). Then the
+peak memory (tracemalloc, which sees numpy's allocations) of the largest classic scenarios, plain and
+residual, against the engine's own estimate, and how the time grows with depth and with width.
 """
 
 from __future__ import annotations
@@ -53,6 +55,87 @@ def baseline(s: Scenario) -> float:
     return float(dw[0, 0])
 
 
+def _norm(x: np.ndarray, norm: str, eps: float) -> tuple[np.ndarray, np.ndarray | None]:
+    if norm == "none":
+        return x, None
+    axis = 0 if norm == "batch" else 1
+    xc = x - x.mean(axis=axis, keepdims=True)
+    inv = 1.0 / np.sqrt((xc * xc).mean(axis=axis, keepdims=True) + x.dtype.type(eps))
+    return xc * inv, inv
+
+
+def _norm_back(du: np.ndarray, u: np.ndarray, inv: np.ndarray | None, norm: str) -> np.ndarray:
+    if norm == "none":
+        return du
+    axis = 0 if norm == "batch" else 1
+    return inv * (du - du.mean(axis=axis, keepdims=True) - u * (du * u).mean(axis=axis, keepdims=True))
+
+
+def baseline_blocks(s: Scenario) -> float:
+    """Build + the minimal forward/backward of a residual or normalised ``s`` (zero biases), no statistics."""
+    net = network.build(s)
+    f, d = net.activation.fn, net.activation.deriv
+    k, norm, eps, alpha = s.layers_per_block, s.norm, s.norm_eps, net.x.dtype.type(s.alpha())
+    W = net.weights
+    h, caches = net.x, []
+    for b in range(s.depth):
+        ws = W[b * k:(b + 1) * k]
+        if not s.residual:
+            u, inv = _norm(h @ ws[0], norm, eps)
+            caches.append((h, [u], [inv], None, None))
+            h = f(u)
+        elif s.norm_position == "pre":
+            us, invs, x = [], [], h
+            for w in ws:
+                u, inv = _norm(x, norm, eps)
+                us.append(u)
+                invs.append(inv)
+                x = f(u) @ w
+            caches.append((h, us, invs, None, None))
+            h = h + alpha * x
+        else:
+            z = h @ ws[0]
+            br = f(z) if k == 1 else f(z) @ ws[1]
+            out, oinv = _norm(h + alpha * br, norm, eps)
+            caches.append((h, [z], [None], out, oinv))
+            h = out
+    g = net.target
+    inv_b = net.x.dtype.type(1.0 / net.x.shape[0])
+    for b in range(s.depth - 1, -1, -1):
+        ws = W[b * k:(b + 1) * k]
+        h_in, us, invs, out, oinv = caches[b]
+        if not s.residual:
+            dz = _norm_back(g * d(us[0]), us[0], invs[0], norm)
+            dw = (h_in.T @ dz) * inv_b
+            g = dz @ ws[0].T
+        elif s.norm_position == "pre":
+            dx = alpha * g
+            for j in range(k - 1, -1, -1):
+                dw = (f(us[j]).T @ dx) * inv_b
+                dx = _norm_back((dx @ ws[j].T) * d(us[j]), us[j], invs[j], norm)
+            g = g + dx
+        else:
+            gs = _norm_back(g, out, oinv, norm)
+            z = us[0]
+            db = alpha * gs
+            if k == 2:
+                dw = (f(z).T @ db) * inv_b
+                db = db @ ws[1].T
+            dz = db * d(z)
+            dw = (h_in.T @ dz) * inv_b
+            g = gs + dz @ ws[0].T
+    return float(dw[0, 0])
+
+
+BLOCK_SCENARIOS = (
+    REFERENCE.replace(init="he_normal", activation="relu", block="residual", norm="layer"),
+    REFERENCE.replace(init="he_normal", activation="relu", block="residual", norm="batch", branch_layers=2),
+    REFERENCE.replace(init="he_normal", activation="relu", block="residual", norm="layer", norm_position="post"),
+    REFERENCE.replace(norm="batch"),
+    REFERENCE.replace(init="he_normal", activation="relu", block="residual", depth=100),
+)
+
+
 def timed(fn, *args) -> float:
     t = time.perf_counter()
     fn(*args)
@@ -61,12 +144,13 @@ def timed(fn, *args) -> float:
 
 def compare(s: Scenario, repeats: int) -> tuple[float, float, float]:
     """Median seconds of propagate and of the baseline (interleaved), and of build alone."""
+    base = baseline if s.plain_mlp else baseline_blocks
     network.propagate(s)  # warm-up: page in memory, BLAS threads
-    baseline(s)
+    base(s)
     tp, tb, tbuild = [], [], []
     for _ in range(repeats):
         tp.append(timed(network.propagate, s))
-        tb.append(timed(baseline, s))
+        tb.append(timed(base, s))
         tbuild.append(timed(network.build, s))
     return statistics.median(tp), statistics.median(tb), statistics.median(tbuild)
 
@@ -92,10 +176,19 @@ def main() -> None:
     print(f"ratio propagate / baseline           : {tp / tb:8.3f}   (goal <= 1.25)")
     print(f"statistics' share of the pass alone  : {(tp - tb) / (tb - tbuild):8.1%}")
 
+    print("\nresidual and normalised networks (ratio goal <= 1.3):")
+    print("  network                                           propagate  baseline  ratio")
+    for s in BLOCK_SCENARIOS:
+        tp, tb, _ = compare(s, repeats)
+        what = f"{s.block}, {s.norm}" + (f", {s.norm_position}, {s.branch_layers} per branch" if s.residual else "")
+        print(f"  {what + f', depth {s.depth}':48s}  {tp * 1e3:9.1f}  {tb * 1e3:8.1f}  {tp / tb:5.2f}")
+
     print("\npeak memory (tracemalloc) against the budget estimate:")
-    for s in (REFERENCE, Scenario(depth=250, width=512, batch=256, dtype="float32"),
-              Scenario(depth=250, width=512, batch=256, dtype="float64")):
-        print(f"  {s.depth} x {s.width} x batch {s.batch} {s.dtype}: peak {peak_mb(s):7.1f} MB, "
+    big = Scenario(depth=250, width=512, batch=256, dtype="float32")
+    for s in (REFERENCE, big, big.replace(dtype="float64"),
+              big.replace(block="residual", norm="layer", branch_layers=2, depth=100),
+              big.replace(norm="batch")):
+        print(f"  {s.depth} x {s.width} x batch {s.batch} {s.dtype} {s.block} {s.norm}: peak {peak_mb(s):7.1f} MB, "
               f"estimate {estimate_bytes(s) / 1e6:7.1f} MB")
 
     print("\ngrowth (ms, median; ratio = propagate / baseline):")

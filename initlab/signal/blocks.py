@@ -73,6 +73,15 @@ def normalize(x: np.ndarray, norm: str, eps: float) -> tuple[np.ndarray, np.ndar
     axis = 0 if norm == "batch" else 1
     dt = x.dtype.type
     with np.errstate(all="ignore"):
+        # The plain formula first (what PyTorch and Keras compute); it is exact unless a square overflows
+        # or underflows, which the reduced (axis-long) variance shows, and then only the scaled form below
+        # is right.
+        xc = x - x.mean(axis=axis, keepdims=True, dtype=x.dtype)
+        var = np.mean(xc * xc, axis=axis, keepdims=True, dtype=x.dtype)
+        tiny = np.finfo(x.dtype).tiny
+        if np.isfinite(var).all() and (var > tiny / np.finfo(x.dtype).eps).all():
+            inv = dt(1.0) / np.sqrt(var + dt(eps))
+            return xc * inv, inv
         # Two scalings: by the largest |x| before the mean (whose sum could overflow), by the largest
         # centred value before squaring.
         s1 = np.max(np.abs(x), axis=axis, keepdims=True)

@@ -310,7 +310,9 @@ def estimate_bytes(s: Scenario) -> int:
     # Arrays kept per block for the backward pass: the output (plain MLP); with norms or residual blocks
     # also what each activation and norm saw (initlab.signal.blocks: at most 1 + branch_layers).
     kept = 1 if s.plain_mlp else 1 + s.layers_per_block
-    values = s.depth * kept * bw + mats * s.width * s.width + 10 * bw + s.depth * 2 * 4096
+    # A norm's overflow-safe form (initlab.signal.blocks.normalize) holds a few more temporaries.
+    temporaries = 10 if s.plain_mlp else 16
+    values = s.depth * kept * bw + mats * s.width * s.width + temporaries * bw + s.depth * 2 * 4096
     return values * itemsize(s) + 2_000_000
 
 
