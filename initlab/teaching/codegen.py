@@ -15,6 +15,11 @@ first layer as usual and scales it by depth^(-1/2), and zeroes its last layer, a
 :func:`initlab.signal.network.build` does. One line is printed per block: its output h_l, initlab's
 ``act_std``. A plain network without a norm keeps the plain snippet above, unchanged.
 
+Why one module of ~800 lines: the Keras and the PyTorch translation of every piece (initializer, bias,
+norm, block, Fixup) must build the same network, and the framework cross-check
+(``tests/test_frameworks.py``) compares them with each other and with initlab; keeping the two side by
+side, sharing the input, std and alpha helpers, lets one be read against the other.
+
 Layout: Keras kernels are (fan_in, fan_out), ``torch.nn.Linear.weight`` is (out_features, in_features);
 every initializer here depends on the two fans only through the formulas below, so the same numbers
 apply to both layouts (and initlab's layers are square anyway).
