@@ -200,10 +200,63 @@ def _fake_keras(backend: str = "numpy") -> types.ModuleType:
 
         def __call__(self, h):
             if self.kernel is None:  # Keras builds (draws) the weights on the first call
-                dtype = str(h.dtype)
+                dtype = h.dtype if isinstance(h, _Symbol) else str(h.dtype)
                 self.kernel = np.asarray(self.kernel_initializer((h.shape[1], self.units), dtype=dtype))
                 self.bias = np.asarray(self.bias_initializer((self.units,), dtype=dtype))
+            if isinstance(h, _Symbol):
+                return _Symbol(lambda v, training: self(v), [h], (None, self.units), h.dtype)
             return self.activation(h @ self.kernel + self.bias)
+
+    class Layer:
+        """A shape-preserving layer: ``call(value, training)``; on a symbolic input it returns a node."""
+
+        def __call__(self, h):
+            if isinstance(h, _Symbol) or isinstance(h, list) and isinstance(h[0], _Symbol):
+                parents = h if isinstance(h, list) else [h]
+                one = parents[0]
+                return _Symbol(lambda *v, training: self.call(list(v) if isinstance(h, list) else v[0], training),
+                               parents, one.shape, one.dtype)
+            return self.call(h, False)
+
+    class Activation(Layer):
+        def __init__(self, activation):
+            self.fn = _KERAS_ACTS[activation] if isinstance(activation, str) else activation
+
+        def call(self, h, training):
+            return self.fn(h)
+
+    class Add(Layer):
+        def call(self, hs, training):
+            return hs[0] + hs[1]
+
+    class BatchNormalization(Layer):
+        """Keras documents: (x - mean) / sqrt(var + epsilon) * gamma + beta, with the batch's mean and
+        variance in training, the moving averages (0 and 1 at start) otherwise."""
+
+        def __init__(self, epsilon=1e-3, momentum=0.99):
+            self.epsilon, self.momentum = epsilon, momentum
+
+        def call(self, h, training):
+            mean, var = (h.mean(axis=0), h.var(axis=0)) if training else (0.0, 1.0)
+            return (h - mean) / np.sqrt(var + self.epsilon)
+
+    class LayerNormalization(Layer):
+        def __init__(self, epsilon=1e-3):
+            self.epsilon = epsilon
+
+        def call(self, h, training):
+            return (h - h.mean(axis=-1, keepdims=True)) / np.sqrt(h.var(axis=-1, keepdims=True) + self.epsilon)
+
+    class Model:
+        def __init__(self, inputs, outputs):
+            self.inputs, self.outputs = inputs, outputs
+
+        def __call__(self, x, training=False):
+            memo = {id(self.inputs): x}
+            return [o.evaluate(memo, training) for o in self.outputs]
+
+    def keras_input(shape):
+        return _Symbol(None, [], (None, *shape), state["floatx"])
 
     def set_random_seed(seed):
         state["rng"] = np.random.default_rng(seed)
@@ -212,7 +265,9 @@ def _fake_keras(backend: str = "numpy") -> types.ModuleType:
     keras.config = types.SimpleNamespace(set_floatx=lambda name: state.update(floatx=name))
     keras.utils = types.SimpleNamespace(set_random_seed=set_random_seed)
     keras.backend = types.SimpleNamespace(backend=lambda: backend)
-    keras.layers = types.SimpleNamespace(Dense=Dense)
+    keras.layers = types.SimpleNamespace(Dense=Dense, Activation=Activation, Add=Add, BatchNormalization=BatchNormalization,
+                                         LayerNormalization=LayerNormalization)
+    keras.Input, keras.Model = keras_input, Model
     keras.initializers = init
     keras.activations = types.SimpleNamespace(gelu=lambda x, approximate=False: _gelu_tanh(x) if approximate
                                               else pytest.fail("the snippets use the tanh GELU"))
@@ -220,6 +275,21 @@ def _fake_keras(backend: str = "numpy") -> types.ModuleType:
                                       convert_to_numpy=np.asarray, std=np.std)
     keras.state = state
     return keras
+
+
+class _Symbol:
+    """A node of a Keras functional graph in the numpy stand-in: ``fn(*parent values, training)``."""
+
+    def __init__(self, fn, parents, shape, dtype):
+        self.fn, self.parents, self.shape, self.dtype = fn, parents, shape, dtype
+
+    def __rmul__(self, a):  # ALPHA * branch
+        return _Symbol(lambda v, training: a * v, [self], self.shape, self.dtype)
+
+    def evaluate(self, memo, training):
+        if id(self) not in memo:
+            memo[id(self)] = self.fn(*[p.evaluate(memo, training) for p in self.parents], training=training)
+        return memo[id(self)]
 
 
 class _Tensor(np.ndarray):
@@ -230,6 +300,10 @@ class _Tensor(np.ndarray):
 
     def mul_(self, g):
         self *= g
+        return self
+
+    def zero_(self):
+        self[...] = 0
         return self
 
 
@@ -281,8 +355,46 @@ def _fake_torch() -> types.ModuleType:
     def module(f):
         return lambda *a, **kw: (lambda x: np.asarray(f(x, *a, **kw)).view(_Tensor))
 
+    class Module:
+        def __init__(self):
+            self.training = True  # torch modules start in train mode
+
+        def train(self, mode=True):  # like torch: the mode of every submodule too
+            self.training = mode
+            for value in vars(self).values():
+                for sub in value if isinstance(value, list) else [value]:
+                    if isinstance(sub, BatchNorm1d):
+                        sub.training = mode
+            return self
+
+        def eval(self):
+            return self.train(False)
+
+        def __call__(self, *a):
+            return self.forward(*a)
+
+    class BatchNorm1d:
+        """torch documents: (x - E[x]) / sqrt(Var[x] + eps) * gamma + beta over the batch, the biased
+        variance in training mode; the running estimates (0 and 1 at start) in eval mode."""
+
+        def __init__(self, num_features, eps=1e-5, momentum=0.1, dtype=None):
+            self.num_features, self.eps, self.training = num_features, eps, True
+
+        def __call__(self, h):
+            assert h.shape[1] == self.num_features
+            mean, var = (h.mean(axis=0), h.var(axis=0)) if self.training else (0.0, 1.0)
+            return ((h - mean) / np.sqrt(var + self.eps)).view(_Tensor)
+
+    class LayerNorm:
+        def __init__(self, normalized_shape, eps=1e-5, dtype=None):
+            self.shape, self.eps = normalized_shape, eps
+
+        def __call__(self, h):
+            assert h.shape[-1] == self.shape
+            return ((h - h.mean(axis=-1, keepdims=True)) / np.sqrt(h.var(axis=-1, keepdims=True) + self.eps)).view(_Tensor)
+
     nn = types.SimpleNamespace(
-        init=init, Linear=Linear,
+        init=init, Linear=Linear, Module=Module, ModuleList=list, BatchNorm1d=BatchNorm1d, LayerNorm=LayerNorm,
         Identity=module(lambda x: x), Sigmoid=module(_KERAS_ACTS["sigmoid"]), Tanh=module(np.tanh),
         ReLU=module(_KERAS_ACTS["relu"]), SiLU=module(_KERAS_ACTS["silu"]),
         LeakyReLU=module(lambda x, negative_slope=0.01: np.where(x > 0, x, negative_slope * x)),
@@ -554,3 +666,147 @@ def test_activation_code_comes_from_the_registry(act, monkeypatch):
     assert "\nact = MARK_TORCH()  # note\n" in codegen.pytorch_snippet(s)
     code = codegen.pytorch_training_snippet(TrainScenario(activation=act, hidden=(3,), restarts=1), 0)
     assert "layers.append(MARK_TORCH())\n" in code  # no trailing comment inside the call
+
+
+# ------------------------------------------------------------------------------------------------
+# Residual and normalised networks (initlab.signal.blocks): the snippets build the same blocks.
+
+RES = dict(block="residual")
+BLOCK_ARCHS = {
+    "plain-batch": dict(norm="batch"),
+    "plain-layer": dict(norm="layer"),
+    **{f"{p}-{n}-{k}": dict(**RES, norm=n, norm_position=p, branch_layers=k)
+       for p in ("pre", "post") for n in ("none", "batch", "layer") for k in (1, 2)},
+    "invsqrt": dict(**RES, norm="layer", residual_rule="inv_sqrt_depth"),
+    "alpha0": dict(**RES, norm="batch", branch_layers=2, residual_scale=0.0),
+    "alpha-half-eps-torch": dict(**RES, norm="batch", norm_position="post", residual_scale=0.5, norm_eps=1e-5),
+    "fixup-pre": dict(**RES, branch_layers=2, residual_rule="fixup"),
+    "fixup-post-layer": dict(**RES, branch_layers=2, residual_rule="fixup", norm="layer", norm_position="post"),
+}
+
+
+def _block_weights(framework: str, ns: dict) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel in Keras layout, bias) of every weight layer of a block snippet, in initlab's order, float64."""
+    if framework == "keras":
+        return [(np.asarray(la.kernel, np.float64), np.asarray(la.bias, np.float64)) for la in ns["dense_layers"]]
+    return [(np.asarray(la.weight, np.float64).T, np.asarray(la.bias, np.float64)) for la in ns["linears"]]
+
+
+def _check_block_run(framework: str, s: Scenario, ns: dict, out: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A block snippet's run: the scenario's input batch, depth x layers_per_block weight layers, and printed
+    stds (one per block) equal to initlab's blocks (initlab.signal.blocks.forward) on the snippet's own
+    weights, fed its batch in float64."""
+    from initlab.signal import blocks
+
+    rng = np.random.default_rng(s.seed)
+    draw = rng.standard_normal if s.inputs == "standard" else rng.random
+    assert np.array_equal(ns["x"], draw((s.batch, s.width)) * (255.0 if s.inputs == "raw" else 1.0))
+    assert all(np.asarray(h).dtype == np.dtype(s.dtype) for h in ns["hs"])
+    layers = _block_weights(framework, ns)
+    k = s.layers_per_block
+    assert len(layers) == s.depth * k
+    assert all(w.shape == (s.width, s.width) and b.shape == (s.width,) for w, b in layers)
+    arch, act = blocks.Arch.of(s), activations.get(s.activation)
+    h, want, tol = ns["x"].astype(s.dtype).astype(np.float64), [], []
+    for i in range(s.depth):
+        group = layers[i * k:(i + 1) * k]
+        _, h, _ = blocks.forward(arch, act, h, [w for w, _ in group], [b for _, b in group])
+        want.append(float(np.std(h)))
+        tol.append(8 * float(np.finfo(s.dtype).eps) * max(1.0, float(np.max(np.abs(h)))))
+    got = _printed(out)
+    assert len(got) == s.depth
+    for block, (g, w, t) in enumerate(zip(got, want, tol), start=1):
+        assert g == pytest.approx(w, rel=1e-3, abs=t), f"block {block}"  # 4 printed digits
+    return layers
+
+
+@pytest.mark.parametrize("framework", ["keras", "pytorch"])
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("arch", list(BLOCK_ARCHS))
+def test_block_snippets_compute_initlabs_blocks(arch, act, framework, monkeypatch):
+    """Run on the numpy stand-ins (norms as the frameworks document them: batch statistics only in training
+    mode), a residual / normalised snippet prints, block by block, the std initlab's blocks give on the
+    snippet's own weights; its kernels have the initializer's law (Fixup: the first layer of each branch
+    scaled by depth^(-1/2), the last one zero), a new matrix per layer, and the scenario's biases."""
+    init = "he_normal" if act == "relu" else "glorot_uniform"
+    s = Scenario(init=init, activation=act, depth=4, width=48, batch=16, seed=5, bias="random_normal",
+                 bias_value=0.2, **BLOCK_ARCHS[arch])
+    ns, out = _run(framework, s, monkeypatch)
+    layers = _check_block_run(framework, s, ns, out)
+    kernels = np.stack([w for w, _ in layers])
+    ini = initializers.get(init)
+    sd = ini.std(48, 48)
+    if s.residual_rule == "fixup" and s.residual:
+        firsts, lasts = kernels[0::2], kernels[1::2]
+        assert not lasts.any()
+        kernels, sd = firsts, sd * s.depth ** -0.5
+    n = kernels.size
+    # 5 sampling standard errors of a mean and of a std of n iid entries (as for the plain snippets)
+    assert kernels.mean() == pytest.approx(0.0, abs=5 * sd / math.sqrt(n) + 1e-7)
+    assert kernels.std() == pytest.approx(sd, rel=5 / math.sqrt(2 * n), abs=1e-7)
+    assert not np.array_equal(kernels[0], kernels[1])
+    b = np.concatenate([b for _, b in layers])
+    assert b.std() == pytest.approx(0.2, rel=5 / math.sqrt(2 * b.size))
+
+
+@pytest.mark.parametrize("framework", ["keras", "pytorch"])
+@pytest.mark.parametrize("extra", [dict(shared=True), dict(shared=True, residual_rule="fixup"),
+                                   dict(dtype="float64"), dict(inputs="raw", bias="zeros")])
+def test_block_snippet_options(extra, framework, monkeypatch):
+    """Options on a residual, pre-LayerNorm network of 2-layer branches: one shared matrix (with Fixup: one
+    for every first layer, one, zero, for every last), the dtype, the inputs."""
+    s = Scenario(init="he_uniform", activation="relu", depth=3, width=32, batch=8, block="residual", norm="layer",
+                 branch_layers=2, **extra)
+    ns, out = _run(framework, s, monkeypatch)
+    layers = _check_block_run(framework, s, ns, out)
+    kernels = [w for w, _ in layers]
+    if s.shared and s.residual_rule == "fixup":
+        assert all(np.array_equal(w, kernels[0]) for w in kernels[0::2]) and not np.any(kernels[1::2])
+    elif s.shared:
+        assert all(np.array_equal(w, kernels[0]) for w in kernels)
+    else:
+        assert not np.array_equal(kernels[0], kernels[1])
+
+
+def test_block_snippets_name_the_layers_epsilon_and_alpha():
+    def both(**kw):
+        s = Scenario(init="he_normal", activation="relu", depth=6, width=128, batch=4, **kw)
+        return codegen.keras_snippet(s), codegen.pytorch_snippet(s)
+
+    k, t = both(norm="batch")
+    assert "keras.layers.BatchNormalization(epsilon=0.001, momentum=0.99)" in k and "training=True" in k
+    assert "nn.BatchNorm1d(128, eps=0.001, dtype=dtype)" in t and "model.train()" in t
+    assert "self.act(self.norms[i](self.linears[i](h)))" in t  # Linear -> Norm -> f
+    assert "act()(norm()(linear()(h)))" in k
+    assert "Add" not in k and "ALPHA" not in t  # plain blocks: no residual branch
+    assert "bias b before it cancels" in k and "bias b before it cancels" in t
+    k, t = both(norm="layer", norm_eps=1e-5, block="residual")
+    assert "keras.layers.LayerNormalization(epsilon=1e-05)" in k and "nn.LayerNorm(128, eps=1e-05, dtype=dtype)" in t
+    assert "keras.layers.Add()([h, ALPHA * branch])" in k and "h = h + ALPHA * branch" in t
+    assert "ALPHA = 1.0" in k and "ALPHA = 1.0" in t and "model.train()" not in t
+    k, t = both(norm="layer", block="residual", norm_position="post", branch_layers=2)
+    assert "return norm()(keras.layers.Add()([h, ALPHA * branch]))" in k
+    assert "h = self.norms[i](h + ALPHA * branch)" in t
+    k, t = both(block="residual", residual_rule="inv_sqrt_depth")
+    assert f"ALPHA = {1 / math.sqrt(6)!r}" in k and f"ALPHA = {1 / math.sqrt(6)!r}" in t
+    assert "Normalization" not in k and "Norm" not in t.split("class Net")[1]  # norm none: B(x) = f(x) W + b
+    k, t = both(block="residual", residual_scale=0.0)
+    assert "ALPHA = 0.0" in k and "ReZero and SkipInit make alpha a learned scalar" in k
+    assert "ReZero and SkipInit make alpha a learned scalar" in t
+    k, t = both(block="residual", residual_rule="fixup", branch_layers=2)
+    assert f"FIXUP = {6 ** -0.5!r}" in k and f"FIXUP = {6 ** -0.5!r}" in t
+    assert "init(shape, dtype=dtype) * FIXUP" in k and "keras.initializers.Zeros() if last" in k
+    assert "layer.weight.mul_(FIXUP)" in t and "layer.weight.zero_()" in t
+    for code in (k, t):
+        assert "Zhang et al. 2019" in code and "L^(-1/2)" in code
+
+
+@pytest.mark.parametrize("arch", list(BLOCK_ARCHS))
+def test_block_snippets_compile_and_plain_ones_do_not_change(arch):
+    s = Scenario(depth=3, width=16, batch=4, **BLOCK_ARCHS[arch])
+    for code in (codegen.keras_snippet(s), codegen.pytorch_snippet(s)):
+        compile(code, "<snippet>", "exec")
+    # A plain network without a norm keeps the plain snippet: Dense layers with their activation.
+    plain = s.replace(block="plain", norm="none")
+    assert "keras.layers.Dense(16, activation=" in codegen.keras_snippet(plain)
+    assert "class Net" not in codegen.pytorch_snippet(plain)

@@ -51,6 +51,12 @@ At layer 6 the std of log std is ~0.03, ~5x the naive ``1/sqrt(2 B n)``: the ker
 not the B n activations, set the sampling error. :func:`test_tolerance_model_matches_initlab_spread`
 checks the model against initlab's spread over many seeds.
 
+**Residual and normalised networks** (end of the module): no closed form there, so the same normal model
+runs on the spread measured over 200 seeds of initlab (``test_block_std_matches_initlab``), and the
+formulas of :mod:`initlab.signal.blocks` are checked exactly against the frameworks' own BatchNorm /
+LayerNorm with initlab's weights copied in (``test_blocks_equal_framework_with_initlabs_weights``:
+per-block outputs and weight gradients to float rounding).
+
 **Test**: ``r = log std - 1/2 log E[std^2 | own x]`` for initlab and for the snippet; ``|r_fw - r_il| <=
 Z sqrt(2 V_l)`` with Z = 5 (two-sided normal tail 6e-7 per check: the seeds are fixed, but over
 random seeds the ~550 checks would raise a false alarm less than once in 3000 runs), plus the 4
@@ -524,3 +530,210 @@ def test_pytorch_training_snippet_replays_the_course_preset(name: str) -> None:
     got = np.array([ns["losses"][int(step)] for step in res.recorded_steps])
     np.testing.assert_allclose(got, res.loss[0], rtol=1e-2 if name == "normal_10" else 1e-9)
     assert got[14] == pytest.approx(res.loss[0, 14], rel=1e-3 if name == "normal_10" else 1e-9)
+
+
+# ------------------------------------------------------------------------------------------------
+# Residual and normalised networks (initlab.signal.blocks)
+#
+# Nonlinear blocks have no closed-form Var(log std | x) like the linear networks above, so the sampling
+# error is measured instead, with the same normal model: initlab's log act_std per block over K seeds
+# (new weights and a new input batch every seed) gives mean m_l and sample variance v_l. A snippet run
+# is one more independent draw of the same network (its own weights, its own batch of the same law), so
+# ``log std_fw - m_l`` has mean 0 and variance V_l (1 + 1/K). The true V_l is bounded from the measured
+# one with the band the tolerance-model test above uses: the sample variance of K normal values is within
+# 1 +- Z sqrt(2 / (K - 1)) of the true one, so V_l <= v_l / (1 - Z sqrt(2 / (K - 1))) (K = 200: 2 v_l).
+# Tolerance: Z sqrt(V_l (1 + 1/K)), plus the 4 printed digits and float rounding. Z = 5 as above.
+
+K_SEEDS = 200
+SPREAD_SEEDS = range(1000, 1000 + K_SEEDS)  # disjoint from SEED: the snippets' draws are not among them
+HE_RELU = dict(init="he_normal", activation="relu")
+GLOROT_TANH = dict(init="glorot_uniform", activation="tanh")
+RES = dict(block="residual")
+
+# pre and post, 1 and 2 layers, batch / layer / no norm, alpha 1, 1/sqrt(depth), 0 and Fixup; He + ReLU and
+# Glorot + tanh; plain blocks with a norm. The ids say what each one is.
+BLOCK_CASES = {
+    "plain-batch-he": dict(norm="batch", **HE_RELU),
+    "plain-layer-glorot-bias": dict(norm="layer", bias="random_normal", bias_value=0.2, **GLOROT_TANH),
+    "pre-none-1-he": dict(**RES, **HE_RELU),
+    "pre-batch-1-he": dict(**RES, norm="batch", **HE_RELU),
+    "pre-layer-2-glorot-invsqrt": dict(**RES, norm="layer", branch_layers=2, residual_rule="inv_sqrt_depth",
+                                       **GLOROT_TANH),
+    "pre-batch-2-he-alpha0": dict(**RES, norm="batch", branch_layers=2, residual_scale=0.0, **HE_RELU),
+    "post-layer-1-he": dict(**RES, norm="layer", norm_position="post", **HE_RELU),
+    "post-batch-2-glorot": dict(**RES, norm="batch", norm_position="post", branch_layers=2, **GLOROT_TANH),
+    "post-none-2-glorot-invsqrt": dict(**RES, norm_position="post", branch_layers=2, residual_rule="inv_sqrt_depth",
+                                       **GLOROT_TANH),
+    "fixup-pre-none-he-bias": dict(**RES, branch_layers=2, residual_rule="fixup", bias="random_normal",
+                                   bias_value=0.1, **HE_RELU),
+    "fixup-post-layer-glorot": dict(**RES, norm="layer", norm_position="post", branch_layers=2,
+                                    residual_rule="fixup", **GLOROT_TANH),
+}
+
+
+def block_scenario(case: str, seed: int = SEED, **kw) -> Scenario:
+    """A case of :data:`BLOCK_CASES` at the cross-check's size (depth 6, width and batch 128), float64."""
+    return Scenario(**{**dict(depth=DEPTH, width=WIDTH, batch=BATCH, seed=seed, dtype="float64"),
+                       **BLOCK_CASES[case], **kw})
+
+
+def variance_upper_bound(v: np.ndarray, k: int) -> np.ndarray:
+    """The true variance bounded from the sample variance ``v`` of ``k`` normal values (Z sd of its band)."""
+    band = Z * math.sqrt(2 / (k - 1))
+    assert band < 1, "too few seeds to bound the variance"
+    return v / (1 - band)
+
+
+@pytest.fixture(scope="module")
+def block_spread() -> dict:
+    """Per case: (mean, sample variance) over :data:`SPREAD_SEEDS` of initlab's log act_std per block."""
+    return {}
+
+
+def _spread(cache: dict, case: str) -> tuple[np.ndarray, np.ndarray]:
+    if case not in cache:
+        logs = np.array([np.log(propagate(block_scenario(case, seed)).layers["act_std"].to_numpy())
+                         for seed in SPREAD_SEEDS])
+        cache[case] = (logs.mean(axis=0), logs.var(axis=0, ddof=1))
+    return cache[case]
+
+
+def _block_rounding(s: Scenario, computes_in: str) -> float:
+    """Float rounding of the L = depth x branch_layers matmuls of length n (Higham's gamma_n each); the
+    norms add a few eps per block, far below."""
+    return s.depth * s.layers_per_block * s.width * float(np.finfo(computes_in).eps)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("case", list(BLOCK_CASES))
+def test_block_std_matches_initlab(case, framework, block_spread):
+    """Per-block std of the snippet (residual / normalised network) vs initlab's act_std over seeds."""
+    s = block_scenario(case)
+    mean, v = _spread(block_spread, case)
+    fw = run_snippet(framework, s)
+    assert not fw.bad.any()
+    fw_dtype = "float64" if framework == "pytorch" or keras_computes_float64() else "float32"
+    rounding = PRINT_LOG_TOL + _block_rounding(s, fw_dtype) + _block_rounding(s, "float64")
+    tol = Z * np.sqrt(variance_upper_bound(v, K_SEEDS) * (1 + 1 / K_SEEDS)) + rounding
+    d = np.log(fw.std) - mean
+    msg = (f"{framework} {case}: block, log std snippet - initlab's mean over {K_SEEDS} seeds, tolerance:\n"
+           + "\n".join(f"  {i + 1}  {a:+.5f}  {t:.5f}" for i, (a, t) in enumerate(zip(d, tol))))
+    assert np.all(np.abs(d) <= tol), msg
+    # initlab's own run at this seed is one more draw of the same law (no 1/K: m is nearly exact).
+    il = np.log(propagate(s).layers["act_std"].to_numpy())
+    assert np.all(np.abs(il - mean) <= Z * np.sqrt(variance_upper_bound(v, K_SEEDS)) + _block_rounding(s, "float64"))
+    if s.residual and s.alpha() == 0 or _uses_identity(s):
+        # h_l = x exactly at every block: the printed std is the snippet's own input's, to 4 digits.
+        want = float(np.std(np.asarray(fw.ns["x"], dtype=s.dtype)))
+        np.testing.assert_allclose(np.log(fw.std), math.log(want), rtol=0, atol=PRINT_LOG_TOL + 1e-6)
+
+
+def _uses_identity(s: Scenario) -> bool:
+    """A network that is exactly the identity at initialization: alpha = 0 (pre-norm or no norm), or
+    Fixup's zero last layers with zero biases and no post-norm."""
+    if not s.residual or (s.norm != "none" and s.norm_position == "post"):
+        return False
+    zero_bias = s.bias == "zeros"
+    return s.alpha() == 0 or (s.residual_rule == "fixup" and zero_bias)
+
+
+def test_seed_spread_model_on_the_identity():
+    """The measured-spread tolerance on a case whose spread is known: with alpha = 0 every block outputs x,
+    so log act_std is log std(x), whose variance for N(B n) Gaussian values is 1 / (2 N) (Var(s^2) = 2 s^4
+    / N, delta method; the mean's removal changes it by O(1/N^2)). The sample variance over K seeds must be
+    in its band 1 +- Z sqrt(2 / (K - 1)), and its upper bound must cover the truth."""
+    mean, v = _spread({}, "pre-batch-2-he-alpha0")
+    n = BATCH * WIDTH
+    assert np.all(v == v[0])  # every block is x itself
+    ratio = v[0] / (1 / (2 * n))
+    assert abs(ratio - 1) <= Z * math.sqrt(2 / (K_SEEDS - 1)), ratio
+    assert variance_upper_bound(v, K_SEEDS)[0] >= 1 / (2 * n)
+    assert abs(mean[0]) <= Z * math.sqrt(1 / (2 * n) / K_SEEDS) + 1 / (2 * n)  # E log std(x) ~ -1/(4N) - ...
+
+
+# Exact: initlab's own weights and batch copied into the framework networks the snippets build. The
+# randomness is gone, so the per-block outputs and the weight gradients must agree to float rounding:
+# each weight layer's product of length n is off by at most gamma_n = n eps relative (Higham 2002, 3.5),
+# the backward pass goes through the same layers again and the norms add a few eps per block, so with
+# L weight layers the error is below 2 L n eps of the largest value (float64, n = 32, L <= 8: 1.1e-13,
+# measured 2e-15 with torch; Keras off TensorFlow computes in float32: 6.1e-5, measured 7e-7). A wrong
+# epsilon (1e-5 for 1e-3) moves unit-variance outputs by ~5e-4, a wrong formula by far more.
+EXACT_CASES = {
+    **{f"{p}-{n}-{k}": dict(**RES, norm=n, norm_position=p, branch_layers=k)
+       for p in ("pre", "post") for n in ("none", "batch", "layer") for k in (1, 2)},
+    "plain-batch": dict(norm="batch"), "plain-layer": dict(norm="layer"),
+    "fixup": dict(**RES, branch_layers=2, residual_rule="fixup"),
+    "invsqrt-pre-layer": dict(**RES, norm="layer", residual_rule="inv_sqrt_depth"),
+    "alpha-half-post-batch-eps-torch": dict(**RES, norm="batch", norm_position="post", residual_scale=0.5,
+                                            norm_eps=1e-5),
+}
+
+
+def exact_scenario(case: str, act: str) -> Scenario:
+    init = "he_normal" if act == "relu" else "glorot_normal"
+    return Scenario(init=init, activation=act, depth=4, width=32, batch=24, seed=SEED, dtype="float64",
+                    bias="random_normal", bias_value=0.3, **EXACT_CASES[case])
+
+
+def _initlab_blocks(net: network.Network) -> list[np.ndarray]:
+    """initlab's per-block outputs h_l (initlab.signal.blocks.forward, as propagate runs them)."""
+    from initlab.signal import blocks
+
+    k, h, out = net.arch.branch, net.x, []
+    for i in range(len(net.weights) // k):
+        idx = range(i * k, (i + 1) * k)
+        _, h, _ = blocks.forward(net.arch, net.activation, h, [net.weights[j] for j in idx],
+                                 [net.biases[j] for j in idx])
+        out.append(h)
+    return out
+
+
+def _framework_blocks(framework: str, s: Scenario, net: network.Network) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The snippet's network with initlab's weights, biases and batch: (per-block outputs, dL/dW per weight
+    layer in Keras layout), L = mean over the batch of r_b . h_out[b] (the projection loss)."""
+    fw = run_snippet(framework, s)
+    layers = fw.ns["dense_layers"] if framework == "keras" else fw.ns["linears"]
+    assert len(layers) == len(net.weights)
+    if framework == "keras":
+        for layer, w, b in zip(layers, net.weights, net.biases):
+            layer.set_weights([w, b])
+        params = [layer.kernel.value for layer in layers]
+        with torch.enable_grad():
+            hs = fw.ns["model"](keras.ops.convert_to_tensor(net.x, dtype="float64"), training=True)
+    else:
+        with torch.no_grad():
+            for layer, w, b in zip(layers, net.weights, net.biases):
+                layer.weight.copy_(torch.from_numpy(w.T))  # Keras (in, out) -> torch (out, in)
+                layer.bias.copy_(torch.from_numpy(b))
+        params = [layer.weight for layer in layers]
+        model = fw.ns["model"]
+        assert model.training  # BatchNorm1d on batch statistics
+        hs = model(torch.from_numpy(net.x))
+    loss = (torch.from_numpy(net.target).to(hs[-1].dtype) * hs[-1]).sum() / s.batch
+    grads = torch.autograd.grad(loss, params)
+    dws = [g.detach().double().numpy() for g in grads]
+    if framework == "pytorch":
+        dws = [g.T for g in dws]
+    return [h.detach().double().numpy() for h in hs], dws
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("act", ["relu", "tanh"])
+@pytest.mark.parametrize("case", list(EXACT_CASES))
+def test_blocks_equal_framework_with_initlabs_weights(case, act, framework):
+    """initlab.signal.blocks vs real BatchNorm1d / LayerNorm / BatchNormalization / LayerNormalization: the
+    same weights give the same per-block outputs, act_std and weight gradients (float rounding, above)."""
+    s = exact_scenario(case, act)
+    net = network.build(s)
+    res = propagate(s, keep_grads=True)
+    ours = _initlab_blocks(net)
+    hs, dws = _framework_blocks(framework, s, net)
+    computes_in = "float64" if framework == "pytorch" or keras_computes_float64() else "float32"
+    tol = 2 * len(net.weights) * s.width * float(np.finfo(computes_in).eps)
+    assert len(hs) == len(ours) == s.depth and len(dws) == len(res.weight_grads) == len(net.weights)
+    for i, (got, want) in enumerate(zip(hs, ours), start=1):
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol * np.abs(want).max(), err_msg=f"block {i}")
+    np.testing.assert_allclose([np.std(h) for h in hs], res.layers["act_std"].to_numpy(), rtol=tol)
+    for j, (got, want) in enumerate(zip(dws, res.weight_grads)):
+        scale = max(np.abs(w).max() for w in res.weight_grads)  # Fixup's zero layers have tiny gradients too
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale, err_msg=f"weight layer {j + 1}")

@@ -4,6 +4,22 @@ Each snippet builds ``depth`` dense layers of ``width`` units with the scenario'
 initializer (its parameters as set in ``Scenario.init_params()``, else the initializer's defaults) and
 bias init, pushes a batch drawn like ``Scenario.inputs`` through it and prints the std per layer.
 
+Residual and normalised networks (``not s.plain_mlp``; formulas in :mod:`initlab.signal.blocks`) are
+built block by block: in Keras with the functional API (``Dense`` without activation, ``Activation``,
+``BatchNormalization`` / ``LayerNormalization`` with ``epsilon=s.norm_eps`` and gamma = 1, beta = 0,
+``Add``), the model called with ``training=True`` so BatchNormalization normalises with the batch's
+statistics (biased variance), as initlab does and as at the first training step; in PyTorch as a small
+``nn.Module`` (``BatchNorm1d(width, eps=...)`` in train mode, ``LayerNorm(width, eps=...)``). alpha is a
+fixed multiplier of the branch (:meth:`Scenario.alpha`); Fixup (Zhang et al. 2019) draws each branch's
+first layer as usual and scales it by depth^(-1/2), and zeroes its last layer, as
+:func:`initlab.signal.network.build` does. One line is printed per block: its output h_l, initlab's
+``act_std``. A plain network without a norm keeps the plain snippet above, unchanged.
+
+Why one module of ~800 lines: the Keras and the PyTorch translation of every piece (initializer, bias,
+norm, block, Fixup) must build the same network, and the framework cross-check
+(``tests/test_frameworks.py``) compares them with each other and with initlab; keeping the two side by
+side, sharing the input, std and alpha helpers, lets one be read against the other.
+
 Layout: Keras kernels are (fan_in, fan_out), ``torch.nn.Linear.weight`` is (out_features, in_features);
 every initializer here depends on the two fans only through the formulas below, so the same numbers
 apply to both layouts (and initlab's layers are square anyway).
@@ -175,9 +191,12 @@ def keras_snippet(s: Scenario) -> str:
 
     ``depth`` ``Dense(width)`` layers with ``s.activation``, ``kernel_initializer`` = the Keras
     equivalent of ``s.init`` (see the module docstring) and the bias init; ``shared`` reuses one
-    Dense layer (one weight matrix) for every layer. Kernels are (fan_in, fan_out).
+    Dense layer (one weight matrix) for every layer. Kernels are (fan_in, fan_out). Residual or
+    normalised networks: the functional API, block by block (module docstring).
     """
     s.validate()
+    if not s.plain_mlp:
+        return _keras_blocks(s)
     pre, kinit = _keras_init(s)
     lines = [
         f"# initlab scenario in Keras 3: {s.depth} x Dense({s.width}, {s.activation}), kernel {s.init}.",
@@ -302,9 +321,12 @@ def pytorch_snippet(s: Scenario) -> str:
     re-initialised with the ``torch.nn.init`` equivalent of ``s.init`` (Keras-only semantics such as
     the 0.8796-rescaled truncated normal written out with ``trunc_normal_`` and explicit bounds) and
     the bias per ``s.bias``. ``nn.Linear.weight`` is (out_features, in_features); torch computes
-    fan_in from its second dimension, so the fans mean the same as in Keras.
+    fan_in from its second dimension, so the fans mean the same as in Keras. Residual or normalised
+    networks: an ``nn.Module`` whose forward returns every block's output (module docstring).
     """
     s.validate()
+    if not s.plain_mlp:
+        return _torch_blocks(s)
     lines = [
         f"# initlab scenario in PyTorch: {s.depth} x Linear({s.width}, {s.width}) + {s.activation}, weights {s.init}.",
         "# nn.Linear.weight is (out_features, in_features), the transpose of a Keras kernel.",
@@ -434,3 +456,345 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "print(f'final training loss {losses[ts.steps]:.6g}, test accuracy {acc:.3f}')",
     ]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------
+# Residual and normalised networks (initlab.signal.blocks): one builder per framework, the plain MLP
+# above stays as it was.
+
+
+def _formula(s: Scenario) -> list[str]:
+    """Comment lines with the block's formula (the one of :mod:`initlab.signal.blocks`)."""
+    n = {"none": "", "batch": "BatchNorm", "layer": "LayerNorm"}[s.norm]
+    if not s.residual:
+        return [f"# Every layer: h_l = f(N(h_(l-1) W + b)), N = {n} (Linear -> Norm -> f, Ioffe & Szegedy 2015)."] + (
+            ["# The BatchNorm subtracts each unit's batch mean, so the bias b before it cancels exactly."]
+            if s.norm == "batch" else [])
+    nn_ = f"N = {n}" if n else "no norm"
+    if s.norm_position == "pre":
+        branch = "f(N(x)) W + b" if s.branch_layers == 1 else "f(N(f(N(x)) W1 + b1)) W2 + b2"
+        if not n:
+            branch = branch.replace("N(x)", "x").replace("N(f(x) W1 + b1)", "f(x) W1 + b1")
+        return [f"# Every block (pre-norm, {nn_}): h_l = h_(l-1) + alpha * B(h_(l-1)), B(x) = {branch};",
+                "# the identity path is never normalised (pre-activation ResNet, pre-LN Transformer)."]
+    branch = "f(x W + b)" if s.branch_layers == 1 else "f(x W1 + b1) W2 + b2"
+    outer = "N(h_(l-1) + alpha * B(h_(l-1)))" if n else "h_(l-1) + alpha * B(h_(l-1))"
+    return [f"# Every block (post-norm, {nn_}): h_l = {outer}, B(x) = {branch}",
+            "# (post-LN Transformer: the sum is normalised)." if n else "# (no norm on the sum)."]
+
+
+def _title(s: Scenario, framework: str) -> str:
+    """First line of a block snippet: what the network is, in a few words."""
+    norm = {"none": "", "batch": ", BatchNorm", "layer": ", LayerNorm"}[s.norm]
+    if not s.residual:
+        return (f"# initlab scenario in {framework}: {s.depth} x (Linear({s.width}){norm} + {s.activation}), "
+                f"weights {s.init}.")
+    return (f"# initlab scenario in {framework}: {s.depth} residual blocks ({s.norm_position}-norm{norm}, "
+            f"{s.branch_layers} x Linear({s.width}) per branch, {s.activation}), weights {s.init}.")
+
+
+def _alpha_lines(s: Scenario) -> list[str]:
+    """``ALPHA = ...`` with why it has this value (residual networks only)."""
+    a = s.alpha()
+    if s.residual_rule == "inv_sqrt_depth":
+        why = (f"1/sqrt(depth) = 1/sqrt({s.depth}): GPT-2's 1/sqrt(2 n_layer) counts two branches per "
+               "Transformer block, here there is one per block")
+    elif s.residual_rule == "fixup":
+        why = "Fixup keeps alpha = 1; its scaling is in the weights (FIXUP)"
+    elif a == 0:
+        return ["# alpha = 0: the network starts as the identity. ReZero and SkipInit make alpha a learned scalar",
+                "# per block starting at 0; at initialization it is this fixed 0.",
+                f"ALPHA = {_num(a)}"]
+    else:
+        why = "the branch scale, a fixed multiplier of the branch at initialization"
+    return [f"ALPHA = {_num(a)}  # {why}"]
+
+
+def _fixup_lines(s: Scenario) -> list[str]:
+    """``FIXUP = ...`` with its source (Fixup scenarios only)."""
+    return [f"# Fixup (Zhang et al. 2019, sec. 3): with L = {s.depth} branches of m = 2 layers, each branch's first",
+            "# layer is drawn as usual then scaled by L^(-1/(2m-2)) = L^(-1/2), its last layer starts at zero.",
+            f"FIXUP = {_num(float(s.depth) ** -0.5)}"]
+
+
+def _uses_fixup(s: Scenario) -> bool:
+    return s.residual and s.residual_rule == "fixup"
+
+
+def _keras_norm(s: Scenario) -> list[str]:
+    """``def norm(): ...`` for Keras (nothing without a norm)."""
+    if s.norm == "none":
+        return []
+    if s.norm == "batch":
+        layer = (f"keras.layers.BatchNormalization(epsilon={_num(s.norm_eps)}, momentum=0.99)"
+                 "  # gamma = 1, beta = 0")
+        why = ["    # Each unit normalised over the batch with its mean and biased variance when called with",
+               "    # training=True (below), as at the first training step; momentum only moves the running",
+               "    # averages used at inference, so it plays no part here."]
+    else:
+        layer = (f"keras.layers.LayerNormalization(epsilon={_num(s.norm_eps)})"
+                 "  # over the last axis (the units); gamma = 1, beta = 0")
+        why = ["    # Each example normalised over its units (mean and biased variance)."]
+    return ["def norm():", *why, f"    return {layer}", "", ""]
+
+
+def _keras_block_body(s: Scenario) -> list[str]:
+    """The body (indented 4) of ``def block(h)`` returning the block's output (Keras functional API)."""
+    n = (lambda t: f"norm()({t})") if s.norm != "none" else (lambda t: t)
+    fix = _uses_fixup(s)
+    if not s.residual:
+        return [f"    return act()({n('linear()(h)')})"]
+    if s.norm_position == "pre":
+        lines = []
+        src = "h"
+        for k in range(s.branch_layers):
+            last = k == s.branch_layers - 1
+            arg = f"last={last}" if fix else ""
+            lines.append(f"    branch = linear({arg})(act()({n(src)}))")
+            src = "branch"
+        add = "keras.layers.Add()([h, ALPHA * branch])"
+        return lines + [f"    return {add}  # the identity path is never normalised"]
+    arg = (lambda last: f"last={last}") if fix else (lambda last: "")
+    lines = [f"    branch = act()(linear({arg(s.branch_layers == 1)})(h))"]
+    if s.branch_layers == 2:
+        lines.append(f"    branch = linear({arg(True)})(branch)")
+    add = "keras.layers.Add()([h, ALPHA * branch])"
+    if s.norm == "none":
+        return lines + [f"    return {add}"]
+    return lines + [f"    return norm()({add})  # post-norm: the sum is normalised"]
+
+
+def _keras_linear(s: Scenario, kinit: str) -> list[str]:
+    """``dense()`` and ``linear()``: the weight layers, kept in ``dense_layers`` in initlab's order."""
+    bias = biases.keras_code(s.bias, s.bias_value, s.width)
+    lines = [
+        "def dense(kernel_initializer=None):",
+        "    # No activation here: f comes after the norm (or in the branch), as its own layer.",
+        "    if kernel_initializer is None:",
+        f"        kernel_initializer = {kinit}  # a new one per layer: a new matrix",
+        f"    return keras.layers.Dense({s.width}, kernel_initializer=kernel_initializer,",
+        f"                              bias_initializer={bias})",
+        "",
+        "",
+    ]
+    if _uses_fixup(s):
+        lines += [
+            *_fixup_lines(s),
+            "",
+            "",
+            "def fixup_first():",
+            f"    init = {kinit}",
+            "",
+            "    def draw(shape, dtype=None):",
+            "        return init(shape, dtype=dtype) * FIXUP",
+            "    return draw",
+            "",
+            "",
+        ]
+    lines.append("dense_layers = []  # every weight layer, block after block (a branch's first, then its last)")
+    if s.shared:
+        if _uses_fixup(s):
+            lines += ["one = {False: dense(fixup_first()), True: dense(keras.initializers.Zeros())}  "
+                      "# one matrix reused by every first, one by every last layer"]
+        else:
+            lines += ["one = dense()  # the same layer (one weight matrix) reused in every position"]
+    lines += ["", ""]
+    if _uses_fixup(s):
+        lines += ["def linear(last):",
+                  "    layer = " + ("one[last]" if s.shared else
+                                    "dense(keras.initializers.Zeros() if last else fixup_first())")]
+    else:
+        lines += ["def linear():", "    layer = " + ("one" if s.shared else "dense()")]
+    lines += ["    dense_layers.append(layer)", "    return layer", "", ""]
+    return lines
+
+
+def _keras_blocks(s: Scenario) -> str:
+    """:func:`keras_snippet` for residual or normalised networks (functional API, ``training=True``)."""
+    pre, kinit = _keras_init(s)
+    lines = [
+        _title(s, "Keras 3"),
+        *_formula(s),
+        "# Keras kernels are (fan_in, fan_out); for these square layers fan_in = fan_out.",
+        "import numpy as np",
+        "import keras",
+        "",
+        f'keras.config.set_floatx("{s.dtype}")',
+        f"keras.utils.set_random_seed({s.seed})",
+        *(_KERAS_FLOAT64_NOTE if s.dtype == "float64" else []),
+        *pre,
+        "",
+        *_STD_HELPER,
+        "",
+        "",
+        *_keras_linear(s, kinit),
+        *_keras_norm(s),
+        "def act():",
+        f"    return keras.layers.Activation({activations.get(s.activation).keras})",
+        "",
+        "",
+    ]
+    if s.residual:
+        lines += [*_alpha_lines(s), "", ""]
+    lines += [
+        "def block(h):",
+        *_keras_block_body(s),
+        "",
+        "",
+        f"inputs = keras.Input(shape=({s.width},))",
+        "h, outputs = inputs, []",
+        f"for _ in range({s.depth}):",
+        "    h = block(h)",
+        "    outputs.append(h)  # every block's output h_l" + (" (the residual stream)" if s.residual else "")
+        + ": initlab's act_std",
+        "model = keras.Model(inputs, outputs)",
+        "",
+        *_inputs_code(s, "keras"),
+        f'h = keras.ops.convert_to_tensor(x, dtype="{s.dtype}")',
+    ]
+    if s.norm == "batch":
+        lines.append("# training=True: BatchNormalization uses this batch's statistics, as at the first training step.")
+    lines += [
+        "hs = model(h, training=True)",
+        "for i, h in enumerate(hs, start=1):",
+        "    report(i, keras.ops.convert_to_numpy(h))",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _torch_norm(s: Scenario) -> str:
+    """The PyTorch norm module expression (train mode for BatchNorm1d: see the snippet)."""
+    if s.norm == "batch":
+        return f"nn.BatchNorm1d({s.width}, eps={_num(s.norm_eps)}, dtype=dtype)"
+    return f"nn.LayerNorm({s.width}, eps={_num(s.norm_eps)}, dtype=dtype)"
+
+
+def _torch_forward(s: Scenario) -> list[str]:
+    """The body of ``Net.forward`` (indented 8 inside the block loop)."""
+    k = s.layers_per_block
+    has_norm = s.norm != "none"
+    n = (lambda j, t: f"self.norms[{j}]({t})") if has_norm else (lambda j, t: t)
+    nj = (lambda j: f"{k} * i + {j}" if j else f"{k} * i") if k > 1 else (lambda j: "i")
+    w = (lambda j: f"self.linears[{nj(j)}]")
+    if not s.residual:
+        body = [f"h = self.act({n('i', w(0) + '(h)')})"]
+    elif s.norm_position == "pre":
+        body, src = [], "h"
+        for j in range(k):
+            body.append(f"branch = {w(j)}(self.act({n(nj(j), src)}))")
+            src = "branch"
+        body.append("h = h + ALPHA * branch  # the identity path is never normalised")
+    else:
+        body = [f"branch = self.act({w(0)}(h))"]
+        if k == 2:
+            body.append(f"branch = {w(1)}(branch)")
+        body.append("h = self.norms[i](h + ALPHA * branch)  # post-norm: the sum is normalised" if has_norm
+                    else "h = h + ALPHA * branch")
+    return ["        " + line for line in body]
+
+
+def _torch_blocks(s: Scenario) -> str:
+    """:func:`pytorch_snippet` for residual or normalised networks (an ``nn.Module``, train mode)."""
+    k = s.layers_per_block
+    n_layers = s.depth * k
+    fix = _uses_fixup(s)
+    lines = [
+        _title(s, "PyTorch"),
+        *_formula(s),
+        "# nn.Linear.weight is (out_features, in_features), the transpose of a Keras kernel.",
+        "import math",
+        "",
+        "import numpy as np",
+        "import torch",
+        "from torch import nn",
+        "",
+        f"torch.manual_seed({s.seed})",
+        f"dtype = torch.{s.dtype}",
+        "",
+        *_STD_HELPER,
+        "",
+        "",
+        "@torch.no_grad()",
+        "def init_(layer):",
+        "    w, b = layer.weight, layer.bias",
+        *_torch_init(s),
+        "    " + biases.torch_code(s.bias, s.bias_value, s.width),
+        "",
+        "",
+    ]
+    if s.residual:
+        lines += _alpha_lines(s)
+    if fix:
+        lines += _fixup_lines(s)
+    if s.residual:
+        lines += [""]
+    order = "block after block (a branch's first, then its last)" if k > 1 else "one per block"
+    if s.shared:
+        if fix:
+            lines += [f"first, last = nn.Linear({s.width}, {s.width}, dtype=dtype), nn.Linear({s.width}, {s.width}, dtype=dtype)",
+                      "init_(first)",
+                      "init_(last)",
+                      f"linears = [first, last] * {s.depth}  # one matrix for every first, one for every last layer"]
+        else:
+            lines += [f"one = nn.Linear({s.width}, {s.width}, dtype=dtype)",
+                      "init_(one)",
+                      f"linears = [one] * {n_layers}  # the same weight matrix in every layer"]
+    else:
+        lines += [f"linears = [nn.Linear({s.width}, {s.width}, dtype=dtype) for _ in range({n_layers})]"
+                  f"  # {order}",
+                  "for layer in linears:",
+                  "    init_(layer)"]
+    if fix and s.shared:
+        lines += ["with torch.no_grad():",
+                  "    first.weight.mul_(FIXUP)",
+                  "    last.weight.zero_()"]
+    elif fix:
+        lines += ["with torch.no_grad():",
+                  "    for layer in linears[0::2]:  # each branch's first layer",
+                  "        layer.weight.mul_(FIXUP)",
+                  "    for layer in linears[1::2]:  # each branch's last layer",
+                  "        layer.weight.zero_()"]
+    n_norms = (s.depth * k if s.norm_position == "pre" else s.depth) if s.residual else s.depth
+    lines += [
+        f"act = {_torch_act(s.activation)}",
+        "",
+        "",
+        "class Net(nn.Module):",
+        f'    """{s.depth} blocks; forward returns every block\'s output h_l."""',
+        "",
+        "    def __init__(self, linears):",
+        "        super().__init__()",
+        "        self.linears = nn.ModuleList(linears)",
+    ]
+    if s.norm != "none":
+        lines.append(f"        self.norms = nn.ModuleList({_torch_norm(s)} for _ in range({n_norms}))"
+                     + ("  # gamma = 1, beta = 0" if s.norm == "batch" else "  # over the units; gamma = 1, beta = 0"))
+    lines += [
+        "        self.act = act",
+        "",
+        "    def forward(self, h):",
+        "        outs = []",
+        f"        for i in range({s.depth}):",
+        *["    " + line for line in _torch_forward(s)],
+        "            outs.append(h)  # the block's output h_l" + (" (the residual stream)" if s.residual else "")
+        + ": initlab's act_std",
+        "        return outs",
+        "",
+        "",
+        "model = Net(linears)",
+    ]
+    if s.norm == "batch":
+        lines.append("model.train()  # BatchNorm1d uses this batch's statistics (biased variance), as at the first "
+                     "training step")
+    lines += [
+        "",
+        *_inputs_code(s, "torch"),
+        "h = torch.as_tensor(x, dtype=dtype)",
+        "with torch.no_grad():",
+        "    hs = model(h)",
+        "for i, h in enumerate(hs, start=1):",
+        "    report(i, h.numpy())",
+        "",
+    ]
+    return "\n".join(lines)
