@@ -165,3 +165,12 @@ def test_the_budget_counts_the_extra_buffers():
     assert estimate_bytes(res) - estimate_bytes(s) == extra
     with pytest.raises(BudgetError):
         network.propagate(Scenario(depth=1000, width=2048, batch=512, block="residual", branch_layers=2))
+
+
+def test_gradient_line_never_says_between_0_and_0():
+    from initlab.signal.summaries import gradient_line
+
+    res = network.propagate(Scenario(init="he_normal", activation="relu", depth=5, width=16, block="residual",
+                                     residual_scale=0.0))
+    line = gradient_line(res)
+    assert "weight gradient norm **0** in every layer" in line and "between" not in line

@@ -563,3 +563,25 @@ def test_every_log_axis_of_the_signal_and_gradient_figures_has_whole_labels(over
     for fig, a in logs:
         ax = fig.layout[f"{a}axis"]
         assert ax.tickmode == "array" or (ax.tickmode == "linear" and ax.dtick >= 1), (ax.title.text, ax.dtick)
+
+
+def test_asinh_ticks_never_crowd_each_other():
+    from initlab.plots.signal import _asinh_ticks
+
+    # A residual stream from ~1 to 1e38: +-1 sit at +-0.88 beside 0 on an axis of +-88: dropped.
+    lo, hi = -88.0, 88.0
+    vals, text = _asinh_ticks(lo, hi, 0.998)
+    assert "0" in text and "1" not in text and "−1" not in text
+    assert min(abs(a - b) for i, a in enumerate(vals) for b in vals[i + 1:]) >= (hi - lo) / 20
+
+
+def test_axis_titles_say_block_for_residual_networks():
+    from initlab.plots.signal import column_title
+    from initlab.signal.network import propagate
+    from initlab.signal.scenario import Scenario
+
+    plain = propagate(Scenario(depth=3, width=8, batch=4))
+    res = propagate(Scenario(depth=3, width=8, batch=4, block="residual"))
+    assert column_title("grad_std", {"a": plain}) == "std of ∂loss/∂z (per example)"
+    assert column_title("grad_std", {"a": res}) == "std of ∂loss/∂h at the block output (per example)"
+    assert "(blocks)" in column_title("grad_std", {"a": plain, "b": res})

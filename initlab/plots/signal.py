@@ -44,6 +44,29 @@ COLUMN_TITLES: dict[str, str] = {
     "grad_ratio": "‖∂L/∂W‖ / ‖W‖",
 }
 _VALUE_NAMES = {"act": ("h", "activation h"), "pre": ("z", "pre-activation z")}
+# What a column means for residual blocks (initlab.signal.blocks: a row is a block).
+BLOCK_TITLES: dict[str, str] = {
+    "act_std": "std of block outputs h",
+    "act_mean": "mean of block outputs h",
+    "pre_std": "std of the last activation's input",
+    "pre_mean": "mean of the last activation's input",
+    "grad_std": "std of ∂loss/∂h at the block output (per example)",
+    "grad_mean": "mean of ∂loss/∂h at the block output (per example)",
+}
+_MIXED_TITLES: dict[str, str] = {
+    "grad_std": "std of ∂loss/∂z (layers), ∂loss/∂h (blocks), per example",
+    "grad_mean": "mean of ∂loss/∂z (layers), ∂loss/∂h (blocks), per example",
+}
+
+
+def column_title(column: str, results: Mapping[str, Result]) -> str:
+    """The axis title of ``column`` for these results: a residual network's rows are blocks."""
+    residual = [r.scenario.residual for r in results.values()]
+    if residual and all(residual):
+        return BLOCK_TITLES.get(column, COLUMN_TITLES.get(column, column))
+    if any(residual):
+        return _MIXED_TITLES.get(column, COLUMN_TITLES.get(column, column))
+    return COLUMN_TITLES.get(column, column)
 
 
 def labelled(results: Mapping[str, Result] | Result) -> Mapping[str, Result]:
@@ -119,7 +142,7 @@ def _layer_lines(
                                                                                      *curves.values()])
     else:
         log = bool(log_y)
-    y_title = COLUMN_TITLES.get(column, column)
+    y_title = column_title(column, results)
     multi = len(results) > 1
     depth = max((len(x) for x in layers.values()), default=1)
 
@@ -302,7 +325,15 @@ def _asinh_ticks(lo: float, hi: float, s: float) -> tuple[list[float], list[str]
                 vals.append(t)
                 # Written as a string: 10.0**k overflows for k > 308, which s < 1 can reach.
                 text.append((MINUS if sign < 0 else "") + ("1" + (f"e{'+' if k > 0 else MINUS}{abs(k)}" if k else "")))
-    return vals, text
+    # Labels closer than a twentieth of the axis overlap (±1 beside 0 on an axis spanning ±1e38, seen on a
+    # residual stream): keep 0, then the ticks farthest out, and drop any that crowd a kept one.
+    gap = (hi - lo) / 20
+    kept: list[int] = []
+    for i in sorted(range(len(vals)), key=lambda i: (vals[i] != 0, -abs(vals[i]))):
+        if all(abs(vals[i] - vals[j]) >= gap for j in kept):
+            kept.append(i)
+    kept = sorted(kept)  # the original order: 0 first, then +-10^k outward
+    return [vals[i] for i in kept], [text[i] for i in kept]
 
 
 def spread_figure(result: Result, which: str = "act") -> go.Figure:

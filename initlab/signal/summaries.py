@@ -100,10 +100,13 @@ def gradient_line(res: Result) -> str:
     g = res.layers["grad_std"].to_numpy(dtype=float)
     w = res.layers["weight_grad_norm"].to_numpy(dtype=float)
     fw = w[np.isfinite(w)]
-    return " · ".join([
-        f"grad std at the top (layer {len(g)}) **{fmt(g[-1])}**", f"at layer 1 **{fmt(g[0])}**",
-        f"weight gradient norm at the top **{fmt(w[-1])}**, at layer 1 **{fmt(w[0])}**"]
-        + ([f"between **{fmt(fw.min())}** and **{fmt(fw.max())}** over the layers"] if fw.size > 2 else []))
+    if fw.size == len(w) and fw.size > 1 and fmt(fw.min()) == fmt(fw.max()):  # never "between 0 and 0"
+        weights = [f"weight gradient norm **{fmt(fw[0])}** in every layer"]
+    else:
+        weights = [f"weight gradient norm at the top **{fmt(w[-1])}**, at layer 1 **{fmt(w[0])}**"] + (
+            [f"between **{fmt(fw.min())}** and **{fmt(fw.max())}** over the layers"] if fw.size > 2 else [])
+    return " · ".join([f"grad std at the top (layer {len(g)}) **{fmt(g[-1])}**", f"at layer 1 **{fmt(g[0])}**",
+                       *weights])
 
 
 def mean_field_note(why_none: str | None) -> str:

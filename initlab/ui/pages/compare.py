@@ -30,10 +30,13 @@ def draw(values: Values) -> None:
     controls.page_control("compare", field, where=c[1])
     chosen = getattr(view, field)
     if view.by == "architecture":
-        same = ("Every network gets the very same weight matrices (one per layer or block, drawn in the same "
-                "order from the same seed)." if s.branch_layers == 1 else
-                "The residual networks share their weights (two matrices per block); the plain one has one per "
-                "layer, the first of them the same as theirs.")
+        if s.branch_layers == 1:
+            same = ("Every network gets the very same weight matrices (one per layer or block, drawn in the same "
+                    "order from the same seed).")
+        else:
+            same = ("The residual networks get the very same weight matrices (two per block, drawn in the same "
+                    "order from the same seed)" + ("; the plain network takes the first of the same sequence, "
+                                                   "one per layer." if "plain" in chosen else "."))
         st.caption(f"{same} A residual network's layer l is its block l: its output h_l, the residual stream.")
     if len(chosen) < 2:
         st.info(f"Pick at least two {what}s to compare ({len(chosen)} chosen).")
