@@ -165,6 +165,12 @@ def sidebar(scenario: Scenario) -> None:
     _architecture(scenario, [n for n in ARCHITECTURE if n not in hide], base, off)
 
 
+def _set_net(name: str, value: Any) -> None:
+    """Button callback: set the sidebar field ``name`` to ``value`` as its own widget would."""
+    ss[NET.session_key(name)] = value
+    state.changed(name)
+
+
 def _architecture(scenario: Scenario, shown: list[str], base: Scenario, off: bool) -> None:
     """The residual-block and normalization controls, those that mean something for the network (a
     plain network has no branch scale), and the block's formula."""
@@ -179,6 +185,12 @@ def _architecture(scenario: Scenario, shown: list[str], base: Scenario, off: boo
         for name in shown:
             if name not in unused:
                 _net(name, persist=True, off=off)
+        if "norm_eps" in shown and "norm_eps" not in unused:
+            # Keras' 1e-3 is the default; PyTorch's 1e-5 one click away (and back).
+            other, whose = (1e-5, "PyTorch's") if scenario.norm_eps != 1e-5 else (1e-3, "Keras'")
+            st.button(f"Use {whose} ε = {other:g}", key="norm_eps_flip", icon=":material/swap_horiz:",
+                      on_click=_set_net, args=("norm_eps", other),
+                      disabled=off or state.fixed(NET, "norm_eps") == "lock")
         line = signal_summaries.architecture_line(scenario)
         st.caption(line or "Every layer: `h = f(h W + b)`, the plain network of the classic experiments.")
 

@@ -68,12 +68,25 @@ def _fig_fractions(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
     return plots.fractions_figure(_results(scenarios))
 
 
-def _fig_cmp_signal(scenarios: tuple[tuple[str, Scenario], ...], column: str) -> go.Figure:
-    return plots.signal_figure(_results(scenarios), column)
+def _curves(scenarios: tuple[tuple[str, Scenario], ...], column: str) -> dict[str, np.ndarray]:
+    """Each compared scenario's mean-field curve of ``column`` (where the theory has one), by label."""
+    out: dict[str, np.ndarray] = {}
+    for lab, s in scenarios:
+        curve = mean_field(s, column)
+        if curve is not None:
+            out[lab] = next(iter(curve.values()))
+    return out
 
 
-def _fig_cmp_gradient(scenarios: tuple[tuple[str, Scenario], ...]) -> go.Figure:
-    return plots.gradient_figure(_results(scenarios), "grad_std")
+def _fig_cmp_signal(scenarios: tuple[tuple[str, Scenario], ...], column: str, with_theory: bool = False
+                    ) -> go.Figure:
+    return plots.signal_figure(_results(scenarios), column,
+                               theory=_curves(scenarios, column) if with_theory else None)
+
+
+def _fig_cmp_gradient(scenarios: tuple[tuple[str, Scenario], ...], with_theory: bool = False) -> go.Figure:
+    return plots.gradient_figure(_results(scenarios), "grad_std",
+                                 theory=_curves(scenarios, "grad_std") if with_theory else None)
 
 
 def _fig_ranges(inits: tuple[str, ...], n_max: int, m: int, seed: int, log_n: bool) -> go.Figure:

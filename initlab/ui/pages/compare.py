@@ -51,10 +51,15 @@ def draw(values: Values) -> None:
         return
     key = tuple((label, runs[label]) for label in results)  # exactly what the figures below are made of
     which = values["signal"].which
+    # Architectures differ in how the variance grows, which the mean-field recursion predicts per block:
+    # drawn dotted beside each (not for initializers or activations: 2-4 more lines there say nothing new).
+    theory = view.by == "architecture"
     st.markdown("##### Forward: spread of the values at each layer")
-    figures.chart("cmp_signal", key, f"{which}_std")
+    figures.chart("cmp_signal", key, f"{which}_std", theory)
     st.markdown("##### Backward: size of the gradient reaching each layer")
-    figures.chart("cmp_gradient", key)
+    figures.chart("cmp_gradient", key, theory)
+    if theory:
+        st.caption("Dotted: each network's mean-field prediction (infinite width), beside the measured line.")
     st.markdown("##### Saturated, dead and overflowed values")
     figures.chart("fractions", key)
     layout.dataframe(_compare_table(key, which, s.depth))
