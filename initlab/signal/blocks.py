@@ -164,16 +164,17 @@ def backward(arch: Arch, act: Activation, g: np.ndarray, h_in: np.ndarray, cache
     ``pre`` (for saturation and death), the reported gradient (module docstring) and the weight gradients
     ``h^T delta`` summed over the batch (not yet divided by it), in the order of ``ws``."""
     norm = arch.norm
+    dws: list[np.ndarray] = []
     if not arch.residual:
         u = cache.us[0]
         d = act.deriv(u)
         dz = norm_backward(g * d, u, cache.invs[0], norm)
-        dws = [h_in.T @ dz] if want_dw else []
+        if want_dw:
+            dws.append(h_in.T @ dz)
         return dz @ ws[0].T, d, dz, dws
     alpha = g.dtype.type(arch.alpha)
     if arch.position == "pre":
         dx = alpha * g  # dl/d(branch output)
-        dws: list[np.ndarray] = []
         d_last = None
         for k in range(len(ws) - 1, -1, -1):
             u = cache.us[k]
@@ -190,7 +191,6 @@ def backward(arch: Arch, act: Activation, g: np.ndarray, h_in: np.ndarray, cache
     z = cache.us[0]
     d = act.deriv(z)
     db = alpha * gs  # dl/d(branch output)
-    dws = []
     if len(ws) == 2:
         if want_dw:
             dws.append(act.fn(z).T @ db)

@@ -402,7 +402,7 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
     if net.arch is not None:
         return _run_blocks(net, s, keep_grads)
     act = net.activation
-    depth, batch = len(net.weights), net.x.shape[0]
+    depth = len(net.weights)
     rec = _Recorder(net, s, depth)
     store_output = act.deriv_from_output is not None  # else keep z and recompute h in the backward pass
     kept: list[np.ndarray] = []  # h_l (or z_l) for l = 1..depth
@@ -413,13 +413,9 @@ def run(net: Network, s: Scenario, *, keep_grads: bool = False) -> Result:
             z, h = layer(net, i, h)
             rec.forward(i, z, h, stats.norm(w))
             kept.append(h if store_output else z)
-        h_out = h
-
-        loss = loss_value(net, h_out)
-        g = output_gradient(net, h_out)
+        loss, g, inv_batch = _top(net, h)
         wgrads: list[np.ndarray] = []
         deltas: list[np.ndarray] = []
-        inv_batch = net.x.dtype.type(1.0 / batch)
         for i in range(depth - 1, -1, -1):
             if store_output:
                 d = act.deriv_from_output(kept[i])
@@ -447,7 +443,7 @@ def _run_blocks(net: Network, s: Scenario, keep_grads: bool) -> Result:
     act, arch = net.activation, net.arch
     assert arch is not None
     k = arch.branch
-    depth, batch = len(net.weights) // k, net.x.shape[0]
+    depth = len(net.weights) // k
     rec = _Recorder(net, s, depth)
     caches: list[blocks.BlockCache | None] = []
 
@@ -462,13 +458,9 @@ def _run_blocks(net: Network, s: Scenario, keep_grads: bool) -> Result:
             pre, h, cache = blocks.forward(arch, act, h, ws, bs)
             rec.forward(i, pre, h, _combined([stats.norm(w) for w in ws]))
             caches.append(cache)
-        h_out = h
-
-        loss = loss_value(net, h_out)
-        g = output_gradient(net, h_out)
+        loss, g, inv_batch = _top(net, h)
         wgrads: list[np.ndarray] = []
         deltas: list[np.ndarray] = []
-        inv_batch = net.x.dtype.type(1.0 / batch)
         for i in range(depth - 1, -1, -1):
             ws, _ = layers_of(i)
             cache = caches[i]
@@ -485,6 +477,11 @@ def _run_blocks(net: Network, s: Scenario, keep_grads: bool) -> Result:
             g = g_in
             caches[i] = None  # free memory as we go down
     return rec.result(loss, wgrads[::-1] if keep_grads else None, deltas[::-1] if keep_grads else None)
+
+
+def _top(net: Network, h_out: np.ndarray) -> tuple[float, np.ndarray, np.floating]:
+    """Where the backward pass starts: the loss, dl_b/dh_out per example, and 1 / batch in the dtype."""
+    return loss_value(net, h_out), output_gradient(net, h_out), net.x.dtype.type(1.0 / net.x.shape[0])
 
 
 def _combined(norms: list[float]) -> float:

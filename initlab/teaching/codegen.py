@@ -186,20 +186,12 @@ _KERAS_FLOAT64_NOTE = [
 ]
 
 
-def keras_snippet(s: Scenario) -> str:
-    """Keras 3 code (text) that builds ``s``'s network and prints the output std of every layer.
-
-    ``depth`` ``Dense(width)`` layers with ``s.activation``, ``kernel_initializer`` = the Keras
-    equivalent of ``s.init`` (see the module docstring) and the bias init; ``shared`` reuses one
-    Dense layer (one weight matrix) for every layer. Kernels are (fan_in, fan_out). Residual or
-    normalised networks: the functional API, block by block (module docstring).
-    """
-    s.validate()
-    if not s.plain_mlp:
-        return _keras_blocks(s)
+def _keras_head(s: Scenario, title: list[str]) -> tuple[str, list[str]]:
+    """``(kernel initializer code, the start of every Keras snippet)``: ``title``, imports, dtype and seed,
+    the initializer's set-up lines and the std helper."""
     pre, kinit = _keras_init(s)
-    lines = [
-        f"# initlab scenario in Keras 3: {s.depth} x Dense({s.width}, {s.activation}), kernel {s.init}.",
+    return kinit, [
+        *title,
         "# Keras kernels are (fan_in, fan_out); for these square layers fan_in = fan_out.",
         "import numpy as np",
         "import keras",
@@ -212,6 +204,24 @@ def keras_snippet(s: Scenario) -> str:
         *_STD_HELPER,
         "",
         "",
+    ]
+
+
+def keras_snippet(s: Scenario) -> str:
+    """Keras 3 code (text) that builds ``s``'s network and prints the output std of every layer.
+
+    ``depth`` ``Dense(width)`` layers with ``s.activation``, ``kernel_initializer`` = the Keras
+    equivalent of ``s.init`` (see the module docstring) and the bias init; ``shared`` reuses one
+    Dense layer (one weight matrix) for every layer. Kernels are (fan_in, fan_out). Residual or
+    normalised networks: the functional API, block by block (module docstring).
+    """
+    s.validate()
+    if not s.plain_mlp:
+        return _keras_blocks(s)
+    kinit, head = _keras_head(s, [f"# initlab scenario in Keras 3: {s.depth} x Dense({s.width}, {s.activation}), "
+                                  f"kernel {s.init}."])
+    lines = [
+        *head,
         "def dense():",
         f"    return keras.layers.Dense({s.width}, activation={activations.get(s.activation).keras},",
         f"                              kernel_initializer={kinit},",
@@ -314,21 +324,11 @@ def _torch_init(s: Scenario) -> list[str]:
     raise ValueError(f"no PyTorch translation for initializer {name!r}")  # pragma: no cover
 
 
-def pytorch_snippet(s: Scenario) -> str:
-    """PyTorch code (text) that builds ``s``'s network and prints the output std of every layer.
-
-    ``depth`` ``nn.Linear(width, width)`` layers, each followed by ``s.activation``; the weight is
-    re-initialised with the ``torch.nn.init`` equivalent of ``s.init`` (Keras-only semantics such as
-    the 0.8796-rescaled truncated normal written out with ``trunc_normal_`` and explicit bounds) and
-    the bias per ``s.bias``. ``nn.Linear.weight`` is (out_features, in_features); torch computes
-    fan_in from its second dimension, so the fans mean the same as in Keras. Residual or normalised
-    networks: an ``nn.Module`` whose forward returns every block's output (module docstring).
-    """
-    s.validate()
-    if not s.plain_mlp:
-        return _torch_blocks(s)
-    lines = [
-        f"# initlab scenario in PyTorch: {s.depth} x Linear({s.width}, {s.width}) + {s.activation}, weights {s.init}.",
+def _torch_head(s: Scenario, title: list[str]) -> list[str]:
+    """The start of every PyTorch snippet: ``title``, imports, seed and dtype, the std helper and
+    ``init_`` (the scenario's weight and bias init for one ``nn.Linear``)."""
+    return [
+        *title,
         "# nn.Linear.weight is (out_features, in_features), the transpose of a Keras kernel.",
         "import math",
         "",
@@ -349,6 +349,23 @@ def pytorch_snippet(s: Scenario) -> str:
         "    " + biases.torch_code(s.bias, s.bias_value, s.width),
         "",
     ]
+
+
+def pytorch_snippet(s: Scenario) -> str:
+    """PyTorch code (text) that builds ``s``'s network and prints the output std of every layer.
+
+    ``depth`` ``nn.Linear(width, width)`` layers, each followed by ``s.activation``; the weight is
+    re-initialised with the ``torch.nn.init`` equivalent of ``s.init`` (Keras-only semantics such as
+    the 0.8796-rescaled truncated normal written out with ``trunc_normal_`` and explicit bounds) and
+    the bias per ``s.bias``. ``nn.Linear.weight`` is (out_features, in_features); torch computes
+    fan_in from its second dimension, so the fans mean the same as in Keras. Residual or normalised
+    networks: an ``nn.Module`` whose forward returns every block's output (module docstring).
+    """
+    s.validate()
+    if not s.plain_mlp:
+        return _torch_blocks(s)
+    lines = _torch_head(s, [f"# initlab scenario in PyTorch: {s.depth} x Linear({s.width}, {s.width}) + "
+                            f"{s.activation}, weights {s.init}."])
     if s.shared:
         lines += [f"one = nn.Linear({s.width}, {s.width}, dtype=dtype)",
                   "init_(one)",
@@ -611,22 +628,9 @@ def _keras_linear(s: Scenario, kinit: str) -> list[str]:
 
 def _keras_blocks(s: Scenario) -> str:
     """:func:`keras_snippet` for residual or normalised networks (functional API, ``training=True``)."""
-    pre, kinit = _keras_init(s)
+    kinit, head = _keras_head(s, [_title(s, "Keras 3"), *_formula(s)])
     lines = [
-        _title(s, "Keras 3"),
-        *_formula(s),
-        "# Keras kernels are (fan_in, fan_out); for these square layers fan_in = fan_out.",
-        "import numpy as np",
-        "import keras",
-        "",
-        f'keras.config.set_floatx("{s.dtype}")',
-        f"keras.utils.set_random_seed({s.seed})",
-        *(_KERAS_FLOAT64_NOTE if s.dtype == "float64" else []),
-        *pre,
-        "",
-        *_STD_HELPER,
-        "",
-        "",
+        *head,
         *_keras_linear(s, kinit),
         *_keras_norm(s),
         "def act():",
@@ -699,30 +703,7 @@ def _torch_blocks(s: Scenario) -> str:
     k = s.layers_per_block
     n_layers = s.depth * k
     fix = _uses_fixup(s)
-    lines = [
-        _title(s, "PyTorch"),
-        *_formula(s),
-        "# nn.Linear.weight is (out_features, in_features), the transpose of a Keras kernel.",
-        "import math",
-        "",
-        "import numpy as np",
-        "import torch",
-        "from torch import nn",
-        "",
-        f"torch.manual_seed({s.seed})",
-        f"dtype = torch.{s.dtype}",
-        "",
-        *_STD_HELPER,
-        "",
-        "",
-        "@torch.no_grad()",
-        "def init_(layer):",
-        "    w, b = layer.weight, layer.bias",
-        *_torch_init(s),
-        "    " + biases.torch_code(s.bias, s.bias_value, s.width),
-        "",
-        "",
-    ]
+    lines = [*_torch_head(s, [_title(s, "PyTorch"), *_formula(s)]), ""]
     if s.residual:
         lines += _alpha_lines(s)
     if fix:
