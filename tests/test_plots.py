@@ -585,3 +585,7 @@ def test_axis_titles_say_block_for_residual_networks():
     assert column_title("grad_std", {"a": plain}) == "std of ∂loss/∂z (per example)"
     assert column_title("grad_std", {"a": res}) == "std of ∂loss/∂h at the block output (per example)"
     assert "(blocks)" in column_title("grad_std", {"a": plain, "b": res})
+    from initlab.plots.signal import signal_figure, x_title
+
+    assert x_title(plain) == "layer" and x_title(res) == "block" and x_title({"a": plain, "b": res}).startswith("layer")
+    assert signal_figure({"r": res}, "act_std").layout.xaxis.title.text == "block"

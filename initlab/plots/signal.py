@@ -59,6 +59,14 @@ _MIXED_TITLES: dict[str, str] = {
 }
 
 
+def x_title(results: Mapping[str, Result] | Result) -> str:
+    """The x axis: "block" when every network is residual (a row is a block), else "layer"."""
+    residual = [r.scenario.residual for r in labelled(results).values()]
+    if residual and all(residual):
+        return "block"
+    return "layer (block, in a residual network)" if any(residual) else "layer"
+
+
 def column_title(column: str, results: Mapping[str, Result]) -> str:
     """The axis title of ``column`` for these results: a residual network's rows are blocks."""
     residual = [r.scenario.residual for r in results.values()]
@@ -216,7 +224,7 @@ def _layer_lines(
     fig.update_yaxes(type="log" if log else "linear")
     if depth <= 12:
         fig.update_xaxes(dtick=1)
-    return finish(fig, "layer", y_title, title, hovermode="x unified")
+    return finish(fig, x_title(results), y_title, title, hovermode="x unified")
 
 
 def signal_figure(
@@ -391,7 +399,7 @@ def spread_figure(result: Result, which: str = "act") -> go.Figure:
     if x.size <= 12:
         fig.update_xaxes(dtick=1)
     fig.update_yaxes(type="linear")
-    return finish(fig, "layer", y_title, hovermode="x unified")
+    return finish(fig, x_title(result), y_title, hovermode="x unified")
 
 
 def heatmap_figure(result: Result, which: str = "act", bins: int = 60) -> go.Figure:
@@ -457,7 +465,7 @@ def heatmap_figure(result: Result, which: str = "act", bins: int = 60) -> go.Fig
                       line=dict(color=REF_GREY, width=1))
     if depth <= 12:
         fig.update_xaxes(dtick=1)
-    return finish(fig, "layer", y_label)
+    return finish(fig, x_title(result), y_label)
 
 
 # ------------------------------------------------------------------------------------------- fractions
@@ -497,7 +505,7 @@ def fractions_figure(results: Mapping[str, Result] | Result) -> go.Figure:
     fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", type="linear")
     if max(len(r.layers) for r in results.values()) <= 12:
         fig.update_xaxes(dtick=1)
-    return finish(fig, "layer", "share of values (%)", hovermode="x unified")
+    return finish(fig, x_title(results), "share of values (%)", hovermode="x unified")
 
 
 # ---------------------------------------------------------------------------------------------- ranges
