@@ -291,3 +291,16 @@ def test_every_chart_fits_the_screen_and_the_theme(browser, app_url, setting) ->
         assert errors == [], errors
     finally:
         context.close()
+
+
+def test_architecture_button_and_residual_charts(page, app_url) -> None:  # type: ignore[no-untyped-def]
+    """A residual pre-LayerNorm link draws its charts with the block axis and the dotted mean-field curve;
+    the epsilon button writes PyTorch's 1e-5 into the address bar."""
+    _open(page, app_url + "/?block=residual&norm=layer&init=he_normal&activation=relu&depth=20", min_charts=2)
+    titles = " ".join(page.locator(f"{CHART} text").all_text_contents())
+    assert "block" in titles and "mean-field" in titles, titles[:500]
+    page.get_by_role("button", name=re.compile("Use PyTorch's ε = 1e-05")).click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('norm_eps') === '1e-05'",
+                           timeout=RERUN_MS)
+    wait_charts_drawn(page, timeout_ms=RERUN_MS)
+    _no_exception(page)
