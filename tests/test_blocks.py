@@ -174,3 +174,10 @@ def test_gradient_line_never_says_between_0_and_0():
                                      residual_scale=0.0))
     line = gradient_line(res)
     assert "weight gradient norm **0** in every layer" in line and "between" not in line
+
+
+def test_budget_messages_count_blocks_and_their_weight_layers():
+    with pytest.raises(BudgetError, match=r"^1000 blocks \(2000 weight layers\) of 2048 units"):
+        network.propagate(Scenario(depth=1000, width=2048, batch=128, block="residual", branch_layers=2))
+    with pytest.raises(BudgetError, match=r"^1000 layers of 2048 units"):
+        network.propagate(Scenario(depth=1000, width=2048, batch=128))

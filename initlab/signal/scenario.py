@@ -334,16 +334,18 @@ def check_budget(s: Scenario, *, max_bytes: float | None = MAX_BYTES, max_macs: 
     can take the server down); ``BudgetError.limit`` is ``"memory"`` or ``"computation"``.
     """
     need = estimate_bytes(s)
+    what = (f"{s.depth} layers" if not s.residual else
+            f"{s.depth} blocks ({s.depth * s.layers_per_block} weight layers)")
     if max_bytes is not None and need > max_bytes:
         raise BudgetError(
-            f"{s.depth} layers of {s.width} units with {s.batch} examples in {s.dtype} would need about "
+            f"{what} of {s.width} units with {s.batch} examples in {s.dtype} would need about "
             f"{_mb(need)} of memory, more than the {_mb(max_bytes)} one scenario may use: use fewer layers, "
             "units or examples" + (", or float32." if s.dtype == "float64" else "."), "memory")
     macs = estimate_macs(s)
     if max_macs is not None and macs > max_macs:
         need, most = over_limit(macs, max_macs)
         raise BudgetError(
-            f"{s.depth} layers of {s.width} units with {s.batch} examples would need {need} multiply-adds "
+            f"{what} of {s.width} units with {s.batch} examples would need {need} multiply-adds "
             f"per pass, more computation than the {most} one scenario may use (several seconds of the "
             "server's time): use fewer layers, units or examples.", "computation")
 
