@@ -59,9 +59,10 @@ class Arch:
         return cls(s.residual, s.norm, s.norm_position, s.layers_per_block, s.alpha(), float(s.norm_eps))
 
 
-def normalize(x: np.ndarray, norm: str, eps: float) -> tuple[np.ndarray, np.ndarray | None]:
+def normalize(x: np.ndarray, norm: str, eps: float, axis: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``(u, inv)``: x normalised as ``norm`` says (gamma = 1, beta = 0) and 1 / sqrt(var + eps) (None for
-    ``norm="none"``, where u is x itself).
+    ``norm="none"``, where u is x itself). ``axis``: the axis the statistics are taken over, when x is not
+    laid out (examples, units) (the training engine holds (runs, units, examples)).
 
     Overflow-safe: x is divided by its largest magnitude before the mean, the centred values by theirs
     before squaring, so the result is finite whenever x is (float32 squares overflow from 1.8e19; the values may be far larger
@@ -70,7 +71,8 @@ def normalize(x: np.ndarray, norm: str, eps: float) -> tuple[np.ndarray, np.ndar
     """
     if norm == "none":
         return x, None
-    axis = 0 if norm == "batch" else 1
+    if axis is None:
+        axis = 0 if norm == "batch" else 1
     dt = x.dtype.type
     with np.errstate(all="ignore"):
         # The plain formula first (what PyTorch and Keras compute); it is exact unless a square overflows

@@ -19,6 +19,36 @@ from the output h = f(z) where the activation allows it (``deriv_from_output``: 
 Updates (Keras 3 semantics): ``sgd``  W -= lr g;  ``momentum``  v = m v - lr g, W += v;  ``adam``
 m += (1 - b1)(g - m), v += (1 - b2)(g^2 - v), W -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps).
 
+Residual and normalised networks (``block``, ``norm``, ... as in the signal engine, whose block formulas
+:mod:`initlab.signal.blocks` gives; N is the norm, y = gamma N(x) + beta with gamma, beta learned per
+unit from 1 and 0)::
+
+    plain + norm      h_l = f(gamma_l N(h_{l-1} W_l + b_l) + beta_l)      every hidden layer
+    residual          h_1 = that same plain layer (the stem, 2 -> width: the issue's "plain layer", with
+                            its norm, as ResNet's conv-BN-ReLU stem; so layer 1 is the plain network's
+                            layer 1 and the two differ only in layers 2..k)
+                      h_l = h_{l-1} + alpha_l B(h_{l-1})       pre:  B(x) = f(N(x)) W + b  [twice]
+                      h_l = N(h_{l-1} + alpha_l B(h_{l-1}))    post: B(x) = f(x W1 + b1) [W2 + b2]
+    head              s = h_k W + b                                       (no final norm)
+
+The initializer draws the stem, every branch layer and the head, input side first, from the weight
+stream; ``fixup`` zeroes each branch's last layer and scales its first by blocks^(-1/2) (as the signal
+engine). alpha is the rule's constant, or with ``residual_learned`` a parameter per block starting at
+the rule's value (ReZero, Bachlechner et al. 2020, and SkipInit, De & Smith 2020, start it at 0). A
+separate switch rather than "learned whenever alpha = 0": a fixed alpha = 0 (branches off) and
+alpha learned from 1 are both experiments worth running, and the link says which one it is.
+
+BatchNorm trains on each mini-batch's statistics (biased variance) and moves running estimates as
+PyTorch's ``BatchNorm1d`` (running = 0.9 running + 0.1 batch statistic, the unbiased variance
+var m / (m - 1), from mean 0 and variance 1), kept per run in ``state`` beside ``theta`` and
+snapshotted at every record (``TrainResult.norm_state``). The recorded losses and accuracies and
+:meth:`TrainResult.decision_function` are the evaluated network's (running estimates: ``model.eval()``);
+``grad_norm`` is the gradient of a full-batch training step (batch statistics over the whole training
+set, without moving the running estimates): the gradient an optimizer is given, where an evaluation-mode
+gradient is one no optimizer computes. A last mini-batch of one example is merged into the one before
+it (:func:`batches`). The numpy engine trains these networks; ``engine="auto"`` takes it for them until
+the compiled kernel learns them, and ``engine="numba"`` refuses them.
+
 Randomness (all explicit, no global state):
 
 * data: ``data_seed`` gives the training set and ``data_seed + 1`` the test set (:func:`make_data`;
@@ -73,6 +103,7 @@ from initlab.weights import activations
 from initlab.weights import biases as bias_schemes
 from initlab.training import datasets
 from initlab.weights import initializers
+from initlab.signal import blocks
 from initlab.signal.lsuv import lsuv
 from initlab.signal.scenario import BudgetError
 from initlab.training.scenario import (
@@ -82,7 +113,7 @@ from initlab.training.scenario import (
 
 __all__ = [
     "ENGINES", "TrainData", "TrainResult", "TrainSummary", "batches", "check_restart", "distinct_units",
-    "initial_params", "iter_train", "make_data", "naive_cost", "record_steps", "summarize", "train", "train_many",
+    "initial_params", "initial_state", "initial_theta", "iter_train", "make_data", "naive_cost", "record_steps", "summarize", "train", "train_many",
     "warm_up",
 ]
 
@@ -171,6 +202,10 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     rescaled by :func:`initlab.signal.lsuv.lsuv` on the scaled training inputs until its pre-activation
     variance is 1 (Mishkin & Matas 2016), as the deep-signal engine does.
     These are exactly the arrays :func:`train` starts from (its snapshot at step 0).
+
+    Residual networks: one entry per weight layer of ``ts.layer_shapes`` (the stem, the blocks' branch
+    layers in order, the head), drawn in that order; Fixup scales as the signal engine does. The norms'
+    gamma and beta (1 and 0) and learned alphas are :func:`initial_theta`'s.
     """
     restart = check_restart(ts, restart)
     init = initializers.get("orthogonal") if ts.lsuv else initializers.get(ts.init, **ts.init_params())
@@ -182,15 +217,34 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
     rng_w = (initializers.LegacyDraws(ts.seed + restart) if ts.weights_rng == "legacy"
              else np.random.default_rng(ss_w))
     out: Params = []
-    sizes = ts.sizes
-    for fi, fo in zip(sizes[:-1], sizes[1:]):
+    for fi, fo in ts.layer_shapes:
         w = init((fi, fo), rng_w, dtype=dt)
         b = bias_schemes.draw(ts.bias, ts.bias_value, fi, (fo,), rng_b, dt)
         out.append((w, b))
+    if ts.residual and ts.residual_rule == "fixup":
+        # Fixup (Zhang et al. 2019, sec. 3), as the signal engine: with B blocks of two layers, each branch's
+        # first layer scaled by B^(-1/2), its last one zero (the stem and the head keep their draws).
+        first = dt.type(float(ts.blocks) ** -0.5)
+        for j in range(ts.blocks * 2):
+            w, b = out[1 + j]
+            out[1 + j] = (w * first if j % 2 == 0 else np.zeros_like(w), b)
     if ts.lsuv:
         weights, _ = lsuv([w for w, _ in out], make_data(ts).X_train, ts.activation, biases=[b for _, b in out])
         out = [(w, b) for w, (_, b) in zip(weights, out)]
     return out
+
+
+def initial_theta(ts: TrainScenario, restart: int) -> np.ndarray:
+    """Everything restart ``restart`` of ``ts`` starts from, flat (P,) in the layout of the engines: the
+    kernels and biases of :func:`initial_params`, then gamma = 1 and beta = 0 of every norm, then alpha
+    of every block (the rule's value, :meth:`TrainScenario.alpha`) when it is learned."""
+    parts = [_pack(initial_params(ts, restart))]
+    dt = np.dtype(ts.dtype)
+    for w in ts.norm_widths:
+        parts += [np.ones(w, dt), np.zeros(w, dt)]
+    if ts.alpha_learned:
+        parts.append(np.full(ts.blocks, ts.alpha(), dt))
+    return np.concatenate(parts)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -199,8 +253,13 @@ def initial_params(ts: TrainScenario, restart: int) -> Params:
 
 def _offsets(sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray, int]:
     """Start of each layer's kernel and bias in the flat parameter vector, and its length P."""
+    return _offsets_of(tuple(zip(sizes[:-1], sizes[1:])))
+
+
+def _offsets_of(shapes: Sequence[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`_offsets` for weight layers given by their (fan_in, fan_out) (``TrainScenario.layer_shapes``)."""
     woff, boff, o = [], [], 0
-    for fi, fo in zip(sizes[:-1], sizes[1:]):
+    for fi, fo in shapes:
         woff.append(o)
         boff.append(o + fi * fo)
         o += fi * fo + fo
@@ -209,10 +268,16 @@ def _offsets(sizes: Sequence[int]) -> tuple[np.ndarray, np.ndarray, int]:
 
 def _views(theta: np.ndarray, sizes: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per-layer views (..., fan_in, fan_out) and (..., fan_out) into a flat (..., P) array."""
-    woff, boff, _ = _offsets(sizes)
+    shapes = tuple(zip(sizes[:-1], sizes[1:]))
+    woff, boff, _ = _offsets_of(shapes)
+    return _views_of(theta, shapes, woff, boff)
+
+
+def _views_of(theta: np.ndarray, shapes: Sequence[tuple[int, int]], woff: np.ndarray, boff: np.ndarray
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     lead = theta.shape[:-1]
-    Ws = [theta[..., w:b].reshape(*lead, fi, fo) for w, b, fi, fo in zip(woff, boff, sizes[:-1], sizes[1:])]
-    bs = [theta[..., b:b + fo] for b, fo in zip(boff, sizes[1:])]
+    Ws = [theta[..., w:b].reshape(*lead, fi, fo) for w, b, (fi, fo) in zip(woff, boff, shapes)]
+    bs = [theta[..., b:b + fo] for b, (_, fo) in zip(boff, shapes)]
     return Ws, bs
 
 
@@ -297,8 +362,15 @@ def _update(theta: np.ndarray, grad: np.ndarray, m1: np.ndarray, m2: np.ndarray,
 
 def _numpy_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, t0: int, nsteps: int, X: np.ndarray,
                  y: np.ndarray, perms: np.ndarray, perm_row: np.ndarray, epoch0: int, ts: TrainScenario,
-                 act: activations.Activation) -> None:
-    """Advance all runs by ``nsteps`` updates in numpy; same contract as ``_train_jit.run_steps``."""
+                 act: activations.Activation, state: np.ndarray | None = None) -> None:
+    """Advance all runs by ``nsteps`` updates in numpy; same contract as ``_train_jit.run_steps``.
+    Residual and normalised networks go through :func:`_block_steps` (``state``: their BatchNorm running
+    statistics, (runs, S))."""
+    if not ts.plain_mlp:
+        if state is None:
+            state = initial_state(ts, theta.shape[0])
+        _block_steps(theta, m1, m2, state, t0, nsteps, X, y, perms, perm_row, epoch0, ts, act)
+        return
     sizes = ts.sizes
     Ws, bs = _views(theta, sizes)
     grad = np.empty_like(theta)
@@ -390,7 +462,10 @@ def naive_cost(s: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (1.0 / y.shape[-1]) * np.nansum(logprobs, axis=-1).astype(np.float64)
 
 
-def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation) -> _Measure:
+def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation,
+             state: np.ndarray | None = None) -> _Measure:
+    if not ts.plain_mlp:
+        return _block_measure(theta, initial_state(ts, theta.shape[0]) if state is None else state, data, ts, act)
     sizes = ts.sizes
     Ws, bs = _views(theta, sizes)
     grad = np.empty_like(theta)
@@ -411,6 +486,327 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
 
 
 # ---------------------------------------------------------------------------------------------------
+# Residual and normalised networks (numpy only, batched over runs as above)
+# ---------------------------------------------------------------------------------------------------
+#
+# The same feature-major arrays (runs, units, examples) and the same einsum contractions as the plain
+# engine; the block formulas are initlab.signal.blocks' (module docstring there), with learned gamma
+# and beta (y = gamma u + beta after every norm) and, with ``residual_learned``, a learned alpha per
+# block. The plain networks above keep their own code, so their numbers do not move by one bit.
+
+BN_MOMENTUM = 0.1  # PyTorch BatchNorm1d's default: running = (1 - momentum) running + momentum batch
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where everything lives in the flat parameter vector ``theta`` (P,) and the BatchNorm state (S,).
+
+    theta: every weight layer's kernel and bias (input side first, as :func:`_offsets`), then gamma and
+    beta of every norm (``TrainScenario.norm_widths`` order: gamma_0, beta_0, gamma_1, ...), then alpha of
+    every block when learned. For a plain network without norm this is exactly the plain layout.
+    state (BatchNorm only): running mean then running variance of every norm, in the same order.
+    """
+
+    shapes: tuple[tuple[int, int], ...]
+    woff: np.ndarray
+    boff: np.ndarray
+    goff: tuple[int, ...]  # start of gamma of norm i (beta follows it)
+    widths: tuple[int, ...]  # units of norm i
+    aoff: int  # start of the alphas (blocks of them when learned)
+    blocks: int
+    alpha_learned: bool
+    P: int
+    S: int  # BatchNorm running statistics per run (0 without BatchNorm)
+
+
+@functools.lru_cache(maxsize=64)
+def _layout(ts: TrainScenario) -> _Layout:
+    woff, boff, o = _offsets_of(ts.layer_shapes)
+    goff = []
+    for w in ts.norm_widths:
+        goff.append(o)
+        o += 2 * w
+    aoff = o
+    if ts.alpha_learned:
+        o += ts.blocks
+    S = 2 * sum(ts.norm_widths) if ts.norm == "batch" else 0
+    return _Layout(ts.layer_shapes, woff, boff, tuple(goff), ts.norm_widths, aoff, ts.blocks, ts.alpha_learned, o, S)
+
+
+@dataclass
+class _Net:
+    """Views of one ``theta`` (..., P) as the network's parameters, and its BatchNorm state (..., S)."""
+
+    Ws: list[np.ndarray]
+    bs: list[np.ndarray]
+    gammas: list[np.ndarray]
+    betas: list[np.ndarray]
+    alphas: np.ndarray | None  # (..., blocks) when learned
+    means: list[np.ndarray]  # running means (BatchNorm only)
+    vars: list[np.ndarray]
+
+
+def _net(theta: np.ndarray, lay: _Layout, state: np.ndarray | None = None) -> _Net:
+    Ws, bs = _views_of(theta, lay.shapes, lay.woff, lay.boff)
+    gammas = [theta[..., g:g + w] for g, w in zip(lay.goff, lay.widths)]
+    betas = [theta[..., g + w:g + 2 * w] for g, w in zip(lay.goff, lay.widths)]
+    alphas = theta[..., lay.aoff:lay.aoff + lay.blocks] if lay.alpha_learned else None
+    means, vars_ = [], []
+    if state is not None and lay.S:
+        o = 0
+        for w in lay.widths:
+            means.append(state[..., o:o + w])
+            vars_.append(state[..., o + w:o + 2 * w])
+            o += 2 * w
+    return _Net(Ws, bs, gammas, betas, alphas, means, vars_)
+
+
+def initial_state(ts: TrainScenario, runs: int = 1) -> np.ndarray:
+    """The BatchNorm running statistics every run starts with, (runs, S): mean 0 and variance 1 for every
+    unit of every norm, as PyTorch's BatchNorm1d (empty without BatchNorm)."""
+    lay = _layout(ts)
+    state = np.zeros((runs, lay.S), np.dtype(ts.dtype))
+    for v in _net(np.zeros((runs, lay.P), state.dtype), lay, state).vars:
+        v[...] = 1
+    return state
+
+
+def _normalize(xT: np.ndarray, axis: int, eps: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(u, inv, mean, var)`` over ``axis`` (keepdims): u = (x - mean) inv, inv = 1 / sqrt(var + eps), var
+    the biased variance (Ioffe & Szegedy 2015, Alg. 1; what PyTorch normalises with in training).
+
+    The plain formula, as PyTorch computes it; a slice whose variance overflows or underflows (weights
+    blown up) is normalised by :func:`initlab.signal.blocks.normalize`'s overflow-safe form instead, slice
+    by slice, so one run's overflow never changes another run's numbers."""
+    dt = xT.dtype.type
+    mean = xT.mean(axis=axis, keepdims=True, dtype=xT.dtype)
+    xc = xT - mean
+    var = np.mean(xc * xc, axis=axis, keepdims=True, dtype=xT.dtype)
+    inv = dt(1.0) / np.sqrt(var + dt(eps))
+    u = xc * inv
+    ok = np.isfinite(var) & (var > np.finfo(xT.dtype).tiny / np.finfo(xT.dtype).eps)
+    if not ok.all():
+        u2, inv2 = blocks.normalize(xT, "batch", eps, axis=axis)
+        u, inv = np.where(ok, u, u2), np.where(ok, inv, inv2)
+    return u, inv, mean, var
+
+
+class _Pass:
+    """One forward pass of a residual or normalised network over a batch, kept for its backward pass.
+
+    ``mode``: ``"train"`` normalises a BatchNorm with the batch's statistics (and, with ``update``,
+    moves the running statistics in ``net`` as PyTorch's BatchNorm1d does: momentum 0.1, the unbiased
+    batch variance var n / (n - 1)); ``"eval"`` with the running statistics. A LayerNorm is the same in
+    both. ``xT``: the inputs (2, n) shared by every run or (runs, 2, n).
+    """
+
+    def __init__(self, ts: TrainScenario, net: _Net, act: activations.Activation, xT: np.ndarray,
+                 mode: str = "train", update: bool = False) -> None:
+        self.ts, self.net, self.act, self.mode, self.update = ts, net, act, mode, update
+        self.norm = ts.norm
+        self.axis = -1 if ts.norm == "batch" else -2  # examples (BatchNorm) or units (LayerNorm)
+        self.eps = float(ts.norm_eps)
+        self.caches: list[dict[str, Any]] = []
+        l = i = 0  # next weight layer, next norm
+        h = xT
+        plain_layers = 1 if ts.residual else len(ts.hidden)
+        for _ in range(plain_layers):  # the stem, or every hidden layer of a plain network
+            c: dict[str, Any] = {"kind": "plain", "l": l, "h": h}
+            z = self._linear(l, h)
+            l += 1
+            if self.norm != "none":
+                z = self._norm(i, z, c)
+                i += 1
+            c["y"] = z
+            h = act.fn(z)
+            self.caches.append(c)
+        m = ts.layers_per_block
+        for k in range(ts.blocks):
+            alpha = self._alpha(k, h)
+            c = {"kind": ts.norm_position, "l": l, "k": k, "h": h, "alpha": alpha}
+            if c["kind"] == "pre":  # B(x) = f(N(x)) W + b, once or twice
+                x, parts = h, []
+                for j in range(m):
+                    p: dict[str, Any] = {}
+                    y = x
+                    if self.norm != "none":
+                        y = self._norm(i, x, p)
+                        i += 1
+                    p["y"], p["a"] = y, act.fn(y)
+                    x = self._linear(l + j, p["a"])
+                    parts.append(p)
+                c["parts"], c["x"] = parts, x
+                h = h + alpha * x
+            else:  # post: B(x) = f(x W1 + b1) [W2 + b2], the norm on the sum
+                z = self._linear(l, h)
+                c["z"], c["a"] = z, act.fn(z)
+                x = self._linear(l + 1, c["a"]) if m == 2 else c["a"]
+                c["x"] = x
+                h = h + alpha * x
+                if self.norm != "none":
+                    h = self._norm(i, h, c)
+                    i += 1
+            l += m
+            self.caches.append(c)
+        self.h_last = h
+        self.logits = self._linear(l, h)  # (runs, 1, n)
+
+    def _alpha(self, k: int, h: np.ndarray) -> Any:
+        if self.net.alphas is not None:
+            return self.net.alphas[..., k][..., None, None]
+        return h.dtype.type(self.ts.alpha())
+
+    def _linear(self, l: int, hT: np.ndarray) -> np.ndarray:
+        zT = np.einsum(_FWD, self.net.Ws[l], hT, optimize=False)
+        zT += self.net.bs[l][..., :, None]
+        return zT
+
+    def _norm(self, i: int, xT: np.ndarray, cache: dict[str, Any]) -> np.ndarray:
+        """gamma N(x) + beta for norm ``i``; ``cache`` gets u and inv for the backward pass."""
+        net, dt = self.net, xT.dtype.type
+        if self.norm == "batch" and self.mode == "eval":
+            inv = dt(1.0) / np.sqrt(net.vars[i] + dt(self.eps))
+            u = (xT - net.means[i][..., :, None]) * inv[..., :, None]
+        else:
+            u, inv, mean, var = _normalize(xT, self.axis, self.eps)
+            if self.update and self.norm == "batch":
+                n = xT.shape[-1]
+                m = dt(BN_MOMENTUM)
+                net.means[i] *= dt(1.0) - m
+                net.means[i] += m * mean[..., 0]
+                net.vars[i] *= dt(1.0) - m
+                net.vars[i] += m * (var[..., 0] * dt(n / (n - 1)))
+        cache["u"], cache["inv"], cache["norm"] = u, inv, i
+        return net.gammas[i][..., :, None] * u + net.betas[i][..., :, None]
+
+    def _norm_back(self, dy: np.ndarray, c: dict[str, Any], g: _Net) -> np.ndarray:
+        """dL/dx of gamma N(x) + beta in training mode, writing dL/dgamma and dL/dbeta into ``g``:
+        dgamma = sum_n dy u, dbeta = sum_n dy, dx = inv (du - mean(du) - u mean(du u)) with du = gamma dy
+        (means over the norm's axis; Ioffe & Szegedy 2015, sec. 3)."""
+        i, u = c["norm"], c["u"]
+        dt = dy.dtype
+        np.sum(dy * u, axis=-1, out=g.gammas[i])
+        np.sum(dy, axis=-1, out=g.betas[i])
+        du = dy * self.net.gammas[i][..., :, None]
+        ax = self.axis
+        return c["inv"] * (du - du.mean(axis=ax, keepdims=True, dtype=dt)
+                           - u * (du * u).mean(axis=ax, keepdims=True, dtype=dt))
+
+    def _linear_back(self, l: int, hT: np.ndarray, dT: np.ndarray, g: _Net, want_input: bool = True
+                     ) -> np.ndarray | None:
+        np.einsum(_GRAD, hT, dT, out=g.Ws[l], optimize=False)
+        np.sum(dT, axis=-1, out=g.bs[l])
+        return np.einsum(_BACK, self.net.Ws[l], dT, optimize=False) if want_input else None
+
+    def backward(self, dT: np.ndarray, g: _Net) -> None:
+        """Write dL/dtheta into the views ``g`` given dT = dL/ds (runs, 1, n) (training mode only)."""
+        act = self.act
+        nl = len(self.net.Ws)
+        gh = self._linear_back(nl - 1, self.h_last, dT, g)
+        for c in reversed(self.caches):
+            kind = c["kind"]
+            if kind == "plain":
+                dy = gh * act.deriv(c["y"])
+                dz = self._norm_back(dy, c, g) if self.norm != "none" else dy
+                gh = self._linear_back(c["l"], c["h"], dz, g, want_input=c["l"] > 0)
+            elif kind == "pre":
+                self._alpha_back(c, gh, g)
+                dx = c["alpha"] * gh
+                for j in range(len(c["parts"]) - 1, -1, -1):
+                    p = c["parts"][j]
+                    da = self._linear_back(c["l"] + j, p["a"], dx, g)
+                    dy = da * act.deriv(p["y"])
+                    dx = self._norm_back(dy, p, g) if self.norm != "none" else dy
+                gh = gh + dx
+            else:  # post
+                ds = self._norm_back(gh, c, g) if self.norm != "none" else gh
+                self._alpha_back(c, ds, g)
+                dx = c["alpha"] * ds
+                da = self._linear_back(c["l"] + 1, c["a"], dx, g) if self.ts.layers_per_block == 2 else dx
+                dz = da * act.deriv(c["z"])
+                gh = ds + self._linear_back(c["l"], c["h"], dz, g)
+
+    def _alpha_back(self, c: dict[str, Any], gout: np.ndarray, g: _Net) -> None:
+        """dL/dalpha_k = sum over units and examples of dL/dh_k * B(h_(k-1)) (learned alpha only)."""
+        if g.alphas is not None:
+            g.alphas[..., c["k"]] = np.sum(gout * c["x"], axis=(-2, -1))
+
+
+def _features_major(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.swapaxes(x, -1, -2))
+
+
+def _output_grad(s: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dL/ds = (sigmoid(s) - y) / batch for the mean BCE over the batch (module docstring)."""
+    d = _SIGMOID(s)
+    d -= y
+    d *= s.dtype.type(1.0 / y.shape[-1])
+    return d
+
+
+def _block_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, state: np.ndarray, t0: int, nsteps: int,
+                 X: np.ndarray, y: np.ndarray, perms: np.ndarray, perm_row: np.ndarray, epoch0: int,
+                 ts: TrainScenario, act: activations.Activation) -> None:
+    """:func:`_numpy_steps` for residual and normalised networks; ``state`` (runs, S) holds the BatchNorm
+    running statistics, moved by every step's forward pass (before the update, as in PyTorch)."""
+    lay = _layout(ts)
+    net = _net(theta, lay, state)
+    grad = np.empty_like(theta)
+    g = _net(grad, lay)
+    n, batch = X.shape[0], ts.batch
+    spe = _steps_per_epoch(n, batch, ts.merge_last_batch)
+    yf = y.astype(theta.dtype)
+    XT = _features_major(X)
+    for s in range(nsteps):
+        t = t0 + s
+        if batch == n:
+            xT, yb = XT, yf
+        else:
+            idx = _step_examples(perms, perm_row, epoch0, t, spe, batch, ts.merge_last_batch)  # (runs, bsz)
+            xT, yb = _features_major(X[idx]), yf[idx]
+        fwd = _Pass(ts, net, act, xT, "train", update=True)
+        fwd.backward(_output_grad(fwd.logits, yb[..., None, :]), g)
+        _update(theta, grad, m1, m2, t, ts)
+
+
+def _block_measure(theta: np.ndarray, state: np.ndarray, data: TrainData, ts: TrainScenario,
+                   act: activations.Activation) -> _Measure:
+    """:func:`_measure` for residual and normalised networks. Losses and accuracies are the network as it
+    is evaluated (a BatchNorm with its running statistics, PyTorch's ``model.eval()``); the gradient norms
+    are those of a full-batch training step (batch statistics over the whole training set, the gradient an
+    optimizer would be given), without moving the running statistics."""
+    lay = _layout(ts)
+    net = _net(theta, lay, state)
+    XT = _features_major(data.X_train)
+    yf = data.y_train.astype(theta.dtype)
+    train = _Pass(ts, net, act, XT, "train")
+    grad = np.empty_like(theta)
+    g = _net(grad, lay)
+    train.backward(_output_grad(train.logits, yf[None, None, :]), g)
+    ev = _Pass(ts, net, act, XT, "eval") if ts.norm == "batch" else train
+    s = ev.logits[..., 0, :]
+    loss, acc = _loss_acc(s, data.y_train)
+    cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
+    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits[..., 0, :]
+    test_loss, test_acc = _loss_acc(st, data.y_test)
+    distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
+    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(gw) for gw in g.Ws], axis=1),
+                    distinct)
+
+
+def _unit_params(net: _Net, ts: TrainScenario, l: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """What makes unit k of weight layer ``l`` itself: its incoming weights and bias and, where a norm acts on
+    this layer's output unit by unit before anything mixes them (plain layers and the stem), that norm's
+    gamma_k and beta_k, as extra rows of ``W`` for :func:`distinct_units`."""
+    W, b = net.Ws[l], net.bs[l]
+    plain_layers = 1 if ts.residual else len(ts.hidden)
+    if ts.norm != "none" and l < plain_layers:
+        W = np.concatenate([W, net.gammas[l][..., None, :], net.betas[l][..., None, :]], axis=-2)
+    return W, b, DISTINCT_RTOL[ts.dtype]
+
+
+# ---------------------------------------------------------------------------------------------------
 # Results
 # ---------------------------------------------------------------------------------------------------
 
@@ -418,9 +814,17 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
 class TrainResult:
     """What :func:`train` recorded for one scenario; every array is read-only (results are shared).
 
-    Axes: ``R`` restarts, ``T`` recorded steps (``recorded_steps``), ``L`` layers (hidden + output).
+    Axes: ``R`` restarts, ``T`` recorded steps (``recorded_steps``), ``L`` weight layers (hidden + output;
+    in a residual network the stem, every branch layer and the head: ``scenario.layer_shapes``).
     A result from :func:`iter_train` may be partial: ``steps_done < scenario.steps``, and the arrays
     hold the records made so far.
+
+    Residual and normalised networks: ``theta`` also holds every norm's gamma and beta and the learned
+    alphas (:func:`initial_theta`; read them with :meth:`norms` and :attr:`alpha`), and ``norm_state``
+    the BatchNorm running statistics at every record, so :meth:`decision_function` at a recorded step
+    is the network as it was then. Their losses and accuracies are the evaluated network's (BatchNorm
+    with its running statistics, PyTorch's ``model.eval()``), ``grad_norm`` a full-batch training
+    step's (batch statistics over the training set).
     """
 
     scenario: TrainScenario
@@ -438,6 +842,8 @@ class TrainResult:
     steps_done: int = 0
     engine: str = ""
     seconds: float = 0.0  # wall time of the whole computation this result was part of
+    # (R, T, S) BatchNorm running means and variances at every record (S = 0 without BatchNorm; see norms())
+    norm_state: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -470,7 +876,7 @@ class TrainResult:
     def weight_norm(self) -> np.ndarray:
         """‖W_l‖_F of every restart, recorded step and layer, (R, T, L) float64 (overflow-safe), from the
         parameter snapshots: with ``grad_norm`` it gives the relative update size ‖∂L/∂W‖ / ‖W‖."""
-        Ws, _ = _views(self.theta, self.scenario.sizes)
+        Ws = _net(self.theta, _layout(self.scenario)).Ws
         R, T = self.theta.shape[:2]
         out = np.stack([stats.norms(W.reshape(R * T, -1)).reshape(R, T) for W in Ws], axis=-1)
         out.flags.writeable = False
@@ -506,9 +912,36 @@ class TrainResult:
         return int(hits[0])
 
     def params(self, restart: int, step: int) -> Params:
-        """The parameters ``[(W_1, b_1), ...]`` of ``restart`` at recorded ``step`` (copies)."""
-        Ws, bs = _views(self.theta[restart, self._index(step)], self.scenario.sizes)
-        return [(w.copy(), b.copy()) for w, b in zip(Ws, bs)]
+        """The parameters ``[(W_1, b_1), ...]`` of ``restart`` at recorded ``step`` (copies), one pair per
+        weight layer (``scenario.layer_shapes``)."""
+        net = _net(self.theta[restart, self._index(step)], _layout(self.scenario))
+        return [(w.copy(), b.copy()) for w, b in zip(net.Ws, net.bs)]
+
+    def norms(self, restart: int, step: int) -> list[dict[str, np.ndarray]]:
+        """Every norm of ``restart`` at recorded ``step`` (``scenario.norm_widths`` order), as copies:
+        ``gamma``, ``beta`` and, for a BatchNorm, ``running_mean`` and ``running_var``."""
+        k = self._index(step)
+        state = None if self.norm_state is None else self.norm_state[restart, k]
+        net = _net(self.theta[restart, k], _layout(self.scenario), state)
+        out = [{"gamma": g.copy(), "beta": b.copy()} for g, b in zip(net.gammas, net.betas)]
+        for d, m, v in zip(out, net.means, net.vars):
+            d.update(running_mean=m.copy(), running_var=v.copy())
+        return out
+
+    @functools.cached_property
+    def alpha(self) -> np.ndarray:
+        """The branch scale alpha of every restart, recorded step and block, (R, T, blocks) float64: the
+        trained value when ``residual_learned`` (ReZero, SkipInit), else the rule's constant; (R, T, 0) for
+        a plain network."""
+        ts = self.scenario
+        lay = _layout(ts)
+        R, T = self.theta.shape[:2]
+        if lay.alpha_learned:
+            out = self.theta[..., lay.aoff:lay.aoff + lay.blocks].astype(np.float64)
+        else:
+            out = np.full((R, T, ts.blocks), ts.alpha())
+        out.flags.writeable = False
+        return out
 
     def summary(self) -> TrainSummary:
         """What the restarts came to at the last record (median and spread of the test accuracy, losses,
@@ -556,11 +989,18 @@ class TrainResult:
 
         p = sigmoid(s) is the predicted probability of class 1; the decision boundary is s = 0.
         """
-        theta = self.theta[restart, self._index(step)][None]
-        Ws, bs = _views(theta, self.scenario.sizes)
+        k = self._index(step)
+        theta = self.theta[restart, k][None]
+        ts = self.scenario
         x = np.asarray(points, dtype=self.theta.dtype)
+        act = activations.get(ts.activation)
         with np.errstate(all="ignore"):
-            zs, _ = _forward(Ws, bs, x, activations.get(self.scenario.activation))
+            if not ts.plain_mlp:  # the evaluated network: BatchNorm with its running statistics then
+                state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
+                net = _net(theta, _layout(ts), state)
+                return _Pass(ts, net, act, _features_major(x), "eval").logits[0, 0].astype(np.float64)
+            Ws, bs = _views(theta, ts.sizes)
+            zs, _ = _forward(Ws, bs, x, act)
         return zs[-1][0, :, 0].astype(np.float64)
 
 
@@ -622,12 +1062,17 @@ def _jit_module():
     return _train_jit
 
 
-def _resolve_engine(engine: str, act: activations.Activation) -> str:
+def _resolve_engine(engine: str, act: activations.Activation, plain: bool = True) -> str:
     """The engine that trains ``act``: ``auto`` is the compiled kernel where numba is installed and the
-    kernel has a branch for ``act`` (its registry ``kernel_code``), else numpy (the reference)."""
+    kernel has a branch for ``act`` (its registry ``kernel_code``), else numpy (the reference). The kernel
+    trains plain networks without normalization only (``plain``): residual and normalised ones take
+    numpy until it learns them."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; received {engine!r}")
-    compiled = act.kernel_code is not None
+    if engine == "numba" and not plain:
+        raise ValueError("engine 'numba' trains plain networks without normalization only (for now); use "
+                         "engine='numpy' or 'auto' for residual or normalised networks")
+    compiled = act.kernel_code is not None and plain
     if engine == "auto":
         return "numba" if compiled and _jit_module().AVAILABLE else "numpy"
     if engine == "numba" and not _jit_module().AVAILABLE:
@@ -647,9 +1092,9 @@ class _BatchOrder:
     :func:`_step_examples`. :func:`batches` lists the result for one restart.
     """
 
-    def __init__(self, seeds: Sequence[int], n: int, batch: int) -> None:
+    def __init__(self, seeds: Sequence[int], n: int, batch: int, merge: bool = False) -> None:
         self.rngs = [np.random.default_rng(_run_streams(s)[2]) for s in seeds]
-        self.n, self.spe = n, -(-n // batch)
+        self.n, self.spe = n, _steps_per_epoch(n, batch, merge)
         self.first = 0
         self.perms = np.empty((len(seeds), 0, n), dtype=np.int64)
         # Epochs held at once: at most ~2M indices (16 MB), at least 2.
@@ -674,13 +1119,23 @@ class _BatchOrder:
         return self.perms, self.first, min(t1, (e1 + 1) * self.spe)
 
 
-def _step_examples(perms: np.ndarray, rows: Any, epoch0: int, t: int, spe: int, batch: int) -> np.ndarray:
+def _steps_per_epoch(n: int, batch: int, merge: bool = False) -> int:
+    """Updates per epoch: ceil(n / batch), or n // batch when a last batch of one example is merged into the
+    one before it (``TrainScenario.merge_last_batch``)."""
+    return n // batch if merge else -(-n // batch)
+
+
+def _step_examples(perms: np.ndarray, rows: Any, epoch0: int, t: int, spe: int, batch: int, merge: bool = False
+                   ) -> np.ndarray:
     """The examples of update ``t`` from a window of :meth:`_BatchOrder.window`: slice ``t % spe`` (of
     ``batch`` examples; the last one of an epoch shorter when ``batch`` does not divide n, as Keras) of
     the permutation of epoch ``t // spe``, for the restarts ``rows``. The compiled kernel
-    (``_train_jit.run_steps``) indexes the same way."""
+    (``_train_jit.run_steps``) indexes the same way. With ``merge`` (a BatchNorm network whose last batch
+    would hold one example: ``TrainScenario.merge_last_batch``) the last slice of an epoch runs to its end,
+    ``batch + 1`` examples."""
     pos = (t % spe) * batch
-    return perms[rows, t // spe - epoch0, pos:pos + batch]
+    end = perms.shape[-1] if merge and t % spe == spe - 1 else pos + batch
+    return perms[rows, t // spe - epoch0, pos:end]
 
 
 def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
@@ -690,21 +1145,23 @@ def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
     Full batch: every update takes all n examples, 0 .. n - 1. Mini-batches: one permutation of the n
     examples per epoch from the restart's batch stream (the third of ``SeedSequence(ts.seed + restart)
     .spawn(3)``), cut into ceil(n / batch) consecutive slices of ``batch`` examples, the last one shorter
-    when ``batch`` does not divide n (as Keras ``fit`` with ``shuffle=True``). Computed by the engines'
+    when ``batch`` does not divide n (as Keras ``fit`` with ``shuffle=True``), except that a BatchNorm
+    network merges a last slice of one example into the one before it (``TrainScenario.merge_last_batch``:
+    this is where that batch order is made, for the engine and for a replay). Computed by the engines'
     own code (``_BatchOrder``, ``_step_examples``), so a replay in another framework that iterates over
     this (:func:`initlab.teaching.codegen.pytorch_training_snippet`) takes exactly initlab's steps.
     """
     restart = check_restart(ts, restart)
-    n, batch = ts.n_train, ts.batch
+    n, batch, merge = ts.n_train, ts.batch, ts.merge_last_batch
     if ts.full_batch:
         for _ in range(ts.steps):
             yield np.arange(n, dtype=np.int64)
         return
-    order, spe, t = _BatchOrder([ts.seed + restart], n, batch), -(-n // batch), 0
+    order, spe, t = _BatchOrder([ts.seed + restart], n, batch, merge), _steps_per_epoch(n, batch, merge), 0
     while t < ts.steps:
         perms, epoch0, t_end = order.window(t, ts.steps)
         for step in range(t, t_end):
-            yield _step_examples(perms, 0, epoch0, step, spe, batch).copy()
+            yield _step_examples(perms, 0, epoch0, step, spe, batch, merge).copy()
         t = t_end
 
 
@@ -740,23 +1197,26 @@ class _Trainer:
         self.scenarios = list(scenarios)
         ts = self.ts = scenarios[0]
         self.act = activations.get(ts.activation)
-        self.engine = _resolve_engine(engine, self.act)
+        self.engine = _resolve_engine(engine, self.act, ts.plain_mlp)
         self.data = make_data(ts)
         R = ts.restarts
         self.seeds = ts.seed + np.arange(R, dtype=np.int64)
-        self.theta = np.stack([_pack(initial_params(s, r)) for s in scenarios for r in range(R)])
+        self.theta = np.stack([initial_theta(s, r) for s in scenarios for r in range(R)])
         G, P = self.theta.shape
         dt = self.theta.dtype
+        self.state = initial_state(ts, G)  # BatchNorm running statistics, (G, 0) without BatchNorm
         self.m1 = np.zeros((G, P), dt)
         self.m2 = np.zeros((G, P), dt)
         self.perm_row = np.tile(np.arange(R, dtype=np.int64), len(scenarios))
-        self.batches = None if ts.full_batch else _BatchOrder(self.seeds.tolist(), ts.n_train, ts.batch)
+        self.batches = (None if ts.full_batch else
+                        _BatchOrder(self.seeds.tolist(), ts.n_train, ts.batch, ts.merge_last_batch))
         self.rec = record_steps(ts.steps, records)
-        T, L = len(self.rec), len(ts.sizes) - 1
+        T, L = len(self.rec), len(ts.layer_shapes)
         self.out = {k: np.full((G, T), np.nan) for k in ("loss", "cost", "train_acc", "test_loss", "test_acc")}
         self.grad_norm = np.full((G, T, L), np.nan)
         self.distinct = np.full((G, T, L - 1), np.nan)
         self.snap = np.zeros((G, T, P), dt)
+        self.state_snap = np.zeros((G, T, self.state.shape[1]), dt)
         self.k = 0  # records made
         if self.engine == "numba":
             self.jit = _jit_module()
@@ -776,13 +1236,14 @@ class _Trainer:
 
     def _record(self) -> None:
         with np.errstate(all="ignore"):
-            m = _measure(self.theta, self.data, self.ts, self.act)
+            m = _measure(self.theta, self.data, self.ts, self.act, self.state)
         k = self.k
         for name in self.out:
             self.out[name][:, k] = getattr(m, name)
         self.grad_norm[:, k] = m.grad_norm
         self.distinct[:, k] = m.distinct
         self.snap[:, k] = self.theta
+        self.state_snap[:, k] = self.state
         self.k += 1
 
     def advance(self) -> None:
@@ -803,7 +1264,7 @@ class _Trainer:
             else:
                 with np.errstate(all="ignore"):
                     _numpy_steps(self.theta, self.m1, self.m2, t, t_end - t, self.data.X_train, self.data.y_train,
-                                 perms, self.perm_row, epoch0, ts, self.act)
+                                 perms, self.perm_row, epoch0, ts, self.act, self.state)
             t = t_end
         self._record()
 
@@ -819,7 +1280,8 @@ class _Trainer:
                 train_acc=_readonly(self.out["train_acc"][g, :k]),
                 test_loss=_readonly(self.out["test_loss"][g, :k]), test_acc=_readonly(self.out["test_acc"][g, :k]),
                 grad_norm=_readonly(self.grad_norm[g, :k]), distinct=_readonly(self.distinct[g, :k]),
-                theta=_readonly(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds))
+                theta=_readonly(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds,
+                norm_state=_readonly(self.state_snap[g, :k])))
         return out
 
 

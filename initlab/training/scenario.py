@@ -23,11 +23,11 @@ from typing import Any
 
 from initlab.training import datasets
 from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, BudgetError, InitParams, repair_init
-from initlab.schema import FieldSpec, Notice, Section, dataclass_of, over_limit
+from initlab.schema import FieldSpec, Notice, Section, dataclass_of, format_value, over_limit
 
 __all__ = [
     "TRAIN", "TRAIN_FIELDS", "TRAIN_FIELD_BY_NAME", "TrainScenario", "check_train_budget", "estimate_train_bytes",
-    "estimate_train_macs", "irrelevant", "max_steps_within_budget", "recorded_count", "repair",
+    "estimate_train_macs", "irrelevant", "max_steps_within_budget", "recorded_count", "repair", "repair_architecture",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -124,6 +124,28 @@ TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
     _reuse("dtype"),
     _reuse("lsuv", help="LSUV (Mishkin & Matas 2016): start from orthogonal weights and rescale each layer, on the "
                         "training inputs, until its pre-activations have variance 1 (replaces the initializer)."),
+    # The architecture: the signal engine's settings under the same names (initlab.signal.blocks has the
+    # formulas); the defaults are the plain network every result above was computed with.
+    _reuse("block", help="plain: every hidden layer is Linear -> (Norm) -> f. residual: the first hidden layer "
+                         "(the stem, 2 inputs -> width) is such a plain layer, every further hidden layer a "
+                         "residual block h_l = h_(l-1) + alpha B(h_(l-1)) (He et al. 2016); all hidden widths "
+                         "must then be equal."),
+    _reuse("norm", help="batch: each unit normalised over the mini-batch in training and with running estimates "
+                        "when evaluated, as PyTorch's BatchNorm1d (momentum 0.1, unbiased running variance; "
+                        "Ioffe & Szegedy 2015). layer: each example over the units (Ba et al. 2016). gamma and "
+                        "beta are learned, starting at 1 and 0."),
+    _reuse("norm_position"),
+    _reuse("branch_layers"),
+    _reuse("residual_rule", help="fixed: alpha = residual_scale (1: the plain ResNet; 0: ReZero and SkipInit, with "
+                                 "learned alpha). inv_sqrt_depth: alpha = 1/sqrt(blocks). fixup (two layers per "
+                                 "branch, Zhang et al. 2019): alpha = 1, the branch's last layer zero, its first "
+                                 "scaled by blocks^(-1/2)."),
+    _reuse("residual_scale"),
+    FieldSpec("residual_learned", "bool", False, "Learn alpha",
+              "alpha is a trained parameter, one per block, starting at the rule's value (ReZero, Bachlechner et "
+              "al. 2020, and SkipInit, De & Smith 2020: start at 0 and learn); otherwise it stays fixed.",
+              group="architecture"),
+    _reuse("norm_eps"),
 ))
 
 TRAIN_FIELD_BY_NAME: dict[str, FieldSpec] = {f.name: f for f in TRAIN_FIELDS}
@@ -156,6 +178,87 @@ class TrainScenario(InitParams):
         """Layer sizes from input to output: ``(2, *hidden, 1)``."""
         return (2, *self.hidden, 1)
 
+    @property
+    def residual(self) -> bool:
+        """Residual blocks after the stem (``block="residual"``), not plain layers."""
+        return self.block == "residual"
+
+    @property
+    def layers_per_block(self) -> int:
+        """Weight layers per block: ``branch_layers`` in a residual network, 1 in a plain one."""
+        return self.branch_layers if self.residual else 1
+
+    @property
+    def plain_mlp(self) -> bool:
+        """The network every result before residual blocks was computed with: plain layers, no norm.
+        (The compiled kernel trains only these; :func:`initlab.training.engine.train` says so.)"""
+        return not self.residual and self.norm == "none"
+
+    @property
+    def blocks(self) -> int:
+        """Residual blocks: every hidden layer after the stem (0 in a plain network)."""
+        return len(self.hidden) - 1 if self.residual else 0
+
+    @property
+    def alpha_learned(self) -> bool:
+        """alpha is a trained parameter (one per block) rather than a constant."""
+        return self.residual and self.residual_learned and self.blocks > 0
+
+    @property
+    def layer_shapes(self) -> tuple[tuple[int, int], ...]:
+        """(fan_in, fan_out) of every weight layer in order: the first hidden layer (the stem), then one per
+        plain hidden layer or ``branch_layers`` (width, width) per residual block, then the head (-> 1)."""
+        h = self.hidden
+        if not self.residual:
+            return tuple(zip(self.sizes[:-1], self.sizes[1:]))
+        return ((2, h[0]), *[(h[0], h[0])] * (self.blocks * self.branch_layers), (h[-1], 1))
+
+    @property
+    def norm_widths(self) -> tuple[int, ...]:
+        """Units of every norm in order (empty without normalization): plain networks one after every
+        hidden layer's linear part; residual ones one after the stem's, then per block one before every
+        branch layer (``pre``) or one on the block's sum (``post``)."""
+        if self.norm == "none":
+            return ()
+        if not self.residual:
+            return tuple(self.hidden)
+        per_block = self.branch_layers if self.norm_position == "pre" else 1
+        return (self.hidden[0],) * (1 + self.blocks * per_block)
+
+    def alpha(self) -> float:
+        """The branch scale alpha at initialization: ``residual_scale`` (rule ``fixed``), 1/sqrt(blocks)
+        (``inv_sqrt_depth``) or 1 (``fixup``, whose scaling is in the weights), as
+        :meth:`initlab.signal.scenario.Scenario.alpha` with the blocks as its depth."""
+        if self.residual_rule == "inv_sqrt_depth":
+            return 1.0 / float(max(self.blocks, 1)) ** 0.5
+        return 1.0 if self.residual_rule == "fixup" else float(self.residual_scale)
+
+    @property
+    def merge_last_batch(self) -> bool:
+        """A last mini-batch of one example is merged into the one before it: BatchNorm over one example
+        outputs 0 (and its unbiased variance divides by 0), so with ``norm="batch"`` and ``n_train %
+        batch == 1`` every epoch has ``n_train // batch`` updates, the last of ``batch + 1`` examples (PyTorch's
+        replay does the same). Other networks keep Keras' short last batch."""
+        return self.norm == "batch" and not self.full_batch and self.n_train % self.batch == 1
+
+    def architecture_problems(self) -> dict[str, str]:
+        """Requests that cannot be built, by field, with the reason (empty when there is none)."""
+        out: dict[str, str] = {}
+        if self.residual and len(self.hidden) < 2:
+            out["block"] = "a residual network needs at least 2 hidden layers (the stem, then the blocks)"
+        elif self.residual and len(set(self.hidden)) > 1:
+            out["hidden"] = "residual blocks add their input to their output, so every hidden layer needs the same width"
+        if self.norm == "layer" and min(self.hidden) == 1:
+            out["norm"] = "a LayerNorm over 1 unit always outputs 0 (each example minus its own mean)"
+        if self.norm == "batch" and self.batch == 1:
+            out["norm"] = "a BatchNorm over a batch of 1 always outputs 0 (each unit minus its batch mean)"
+        if self.residual and self.residual_rule == "fixup" and self.branch_layers != 2:
+            out["branch_layers"] = "Fixup is defined for branches of two layers (the last one starts at zero)"
+        if self.lsuv and not self.plain_mlp:
+            out["lsuv"] = ("LSUV rescales plain layers one after the other; it is not defined for residual or "
+                           "normalised networks")
+        return out
+
 
 def recorded_count(steps: int, records: int = DEFAULT_RECORDS) -> int:
     """How many steps a training of ``steps`` updates records: step 0 and ``min(records, steps)`` more,
@@ -165,14 +268,14 @@ def recorded_count(steps: int, records: int = DEFAULT_RECORDS) -> int:
 
 
 def _weights(ts: TrainScenario) -> int:
-    """Multiply-adds of one example's forward pass: sum of fan_in x fan_out over the layers."""
-    sizes = ts.sizes
-    return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    """Multiply-adds of one example's forward pass: sum of fan_in x fan_out over the weight layers."""
+    return sum(a * b for a, b in ts.layer_shapes)
 
 
 def _parameters(ts: TrainScenario) -> int:
-    sizes = ts.sizes
-    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    """Trained parameters: kernels and biases, gamma and beta of every norm, alpha of every block if learned."""
+    return (sum(a * b + b for a, b in ts.layer_shapes) + 2 * sum(ts.norm_widths)
+            + (ts.blocks if ts.alpha_learned else 0))
 
 
 def estimate_train_macs(ts: TrainScenario) -> float:
@@ -194,6 +297,13 @@ def estimate_train_bytes(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> i
     item = 4 if ts.dtype == "float32" else 8
     params = _parameters(ts)
     act = max(ts.n_train, ts.n_test) * (sum(ts.hidden) + 3) * 6
+    if not ts.plain_mlp:
+        # Per weight layer and norm the backward pass keeps a few more (n, width) arrays (what the norm,
+        # the activation and the branch saw), the overflow-safe norm a few temporaries; and the BatchNorm
+        # running statistics are snapshotted with the parameters.
+        units = sum(fo for _, fo in ts.layer_shapes) + sum(ts.norm_widths)
+        act = max(ts.n_train, ts.n_test) * (units + 3) * 12
+        params += 2 * sum(ts.norm_widths) if ts.norm == "batch" else 0
     layers = len(ts.hidden) + 1
     # Recorded statistics per record: loss, cost, 2 accuracies, test loss, a gradient norm per layer and
     # the distinct units per hidden layer, float64.
@@ -271,7 +381,44 @@ def irrelevant(ts: TrainScenario) -> dict[str, str]:
         out.update({k: f"{ts.init} has no such parameter" for k in INIT_PARAM_NAMES if k not in accepted})
     if ts.optimizer != "momentum":
         out["momentum"] = f"{ts.optimizer} has no momentum"
+    if not ts.residual:
+        out.update({k: "a plain network has no residual branch" for k in
+                    ("norm_position", "branch_layers", "residual_rule", "residual_scale", "residual_learned")})
+    elif ts.residual_rule != "fixed":
+        out["residual_scale"] = f"the rule {ts.residual_rule} sets alpha"
+    if ts.norm == "none":
+        out["norm_eps"] = "there is no normalization"
     return out
+
+
+ARCHITECTURE_FIELDS: tuple[str, ...] = tuple(f.name for f in TRAIN_FIELDS if f.group == "architecture")
+
+
+def _fallback(ts: TrainScenario, name: str) -> tuple[Any, str]:
+    """What an impossible architecture falls back to, by the field that names the problem, in words."""
+    if name == "hidden":
+        return (ts.hidden[0],) * len(ts.hidden), f"{len(ts.hidden)} hidden layers of {ts.hidden[0]} (the stem's width)"
+    return {"block": ("plain", "plain layers"), "norm": ("none", "no normalization"),
+            "branch_layers": (2, "2 layers per branch"),
+            "lsuv": (False, "the initializer's own weights, without LSUV")}[name]
+
+
+def repair_architecture(ts: TrainScenario) -> tuple[TrainScenario, list[Notice]]:
+    """A network that can be built (:meth:`TrainScenario.architecture_problems`), with a notice per change,
+    as :func:`initlab.signal.scenario.repair_architecture`; fields that mean nothing for the network go back
+    to their defaults (one network, one form: the page and its link compare equal)."""
+    notices = []
+    for _ in range(len(ARCHITECTURE_FIELDS) + 2):  # a fix can only remove problems; each field is fixed once
+        problems = ts.architecture_problems()
+        if not problems:
+            break
+        name, why = next(iter(problems.items()))
+        value, words = _fallback(ts, name)
+        notices.append(Notice(f"tr_{name}", f"{name}={format_value(TRAIN_FIELD_BY_NAME[name], getattr(ts, name))} "
+                                            f"cannot be built here: {why}. Using {words}."))
+        ts = ts.replace(**{name: value})
+    unused = {k: TRAIN_FIELD_BY_NAME[k].default for k in irrelevant(ts) if k in ARCHITECTURE_FIELDS}
+    return ts.replace(**unused), notices
 
 
 def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str] | None = None
@@ -280,6 +427,8 @@ def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str]
     and the budget (fewer restarts when memory binds, then fewer steps when computation does)."""
     base = base or TrainScenario()
     ts, notices = repair_init(ts, base, TrainScenario(), "tr_init")
+    ts, more = repair_architecture(ts)
+    notices += more
     try:
         check_train_budget(ts)
     except BudgetError as exc:

@@ -1,0 +1,289 @@
+"""Training residual and normalised networks: the schema's new fields and their repairs, gradients of the
+whole loss against finite differences for every architecture, BatchNorm's running statistics against
+PyTorch's update rule computed directly, the merged last mini-batch, and snapshots that reproduce the
+network as it was at every record."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from initlab.training import engine as training
+from initlab.training.scenario import TRAIN, TrainScenario, irrelevant, repair
+from initlab.weights import activations
+
+EPS64 = np.finfo(np.float64).eps
+
+# Every architecture the engine builds (besides the plain MLP): plain layers with a norm, and residual
+# blocks of one or two layers with the norm before the branch (pre) or on the sum (post), without a norm,
+# with a fixed or a learned alpha.
+ARCHS = [
+    dict(norm="batch"), dict(norm="layer"),
+    *[dict(block="residual", norm=n, norm_position=p, branch_layers=m)
+      for n, p, m in itertools.product(("none", "batch", "layer"), ("pre", "post"), (1, 2))],
+    dict(block="residual", norm="batch", branch_layers=2, residual_learned=True, residual_scale=0.5),
+    dict(block="residual", norm="none", norm_position="post", residual_learned=True, residual_scale=0.5),
+    dict(block="residual", norm="layer", branch_layers=2, residual_rule="inv_sqrt_depth", residual_learned=True),
+]
+
+
+def _name(arch: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in arch.items())
+
+
+# ---------------------------------------------------------------------------------------------------
+# The schema
+# ---------------------------------------------------------------------------------------------------
+
+def test_the_default_network_is_the_plain_mlp_with_the_plain_layout():
+    ts = TrainScenario()
+    assert ts.plain_mlp and not ts.residual and ts.blocks == 0 and ts.norm_widths == ()
+    assert ts.layer_shapes == tuple(zip(ts.sizes[:-1], ts.sizes[1:]))
+    assert training._layout(ts).P == training._offsets(ts.sizes)[2]
+    assert np.array_equal(training.initial_theta(ts, 0), training._pack(training.initial_params(ts, 0)))
+
+
+def test_architecture_fields_reuse_the_signal_specs_and_get_training_keys():
+    for name in ("block", "norm", "norm_position", "branch_layers", "residual_rule", "residual_scale", "norm_eps"):
+        assert TRAIN.field(name).key == f"tr_{name}"
+    assert TRAIN.field("residual_learned").key == "tr_residual_learned"
+
+
+def test_impossible_networks_are_repaired_with_a_notice():
+    ts, notices = repair(TrainScenario(block="residual", hidden=(8, 6, 8), steps=100))
+    assert ts.hidden == (8, 8, 8) and [n.key for n in notices] == ["tr_hidden"]
+    ts, notices = repair(TrainScenario(block="residual", hidden=(8,), steps=100))
+    assert ts.block == "plain" and [n.key for n in notices] == ["tr_block"]
+    ts, notices = repair(TrainScenario(norm="batch", batch_size=1, steps=100))
+    assert ts.norm == "none" and [n.key for n in notices] == ["tr_norm"]
+    ts, notices = repair(TrainScenario(norm="layer", hidden=(4, 1), steps=100))
+    assert ts.norm == "none" and [n.key for n in notices] == ["tr_norm"]
+    ts, notices = repair(TrainScenario(block="residual", hidden=(4, 4), residual_rule="fixup", steps=100))
+    assert ts.branch_layers == 2 and [n.key for n in notices] == ["tr_branch_layers"]
+    ts, notices = repair(TrainScenario(norm="batch", lsuv=True, steps=100))
+    assert not ts.lsuv and [n.key for n in notices] == ["tr_lsuv"]
+    with pytest.raises(ValueError, match="same width"):
+        TrainScenario(block="residual", hidden=(8, 6)).validate()
+
+
+def test_irrelevant_architecture_fields_go_back_to_their_defaults():
+    assert {"norm_position", "branch_layers", "residual_rule", "residual_scale", "residual_learned",
+            "norm_eps"} <= set(irrelevant(TrainScenario()))
+    ts, notices = repair(TrainScenario(norm_position="post", residual_learned=True, norm_eps=1e-5, steps=100))
+    assert ts == TrainScenario(steps=100) and notices == []
+    res = TrainScenario(block="residual", hidden=(4, 4), residual_rule="inv_sqrt_depth", steps=100)
+    assert "residual_scale" in irrelevant(res) and "norm_eps" in irrelevant(res)
+
+
+def test_a_link_carries_the_architecture():
+    ts = TrainScenario(block="residual", hidden=(6, 6, 6), norm="batch", residual_learned=True, residual_scale=0.0,
+                       norm_eps=1e-5, steps=100)
+    raw = TRAIN.encode(ts, TrainScenario())
+    assert {"tr_block", "tr_norm", "tr_residual_learned", "tr_residual_scale", "tr_norm_eps"} <= set(raw)
+    back, notices, _ = TRAIN.decode(raw, TrainScenario())
+    assert (back, notices) == (ts, [])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Gradients of the whole loss
+# ---------------------------------------------------------------------------------------------------
+
+def _perturbed(ts: TrainScenario, runs: int, rng: np.random.Generator) -> np.ndarray:
+    """The initial parameters of ``runs`` restarts, every one moved by N(0, 0.3): gamma != 1, beta != 0 and
+    alpha != its start, so that every path of the network (and every parameter's gradient) is exercised."""
+    theta = np.stack([training.initial_theta(ts, r) for r in range(runs)])
+    return theta + rng.normal(0.0, 0.3, size=theta.shape)
+
+
+@pytest.mark.parametrize("minibatch", [False, True])
+@pytest.mark.parametrize("arch", ARCHS, ids=_name)
+def test_gradients_of_the_whole_loss_match_finite_differences(arch, minibatch):
+    """dL/dtheta of the engine's backward pass (training mode: batch statistics) against central
+    differences of its forward pass, every parameter of two runs, in float64. tanh: smooth, so the
+    differences converge (a ReLU kink inside the step would not).
+
+    Error of a central difference with step h: truncation h^2 / 6 |L'''| plus rounding ~ eps |L| / h; with
+    h = eps^(1/3) ~ 6e-6 both are ~ eps^(2/3) ~ 4e-11 times the size of the loss and its third derivative
+    (O(1) to O(100) here: a few layers of O(1) weights), hence an absolute tolerance of 1e-7 plus 1e-6
+    relative."""
+    ts = TrainScenario(dtype="float64", hidden=(3, 3, 3), activation="tanh", init="glorot_normal",
+                       nonlinearity=None, bias="random_normal", bias_value=0.3, **arch)
+    assert not ts.architecture_problems()
+    rng = np.random.default_rng(7)
+    runs, n = 2, 9
+    theta = _perturbed(ts, runs, rng)
+    X = rng.normal(size=(n, 2))
+    y = rng.integers(0, 2, size=n).astype(np.float64)
+    if minibatch:  # each run its own examples, as a mini-batch step: inputs (runs, 2, n)
+        idx = np.stack([rng.permutation(n)[:6] for _ in range(runs)])
+        xT, yb = training._features_major(X[idx]), y[idx][:, None, :]
+    else:
+        xT, yb = training._features_major(X), y[None, None, :]
+    lay = training._layout(ts)
+    act = activations.get(ts.activation)
+
+    def loss(th):
+        p = training._Pass(ts, training._net(th, lay), act, xT)
+        s = p.logits[:, 0, :]
+        return training._SOFTPLUS(s * (1 - 2 * yb[:, 0, :])).mean(axis=-1).sum()  # summed over the runs
+
+    p = training._Pass(ts, training._net(theta, lay), act, xT)
+    grad = np.full_like(theta, np.nan)  # every entry must be written
+    p.backward(training._output_grad(p.logits, yb), training._net(grad, lay))
+    h = EPS64 ** (1 / 3)
+    fd = np.empty_like(theta)
+    for r in range(runs):
+        for j in range(lay.P):
+            up, down = theta.copy(), theta.copy()
+            up[r, j] += h
+            down[r, j] -= h
+            fd[r, j] = (loss(up) - loss(down)) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-7)
+
+
+def test_a_fixed_alpha_is_not_a_parameter_and_a_learned_one_is():
+    fixed = TrainScenario(block="residual", hidden=(4, 4, 4), residual_scale=0.0)
+    learned = fixed.replace(residual_learned=True)
+    assert training._layout(learned).P == training._layout(fixed).P + 2
+    assert np.array_equal(training.initial_theta(learned, 0)[-2:], [0.0, 0.0])  # ReZero: alpha starts at 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# BatchNorm: running statistics, the merged last batch
+# ---------------------------------------------------------------------------------------------------
+
+def _reference_bn_stats(ts: TrainScenario, theta: np.ndarray, x: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per norm of a plain BatchNorm network: the batch mean and unbiased variance over the examples ``x``
+    (m, 2), written out directly (Ioffe & Szegedy 2015, Alg. 1; PyTorch BatchNorm1d in training mode)."""
+    lay = training._layout(ts)
+    net = training._net(theta, lay)
+    act = activations.get(ts.activation)
+    h, out = x, []
+    for l in range(len(ts.hidden)):
+        z = h @ net.Ws[l] + net.bs[l]
+        mean, var = z.mean(axis=0), z.var(axis=0)
+        out.append((mean, z.var(axis=0, ddof=1)))
+        h = act.fn((z - mean) / np.sqrt(var + ts.norm_eps) * net.gammas[l] + net.betas[l])
+    return out
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_batchnorm_running_statistics_follow_pytorchs_rule(optimizer):
+    """running = (1 - 0.1) running + 0.1 batch statistic (unbiased variance), from mean 0 and variance 1,
+    once per update with the parameters before it: recomputed step by step from the recorded snapshots
+    and the batch order. n = 33, batch 8: the last batch of every epoch is merged (9 examples)."""
+    ts = TrainScenario(dtype="float64", hidden=(5, 4), norm="batch", n_train=33, n_test=20, batch_size=8,
+                       steps=12, restarts=2, optimizer=optimizer, lr=0.05, norm_eps=1e-5)
+    assert ts.merge_last_batch
+    res = training.train(ts, records=ts.steps)
+    assert np.array_equal(res.recorded_steps, np.arange(ts.steps + 1))
+    X = res.data.X_train
+    for r in range(ts.restarts):
+        running = [(np.zeros(w), np.ones(w)) for w in ts.norm_widths]
+        for t, idx in enumerate(training.batches(ts, r)):
+            got = res.norms(r, t)
+            for (m, v), d in zip(running, got):
+                # Same formula, sums in another order: a few ulp of the values per step.
+                np.testing.assert_allclose(d["running_mean"], m, rtol=1e-12, atol=1e-14)
+                np.testing.assert_allclose(d["running_var"], v, rtol=1e-12, atol=1e-14)
+            stats = _reference_bn_stats(ts, res.theta[r, t], X[idx])
+            running = [(0.9 * m + 0.1 * bm, 0.9 * v + 0.1 * bv) for (m, v), (bm, bv) in zip(running, stats)]
+        for (m, v), d in zip(running, res.norms(r, ts.steps)):
+            np.testing.assert_allclose(d["running_mean"], m, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(d["running_var"], v, rtol=1e-12, atol=1e-14)
+
+
+def test_a_last_batch_of_one_example_is_merged_only_with_batchnorm():
+    plain = TrainScenario(n_train=33, batch_size=8, steps=10, restarts=1)
+    sizes = [len(i) for i in training.batches(plain, 0)]
+    assert sizes == [8, 8, 8, 8, 1, 8, 8, 8, 8, 1]  # Keras' short last batch, as before
+    bn = plain.replace(norm="batch")
+    order = list(training.batches(bn, 0))
+    assert [len(i) for i in order] == [8, 8, 8, 9, 8, 8, 8, 9, 8, 8]
+    for e in range(2):  # every epoch is still one permutation of the training set
+        assert sorted(np.concatenate(order[4 * e:4 * e + 4]).tolist()) == list(range(33))
+    assert not plain.replace(norm="batch", batch_size=10).merge_last_batch  # 33 % 10 == 3: nothing to merge
+    assert not plain.replace(norm="layer").merge_last_batch
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training: records, snapshots, engines
+# ---------------------------------------------------------------------------------------------------
+
+RESIDUAL_BN = dict(block="residual", hidden=(6, 6, 6), norm="batch", branch_layers=2, residual_learned=True,
+                   residual_scale=0.0, n_train=60, n_test=40, batch_size=16, steps=40, restarts=3,
+                   optimizer="adam", lr=0.02, dataset="moons")
+
+
+def test_snapshots_reproduce_the_evaluated_network_at_every_record():
+    """The decision function at a recorded step (parameters and running statistics of then) gives back the
+    recorded losses and accuracies, which were measured on the evaluated network (running statistics)."""
+    ts = TrainScenario(dtype="float64", **RESIDUAL_BN)
+    res = training.train(ts, records=4)
+    d = res.data
+    for r, k in itertools.product(range(ts.restarts), range(len(res.recorded_steps))):
+        step = int(res.recorded_steps[k])
+        s_train = res.decision_function(d.X_train, r, step)
+        s_test = res.decision_function(d.X_test, r, step)
+        loss, acc = training._loss_acc(s_train[None], d.y_train)
+        test_loss, test_acc = training._loss_acc(s_test[None], d.y_test)
+        assert (acc[0], test_acc[0]) == (res.train_acc[r, k], res.test_acc[r, k])
+        np.testing.assert_allclose([loss[0], test_loss[0]], [res.loss[r, k], res.test_loss[r, k]], rtol=1e-14)
+    # Step 0: the initial parameters and the initial running statistics (mean 0, variance 1).
+    net0 = res.norms(0, 0)
+    assert all(np.array_equal(n["running_mean"], np.zeros(6)) and np.array_equal(n["running_var"], np.ones(6))
+               for n in net0)
+    assert np.array_equal(res.theta[0, 0], training.initial_theta(ts, 0))
+    assert not np.array_equal(res.norm_state[:, -1], res.norm_state[:, 0])  # they moved
+    assert res.alpha.shape == (3, len(res.recorded_steps), 2) and np.all(res.alpha[:, 0] == 0)
+    assert np.all(res.alpha[:, -1] != 0)  # ReZero's alpha is trained away from 0
+
+
+def test_a_restart_is_the_first_restart_of_the_next_seed():
+    """Restarts run batched but independently: restart 2 is restart 0 of seed + 2, bit for bit (the
+    overflow-safe norm decides slice by slice, never for all runs at once)."""
+    ts = TrainScenario(**RESIDUAL_BN)
+    a = training.train(ts, records=2)
+    b = training.train(ts.replace(seed=2, restarts=1), records=2)
+    assert np.array_equal(a.theta[2], b.theta[0]) and np.array_equal(a.norm_state[2], b.norm_state[0])
+    assert np.array_equal(a.loss[2], b.loss[0])
+
+
+@pytest.mark.parametrize("arch", ARCHS, ids=_name)
+def test_every_architecture_trains_and_records(arch):
+    ts = TrainScenario(hidden=(4, 4, 4), steps=30, restarts=2, batch_size=20, n_train=50, n_test=30, lr=0.05,
+                       **arch)
+    res = training.train(ts, records=3)
+    L = len(ts.layer_shapes)
+    assert res.engine == "numpy" and res.grad_norm.shape == (2, 4, L) and res.distinct.shape == (2, 4, L - 1)
+    assert np.isfinite(res.loss).all() and np.isfinite(res.grad_norm).all() and (res.grad_norm[:, 0] > 0).any()
+    assert len(res.params(0, 30)) == L and len(res.norms(0, 30)) == len(ts.norm_widths)
+    assert res.weight_norm.shape == (2, 4, L)
+    assert res.layers.shape[0] == 2 * 4 * L and len(res.runs) == 2
+
+
+def test_the_compiled_engine_refuses_what_it_cannot_train():
+    ts = TrainScenario(norm="layer", steps=5, restarts=1)
+    with pytest.raises(ValueError, match="plain networks without normalization"):
+        training.train(ts, engine="numba")
+
+
+def test_zero_init_in_residual_branches_is_broken_by_the_identity_path():
+    """Zeros in every branch and the stem random: the identity path gives every branch unit its own
+    gradient, so the branch layers' units come apart (a plain network keeps them equal)."""
+    ts = TrainScenario(block="residual", hidden=(5, 5), steps=50, restarts=1, dtype="float64", lr=0.1)
+    init = training.initial_theta(ts, 0)
+    lay = training._layout(ts)
+    zero = training._net(init[None].copy(), lay)
+    assert zero.Ws[1].any()  # the branch starts random; zero it below through a custom start
+    trainer = training._Trainer([ts], 2, "numpy")
+    net = training._net(trainer.theta, lay)
+    net.Ws[1][...] = 0
+    net.bs[1][...] = 0
+    trainer.snap[:, 0] = trainer.theta
+    trainer.k = 0
+    trainer._record()
+    assert trainer.distinct[0, 0, 1] == 1  # every branch unit alike at the start
+    while not trainer.done:
+        trainer.advance()
+    assert trainer.distinct[0, -1, 1] == 5
