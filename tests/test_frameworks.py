@@ -509,6 +509,52 @@ def test_pytorch_training_snippet_replays_every_recorded_loss(optimizer: str, ba
     assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[restart, -1], abs=5e-4)
 
 
+BLOCK_RUNS = {  # residual and normalised training networks (initlab.training.engine), 3 hidden layers of 6
+    "rezero_pre_batchnorm": dict(block="residual", norm="batch", branch_layers=2, residual_learned=True,
+                                 residual_scale=0.0),
+    "post_batchnorm": dict(block="residual", norm="batch", norm_position="post", branch_layers=2),
+    "plain_batchnorm": dict(norm="batch"),
+    "pre_layernorm_learned": dict(block="residual", norm="layer", residual_rule="inv_sqrt_depth", residual_learned=True),
+    "post_no_norm": dict(block="residual", norm_position="post", branch_layers=2),
+}
+
+
+@pytest.mark.parametrize("batch_size", [0, 32, 23])  # full batch; a short last batch of 12; 300 = 13 x 23 + 1
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("arch", sorted(BLOCK_RUNS))
+def test_pytorch_training_snippet_replays_residual_and_normalised_runs(arch: str, optimizer: str,
+                                                                      batch_size: int) -> None:
+    """The snippet replays residual and normalised networks too: PyTorch's own BatchNorm1d (momentum 0.1,
+    unbiased running variance, batch statistics in training, running ones in model.eval(), which initlab
+    records) and LayerNorm, learned gamma, beta and alpha, the merged last batch of one (batch 23 with a
+    BatchNorm), biases before a BatchNorm fixed in both (their gradient is exactly 0).
+
+    Tolerance as the plain replay's (float64: a few eps per step, adding up at most linearly over 200
+    steps, ~1e-13), so 1e-12. The learning rates keep the descent stable (at lr 0.1 with momentum 0.9 a
+    LayerNorm run jumps, and a jump amplifies rounding differences without bound: measured 0.3 relative)."""
+    from initlab.training.scenario import TrainScenario
+    from initlab.training.engine import train
+
+    lr = {"sgd": 0.03, "momentum": 0.01, "adam": 0.005}[optimizer]
+    ts = TrainScenario(steps=200, restarts=3, dtype="float64", optimizer=optimizer, batch_size=batch_size, lr=lr,
+                       hidden=(6, 6, 6), bias="torch_linear", norm_eps=1e-5, **BLOCK_RUNS[arch])
+    assert ts.merge_last_batch == (batch_size == 23 and ts.norm == "batch")
+    restart = 2
+    code = codegen.pytorch_training_snippet(ts, restart)
+    ns: dict = {"__name__": "__snippet__"}
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "<pytorch training snippet>", "exec"), ns)
+    res = train(ts)
+    want = res.loss[restart]
+    assert sorted(ns["losses"]) == res.recorded_steps.tolist()
+    got = np.array([ns["losses"][int(step)] for step in res.recorded_steps])
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert want[-1] < want[0] - 0.05  # it learns: the curve compared is not flat
+    printed = out.getvalue().split("final training loss ")[1].split(",")
+    assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[restart, -1], abs=5e-4)
+
+
 @pytest.mark.parametrize("name", ["zeros", "normal_10", "he"])
 def test_pytorch_training_snippet_replays_the_course_preset(name: str) -> None:
     """The course notebook's preset (legacy weight draws, unscaled scikit-learn circles, 15 records) is

@@ -425,16 +425,7 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "data = make_data(ts)",
         f"X = torch.tensor(data.X_train, dtype={dtype}); y = torch.tensor(data.y_train, dtype={dtype})",
         f"Xt = torch.tensor(data.X_test, dtype={dtype}); yt = torch.tensor(data.y_test, dtype={dtype})",
-        "layers = []",
-        "for i, (W, b) in enumerate(initial_params(ts, restart)):",
-        f"    lin = nn.Linear(*W.shape, dtype={dtype})",
-        "    with torch.no_grad():",
-        f"        lin.weight.copy_(torch.tensor(W.T, dtype={dtype}))  # Keras (in, out) -> torch (out, in)",
-        f"        lin.bias.copy_(torch.tensor(b, dtype={dtype}))",
-        "    layers.append(lin)",
-        f"    if i < {len(ts.hidden)}:",
-        f"        layers.append({activations.get(ts.activation).torch})",
-        "model = nn.Sequential(*layers)  # logits; the sigmoid is in the loss",
+        *(_torch_plain_model(ts, dtype) if ts.plain_mlp else _torch_block_model(ts, dtype)),
         "loss_fn = nn.BCEWithLogitsLoss()  # mean binary cross-entropy, computed stably from the logits",
     ]
     if opt is not None:
@@ -442,7 +433,7 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         zero, update = "    opt.zero_grad()", ["    opt.step()"]
     else:
         # Keras 3's Adam, as initlab runs it: torch.optim.Adam adds epsilon after the bias correction.
-        lines += ["params = list(model.parameters())",
+        lines += ["params = [p for p in model.parameters() if p.requires_grad]",
                   "m = [torch.zeros_like(p) for p in params]; v = [torch.zeros_like(p) for p in params]",
                   f"lr, b1, b2, eps = {_num(ts.lr)}, {ADAM_BETA1}, {ADAM_BETA2}, {ADAM_EPSILON}"]
         zero = "    model.zero_grad()"
@@ -451,11 +442,20 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
                   "        for p, mp, vp in zip(params, m, v):",
                   "            mp += (p.grad - mp) * (1 - b1); vp += (p.grad * p.grad - vp) * (1 - b2)",
                   "            p -= mp * alpha / (vp.sqrt() + eps)"]
+    if ts.plain_mlp:
+        loss_lines = ["def train_loss():",
+                      "    with torch.no_grad():",
+                      "        return loss_fn(model(X)[:, 0], y).item()"]
+    else:  # initlab records the evaluated network: BatchNorm with its running statistics
+        loss_lines = ["def train_loss():",
+                      "    model.eval()  # BatchNorm: running statistics, as initlab's records",
+                      "    with torch.no_grad():",
+                      "        loss = loss_fn(model(X)[:, 0], y).item()",
+                      "    model.train()",
+                      "    return loss"]
     lines += [
         "",
-        "def train_loss():",
-        "    with torch.no_grad():",
-        "        return loss_fn(model(X)[:, 0], y).item()",
+        *loss_lines,
         "",
         "",
         "recorded = set(record_steps(ts.steps, ts.records).tolist())  # the steps of initlab's loss curve",
@@ -468,11 +468,106 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "    loss_fn(model(X[idx])[:, 0], y[idx]).backward()",
         *update,
         "losses[ts.steps] = train_loss()  # after the last update, as initlab's last record",
+        *([] if ts.plain_mlp else ["model.eval()"]),
         "with torch.no_grad():",
         "    acc = ((model(Xt)[:, 0] > 0) == (yt == 1)).to(torch.float64).mean().item()",
         "print(f'final training loss {losses[ts.steps]:.6g}, test accuracy {acc:.3f}')",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _torch_plain_model(ts: TrainScenario, dtype: str) -> list[str]:
+    """The training snippet's plain MLP: ``nn.Sequential`` of Linear and activation layers."""
+    return [
+        "layers = []",
+        "for i, (W, b) in enumerate(initial_params(ts, restart)):",
+        f"    lin = nn.Linear(*W.shape, dtype={dtype})",
+        "    with torch.no_grad():",
+        f"        lin.weight.copy_(torch.tensor(W.T, dtype={dtype}))  # Keras (in, out) -> torch (out, in)",
+        f"        lin.bias.copy_(torch.tensor(b, dtype={dtype}))",
+        "    layers.append(lin)",
+        f"    if i < {len(ts.hidden)}:",
+        f"        layers.append({activations.get(ts.activation).torch})",
+        "model = nn.Sequential(*layers)  # logits; the sigmoid is in the loss",
+    ]
+
+
+def _torch_block_model(ts: TrainScenario, dtype: str) -> list[str]:
+    """The training snippet's residual or normalised network (:mod:`initlab.training.engine`'s formulas):
+    the Linear layers from ``initial_params`` (stem, branch layers block by block, head), PyTorch's own
+    norms (``BatchNorm1d`` with momentum 0.1: what initlab's running statistics follow; ``LayerNorm``),
+    gamma and beta from 1 and 0, and alpha a ``nn.Parameter`` per block when it is learned."""
+    eps = _num(ts.norm_eps)
+    norm = {"batch": f"nn.BatchNorm1d(w, eps={eps}, momentum=0.1, dtype={dtype})",
+            "layer": f"nn.LayerNorm(w, eps={eps}, dtype={dtype})"}.get(ts.norm)
+    m, B = ts.layers_per_block, ts.blocks
+    alpha = "self.alpha[{k}]" if ts.alpha_learned else repr(ts.alpha())
+    lines = [
+        "",
+        "",
+        "class Net(nn.Module):",
+        f'    """{_train_formula(ts)}"""',
+        "",
+        "    def __init__(self):",
+        "        super().__init__()",
+        "        self.lins = nn.ModuleList()",
+        "        for W, b in initial_params(ts, restart):  # the stem, the branch layers block by block, the head",
+        f"            lin = nn.Linear(*W.shape, dtype={dtype})",
+        "            with torch.no_grad():",
+        f"                lin.weight.copy_(torch.tensor(W.T, dtype={dtype}))  # Keras (in, out) -> torch (out, in)",
+        f"                lin.bias.copy_(torch.tensor(b, dtype={dtype}))",
+        "            self.lins.append(lin)",
+        f"        self.f = {activations.get(ts.activation).torch}",
+    ]
+    if ts.cancelled_biases:
+        lines += [f"        for i in {list(ts.cancelled_biases)}:  # biases just before a BatchNorm: their gradient "
+                  "is exactly 0,",
+                  "            self.lins[i].bias.requires_grad_(False)  # as initlab's (not Adam-amplified "
+                  "rounding noise)"]
+    if norm is not None:
+        lines.append(f"        self.norms = nn.ModuleList([{norm} for w in ts.norm_widths])  # gamma 1, beta 0")
+    if ts.alpha_learned:
+        lines.append(f"        self.alpha = nn.Parameter(torch.full(({B},), {ts.alpha()!r}, dtype={dtype}))"
+                     "  # learned, one per block")
+    lines += ["", "    def forward(self, h):", "        lins = iter(self.lins)"]
+    if norm is not None:
+        lines.append("        norms = iter(self.norms)")
+    nrm = (lambda x: f"next(norms)({x})") if norm is not None else (lambda x: x)
+    if not ts.residual:
+        lines += [f"        for _ in range({len(ts.hidden)}):",
+                  f"            h = self.f({nrm('next(lins)(h)')})"]
+    else:
+        lines.append(f"        h = self.f({nrm('next(lins)(h)')})  # the stem, a plain layer")
+        lines.append(f"        for k in range({B}):")
+        a = alpha.format(k="k")
+        if ts.norm_position == "pre":
+            lines.append("            x = h")
+            lines += [f"            x = next(lins)(self.f({nrm('x')}))"] * m
+            lines.append(f"            h = h + {a} * x")
+        else:
+            lines.append("            x = self.f(next(lins)(h))")
+            if m == 2:
+                lines.append("            x = next(lins)(x)")
+            lines.append(f"            h = {nrm(f'h + {a} * x')}")
+    lines += ["        return next(lins)(h)  # the head: one logit", "", "",
+              "model = Net()  # logits; the sigmoid is in the loss"]
+    return lines
+
+
+def _train_formula(ts: TrainScenario) -> str:
+    """One line saying what the training network computes."""
+    n = {"none": "", "batch": "BatchNorm", "layer": "LayerNorm"}[ts.norm]
+    if not ts.residual:
+        return f"{len(ts.hidden)} x (Linear -> {n} -> f), then the head Linear(., 1)."
+    a = "learned alpha_k" if ts.alpha_learned else f"alpha = {ts.alpha():g}"
+    one = ts.layers_per_block == 1
+    if ts.norm_position == "pre":
+        branch = "f(N(x)) W + b" if one else "f(N(f(N(x)) W1 + b1)) W2 + b2"
+    else:
+        branch = "f(x W + b)" if one else "f(x W1 + b1) W2 + b2"
+    outer = ("h + alpha B(h)" if ts.norm_position == "pre" or not n else "N(h + alpha B(h))")
+    return (f"Stem Linear(2, w) -> {n or 'no norm'} -> f, then {ts.blocks} residual blocks h <- {outer}, "
+            f"B(x) = {branch} (N = {n or 'identity'}, {a}), then the head Linear(w, 1).")
 
 
 # ------------------------------------------------------------------------------------------------

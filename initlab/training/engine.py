@@ -726,6 +726,8 @@ class _Pass:
                 da = self._linear_back(c["l"] + 1, c["a"], dx, g) if self.ts.layers_per_block == 2 else dx
                 dz = da * act.deriv(c["z"])
                 gh = ds + self._linear_back(c["l"], c["h"], dz, g)
+        for l in self.ts.cancelled_biases:  # exactly 0 in exact arithmetic (TrainScenario.cancelled_biases)
+            g.bs[l][...] = 0
 
     def _alpha_back(self, c: dict[str, Any], gout: np.ndarray, g: _Net) -> None:
         """dL/dalpha_k = sum over units and examples of dL/dh_k * B(h_(k-1)) (learned alpha only)."""

@@ -234,6 +234,24 @@ class TrainScenario(InitParams):
         return 1.0 if self.residual_rule == "fixup" else float(self.residual_scale)
 
     @property
+    def cancelled_biases(self) -> tuple[int, ...]:
+        """Weight layers whose bias only shifts every unit by a constant just before a BatchNorm: the stem's
+        and every plain layer's; in two-layer branches the first layer's of a pre-norm block (the second
+        norm takes its output) and the last layer's of a post-norm block (added to the sum the norm takes). A BatchNorm subtracts each unit's batch mean, so in training the loss does not
+        depend on these biases and their gradient is exactly 0 (Ioffe & Szegedy 2015, sec. 3.2). The
+        engine makes it 0 rather than the rounding noise a computed sum leaves, which Adam would divide by
+        its epsilon and turn into real steps (lr noise / eps); the bias still shifts the evaluated network
+        (running statistics), so it stays a parameter, fixed at its initial value."""
+        if self.norm != "batch":
+            return ()
+        if not self.residual:
+            return tuple(range(len(self.hidden)))
+        if self.branch_layers == 2:
+            last = 1 if self.norm_position == "post" else 0
+            return (0, *(1 + 2 * k + last for k in range(self.blocks)))
+        return (0,)
+
+    @property
     def merge_last_batch(self) -> bool:
         """A last mini-batch of one example is merged into the one before it: BatchNorm over one example
         outputs 0 (and its unbiased variance divides by 0), so with ``norm="batch"`` and ``n_train %
