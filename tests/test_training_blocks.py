@@ -262,6 +262,17 @@ def test_every_architecture_trains_and_records(arch):
     assert res.layers.shape[0] == 2 * 4 * L and len(res.runs) == 2
 
 
+def test_the_setup_line_says_what_the_network_is():
+    from initlab.training.summaries import setup_line
+
+    ts = TrainScenario(block="residual", hidden=(6, 6, 6), norm="batch", branch_layers=2, residual_learned=True,
+                       residual_scale=0.0)
+    assert ("hidden layers 6, 6, 6 (stem + 2 residual blocks, pre-norm BatchNorm, 2 layers per branch, alpha "
+            "learned from 0), relu") in setup_line(ts)
+    assert "hidden layers 10, 5 (LayerNorm after each), relu" in setup_line(TrainScenario(norm="layer"))
+    assert "hidden layers 10, 5, relu" in setup_line(TrainScenario())
+
+
 def test_the_compiled_engine_refuses_what_it_cannot_train():
     ts = TrainScenario(norm="layer", steps=5, restarts=1)
     with pytest.raises(ValueError, match="plain networks without normalization"):

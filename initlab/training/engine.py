@@ -46,7 +46,9 @@ snapshotted at every record (``TrainResult.norm_state``). The recorded losses an
 ``grad_norm`` is the gradient of a full-batch training step (batch statistics over the whole training
 set, without moving the running estimates): the gradient an optimizer is given, where an evaluation-mode
 gradient is one no optimizer computes. A last mini-batch of one example is merged into the one before
-it (:func:`batches`). The numpy engine trains these networks; ``engine="auto"`` takes it for them until
+it (:func:`batches`). A bias just before a BatchNorm only shifts each unit by a constant the norm
+subtracts, so its gradient is exactly 0 and is set so (``TrainScenario.cancelled_biases``: computed, it
+would be rounding noise, which Adam divides by its epsilon into real steps). The numpy engine trains these networks; ``engine="auto"`` takes it for them until
 the compiled kernel learns them, and ``engine="numba"`` refuses them.
 
 Randomness (all explicit, no global state):

@@ -8,6 +8,11 @@ the two scenarios share (``init`` and its Keras-named parameters ``mean``, ``std
 :data:`initlab.signal.scenario.FIELDS`, so the two cannot disagree about them; where a default differs
 (``init``, ``nonlinearity``, ``activation``), the change is written below, once.
 
+The architecture settings (``block``, ``norm``, ``norm_position``, ``branch_layers``, ``residual_rule``,
+``residual_scale``, ``norm_eps``) are the signal engine's too; ``residual_learned`` is training's own (alpha
+trained per block: ReZero, SkipInit). Their defaults are the plain MLP, and :func:`repair_architecture`
+turns a network that cannot be built into one that can, with a notice.
+
 The defaults are the classic three-way comparison of initializers (the zeros / N(0,1) x 10 / He
 experiment of Ng et al.'s *Improving Deep Neural Networks* course): ``circles`` with 300 training and
 100 test points and noise 0.05, hidden layers (10, 5) with ReLU, one sigmoid output, full-batch

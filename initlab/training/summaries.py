@@ -81,13 +81,29 @@ def train_facts(results: Mapping[str, TrainResult]) -> dict[str, SimpleNamespace
     return out
 
 
+def _architecture(ts: TrainScenario) -> str:
+    """`` (stem + 2 residual blocks, pre-norm BatchNorm, 2 layers per branch, alpha learned from 0)``: what
+    the network is besides its widths; empty for the plain MLP (its line stays as it was)."""
+    if ts.plain_mlp:
+        return ""
+    norm = {"none": "no norm", "batch": "BatchNorm", "layer": "LayerNorm"}[ts.norm]
+    if not ts.residual:
+        return f" ({norm} after each)"
+    rule = {"fixed": fmt(ts.alpha()), "inv_sqrt_depth": "1/sqrt(blocks)", "fixup": "1 (Fixup)"}[ts.residual_rule]
+    alpha = f"alpha learned from {rule}" if ts.alpha_learned else f"alpha {rule}"
+    per = f"{ts.branch_layers} layer{'s' if ts.branch_layers > 1 else ''} per branch"
+    where = f"{ts.norm_position}-norm {norm}" if ts.norm != "none" else f"{ts.norm_position} branches, no norm"
+    blocks = f"{ts.blocks} residual block{'s' if ts.blocks > 1 else ''}"
+    return f" (stem + {blocks}, {where}, {per}, {alpha})"
+
+
 def setup_line(ts: TrainScenario) -> str:
     """The whole training setup in one line (the page's controls live in a closed expander)."""
     batch = "full batch" if ts.full_batch else f"batches of {ts.batch}"
     opt = {"sgd": "plain gradient descent", "momentum": f"momentum {fmt(ts.momentum)}", "adam": "Adam"}[ts.optimizer]
     seeds = f"seed {ts.seed}" if ts.restarts == 1 else f"seeds {ts.seed} to {ts.seed + ts.restarts - 1}"
     return (f"{ts.dataset}: {ts.n_train} training and {ts.n_test} test points, noise {fmt(ts.noise)}, "
-            f"{ts.inputs} inputs · hidden layers {', '.join(map(str, ts.hidden))}, {ts.activation}, "
+            f"{ts.inputs} inputs · hidden layers {', '.join(map(str, ts.hidden))}{_architecture(ts)}, {ts.activation}, "
             f"{ts.bias} biases · {opt}, learning rate {fmt(ts.lr)}, {ts.steps} steps, {batch} · "
             f"{ts.restarts} restarts ({seeds}), {ts.dtype}")
 
