@@ -98,15 +98,28 @@ def _perturbed(ts: TrainScenario, runs: int, rng: np.random.Generator) -> np.nda
 @pytest.mark.parametrize("minibatch", [False, True])
 @pytest.mark.parametrize("arch", ARCHS, ids=_name)
 def test_gradients_of_the_whole_loss_match_finite_differences(arch, minibatch):
+    _check_gradients(arch, minibatch, "tanh")
+
+
+@pytest.mark.parametrize("act", activations.names())
+def test_gradients_match_finite_differences_for_every_activation(act):
+    """Every activation's derivative in the block engine (f' from the input of f, where the plain engine
+    may take it from the output), in the architecture with every kind of parameter. A kink (relu, ...)
+    inside a step of 6e-6 would break a difference; at these random points none is that close."""
+    _check_gradients(dict(block="residual", norm="batch", branch_layers=2, residual_learned=True,
+                          residual_scale=0.5), True, act)
+
+
+def _check_gradients(arch: dict, minibatch: bool, act_name: str) -> None:
     """dL/dtheta of the engine's backward pass (training mode: batch statistics) against central
-    differences of its forward pass, every parameter of two runs, in float64. tanh: smooth, so the
-    differences converge (a ReLU kink inside the step would not).
+    differences of its forward pass, every parameter of two runs, in float64. Every architecture with tanh:
+    smooth, so the differences converge (a ReLU kink inside the step would not).
 
     Error of a central difference with step h: truncation h^2 / 6 |L'''| plus rounding ~ eps |L| / h; with
     h = eps^(1/3) ~ 6e-6 both are ~ eps^(2/3) ~ 4e-11 times the size of the loss and its third derivative
     (O(1) to O(100) here: a few layers of O(1) weights), hence an absolute tolerance of 1e-7 plus 1e-6
     relative."""
-    ts = TrainScenario(dtype="float64", hidden=(3, 3, 3), activation="tanh", init="glorot_normal",
+    ts = TrainScenario(dtype="float64", hidden=(3, 3, 3), activation=act_name, init="glorot_normal",
                        nonlinearity=None, bias="random_normal", bias_value=0.3, **arch)
     assert not ts.architecture_problems()
     rng = np.random.default_rng(7)
@@ -298,3 +311,18 @@ def test_zero_init_in_residual_branches_is_broken_by_the_identity_path():
     while not trainer.done:
         trainer.advance()
     assert trainer.distinct[0, -1, 1] == 5
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("arch", [dict(norm="batch"), dict(block="residual", norm="batch", norm_position="post",
+                                                                  branch_layers=2),
+                                  dict(block="residual", norm="layer", residual_learned=True)], ids=_name)
+def test_a_blown_up_run_is_recorded_not_raised(arch):
+    """N(0, 100^2) weights and lr 5 with momentum: the runs overflow (float32), and the record says so
+    (NaN or inf, diverged) without an exception or a numpy warning, as for plain networks."""
+    ts = TrainScenario(hidden=(6, 6, 6), steps=60, restarts=3, batch_size=32, lr=5.0, optimizer="momentum",
+                       **arch).with_init("random_normal", stddev=100.0)
+    res = training.train(ts, records=3)
+    assert res.loss.shape == (3, 4)
+    res.decision_function(res.data.X_test, 0, 60)
+    res.summary()
