@@ -426,3 +426,16 @@ def test_the_course_preset_shows_the_notebooks_numbers_beside_initlabs():
     assert at.selectbox(key="train.cost").value == "naive"
     assert at.selectbox(key="train.weights_rng").value == "legacy"
     assert at.selectbox(key="train.inputs").value == "unscaled" and at.number_input(key="train.records").value == 15
+
+
+def test_the_architecture_settings_are_in_the_form_and_only_those_that_mean_something() -> None:
+    at = _settings(open_clean({"tab": "training", "tr_cmp": "he", "tr_block": "residual", "tr_hidden": "8,8,8",
+                               "tr_steps": "50", "tr_restarts": "2"}))
+    assert not at.exception
+    keys = {w.key for w in (*at.selectbox, *at.number_input, *at.checkbox)}
+    assert {"train.block", "train.norm", "train.norm_position", "train.branch_layers", "train.residual_rule",
+            "train.residual_scale", "train.residual_learned"} <= keys
+    assert "train.norm_eps" not in keys  # no norm: nothing to add epsilon to
+    plain = _settings(open_clean({"tab": "training", "tr_cmp": "he", "tr_steps": "50", "tr_restarts": "2"}))
+    keys = {w.key for w in (*plain.selectbox, *plain.number_input, *plain.checkbox)}
+    assert "train.block" in keys and "train.residual_scale" not in keys

@@ -22,7 +22,7 @@ from initlab.plots import training as plots_training
 from initlab.signal.scenario import BIASES_WITHOUT_VALUE, Scenario
 from initlab.training import summaries as train_summaries
 from initlab.training.engine import TrainResult
-from initlab.training.scenario import TRAIN, TrainScenario
+from initlab.training.scenario import TRAIN, TrainScenario, irrelevant
 from initlab.weights import initializers
 
 
@@ -32,7 +32,10 @@ TRAIN_GROUPS = (("Data", ("dataset", "n_train", "n_test", "noise", "data_seed", 
                 ("Training", ("optimizer", "lr", "momentum", "steps", "batch_size", "restarts", "seed", "dtype")),
                 # What replaying a notebook needs (the course preset sets all three): its weight stream and
                 # layout, the steps it prints at and its cost formula.
-                ("Recording and replay", ("records", "weights_rng", "cost")))
+                ("Recording and replay", ("records", "weights_rng", "cost")),
+                # Residual blocks and norms (hidden layers 2..k become blocks; the stem stays a plain layer).
+                ("Architecture", ("block", "norm", "norm_position", "branch_layers", "residual_rule",
+                                  "residual_scale", "residual_learned", "norm_eps")))
 
 
 def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
@@ -50,9 +53,12 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
         return top
     with box, st.form("train_form", border=False, enter_to_submit=False):
         cols = st.columns(len(TRAIN_GROUPS))
+        unused = irrelevant(ts)
         for col, (title, names) in zip(cols, TRAIN_GROUPS):
             col.markdown(f"**{title}**")
             for name in names:
+                if title == "Architecture" and name in unused:  # e.g. a plain network's alpha
+                    continue
                 if name == "momentum" and ts.optimizer != "momentum":
                     continue
                 if name == "bias_value" and ts.bias in BIASES_WITHOUT_VALUE:
