@@ -488,11 +488,21 @@ def test_pytorch_training_snippet_replays_every_recorded_loss(optimizer: str, ba
     batch, bias or update is off by 1e-3 or more after a few steps.
     """
     from initlab.training.scenario import TrainScenario
-    from initlab.training.engine import train
 
     ts = TrainScenario(steps=400, restarts=3, dtype=dtype, optimizer=optimizer, batch_size=batch_size,
                        lr=0.01 if optimizer == "adam" else 0.1, bias="torch_linear")
     restart = 2
+    res, want, printed = _replay(ts, restart, rtol=1e-12 if dtype == "float64" else 1e-5)
+    assert float(printed[0]) == pytest.approx(want[-1], rel=5e-6)  # 6 significant digits
+    assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[restart, -1], abs=5e-4)
+
+
+def _replay(ts, restart: int, rtol: float):  # type: ignore[no-untyped-def]
+    """Run the PyTorch training snippet of ``ts``'s restart and initlab's training; assert every recorded loss
+    agrees within ``rtol`` and that the run learns. Returns (initlab's result, its losses, the snippet's
+    printed "final training loss ..." fields)."""
+    from initlab.training.engine import train
+
     code = codegen.pytorch_training_snippet(ts, restart)
     ns: dict = {"__name__": "__snippet__"}
     out = io.StringIO()
@@ -502,11 +512,9 @@ def test_pytorch_training_snippet_replays_every_recorded_loss(optimizer: str, ba
     want = res.loss[restart]
     assert sorted(ns["losses"]) == res.recorded_steps.tolist()
     got = np.array([ns["losses"][int(step)] for step in res.recorded_steps])
-    np.testing.assert_allclose(got, want, rtol=1e-12 if dtype == "float64" else 1e-5)
+    np.testing.assert_allclose(got, want, rtol=rtol)
     assert want[-1] < want[0] - 0.05  # it learns: the curve compared is not flat
-    printed = out.getvalue().split("final training loss ")[1].split(",")
-    assert float(printed[0]) == pytest.approx(want[-1], rel=5e-6)  # 6 significant digits
-    assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[restart, -1], abs=5e-4)
+    return res, want, out.getvalue().split("final training loss ")[1].split(",")
 
 
 BLOCK_RUNS = {  # residual and normalised training networks (initlab.training.engine), 3 hidden layers of 6
@@ -533,25 +541,13 @@ def test_pytorch_training_snippet_replays_residual_and_normalised_runs(arch: str
     steps, ~1e-13), so 1e-12. The learning rates keep the descent stable (at lr 0.1 with momentum 0.9 a
     LayerNorm run jumps, and a jump amplifies rounding differences without bound: measured 0.3 relative)."""
     from initlab.training.scenario import TrainScenario
-    from initlab.training.engine import train
 
     lr = {"sgd": 0.03, "momentum": 0.01, "adam": 0.005}[optimizer]
     ts = TrainScenario(steps=200, restarts=3, dtype="float64", optimizer=optimizer, batch_size=batch_size, lr=lr,
                        hidden=(6, 6, 6), bias="torch_linear", norm_eps=1e-5, **BLOCK_RUNS[arch])
     assert ts.merge_last_batch == (batch_size == 23 and ts.norm == "batch")
     restart = 2
-    code = codegen.pytorch_training_snippet(ts, restart)
-    ns: dict = {"__name__": "__snippet__"}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(compile(code, "<pytorch training snippet>", "exec"), ns)
-    res = train(ts)
-    want = res.loss[restart]
-    assert sorted(ns["losses"]) == res.recorded_steps.tolist()
-    got = np.array([ns["losses"][int(step)] for step in res.recorded_steps])
-    np.testing.assert_allclose(got, want, rtol=1e-12)
-    assert want[-1] < want[0] - 0.05  # it learns: the curve compared is not flat
-    printed = out.getvalue().split("final training loss ")[1].split(",")
+    res, want, printed = _replay(ts, restart, rtol=1e-12)
     assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[restart, -1], abs=5e-4)
 
 
