@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from initlab.training import engine as training  # noqa: E402
 from initlab.training.scenario import TrainScenario  # noqa: E402
+from initlab.weights import activations  # noqa: E402
 
 INITS = {
     "zeros": {"init": "zeros"},
@@ -113,7 +114,7 @@ def main() -> None:
     args = ap.parse_args()
     steps = 3000 if args.quick else 15000
     scs = scenarios(steps, args.dtype)
-    engine = training._resolve_engine("auto")
+    engine = training._resolve_engine("auto", activations.get(scs[0].activation), scs[0].plain_mlp)
     print(f"threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, engine: {engine}, "
           f"numpy {np.__version__}" + (f", numba {__import__('numba').__version__}" if engine == "numba" else ""))
     print(f"3 initializers x 10 restarts x {steps} steps, {args.dtype}, circles 300 points, hidden (10, 5), relu")
