@@ -253,13 +253,18 @@ JS_TEXT_PROBLEMS = """() => {
   return {charts: plots.length, problems: out};
 }"""
 
-# Per chart: [traces in its data that have values, trace layers drawn in its SVG (scatter/bar/histogram
-# groups, heatmap images, contours), its box (left, top, width, height)].
+# Per chart: [visible traces that have values, the names of those among them that plotly did not draw
+# (no scatter/bar/histogram group, heatmap image or contour bound to them), its box (left, top, width,
+# height)].
 JS_CHARTS = """() => [...document.querySelectorAll('.js-plotly-plot')].map(gd => {
   const r = gd.getBoundingClientRect();
   const size = v => v ? (v.length !== undefined ? v.length : (v.bdata || '').length) : 0;  // array or base64
-  const full = (gd.data || []).filter(t => ['x', 'y', 'z'].some(k => size(t[k]) > 0));
-  return [full.length, gd.querySelectorAll('g.trace, g.hm, g.contour').length, [r.left, r.top, r.width, r.height]];
+  const withData = (gd._fullData || []).filter(t => t.visible === true && ['x', 'y', 'z'].some(k => size(t[k]) > 0));
+  // Plotly binds each drawn trace group to its trace: a trace with data but no group was never drawn.
+  const drawn = new Set([...gd.querySelectorAll('g.trace, g.hm, g.contour')]
+      .map(g => g.__data__ && g.__data__[0] && g.__data__[0].trace ? g.__data__[0].trace.uid : null));
+  return [withData.length, withData.filter(t => !drawn.has(t.uid)).map(t => t.name || t.type),
+          [r.left, r.top, r.width, r.height]];
 })"""
 
 # Per st.table: how far it overflows its scroller, and where its first column's cells are relative to

@@ -24,9 +24,9 @@ def check(page, setting: str) -> list[str]:  # type: ignore[no-untyped-def]
     """What is wrong with the page as shown, in words (empty: nothing found)."""
     bad = []
     charts = page.evaluate(JS_CHARTS)
-    for k, (traces, drawn, box) in enumerate(charts):
-        if not 1 <= traces <= drawn:
-            bad.append(f"chart {k}: {traces} traces, {drawn} drawn")
+    for k, (traces, undrawn, box) in enumerate(charts):
+        if traces == 0 or undrawn:
+            bad.append(f"chart {k}: {traces} traces with data, not drawn: {undrawn}")
         if box[2] < (280 if setting == "phone" else 250):
             bad.append(f"chart {k}: {box[2]:.0f} px wide")
     bad += [f"chart {p['chart']}: {p['kind']} {p['a']!r}" + (f" / {p['b']!r}" if "b" in p else "")

@@ -533,7 +533,7 @@ BLOCK_RUNS = {  # residual and normalised training networks (initlab.training.en
 def test_pytorch_training_snippet_replays_residual_and_normalised_runs(arch: str, optimizer: str,
                                                                       batch_size: int) -> None:
     """The snippet replays residual and normalised networks too: PyTorch's own BatchNorm1d (momentum 0.1,
-    unbiased running variance, batch statistics in training, running ones in model.eval(), which initlab
+    unbiased running variance, batch statistics in training, running ones in evaluation mode (model.train(False)), which initlab
     records) and LayerNorm, learned gamma, beta and alpha, the merged last batch of one (batch 23 with a
     BatchNorm), biases before a BatchNorm fixed in both (their gradient is exactly 0).
 

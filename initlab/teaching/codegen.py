@@ -448,7 +448,7 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
                       "        return loss_fn(model(X)[:, 0], y).item()"]
     else:  # initlab records the evaluated network: BatchNorm with its running statistics
         loss_lines = ["def train_loss():",
-                      "    model.eval()  # BatchNorm: running statistics, as initlab's records",
+                      "    model.train(False)  # evaluation mode: BatchNorm uses its running statistics, as initlab's records",
                       "    with torch.no_grad():",
                       "        loss = loss_fn(model(X)[:, 0], y).item()",
                       "    model.train()",
@@ -468,7 +468,7 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "    loss_fn(model(X[idx])[:, 0], y[idx]).backward()",
         *update,
         "losses[ts.steps] = train_loss()  # after the last update, as initlab's last record",
-        *([] if ts.plain_mlp else ["model.eval()"]),
+        *([] if ts.plain_mlp else ["model.train(False)  # evaluation mode for the test accuracy"]),
         "with torch.no_grad():",
         "    acc = ((model(Xt)[:, 0] > 0) == (yt == 1)).to(torch.float64).mean().item()",
         "print(f'final training loss {losses[ts.steps]:.6g}, test accuracy {acc:.3f}')",

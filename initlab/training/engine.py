@@ -42,7 +42,7 @@ BatchNorm trains on each mini-batch's statistics (biased variance) and moves run
 PyTorch's ``BatchNorm1d`` (running = 0.9 running + 0.1 batch statistic, the unbiased variance
 var m / (m - 1), from mean 0 and variance 1), kept per run in ``state`` beside ``theta`` and
 snapshotted at every record (``TrainResult.norm_state``). The recorded losses and accuracies and
-:meth:`TrainResult.decision_function` are the evaluated network's (running estimates: ``model.eval()``);
+:meth:`TrainResult.decision_function` are the evaluated network's (running estimates: PyTorch's evaluation mode);
 ``grad_norm`` is the gradient of a full-batch training step (batch statistics over the whole training
 set, without moving the running estimates): the gradient an optimizer is given, where an evaluation-mode
 gradient is one no optimizer computes. A last mini-batch of one example is merged into the one before
@@ -777,7 +777,7 @@ def _block_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, state: np.nd
 def _block_measure(theta: np.ndarray, state: np.ndarray, data: TrainData, ts: TrainScenario,
                    act: activations.Activation) -> _Measure:
     """:func:`_measure` for residual and normalised networks. Losses and accuracies are the network as it
-    is evaluated (a BatchNorm with its running statistics, PyTorch's ``model.eval()``); the gradient norms
+    is evaluated (a BatchNorm with its running statistics, PyTorch's evaluation mode, ``model.train(False)``); the gradient norms
     are those of a full-batch training step (batch statistics over the whole training set, the gradient an
     optimizer would be given), without moving the running statistics."""
     lay = _layout(ts)
@@ -827,7 +827,7 @@ class TrainResult:
     alphas (:func:`initial_theta`; read them with :meth:`norms` and :attr:`alpha`), and ``norm_state``
     the BatchNorm running statistics at every record, so :meth:`decision_function` at a recorded step
     is the network as it was then. Their losses and accuracies are the evaluated network's (BatchNorm
-    with its running statistics, PyTorch's ``model.eval()``), ``grad_norm`` a full-batch training
+    with its running statistics, PyTorch's evaluation mode, ``model.train(False)``), ``grad_norm`` a full-batch training
     step's (batch statistics over the training set).
     """
 
