@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from initlab.schema import FieldSpec, Notice, Section
-from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, Scenario, repair
+from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, NORM_NAMES, Scenario, repair
 from initlab.theory import meanfield
 from initlab.training.scenario import TrainScenario, recorded_count
 
@@ -43,13 +43,14 @@ class CompareView:
 
 
 # The networks Compare's "architectures" sets side by side: (label, block, norm or None for the
-# scenario's own norm, LayerNorm when it has none; position).
+# scenario's own norm, LayerNorm when it has none; position). ``{norm}`` in a label is the norm's name.
 ARCHITECTURES: dict[str, tuple[str, str, str | None, str]] = {
     "plain": ("plain", "plain", "none", "pre"),
     "residual": ("residual", "residual", "none", "pre"),
-    "pre_norm": ("residual + pre-norm", "residual", None, "pre"),
-    "post_norm": ("residual + post-norm", "residual", None, "post"),
+    "pre_norm": ("residual + pre-{norm}", "residual", None, "pre"),
+    "post_norm": ("residual + post-{norm}", "residual", None, "post"),
 }
+
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ COMPARE = Section("compare", CompareView, (
               "residual blocks without a norm; residual with the norm before each branch (pre) or after each sum "
               "(post), the sidebar's norm or a LayerNorm when it has none.", lo=0, hi=4, group="view",
               key="cmp_archs", choices=tuple(ARCHITECTURES),
-              choice_labels=tuple((k, v[0]) for k, v in ARCHITECTURES.items())),
+              choice_labels=tuple((k, v[0].format(norm="norm")) for k, v in ARCHITECTURES.items())),
 ))
 RANGES = Section("ranges", RangesView, (
     FieldSpec("inits", "list", RangesView.inits, "Initializers", "Initializers whose ranges are drawn (1 to 6).",
@@ -261,10 +262,8 @@ def compare_variants(s: Scenario, view: CompareView) -> dict[str, Scenario]:
         for name in view.archs:
             label, block, norm, position = ARCHITECTURES[name]
             norm = norm or (s.norm if s.norm != "none" else "layer")
-            if norm != "none":
-                label = label.replace("norm", f"{'BatchNorm' if norm == 'batch' else 'LayerNorm'}")
             v = dataclasses.replace(s, block=block, norm=norm, norm_position=position, lsuv=False)
-            out[label] = repair(v)[0]
+            out[label.format(norm=NORM_NAMES[norm])] = repair(v)[0]
     return out
 
 

@@ -59,6 +59,7 @@ DTYPES = ("float32", "float64")
 # The network's blocks (see initlab.signal.blocks for the formulas).
 BLOCKS = ("plain", "residual")
 NORMS = ("none", "batch", "layer")
+NORM_NAMES = {"none": "no norm", "batch": "BatchNorm", "layer": "LayerNorm"}  # as the pages write them
 NORM_POSITIONS = ("pre", "post")
 # How the residual branch's scale alpha is set: the number residual_scale; 1/sqrt(depth) (GPT-2's
 # 1/sqrt(2 n_layer) with one branch per block); Fixup (Zhang et al. 2019: alpha 1, each branch's last

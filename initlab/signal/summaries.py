@@ -14,11 +14,11 @@ import numpy as np
 from initlab.numerics.format import fmt, pct
 from initlab.signal import verdict
 from initlab.signal.network import Result
+from initlab.signal.scenario import NORM_NAMES
 
 __all__ = ["architecture_line", "architecture_note", "compare_rows", "gradient_line", "mean_field_note", "summary_line"]
 
 
-_NORM_WORDS = {"batch": "BatchNorm", "layer": "LayerNorm"}
 
 
 def architecture_line(s: Any) -> str:
@@ -26,7 +26,7 @@ def architecture_line(s: Any) -> str:
     and what the combination implies (a BatchNorm right after a bias cancels it). Empty for the plain MLP."""
     if s.plain_mlp:
         return ""
-    norm = _NORM_WORDS.get(s.norm, "")
+    norm = NORM_NAMES[s.norm] if s.norm != "none" else ""
     eps = f" (ε = {fmt(s.norm_eps)})" if norm else ""
     if not s.residual:
         text = f"Every layer: `h = f(N(h W + b))`, N a {norm}{eps} with γ = 1, β = 0."
