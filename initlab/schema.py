@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -153,8 +154,9 @@ def format_value(field: FieldSpec, value: Any) -> str:
         return "1" if value else "0"
     if field.kind == "list":
         return ",".join(value)
-    if field.kind == "widths":
-        return ",".join(str(v) for v in value)
+    if field.kind == "widths":  # a run of 3 or more equal items as "16x20" (what the parser reads back)
+        runs = [(v, len(list(g))) for v, g in itertools.groupby(value)]
+        return ",".join(f"{v}x{k}" if k >= 3 else ",".join([str(v)] * k) for v, k in runs)
     if field.kind == "float":
         v = float(value)
         return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
@@ -238,14 +240,18 @@ def parse_value(field: FieldSpec, raw: str) -> tuple[Any, str | None]:
 
 
 def _parse_widths(field: FieldSpec, text: str) -> tuple[tuple[int, ...], str | None]:
-    """``"10,5"`` -> ``(10, 5)``; items out of [lo, hi] are clamped and extra items dropped, with a reason."""
+    """``"10,5"`` -> ``(10, 5)``, ``"2,16x3"`` -> ``(2, 16, 16, 16)``; items out of [lo, hi] are clamped and
+    extra items dropped, with a reason."""
     items = [t.strip() for t in text.split(",")]
     # Whole numbers with an optional sign: "-3" is a whole number out of range (clamped and said so), not
     # an unreadable item. Digits only (no "1e3", "٣", "1_0"), and short, so no link makes int() work hard.
-    if not all(t.isascii() and re.fullmatch(r"[+-]?\d{1,12}", t) for t in items):
-        raise ValueError(f"{show(text)} is not a comma-separated list of whole numbers")
+    # "16x20" is 20 items of 16 (a deep network typed by hand); the count is short too, so no link
+    # builds a long list.
+    found = [re.fullmatch(r"([+-]?\d{1,12})(?:\s*[x×]\s*([1-9]\d{0,2}))?", t, re.ASCII) for t in items]
+    if not all(found):
+        raise ValueError(f"{show(text)} is not a comma-separated list of whole numbers (16x20: 20 times 16)")
     most = field.max_items or 1
-    values = [int(t) for t in items]
+    values = [int(m[1]) for m in found for _ in range(int(m[2]) if m[2] is not None else 1)]
     lo = int(field.lo) if field.lo is not None else None
     hi = int(field.hi) if field.hi is not None else None
     kept = tuple(min(max(v, lo if lo is not None else v), hi if hi is not None else v) for v in values[:most])

@@ -15,7 +15,7 @@ from initlab.training import kernel as _train_jit
 from initlab.weights import activations
 from initlab.training import engine as training
 from initlab.signal.scenario import BIASES, BudgetError
-from initlab.schema import check_value, parse_value
+from initlab.schema import check_value, format_value, parse_value
 from initlab.training.scenario import (
     MAX_TRAIN_MACS, TRAIN, TRAIN_FIELD_BY_NAME, TrainScenario, check_train_budget, estimate_train_macs,
     max_restarts_within_budget, max_steps_within_budget,
@@ -58,7 +58,7 @@ def test_init_fields_reuse_the_scenario_schema():
 
 
 @pytest.mark.parametrize("changes, name", [
-    ({"hidden": (0, 5)}, "hidden"), ({"hidden": (10,) * 5}, "hidden"), ({"hidden": [10, 5]}, "hidden"),
+    ({"hidden": (0, 5)}, "hidden"), ({"hidden": (10,) * 34}, "hidden"), ({"hidden": [10, 5]}, "hidden"),
     ({"hidden": (10.0,)}, "hidden"), ({"dataset": "rings"}, "dataset"), ({"lr": 0.0}, "lr"),
     ({"optimizer": "rmsprop"}, "optimizer"), ({"inputs": "raw"}, "inputs"), ({"restarts": 0}, "restarts"),
     ({"steps": 1.5}, "steps"), ({"stddev": -1.0}, "stddev"),
@@ -72,17 +72,24 @@ def test_validate_names_the_bad_field(changes, name):
 def test_widths_are_checked_parsed_and_clamped_like_other_fields():
     f = TRAIN_FIELD_BY_NAME["hidden"]
     assert parse_value(f, " 10, 5 ") == ((10, 5), None)
-    value, why = parse_value(f, "0,100,3,3,3")
-    assert value == (1, 64, 3, 3) and "at most 4 items" in why and "0, 100 clamped to [1, 64]" in why
+    value, why = parse_value(f, "0,100," + ",".join(["3"] * 32))
+    assert value == (1, 64, *[3] * 31) and "at most 33 items" in why and "0, 100 clamped to [1, 64]" in why
+    # A deep network typed by hand: "16x20" is 20 layers of 16, and links write runs of 3 or more that way.
+    assert parse_value(f, "2, 16 x 3,4") == ((2, 16, 16, 16, 4), None)
+    assert parse_value(f, "16×4") == ((16,) * 4, None)
+    value, why = parse_value(f, "16x999")
+    assert value == (16,) * 33 and why == "at most 33 items: kept the first 33: using 16x33"
+    assert format_value(f, (2, 16, 16, 16, 4, 4)) == "2,16x3,4,4" and format_value(f, (10, 5)) == "10,5"
     # Signed whole numbers are whole numbers out of range: clamped and named, not "not whole numbers".
     value, why = parse_value(f, "0,-3")
     assert value == (1, 1) and why == "0, -3 clamped to [1, 64]: using 1,1"
-    for bad in ("", "10,,x", "1e3", "--1", "5.0", "1" * 13):
+    for bad in ("", "10,,x", "1e3", "--1", "5.0", "1" * 13, "16x0", "16x", "x3", "16x1000", "16x-2", "١٦x2"):
         with pytest.raises(ValueError):
             parse_value(f, bad)
     check_value(f, (64, 1, 2, 3))
-    for bad in ((), (65,), (1, 2, 3, 4, 5), [10, 5], (True,)):
-        with pytest.raises(ValueError, match="hidden must be 1 to 4 whole numbers in"):
+    check_value(f, (16,) * 33)
+    for bad in ((), (65,), (1,) * 34, [10, 5], (True,)):
+        with pytest.raises(ValueError, match="hidden must be 1 to 33 whole numbers in"):
             check_value(f, bad)
 
 

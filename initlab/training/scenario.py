@@ -39,7 +39,8 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 TRAIN_INPUTS = ("standard", "unscaled")
 WEIGHT_RNGS = ("generator", "legacy")
 COSTS = ("stable", "naive")
-MAX_HIDDEN_LAYERS = 4
+# 1 stem + 32 residual blocks (issue 21: "up to 32 blocks"); plain networks may go as deep, for the comparison.
+MAX_HIDDEN_LAYERS = 33
 # Adam's constants are Keras 3's defaults (keras.optimizers.Adam): beta_1, beta_2, epsilon.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
 
@@ -86,8 +87,8 @@ TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
               "standard: each feature shifted and scaled to mean 0, std 1 on the training set (test points "
               "use the training statistics); unscaled: the raw coordinates.", choices=TRAIN_INPUTS, group=_D),
     FieldSpec("hidden", "widths", (10, 5), "Hidden layers",
-              f"Units per hidden layer, input side first (1 to {MAX_HIDDEN_LAYERS} layers); the output is one "
-              "sigmoid unit.", lo=1, hi=64, max_items=MAX_HIDDEN_LAYERS),
+              f"Units per hidden layer, input side first (1 to {MAX_HIDDEN_LAYERS} layers; 16x20 is 20 layers of "
+              "16); the output is one sigmoid unit.", lo=1, hi=64, max_items=MAX_HIDDEN_LAYERS),
     _reuse("activation", default="relu", help="Nonlinearity of every hidden layer (the output unit is a sigmoid)."),
     _reuse("init", default="torch_kaiming_normal",
            help="How every weight matrix (hidden and output) is drawn (Keras names; classic and PyTorch "
