@@ -21,7 +21,8 @@ from typing import Any
 from initlab.schema import FieldSpec, Notice, Section
 from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, NORM_NAMES, Scenario, repair
 from initlab.theory import meanfield
-from initlab.training.scenario import TrainScenario, recorded_count
+from initlab.numerics.format import fmt
+from initlab.training.scenario import TrainScenario, recorded_count, repair_architecture
 
 
 @dataclass(frozen=True)
@@ -95,22 +96,76 @@ TRAIN_INITS: dict[str, tuple[str, dict[str, object], str]] = {
 
 @dataclass(frozen=True)
 class TrainView:
-    """Training page: the initializers compared (2 to 4), the run and recorded step the decision
-    boundaries show (``frame`` counts the recorded steps; -1 is the last), what the per-layer chart
-    draws (``norms``: the weights' gradient, the weights, or their ratio), and which group of charts is
-    open (``show``)."""
+    """Training page: what is compared (``by``: initializers, or architectures with the form's initializer)
+    and which ones (2 to 4), the run and recorded step the decision boundaries show (``frame`` counts the
+    recorded steps; -1 is the last), what the per-layer chart draws (``norms``: the weights' gradient, the
+    weights, or their ratio), and which group of charts is open (``show``)."""
 
     compare: tuple[str, ...] = ("zeros", "normal_10", "he")
     run: int = 0
     frame: int = -1
     norms: str = "grad"
     show: str = "curves"
+    by: str = "init"
+    archs: tuple[str, ...] = ("plain", "residual", "residual_norm")
+
+    @property
+    def entries(self) -> tuple[str, ...]:
+        """The comparison's entries: initializer names (``by="init"``) or architecture names."""
+        return self.archs if self.by == "architecture" else self.compare
+
+
+# The networks a Training comparison by architecture sets side by side, by a short stable name: (label,
+# changes to the form's scenario). None for ``norm``: the form's norm, BatchNorm when it has none; ``{norm}``
+# and ``{position}`` in a label are filled in. "form" is the form's own network, unchanged.
+TRAIN_ARCHITECTURES: dict[str, tuple[str, dict[str, object]]] = {
+    "plain": ("plain", {"block": "plain", "norm": "none"}),
+    "plain_norm": ("plain + {norm}", {"block": "plain", "norm": None}),
+    "residual": ("residual (α = 1)", {"block": "residual", "norm": "none", "residual_rule": "fixed",
+                                      "residual_scale": 1.0, "residual_learned": False}),
+    "residual_norm": ("residual + {position}-{norm}", {"block": "residual", "norm": None, "residual_rule": "fixed",
+                                                      "residual_scale": 1.0, "residual_learned": False}),
+    "rezero": ("ReZero (α from 0, learned)", {"block": "residual", "norm": "none", "residual_rule": "fixed",
+                                             "residual_scale": 0.0, "residual_learned": True}),
+    "form": ("the form's network", {}),
+}
+
+
+def equal_widths(ts: TrainScenario, names: tuple[str, ...]) -> TrainScenario:
+    """``ts`` with every hidden layer as wide as the first when a residual network is among ``names`` (its
+    blocks add their input to their output): every network of the comparison then has the same widths."""
+    if len(set(ts.hidden)) > 1 and any(train_architecture(ts, n)[1].residual for n in names):
+        return ts.replace(hidden=(ts.hidden[0],) * len(ts.hidden))
+    return ts
+
+
+def train_architecture(ts: TrainScenario, name: str) -> tuple[str, TrainScenario]:
+    """(label, scenario) of the network ``name`` (:data:`TRAIN_ARCHITECTURES`) with ``ts``'s data, widths,
+    initializer and training; the form's own network is labelled by what it is."""
+    label, changes = TRAIN_ARCHITECTURES[name]
+    norm = ts.norm if ts.norm != "none" else "batch"
+    v = ts.replace(**{k: (norm if k == "norm" and x is None else x) for k, x in changes.items()})
+    v = repair_architecture(v)[0]
+    if name == "form":
+        return f"form: {network_label(v)}", v
+    return label.format(norm=NORM_NAMES[v.norm], position=v.norm_position), v
+
+
+def network_label(ts: TrainScenario) -> str:
+    """A short name of ``ts``'s network: "plain", "plain + BatchNorm", "residual + post-LayerNorm",
+    "residual (α learned from 0)", ..."""
+    if not ts.residual:
+        return "plain" + (f" + {NORM_NAMES[ts.norm]}" if ts.norm != "none" else "")
+    rule = {"fixed": fmt(ts.alpha()), "inv_sqrt_depth": "1/√blocks", "fixup": "1, Fixup"}[ts.residual_rule]
+    alpha = f"α learned from {rule}" if ts.alpha_learned else f"α = {rule}"
+    norm = f" + {ts.norm_position}-{NORM_NAMES[ts.norm]}" if ts.norm != "none" else ""
+    return f"residual{norm} ({alpha})"
 
 
 # The parts of the Training and Theory pages, each a tab of its own page (stable id -> label): only the
 # open one is drawn, so a link opens on the charts its lesson is about and the page loads what it shows.
 TRAINING_PARTS = {"curves": "Learning curves", "restarts": "Every restart", "boundaries": "Decision boundaries",
-                  "symmetry": "Symmetry", "layers": "Per layer"}
+                  "symmetry": "Symmetry", "layers": "Per layer", "blocks": "α, γ and β"}
 THEORY_PARTS = {"phase": "Order and chaos", "spectra": "Jacobian spectra", "lsuv": "LSUV"}
 
 
@@ -197,14 +252,31 @@ TRAINING = Section("training", TrainView, (
                              ("relative", "relative ‖∂L/∂W‖ / ‖W‖"))),
     FieldSpec("show", "choice", "curves", "Part", "Which part of the page is open.", group="view", key="tr_show",
               choices=tuple(TRAINING_PARTS), choice_labels=tuple(TRAINING_PARTS.items())),
+    FieldSpec("by", "choice", "init", "Compare",
+              "initializers: the form's network from each initializer. architectures: the form's initializer in "
+              "each network (every one with the same data, widths, training and restart seeds).",
+              choices=("init", "architecture"), group="view", key="tr_by", widget="radio",
+              choice_labels=(("init", "initializers"), ("architecture", "architectures"))),
+    FieldSpec("archs", "list", TrainView.archs, "Architectures to compare (2 to 4)",
+              "plain layers; plain layers with a norm; residual blocks (alpha = 1); residual blocks with a norm "
+              "(the form's norm and position, BatchNorm when it has none); ReZero (no norm, alpha learned from "
+              "0); or the form's own network. Branch layers and the norm's epsilon are the form's.",
+              lo=0, hi=4, group="view", key="tr_archs", choices=tuple(TRAIN_ARCHITECTURES),
+              choice_labels=tuple((k, v[0].format(norm="norm", position="pre/post"))
+                                  for k, v in TRAIN_ARCHITECTURES.items())),
 ), cross=repair_training_view)
 
 VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY, TRAINING)
 
 
-def train_comparison(ts: TrainScenario, names: tuple[str, ...]) -> tuple[tuple[str, TrainScenario], ...]:
+def train_comparison(ts: TrainScenario, names: tuple[str, ...], by: str = "init"
+                     ) -> tuple[tuple[str, TrainScenario], ...]:
     """The (label, scenario) pairs a Training comparison trains: ``ts`` with each named initializer
-    (:data:`TRAIN_INITS`; ``custom`` keeps ``ts``'s own), everything else equal."""
+    (:data:`TRAIN_INITS`; ``custom`` keeps ``ts``'s own), everything else equal; or, ``by="architecture"``,
+    ``ts`` as each named network (:data:`TRAIN_ARCHITECTURES`; ``form`` keeps ``ts``'s own), made buildable
+    (:func:`initlab.training.scenario.repair_architecture`: e.g. unequal widths become the stem's)."""
+    if by == "architecture":
+        return tuple(train_architecture(equal_widths(ts, names), name) for name in names)
     out = []
     for name in names:
         init, params, label = TRAIN_INITS[name]
@@ -299,4 +371,4 @@ def train_key(views: dict[str, Any]) -> tuple[TrainScenario, ...]:
     """The training scenarios a Training page compares (its ``train`` and ``training`` sections)."""
     ts = views.get("train", TrainScenario())
     view = views.get("training", TrainView())
-    return tuple(v for _, v in train_comparison(ts, view.compare))
+    return tuple(v for _, v in train_comparison(ts, view.entries, view.by))

@@ -23,8 +23,9 @@ def results(name: str) -> dict:
     """The preset's comparison trained by the core (not through the page)."""
     if name not in _RESULTS:
         values = PRESETS[name].values()
-        pairs = train_comparison(values["train"], values["training"].compare)
-        _RESULTS[name] = dict(zip([label for label, _ in pairs], train_many([ts for _, ts in pairs])))
+        view = values["training"]
+        pairs = train_comparison(values["train"], view.entries, view.by)
+        _RESULTS[name] = {label: train_many([ts])[0] for label, ts in pairs}
     return _RESULTS[name]
 
 

@@ -25,8 +25,9 @@ import plotly.graph_objects as go
 from initlab.plots.style import LABEL_BOX, PANEL_HEIGHT, colour, dash, finish, panel_layout, rgba
 from initlab.training.engine import TrainResult, summarize
 
-__all__ = ["accuracy_points_figure", "boundary_figures", "boundary_panel", "curves_figure", "distinct_figures",
-           "distinct_panel", "grad_norm_figure", "layer_name", "layers_in_words", "never_positive"]
+__all__ = ["accuracy_points_figure", "alpha_panel", "boundary_figures", "boundary_panel", "curves_figure", "deep",
+           "distinct_fan_panel", "distinct_figures", "distinct_panel", "fan_panel", "grad_norm_figure", "grad_norm_panel",
+           "layer_name", "layers_in_words", "never_positive", "norm_param_panel"]
 
 GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
 LONE_MARKER = 9  # marker size of a point a line cannot draw (no finite neighbour)
@@ -334,7 +335,112 @@ def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False,
             y = np.where(np.isfinite(mid[:, layer]) & (mid[:, layer] > 0), mid[:, layer], np.nan)
             if np.isnan(y).all():
                 continue
-            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, name=f"{name}, {layer_name(layer + 1, mid.shape[1])}",
+            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, name=f"{name}, {r.scenario.layer_names[layer]}",
                                      line=dict(color=colour(i), dash=dash(layer)), **_line_style(y, colour(i))))
     fig.update_yaxes(type="log")
     return _steps_axis(finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Deep networks: one panel per entry, a line per layer (or block, or norm) coloured by its depth
+# ---------------------------------------------------------------------------------------------------
+
+DEEP = 6  # above this many layers a chart of one line per layer and entry (dash patterns) cannot be read
+DEPTH_SCALE = "Viridis"  # first layer dark, last light; readable on either theme, and in grey
+
+
+def deep(results: Mapping[str, TrainResult]) -> bool:
+    """True when the per-layer charts draw one panel per entry (:func:`fan_panel`): some network has more
+    than :data:`DEEP` weight layers."""
+    return any(len(r.scenario.layer_shapes) > DEEP for r in results.values())
+
+
+def fan_panel(label: str, r: TrainResult, y: np.ndarray, names: tuple[str, ...], y_title: str, *,
+              log: bool = False, what: str = "layer", note: str | None = None) -> go.Figure:
+    """One line per column of ``y`` (T, n) against the recorded steps, named by ``names`` and coloured by
+    position (:data:`DEPTH_SCALE`: the input side dark, the output side light), with a colour bar from the
+    first to the last ``what``. A log axis drops values that are not positive (a log axis has no 0);
+    ``note`` is written in the middle of an empty panel."""
+    from plotly.colors import sample_colorscale
+
+    n = y.shape[1]
+    cols = sample_colorscale(DEPTH_SCALE, [0.5] if n == 1 else list(np.linspace(0.0, 1.0, n)))
+    fig = go.Figure()
+    steps = r.recorded_steps
+    drawn = 0
+    for j in range(n):
+        v = np.asarray(y[:, j], dtype=np.float64)
+        v = np.where(np.isfinite(v) & ((v > 0) if log else True), v, np.nan)
+        if np.isnan(v).all():
+            continue
+        drawn += 1
+        fig.add_trace(go.Scatter(x=steps, y=v, name=names[j], showlegend=False, line=dict(color=cols[j], width=1.6),
+                                 hovertemplate=f"{names[j]}: %{{y:.3g}}<extra></extra>", **_line_style(v, cols[j])))
+    if drawn and n > 1:  # the colour bar: a marker per line's end, invisible but for the scale
+        ends = np.array([np.nan if np.isnan(np.asarray(y[:, j], dtype=np.float64)).all() else j + 1
+                         for j in range(n)], dtype=np.float64)
+        last = np.asarray(y[-1], dtype=np.float64)
+        ok = np.isfinite(last) & ((last > 0) if log else True) & np.isfinite(ends)
+        if ok.any():
+            fig.add_trace(go.Scatter(
+                x=np.full(int(ok.sum()), float(steps[-1])), y=last[ok], mode="markers", showlegend=False,
+                hoverinfo="skip", name=f"{what} colours",
+                marker=dict(size=5, color=ends[ok], cmin=1, cmax=n, colorscale=DEPTH_SCALE, showscale=True,
+                            colorbar=dict(title=dict(text=what, side="right"), thickness=10, xpad=4,
+                                          tickvals=[1, n], ticktext=[names[0], names[-1]]))))
+    if note or not drawn:
+        fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False, **LABEL_BOX,
+                           text=note or "nothing to draw")
+    if log:
+        fig.update_yaxes(type="log")
+    _steps_axis(finish(fig, "step", y_title, hovermode="x unified"))
+    return panel_layout(fig, _named(label, r, "<br>"), height=PANEL_HEIGHT + 20)
+
+
+def grad_norm_panel(results: Mapping[str, TrainResult], k: int, what: str = "grad") -> go.Figure:
+    """:func:`grad_norm_figure`'s quantity for the ``k``-th entry alone, a line per weight layer named as
+    ``scenario.layer_names`` (stem, blocks, output): what a deep network's per-layer chart draws."""
+    label, r = list(results.items())[k]
+    return fan_panel(label, r, _median_norm(r, what), r.scenario.layer_names, f"{NORMS[what]} (median)", log=True,
+                     note=_all_diverged(r))
+
+
+def distinct_fan_panel(results: Mapping[str, TrainResult], k: int) -> go.Figure:
+    """:func:`distinct_panel` for a deep network: a line per weight layer but the output (median over
+    restarts), the y axis from 0 to the widest layer."""
+    label, r = list(results.items())[k]
+    fig = fan_panel(label, r, _quantiles(r.distinct)[1], r.scenario.layer_names[:-1], "distinct units (median)",
+                    note=_all_diverged(r))
+    top = max(int(w) for res in results.values() for w in res.scenario.hidden)
+    fig.update_yaxes(range=[0, top * 1.12], tickmode="array", tickvals=sorted({1, top}), zeroline=False)
+    return fig
+
+
+def alpha_panel(results: Mapping[str, TrainResult], k: int) -> go.Figure:
+    """The branch scale alpha of every block against the step (median over restarts) for the ``k``-th entry:
+    learned (ReZero, SkipInit: from 0, moved by the optimizer like any weight), or the constant of a fixed
+    rule (said in the panel); a plain network has none."""
+    label, r = list(results.items())[k]
+    ts = r.scenario
+    if not ts.residual:
+        note = "a plain network has no α"
+    elif not ts.alpha_learned:
+        note = f"α is fixed at {ts.alpha():.3g} (not learned)"
+    else:
+        note = _all_diverged(r)
+    names = tuple(f"block {b + 1}" for b in range(ts.blocks))
+    y = _quantiles(r.alpha)[1] if ts.blocks else np.zeros((len(r.recorded_steps), 0))
+    return fan_panel(label, r, y, names, "α per block (median)", what="block", note=note)
+
+
+def norm_param_panel(results: Mapping[str, TrainResult], k: int, which: str = "gamma") -> go.Figure:
+    """Root mean square over the units of every norm's learned scale gamma (``which="gamma"``, starts at 1) or
+    shift beta (``"beta"``, starts at 0) against the step, median over restarts, for the ``k``-th entry."""
+    label, r = list(results.items())[k]
+    ts = r.scenario
+    i = 0 if which == "gamma" else 1
+    y = _quantiles(r.norm_rms[..., i])[1] if ts.norm != "none" else np.zeros((len(r.recorded_steps), 0))
+    note = "no norm in this network" if ts.norm == "none" else _all_diverged(r)
+    sym = "γ" if which == "gamma" else "β"
+    return fan_panel(label, r, y, ts.norm_names, f"{sym}: root mean square over units (median)", what="norm",
+                     note=note)

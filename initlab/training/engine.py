@@ -947,6 +947,21 @@ class TrainResult:
         out.flags.writeable = False
         return out
 
+    @functools.cached_property
+    def norm_rms(self) -> np.ndarray:
+        """Root mean square over the units of gamma (``[..., 0]``) and beta (``[..., 1]``) of every norm, per
+        restart and recorded step, (R, T, norms, 2) float64: 1 and 0 at the start, how far training moved the
+        norms' learned scale and shift since."""
+        net = _net(self.theta, _layout(self.scenario))
+        R, T = self.theta.shape[:2]
+        out = np.zeros((R, T, len(net.gammas), 2))
+        with np.errstate(all="ignore"):
+            for i, (g, b) in enumerate(zip(net.gammas, net.betas)):
+                out[:, :, i, 0] = stats.norms(g.reshape(R * T, -1)).reshape(R, T) / np.sqrt(g.shape[-1])
+                out[:, :, i, 1] = stats.norms(b.reshape(R * T, -1)).reshape(R, T) / np.sqrt(b.shape[-1])
+        out.flags.writeable = False
+        return out
+
     def summary(self) -> TrainSummary:
         """What the restarts came to at the last record (median and spread of the test accuracy, losses,
         distinct units; diverged restarts counted and left out): :func:`summarize`."""
@@ -1167,6 +1182,16 @@ def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
         for step in range(t, t_end):
             yield _step_examples(perms, 0, epoch0, step, spe, batch, merge).copy()
         t = t_end
+
+
+def train_groups(scenarios: Sequence[TrainScenario]) -> list[list[int]]:
+    """The scenarios (by index, in order of first appearance) that :func:`train_many` can train together:
+    those that differ only in :data:`INIT_FIELDS` (a comparison of initializers is one group, one of
+    architectures a group per network)."""
+    groups: dict[TrainScenario, list[int]] = {}
+    for i, s in enumerate(scenarios):
+        groups.setdefault(s.replace(**{name: getattr(scenarios[0], name) for name in INIT_FIELDS}), []).append(i)
+    return list(groups.values())
 
 
 def _check_together(scenarios: Sequence[TrainScenario]) -> None:

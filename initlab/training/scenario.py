@@ -39,7 +39,8 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 TRAIN_INPUTS = ("standard", "unscaled")
 WEIGHT_RNGS = ("generator", "legacy")
 COSTS = ("stable", "naive")
-# 1 stem + 32 residual blocks (issue 21: "up to 32 blocks"); plain networks may go as deep, for the comparison.
+# 1 stem + 32 residual blocks: deep enough for the identity path to matter; plain networks may go as deep, for
+# the comparison.
 MAX_HIDDEN_LAYERS = 33
 # Adam's constants are Keras 3's defaults (keras.optimizers.Adam): beta_1, beta_2, epsilon.
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-7
@@ -218,6 +219,31 @@ class TrainScenario(InitParams):
         if not self.residual:
             return tuple(zip(self.sizes[:-1], self.sizes[1:]))
         return ((2, h[0]), *[(h[0], h[0])] * (self.blocks * self.branch_layers), (h[-1], 1))
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        """A name per weight layer, in :attr:`layer_shapes` order: "layer 1", ... then "output layer" in a plain
+        network; "stem", "block 1" (or "block 1, W1" and "block 1, W2" with two layers per branch), ... then
+        "output layer" in a residual one."""
+        if not self.residual:
+            return (*(f"layer {l + 1}" for l in range(len(self.hidden))), "output layer")
+        per = self.branch_layers
+        branch = [f"block {k + 1}" + (f", W{j + 1}" if per > 1 else "") for k in range(self.blocks) for j in range(per)]
+        return ("stem", *branch, "output layer")
+
+    @property
+    def norm_names(self) -> tuple[str, ...]:
+        """A name per norm, in :attr:`norm_widths` order: where it acts ("layer 2", "stem", "block 3", "block 3,
+        before W2")."""
+        if self.norm == "none":
+            return ()
+        if not self.residual:
+            return tuple(f"layer {l + 1}" for l in range(len(self.hidden)))
+        if self.norm_position == "post":
+            return ("stem", *(f"block {k + 1}" for k in range(self.blocks)))
+        per = self.branch_layers
+        return ("stem", *(f"block {k + 1}" + (f", before W{j + 1}" if per > 1 else "")
+                          for k in range(self.blocks) for j in range(per)))
 
     @property
     def norm_widths(self) -> tuple[int, ...]:

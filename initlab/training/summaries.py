@@ -22,16 +22,30 @@ from initlab.training import engine as training
 from initlab.training.engine import TrainResult
 from initlab.training.scenario import TrainScenario
 
-__all__ = ["norms_caption", "setup_line", "train_facts", "train_table"]
+__all__ = ["distinct_in_words", "norms_caption", "setup_line", "train_facts", "train_table"]
 
 
-def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
-    """The Training tab's summary table: one row per initializer (label -> result)."""
+def distinct_in_words(medians: list[float | None], widths: tuple[int, ...]) -> str:
+    """The distinct units at the end per weight layer (but the output), "10 / 5"; past 4 layers "16 in all 21
+    layers" or "1 – 16 (of 16) over 21 layers": one number per layer of a deep network fills no cell."""
+    if len(medians) <= 4:
+        return " / ".join(fmt_or_dash(d) for d in medians)
+    known = [d for d in medians if d is not None]
+    if not known:
+        return MISSING
+    if min(known) == max(known) and len(known) == len(medians):
+        return f"{fmt_or_dash(known[0])} in all {len(medians)} layers"
+    return f"{fmt_or_dash(min(known))} – {fmt_or_dash(max(known))} (of {max(widths)}) over {len(medians)} layers"
+
+
+def train_table(results: Mapping[str, TrainResult], entry: str = "initializer") -> list[dict[str, Any]]:
+    """The Training tab's summary table: one row per entry (label -> result); ``entry`` names the first
+    column (an initializer, or a network when architectures are compared)."""
     rows = []
     for label, r in results.items():
         s = training.summarize(r)
         rows.append({
-            "initializer": label,
+            entry: label,
             "median test accuracy": fmt_or_dash(s.acc_median),
             "middle half of restarts": (MISSING if s.acc_q1 is None
                                         else f"{fmt_or_dash(s.acc_q1)} – {fmt_or_dash(s.acc_q3)}"),
@@ -42,7 +56,7 @@ def train_table(results: Mapping[str, TrainResult]) -> list[dict[str, Any]]:
             "median final loss": fmt_or_dash(s.loss_median),
             "diverged (inf/NaN loss)": f"{s.diverged} of {s.restarts}" + (", left out of the other columns"
                                                                           if s.diverged else ""),
-            "distinct units at the end": " / ".join(fmt_or_dash(d) for d in s.distinct_median),
+            "distinct units at the end": distinct_in_words(list(s.distinct_median), r.scenario.hidden),
         })
     return rows
 

@@ -149,9 +149,26 @@ def _fig_grad_norms(pairs: Pairs, what: str) -> go.Figure:
     return plots_training.grad_norm_figure(trained(pairs), what=what)
 
 
+def _fig_grad_norm_panel(pairs: Pairs, what: str, k: int) -> go.Figure:
+    return plots_training.grad_norm_panel(trained(pairs), k, what)
+
+
+def _fig_distinct_fan(pairs: Pairs, k: int) -> go.Figure:
+    return plots_training.distinct_fan_panel(trained(pairs), k)
+
+
+def _fig_alpha(pairs: Pairs, k: int) -> go.Figure:
+    return plots_training.alpha_panel(trained(pairs), k)
+
+
+def _fig_norm_param(pairs: Pairs, which: str, k: int) -> go.Figure:
+    return plots_training.norm_param_panel(trained(pairs), k, which)
+
+
 FIGURES: dict[str, Callable[..., go.Figure]] = {
     "train_curves": _fig_train_curves, "train_points": _fig_train_points, "boundary": _fig_boundary,
-    "distinct": _fig_distinct, "grad_norms": _fig_grad_norms,
+    "distinct": _fig_distinct, "grad_norms": _fig_grad_norms, "grad_norm_panel": _fig_grad_norm_panel,
+    "distinct_fan": _fig_distinct_fan, "alpha": _fig_alpha, "norm_param": _fig_norm_param,
     "phase": _fig_phase, "depth_scale": _fig_depth_scale, "block_variance": _fig_block_variance, "spectra": _fig_spectra, "lsuv": _fig_lsuv,
     "signal": _fig_signal, "gradient": _fig_gradient, "plain_signal": _fig_plain_signal, "heatmap": _fig_heatmap,
     "spread": _fig_spread, "fractions": _fig_fractions, "cmp_signal": _fig_cmp_signal,

@@ -130,11 +130,12 @@ def preset_text(name: str) -> str | None:
     p = PRESETS[name]
     if p.facts != "train":
         return p.text
-    pairs = train_comparison(p.views["train"], p.views["training"].compare)
+    view = p.views["training"]
+    pairs = train_comparison(p.views["train"], view.entries, view.by)
     got = [compute.trained(ts) for _, ts in pairs]
     if any(r is None for r in got):
         return None
-    return p.fill(train_summaries.train_facts(dict(zip(p.views["training"].compare, got))))  # type: ignore[arg-type]
+    return p.fill(train_summaries.train_facts(dict(zip(view.entries, got))))  # type: ignore[arg-type]
 
 
 def preset_box(name: str, values: Values) -> None:

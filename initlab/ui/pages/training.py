@@ -22,7 +22,7 @@ from initlab.plots import training as plots_training
 from initlab.signal.scenario import BIASES_WITHOUT_VALUE, Scenario
 from initlab.training import summaries as train_summaries
 from initlab.training.engine import TrainResult
-from initlab.training.scenario import TRAIN, TrainScenario, irrelevant
+from initlab.training.scenario import INIT_FIELDS, TRAIN, TrainScenario, irrelevant
 from initlab.weights import initializers
 
 
@@ -43,12 +43,16 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
     looks: just above the form's button on the run its click started, else under the comparison (the other
     control that starts a training), above the settings. Below the open settings (~700 px of controls)
     it was off screen at 900 px height."""
-    controls.page_control("training", "compare")
+    c = st.columns([1, 3])
+    controls.page_control("training", "by", where=c[0])
+    controls.page_control("training", "archs" if view.by == "architecture" else "compare", where=c[1])
     top = st.empty()
     # A form: a student changes several settings, then trains once (each change used to retrain at once,
     # 4-12 s each). The custom initializer's settings live in it too.
-    box = st.expander("Data, network and training (the same for every initializer)", key="train_settings",
-                      on_change="rerun", expanded="custom" in view.compare)
+    custom = "custom" in view.entries or view.by == "architecture"  # the form's initializer is trained
+    box = st.expander("Data, network and training (the same for every " + (
+                      "network)" if view.by == "architecture" else "initializer)"), key="train_settings",
+                      on_change="rerun", expanded="custom" in view.entries)
     if not box.open:
         return top
     with box, st.form("train_form", border=False, enter_to_submit=False):
@@ -64,8 +68,9 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
                 if name == "bias_value" and ts.bias in BIASES_WITHOUT_VALUE:
                     continue
                 controls.widget(TRAIN, name, where=col, persist=True)
-        if "custom" in view.compare:
-            st.markdown("**Custom initializer** (the comparison's *custom* entry)")
+        if custom:
+            st.markdown("**Initializer of every network**" if view.by == "architecture" else
+                        "**Custom initializer** (the comparison's *custom* entry)")
             c = st.columns(4)
             controls.widget(TRAIN, "init", where=c[0], persist=True)
             for i, (pname, p) in enumerate(initializers.spec(ts.init).params.items()):
@@ -80,7 +85,22 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
 @compute.shared(shell.TEXTS)
 def _train_table(pairs: Pairs) -> pd.DataFrame:
     """The summary table of a trained comparison (its results are cached: read, not retrained)."""
-    return shell.static_table(train_summaries.train_table(figures.trained(pairs)))
+    by_net = len({ts.replace(**{k: pairs[0][1].__dict__[k] for k in INIT_FIELDS}) for _, ts in pairs}) > 1
+    return shell.static_table(train_summaries.train_table(figures.trained(pairs),
+                                                          "network" if by_net else "initializer"))
+
+
+def _architecture_caption(ts: TrainScenario, pairs: Pairs) -> str:
+    """What the networks of a comparison by architecture share, and what the form asked that they changed."""
+    net = pairs[0][1]
+    init = f"{ts.init}" + (" + LSUV" if ts.lsuv else "")
+    text = (f"Every network starts from the form's initializer ({init}), with the same data, hidden widths "
+            f"({', '.join(map(str, net.hidden))}), optimizer and restart seeds; a residual network's first hidden "
+            "layer is its stem, every further one a block. They train one after the other.")
+    if net.hidden != ts.hidden:
+        text += (f" The form asks for hidden layers {', '.join(map(str, ts.hidden))}: here every one is "
+                 f"{net.hidden[0]} wide, since a residual block adds its input to its output.")
+    return text
 
 
 def draw(values: Values) -> None:
@@ -92,24 +112,30 @@ def draw(values: Values) -> None:
                 "the median over restarts, the band the middle half.")
     bar = _train_controls(ts, view)  # where the progress goes
     st.caption(train_summaries.setup_line(ts))
-    if len(view.compare) < 2:
-        st.info(f"Pick at least two initializers to compare ({len(view.compare)} chosen).")
+    what = "networks" if view.by == "architecture" else "initializers"
+    if len(view.entries) < 2:
+        st.info(f"Pick at least two {what} to compare ({len(view.entries)} chosen).")
         return
-    pairs = train_comparison(ts, view.compare)  # the same key as products.train_key: the store finds it
+    pairs = train_comparison(ts, view.entries, view.by)  # the same key as products.train_key: the store finds it
+    if view.by == "architecture":
+        st.caption(_architecture_caption(ts, pairs))
 
     # Only the initializers not trained yet are trained (results are kept per initializer).
     new = sum(compute.trained(v) is None for v in dict.fromkeys(v for _, v in pairs))
 
     def progress(fraction: float, step: int) -> None:
-        what = f"{new} initializer{'s' if new != 1 else ''} × {ts.restarts} restarts"
-        bar.progress(min(max(fraction, 0.0), 1.0), text=f"Training {what}: step {step} of {ts.steps}")
+        count = f"{new} {what if new != 1 else what[:-1]} × {ts.restarts} restarts"
+        bar.progress(min(max(fraction, 0.0), 1.0), text=f"Training {count}: step {step} of {ts.steps}"
+                     + (" (one network after the other)" if view.by == "architecture" and new > 1 else ""))
 
     sketch = st.empty()
 
-    def partial(so_far: tuple[TrainResult, ...]) -> None:
-        # While training: the loss curves so far (not cached: each picture is drawn once).
-        sketch.plotly_chart(plots_training.curves_figure(dict(zip((lbl for lbl, _ in pairs), so_far)), "loss"),
-                            width="stretch", config=figures.CHART, key=None)
+    def partial(so_far: tuple[TrainResult | None, ...]) -> None:
+        # While training: the loss curves so far (not cached: each picture is drawn once); a network not
+        # started yet has none.
+        got = {lbl: r for (lbl, _), r in zip(pairs, so_far) if r is not None}
+        sketch.plotly_chart(plots_training.curves_figure(got, "loss"), width="stretch", config=figures.CHART,
+                            key=None)
 
     try:
         results = dict(zip((label for label, _ in pairs), compute.train(tuple(v for _, v in pairs), progress, partial)))
@@ -129,7 +155,7 @@ def draw(values: Values) -> None:
     frame = len(steps) - 1 if view.frame < 0 else view.frame
     run = view.run
     st.table(_train_table(pairs))
-    course = train_summaries.course_table(ts, dict(zip(view.compare, results.values())))
+    course = train_summaries.course_table(ts, dict(zip(view.entries, results.values())))
     if course is not None:
         st.markdown("**The course notebook's printed numbers beside initlab's** (Deep Learning Specialization, "
                     "course 2, week 1, *Initialization*): the same accuracies; the costs of zeros and He agree to "
@@ -166,17 +192,67 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
     elif part == "boundaries":
         _boundaries(pairs, ts, steps, frame, run)
     elif part == "symmetry":
-        shell.section("Symmetry: distinct units per hidden layer", "Units whose incoming weights and bias are equal "
-                      "compute the same thing forever. Zero or constant init keeps every layer at 1 distinct unit; a "
-                      "random init starts (and stays) at the layer's width.")
-        figures.panels("distinct", len(pairs), pairs)
-    else:
-        shell.section("Each layer's weights during training", train_summaries.norms_caption(ts.optimizer, ts.full_batch))
+        nets = [v for _, v in pairs]
+        residual = any(v.residual for v in nets)
+        shell.section("Symmetry: distinct units per " + ("weight layer" if residual else "hidden layer"),
+                      "Units whose incoming weights and bias are equal compute the same thing forever. Zero or "
+                      "constant init keeps every layer at 1 distinct unit; a random init starts (and stays) at the "
+                      "layer's width." + (_SYMMETRY_RESIDUAL if residual else "")
+                      + (_SYMMETRY_NORM if any(v.norm != "none" for v in nets) else ""))
+        deep = plots_training.deep(figures.trained(pairs))
+        figures.panels("distinct_fan" if deep else "distinct", len(pairs), pairs)
+    elif part == "layers":
+        shell.section("Each layer's weights during training", train_summaries.norms_caption(ts.optimizer, ts.full_batch)
+                      + (" One panel per network, a line per weight layer from the input (dark) to the output (light)."
+                         if plots_training.deep(figures.trained(pairs)) else ""))
         controls.page_control("training", "norms")
-        figures.chart("grad_norms", pairs, view.norms)
+        if plots_training.deep(figures.trained(pairs)):
+            figures.panels("grad_norm_panel", len(pairs), pairs, view.norms)
+        else:
+            figures.chart("grad_norms", pairs, view.norms)
         zero = _never_positive(pairs, view.norms)
         if zero:
             st.caption(zero)
+    else:
+        _blocks_part(pairs)
+
+
+# What the Symmetry chart shows in a residual network, and with norms (their gamma and beta count as the unit's).
+_SYMMETRY_RESIDUAL = (
+    " In a residual network the identity path carries the stream past every block, yet it breaks no symmetry by "
+    "itself: when every layer starts symmetric (zero or constant init everywhere) the stem's units are copies, so "
+    "is the stream, and so is every unit after it. It breaks a symmetry only where the surroundings differ: Fixup's "
+    "zero last layer of each branch starts at 1 distinct unit and splits within the first recorded steps, since "
+    "each of its units adds to its own, different unit of the stream.")
+_SYMMETRY_NORM = (" A norm's learned γ and β of a unit count as part of it where the norm acts unit by unit (plain "
+                  "layers and the stem).")
+
+
+def _blocks_part(pairs: Pairs) -> None:
+    """alpha per block (learned or fixed), and the norms' learned gamma and beta, for every entry."""
+    residual = tuple(p for p in pairs if p[1].residual)
+    normed = tuple(p for p in pairs if p[1].norm != "none")
+    if not residual and not normed:
+        st.info("These networks have no residual blocks and no norms, so there is no α, γ or β to show. Compare "
+                "architectures above, or set *Block* or *Norm* in the form's Architecture group.")
+        return
+    if len(residual) < len(pairs) or len(normed) < len(pairs):
+        st.caption("Only the networks that have them: " + "; ".join(
+            f"{label}: {', '.join(w for w, has in (('α', p in residual), ('γ and β', p in normed)) if has) or 'none'}"
+            for label, p in ((lbl, (lbl, v)) for lbl, v in pairs)) + ".")
+    if residual:
+        shell.section("α per block during training", "The scale of each residual branch, h = h + α B(h). Learned "
+                      "(ReZero, SkipInit) it starts at 0, so every block starts as the identity and the network as "
+                      "shallow as its stem; the optimizer then grows each block's α as far as that block helps. "
+                      "A fixed α is a flat line, said in its panel.")
+        figures.panels("alpha", len(residual), residual)
+    if normed:
+        shell.section("The norms' learned scale γ and shift β", "Each norm outputs γ u + β from its normalised u, "
+                      "with γ = 1 and β = 0 at the start: the root mean square over the norm's units, median over "
+                      "restarts, shows how far training moved them, one line per norm from the input side (dark) "
+                      "to the output side (light).")
+        for which in ("gamma", "beta"):
+            figures.panels("norm_param", len(normed), normed, which)
 
 
 def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, run: int) -> None:
@@ -242,7 +318,9 @@ def _never_positive(pairs: Pairs, what: str) -> str:
     for label, layer in zero:
         by.setdefault(label, []).append(layer)
     quantity = {"grad": "a gradient", "weight": "weights", "relative": "a gradient"}[what]
-    parts = [f"{label}: {plots_training.layers_in_words(ls, results[label].grad_norm.shape[2])}"
+    parts = [f"{label}: " + (", ".join(results[label].scenario.layer_names[l - 1] for l in ls)
+                              if results[label].scenario.residual
+                              else plots_training.layers_in_words(ls, results[label].grad_norm.shape[2]))
              for label, ls in by.items()]
     return (f"Not drawn, since a log axis has no 0: {'; '.join(parts)} — {quantity} of exactly 0 at every step "
             "(median over restarts).")

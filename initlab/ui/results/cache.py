@@ -304,22 +304,30 @@ PARTIAL_EVERY = 0.3  # seconds between two partial pictures while a training run
 
 
 def _train_showing(key: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None,
-                   partial: Callable[[tuple[training.TrainResult, ...]], None] | None
+                   partial: Callable[[tuple[training.TrainResult | None, ...]], None] | None
                    ) -> tuple[training.TrainResult, ...]:
-    """Train ``key`` (all restarts of all scenarios together), reporting the step count and, every
-    :data:`PARTIAL_EVERY` seconds, the results so far: the first curves appear long before the end."""
-    total = max(key[0].steps, 1)
+    """Train ``key`` (all restarts of the scenarios that can train together at once: a comparison of
+    initializers in one batched computation, one of architectures network after network), reporting the
+    step count over all of them and, every :data:`PARTIAL_EVERY` seconds, the results so far (None for a
+    network not started yet): the first curves appear long before the end."""
+    groups = training.train_groups(key)
+    total = max(sum(key[g[0]].steps for g in groups), 1)
     shown = -math.inf
-    last: list[training.TrainResult] = []
-    for last in training.iter_train(list(key)):
-        step = last[0].steps_done
-        if progress is not None:
-            progress(step / total, step)
-        now = time.perf_counter()
-        if partial is not None and now - shown >= PARTIAL_EVERY and step < total:
-            partial(tuple(last))
-            shown = now
-    return tuple(last)
+    done: dict[int, training.TrainResult] = {}
+    before = 0  # steps of the groups finished
+    for group in groups:
+        last: list[training.TrainResult] = []
+        for last in training.iter_train([key[i] for i in group]):
+            step = last[0].steps_done
+            if progress is not None:
+                progress((before + step) / total, step)
+            now = time.perf_counter()
+            if partial is not None and now - shown >= PARTIAL_EVERY and before + step < total:
+                partial(tuple(done.get(i) or (last[group.index(i)] if i in group else None) for i in range(len(key))))
+                shown = now
+        done.update(zip(group, last))
+        before += key[group[0]].steps
+    return tuple(done[i] for i in range(len(key)))
 
 
 # One entry per training scenario (an initializer with a training setup): removing an initializer from a
@@ -342,7 +350,7 @@ def trained(ts: TrainScenario) -> training.TrainResult | None:
 
 
 def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int], None] | None = None,
-          partial: Callable[[tuple[training.TrainResult, ...]], None] | None = None
+          partial: Callable[[tuple[training.TrainResult | None, ...]], None] | None = None
           ) -> tuple[training.TrainResult, ...]:
     """Every restart of each of ``scenarios``, shared by every session (read-only results), in order.
 
@@ -364,10 +372,10 @@ def train(scenarios: tuple[TrainScenario, ...], progress: Callable[[float, int],
     results: tuple[training.TrainResult, ...] = ()
     try:
         if mine:
-            def part(so_far: tuple[training.TrainResult, ...]) -> None:
+            def part(so_far: tuple[training.TrainResult | None, ...]) -> None:
                 now = dict(zip(mine, so_far))
                 known = [have.get(ts) or now.get(ts) for ts in scenarios]
-                if all(r is not None for r in known):  # others' results still running: no picture yet
+                if any(r is not None for r in known):  # not started yet (or another session's): None
                     partial(tuple(known))  # type: ignore[misc, arg-type]
 
             results = _throttled(_train_showing, tuple(mine), progress, None if partial is None else part)
