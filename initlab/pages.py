@@ -13,6 +13,7 @@ never invalidates the engine's cache. Each is a frozen dataclass with its schema
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, NORM_NAMES,
 from initlab.theory import meanfield
 from initlab.numerics.format import fmt
 from initlab.training.scenario import TrainScenario, recorded_count, repair_architecture
+from initlab.training.scenario import repair as repair_training
 
 
 @dataclass(frozen=True)
@@ -134,21 +136,45 @@ TRAIN_ARCHITECTURES: dict[str, tuple[str, dict[str, object]]] = {
 def equal_widths(ts: TrainScenario, names: tuple[str, ...]) -> TrainScenario:
     """``ts`` with every hidden layer as wide as the first when a residual network is among ``names`` (its
     blocks add their input to their output): every network of the comparison then has the same widths."""
-    if len(set(ts.hidden)) > 1 and any(train_architecture(ts, n)[1].residual for n in names):
+    if len(set(ts.hidden)) > 1 and any(TRAIN_ARCHITECTURES[n][1].get("block", ts.block) == "residual" for n in names):
         return ts.replace(hidden=(ts.hidden[0],) * len(ts.hidden))
     return ts
 
 
-def train_architecture(ts: TrainScenario, name: str) -> tuple[str, TrainScenario]:
-    """(label, scenario) of the network ``name`` (:data:`TRAIN_ARCHITECTURES`) with ``ts``'s data, widths,
-    initializer and training; the form's own network is labelled by what it is."""
+def _architecture(ts: TrainScenario, name: str) -> tuple[str, TrainScenario]:
+    """(label, network ``name`` built from ``ts``), buildable (:func:`repair_architecture`), not yet budgeted."""
     label, changes = TRAIN_ARCHITECTURES[name]
     norm = ts.norm if ts.norm != "none" else "batch"
-    v = ts.replace(**{k: (norm if k == "norm" and x is None else x) for k, x in changes.items()})
-    v = repair_architecture(v)[0]
+    v = repair_architecture(ts.replace(**{k: (norm if k == "norm" and x is None else x) for k, x in changes.items()}))[0]
     if name == "form":
         return f"form: {network_label(v)}", v
     return label.format(norm=NORM_NAMES[v.norm], position=v.norm_position), v
+
+
+@functools.lru_cache(maxsize=64)
+def train_architectures(ts: TrainScenario, names: tuple[str, ...]
+                        ) -> tuple[tuple[tuple[str, TrainScenario], ...], tuple[str, ...]]:
+    """The (label, scenario) pairs of a comparison by architecture, and what they changed from the form, in
+    words. Each network is ``ts`` with its block and norm changed (:data:`TRAIN_ARCHITECTURES`), all with the
+    same widths (:func:`equal_widths`), made buildable and fitted to the budget as a link's training is
+    (:func:`initlab.training.scenario.repair`); then every one gets the fewest restarts and steps any of them
+    was cut to, so that they are compared over the same training (a BatchNorm network, or two layers per
+    branch, can need more than the form's network)."""
+    built = [_architecture(equal_widths(ts, names), n) for n in names]
+    fitted = [repair_training(v) for _, v in built]
+    restarts = min(v.restarts for v, _ in fitted)
+    steps = min(v.steps for v, _ in fitted)
+    pairs = tuple((label, v.replace(restarts=restarts, steps=steps)) for (label, _), (v, _) in zip(built, fitted))
+    said: dict[str, list[str]] = {}
+    for (label, _), (_, notices) in zip(built, fitted):
+        for n in notices:
+            said.setdefault(n.message, []).append(label)
+    words = [f"{', '.join(labels)}: {message}" for message, labels in said.items()]
+    if any(v.restarts != restarts or v.steps != steps for v, _ in fitted):
+        words.append(f"Every network trains {restarts} restart{'s' if restarts != 1 else ''} of {steps} steps, the "
+                     "fewest any of them was cut to, "
+                     "so that all are compared over the same training.")
+    return pairs, tuple(words)
 
 
 def network_label(ts: TrainScenario) -> str:
@@ -276,7 +302,7 @@ def train_comparison(ts: TrainScenario, names: tuple[str, ...], by: str = "init"
     ``ts`` as each named network (:data:`TRAIN_ARCHITECTURES`; ``form`` keeps ``ts``'s own), made buildable
     (:func:`initlab.training.scenario.repair_architecture`: e.g. unequal widths become the stem's)."""
     if by == "architecture":
-        return tuple(train_architecture(equal_widths(ts, names), name) for name in names)
+        return train_architectures(ts, tuple(names))[0]
     out = []
     for name in names:
         init, params, label = TRAIN_INITS[name]

@@ -183,3 +183,20 @@ def test_the_page_compares_architectures_and_shows_alpha_gamma_and_beta():
     assert "plain: none" in captions
     plain = open_clean({"tab": "training", "tr_steps": "30", "tr_restarts": "2", "tr_show": "blocks"})
     assert "no residual blocks and no norms" in plain.info[0].value
+
+
+def test_networks_of_a_comparison_fit_the_budget_and_train_equally_long():
+    """A BatchNorm network keeps more per example than the plain one (the memory estimate): it is cut to
+    fewer restarts, and the plain network is given the same, so both are compared over the same runs."""
+    from initlab.pages import train_architectures
+    from initlab.training.scenario import check_train_budget, repair
+
+    ts = repair(TrainScenario(hidden=(16,) * 4, n_train=2000, n_test=2000, restarts=50, steps=10, batch_size=64))[0]
+    assert ts.restarts == 37  # the plain form's own budget cut
+    pairs, words = train_architectures(ts, ("plain", "residual_norm"))
+    assert [(v.restarts, v.steps) for _, v in pairs] == [(9, 10), (9, 10)]
+    for _, v in pairs:
+        check_train_budget(v)
+    assert words[0].startswith("residual + pre-BatchNorm: Restarts reduced from 37 to 9")
+    assert words[-1].startswith("Every network trains 9 restarts of 10 steps, the fewest any of them was cut to")
+    assert train_architectures(SMALL, ("plain", "residual"))[1] == ()  # nothing cut, nothing said

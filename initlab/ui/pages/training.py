@@ -17,7 +17,7 @@ from initlab.ui import controls, figures, logs, shell, state
 from initlab.ui.figures import Pairs
 from initlab.ui.results import cache as compute
 from initlab.ui.shell import Values, ss
-from initlab.pages import TRAINING, TRAINING_PARTS, TrainView, train_comparison, train_key
+from initlab.pages import TRAINING, TRAINING_PARTS, TrainView, train_architectures, train_comparison, train_key
 from initlab.plots import training as plots_training
 from initlab.signal.scenario import BIASES_WITHOUT_VALUE, Scenario
 from initlab.training import summaries as train_summaries
@@ -119,6 +119,8 @@ def draw(values: Values) -> None:
     pairs = train_comparison(ts, view.entries, view.by)  # the same key as products.train_key: the store finds it
     if view.by == "architecture":
         st.caption(_architecture_caption(ts, pairs))
+        for text in train_architectures(ts, view.entries)[1]:
+            st.warning(text)
 
     # Only the initializers not trained yet are trained (results are kept per initializer).
     new = sum(compute.trained(v) is None for v in dict.fromkeys(v for _, v in pairs))
