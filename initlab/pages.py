@@ -119,13 +119,13 @@ class TrainView:
 
 # The networks a Training comparison by architecture sets side by side, by a short stable name: (label,
 # changes to the form's scenario). None for ``norm``: the form's norm, BatchNorm when it has none; ``{norm}``
-# and ``{position}`` in a label are filled in. "form" is the form's own network, unchanged.
+# and ``{position}`` ("pre-", "post-") in a label are filled in. "form" is the form's own network, unchanged.
 TRAIN_ARCHITECTURES: dict[str, tuple[str, dict[str, object]]] = {
     "plain": ("plain", {"block": "plain", "norm": "none"}),
     "plain_norm": ("plain + {norm}", {"block": "plain", "norm": None}),
     "residual": ("residual (α = 1)", {"block": "residual", "norm": "none", "residual_rule": "fixed",
                                       "residual_scale": 1.0, "residual_learned": False}),
-    "residual_norm": ("residual + {position}-{norm}", {"block": "residual", "norm": None, "residual_rule": "fixed",
+    "residual_norm": ("residual + {position}{norm}", {"block": "residual", "norm": None, "residual_rule": "fixed",
                                                       "residual_scale": 1.0, "residual_learned": False}),
     "rezero": ("ReZero (α from 0, learned)", {"block": "residual", "norm": "none", "residual_rule": "fixed",
                                              "residual_scale": 0.0, "residual_learned": True}),
@@ -148,7 +148,7 @@ def _architecture(ts: TrainScenario, name: str) -> tuple[str, TrainScenario]:
     v = repair_architecture(ts.replace(**{k: (norm if k == "norm" and x is None else x) for k, x in changes.items()}))[0]
     if name == "form":
         return f"form: {network_label(v)}", v
-    return label.format(norm=NORM_NAMES[v.norm], position=v.norm_position), v
+    return label.format(norm=NORM_NAMES[v.norm], position=f"{v.norm_position}-"), v
 
 
 @functools.lru_cache(maxsize=64)
@@ -288,7 +288,7 @@ TRAINING = Section("training", TrainView, (
               "(the form's norm and position, BatchNorm when it has none); ReZero (no norm, alpha learned from "
               "0); or the form's own network. Branch layers and the norm's epsilon are the form's.",
               lo=0, hi=4, group="view", key="tr_archs", choices=tuple(TRAIN_ARCHITECTURES),
-              choice_labels=tuple((k, v[0].format(norm="norm", position="pre/post"))
+              choice_labels=tuple((k, v[0].format(norm="norm", position=""))
                                   for k, v in TRAIN_ARCHITECTURES.items())),
 ), cross=repair_training_view)
 

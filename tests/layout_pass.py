@@ -3,7 +3,9 @@ tests/test_browser.py's layout test checks on a handful of links, here on all of
 not a test). Prints one line per preset and setting; ``--shots DIR`` also saves a screenshot of each
 whole page there, to look at.
 
-    python -m tests.layout_pass [--shots /tmp/shots] [--only NAME ...]
+    python -m tests.layout_pass [--shots /tmp/shots] [--only NAME ...] [--link NAME=QUERY ...]
+
+``--link arch=tab=training&tr_by=architecture`` checks a link that is no preset, under the name given.
 """
 
 from __future__ import annotations
@@ -48,8 +50,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shots", type=Path)
     ap.add_argument("--only", nargs="*")
+    ap.add_argument("--link", nargs="*", default=[], help="NAME=QUERY: a link to check besides (or, with --only "
+                                                          "and no names, instead of) the presets")
     args = ap.parse_args()
-    names = args.only or list(PRESETS)
+    links = dict(item.split("=", 1) for item in args.link)
+    queries = {n: f"preset={n}" for n in (list(PRESETS) if args.only is None else args.only)} | links
+    names = list(queries)
     if args.shots:
         args.shots.mkdir(parents=True, exist_ok=True)
     with StreamlitServer("app.py", timeout=60) as server, sync_playwright() as pw:
@@ -63,7 +69,7 @@ def main() -> None:
             for name in names:
                 errors.clear()
                 t0 = time.monotonic()
-                page.goto(f"{server.url}/?preset={name}", wait_until="domcontentloaded")
+                page.goto(f"{server.url}/?{queries[name]}", wait_until="domcontentloaded")
                 try:
                     wait_charts_drawn(page, 1, timeout_ms=180_000)
                 except Exception:  # noqa: BLE001  (a page without charts: Learn)

@@ -28,7 +28,10 @@ from initlab.teaching.lessons import LESSONS
 from initlab.teaching.presets import PRESETS
 from initlab.ui.links import LINK_KEYS, SECTIONS, decode_query, defaults, encode_query
 from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Scenario, choices_for, irrelevant, max_depth_within_budget, repair
-from initlab.pages import THEORY_PARTS, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView
+from initlab.pages import (THEORY_PARTS, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView,
+                           train_comparison)
+from initlab.plots import training as plots_training
+from initlab.training.scenario import TrainScenario
 from initlab.ui.results import cache as compute
 from initlab.ui import controls
 from initlab.ui import pages, shell
@@ -55,8 +58,13 @@ def expected_charts(tab: str, s: Scenario, views: dict | None = None) -> int:
     views = views or {}
     if tab in ("training", "theory"):
         view = views.get(tab, TrainView() if tab == "training" else TheoryView())
-        if view.show in ("boundaries", "symmetry"):  # one chart per initializer
-            return len(view.compare)
+        if tab == "training":
+            nets = [v for _, v in train_comparison(views.get("train", TrainScenario()), view.entries, view.by)]
+            deep = any(len(v.layer_shapes) > plots_training.DEEP for v in nets)
+            if view.show in ("boundaries", "symmetry") or view.show == "layers" and deep:  # a chart per entry
+                return len(view.entries)
+            if view.show == "blocks":  # alpha per residual network, gamma and beta per normalised one
+                return sum(v.residual for v in nets) + 2 * sum(v.norm != "none" for v in nets)
         if view.show == "spectra":  # one chart per depth
             return len(products.spectra_depths(s.depth))
         return CHARTS_PER_PART[view.show]

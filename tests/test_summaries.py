@@ -219,10 +219,10 @@ def test_every_field_of_a_preset_text_is_a_fact(name: str) -> None:
 
     p = PRESETS[name]
     fields = set(re.findall(r"\{(\w+)\.(\w+)\}", p.text))
-    assert fields and {entry for entry, _ in fields} <= set(p.views["training"].compare)
+    assert fields and {entry for entry, _ in fields} <= set(p.views["training"].entries)
     names = {"acc_median", "acc_q1", "acc_q3", "acc_min", "acc_max", "loss0", "loss_end", "restarts", "diverged"}
     assert {attr for _, attr in fields} <= names
-    filled = p.fill({e: SimpleNamespace(**{k: "X" for k in names}) for e in p.views["training"].compare})
+    filled = p.fill({e: SimpleNamespace(**{k: "X" for k in names}) for e in p.views["training"].entries})
     assert "{" not in filled and "X" in filled
 
 

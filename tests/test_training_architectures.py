@@ -176,8 +176,8 @@ def test_the_page_compares_architectures_and_shows_alpha_gamma_and_beta():
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     titles = [s["layout"]["title"]["text"] for s in specs]
     # alpha: the two residual networks; gamma and beta: the one with a norm.
-    assert titles == ["residual + pre-BatchNorm", "ReZero (α from 0, learned)", "residual + pre-BatchNorm",
-                      "residual + pre-BatchNorm"]
+    assert titles == ["residual + pre-BatchNorm", "ReZero (α from 0, learned)", "residual + pre-BatchNorm: γ (scale)",
+                      "residual + pre-BatchNorm: β (shift)"]
     captions = " ".join(c.value for c in at.caption)
     assert "Every network starts from the form's initializer (torch_kaiming_normal)" in captions
     assert "plain: none" in captions

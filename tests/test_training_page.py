@@ -200,7 +200,7 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
 def test_training_presets_open_on_the_training_tab_and_the_part_their_text_is_about(name: str, part: str) -> None:
     at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Training" and at.session_state["training.show_ui"] == part
-    panels = len(PRESETS[name].views["training"].compare)  # symmetry: one chart per initializer
+    panels = len(PRESETS[name].views["training"].entries)  # symmetry: one chart per initializer
     assert len(charts(at)) == {"Learning curves": 2, "Symmetry": panels}.get(part, 1)
 
 

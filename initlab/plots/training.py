@@ -356,11 +356,11 @@ def deep(results: Mapping[str, TrainResult]) -> bool:
 
 
 def fan_panel(label: str, r: TrainResult, y: np.ndarray, names: tuple[str, ...], y_title: str, *,
-              log: bool = False, what: str = "layer", note: str | None = None) -> go.Figure:
+              log: bool = False, what: str = "layer", note: str | None = None, title: str = "") -> go.Figure:
     """One line per column of ``y`` (T, n) against the recorded steps, named by ``names`` and coloured by
     position (:data:`DEPTH_SCALE`: the input side dark, the output side light), with a colour bar from the
     first to the last ``what``. A log axis drops values that are not positive (a log axis has no 0);
-    ``note`` is written in the middle of an empty panel."""
+    ``note`` is written in the middle of the panel; ``title`` follows the label in the panel's title."""
     from plotly.colors import sample_colorscale
 
     n = y.shape[1]
@@ -394,7 +394,7 @@ def fan_panel(label: str, r: TrainResult, y: np.ndarray, names: tuple[str, ...],
     if log:
         fig.update_yaxes(type="log")
     _steps_axis(finish(fig, "step", y_title, hovermode="x unified"))
-    return panel_layout(fig, _named(label, r, "<br>"), height=PANEL_HEIGHT + 20)
+    return panel_layout(fig, _named(label, r, "<br>") + title, height=PANEL_HEIGHT + 20)
 
 
 def grad_norm_panel(results: Mapping[str, TrainResult], k: int, what: str = "grad") -> go.Figure:
@@ -443,4 +443,4 @@ def norm_param_panel(results: Mapping[str, TrainResult], k: int, which: str = "g
     note = "no norm in this network" if ts.norm == "none" else _all_diverged(r)
     sym = "γ" if which == "gamma" else "β"
     return fan_panel(label, r, y, ts.norm_names, f"{sym}: root mean square over units (median)", what="norm",
-                     note=note)
+                     note=note, title=f": {sym} ({'scale' if which == 'gamma' else 'shift'})")

@@ -13,6 +13,7 @@ every other statistic (:func:`initlab.training.engine.summarize`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -22,7 +23,7 @@ from initlab.training import engine as training
 from initlab.training.engine import TrainResult
 from initlab.training.scenario import TrainScenario
 
-__all__ = ["distinct_in_words", "norms_caption", "setup_line", "train_facts", "train_table"]
+__all__ = ["distinct_in_words", "norms_caption", "setup_line", "train_facts", "train_table", "widths_in_words"]
 
 
 def distinct_in_words(medians: list[float | None], widths: tuple[int, ...]) -> str:
@@ -111,13 +112,19 @@ def _architecture(ts: TrainScenario) -> str:
     return f" (stem + {blocks}, {where}, {per}, {alpha})"
 
 
+def widths_in_words(hidden: tuple[int, ...]) -> str:
+    """Hidden widths as read aloud: "10, 5"; a run of 3 or more equal widths as "16 × 20" ("2, 16 × 3")."""
+    runs = [(w, len(list(g))) for w, g in itertools.groupby(hidden)]
+    return ", ".join(f"{w} × {k}" if k >= 3 else ", ".join([str(w)] * k) for w, k in runs)
+
+
 def setup_line(ts: TrainScenario) -> str:
     """The whole training setup in one line (the page's controls live in a closed expander)."""
     batch = "full batch" if ts.full_batch else f"batches of {ts.batch}"
     opt = {"sgd": "plain gradient descent", "momentum": f"momentum {fmt(ts.momentum)}", "adam": "Adam"}[ts.optimizer]
     seeds = f"seed {ts.seed}" if ts.restarts == 1 else f"seeds {ts.seed} to {ts.seed + ts.restarts - 1}"
     return (f"{ts.dataset}: {ts.n_train} training and {ts.n_test} test points, noise {fmt(ts.noise)}, "
-            f"{ts.inputs} inputs · hidden layers {', '.join(map(str, ts.hidden))}{_architecture(ts)}, {ts.activation}, "
+            f"{ts.inputs} inputs · hidden layers {widths_in_words(ts.hidden)}{_architecture(ts)}, {ts.activation}, "
             f"{ts.bias} biases · {opt}, learning rate {fmt(ts.lr)}, {ts.steps} steps, {batch} · "
             f"{ts.restarts} restarts ({seeds}), {ts.dtype}")
 

@@ -161,8 +161,9 @@ def _fig_alpha(pairs: Pairs, k: int) -> go.Figure:
     return plots_training.alpha_panel(trained(pairs), k)
 
 
-def _fig_norm_param(pairs: Pairs, which: str, k: int) -> go.Figure:
-    return plots_training.norm_param_panel(trained(pairs), k, which)
+def _fig_norm_param(pairs: Pairs, k: int) -> go.Figure:
+    """Panel k of the norms' rows: network k // 2, its gamma (k even) or beta (k odd), side by side."""
+    return plots_training.norm_param_panel(trained(pairs), k // 2, ("gamma", "beta")[k % 2])
 
 
 FIGURES: dict[str, Callable[..., go.Figure]] = {

@@ -95,10 +95,10 @@ def _architecture_caption(ts: TrainScenario, pairs: Pairs) -> str:
     net = pairs[0][1]
     init = f"{ts.init}" + (" + LSUV" if ts.lsuv else "")
     text = (f"Every network starts from the form's initializer ({init}), with the same data, hidden widths "
-            f"({', '.join(map(str, net.hidden))}), optimizer and restart seeds; a residual network's first hidden "
+            f"({train_summaries.widths_in_words(net.hidden)}), optimizer and restart seeds; a residual network's first hidden "
             "layer is its stem, every further one a block. They train one after the other.")
     if net.hidden != ts.hidden:
-        text += (f" The form asks for hidden layers {', '.join(map(str, ts.hidden))}: here every one is "
+        text += (f" The form asks for hidden layers {train_summaries.widths_in_words(ts.hidden)}: here every one is "
                  f"{net.hidden[0]} wide, since a residual block adds its input to its output.")
     return text
 
@@ -253,8 +253,7 @@ def _blocks_part(pairs: Pairs) -> None:
                       "with γ = 1 and β = 0 at the start: the root mean square over the norm's units, median over "
                       "restarts, shows how far training moved them, one line per norm from the input side (dark) "
                       "to the output side (light).")
-        for which in ("gamma", "beta"):
-            figures.panels("norm_param", len(normed), normed, which)
+        figures.panels("norm_param", 2 * len(normed), normed, per_row=2)  # each network's gamma beside its beta
 
 
 def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, run: int) -> None:
