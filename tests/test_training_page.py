@@ -145,6 +145,82 @@ def test_sigmoid_claims() -> None:
     assert abs(np.median(xav.loss[:, k]) - math.log(2)) < 0.01 and np.median(xav.test_acc[:, k]) < 0.6
 
 
+def _dead_layers(r, restart: int, step: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """Hidden layers (1..) of a plain ReLU network whose every unit outputs 0 on every training point."""
+    h, dead = np.asarray(r.data.X_train, dtype=np.float64), []
+    for l, (W, b) in enumerate(r.params(restart, step)[:-1]):
+        h = np.maximum(h @ W + b, 0.0)
+        if not h.any():
+            dead.append(l + 1)
+    return dead
+
+
+@pytest.mark.slow
+def test_deep_residual_claims() -> None:
+    res = results("train_deep_residual")
+    plain, resid, normed = res["plain"], res["residual (α = 1)"], res["residual + pre-BatchNorm"]
+    ln2 = math.log(2)
+    # "Most of the plain network's restarts never leave the loss of a coin flip": more than half end within
+    # 0.005 of ln 2 (float32 rounding of a constant logit near 0 is far smaller), and its median is chance.
+    stuck = np.abs(plain.loss[:, -1] - ln2) < 0.005
+    assert stuck.sum() > plain.loss.shape[0] / 2 and np.median(final_acc(plain)) <= 0.55
+    # "in a stuck restart ... a whole layer of 16 ReLU units below zero on every training point, within the
+    # first few hundred steps": every stuck restart has a dead layer at the end, which was there by step 800.
+    early = int(plain.recorded_steps[plain.recorded_steps <= 800][-1])
+    for g in np.flatnonzero(stuck):
+        assert _dead_layers(plain, g, int(plain.recorded_steps[-1])) and _dead_layers(plain, g, early), g
+    # "The same depth as ... residual blocks learns": its median is far above chance and above the plain one;
+    # "with a BatchNorm before each branch every restart does": the worst restart still learns the spiral.
+    assert np.median(final_acc(resid)) >= 0.8 and np.median(final_acc(resid)) > np.median(final_acc(plain)) + 0.2
+    assert final_acc(normed).min() >= 0.85 and not normed.diverged.any() and not resid.diverged.any()
+
+
+@pytest.mark.slow
+def test_rezero_claims() -> None:
+    res = results("train_rezero")
+    one, rezero = res["residual (α = 1)"], res["ReZero (α from 0, learned)"]
+    # "the output starts huge ... diverge by the first recorded step after it, step 40"
+    assert np.median(one.loss[:, 0]) > 100 and one.diverged.all() and int(one.recorded_steps[1]) == 40
+    assert (one.runs["nonfinite_step"] == 40).all()
+    # "the network starts as its stem alone": alpha 0 in every block, a loss near ln 2 (one ReLU layer and a
+    # He output unit: order 1); "to a median test accuracy of": it learns.
+    assert (rezero.alpha[:, 0] == 0).all() and np.median(rezero.loss[:, 0]) < 1.5
+    assert np.median(final_acc(rezero)) >= 0.85 and not rezero.diverged.any()
+    # "every block's alpha leaving 0, some up and some down"
+    end = rezero.alpha[:, -1]
+    assert (end != 0).all() and (end > 0).any() and (end < 0).any()
+    assert (np.median(end, axis=0) > 0).any() and (np.median(end, axis=0) < 0).any()
+
+
+@pytest.mark.slow
+def test_residual_symmetry_claims() -> None:
+    res = results("train_residual_symmetry")
+    zeros, const, he = res["zeros"], res["constant 0.5"], res["He N(0, √(2/n))"]
+    # "the stem and every branch keep 1 distinct unit at every step" (every restart, every record)
+    for r in (zeros, const):
+        assert r.distinct.shape[2] == 7 and (r.distinct == 1).all()
+        # "learns like a network one unit wide": no better than a single straight boundary on circles
+        assert np.median(final_acc(r)) < 0.7
+    # "He's random start keeps all 16 units of every layer distinct and reaches ..."
+    assert (he.distinct == 16).all() and np.median(final_acc(he)) >= 0.9
+
+
+def test_fixups_zero_branch_layers_split_within_the_first_recorded_steps() -> None:
+    """The Symmetry part's sentence on residual networks: Fixup's zero last layer of each branch starts at 1
+    distinct unit and splits at once, since each of its units adds to its own unit of a stream whose units
+    differ (He stem)."""
+    from initlab.training.engine import train
+    from initlab.training.scenario import TrainScenario
+
+    ts = TrainScenario(hidden=(8,) * 4, block="residual", branch_layers=2, residual_rule="fixup", steps=200,
+                       restarts=2, optimizer="adam", batch_size=64)
+    r = train(ts, records=5)
+    last = [i for i, name in enumerate(ts.layer_names[:-1]) if name.endswith("W2")]
+    assert last == [2, 4, 6] and (r.distinct[:, 0, last] == 1).all()
+    assert (r.distinct[:, 1, last] == 8).all() and int(r.recorded_steps[1]) == 40
+    assert (r.distinct[:, 0, [0, 1, 3, 5]] == 8).all()
+
+
 # ------------------------------------------------------------------------------------------- the page
 
 
@@ -196,12 +272,14 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, part", [("train_classic", "Learning curves"), ("train_symmetry", "Symmetry"),
-                                        ("train_restarts", "Every restart"), ("train_sigmoid_large", "Per layer")])
+                                        ("train_restarts", "Every restart"), ("train_sigmoid_large", "Per layer"),
+                                        ("train_deep_residual", "Learning curves"), ("train_rezero", "α, γ and β"),
+                                        ("train_residual_symmetry", "Symmetry")])
 def test_training_presets_open_on_the_training_tab_and_the_part_their_text_is_about(name: str, part: str) -> None:
     at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Training" and at.session_state["training.show_ui"] == part
-    panels = len(PRESETS[name].views["training"].entries)  # symmetry: one chart per initializer
-    assert len(charts(at)) == {"Learning curves": 2, "Symmetry": panels}.get(part, 1)
+    panels = len(PRESETS[name].views["training"].entries)  # symmetry, alpha: one chart per entry
+    assert len(charts(at)) == {"Learning curves": 2, "Symmetry": panels, "α, γ and β": panels}.get(part, 1)
 
 
 def test_each_part_of_the_training_page_draws_its_charts_and_goes_into_the_link() -> None:

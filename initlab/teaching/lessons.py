@@ -222,4 +222,17 @@ LESSONS: tuple[Lesson, ...] = (
         ("res_doubles", "res_scaled", "rezero", "fixup", "prenorm_linear", "prenorm_std1", "batchnorm_250",
          "pre_vs_post"),
     ),
+    Lesson(
+        "Training deep networks: residual blocks, norms and ReZero",
+        "At initialization the Signal page shows what the identity path and a norm do to the forward pass; "
+        "training shows what that buys. Thirty plain ReLU layers of 16 units often never leave the loss of a "
+        "coin flip: one layer whose units all went below zero on every input blocks every gradient beneath it, "
+        "and nothing is learned after that. The same depth as residual blocks learns, since the identity path "
+        "carries the signal and the gradient past any layer, and a BatchNorm before each branch makes every "
+        "restart learn. Without a norm the identity path alone does not keep the scale: with α = 1 the output "
+        "starts so large that plain gradient descent blows up at once, while ReZero starts every α at 0, the "
+        "network as its stem, and lets training grow each block. And the identity path breaks no symmetry: "
+        "zero or constant weights stay one unit wide in every block, as in a plain network.",
+        ("train_deep_residual", "train_rezero", "train_residual_symmetry"),
+    ),
 )
