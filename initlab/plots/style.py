@@ -322,10 +322,19 @@ PANEL_TITLE = dict(x=0.0, xanchor="left", y=0.98, yref="container", yanchor="top
 PANEL_LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0)
 
 
+PANEL_LINE = 19  # px per line of a panel title (15 px font)
+
+
 def panel_layout(fig: go.Figure, title: str, height: int = PANEL_HEIGHT) -> go.Figure:
-    """The layout every panel shares: its title top left, a horizontal legend between title and plot."""
-    fig.update_layout(title=dict(text=title, **PANEL_TITLE), legend=PANEL_LEGEND, margin=PANEL_MARGIN,
-                      height=height)
+    """The layout every panel shares: its title top left, a horizontal legend between title and plot.
+
+    A title of several lines ("N(0, 1) × 10<br>(4 of 4 restarts diverged)") gets the room of its extra lines
+    above the plot, and is anchored lower by them: plotly anchors a multi-line title by its first line and
+    sets the others above it, which put the first line outside the chart."""
+    extra = title.count("<br>") * PANEL_LINE
+    place = dict(PANEL_TITLE, y=PANEL_TITLE["y"] - extra / (height + extra)) if extra else PANEL_TITLE
+    margin = dict(PANEL_MARGIN, t=PANEL_MARGIN["t"] + extra)
+    fig.update_layout(title=dict(text=title, **place), legend=PANEL_LEGEND, margin=margin, height=height + extra)
     return fig
 
 
