@@ -1,6 +1,7 @@
 """How fast is initlab's training next to the plain batched numpy code anyone would write?
 
-Run: ``python benchmarks/bench_training.py`` (``--quick`` for a fifth of the steps).
+Run: ``python benchmarks/bench_training.py`` (``--quick`` for a fifth of the steps, ``--only classic`` or
+``--only residual`` for one comparison).
 
 Two comparisons, each measured in one process, interleaved so that machine noise hits every contender
 alike (CPU time and wall time, median of ``--repeats``):
@@ -8,9 +9,10 @@ alike (CPU time and wall time, median of ``--repeats``):
 1. The course notebook's reference comparison (circles, 300 training points, hidden (10, 5), ReLU,
    full-batch gradient descent with lr 0.01, 15000 steps; zeros, He and N(0,1) x 10, 10 restarts each =
    30 runs). Goal: initlab <= 1/5 of the plain loop.
-2. A residual BatchNorm network of the same kind of size (spiral, 300 points, a stem and pre-norm blocks
-   of two layers, width 16, ReLU, mini-batches of 64, Adam lr 0.01, 1500 steps; He, Glorot normal and
-   N(0, 0.1), 5 restarts each = 15 runs). Goal: initlab <= 1/3 of the plain loop.
+2. A residual BatchNorm network of a realistic size (spiral, 300 points, 9 hidden layers of 16 units: a
+   stem and 8 pre-norm blocks BN-ReLU-Linear-BN-ReLU-Linear, or as many as MAX_HIDDEN_LAYERS allows;
+   mini-batches of 64, Adam lr 0.01, 1500 steps; He, Glorot normal and N(0, 0.1), 5 restarts each = 15
+   runs). Goal: initlab <= 1/3 of the plain loop.
 
 Contenders:
 
@@ -44,7 +46,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from initlab.training import engine as training  # noqa: E402
-from initlab.training.scenario import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, MAX_HIDDEN_LAYERS, TrainScenario  # noqa: E402
+from initlab.training.scenario import (  # noqa: E402
+    ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, MAX_HIDDEN_LAYERS, TrainScenario,
+)
 from initlab.weights import activations  # noqa: E402
 
 INITS = {
@@ -52,17 +56,16 @@ INITS = {
     "he": {"init": "variance_scaling", "scale": 2.0, "mode": "fan_in", "distribution": "untruncated_normal"},
     "normal x10": {"init": "random_normal", "stddev": 10.0},
 }
-
-
 RESIDUAL_INITS = {
     "he": INITS["he"],
     "glorot normal": {"init": "glorot_normal"},
     "normal 0.1": {"init": "random_normal", "stddev": 0.1},
 }
-# A stem and pre-norm residual blocks of two layers: with 9 hidden layers (stem + 8 blocks) where the form
-# allows that many, else as many as it allows.
-RESIDUAL = dict(dataset="spiral", noise=0.05, hidden=(16,) * min(9, MAX_HIDDEN_LAYERS), block="residual", norm="batch",
-                norm_position="pre", branch_layers=2, batch_size=64, optimizer="adam", lr=0.01, restarts=5)
+# A stem and pre-norm residual blocks of two layers, 9 hidden layers (stem + 8 blocks) where the form allows
+# that many (MAX_HIDDEN_LAYERS), else as many as it allows.
+RESIDUAL = dict(dataset="spiral", noise=0.05, hidden=(16,) * min(9, MAX_HIDDEN_LAYERS), block="residual",
+                norm="batch", norm_position="pre", branch_layers=2, batch_size=64, optimizer="adam", lr=0.01,
+                restarts=5)
 
 
 def scenarios(steps: int, dtype: str, base: TrainScenario | None = None, inits: dict = INITS) -> list[TrainScenario]:

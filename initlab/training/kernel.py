@@ -67,6 +67,11 @@ input (besides a residual skip) would hand that one's gradient on as ADD does it
 The activations re-implement the registry (:mod:`initlab.weights.activations`) with the same formulas and
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
 engine); ``tests/test_training.py`` checks them against it value by value.
+
+Why one module of ~1100 lines: the program's format (op codes, record fields, how a gradient is handed
+on) is a contract between the Python that writes programs (:class:`Program`) and the compiled code that
+runs them, which numba builds from this module's constants and functions; the exp and the activations
+are that code's own arithmetic. Kept together, the format is defined, documented and read in one place.
 """
 
 from __future__ import annotations
@@ -704,9 +709,10 @@ def _norm_bwd(theta, g, grad, A, D, IV, sc, o, ds, dd, us, w, n, nf, goff, kind,
     mean(du u)) with du = gamma dy (means over the norm's axis) into D[ds], given dy = D[dd]."""
     zero = fc[C_ZERO]
     layer = kind == NORM_LAYER
-    for i in range(n):  # a LayerNorm's per-example sums of du and du u, over the units
-        sc[0, i] = zero
-        sc[1, i] = zero
+    if layer:  # a LayerNorm's per-example sums of du and du u, over the units
+        for i in range(n):
+            sc[0, i] = zero
+            sc[1, i] = zero
     for k in range(w):
         ga = theta[g, goff + k]
         sdy = zero
@@ -875,9 +881,10 @@ def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, b
     out = prog[prog.shape[0] - 1, F_SRC]  # the logits: the input of the last op, the OUTPUT
     for g in range(G):
         if full:
-            for i in range(n):
-                for f in range(nin):
+            for f in range(nin):
+                for i in range(n):
                     A[0, f, i] = XT[f, i]
+            for i in range(n):
                 yb[i] = yv[i]
         for s in range(2 if evaluating else nsteps):
             t = t0 + s
@@ -887,8 +894,8 @@ def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, b
                 mode = MODE_GRAD if s == 0 else MODE_EVAL
                 if s == 1:
                     bsz = m
-                    for i in range(m):
-                        for f in range(nin):
+                    for f in range(nin):
+                        for i in range(m):
                             A[0, f, i] = XE[f, i]
             elif not full:
                 pos = (t % spe) * batch
@@ -1035,15 +1042,20 @@ class Program:
         Gradient buffers: a residual sum's skip shares the sum's (the skip's gradient is the sum's plus
         what its branch hands back), an activation's input shares its output's when nothing else reads it
         (f' applied in place). In reverse order the first op to hand a gradient into a buffer writes it,
-        later ones add to it, so nothing is zeroed. Buffers whose lifetimes in the backward pass do not
-        overlap are then one (a deep network needs a few, not one per slot).
+        later ones add to it (through the spare buffer, :func:`_backward`), so nothing is zeroed. Buffers
+        whose lifetimes in the backward pass do not overlap are then one (a deep network needs a few, not
+        one per slot).
         """
         ops, nslots = self.ops, len(self.widths)
         readers = [0] * nslots
-        for rec in ops:
-            readers[rec[F_SRC]] += 1
-            if rec[F_OP] == OP_ADD:
-                readers[rec[F_A]] += 1
+        last_read = [-1] * nslots
+        for i, rec in enumerate(ops):
+            for s in (rec[F_SRC], rec[F_A]) if rec[F_OP] == OP_ADD else (rec[F_SRC],):
+                readers[s] += 1
+                last_read[s] = i
+        for i, rec in enumerate(ops):
+            if rec[F_OP] == OP_ADD and last_read[rec[F_A]] != i:
+                raise ValueError(f"the skip of op {i} (slot {rec[F_A]}) is read after its sum")
         group = list(range(nslots))
 
         def root(s: int) -> int:
