@@ -1,18 +1,23 @@
 """Training residual and normalised networks: the schema's new fields and their repairs, gradients of the
 whole loss against finite differences for every architecture, BatchNorm's running statistics against
-PyTorch's update rule computed directly, the merged last mini-batch, and snapshots that reproduce the
-network as it was at every record."""
+PyTorch's update rule computed directly, the merged last mini-batch, snapshots that reproduce the
+network as it was at every record, and the compiled kernel's programs against the numpy engine."""
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pytest
 
 from initlab.training import engine as training
+from initlab.training import kernel
 from initlab.training.scenario import TRAIN, TrainScenario, irrelevant, repair
 from initlab.weights import activations
 
 EPS64 = np.finfo(np.float64).eps
+COMPILED = [a for a in activations.names() if activations.get(a).kernel_code is not None]  # the kernel's branches
+needs_numba = pytest.mark.skipif(not kernel.AVAILABLE, reason="numba is not installed: only the numpy engine")
+ENGINES = ["numpy", pytest.param("numba", marks=needs_numba)]
 
 # Every architecture the engine builds (besides the plain MLP): plain layers with a norm, and residual
 # blocks of one or two layers with the norm before the branch (pre) or on the sum (post), without a norm,
@@ -252,23 +257,26 @@ def test_snapshots_reproduce_the_evaluated_network_at_every_record():
     assert np.all(res.alpha[:, -1] != 0)  # ReZero's alpha is trained away from 0
 
 
-def test_a_restart_is_the_first_restart_of_the_next_seed():
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_restart_is_the_first_restart_of_the_next_seed(engine):
     """Restarts run batched but independently: restart 2 is restart 0 of seed + 2, bit for bit (the
-    overflow-safe norm decides slice by slice, never for all runs at once)."""
+    overflow-safe norm decides slice by slice, never for all runs at once; the kernel runs one run at a
+    time)."""
     ts = TrainScenario(**RESIDUAL_BN)
-    a = training.train(ts, records=2)
-    b = training.train(ts.replace(seed=2, restarts=1), records=2)
+    a = training.train(ts, records=2, engine=engine)
+    b = training.train(ts.replace(seed=2, restarts=1), records=2, engine=engine)
     assert np.array_equal(a.theta[2], b.theta[0]) and np.array_equal(a.norm_state[2], b.norm_state[0])
     assert np.array_equal(a.loss[2], b.loss[0])
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("arch", ARCHS, ids=_name)
-def test_every_architecture_trains_and_records(arch):
+def test_every_architecture_trains_and_records(arch, engine):
     ts = TrainScenario(hidden=(4, 4, 4), steps=30, restarts=2, batch_size=20, n_train=50, n_test=30, lr=0.05,
                        **arch)
-    res = training.train(ts, records=3)
+    res = training.train(ts, records=3, engine=engine)
     L = len(ts.layer_shapes)
-    assert res.engine == "numpy" and res.grad_norm.shape == (2, 4, L) and res.distinct.shape == (2, 4, L - 1)
+    assert res.engine == engine and res.grad_norm.shape == (2, 4, L) and res.distinct.shape == (2, 4, L - 1)
     assert np.isfinite(res.loss).all() and np.isfinite(res.grad_norm).all() and (res.grad_norm[:, 0] > 0).any()
     assert len(res.params(0, 30)) == L and len(res.norms(0, 30)) == len(ts.norm_widths)
     assert res.weight_norm.shape == (2, 4, L)
@@ -286,10 +294,16 @@ def test_the_setup_line_says_what_the_network_is():
     assert "hidden layers 10, 5, relu" in setup_line(TrainScenario())
 
 
-def test_the_compiled_engine_refuses_what_it_cannot_train():
-    ts = TrainScenario(norm="layer", steps=5, restarts=1)
-    with pytest.raises(ValueError, match="plain networks without normalization"):
-        training.train(ts, engine="numba")
+def test_auto_takes_the_compiled_engine_for_every_network_it_has_the_activation_of(monkeypatch):
+    """``auto`` trains residual and normalised networks compiled whenever the activation has a kernel branch;
+    an activation without one trains with numpy, and only an explicit ``engine="numba"`` is refused."""
+    ts = TrainScenario(norm="layer", block="residual", hidden=(4, 4), steps=5, restarts=1)
+    assert training.train(ts, records=1).engine == ("numba" if kernel.AVAILABLE else "numpy")
+    new = dataclasses.replace(activations.get("elu"), name="elu_copy", kernel_code=None)
+    monkeypatch.setitem(activations._REGISTRY, "elu_copy", new)
+    assert training.train(ts.replace(activation="elu_copy"), records=1).engine == "numpy"
+    with pytest.raises(ValueError, match="no kernel code for activation 'elu_copy'"):
+        training.train(ts.replace(activation="elu_copy"), engine="numba")
 
 
 def test_zero_init_in_residual_branches_is_broken_by_the_identity_path():
@@ -314,15 +328,195 @@ def test_zero_init_in_residual_branches_is_broken_by_the_identity_path():
 
 
 @pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("arch", [dict(norm="batch"), dict(block="residual", norm="batch", norm_position="post",
                                                                   branch_layers=2),
                                   dict(block="residual", norm="layer", residual_learned=True)], ids=_name)
-def test_a_blown_up_run_is_recorded_not_raised(arch):
+def test_a_blown_up_run_is_recorded_not_raised(arch, engine):
     """N(0, 100^2) weights and lr 5 with momentum: the runs overflow (float32), and the record says so
     (NaN or inf, diverged) without an exception or a numpy warning, as for plain networks."""
     ts = TrainScenario(hidden=(6, 6, 6), steps=60, restarts=3, batch_size=32, lr=5.0, optimizer="momentum",
                        **arch).with_init("random_normal", stddev=100.0)
-    res = training.train(ts, records=3)
-    assert res.loss.shape == (3, 4)
+    res = training.train(ts, records=3, engine=engine)
+    assert res.engine == engine and res.loss.shape == (3, 4)
+    if "block" in arch:
+        assert res.diverged.any()  # measured: all three, in both engines
     res.decision_function(res.data.X_test, 0, 60)
     res.summary()
+
+
+# ---------------------------------------------------------------------------------------------------
+# The compiled kernel: one program of ops per network, against the numpy engine
+# ---------------------------------------------------------------------------------------------------
+
+# ARCHS and Fixup (its zero last branch layers, its scaled first ones).
+KERNEL_ARCHS = [*ARCHS, dict(block="residual", norm="batch", branch_layers=2, residual_rule="fixup")]
+# 56 training points: full batch; batches of 16 (a short last batch of 8); batches of 11 (a last batch of
+# 1, merged into the one before it with a BatchNorm, a batch of its own otherwise).
+BATCHES = {"full": 0, "minibatch": 16, "merged": 11}
+
+
+def _both_engines(dtype: str, **changes) -> tuple[training.TrainResult, training.TrainResult]:
+    ts = TrainScenario(hidden=(5, 5, 5), steps=30, restarts=2, n_train=56, n_test=30, dtype=dtype,
+                       activation="tanh", bias="random_normal", bias_value=0.1, dataset="moons")
+    ts = ts.replace(**{"lr": 0.01 if changes.get("optimizer") == "adam" else 0.05, **changes})
+    assert not ts.architecture_problems()
+    return training.train(ts, engine="numpy", records=3), training.train(ts, engine="numba", records=3)
+
+
+def _assert_same_training(a: training.TrainResult, b: training.TrainResult, rtol: float) -> None:
+    """The records of the two engines agree within ``rtol`` (parameters and running statistics relative to
+    their largest magnitude in the run); accuracies exactly."""
+    np.testing.assert_allclose(b.loss, a.loss, rtol=rtol)
+    np.testing.assert_allclose(b.test_loss, a.test_loss, rtol=rtol)
+    for x, y in ((a.theta, b.theta), (a.norm_state, b.norm_state)):
+        scale = np.abs(x).max(axis=(1, 2), keepdims=True) if x.size else 1.0
+        np.testing.assert_allclose(y / scale, x / scale, rtol=0, atol=rtol)
+    np.testing.assert_allclose(b.grad_norm, a.grad_norm, rtol=100 * rtol, atol=rtol * a.grad_norm.max())
+    assert np.array_equal(b.train_acc, a.train_acc) and np.array_equal(b.test_acc, a.test_acc)
+    assert np.array_equal(b.distinct, a.distinct)
+
+
+@needs_numba
+@pytest.mark.parametrize("batches", BATCHES)
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("arch", KERNEL_ARCHS, ids=_name)
+def test_the_kernel_trains_every_architecture_as_the_numpy_engine(arch, optimizer, batches):
+    """float64, 30 steps. Both engines compute the same operations; they differ in the order of sums (the
+    kernel's vectorised, reassociated ones, numpy's pairwise ones: the weight gradients and a norm's
+    statistics alike), fused multiply-adds, f' taken from the activation's output or input, and the
+    exp: a few ulp (2.2e-16) per operation. Through ~15 operations a pass and 30 steps of a stable
+    descent they add up about linearly, to ~1e-13 (measured over these cases: losses 1e-13, parameters
+    8e-14 of their largest); 1e-10 leaves three orders for a BatchNorm's 1 / sigma over batches of 8 to
+    amplify them. A real difference (a wrong batch, term, alpha or running statistic) moves the losses
+    by 1e-4 or more within a few steps. The gradient norms are measured on the full training set by each
+    engine's own code: 100 times looser, since a small one is the difference of larger terms (measured:
+    2e-12)."""
+    a, b = _both_engines("float64", optimizer=optimizer, batch_size=BATCHES[batches], **arch)
+    assert a.scenario.merge_last_batch == (batches == "merged" and arch.get("norm") == "batch")
+    _assert_same_training(a, b, rtol=1e-10)
+
+
+@needs_numba
+@pytest.mark.parametrize("arch", KERNEL_ARCHS, ids=_name)
+def test_the_kernel_trains_every_architecture_as_the_numpy_engine_in_float32(arch):
+    """float32, 30 Adam steps with the merged last batch. The same differences as in float64 with a unit
+    roundoff of 6e-8: adding up linearly over ~15 operations and 30 steps, ~3e-5 at worst (measured: losses
+    2e-6, gradient norms 5e-5 < 100 x 1e-4); 1e-4 leaves a margin of 3 and stays far below what a wrong
+    term changes."""
+    a, b = _both_engines("float32", optimizer="adam", batch_size=BATCHES["merged"], **arch)
+    _assert_same_training(a, b, rtol=1e-4)
+
+
+@needs_numba
+@pytest.mark.parametrize("act", COMPILED)
+def test_the_kernel_trains_a_residual_batchnorm_network_as_numpy_with_every_activation(act):
+    """Every activation with a kernel branch in the network with every kind of parameter (pre-norm
+    BatchNorm, two layers a branch, learned alpha), merged mini-batches, Adam; tolerances as above.
+    Measured: 2e-13 or less, except the parameters of the linear activation, 1.3e-11: there a block's first
+    beta reaches the next BatchNorm through linear maps only, so its gradient is 0 in exact arithmetic and
+    rounding noise (~1e-17) in each engine, which Adam turns into steps of lr x noise / epsilon ~ 1e-12:
+    ~3e-11 at most after 30 steps."""
+    a, b = _both_engines("float64", activation=act, optimizer="adam", batch_size=BATCHES["merged"],
+                         block="residual", norm="batch", branch_layers=2, residual_learned=True,
+                         residual_scale=0.5)
+    _assert_same_training(a, b, rtol=1e-10)
+
+
+@needs_numba
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize("dtype, factor", [("float64", 1e155), ("float64", 1e-155), ("float32", 1e19)])
+@pytest.mark.parametrize("norm", ["batch", "layer"])
+def test_the_kernel_normalises_overflowing_slices_as_the_numpy_engine(norm, dtype, factor):
+    """The first layer's weights scaled so far that its norm's plain variance overflows (its squares: 1e310
+    > 1.8e308 in float64, 1e38 x 32 examples > 3.4e38 in float32) or underflows below tiny / eps (1e-310):
+    both engines switch those slices to the overflow-safe form of initlab.signal.blocks.normalize, so they
+    still agree (to a few ulp a step, as above; float32's own 1e-4) and the numbers stay finite. Without
+    that form the kernel's normalised values would be NaN, 0 or tiny, and the first norm's gamma and beta
+    (whose gradients are sums over them) would train differently."""
+    ts = TrainScenario(hidden=(6, 6, 6), steps=5, restarts=2, batch_size=32, lr=1e-3, dtype=dtype, norm=norm)
+    out = []
+    for engine in ("numpy", "numba"):
+        trainer = training._Trainer([ts], ts.steps, engine)
+        training._net(trainer.theta, training._layout(ts)).Ws[0][...] *= factor
+        trainer.k = 0
+        trainer._record()
+        while not trainer.done:
+            trainer.advance()
+        out.append(trainer.results()[0])
+    a, b = out
+    rtol = 1e-10 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(b.loss, a.loss, rtol=rtol)
+    assert np.isfinite(a.theta).all() and np.isfinite(b.theta).all()
+    na, nb = (training._net(r.theta.astype(np.float64), training._layout(ts)) for r in (a, b))
+    for x, y in zip(na.gammas + na.betas, nb.gammas + nb.betas):  # their gradients are sums over u
+        np.testing.assert_allclose(y, x, rtol=rtol, atol=rtol * np.abs(x).max())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("arch", [dict(norm="batch"), dict(block="residual", norm="batch", branch_layers=2),
+                                  dict(block="residual", norm="batch", norm_position="post", branch_layers=2),
+                                  dict(block="residual", norm="batch")], ids=_name)
+def test_biases_a_batchnorm_cancels_stay_at_their_initial_value(arch, engine):
+    """Their gradient is exactly 0 (TrainScenario.cancelled_biases), so even Adam, which divides rounding
+    noise by its epsilon into real steps, never moves them; every other bias moves (tanh: no dead unit)."""
+    ts = TrainScenario(hidden=(5, 5, 5), steps=40, restarts=2, batch_size=16, n_train=56, optimizer="adam",
+                       lr=0.01, bias="random_normal", bias_value=0.1, activation="tanh", **arch)
+    res = training.train(ts, records=4, engine=engine)
+    bs = training._net(res.theta, training._layout(ts)).bs
+    assert ts.cancelled_biases
+    for l, b in enumerate(bs):
+        if l in ts.cancelled_biases:
+            assert np.array_equal(b, np.broadcast_to(b[:, :1], b.shape)), l  # every record the initial one
+        else:
+            assert (b[:, -1] != b[:, 0]).all(), l
+
+
+def test_a_program_shares_gradient_buffers_and_accumulates_the_residual_stream():
+    """A plain MLP is LINEAR, ACT, ..., OUTPUT, each activation's f' applied in place; a deep residual
+    network hands the stream's gradient on by adding to one buffer, and needs a few buffers, not one per
+    slot (32 pre-norm BatchNorm blocks of two layers, built with Program directly)."""
+    K = kernel
+    plain, dmap, _ = training._kernel_program(TrainScenario(hidden=(10, 5)))
+    assert plain[:, K.F_OP].tolist() == [K.OP_LINEAR, K.OP_ACT, K.OP_LINEAR, K.OP_ACT, K.OP_LINEAR, K.OP_OUTPUT]
+    assert plain[:, K.F_DACC].tolist() == [K.GRAD_NONE, K.GRAD_SAME, K.GRAD_WRITE, K.GRAD_SAME, K.GRAD_WRITE,
+                                           K.GRAD_WRITE]
+    prog = K.Program(inputs=2)
+    o = iter(range(0, 10**6, 100))  # parameter offsets do not matter here
+    h = prog.act(prog.norm(prog.linear(0, 8, next(o), next(o), True), K.NORM_BATCH, next(o), 1e-3, 0), 3)
+    for _ in range(32):
+        x = h
+        for _ in range(2):
+            x = prog.linear(prog.act(prog.norm(x, K.NORM_BATCH, next(o), 1e-3, 0), 3), 8, next(o), next(o))
+        h = prog.add(h, x)
+    prog.output(prog.linear(h, 1, next(o), next(o)))
+    ops, dmap, fc = prog.build("float32")
+    assert len(dmap) > 250 and dmap.max() + 1 <= 4
+    first_norms = [r for r in ops if r[K.F_OP] == K.OP_NORM][1::2]  # every block's first norm reads the stream
+    assert len(first_norms) == 32 and all(r[K.F_DACC] == K.GRAD_ADD for r in first_norms)
+    assert fc.dtype == np.float32
+    # What the buffer sharing cannot serve is refused, not miscomputed.
+    bad = K.Program(inputs=2)
+    h = bad.linear(0, 4, 0, 8)
+    s = bad.add(h, bad.act(h, 3))
+    bad.output(bad.linear(bad.add(s, h), 1, 12, 16))  # h read again after its first sum
+    with pytest.raises(ValueError, match="read after its sum"):
+        bad.build("float64")
+    unread = K.Program(inputs=2)
+    unread.act(unread.linear(0, 4, 0, 8), 3)  # an output nothing reads
+    unread.output(unread.linear(0, 1, 12, 14))
+    with pytest.raises(ValueError, match="read by nothing"):
+        unread.build("float64")
+
+
+@needs_numba
+def test_warm_up_compiles_what_every_network_runs():
+    """Every network is data (a program) for one compiled function per dtype, so after warm_up training
+    any architecture, full batch, in mini-batches or with a merged last batch, compiles nothing more."""
+    training.warm_up()
+    before = len(kernel._kernel.signatures)
+    for arch, dtype, batch in itertools.product(KERNEL_ARCHS[::3], ("float32", "float64"), (0, 16, 11)):
+        ts = TrainScenario(hidden=(3, 3, 3), steps=2, restarts=1, n_train=56, n_test=10, batch_size=batch,
+                           dtype=dtype, **arch)
+        assert training.train(ts, records=1).engine == "numba"
+    assert len(kernel._kernel.signatures) == before

@@ -48,8 +48,9 @@ set, without moving the running estimates): the gradient an optimizer is given, 
 gradient is one no optimizer computes. A last mini-batch of one example is merged into the one before
 it (:func:`batches`). A bias just before a BatchNorm only shifts each unit by a constant the norm
 subtracts, so its gradient is exactly 0 and is set so (``TrainScenario.cancelled_biases``: computed, it
-would be rounding noise, which Adam divides by its epsilon into real steps). The numpy engine trains these networks; ``engine="auto"`` takes it for them until
-the compiled kernel learns them, and ``engine="numba"`` refuses them.
+would be rounding noise, which Adam divides by its epsilon into real steps). Both engines train these
+networks: the compiled kernel runs each as a program of ops (:func:`_kernel_program`), and with it the
+passes a record takes (the full-batch gradient, the evaluated network on both sets) are compiled too.
 
 Randomness (all explicit, no global state):
 
@@ -71,8 +72,9 @@ array ``theta`` of shape (runs, parameters). The numpy engine (the reference) ta
 ``np.einsum`` per layer and pass over a leading runs axis (not BLAS: units made equal by the init stay
 bit-identical, see ``_forward``); the numba engine (:mod:`initlab.training.kernel`) runs
 the same steps compiled, several times faster (``benchmarks/bench_training.py``). Tests compare them.
-``engine="auto"`` takes numba for every activation the kernel has a branch for (its registry
-``kernel_code``) and numpy for the others, so a new activation trains from its registry entry alone.
+``engine="auto"`` takes numba for every network whose activation the kernel has a branch for (its
+registry ``kernel_code``) and numpy for the others, so a new activation trains from its registry entry
+alone.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
 test sets: loss, accuracies, the norm of every layer's weight gradient (full training set), the number
@@ -488,7 +490,7 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
 
 
 # ---------------------------------------------------------------------------------------------------
-# Residual and normalised networks (numpy only, batched over runs as above)
+# Residual and normalised networks (the numpy reference, batched over runs as above)
 # ---------------------------------------------------------------------------------------------------
 #
 # The same feature-major arrays (runs, units, examples) and the same einsum contractions as the plain
@@ -786,13 +788,20 @@ def _block_measure(theta: np.ndarray, state: np.ndarray, data: TrainData, ts: Tr
     yf = data.y_train.astype(theta.dtype)
     train = _Pass(ts, net, act, XT, "train")
     grad = np.empty_like(theta)
-    g = _net(grad, lay)
-    train.backward(_output_grad(train.logits, yf[None, None, :]), g)
+    train.backward(_output_grad(train.logits, yf[None, None, :]), _net(grad, lay))
     ev = _Pass(ts, net, act, XT, "eval") if ts.norm == "batch" else train
-    s = ev.logits[..., 0, :]
+    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits[..., 0, :]
+    return _block_record(theta, data, ts, grad, ev.logits[..., 0, :], st)
+
+
+def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray,
+                  st: np.ndarray) -> _Measure:
+    """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
+    P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n)."""
+    lay = _layout(ts)
+    net, g = _net(theta, lay), _net(grad, lay)
     loss, acc = _loss_acc(s, data.y_train)
     cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
-    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits[..., 0, :]
     test_loss, test_acc = _loss_acc(st, data.y_test)
     distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
     return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(gw) for gw in g.Ws], axis=1),
@@ -1081,17 +1090,13 @@ def _jit_module():
     return _train_jit
 
 
-def _resolve_engine(engine: str, act: activations.Activation, plain: bool = True) -> str:
+def _resolve_engine(engine: str, act: activations.Activation) -> str:
     """The engine that trains ``act``: ``auto`` is the compiled kernel where numba is installed and the
     kernel has a branch for ``act`` (its registry ``kernel_code``), else numpy (the reference). The kernel
-    trains plain networks without normalization only (``plain``): residual and normalised ones take
-    numpy until it learns them."""
+    trains every network (plain, residual, normalised: :func:`_kernel_program`)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {', '.join(ENGINES)}; received {engine!r}")
-    if engine == "numba" and not plain:
-        raise ValueError("engine 'numba' trains plain networks without normalization only (for now); use "
-                         "engine='numpy' or 'auto' for residual or normalised networks")
-    compiled = act.kernel_code is not None and plain
+    compiled = act.kernel_code is not None
     if engine == "auto":
         return "numba" if compiled and _jit_module().AVAILABLE else "numpy"
     if engine == "numba" and not _jit_module().AVAILABLE:
@@ -1100,6 +1105,49 @@ def _resolve_engine(engine: str, act: activations.Activation, plain: bool = True
         raise ValueError(f"engine 'numba' has no kernel code for activation {act.name!r}; use engine='numpy' "
                          "or 'auto'")
     return engine
+
+
+def _kernel_program(ts: TrainScenario) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The network of ``ts`` as the compiled kernel's program (:class:`initlab.training.kernel.Program`,
+    packed for ``run_steps``): op for op what :class:`_Pass` computes in training, on the parameters of
+    :func:`_layout` (the same offsets) and the BatchNorm state of :func:`initial_state`."""
+    K = _jit_module()
+    lay = _layout(ts)
+    code = activations.get(ts.activation).kernel_code
+    kind = {"batch": K.NORM_BATCH, "layer": K.NORM_LAYER}.get(ts.norm)
+    cancelled = set(ts.cancelled_biases)
+    soff = np.cumsum((0, *lay.widths)) * 2  # running means and variances of norm i start at soff[i]
+    prog = K.Program(inputs=2)
+    made = {"linear": 0, "norm": 0}  # weight layers and norms emitted so far, input side first
+
+    def linear(h: int) -> int:
+        l = made["linear"]
+        made["linear"] += 1
+        return prog.linear(h, lay.shapes[l][1], lay.woff[l], lay.boff[l], l in cancelled)
+
+    def norm(x: int) -> int:
+        if kind is None:
+            return x
+        i = made["norm"]
+        made["norm"] += 1
+        return prog.norm(x, kind, lay.goff[i], ts.norm_eps, soff[i] if lay.S else -1, BN_MOMENTUM)
+
+    h = 0  # the input batch
+    for _ in range(1 if ts.residual else len(ts.hidden)):  # the stem, or every plain hidden layer
+        h = prog.act(norm(linear(h)), code)
+    for k in range(ts.blocks):
+        alpha = dict(alpha=ts.alpha(), alpha_index=lay.aoff + k if lay.alpha_learned else -1)
+        if ts.norm_position == "pre":  # B(x) = f(N(x)) W + b, once or twice
+            x = h
+            for _ in range(ts.layers_per_block):
+                x = linear(prog.act(norm(x), code))
+            h = prog.add(h, x, **alpha)
+        else:  # post: B(x) = f(x W1 + b1) [W2 + b2], the norm on the sum
+            a = prog.act(linear(h), code)
+            h = norm(prog.add(h, linear(a) if ts.layers_per_block == 2 else a, **alpha))
+    prog.output(linear(h))
+    assert made == {"linear": len(lay.shapes), "norm": len(lay.widths)}
+    return prog.build(ts.dtype)
 
 
 class _BatchOrder:
@@ -1226,7 +1274,7 @@ class _Trainer:
         self.scenarios = list(scenarios)
         ts = self.ts = scenarios[0]
         self.act = activations.get(ts.activation)
-        self.engine = _resolve_engine(engine, self.act, ts.plain_mlp)
+        self.engine = _resolve_engine(engine, self.act)
         self.data = make_data(ts)
         R = ts.restarts
         self.seeds = ts.seed + np.arange(R, dtype=np.int64)
@@ -1251,8 +1299,8 @@ class _Trainer:
             self.jit = _jit_module()
             self.XT = np.ascontiguousarray(self.data.X_train.T)
             self.yv = self.data.y_train.astype(dt)
-            self.sizes = np.array(ts.sizes, dtype=np.int64)
-            self.woff, self.boff, _ = _offsets(ts.sizes)
+            self.prog, self.dmap, self.fc = _kernel_program(ts)
+            self.XE = _features_major(np.concatenate([self.data.X_train, self.data.X_test]))  # evaluated sets
         self._record()
 
     @property
@@ -1265,7 +1313,15 @@ class _Trainer:
 
     def _record(self) -> None:
         with np.errstate(all="ignore"):
-            m = _measure(self.theta, self.data, self.ts, self.act, self.state)
+            if self.engine == "numba" and not self.ts.plain_mlp:
+                # The passes a record takes (a full-batch gradient, the evaluated network on the training and
+                # test sets) compiled: in numpy they cost more than the training between two records.
+                grad, logits = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
+                                                 self.dmap, self.fc, self.theta.dtype.type(0))
+                n = self.ts.n_train
+                m = _block_record(self.theta, self.data, self.ts, grad, logits[:, :n], logits[:, n:])
+            else:
+                m = _measure(self.theta, self.data, self.ts, self.act, self.state)
         k = self.k
         for name in self.out:
             self.out[name][:, k] = getattr(m, name)
@@ -1285,10 +1341,10 @@ class _Trainer:
             else:
                 perms, epoch0, t_end = np.zeros((1, 1, 1), dtype=np.int64), 0, t1
             if self.engine == "numba":
-                self.jit.run_steps(self.theta, self.m1, self.m2, t, t_end - t, self.XT, self.yv, perms,
-                                   self.perm_row, epoch0, ts.batch, self.sizes, self.woff, self.boff,
-                                   self.act.kernel_code, self.jit.OPT_CODES[ts.optimizer],
-                                   float(ts.lr), float(ts.momentum), ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
+                self.jit.run_steps(self.theta, self.m1, self.m2, self.state, t, t_end - t, self.XT, self.yv,
+                                   perms, self.perm_row, epoch0, ts.batch, ts.merge_last_batch, self.prog,
+                                   self.dmap, self.fc, self.jit.OPT_CODES[ts.optimizer], float(ts.lr),
+                                   float(ts.momentum), ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
                                    self.theta.dtype.type(0))
             else:
                 with np.errstate(all="ignore"):
@@ -1373,12 +1429,15 @@ def train(ts: TrainScenario, *, progress: Progress | None = None, records: int |
 def warm_up(dtypes: Sequence[str] = ("float32", "float64")) -> float:
     """Compile (or load from numba's cache) the training kernel for ``dtypes``; returns the seconds taken.
 
-    Call it at server start so that the first page does not wait for the compiler.
+    Call it at server start so that the first page does not wait for the compiler. Every network is a
+    program of the same compiled function (one signature per dtype), so one tiny residual BatchNorm network
+    with a learned alpha, trained full-batch and in mini-batches (a merged last batch), compiles it all.
     """
     start = time.perf_counter()
     if _jit_module().AVAILABLE:
         for dt in dtypes:
-            for batch_size in (0, 8):
-                train(TrainScenario(n_train=10, n_test=10, hidden=(2,), steps=2, restarts=1, dtype=dt,
-                                    batch_size=batch_size), records=1, engine="numba")
+            for batch_size in (0, 9):  # 10 examples in batches of 9: the last one (of 1) is merged
+                train(TrainScenario(n_train=10, n_test=10, hidden=(2, 2), block="residual", norm="batch",
+                                    residual_learned=True, steps=2, restarts=1, dtype=dt, batch_size=batch_size),
+                      records=1, engine="numba")
     return time.perf_counter() - start

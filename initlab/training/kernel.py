@@ -6,25 +6,79 @@ time in per-call overhead and in passes over memory (``benchmarks/bench_training
 runs the steps of a chunk for one run at a time, with all of that run's activations in the L1 cache,
 and loops over the examples innermost (contiguous, vectorised by LLVM).
 
-It computes what :func:`initlab.training.engine._numpy_steps` computes (the reference, which the tests
-compare it to for every activation and optimizer); only the order of floating-point sums differs
-(``fastmath`` reassociation lets LLVM vectorise the reductions) and exp is computed by the code
-below, so results agree to a few ulp per step. The fastmath flags used never assume finite values:
-inf and NaN propagate as in numpy.
+It computes what the numpy engine computes (:func:`initlab.training.engine._numpy_steps`, and
+``_block_steps`` for residual and normalised networks: the reference, which the tests compare it to for
+every architecture, activation and optimizer). Only the order of floating-point sums differs
+(``fastmath`` reassociation lets LLVM vectorise the reductions: the weight gradients, and the
+BatchNorm / LayerNorm statistics and their backward sums), f' is taken from the activation's output
+wherever the registry allows (the numpy block engine takes it from the input) and exp is computed by
+the code below, so results agree to a few ulp per step. The fastmath flags used never assume finite
+values: inf and NaN propagate as in numpy, and a blown-up run is recorded, never raised.
 
-Layout: the parameters of run g are one flat vector ``theta[g]``; layer l's kernel (fan_in, fan_out)
-starts at ``woff[l]`` (row-major, W[j, k] at ``woff[l] + j * fan_out + k``), its bias at ``boff[l]``.
-Activations are stored feature-major, ``(layer, unit, example)``.
+One design for every network: a program of ops
+----------------------------------------------
+The network is a short program (``prog``, int64 (ops, N_FIELDS), made by :class:`Program`; the engine's
+``_kernel_program`` writes one per architecture). Every op reads slot ``F_SRC`` and writes a new slot
+``F_DST``. :func:`run_steps` runs, one run at a time (batched over the runs in the outer loop), for
+every step: the ops in order (:func:`_forward`), in reverse (:func:`_backward`: each op writes its
+parameters' gradients and hands its input's gradient on), then the optimizer. :func:`evaluate` runs the
+same program for what the engine records (a full-batch gradient; the evaluated network's logits)::
+
+    op         computes                    fields
+    LINEAR     z = h W + b                 A kernel offset, B bias offset, C bias cancelled by a BatchNorm
+    ACT        h = f(z)                    A the activation's kernel_code
+    NORM       y = gamma N(x) + beta       A gamma offset (beta follows), B NORM_BATCH / NORM_LAYER,
+                                           C constants (eps, momentum, 1 - momentum), D running statistics
+                                           in state (BatchNorm, -1 otherwise), E the slot of u = N(x)
+    ADD        h = skip + alpha branch     SRC the branch, A the skip, B alpha's theta index (-1: fixed),
+                                           C alpha's constant
+    OUTPUT     the loss on the logits      A OUT_SIGMOID_BCE (one logit, mean binary cross-entropy)
+
+A plain MLP is LINEAR, ACT, ..., LINEAR, OUTPUT: the loops of the kernel before programs, moved into
+:func:`_linear_fwd` / :func:`_linear_bwd` unchanged, so its numbers did not move by one bit (those two
+are inlined by numba, not by LLVM: LLVM re-optimising them in their caller rebalanced the bias sums).
+A plain layer with a norm is LINEAR, NORM, ACT; a pre-norm block [NORM, ACT, LINEAR] x branch layers,
+then ADD; a post-norm block LINEAR, ACT, [LINEAR], ADD, NORM.
+
+Layout. Values ``A`` (slot, unit, example) and gradients ``D`` (buffer, unit, example), feature-major:
+the loops over examples run innermost, contiguous and vectorised; slot 0 is the input batch. The
+gradient of slot s lives in ``D[dmap[s]]``. ``F_DACC`` says how an op's input gets its gradient:
+GRAD_WRITE (the op is the first to reach that buffer in the backward pass and writes it), GRAD_ADD (a
+slot read twice, the residual stream: the op writes into a spare buffer, which :func:`_backward` adds),
+GRAD_SAME (an activation whose input nothing else reads: f' multiplied in place), GRAD_NONE (the input
+batch). A residual sum's skip shares the sum's buffer, so the stream's gradient accumulates as it
+flows back, without copies; buffers not alive at the same time are one (:meth:`Program.build`). The
+parameters of run g are one flat vector ``theta[g]`` in the engine's ``_Layout``: every weight layer's
+kernel (fan_in, fan_out) row-major (W[j, k] at ``woff + j * fan_out + k``) and bias, then gamma and
+beta of every norm, then the learned alphas; a BatchNorm's running means and variances are in
+``state[g]``. Constants (eps, momentum, fixed alphas, 0, 1) are in ``fc``, in theta's dtype, so that
+float32 arithmetic stays float32. The scratch is allocated by the callers (:func:`_scratch`), so that
+the compiled code runs without reference counting.
+
+Adding an op: a code, a forward and a backward helper below (reading ``A``, ``D`` and ``theta``, writing
+its parameters' gradients into ``grad`` at its offsets and, if asked, its input's gradient into the
+buffer it is given), a branch in :func:`_forward` and in :func:`_backward`, and a :class:`Program`
+method; the engine then emits it for its architecture. The softmax output (3 or more classes,
+categorical cross-entropy) is another OUTPUT kind: the head LINEAR with one unit per class, ``yv``
+holding class indices, ``_output_bwd`` writing (softmax(s) - onehot(y)) / n into the logits'
+gradient, and :func:`evaluate` returning every class's logit; no other op changes. An op with a second
+input (besides a residual skip) would hand that one's gradient on as ADD does its skip's.
 
 The activations re-implement the registry (:mod:`initlab.weights.activations`) with the same formulas and
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
 engine); ``tests/test_training.py`` checks them against it value by value.
+
+Why one module of ~1100 lines: the program's format (op codes, record fields, how a gradient is handed
+on) is a contract between the Python that writes programs (:class:`Program`) and the compiled code that
+runs them, which numba builds from this module's constants and functions; the exp and the activations
+are that code's own arithmetic. Kept together, the format is defined, documented and read in one place.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +98,17 @@ AVAILABLE = numba is not None
 ACT_CODES = {a: activations.get(a).kernel_code for a in activations.names()
              if activations.get(a).kernel_code is not None}
 OPT_CODES = {"sgd": 0, "momentum": 1, "adam": 2}
+
+# The program (module docstring): op codes, the fields of an op record, how an op hands its input's
+# gradient on, the kinds of norm and output, and the shared constants at the start of ``fc``.
+OP_LINEAR, OP_ACT, OP_NORM, OP_ADD, OP_OUTPUT = range(5)
+F_OP, F_SRC, F_DST, F_NIN, F_NOUT, F_DACC, F_A, F_B, F_C, F_D, F_E = range(11)
+N_FIELDS = 11
+GRAD_WRITE, GRAD_ADD, GRAD_SAME, GRAD_NONE = range(4)
+NORM_BATCH, NORM_LAYER = 0, 1
+OUT_SIGMOID_BCE = 0
+MODE_TRAIN, MODE_GRAD, MODE_EVAL = range(3)  # a step; a gradient without moving the statistics; evaluation
+C_ZERO, C_ONE, C_FLOOR = 0, 1, 2  # 0, 1, and tiny / eps: a variance at or below it takes the overflow-safe norm
 
 # The registry's constants as plain floats, which numba freezes into the compiled code.
 _SLOPE = float(LEAKY_RELU_SLOPE)
@@ -65,7 +130,7 @@ _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 _EXACT = {"contract"}
 
 
-def _jit(fn=None, *, fastmath=_FASTMATH):
+def _jit(fn=None, *, fastmath=_FASTMATH, inline="never", nrt=True):
     """njit with an on-disk cache when one can be written, else without (never fails at import).
 
     ``error_model="numpy"``: x / 0 is inf or NaN as in numpy. numba's default ("python") tests every
@@ -74,17 +139,21 @@ def _jit(fn=None, *, fastmath=_FASTMATH):
 
     numba caches next to this file, else in NUMBA_CACHE_DIR or the user's cache directory; a read-only
     install with no writable home (a locked-down container) gets no cache and compiles once per process.
+
+    ``inline="always"``: numba inlines the function into its callers (its IR, before LLVM sees it);
+    ``nrt=False``: compiled without numba's runtime (no reference counts; it may not allocate).
     """
     if fn is None:
-        return lambda f: _jit(f, fastmath=fastmath)
+        return lambda f: _jit(f, fastmath=fastmath, inline=inline, nrt=nrt)
     if numba is None:
         return fn
+    opts = dict(fastmath=fastmath, nogil=True, error_model="numpy", inline=inline, _nrt=nrt)
     try:
-        return numba.njit(cache=True, fastmath=fastmath, nogil=True, error_model="numpy")(fn)
+        return numba.njit(cache=True, **opts)(fn)
     except RuntimeError as exc:  # "cannot cache function ...: no locator available"
         warnings.warn(f"numba cannot cache the training kernel ({exc}); set NUMBA_CACHE_DIR to a writable "
                       "directory to avoid compiling in every process", UserWarning, stacklevel=2)
-        return numba.njit(cache=False, fastmath=fastmath, nogil=True, error_model="numpy")(fn)
+        return numba.njit(cache=False, **opts)(fn)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -179,8 +248,8 @@ def _log1p_unit(buf, n):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _act_layer(act, zs, hs, l, fo, n, buf, kb):  # pragma: no cover - compiled
-    """hs[l + 1, k, :n] = f(zs[l, k, :n]) for every unit k < fo, with the registry's formulas and limits;
+def _act_layer(act, A, src, dst, fo, n, buf, kb):  # pragma: no cover - compiled
+    """A[dst, k, :n] = f(A[src, k, :n]) for every unit k < fo, with the registry's formulas and limits;
     ``buf`` is float64 and ``kb`` int64 scratch.
 
     The exponential activations fill ``buf`` with the argument of their exp, share one call of
@@ -189,345 +258,667 @@ def _act_layer(act, zs, hs, l, fo, n, buf, kb):  # pragma: no cover - compiled
     for k in range(fo):
         if act == 3:  # relu: 0 for z <= 0, z otherwise (NaN stays NaN)
             for i in range(n):
-                v = zs[l, k, i]
-                hs[l + 1, k, i] = 0.0 if v <= 0.0 else v
+                v = A[src, k, i]
+                A[dst, k, i] = 0.0 if v <= 0.0 else v
             continue
         if act == 0:  # linear
             for i in range(n):
-                hs[l + 1, k, i] = zs[l, k, i]
+                A[dst, k, i] = A[src, k, i]
             continue
         if act == 4:  # leaky_relu
             for i in range(n):
-                v = zs[l, k, i]
-                hs[l + 1, k, i] = v if v > 0.0 else _SLOPE * v
+                v = A[src, k, i]
+                A[dst, k, i] = v if v > 0.0 else _SLOPE * v
             continue
         if act == 1:  # sigmoid = 1 / (1 + e^-z)
             for i in range(n):
-                buf[i] = -zs[l, k, i]
+                buf[i] = -A[src, k, i]
         elif act == 2:  # tanh, via m = expm1(-2|z|)
             for i in range(n):
-                buf[i] = -2.0 * abs(zs[l, k, i])
+                buf[i] = -2.0 * abs(A[src, k, i])
         elif act == 5 or act == 6:  # elu, selu: e^min(z, 0)
             for i in range(n):
-                buf[i] = min(zs[l, k, i], 0.0)
+                buf[i] = min(A[src, k, i], 0.0)
         elif act == 7:  # gelu: e^(-2u), u = c (z + k z^3)
             for i in range(n):
-                v = max(zs[l, k, i], -_FAR)
+                v = max(A[src, k, i], -_FAR)
                 buf[i] = -2.0 * _GC * v * (1.0 + _GK * v * v)
         elif act == 8:  # swish: e^-z
             for i in range(n):
-                buf[i] = -max(zs[l, k, i], -_FAR)
+                buf[i] = -max(A[src, k, i], -_FAR)
         else:  # softplus: e^-|z|
             for i in range(n):
-                buf[i] = -abs(zs[l, k, i])
+                buf[i] = -abs(A[src, k, i])
         _vexp(buf, n, kb, act == 2)
         if act == 1:  # 1 / (1 + e^-z); e^-z = inf gives the limit 0
             for i in range(n):
-                hs[l + 1, k, i] = 1.0 / (1.0 + buf[i])
+                A[dst, k, i] = 1.0 / (1.0 + buf[i])
         elif act == 2:  # tanh z = sign(z) (-m / (2 + m)): no cancellation near 0; NaN gives NaN
             for i in range(n):
                 m = buf[i]
-                hs[l + 1, k, i] = math.copysign(-m / (2.0 + m), zs[l, k, i])
+                A[dst, k, i] = math.copysign(-m / (2.0 + m), A[src, k, i])
         elif act == 5 or act == 6:  # scale (max(z, 0) + alpha (e^min(z, 0) - 1)), as the registry
             a = _ELU_A if act == 5 else _SELU_A
             s = 1.0 if act == 5 else _SELU_L
             for i in range(n):
-                v = zs[l, k, i]
-                hs[l + 1, k, i] = v if v != v else s * ((buf[i] - 1.0) * a + max(v, 0.0))
+                v = A[src, k, i]
+                A[dst, k, i] = v if v != v else s * ((buf[i] - 1.0) * a + max(v, 0.0))
         elif act == 7 or act == 8:  # gelu, swish: z / (1 + e^...), z clipped below at -1000
             for i in range(n):
-                v = zs[l, k, i]
-                hs[l + 1, k, i] = v if v != v else max(v, -_FAR) / (1.0 + buf[i])
+                v = A[src, k, i]
+                A[dst, k, i] = v if v != v else max(v, -_FAR) / (1.0 + buf[i])
         else:  # softplus = max(z, 0) + log1p(e^-|z|)
             _log1p_unit(buf, n)
             for i in range(n):
-                v = zs[l, k, i]
-                hs[l + 1, k, i] = v if v != v else max(v, 0.0) + buf[i]
+                v = A[src, k, i]
+                A[dst, k, i] = v if v != v else max(v, 0.0) + buf[i]
 
 
 @_jit(fastmath=_EXACT)
-def _dact_layer(act, zs, hs, ds, l, fi, n, buf, kb):  # pragma: no cover - compiled
-    """ds[l, j, :n] *= f'(z) for z = zs[l, j, :n], every unit j < fi; from the output h = hs[l + 1, j, :n] = f(z) where the registry has deriv_from_output."""
+def _dact_layer(act, A, src, dst, D, dd, fi, n, buf, kb):  # pragma: no cover - compiled
+    """D[dd, j, :n] *= f'(z) for z = A[src, j, :n], every unit j < fi; from the output h = A[dst, j, :n] = f(z)
+    where the registry has deriv_from_output."""
     for j in range(fi):
         if act == 3:  # relu' = 1 for h > 0 else 0; 0 * o keeps NaN/inf gradients NaN, as g * f' in numpy
             for i in range(n):
-                ds[l, j, i] = ds[l, j, i] if hs[l + 1, j, i] > 0.0 else 0.0 * ds[l, j, i]
+                D[dd, j, i] = D[dd, j, i] if A[dst, j, i] > 0.0 else 0.0 * D[dd, j, i]
         elif act == 0:
             pass
         elif act == 4:
             for i in range(n):
-                ds[l, j, i] *= 1.0 if hs[l + 1, j, i] > 0.0 else _SLOPE
+                D[dd, j, i] *= 1.0 if A[dst, j, i] > 0.0 else _SLOPE
         elif act == 1:  # h (1 - h)
             for i in range(n):
-                v = hs[l + 1, j, i]
-                ds[l, j, i] *= (1.0 - v) * v
+                v = A[dst, j, i]
+                D[dd, j, i] *= (1.0 - v) * v
         elif act == 2:  # 1 - h^2
             for i in range(n):
-                v = hs[l + 1, j, i]
-                ds[l, j, i] *= 1.0 - v * v
+                v = A[dst, j, i]
+                D[dd, j, i] *= 1.0 - v * v
         elif act == 5:  # 1 for h > 0, else h + alpha
             for i in range(n):
-                v = hs[l + 1, j, i]
-                ds[l, j, i] *= 1.0 if v > 0.0 else v + _ELU_A
+                v = A[dst, j, i]
+                D[dd, j, i] *= 1.0 if v > 0.0 else v + _ELU_A
         elif act == 6:  # lambda for h > 0, else h + lambda alpha
             for i in range(n):
-                v = hs[l + 1, j, i]
-                ds[l, j, i] *= _SELU_L if v > 0.0 else v + _SELU_C
+                v = A[dst, j, i]
+                D[dd, j, i] *= _SELU_L if v > 0.0 else v + _SELU_C
         else:  # softplus, gelu, swish: one shared exp
             if act == 9:  # softplus' = sigmoid(z) = -expm1(-h)
                 for i in range(n):
-                    buf[i] = -hs[l + 1, j, i]
+                    buf[i] = -A[dst, j, i]
             elif act == 7:  # e^-|w|, w = 2c (z + k z^3), z clipped to +-30
                 for i in range(n):
-                    v = min(max(zs[l, j, i], -_GELU_FAR), _GELU_FAR)
+                    v = min(max(A[src, j, i], -_GELU_FAR), _GELU_FAR)
                     buf[i] = -abs(2.0 * _GC * v * (1.0 + _GK * v * v))
             else:  # e^-|z|, z clipped to +-1000
                 for i in range(n):
-                    buf[i] = -abs(min(max(zs[l, j, i], -_FAR), _FAR))
+                    buf[i] = -abs(min(max(A[src, j, i], -_FAR), _FAR))
             _vexp(buf, n, kb, act == 9)
             if act == 9:
                 for i in range(n):
-                    ds[l, j, i] *= -buf[i]
+                    D[dd, j, i] *= -buf[i]
             elif act == 7:  # gelu' = s(w) + s'(w) z 2c (1 + 3k z^2), with a = sigmoid(-|w|)
                 for i in range(n):
-                    v = min(max(zs[l, j, i], -_GELU_FAR), _GELU_FAR)
+                    v = min(max(A[src, j, i], -_GELU_FAR), _GELU_FAR)
                     w = 2.0 * _GC * v * (1.0 + _GK * v * v)
                     g = 2.0 * _GC * v * (1.0 + 3.0 * _GK * v * v)
                     e = buf[i]
                     a = e / (1.0 + e)
                     sw = a if w <= 0.0 else 1.0 - a
-                    ds[l, j, i] *= sw + a * (1.0 - a) * g
+                    D[dd, j, i] *= sw + a * (1.0 - a) * g
             else:  # swish' = s + z s (1 - s), with a = sigmoid(-|z|)
                 for i in range(n):
-                    v = min(max(zs[l, j, i], -_FAR), _FAR)
+                    v = min(max(A[src, j, i], -_FAR), _FAR)
                     e = buf[i]
                     a = e / (1.0 + e)
                     s = a if v <= 0.0 else 1.0 - a
-                    ds[l, j, i] *= s + v * a * (1.0 - a)
+                    D[dd, j, i] *= s + v * a * (1.0 - a)
 
 
 @_jit(fastmath=_EXACT)
-def _sigmoid_out(zs, ds, l, n, buf, kb):  # pragma: no cover - compiled
-    """ds[l, 0, :n] = sigmoid(zs[l, 0, :n]) (the output unit), as the sigmoid activation."""
+def _sigmoid_out(A, src, D, dd, n, buf, kb):  # pragma: no cover - compiled
+    """D[dd, 0, :n] = sigmoid(A[src, 0, :n]) (the output unit), as the sigmoid activation."""
     for i in range(n):
-        buf[i] = -zs[l, 0, i]
+        buf[i] = -A[src, 0, i]
     _vexp(buf, n, kb, False)
     for i in range(n):
-        ds[l, 0, i] = 1.0 / (1.0 + buf[i])
+        D[dd, 0, i] = 1.0 / (1.0 + buf[i])
+
+
+# ---------------------------------------------------------------------------------------------------
+# The ops: one forward and one backward helper each (module docstring). ``A`` holds the values, ``D`` the
+# gradients, both (slot or buffer, unit, example); ``n`` is the batch's size, ``nf`` the same number in
+# theta's dtype (so that float32 arithmetic stays float32).
+# ---------------------------------------------------------------------------------------------------
+
+@_jit(inline="always")
+def _linear_fwd(theta, g, A, src, dst, wo, bo, fi, fo, n):  # pragma: no cover - compiled
+    """A[dst] = A[src]^T W + b: z[k, i] = b[k] + sum_j W[j, k] h[j, i], W at ``wo``, b at ``bo``."""
+    for k in range(fo):
+        bk = theta[g, bo + k]
+        # The first pass starts from the bias (no separate initialisation pass).
+        if fi >= 2:
+            w0 = theta[g, wo + k]
+            w1 = theta[g, wo + fo + k]
+            for i in range(n):
+                A[dst, k, i] = bk + w0 * A[src, 0, i] + w1 * A[src, 1, i]
+            j = 2
+        else:
+            w0 = theta[g, wo + k]
+            for i in range(n):
+                A[dst, k, i] = bk + w0 * A[src, 0, i]
+            j = 1
+        while j + 4 <= fi:
+            w0 = theta[g, wo + j * fo + k]
+            w1 = theta[g, wo + (j + 1) * fo + k]
+            w2 = theta[g, wo + (j + 2) * fo + k]
+            w3 = theta[g, wo + (j + 3) * fo + k]
+            for i in range(n):
+                A[dst, k, i] += (w0 * A[src, j, i] + w1 * A[src, j + 1, i]
+                                 + w2 * A[src, j + 2, i] + w3 * A[src, j + 3, i])
+            j += 4
+        if j + 2 <= fi:
+            w0 = theta[g, wo + j * fo + k]
+            w1 = theta[g, wo + (j + 1) * fo + k]
+            for i in range(n):
+                A[dst, k, i] += w0 * A[src, j, i] + w1 * A[src, j + 1, i]
+            j += 2
+        if j < fi:
+            w0 = theta[g, wo + j * fo + k]
+            for i in range(n):
+                A[dst, k, i] += w0 * A[src, j, i]
+
+
+@_jit(inline="always")
+def _linear_bwd(theta, g, grad, A, D, src, ds, dd, wo, bo, fi, fo, n, want, cancelled, zero
+                ):  # pragma: no cover - compiled
+    """dL/dW = h^T d, dL/db = sum d (0 where ``cancelled``), and (if ``want``) dL/dh = d W^T into D[ds],
+    given d = D[dd]."""
+    for k in range(fo):
+        # The bias sum rides along the first pass (one or two inputs).
+        cb = zero
+        c0 = zero
+        if fi >= 2:
+            c1 = zero
+            for i in range(n):
+                v = D[dd, k, i]
+                cb += v
+                c0 += A[src, 0, i] * v
+                c1 += A[src, 1, i] * v
+            grad[wo + fo + k] = c1
+            j = 2
+        else:
+            for i in range(n):
+                v = D[dd, k, i]
+                cb += v
+                c0 += A[src, 0, i] * v
+            j = 1
+        grad[wo + k] = c0
+        grad[bo + k] = cb
+        while j + 4 <= fi:
+            c0 = zero
+            c1 = zero
+            c2 = zero
+            c3 = zero
+            for i in range(n):
+                v = D[dd, k, i]
+                c0 += A[src, j, i] * v
+                c1 += A[src, j + 1, i] * v
+                c2 += A[src, j + 2, i] * v
+                c3 += A[src, j + 3, i] * v
+            grad[wo + j * fo + k] = c0
+            grad[wo + (j + 1) * fo + k] = c1
+            grad[wo + (j + 2) * fo + k] = c2
+            grad[wo + (j + 3) * fo + k] = c3
+            j += 4
+        if j + 2 <= fi:
+            c0 = zero
+            c1 = zero
+            for i in range(n):
+                v = D[dd, k, i]
+                c0 += A[src, j, i] * v
+                c1 += A[src, j + 1, i] * v
+            grad[wo + j * fo + k] = c0
+            grad[wo + (j + 1) * fo + k] = c1
+            j += 2
+        if j < fi:
+            c0 = zero
+            for i in range(n):
+                c0 += A[src, j, i] * D[dd, k, i]
+            grad[wo + j * fo + k] = c0
+    if cancelled:  # a bias just before a BatchNorm: exactly 0 (TrainScenario.cancelled_biases)
+        for k in range(fo):
+            grad[bo + k] = zero
+    if not want:
+        return
+    for j in range(fi):
+        r0 = wo + j * fo
+        if fo >= 2:  # the first pass initialises the row
+            w0 = theta[g, r0]
+            w1 = theta[g, r0 + 1]
+            for i in range(n):
+                D[ds, j, i] = w0 * D[dd, 0, i] + w1 * D[dd, 1, i]
+            k = 2
+        else:
+            w0 = theta[g, r0]
+            for i in range(n):
+                D[ds, j, i] = w0 * D[dd, 0, i]
+            k = 1
+        while k + 4 <= fo:
+            w0 = theta[g, r0 + k]
+            w1 = theta[g, r0 + k + 1]
+            w2 = theta[g, r0 + k + 2]
+            w3 = theta[g, r0 + k + 3]
+            for i in range(n):
+                D[ds, j, i] += (w0 * D[dd, k, i] + w1 * D[dd, k + 1, i]
+                                + w2 * D[dd, k + 2, i] + w3 * D[dd, k + 3, i])
+            k += 4
+        if k + 2 <= fo:
+            w0 = theta[g, r0 + k]
+            w1 = theta[g, r0 + k + 1]
+            for i in range(n):
+                D[ds, j, i] += w0 * D[dd, k, i] + w1 * D[dd, k + 1, i]
+            k += 2
+        if k < fo:
+            w0 = theta[g, r0 + k]
+            for i in range(n):
+                D[ds, j, i] += w0 * D[dd, k, i]
+
+
+@_jit(inline="always")
+def _act_fwd(act, A, src, dst, w, n, buf, kb):  # pragma: no cover - compiled
+    """A[dst] = f(A[src]): the piecewise-linear activations inline, the others in one call (a call with
+    array arguments costs about as much as a pass over a row)."""
+    if act == 3:
+        for k in range(w):
+            for i in range(n):
+                v = A[src, k, i]
+                A[dst, k, i] = 0.0 if v <= 0.0 else v
+    elif act == 4:
+        for k in range(w):
+            for i in range(n):
+                v = A[src, k, i]
+                A[dst, k, i] = v if v > 0.0 else _SLOPE * v
+    elif act == 0:
+        for k in range(w):
+            for i in range(n):
+                A[dst, k, i] = A[src, k, i]
+    else:
+        _act_layer(act, A, src, dst, w, n, buf, kb)
+
+
+@_jit(inline="always")
+def _act_bwd(act, A, D, src, dst, dd, w, n, buf, kb):  # pragma: no cover - compiled
+    """D[dd] *= f'(A[src]) in place, f' from the output A[dst] where the registry allows."""
+    if act == 3:  # relu' from the output; 0 * d keeps NaN/inf gradients NaN
+        for j in range(w):
+            for i in range(n):
+                v = D[dd, j, i]
+                D[dd, j, i] = v if A[dst, j, i] > 0.0 else 0.0 * v
+    elif act == 4:
+        for j in range(w):
+            for i in range(n):
+                D[dd, j, i] *= 1.0 if A[dst, j, i] > 0.0 else _SLOPE
+    elif act != 0:
+        _dact_layer(act, A, src, dst, D, dd, w, n, buf, kb)
 
 
 @_jit
-def run_steps(theta, m1, m2, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, sizes, woff, boff,
-              act, opt, lr, mom, beta1, beta2, eps, zero):  # pragma: no cover - compiled
-    """Advance every run ``g`` of ``theta`` (G, P) by ``nsteps`` updates, steps t0 .. t0 + nsteps - 1.
+def _hand_on(D, ds, frm, w, n, dacc):  # pragma: no cover - compiled
+    """D[ds] = D[frm] (GRAD_WRITE) or D[ds] += D[frm] (GRAD_ADD)."""
+    for j in range(w):
+        if dacc == GRAD_WRITE:
+            for i in range(n):
+                D[ds, j, i] = D[frm, j, i]
+        else:
+            for i in range(n):
+                D[ds, j, i] += D[frm, j, i]
 
-    ``XT`` (2, n) and ``yv`` (n,) are the training set; with ``batch < n`` update t uses examples
-    ``perms[perm_row[g], t // spe - epoch0, (t % spe) * batch:][:batch]`` (spe = ceil(n / batch) steps
-    per epoch; the last batch of an epoch is smaller), else all of them. ``m1``, ``m2`` are the
-    optimizer's state (velocity; Adam's moments), updated in place. ``zero`` is 0 in theta's dtype (so
-    that sums run in that dtype).
 
-    Speed notes: arrays are indexed in full (``hs[l, j, i]``), never sliced into row views inside the
-    loops: every view costs numba two reference-count calls, which at these sizes cost as much as the
-    arithmetic. Inputs are taken four at a time where that saves passes over a row.
-    """
+@_jit(fastmath=_EXACT)
+def _safe_slice(A, src, us, IV, o, c, batch_norm, m, eps, one, zero):  # pragma: no cover - compiled
+    """u and 1 / sqrt(var + eps) of one slice whose plain variance overflowed or underflowed: unit ``c``
+    over the ``m`` examples (``batch_norm``) or example ``c`` over the ``m`` units, by
+    :func:`initlab.signal.blocks.normalize`'s overflow-safe form, step by step: x / s1 (s1 the largest |x|;
+    1 if that is 0, inf or NaN), centred, divided by its largest magnitude (1 if that is 0 or NaN), then
+    squared. Rare (only blown-up runs take it) and exact arithmetic (no reassociation, no reciprocals)."""
+    s1 = zero
+    finite = True
+    for j in range(m):
+        a = abs(A[src, c, j] if batch_norm else A[src, j, c])
+        if not a < np.inf:
+            finite = False
+        elif a > s1:
+            s1 = a
+    if not (finite and s1 > zero):
+        s1 = one
+    t = zero
+    for j in range(m):
+        t += (A[src, c, j] if batch_norm else A[src, j, c]) / s1
+    IV[o, c] = m  # the count in theta's dtype
+    mf = IV[o, c]
+    my = t / mf
+    mx = zero
+    nan = False
+    for j in range(m):
+        a = abs((A[src, c, j] if batch_norm else A[src, j, c]) / s1 - my)
+        if a != a:
+            nan = True
+        elif a > mx:
+            mx = a
+    if nan or not mx > zero:
+        mx = one
+    v = zero
+    for j in range(m):
+        xs = ((A[src, c, j] if batch_norm else A[src, j, c]) / s1 - my) / mx
+        v += xs * xs
+    scale = s1 * mx
+    root = math.sqrt(v / mf + eps / scale / scale)
+    for j in range(m):
+        u = (((A[src, c, j] if batch_norm else A[src, j, c]) / s1 - my) / mx) / root
+        if batch_norm:
+            A[us, c, j] = u
+        else:
+            A[us, j, c] = u
+    IV[o, c] = one / (scale * root)
+
+
+@_jit
+def _norm_fwd(theta, g, state, A, IV, sc, o, src, dst, us, w, n, nf, goff, kind, so, ci, fc, mode
+              ):  # pragma: no cover - compiled
+    """A[dst] = gamma N(A[src]) + beta, u = N(x) kept in A[us] and 1 / sqrt(var + eps) in IV[o] (per unit
+    for a BatchNorm, per example for a LayerNorm); eps is fc[ci]. In training a BatchNorm normalises with
+    the batch's statistics and (MODE_TRAIN) moves its running statistics (state[g, so:], means then
+    variances; momentum fc[ci + 1], 1 - momentum fc[ci + 2]) as PyTorch's BatchNorm1d; in MODE_EVAL it
+    normalises with them. Slices whose variance is not finite or not above tiny / eps take
+    :func:`_safe_slice` (as the numpy engine's ``_normalize``). The statistics' sums are reassociated
+    (vectorised), as the weight gradients' are."""
+    one = fc[C_ONE]
+    zero = fc[C_ZERO]
+    floor = fc[C_FLOOR]
+    eps = fc[ci]
+    if kind == NORM_BATCH and mode == MODE_EVAL:
+        for k in range(w):
+            mean = state[g, so + k]
+            iv = one / math.sqrt(state[g, so + w + k] + eps)
+            for i in range(n):
+                A[us, k, i] = (A[src, k, i] - mean) * iv
+    elif kind == NORM_BATCH:
+        mom = fc[ci + 1]
+        keep = fc[ci + 2]
+        unbiased = n / (n - 1.0)
+        for k in range(w):
+            s = zero
+            for i in range(n):
+                s += A[src, k, i]
+            mean = s / nf
+            v = zero
+            for i in range(n):
+                c = A[src, k, i] - mean
+                v += c * c
+            var = v / nf
+            if mode == MODE_TRAIN:
+                state[g, so + k] = state[g, so + k] * keep + mom * mean
+                state[g, so + w + k] = state[g, so + w + k] * keep + mom * (var * unbiased)
+            if var < np.inf and var > floor:  # NaN fails both
+                iv = one / math.sqrt(var + eps)
+                IV[o, k] = iv
+                for i in range(n):
+                    A[us, k, i] = (A[src, k, i] - mean) * iv
+            else:
+                IV[o, k] = -one  # marks the unit for _safe_slice below
+    else:
+        # LayerNorm: statistics per example over the units, summed unit by unit (vectorised over examples).
+        for i in range(n):
+            sc[0, i] = zero
+            sc[1, i] = zero
+        for k in range(w):
+            for i in range(n):
+                sc[0, i] += A[src, k, i]
+        sc[2, 0] = w
+        wf = sc[2, 0]
+        for i in range(n):
+            sc[0, i] = sc[0, i] / wf
+        for k in range(w):
+            for i in range(n):
+                c = A[src, k, i] - sc[0, i]
+                sc[1, i] += c * c
+        for i in range(n):
+            var = sc[1, i] / wf
+            IV[o, i] = one / math.sqrt(var + eps) if var < np.inf and var > floor else -one
+        for k in range(w):
+            for i in range(n):
+                A[us, k, i] = (A[src, k, i] - sc[0, i]) * IV[o, i]
+    if mode != MODE_EVAL or kind == NORM_LAYER:
+        batch_norm = kind == NORM_BATCH
+        for c in range(w if batch_norm else n):
+            if IV[o, c] < zero:
+                _safe_slice(A, src, us, IV, o, c, batch_norm, n if batch_norm else w, eps, one, zero)
+    for k in range(w):
+        ga = theta[g, goff + k]
+        be = theta[g, goff + w + k]
+        for i in range(n):
+            A[dst, k, i] = ga * A[us, k, i] + be
+
+
+@_jit
+def _norm_bwd(theta, g, grad, A, D, IV, sc, o, ds, dd, us, w, n, nf, goff, kind, want, fc
+              ):  # pragma: no cover - compiled
+    """dL/dgamma = sum_i dy u, dL/dbeta = sum_i dy, and (if ``want``) dL/dx = inv (du - mean(du) - u
+    mean(du u)) with du = gamma dy (means over the norm's axis) into D[ds], given dy = D[dd]."""
+    zero = fc[C_ZERO]
+    layer = kind == NORM_LAYER
+    if layer:  # a LayerNorm's per-example sums of du and du u, over the units
+        for i in range(n):
+            sc[0, i] = zero
+            sc[1, i] = zero
+    for k in range(w):
+        ga = theta[g, goff + k]
+        sdy = zero
+        sdyu = zero
+        for i in range(n):
+            dy = D[dd, k, i]
+            u = A[us, k, i]
+            sdy += dy
+            sdyu += dy * u
+            if layer:
+                sc[0, i] += dy * ga
+                sc[1, i] += (dy * ga) * u
+        grad[goff + k] = sdyu
+        grad[goff + w + k] = sdy
+        if not layer and want:  # a BatchNorm's means of du and du u over the examples, then dL/dx
+            m1 = ga * sdy / nf
+            m2 = ga * sdyu / nf
+            iv = IV[o, k]
+            for i in range(n):
+                D[ds, k, i] = iv * (D[dd, k, i] * ga - m1 - A[us, k, i] * m2)
+    if not layer or not want:
+        return
+    sc[2, 0] = w
+    wf = sc[2, 0]
+    for i in range(n):
+        sc[0, i] = sc[0, i] / wf
+        sc[1, i] = sc[1, i] / wf
+    for k in range(w):
+        ga = theta[g, goff + k]
+        for i in range(n):
+            D[ds, k, i] = IV[o, i] * (D[dd, k, i] * ga - sc[0, i] - A[us, k, i] * sc[1, i])
+
+
+@_jit
+def _add_fwd(A, skip, src, dst, w, n, alpha):  # pragma: no cover - compiled
+    """A[dst] = A[skip] + alpha A[src] (a residual block's sum)."""
+    for k in range(w):
+        for i in range(n):
+            A[dst, k, i] = A[skip, k, i] + alpha * A[src, k, i]
+
+
+@_jit
+def _add_bwd(grad, A, D, src, ds, dd, w, n, alpha, ai, zero):  # pragma: no cover - compiled
+    """dL/dalpha = sum dL/dh A[src] (into grad[ai] when alpha is learned, ``ai`` >= 0) and alpha D[dd] into
+    D[ds]. The skip's gradient is D[dd] itself: its buffer is the sum's."""
+    if ai >= 0:
+        s = zero
+        for k in range(w):
+            for i in range(n):
+                s += D[dd, k, i] * A[src, k, i]
+        grad[ai] = s
+    for k in range(w):
+        for i in range(n):
+            D[ds, k, i] = alpha * D[dd, k, i]
+
+
+@_jit(inline="always")
+def _output_bwd(kind, A, D, src, ds, yb, n, buf, kb):  # pragma: no cover - compiled
+    """D[ds] = dL/ds of the loss over the batch; ``kind`` OUT_SIGMOID_BCE: one logit, the mean binary
+    cross-entropy, dL/ds_i = (sigmoid(s_i) - y_i) / n."""
+    _sigmoid_out(A, src, D, ds, n, buf, kb)
+    inv = 1.0 / n
+    for i in range(n):
+        D[ds, 0, i] = (D[ds, 0, i] - yb[i]) * inv
+
+
+@_jit(inline="always")
+def _forward(theta, g, state, A, IV, sc, prog, fc, n, nf, mode, buf, kb):  # pragma: no cover - compiled
+    """Run the ops of ``prog`` in order on the n examples in A[0] (``mode``: MODE_TRAIN, MODE_GRAD or
+    MODE_EVAL, which only a BatchNorm tells apart)."""
+    for o in range(prog.shape[0]):
+        op = prog[o, F_OP]
+        src = prog[o, F_SRC]
+        dst = prog[o, F_DST]
+        if op == OP_LINEAR:
+            _linear_fwd(theta, g, A, src, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT],
+                        n)
+        elif op == OP_ACT:
+            _act_fwd(prog[o, F_A], A, src, dst, prog[o, F_NIN], n, buf, kb)
+        elif op == OP_NORM:
+            _norm_fwd(theta, g, state, A, IV, sc, o, src, dst, prog[o, F_E], prog[o, F_NIN], n, nf,
+                      prog[o, F_A], prog[o, F_B], prog[o, F_D], prog[o, F_C], fc, mode)
+        elif op == OP_ADD:
+            ai = prog[o, F_B]
+            _add_fwd(A, prog[o, F_A], src, dst, prog[o, F_NIN], n,
+                     theta[g, ai] if ai >= 0 else fc[prog[o, F_C]])
+
+
+@_jit(inline="always")
+def _backward(theta, g, grad, A, D, IV, sc, prog, dmap, fc, yb, n, nf, buf, kb, zero):  # pragma: no cover - compiled
+    """Run the ops of ``prog`` in reverse after :func:`_forward` in training: every parameter's dL/dtheta into
+    ``grad`` (yb: the labels of the n examples). An op writes its input's gradient into that input's buffer
+    (GRAD_WRITE), or into the spare buffer D[-1], added to the input's here (GRAD_ADD); an activation
+    multiplies in place (its output's buffer), handed on here unless the input shares it (GRAD_SAME)."""
+    spare = D.shape[0] - 1
+    for o in range(prog.shape[0] - 1, -1, -1):
+        op = prog[o, F_OP]
+        src = prog[o, F_SRC]
+        dst = prog[o, F_DST]
+        dacc = prog[o, F_DACC]
+        want = dacc != GRAD_NONE
+        ds = dmap[src]
+        dd = dmap[dst]
+        tgt = spare if dacc == GRAD_ADD else ds
+        if op == OP_LINEAR:
+            _linear_bwd(theta, g, grad, A, D, src, tgt, dd, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
+                        prog[o, F_NOUT], n, want, prog[o, F_C] != 0, zero)
+        elif op == OP_ACT:
+            if want:
+                _act_bwd(prog[o, F_A], A, D, src, dst, dd, prog[o, F_NIN], n, buf, kb)
+            tgt = dd  # what is handed on below
+        elif op == OP_NORM:
+            _norm_bwd(theta, g, grad, A, D, IV, sc, o, tgt, dd, prog[o, F_E], prog[o, F_NIN], n, nf,
+                      prog[o, F_A], prog[o, F_B], want, fc)
+        elif op == OP_ADD:
+            ai = prog[o, F_B]
+            _add_bwd(grad, A, D, src, tgt, dd, prog[o, F_NIN], n, theta[g, ai] if ai >= 0 else fc[prog[o, F_C]],
+                     ai, zero)
+        else:  # OP_OUTPUT
+            _output_bwd(prog[o, F_A], A, D, src, ds, yb, n, buf, kb)
+        if want and tgt != ds:
+            _hand_on(D, ds, tgt, prog[o, F_NIN], n, dacc)
+
+
+def _scratch(theta, prog, dmap, nin, cap):
+    """The scratch of one run of ``prog`` on up to ``cap`` examples of ``nin`` features (module docstring).
+    Allocated here rather than in :func:`_kernel`, which is then compiled without numba's reference
+    counting (``_nrt=False``): numba counts references to every array it hands a helper it inlines, and
+    those atomic counts took 12 % of a step of the classic network."""
+    maxw = max([nin, *prog[:, F_NIN], *prog[:, F_NOUT]])
+    dt = theta.dtype
+    return (_empty((dmap.size, maxw, cap), dt),  # A[slot]: the values (slot 0: the input batch)
+            _empty((int(dmap.max()) + 2, maxw, cap), dt),  # D[dmap[slot]]: dL/d(value), and a spare
+            _empty((len(prog), max(maxw, cap)), dt),  # IV: a norm's 1 / sqrt(var + eps), per unit or example
+            _empty((3, cap), dt),  # sc: a LayerNorm's per-example sums; sc[2, 0]: a count in theta's dtype
+            _empty(cap, dt),  # yb: the labels of the batch
+            _empty(cap, np.float64),  # buf, kb: scratch of the activations' exp
+            _empty(cap, np.int64),
+            _empty(theta.shape[1], dt))  # grad: dL/dtheta of one run
+
+
+def _empty(shape, dtype):
+    """np.empty aligned to 64 bytes (a cache line), as numba aligns its own arrays: numpy's 16-byte
+    alignment makes some processes' vector loads straddle cache lines (float64: 20 % slower steps)."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(size + 64, np.uint8)
+    start = -raw.ctypes.data % 64
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+@_jit(nrt=False)
+def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
+            lr, mom, beta1, beta2, eps, zero, XE, grads, logits, A, D, IV, sc, yb, buf, kb, grad
+            ):  # pragma: no cover - compiled
+    """:func:`run_steps`, or :func:`evaluate` when ``grads`` has rows, with the scratch of :func:`_scratch`.
+    One compiled function for both, so that the ops are compiled once per dtype (a second entry point
+    would compile and inline them all again: twice the compile time)."""
     G, P = theta.shape
-    L = sizes.size - 1
     n = XT.shape[1]
-    maxw = 1
-    for l in range(L + 1):
-        maxw = max(maxw, sizes[l])
-    zs = np.empty((L, maxw, batch), theta.dtype)  # zs[l] = z of layer l + 1
-    hs = np.empty((L, maxw, batch), theta.dtype)  # hs[0] = the input batch, hs[l] = f(zs[l - 1])
-    ds = np.empty((L, maxw, batch), theta.dtype)  # ds[l] = dL/dzs[l] (one buffer per layer: no copies)
-    yb = np.empty(batch, theta.dtype)
-    buf = np.empty(batch, np.float64)  # scratch of the activations' exp
-    kb = np.empty(batch, np.int64)
-    grad = np.empty(P, theta.dtype)
-    spe = (n + batch - 1) // batch
+    nin = XT.shape[0]
+    m = XE.shape[1]
+    evaluating = grads.shape[0] > 0  # two passes a run: the gradient on XT, then the evaluation on XE
+    spe = n // batch if merge else (n + batch - 1) // batch
     full = batch == n
+    out = prog[prog.shape[0] - 1, F_SRC]  # the logits: the input of the last op, the OUTPUT
     for g in range(G):
         if full:
+            for f in range(nin):
+                for i in range(n):
+                    A[0, f, i] = XT[f, i]
             for i in range(n):
-                hs[0, 0, i] = XT[0, i]
-                hs[0, 1, i] = XT[1, i]
                 yb[i] = yv[i]
-        for s in range(nsteps):
+        for s in range(2 if evaluating else nsteps):
             t = t0 + s
             bsz = n
-            if not full:
+            mode = MODE_TRAIN
+            if evaluating:
+                mode = MODE_GRAD if s == 0 else MODE_EVAL
+                if s == 1:
+                    bsz = m
+                    for f in range(nin):
+                        for i in range(m):
+                            A[0, f, i] = XE[f, i]
+            elif not full:
                 pos = (t % spe) * batch
-                bsz = min(batch, n - pos)
+                bsz = n - pos if merge and t % spe == spe - 1 else min(batch, n - pos)
                 e = t // spe - epoch0
                 r = perm_row[g]
+                for f in range(nin):
+                    for i in range(bsz):
+                        A[0, f, i] = XT[f, perms[r, e, pos + i]]
                 for i in range(bsz):
-                    idx = perms[r, e, pos + i]
-                    hs[0, 0, i] = XT[0, idx]
-                    hs[0, 1, i] = XT[1, idx]
-                    yb[i] = yv[idx]
-            # Forward: z_l = h_{l-1} W_l + b_l; h_l = f(z_l) for the hidden layers.
-            for l in range(L):
-                fi = sizes[l]
-                fo = sizes[l + 1]
-                wo = woff[l]
-                for k in range(fo):
-                    bk = theta[g, boff[l] + k]
-                    # The first pass starts from the bias (no separate initialisation pass).
-                    if fi >= 2:
-                        w0 = theta[g, wo + k]
-                        w1 = theta[g, wo + fo + k]
-                        for i in range(bsz):
-                            zs[l, k, i] = bk + w0 * hs[l, 0, i] + w1 * hs[l, 1, i]
-                        j = 2
-                    else:
-                        w0 = theta[g, wo + k]
-                        for i in range(bsz):
-                            zs[l, k, i] = bk + w0 * hs[l, 0, i]
-                        j = 1
-                    while j + 4 <= fi:
-                        w0 = theta[g, wo + j * fo + k]
-                        w1 = theta[g, wo + (j + 1) * fo + k]
-                        w2 = theta[g, wo + (j + 2) * fo + k]
-                        w3 = theta[g, wo + (j + 3) * fo + k]
-                        for i in range(bsz):
-                            zs[l, k, i] += (w0 * hs[l, j, i] + w1 * hs[l, j + 1, i]
-                                            + w2 * hs[l, j + 2, i] + w3 * hs[l, j + 3, i])
-                        j += 4
-                    if j + 2 <= fi:
-                        w0 = theta[g, wo + j * fo + k]
-                        w1 = theta[g, wo + (j + 1) * fo + k]
-                        for i in range(bsz):
-                            zs[l, k, i] += w0 * hs[l, j, i] + w1 * hs[l, j + 1, i]
-                        j += 2
-                    if j < fi:
-                        w0 = theta[g, wo + j * fo + k]
-                        for i in range(bsz):
-                            zs[l, k, i] += w0 * hs[l, j, i]
-                if l < L - 1:
-                    # The piecewise-linear activations inline; the others in one call per layer (a call
-                    # with array arguments costs about as much as a pass over a row).
-                    if act == 3:
-                        for k in range(fo):
-                            for i in range(bsz):
-                                v = zs[l, k, i]
-                                hs[l + 1, k, i] = 0.0 if v <= 0.0 else v
-                    elif act == 4:
-                        for k in range(fo):
-                            for i in range(bsz):
-                                v = zs[l, k, i]
-                                hs[l + 1, k, i] = v if v > 0.0 else _SLOPE * v
-                    elif act == 0:
-                        for k in range(fo):
-                            for i in range(bsz):
-                                hs[l + 1, k, i] = zs[l, k, i]
-                    else:
-                        _act_layer(act, zs, hs, l, fo, bsz, buf, kb)
-            # Output: dL/ds_i = (sigmoid(s_i) - y_i) / batch for the mean binary cross-entropy.
-            _sigmoid_out(zs, ds, L - 1, bsz, buf, kb)
-            inv = 1.0 / bsz
-            for i in range(bsz):
-                ds[L - 1, 0, i] = (ds[L - 1, 0, i] - yb[i]) * inv
-            # Backward: dL/dW_l = h_{l-1}^T d_l, dL/db_l = sum d_l, d_{l-1} = (d_l W_l^T) * f'(z_{l-1}).
-            for l in range(L - 1, -1, -1):
-                fi = sizes[l]
-                fo = sizes[l + 1]
-                wo = woff[l]
-                for k in range(fo):
-                    # The bias sum rides along the first pass (one or two inputs).
-                    cb = zero
-                    c0 = zero
-                    if fi >= 2:
-                        c1 = zero
-                        for i in range(bsz):
-                            v = ds[l, k, i]
-                            cb += v
-                            c0 += hs[l, 0, i] * v
-                            c1 += hs[l, 1, i] * v
-                        grad[wo + fo + k] = c1
-                        j = 2
-                    else:
-                        for i in range(bsz):
-                            v = ds[l, k, i]
-                            cb += v
-                            c0 += hs[l, 0, i] * v
-                        j = 1
-                    grad[wo + k] = c0
-                    grad[boff[l] + k] = cb
-                    while j + 4 <= fi:
-                        c0 = zero
-                        c1 = zero
-                        c2 = zero
-                        c3 = zero
-                        for i in range(bsz):
-                            v = ds[l, k, i]
-                            c0 += hs[l, j, i] * v
-                            c1 += hs[l, j + 1, i] * v
-                            c2 += hs[l, j + 2, i] * v
-                            c3 += hs[l, j + 3, i] * v
-                        grad[wo + j * fo + k] = c0
-                        grad[wo + (j + 1) * fo + k] = c1
-                        grad[wo + (j + 2) * fo + k] = c2
-                        grad[wo + (j + 3) * fo + k] = c3
-                        j += 4
-                    if j + 2 <= fi:
-                        c0 = zero
-                        c1 = zero
-                        for i in range(bsz):
-                            v = ds[l, k, i]
-                            c0 += hs[l, j, i] * v
-                            c1 += hs[l, j + 1, i] * v
-                        grad[wo + j * fo + k] = c0
-                        grad[wo + (j + 1) * fo + k] = c1
-                        j += 2
-                    if j < fi:
-                        c0 = zero
-                        for i in range(bsz):
-                            c0 += hs[l, j, i] * ds[l, k, i]
-                        grad[wo + j * fo + k] = c0
-                if l > 0:
-                    for j in range(fi):
-                        r0 = wo + j * fo
-                        if fo >= 2:  # the first pass initialises the row
-                            w0 = theta[g, r0]
-                            w1 = theta[g, r0 + 1]
-                            for i in range(bsz):
-                                ds[l - 1, j, i] = w0 * ds[l, 0, i] + w1 * ds[l, 1, i]
-                            k = 2
-                        else:
-                            w0 = theta[g, r0]
-                            for i in range(bsz):
-                                ds[l - 1, j, i] = w0 * ds[l, 0, i]
-                            k = 1
-                        while k + 4 <= fo:
-                            w0 = theta[g, r0 + k]
-                            w1 = theta[g, r0 + k + 1]
-                            w2 = theta[g, r0 + k + 2]
-                            w3 = theta[g, r0 + k + 3]
-                            for i in range(bsz):
-                                ds[l - 1, j, i] += (w0 * ds[l, k, i] + w1 * ds[l, k + 1, i]
-                                                    + w2 * ds[l, k + 2, i] + w3 * ds[l, k + 3, i])
-                            k += 4
-                        if k + 2 <= fo:
-                            w0 = theta[g, r0 + k]
-                            w1 = theta[g, r0 + k + 1]
-                            for i in range(bsz):
-                                ds[l - 1, j, i] += w0 * ds[l, k, i] + w1 * ds[l, k + 1, i]
-                            k += 2
-                        if k < fo:
-                            w0 = theta[g, r0 + k]
-                            for i in range(bsz):
-                                ds[l - 1, j, i] += w0 * ds[l, k, i]
-                    if act == 3:  # relu' from the output; 0 * d keeps NaN/inf gradients NaN
-                        for j in range(fi):
-                            for i in range(bsz):
-                                v = ds[l - 1, j, i]
-                                ds[l - 1, j, i] = v if hs[l, j, i] > 0.0 else 0.0 * v
-                    elif act == 4:
-                        for j in range(fi):
-                            for i in range(bsz):
-                                ds[l - 1, j, i] *= 1.0 if hs[l, j, i] > 0.0 else _SLOPE
-                    elif act != 0:
-                        _dact_layer(act, zs, hs, ds, l - 1, fi, bsz, buf, kb)
+                    yb[i] = yv[perms[r, e, pos + i]]
+            sc[2, 0] = bsz
+            nf = sc[2, 0]  # bsz in theta's dtype (the norms use sc[2, 0] as scratch)
+            _forward(theta, g, state, A, IV, sc, prog, fc, bsz, nf, mode, buf, kb)
+            if mode == MODE_EVAL:
+                for i in range(m):
+                    logits[g, i] = A[out, 0, i]
+                continue
+            _backward(theta, g, grad, A, D, IV, sc, prog, dmap, fc, yb, bsz, nf, buf, kb, zero)
+            if evaluating:
+                for p in range(P):
+                    grads[g, p] = grad[p]
+                continue
             # Update (Keras semantics).
             if opt == 0:
                 for p in range(P):
@@ -546,21 +937,189 @@ def run_steps(theta, m1, m2, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch,
                     theta[g, p] -= (m1[g, p] * alpha) / (math.sqrt(m2[g, p]) + eps)
 
 
+def run_steps(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
+              lr, mom, beta1, beta2, eps, zero):
+    """Advance every run ``g`` of ``theta`` (G, P) by ``nsteps`` updates, steps t0 .. t0 + nsteps - 1,
+    running the network ``prog`` (a :class:`Program`'s ops, ``dmap`` its gradient buffers, ``fc`` its
+    constants in theta's dtype) forward, then backward in reverse, then the optimizer.
+
+    ``XT`` (features, n) and ``yv`` (n,) are the training set; with ``batch < n`` update t uses examples
+    ``perms[perm_row[g], t // spe - epoch0, (t % spe) * batch:][:batch]`` (spe = ceil(n / batch) steps
+    per epoch; the last batch of an epoch is smaller), else all of them; with ``merge`` an epoch has
+    n // batch steps and its last batch runs to the end of the permutation (batch + 1 examples: the
+    engine's ``_step_examples``). ``state`` (G, S) holds the BatchNorm running statistics, moved by
+    every step's forward pass. ``m1``, ``m2`` are the optimizer's state (velocity; Adam's moments),
+    updated in place. ``zero`` is 0 in theta's dtype (so that sums run in that dtype).
+
+    Speed notes: arrays are indexed in full (``A[src, j, i]``), never sliced into row views inside the
+    loops (numba's views cost as much as the arithmetic at these sizes), and the compiled code counts no
+    references (:func:`_scratch`). Inputs are taken four at a time where that saves passes over a row.
+    """
+    none = np.empty((0, 0), theta.dtype)
+    _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
+            lr, mom, beta1, beta2, eps, zero, np.empty((XT.shape[0], 0), XT.dtype), none, none,
+            *_scratch(theta, prog, dmap, XT.shape[0], batch + 1 if merge else batch))
+
+
+def evaluate(theta, state, XT, yv, XE, prog, dmap, fc, zero):
+    """What the engine records of every run ``g`` of ``theta`` (G, P): ``grads`` (G, P), the gradient of a
+    full-batch training step on the examples ``XT`` (features, n) with labels ``yv`` (batch statistics,
+    the running statistics left as they are), and ``logits`` (G, m) of the evaluated network (a
+    BatchNorm with its running statistics in ``state``) on the examples ``XE`` (features, m)."""
+    grads = np.empty_like(theta)
+    logits = np.empty((theta.shape[0], XE.shape[1]), theta.dtype)
+    nothing = np.zeros((1, 1, 1), np.int64)
+    _kernel(theta, theta, theta, state, 0, 0, XT, yv, nothing, nothing[0, 0], 0, XT.shape[1], False, prog, dmap, fc,
+            0, 0.0, 0.0, 0.0, 0.0, 0.0, zero, XE, grads, logits,
+            *_scratch(theta, prog, dmap, XT.shape[0], max(XT.shape[1], XE.shape[1], 1)))
+    return grads, logits
+
+
+# ---------------------------------------------------------------------------------------------------
+# Building a program (plain Python)
+# ---------------------------------------------------------------------------------------------------
+
+class Program:
+    """A network as the kernel's ops, built input side first; each method returns the slot of its result.
+
+    ``Program(inputs)`` starts with slot 0, the input batch (``inputs`` features). :meth:`build` decides
+    how the backward pass hands on gradients (module docstring) and packs everything for
+    :func:`run_steps`. The parameter offsets are the caller's (the engine's ``_Layout``).
+    """
+
+    def __init__(self, inputs: int) -> None:
+        self.ops: list[list[int]] = []
+        self.widths = [inputs]  # units of every slot
+        self.consts: list[float] = [0.0, 1.0, 0.0]  # C_ZERO, C_ONE, C_FLOOR (set by build, per dtype)
+
+    def _record(self, op: int, src: int, width: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0, e: int = 0
+                ) -> int:
+        """Append an op reading ``src`` and writing a new slot of ``width`` units; returns that slot."""
+        rec = [0] * N_FIELDS
+        rec[F_OP], rec[F_SRC], rec[F_NIN], rec[F_NOUT] = op, src, self.widths[src], width
+        rec[F_A], rec[F_B], rec[F_C], rec[F_D], rec[F_E] = a, b, c, d, e
+        rec[F_DST] = self._slot(width)
+        self.ops.append(rec)
+        return rec[F_DST]
+
+    def _slot(self, width: int) -> int:
+        self.widths.append(width)
+        return len(self.widths) - 1
+
+    def _const(self, *values: float) -> int:
+        self.consts += [float(v) for v in values]
+        return len(self.consts) - len(values)
+
+    def linear(self, src: int, fan_out: int, woff: int, boff: int, cancelled: bool = False) -> int:
+        """z = h W + b, W (fan_in, fan_out) row-major at theta[woff], b at theta[boff]; ``cancelled``: the
+        bias feeds a BatchNorm, its gradient is exactly 0."""
+        return self._record(OP_LINEAR, src, fan_out, int(woff), int(boff), int(cancelled))
+
+    def act(self, src: int, code: int) -> int:
+        """f(x) for the activation with kernel code ``code`` (:data:`ACT_CODES`)."""
+        return self._record(OP_ACT, src, self.widths[src], int(code))
+
+    def norm(self, src: int, kind: int, goff: int, eps: float, soff: int = -1, momentum: float = 0.1) -> int:
+        """gamma N(x) + beta (gamma at theta[goff], beta after it); ``kind`` NORM_BATCH (running statistics
+        at state[soff:], means then variances, moved with ``momentum``) or NORM_LAYER."""
+        w = self.widths[src]
+        return self._record(OP_NORM, src, w, int(goff), kind, self._const(eps, momentum, 1.0 - momentum), int(soff),
+                            self._slot(w))
+
+    def add(self, skip: int, branch: int, alpha: float = 1.0, alpha_index: int = -1) -> int:
+        """skip + alpha branch; alpha learned at theta[alpha_index] when that is >= 0, else the constant.
+        The skip must feed only this sum and the branch (its gradient shares the sum's buffer)."""
+        return self._record(OP_ADD, branch, self.widths[branch], skip, int(alpha_index), self._const(alpha))
+
+    def output(self, src: int, kind: int = OUT_SIGMOID_BCE) -> None:
+        """The loss on the logits in ``src`` (its gradient starts the backward pass)."""
+        self._record(OP_OUTPUT, src, 0, kind)
+
+    def build(self, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(prog, dmap, fc)`` for :func:`run_steps`: the op records (ops, N_FIELDS) int64 with F_DACC set,
+        every slot's gradient buffer (slots,) int64, and the constants in ``dtype``.
+
+        Gradient buffers: a residual sum's skip shares the sum's (the skip's gradient is the sum's plus
+        what its branch hands back), an activation's input shares its output's when nothing else reads it
+        (f' applied in place). In reverse order the first op to hand a gradient into a buffer writes it,
+        later ones add to it (through the spare buffer, :func:`_backward`), so nothing is zeroed. Buffers
+        whose lifetimes in the backward pass do not overlap are then one (a deep network needs a few, not
+        one per slot).
+        """
+        ops, nslots = self.ops, len(self.widths)
+        readers = [0] * nslots
+        last_read = [-1] * nslots
+        for i, rec in enumerate(ops):
+            for s in (rec[F_SRC], rec[F_A]) if rec[F_OP] == OP_ADD else (rec[F_SRC],):
+                readers[s] += 1
+                last_read[s] = i
+        for i, rec in enumerate(ops):
+            if rec[F_OP] == OP_ADD and last_read[rec[F_A]] != i:
+                raise ValueError(f"the skip of op {i} (slot {rec[F_A]}) is read after its sum")
+        group = list(range(nslots))
+
+        def root(s: int) -> int:
+            while group[s] != s:
+                s = group[s]
+            return s
+
+        for rec in ops:
+            if rec[F_OP] == OP_ADD:
+                group[root(rec[F_A])] = root(rec[F_DST])
+            elif rec[F_OP] == OP_ACT and readers[rec[F_SRC]] == 1:
+                group[root(rec[F_SRC])] = root(rec[F_DST])
+        written: set[int] = set()
+        span: dict[int, list[int]] = {}  # group -> first and last backward op (reverse index) touching it
+        for r, rec in enumerate(reversed(ops)):
+            src, dst = root(rec[F_SRC]), root(rec[F_DST])
+            touched = []
+            if rec[F_OP] != OP_OUTPUT:
+                if dst not in written:
+                    raise ValueError(f"slot {rec[F_DST]} is read by nothing: its gradient would be garbage")
+                touched.append(dst)
+            if rec[F_SRC] == 0:
+                rec[F_DACC] = GRAD_NONE
+            elif rec[F_OP] == OP_ACT and src == dst:
+                rec[F_DACC] = GRAD_SAME
+            else:
+                rec[F_DACC] = GRAD_ADD if src in written else GRAD_WRITE
+                written.add(src)
+                touched.append(src)
+            for grp in touched:
+                span.setdefault(grp, [r, r])[1] = r
+        # Interval colouring: in order of first use, a group takes a buffer whose last use is over.
+        color: dict[int, int] = {}
+        ends: list[int] = []  # last use of each buffer so far
+        for grp, (first, last) in sorted(span.items(), key=lambda kv: kv[1][0]):
+            b = next((b for b, end in enumerate(ends) if end < first), len(ends))
+            if b == len(ends):
+                ends.append(last)
+            ends[b] = last
+            color[grp] = b
+        dmap = np.array([color.get(root(s), 0) for s in range(nslots)], dtype=np.int64)
+        dt = np.dtype(dtype)
+        fc = np.array(self.consts, dtype=dt)
+        fc[C_FLOOR] = np.finfo(dt).tiny / np.finfo(dt).eps
+        for rec in ops:
+            if rec[F_OP] == OP_NORM:  # 1 - momentum in the dtype, as the numpy engine computes it
+                fc[rec[F_C] + 2] = dt.type(1.0) - fc[rec[F_C] + 1]
+        return np.array(ops, dtype=np.int64).reshape(-1, N_FIELDS), dmap, fc
+
+
 @_jit
 def act_values(act, z, deriv):  # pragma: no cover - compiled
     """f(z) (deriv False) or f'(z) (deriv True) through the kernel's own row functions (for the tests)."""
     n = z.size
     buf = np.empty(n, np.float64)
     kb = np.empty(n, np.int64)
-    zs = np.empty((1, 1, n), z.dtype)
-    hs = np.empty((2, 1, n), z.dtype)
-    zs[0, 0] = z
-    _act_layer(act, zs, hs, 0, 1, n, buf, kb)
+    A = np.empty((2, 1, n), z.dtype)
+    A[0, 0] = z
+    _act_layer(act, A, 0, 1, 1, n, buf, kb)
     if not deriv:
-        return hs[1, 0].copy()
-    ds = np.ones((1, 1, n), z.dtype)
-    _dact_layer(act, zs, hs, ds, 0, 1, n, buf, kb)
-    return ds[0, 0].copy()
+        return A[1, 0].copy()
+    D = np.ones((1, 1, n), z.dtype)
+    _dact_layer(act, A, 0, 1, D, 0, 1, n, buf, kb)
+    return D[0, 0].copy()
 
 
 @_jit
@@ -570,4 +1129,3 @@ def exp_values(x, minus_one):  # pragma: no cover - compiled
     kb = np.empty(x.size, np.int64)
     _vexp(buf, x.size, kb, minus_one)
     return buf
-
