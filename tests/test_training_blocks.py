@@ -288,7 +288,7 @@ def test_the_setup_line_says_what_the_network_is():
 
     ts = TrainScenario(block="residual", hidden=(6, 6, 6), norm="batch", branch_layers=2, residual_learned=True,
                        residual_scale=0.0)
-    assert ("hidden layers 6, 6, 6 (stem + 2 residual blocks, pre-norm BatchNorm, 2 layers per branch, alpha "
+    assert ("hidden layers 6 × 3 (stem + 2 residual blocks, pre-norm BatchNorm, 2 layers per branch, alpha "
             "learned from 0), relu") in setup_line(ts)
     assert "hidden layers 10, 5 (LayerNorm after each), relu" in setup_line(TrainScenario(norm="layer"))
     assert "hidden layers 10, 5, relu" in setup_line(TrainScenario())
