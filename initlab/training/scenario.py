@@ -197,8 +197,8 @@ class TrainScenario(InitParams):
 
     @property
     def plain_mlp(self) -> bool:
-        """The network every result before residual blocks was computed with: plain layers, no norm.
-        (The compiled kernel trains only these; :func:`initlab.training.engine.train` says so.)"""
+        """The network every result before residual blocks was computed with: plain layers, no norm (both
+        engines keep its numbers bit for bit as they were; its recorded passes stay numpy)."""
         return not self.residual and self.norm == "none"
 
     @property
