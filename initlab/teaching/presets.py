@@ -420,8 +420,8 @@ _TRAINING_MODERN: tuple[Preset, ...] = (
         "A stem and 30 residual blocks of 16 without a norm on the spiral, He weights, plain gradient descent "
         "(learning rate 0.1) on batches of 64, 7 restarts (seeds 0 to 6). With α = 1 every block adds a branch as "
         "large as the stream, so the stream's variance roughly doubles per block: median loss {residual.loss0} at "
-        "step 0, and {residual.diverged} of {residual.restarts} restarts diverge (loss inf or NaN) by step 40, "
-        "the first recorded step after it. ReZero multiplies each branch by an α that starts at 0 and is learned: "
+        "step 0, and {residual.diverged} of {residual.restarts} restarts diverge (loss inf or NaN) by the "
+        "first recorded step after it. ReZero multiplies each branch by an α that starts at 0 and is learned: "
         "the network starts as its stem alone (loss {rezero.loss0}) and gradient descent grows each block's α as "
         "far as that block helps, to a median test accuracy of {rezero.acc_median}; the part α, γ and β shows "
         "every block's α leaving 0, some up and some down.",
