@@ -23,7 +23,7 @@ from initlab.schema import FieldSpec, Notice, Section
 from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, NORM_NAMES, Scenario, repair
 from initlab.theory import meanfield
 from initlab.numerics.format import fmt
-from initlab.training.scenario import TrainScenario, recorded_count, repair_architecture
+from initlab.training.scenario import TrainScenario, recorded_count
 from initlab.training.scenario import repair as repair_training
 
 
@@ -136,19 +136,22 @@ TRAIN_ARCHITECTURES: dict[str, tuple[str, dict[str, object]]] = {
 def equal_widths(ts: TrainScenario, names: tuple[str, ...]) -> TrainScenario:
     """``ts`` with every hidden layer as wide as the first when a residual network is among ``names`` (its
     blocks add their input to their output): every network of the comparison then has the same widths."""
-    if len(set(ts.hidden)) > 1 and any(TRAIN_ARCHITECTURES[n][1].get("block", ts.block) == "residual" for n in names):
+    if len(set(ts.hidden)) > 1 and any(_architecture(ts, n).residual for n in names):
         return ts.replace(hidden=(ts.hidden[0],) * len(ts.hidden))
     return ts
 
 
-def _architecture(ts: TrainScenario, name: str) -> tuple[str, TrainScenario]:
-    """(label, network ``name`` built from ``ts``), buildable (:func:`repair_architecture`), not yet budgeted."""
-    label, changes = TRAIN_ARCHITECTURES[name]
+def _architecture(ts: TrainScenario, name: str) -> TrainScenario:
+    """The network ``name`` built from ``ts``, as asked (not yet repaired nor budgeted)."""
     norm = ts.norm if ts.norm != "none" else "batch"
-    v = repair_architecture(ts.replace(**{k: (norm if k == "norm" and x is None else x) for k, x in changes.items()}))[0]
+    return ts.replace(**{k: (norm if k == "norm" and x is None else x) for k, x in TRAIN_ARCHITECTURES[name][1].items()})
+
+
+def _architecture_label(v: TrainScenario, name: str) -> str:
+    """The label of network ``name`` as built (``v``, repaired: e.g. a LayerNorm on width 1 fell back)."""
     if name == "form":
-        return f"form: {network_label(v)}", v
-    return label.format(norm=NORM_NAMES[v.norm], position=f"{v.norm_position}-"), v
+        return f"form: {network_label(v)}"
+    return TRAIN_ARCHITECTURES[name][0].format(norm=NORM_NAMES[v.norm], position=f"{v.norm_position}-")
 
 
 @functools.lru_cache(maxsize=64)
@@ -160,13 +163,13 @@ def train_architectures(ts: TrainScenario, names: tuple[str, ...]
     (:func:`initlab.training.scenario.repair`); then every one gets the fewest restarts and steps any of them
     was cut to, so that they are compared over the same training (a BatchNorm network, or two layers per
     branch, can need more than the form's network)."""
-    built = [_architecture(equal_widths(ts, names), n) for n in names]
-    fitted = [repair_training(v) for _, v in built]
+    fitted = [repair_training(_architecture(equal_widths(ts, names), n)) for n in names]
+    labels = [_architecture_label(v, n) for (v, _), n in zip(fitted, names)]
     restarts = min(v.restarts for v, _ in fitted)
     steps = min(v.steps for v, _ in fitted)
-    pairs = tuple((label, v.replace(restarts=restarts, steps=steps)) for (label, _), (v, _) in zip(built, fitted))
+    pairs = tuple((label, v.replace(restarts=restarts, steps=steps)) for label, (v, _) in zip(labels, fitted))
     said: dict[str, list[str]] = {}
-    for (label, _), (_, notices) in zip(built, fitted):
+    for label, (_, notices) in zip(labels, fitted):
         for n in notices:
             said.setdefault(n.message, []).append(label)
     words = [f"{', '.join(labels)}: {message}" for message, labels in said.items()]

@@ -200,3 +200,13 @@ def test_networks_of_a_comparison_fit_the_budget_and_train_equally_long():
     assert words[0].startswith("residual + pre-BatchNorm: Restarts reduced from 37 to 9")
     assert words[-1].startswith("Every network trains 9 restarts of 10 steps, the fewest any of them was cut to")
     assert train_architectures(SMALL, ("plain", "residual"))[1] == ()  # nothing cut, nothing said
+
+
+def test_a_network_that_cannot_be_built_as_asked_says_what_it_became():
+    """LSUV is for plain layers: the residual entries of a comparison drop it, and the page says so."""
+    from initlab.pages import train_architectures
+
+    ts = SMALL.replace(lsuv=True)
+    pairs, words = train_architectures(ts, ("plain", "residual"))
+    assert [v.lsuv for _, v in pairs] == [True, False]
+    assert len(words) == 1 and words[0].startswith("residual (α = 1): lsuv=1 cannot be built here")
