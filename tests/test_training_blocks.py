@@ -519,4 +519,7 @@ def test_warm_up_compiles_what_every_network_runs():
         ts = TrainScenario(hidden=(3, 3, 3), steps=2, restarts=1, n_train=56, n_test=10, batch_size=batch,
                            dtype=dtype, **arch)
         assert training.train(ts, records=1).engine == "numba"
+    # Records closer together than an epoch, several restarts: the batch order's window of held epochs is then
+    # a slice of them, which numba would have compiled the whole kernel again for (a non-contiguous layout).
+    training.train(TrainScenario(hidden=(3,), steps=40, restarts=3, n_train=56, batch_size=8), records=20)
     assert len(kernel._kernel.signatures) == before

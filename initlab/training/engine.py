@@ -1182,7 +1182,9 @@ class _BatchOrder:
             block = np.tile(np.arange(self.n, dtype=np.int64), (e1 + 1 - start, 1))
             new = np.stack([rng.permuted(block, axis=1) for rng in self.rngs])
             keep = np.concatenate([keep, new], axis=1) if have > e0 else new
-        self.perms, self.first = keep, e0
+        # Contiguous: a slice of the held epochs (steps between two records within one epoch) has another
+        # layout, for which numba would compile the whole kernel again (~12 s, on a live server).
+        self.perms, self.first = np.ascontiguousarray(keep), e0
         return self.perms, self.first, min(t1, (e1 + 1) * self.spe)
 
 
