@@ -376,7 +376,7 @@ def fan_panel(label: str, r: TrainResult, y: np.ndarray, names: tuple[str, ...],
         drawn += 1
         fig.add_trace(go.Scatter(x=steps, y=v, name=names[j], showlegend=False, line=dict(color=cols[j], width=1.6),
                                  hovertemplate=f"{names[j]}: %{{y:.3g}}<extra></extra>", **_line_style(v, cols[j])))
-    if drawn and n > 1:  # the colour bar: a marker per line's end, invisible but for the scale
+    if drawn and n > 1:  # the colour bar rides on a marker at each line's end, in the line's colour
         ends = np.array([np.nan if np.isnan(np.asarray(y[:, j], dtype=np.float64)).all() else j + 1
                          for j in range(n)], dtype=np.float64)
         last = np.asarray(y[-1], dtype=np.float64)
