@@ -94,9 +94,11 @@ def _architecture_caption(ts: TrainScenario, pairs: Pairs) -> str:
     """What the networks of a comparison by architecture share, and what the form asked that they changed."""
     net = pairs[0][1]
     init = f"{ts.init}" + (" + LSUV" if ts.lsuv else "")
+    blocks = (f"; a residual network's first hidden layer is its stem, the other {len(net.hidden) - 1} its blocks"
+              if any(v.residual for _, v in pairs) else "")
     text = (f"Every network starts from the form's initializer ({init}), with the same data, hidden widths "
-            f"({train_summaries.widths_in_words(net.hidden)}), optimizer and restart seeds; a residual network's first hidden "
-            f"layer is its stem, the other {len(net.hidden) - 1} its blocks. They train one after the other.")
+            f"({train_summaries.widths_in_words(net.hidden)}), optimizer and restart seeds{blocks}. They train one "
+            "after the other.")
     if net.hidden != ts.hidden:
         text += (f" The form asks for hidden layers {train_summaries.widths_in_words(ts.hidden)}: here every one is "
                  f"{net.hidden[0]} wide, since a residual block adds its input to its output.")
