@@ -141,14 +141,15 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class TrainData:
-    """The arrays the network saw: ``X = (X_raw - shift) / scale`` in the scenario's dtype, y in {0, 1}."""
+    """The arrays the network saw: ``X = (X_raw - shift) / scale`` in the scenario's dtype, y the class
+    indices 0 .. classes - 1 (int64)."""
 
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    shift: np.ndarray  # (2,) training-set mean per feature (0 for unscaled inputs)
-    scale: np.ndarray  # (2,) training-set std per feature (1 for unscaled inputs)
+    shift: np.ndarray  # (features,) training-set mean per feature (0 for unscaled inputs and digits)
+    scale: np.ndarray  # (features,) training-set std per feature (1 for unscaled inputs; 16 for digits' pixels)
 
 
 def make_data(ts: TrainScenario) -> TrainData:
@@ -158,9 +159,23 @@ def make_data(ts: TrainScenario) -> TrainData:
     2**32), as a notebook seeding numpy with 1 for the training set and 2 for the test set would;
     ``standard`` inputs subtract the training mean and divide by the training standard deviation of
     each feature (the test set is scaled with the training statistics, as a deployed model would be).
+    blobs and spiral are drawn with ``ts.classes`` classes.
+
+    digits (:func:`initlab.training.datasets.digits`): one stratified split of scikit-learn's images by
+    ``data_seed``, at most ``n_train`` / ``n_test`` of each part; ``standard`` inputs are the pixels / 16
+    (shift 0, scale 16: a constant divisor, since some pixels are 0 in every image), ``unscaled`` the raw
+    grey levels 0..16. ``noise`` is ignored.
     """
-    X_tr, y_tr = datasets.make(ts.dataset, ts.n_train, ts.noise, ts.data_seed)
-    X_te, y_te = datasets.make(ts.dataset, ts.n_test, ts.noise, (ts.data_seed + 1) % (datasets.MAX_SEED + 1))
+    if ts.dataset == "digits":
+        X_tr, y_tr, X_te, y_te = datasets.digits(ts.n_train, ts.n_test, ts.data_seed, scaled=False)
+        shift = np.zeros(ts.features)
+        scale = np.full(ts.features, datasets.DIGITS_MAX if ts.inputs == "standard" else 1.0)
+        dt = np.dtype(ts.dtype)
+        return TrainData(_readonly((X_tr / scale).astype(dt)), _readonly(y_tr), _readonly((X_te / scale).astype(dt)),
+                         _readonly(y_te), _readonly(shift), _readonly(scale))
+    extra = {"classes": ts.classes} if ts.classes != 2 else {}
+    X_tr, y_tr = datasets.make(ts.dataset, ts.n_train, ts.noise, ts.data_seed, **extra)
+    X_te, y_te = datasets.make(ts.dataset, ts.n_test, ts.noise, (ts.data_seed + 1) % (datasets.MAX_SEED + 1), **extra)
     if ts.inputs == "standard":
         shift = X_tr.mean(axis=0)
         scale = X_tr.std(axis=0)
@@ -390,9 +405,12 @@ def _numpy_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, t0: int, nst
             idx = _step_examples(perms, perm_row, epoch0, t, spe, batch)  # (runs, bsz)
             x, yb = X[idx], yf[idx]
         zs, hs = _forward(Ws, bs, x, act)
-        d = _SIGMOID(zs[-1])
-        d -= yb[..., None]
-        d *= theta.dtype.type(1.0 / yb.shape[-1])
+        if ts.softmax:
+            d = np.swapaxes(_softmax_grad(np.swapaxes(zs[-1], -1, -2), yb), -1, -2)
+        else:
+            d = _SIGMOID(zs[-1])
+            d -= yb[..., None]
+            d *= theta.dtype.type(1.0 / yb.shape[-1])
         _backward(Ws, zs, hs, d, act, gWs, gbs)
         _update(theta, grad, m1, m2, t, ts)
 
@@ -451,6 +469,36 @@ def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return loss, acc
 
 
+def _softmax_loss_acc(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean categorical cross-entropy and accuracy of logits ``S`` (runs, n, classes) for labels ``y`` (n,).
+
+    l_i = -log softmax(s_i)[y_i] = logsumexp(s_i) - s_{i, y_i}, with logsumexp(s) = m + log sum_k e^(s_k - m),
+    m = max_k s_k (the log-softmax of PyTorch's ``cross_entropy``: no exponential overflows, and a
+    probability that rounds to 0 still has its finite log). The prediction is argmax_k s_k; a run with a
+    NaN logit on the set predicts nothing there (accuracy NaN), as :func:`_loss_acc`.
+    """
+    with np.errstate(all="ignore"):
+        m = np.max(S, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # an infinite logit makes the loss inf or NaN, as it should
+        lse = np.log(np.sum(np.exp(S - m), axis=-1)) + m[..., 0]
+        sy = np.take_along_axis(S, np.broadcast_to(y[:, None], S.shape[:-1] + (1,)), axis=-1)[..., 0]
+        loss = np.mean(lse - sy, axis=-1, dtype=np.float64)
+    acc = (np.argmax(S, axis=-1) == y).mean(axis=-1)
+    acc[np.isnan(S).any(axis=(-2, -1))] = np.nan
+    return loss, acc
+
+
+def _softmax_grad(sT: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dL/ds = (softmax(s) - onehot(y)) / batch for the mean categorical cross-entropy, feature-major:
+    ``sT`` (runs, classes, n), ``y`` the class indices (n,) or (runs, n) (any dtype holding whole numbers).
+    softmax(s)_k = e^(s_k - m) / sum_j e^(s_j - m), m = max_j s_j (the same value, without overflow)."""
+    e = np.exp(sT - np.max(sT, axis=-2, keepdims=True))
+    e /= np.sum(e, axis=-2, keepdims=True)
+    e -= (np.arange(sT.shape[-2])[:, None] == y[..., None, :])
+    e *= sT.dtype.type(1.0 / sT.shape[-1])
+    return e
+
+
 def naive_cost(s: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The course notebooks' cost, -(1/m) nansum(y log a + (1 - y) log(1 - a)) with a = 1 / (1 + exp(-s)),
     computed as they compute it (Deep Learning Specialization, course 2 week 1, ``compute_loss``).
@@ -475,15 +523,21 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
     grad = np.empty_like(theta)
     gWs, gbs = _views(grad, sizes)
     zs, hs = _forward(Ws, bs, data.X_train, act)
-    s = zs[-1][..., 0]
-    loss, acc = _loss_acc(s, data.y_train)
-    cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
-    d = _SIGMOID(zs[-1])
-    d -= data.y_train.astype(theta.dtype)[:, None]
-    d *= theta.dtype.type(1.0 / len(data.y_train))
+    if ts.softmax:
+        loss, acc = _softmax_loss_acc(zs[-1], data.y_train)
+        cost = loss  # the naive cost is the sigmoid's (repair refuses it for a softmax)
+        d = np.swapaxes(_softmax_grad(np.swapaxes(zs[-1], -1, -2), data.y_train), -1, -2)
+    else:
+        s = zs[-1][..., 0]
+        loss, acc = _loss_acc(s, data.y_train)
+        cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
+        d = _SIGMOID(zs[-1])
+        d -= data.y_train.astype(theta.dtype)[:, None]
+        d *= theta.dtype.type(1.0 / len(data.y_train))
     _backward(Ws, zs, hs, d, act, gWs, gbs)
     zt, _ = _forward(Ws, bs, data.X_test, act)
-    test_loss, test_acc = _loss_acc(zt[-1][..., 0], data.y_test)
+    test_loss, test_acc = (_softmax_loss_acc(zt[-1], data.y_test) if ts.softmax
+                           else _loss_acc(zt[-1][..., 0], data.y_test))
     rtol = DISTINCT_RTOL[ts.dtype]
     distinct = np.stack([distinct_units(Ws[l], bs[l], rtol) for l in range(len(Ws) - 1)], axis=1)
     return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct)
@@ -772,7 +826,7 @@ def _block_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, state: np.nd
             idx = _step_examples(perms, perm_row, epoch0, t, spe, batch, ts.merge_last_batch)  # (runs, bsz)
             xT, yb = _features_major(X[idx]), yf[idx]
         fwd = _Pass(ts, net, act, xT, "train", update=True)
-        fwd.backward(_output_grad(fwd.logits, yb[..., None, :]), g)
+        fwd.backward(_softmax_grad(fwd.logits, yb) if ts.softmax else _output_grad(fwd.logits, yb[..., None, :]), g)
         _update(theta, grad, m1, m2, t, ts)
 
 
@@ -788,21 +842,34 @@ def _block_measure(theta: np.ndarray, state: np.ndarray, data: TrainData, ts: Tr
     yf = data.y_train.astype(theta.dtype)
     train = _Pass(ts, net, act, XT, "train")
     grad = np.empty_like(theta)
-    train.backward(_output_grad(train.logits, yf[None, None, :]), _net(grad, lay))
+    train.backward(_softmax_grad(train.logits, yf) if ts.softmax else _output_grad(train.logits, yf[None, None, :]),
+                   _net(grad, lay))
     ev = _Pass(ts, net, act, XT, "eval") if ts.norm == "batch" else train
-    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits[..., 0, :]
-    return _block_record(theta, data, ts, grad, ev.logits[..., 0, :], st)
+    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits
+    return _block_record(theta, data, ts, grad, _logits_of(ts, ev.logits), _logits_of(ts, st))
+
+
+def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
+    """The logits as the records take them from feature-major (runs, outputs, n): (runs, n) for one sigmoid
+    unit, (runs, n, classes) for a softmax."""
+    return np.swapaxes(sT, -1, -2) if ts.softmax else sT[..., 0, :]
 
 
 def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray,
                   st: np.ndarray) -> _Measure:
     """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
-    P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n)."""
+    P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n), or
+    (runs, n, classes) for a softmax (:func:`_logits_of`)."""
     lay = _layout(ts)
     net, g = _net(theta, lay), _net(grad, lay)
-    loss, acc = _loss_acc(s, data.y_train)
-    cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
-    test_loss, test_acc = _loss_acc(st, data.y_test)
+    if ts.softmax:
+        loss, acc = _softmax_loss_acc(s, data.y_train)
+        cost = loss
+        test_loss, test_acc = _softmax_loss_acc(st, data.y_test)
+    else:
+        loss, acc = _loss_acc(s, data.y_train)
+        cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
+        test_loss, test_acc = _loss_acc(st, data.y_test)
     distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
     return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(gw) for gw in g.Ws], axis=1),
                     distinct)
@@ -1013,10 +1080,17 @@ class TrainResult:
                 f"<ul style='margin:0.2em 0'>{items}</ul><small>{html.escape(self._HINT)}</small></div>")
 
     def decision_function(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
-        """Logits s (float64) of ``points`` (m, 2), given in the scaled input space of ``data``.
+        """Logits s (float64) of ``points`` (m, features), given in the scaled input space of ``data``.
 
-        p = sigmoid(s) is the predicted probability of class 1; the decision boundary is s = 0.
+        Two classes: (m,), one logit; p = sigmoid(s) is the predicted probability of class 1 and the
+        decision boundary is s = 0. Three or more: (m, classes), every class's logit; the prediction is
+        argmax_k s_k (:meth:`predict_proba` gives the softmax).
         """
+        sT = self._logits(points, restart, step)
+        return (sT.T if self.scenario.softmax else sT[0]).astype(np.float64)
+
+    def _logits(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
+        """Feature-major logits (outputs, m) of the evaluated network, in theta's dtype."""
         k = self._index(step)
         theta = self.theta[restart, k][None]
         ts = self.scenario
@@ -1026,10 +1100,52 @@ class TrainResult:
             if not ts.plain_mlp:  # the evaluated network: BatchNorm with its running statistics then
                 state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
                 net = _net(theta, _layout(ts), state)
-                return _Pass(ts, net, act, _features_major(x), "eval").logits[0, 0].astype(np.float64)
+                return _Pass(ts, net, act, _features_major(x), "eval").logits[0]
             Ws, bs = _views(theta, ts.sizes)
             zs, _ = _forward(Ws, bs, x, act)
-        return zs[-1][0, :, 0].astype(np.float64)
+        return np.swapaxes(zs[-1][0], -1, -2)
+
+    def predict_proba(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
+        """Predicted class probabilities (m, classes) float64 of ``points`` (m, features), as scikit-learn's
+        ``predict_proba``: columns (1 - p, p) with p = sigmoid(s) for two classes (sigmoid(-s) and
+        sigmoid(s), each accurate near 0), softmax(s)_k = e^(s_k - max s) / sum_j e^(s_j - max s) for more.
+        A point whose logits hold NaN gets NaN probabilities."""
+        s = self.decision_function(points, restart, step)
+        with np.errstate(all="ignore"):
+            if not self.scenario.softmax:
+                return np.column_stack([_SIGMOID(-s), _SIGMOID(s)])
+            e = np.exp(s - np.max(s, axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+    def predictions(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
+        """Predicted classes (m,) int64: s > 0 for two classes, argmax_k s_k for more; -1 for a point whose
+        logits hold NaN (a diverged run predicts nothing there, as the recorded accuracies)."""
+        s = self.decision_function(points, restart, step)
+        if self.scenario.softmax:
+            pred = np.argmax(s, axis=1)
+            nan = np.isnan(s).any(axis=1)
+        else:
+            pred = (s > 0).astype(np.int64)
+            nan = np.isnan(s)
+        return np.where(nan, -1, pred).astype(np.int64)
+
+    def confusion(self, restart: int, step: int) -> np.ndarray:
+        """The confusion matrix (classes, classes) int64 of ``restart`` at recorded ``step`` on the test set:
+        entry [i, j] counts the test points of true class i predicted as j (rows the truth, columns the
+        prediction, as ``sklearn.metrics.confusion_matrix``); its trace over the number of test points is the
+        recorded test accuracy. Points without a prediction (NaN logits) are in no column: the rows then
+        sum to less than the class's count."""
+        pred = self.predictions(self.data.X_test, restart, step)
+        y = self.data.y_test
+        C = self.scenario.classes
+        ok = pred >= 0
+        return np.bincount(y[ok] * C + pred[ok], minlength=C * C).reshape(C, C).astype(np.int64)
+
+    def misclassified(self, restart: int, step: int) -> np.ndarray:
+        """Indices (int64, ascending) into ``data.X_test`` of the test points ``restart`` gets wrong at recorded
+        ``step`` (its prediction is not the true class, or it has none: NaN logits)."""
+        pred = self.predictions(self.data.X_test, restart, step)
+        return np.flatnonzero(pred != self.data.y_test).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -1117,7 +1233,7 @@ def _kernel_program(ts: TrainScenario) -> tuple[np.ndarray, np.ndarray, np.ndarr
     kind = {"batch": K.NORM_BATCH, "layer": K.NORM_LAYER}.get(ts.norm)
     cancelled = set(ts.cancelled_biases)
     soff = np.cumsum((0, *lay.widths)) * 2  # running means and variances of norm i start at soff[i]
-    prog = K.Program(inputs=2)
+    prog = K.Program(inputs=ts.features)
     made = {"linear": 0, "norm": 0}  # weight layers and norms emitted so far, input side first
 
     def linear(h: int) -> int:
@@ -1145,7 +1261,7 @@ def _kernel_program(ts: TrainScenario) -> tuple[np.ndarray, np.ndarray, np.ndarr
         else:  # post: B(x) = f(x W1 + b1) [W2 + b2], the norm on the sum
             a = prog.act(linear(h), code)
             h = norm(prog.add(h, linear(a) if ts.layers_per_block == 2 else a, **alpha))
-    prog.output(linear(h))
+    prog.output(linear(h), K.OUT_SOFTMAX_CE if ts.softmax else K.OUT_SIGMOID_BCE)
     assert made == {"linear": len(lay.shapes), "norm": len(lay.widths)}
     return prog.build(ts.dtype)
 
@@ -1219,7 +1335,7 @@ def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
     this (:func:`initlab.teaching.codegen.pytorch_training_snippet`) takes exactly initlab's steps.
     """
     restart = check_restart(ts, restart)
-    n, batch, merge = ts.n_train, ts.batch, ts.merge_last_batch
+    n, batch, merge = ts.train_examples, ts.batch, ts.merge_last_batch
     if ts.full_batch:
         for _ in range(ts.steps):
             yield np.arange(n, dtype=np.int64)
@@ -1286,7 +1402,7 @@ class _Trainer:
         self.m2 = np.zeros((G, P), dt)
         self.perm_row = np.tile(np.arange(R, dtype=np.int64), len(scenarios))
         self.batches = (None if ts.full_batch else
-                        _BatchOrder(self.seeds.tolist(), ts.n_train, ts.batch, ts.merge_last_batch))
+                        _BatchOrder(self.seeds.tolist(), ts.train_examples, ts.batch, ts.merge_last_batch))
         self.rec = record_steps(ts.steps, records)
         T, L = len(self.rec), len(ts.layer_shapes)
         self.out = {k: np.full((G, T), np.nan) for k in ("loss", "cost", "train_acc", "test_loss", "test_acc")}
@@ -1318,8 +1434,9 @@ class _Trainer:
                 # test sets) compiled: in numpy they cost more than the training between two records.
                 grad, logits = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
                                                  self.dmap, self.fc, self.theta.dtype.type(0))
-                n = self.ts.n_train
-                m = _block_record(self.theta, self.data, self.ts, grad, logits[:, :n], logits[:, n:])
+                n = len(self.data.y_train)
+                s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
+                m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:])
             else:
                 m = _measure(self.theta, self.data, self.ts, self.act, self.state)
         k = self.k
