@@ -9,8 +9,8 @@ a fair sample. The same arguments give the same arrays, bit for bit.
 ``digits(n_train, n_test, seed, scaled)``: scikit-learn's bundled 8x8 handwritten digits (1797 images, 64
 pixel inputs of 0..16, 10 classes; ``sklearn.datasets.load_digits``, nothing downloaded), split as
 ``train_test_split(X, y, test_size=0.2, stratify=y, random_state=seed)`` into 1437 training and 360 test
-images; ``n_train`` / ``n_test`` keep at most that many of each part (a stratified subset, drawn by
-``train_test_split`` again with the same seed), and ``scaled`` divides the pixels by 16, their maximum.
+images; ``n_train`` / ``n_test`` keep at most that many of each part (a stratified subset: :func:`_stratified`),
+and ``scaled`` divides the pixels by 16, their maximum.
 Dividing by a constant rather than standardising every column: 3 of the 64 pixels are 0 in every image
 (and others nearly so), and a column standardised by a zero or tiny spread would blow up.
 
@@ -210,10 +210,10 @@ def digits(n_train: int, n_test: int, seed: int = 0, scaled: bool = True
     ``load_digits()`` (1797 images of 8x8 pixels with values 0..16, classes 0..9; bundled with
     scikit-learn, nothing is downloaded) is split by ``train_test_split(X, y, test_size=0.2, stratify=y,
     random_state=seed)`` into 1437 training and 360 test images, every digit in both parts in its share of
-    the whole. A part larger than ``n_train`` (``n_test``) keeps a stratified subset of that many images,
-    ``train_test_split(part, train_size=n, stratify=..., random_state=seed)``: whatever the size, every
-    digit keeps its share (within one image). ``scaled``: pixels / 16, in [0, 1] (module docstring: why not
-    standardised). ``X`` float64 (m, 64) in image order of the split, ``y`` int64.
+    the whole. A part larger than ``n_train`` (``n_test``) keeps a stratified subset of that many images
+    (:func:`_stratified`): whatever the size, every digit keeps its share (within one image). ``scaled``:
+    pixels / 16, in [0, 1] (module docstring: why not standardised). ``X`` float64 (m, 64) in the split's
+    (shuffled) order, ``y`` int64.
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be a whole number in [0, {MAX_SEED}]; received {seed!r}")
@@ -230,8 +230,30 @@ def digits(n_train: int, n_test: int, seed: int = 0, scaled: bool = True
     parts = []
     for Xp, yp, n in ((X_tr, y_tr, int(n_train)), (X_te, y_te, int(n_test))):
         if n < len(yp):
-            Xp, _, yp, _ = train_test_split(Xp, yp, train_size=n, stratify=yp, random_state=int(seed))
+            keep = _stratified(yp, n)
+            Xp, yp = Xp[keep], yp[keep]
         if scaled:
             Xp = Xp / DIGITS_MAX
         parts += [np.ascontiguousarray(Xp), np.ascontiguousarray(yp)]
     return parts[0], parts[1], parts[2], parts[3]
+
+
+def _stratified(y: np.ndarray, n: int) -> np.ndarray:
+    """Indices (ascending) of ``n`` of the examples ``y``, every class in its share: class c keeps its first
+    q_c examples in the given order, q_c = n count_c / len(y) rounded down, the n - sum q_c left over going
+    to the classes with the largest fractional parts (Hamilton's largest-remainder rounding; ties to the
+    smaller class index), so |q_c - n count_c / len(y)| < 1. The order is the split's, already shuffled
+    by its seed, so the kept examples are a random sample of each class; a larger n keeps a superset
+    whenever the quotas grow with it. (scikit-learn's ``train_test_split(train_size=n, stratify=y)`` would
+    do but needs n and len(y) - n both at least the number of classes, which 359 of 360 test images is not.)
+    """
+    counts = np.bincount(y)
+    exact = counts * n / len(y)
+    q = np.floor(exact).astype(np.int64)
+    order = np.lexsort((np.arange(len(counts)), -(exact - q)))  # largest remainder first
+    q[order[:n - int(q.sum())]] += 1
+    rank = np.empty(len(y), np.int64)  # position of each example within its class
+    for c in range(len(counts)):
+        idx = np.flatnonzero(y == c)
+        rank[idx] = np.arange(len(idx))
+    return np.flatnonzero(rank < q[y])
