@@ -331,3 +331,89 @@ def test_two_classes_keep_one_logit_and_get_two_probability_columns():
     c = r.confusion(0, 20)
     assert c.shape == (2, 2) and np.trace(c) / 30 == r.test_acc[0, -1]
     assert np.array_equal(r.misclassified(0, 20), np.flatnonzero((s > 0) != (r.data.y_test == 1)))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recorded per layer: dead and saturated units, update-to-weight ratios; what every unit computes
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid", "leaky_relu"])
+def test_dead_and_saturated_shares_are_counted_from_the_snapshots(engine, act):
+    """At every record, from the snapshot's own forward pass over the training set: a unit is dead when
+    its ReLU output is 0 on every point, saturated when f'(z) < threshold on every point. Counts of units
+    over a width, so exact. Large biases (N(0, 8)) make both happen; the notion that does not apply to an
+    activation is NaN."""
+    a = activations.get(act)
+    ts = TrainScenario(dataset="blobs", classes=3, hidden=(12, 8), activation=act, init="random_normal",
+                       stddev=1.0, bias="random_normal", bias_value=8.0, steps=20, restarts=2, n_train=60, n_test=20, dtype="float64", lr=0.05)
+    r = training.train(ts, records=4, engine=engine)
+    assert r.dead_share.shape == r.saturated_share.shape == (2, len(r.recorded_steps), 2)
+    seen = 0.0
+    for i in range(2):
+        for k, step in enumerate(r.recorded_steps):
+            Ws, bs = zip(*r.params(i, int(step)))
+            h = r.data.X_train
+            for l in range(2):
+                z = h @ Ws[l] + bs[l]
+                h = a.fn(z)
+                dead = np.mean(np.all(h == 0, axis=0)) if a.can_die else np.nan
+                sat = (np.mean(np.all(a.deriv(z) < a.saturation_threshold, axis=0))
+                       if a.saturation_threshold is not None else np.nan)
+                np.testing.assert_allclose(r.dead_share[i, k, l], dead, rtol=0, atol=1e-15)
+                np.testing.assert_allclose(r.saturated_share[i, k, l], sat, rtol=0, atol=1e-15)
+                seen += np.nan_to_num(dead) + np.nan_to_num(sat)
+    if act in ("relu", "tanh", "sigmoid"):
+        assert seen > 0  # the test saw dead or saturated units, not only zeros
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_update_ratios_are_the_last_update_over_the_weights_it_started_from(engine, optimizer):
+    """With every step recorded, the recorded ratio at step t is ||W_t - W_(t-1)|| / ||W_(t-1)|| from the
+    snapshots t - 1 and t, for every weight layer: the same float64 arithmetic on the same numbers, so
+    equal to rounding (1e-13 relative: the norms' scaling by the max differs in order of operations from
+    np.linalg.norm by a few ulp). NaN at step 0 and for a zero-initialised layer (undefined)."""
+    ts = TrainScenario(dataset="spiral", classes=3, hidden=(6, 5), steps=12, restarts=2, n_train=40, n_test=20,
+                       dtype="float64", optimizer=optimizer, batch_size=16, activation="tanh")
+    r = training.train(ts, records=12, engine=engine)
+    assert r.recorded_steps.tolist() == list(range(13)) and r.update_ratio.shape == (2, 13, 3)
+    assert np.isnan(r.update_ratio[:, 0]).all()
+    for i in range(2):
+        for t in range(1, 13):
+            for l, ((W0, _), (W1, _)) in enumerate(zip(r.params(i, t - 1), r.params(i, t))):
+                want = np.linalg.norm(W1 - W0) / np.linalg.norm(W0)
+                np.testing.assert_allclose(r.update_ratio[i, t, l], want, rtol=1e-13)
+    zero = training.train(ts.replace(init="zeros"), records=3, engine=engine)
+    Ws = [w for w, _ in zero.params(0, 0)]
+    assert all(np.all(w == 0) for w in Ws) and np.isnan(zero.update_ratio[:, 1]).all()
+
+
+def test_update_ratios_do_not_overflow():
+    """Weights of 1e200: ||W||^2 would overflow; the overflow-safe norms give the ratio (here of a difference
+    of 1e190 in one entry: 1e-10 / sqrt(entries))."""
+    W0 = np.full((2, 4, 3), 1e200)
+    W1 = W0.copy()
+    W1[:, 0, 0] += 1e190
+    np.testing.assert_allclose(training.update_ratio(W0, W1), 1e-10 / math.sqrt(12), rtol=1e-6)
+    assert np.isnan(training.update_ratio(np.zeros((1, 2, 2)), np.ones((1, 2, 2)))).all()
+
+
+@pytest.mark.parametrize("arch", [{}, dict(norm="batch"), dict(block="residual", norm="layer", norm_position="post")],
+                         ids=["plain", "plain-batchnorm", "residual-post-layernorm"])
+def test_hidden_outputs_are_every_layers_values(arch):
+    """Per hidden layer (plain) or the stem then every block (residual), (m, width) float64; the head applied
+    to the last one gives the decision function (the same arithmetic: 1e-12 relative)."""
+    ts = TrainScenario(dataset="digits", classes=10, hidden=(7, 7, 7), steps=10, restarts=1, n_train=50, n_test=20,
+                       dtype="float64", batch_size=10, **arch)
+    r = training.train(ts, records=2)
+    pts = r.data.X_test[:9]
+    outs = r.hidden_outputs(pts, 0, 10)
+    assert [o.shape for o in outs] == [(9, 7)] * 3 and all(o.dtype == np.float64 for o in outs)
+    W, b = r.params(0, 10)[-1]
+    np.testing.assert_allclose(outs[-1] @ W + b, r.decision_function(pts, 0, 10), rtol=1e-12, atol=1e-12)
+    if not arch:  # plain: layer by layer from the parameters
+        h = pts
+        for (W, b), o in zip(r.params(0, 10)[:-1], outs):
+            h = np.maximum(h @ W + b, 0)
+            np.testing.assert_allclose(o, h, rtol=1e-12, atol=1e-15)

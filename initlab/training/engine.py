@@ -452,6 +452,8 @@ class _Measure:
     test_acc: np.ndarray
     grad_norm: np.ndarray  # (runs, L)
     distinct: np.ndarray  # (runs, L - 1)
+    dead: np.ndarray | None = None  # (runs, L - 1) share of dead units per activation layer (plain networks)
+    saturated: np.ndarray | None = None  # (runs, L - 1) share of saturated units
 
 
 def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -514,6 +516,28 @@ def naive_cost(s: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (1.0 / y.shape[-1]) * np.nansum(logprobs, axis=-1).astype(np.float64)
 
 
+def unit_shares(z: np.ndarray, h: np.ndarray, act: activations.Activation) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of dead and of saturated units of one activation layer over a set of n examples, per run:
+    pre-activations ``z`` and outputs ``h = f(z)`` (runs, n, width) -> two (runs,) float64 arrays.
+
+    A unit is dead when its output is 0 on every example (``act.can_die``: ReLU, whose gradient is then 0
+    too, so no update revives it); saturated when f'(z) < ``act.saturation_threshold`` on every example
+    (10 % of sup f': the per-value rule of :mod:`initlab.weights.activations`, which the Signal page
+    applies value by value, here required of every example, so the unit passes almost no gradient for the
+    whole set). A share is NaN where the notion does not apply to the activation (dead: all but relu;
+    saturated: linear, relu, leaky_relu) or where the layer holds a NaN (a diverged run)."""
+    runs, width = z.shape[0], z.shape[-1]
+    bad = np.isnan(z).any(axis=(-2, -1))
+    dead = np.full(runs, np.nan)
+    sat = np.full(runs, np.nan)
+    with np.errstate(all="ignore"):
+        if act.can_die:
+            dead = np.count_nonzero((h == 0).all(axis=-2), axis=-1) / width
+        if act.saturation_threshold is not None:
+            sat = np.count_nonzero((act.deriv(z) < act.saturation_threshold).all(axis=-2), axis=-1) / width
+    return np.where(bad, np.nan, dead), np.where(bad, np.nan, sat)
+
+
 def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation,
              state: np.ndarray | None = None) -> _Measure:
     if not ts.plain_mlp:
@@ -540,7 +564,25 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
                            else _loss_acc(zt[-1][..., 0], data.y_test))
     rtol = DISTINCT_RTOL[ts.dtype]
     distinct = np.stack([distinct_units(Ws[l], bs[l], rtol) for l in range(len(Ws) - 1)], axis=1)
-    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct)
+    shares = [unit_shares(zs[l], hs[l + 1], act) for l in range(len(Ws) - 1)]
+    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct,
+                    np.stack([d for d, _ in shares], axis=1), np.stack([s_ for _, s_ in shares], axis=1))
+
+
+def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """||W_after - W_before||_F / ||W_before||_F of one weight matrix per run, (runs, ...) -> (runs,) float64:
+    the relative size of one update (cs231n's "update / weight ratio": around 1e-3 is the usual sign of
+    a sensible learning rate). The difference is taken in float64 (exact for float32 weights), both norms
+    overflow-safe (:func:`initlab.numerics.stats.norms`). NaN where ||W_before|| = 0 (a zero
+    initialization: the ratio is undefined, not infinite) or is not finite."""
+    runs = before.shape[0]
+    b = before.reshape(runs, -1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        num = stats.norms(after.reshape(runs, -1).astype(np.float64) - b)
+        den = stats.norms(b)
+        out = num / np.where(den > 0, den, 1.0)
+    out[~((den > 0) & np.isfinite(den))] = np.nan
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -924,6 +966,16 @@ class TrainResult:
     seconds: float = 0.0  # wall time of the whole computation this result was part of
     # (R, T, S) BatchNorm running means and variances at every record (S = 0 without BatchNorm; see norms())
     norm_state: np.ndarray | None = field(default=None, repr=False)
+    # (R, T, L - 1) share of the units of every hidden (activation) layer that are dead (relu: output 0 on
+    # every training point) or saturated (f'(z) < the activation's saturation_threshold on every training
+    # point) at each record: :func:`unit_shares`. NaN where the notion does not apply to the activation, for a
+    # diverged run, and (not yet measured) for residual and normalised networks.
+    dead_share: np.ndarray | None = field(default=None, repr=False)
+    saturated_share: np.ndarray | None = field(default=None, repr=False)
+    # (R, T, L) ||W_t - W_(t-1)|| / ||W_(t-1)|| of every weight layer: the update that ENDS at each recorded
+    # step t (the last one before the snapshot; :func:`update_ratio`). NaN at step 0 (no update yet) and where
+    # ||W_(t-1)|| = 0 (undefined: a zero-initialised layer).
+    update_ratio: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -1104,6 +1156,27 @@ class TrainResult:
             Ws, bs = _views(theta, ts.sizes)
             zs, _ = _forward(Ws, bs, x, act)
         return np.swapaxes(zs[-1][0], -1, -2)
+
+    def hidden_outputs(self, points: np.ndarray, restart: int, step: int) -> list[np.ndarray]:
+        """What every unit computes: one (m, width) float64 array per hidden layer for ``points`` (m, features)
+        in the scaled input space of ``data``, of ``restart`` at recorded ``step``. Plain networks: h_l =
+        f(z_l) of every hidden layer (with a norm: f(gamma N(z_l) + beta)); residual ones: the stem's output,
+        then every block's output h_k (the stream after the block's sum, and its norm when post-norm). The
+        network as it is evaluated (a BatchNorm with its running statistics at that record)."""
+        k = self._index(step)
+        theta = self.theta[restart, k][None]
+        ts = self.scenario
+        x = np.asarray(points, dtype=self.theta.dtype)
+        act = activations.get(ts.activation)
+        with np.errstate(all="ignore"):
+            if ts.plain_mlp:
+                Ws, bs = _views(theta, ts.sizes)
+                _, hs = _forward(Ws, bs, x, act)
+                return [h[0].astype(np.float64) for h in hs[1:]]
+            state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
+            p = _Pass(ts, _net(theta, _layout(ts), state), act, _features_major(x), "eval")
+            outs = [c["h"] for c in p.caches[1:]] + [p.h_last]  # each layer's or block's input is the last's output
+        return [o[0].T.astype(np.float64) for o in outs]
 
     def predict_proba(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
         """Predicted class probabilities (m, classes) float64 of ``points`` (m, features), as scikit-learn's
@@ -1408,6 +1481,9 @@ class _Trainer:
         self.out = {k: np.full((G, T), np.nan) for k in ("loss", "cost", "train_acc", "test_loss", "test_acc")}
         self.grad_norm = np.full((G, T, L), np.nan)
         self.distinct = np.full((G, T, L - 1), np.nan)
+        self.dead = np.full((G, T, L - 1), np.nan)
+        self.saturated = np.full((G, T, L - 1), np.nan)
+        self.ratio = np.full((G, T, L), np.nan)  # the update that ends at each record; none before step 0
         self.snap = np.zeros((G, T, P), dt)
         self.state_snap = np.zeros((G, T, self.state.shape[1]), dt)
         self.k = 0  # records made
@@ -1444,13 +1520,25 @@ class _Trainer:
             self.out[name][:, k] = getattr(m, name)
         self.grad_norm[:, k] = m.grad_norm
         self.distinct[:, k] = m.distinct
+        if m.dead is not None:
+            self.dead[:, k] = m.dead
+            self.saturated[:, k] = m.saturated
         self.snap[:, k] = self.theta
         self.state_snap[:, k] = self.state
         self.k += 1
 
     def advance(self) -> None:
-        """Train up to the next recorded step and record it."""
+        """Train up to the next recorded step and record it, with the size of its last update (``ratio``)."""
         t, t1 = int(self.rec[self.k - 1]), int(self.rec[self.k])
+        self._steps(t, t1 - 1)
+        before = self.theta.copy()  # the parameters the last update before the record starts from
+        self._steps(t1 - 1, t1)
+        Wb, Wa = _net(before, _layout(self.ts)).Ws, _net(self.theta, _layout(self.ts)).Ws
+        self.ratio[:, self.k] = np.stack([update_ratio(b, a) for b, a in zip(Wb, Wa)], axis=1)
+        self._record()
+
+    def _steps(self, t: int, t1: int) -> None:
+        """Updates t .. t1 - 1 of every run."""
         ts = self.ts
         while t < t1:
             if self.batches is not None:
@@ -1468,7 +1556,6 @@ class _Trainer:
                     _numpy_steps(self.theta, self.m1, self.m2, t, t_end - t, self.data.X_train, self.data.y_train,
                                  perms, self.perm_row, epoch0, ts, self.act, self.state)
             t = t_end
-        self._record()
 
     def results(self) -> list[TrainResult]:
         k, R = self.k, self.ts.restarts
@@ -1482,6 +1569,8 @@ class _Trainer:
                 train_acc=_readonly(self.out["train_acc"][g, :k]),
                 test_loss=_readonly(self.out["test_loss"][g, :k]), test_acc=_readonly(self.out["test_acc"][g, :k]),
                 grad_norm=_readonly(self.grad_norm[g, :k]), distinct=_readonly(self.distinct[g, :k]),
+                dead_share=_readonly(self.dead[g, :k]), saturated_share=_readonly(self.saturated[g, :k]),
+                update_ratio=_readonly(self.ratio[g, :k]),
                 theta=_readonly(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds,
                 norm_state=_readonly(self.state_snap[g, :k])))
         return out

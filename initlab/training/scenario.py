@@ -405,9 +405,9 @@ def estimate_train_bytes(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> i
         act = max(ts.train_examples, ts.test_examples) * (units + io) * 12
         params += 2 * sum(ts.norm_widths) if ts.norm == "batch" else 0
     layers = len(ts.hidden) + 1
-    # Recorded statistics per record: loss, cost, 2 accuracies, test loss, a gradient norm per layer and
-    # the distinct units per hidden layer, float64.
-    stats = (5 + 2 * layers) * 8
+    # Recorded statistics per record: loss, cost, 2 accuracies, test loss, a gradient norm and an update ratio
+    # per layer, and the distinct units and the shares of dead and saturated units per hidden layer, float64.
+    stats = (5 + 5 * layers) * 8
     per_run = (records + 1) * params * item + 4 * params * 8 + (records + 1) * stats + act * 8
     return ts.restarts * per_run + (ts.train_examples + ts.test_examples) * (ts.features + 1) * 8 + 1_000_000
 
