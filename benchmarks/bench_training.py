@@ -83,6 +83,29 @@ def scenarios(steps: int, dtype: str, base: TrainScenario | None = None, inits: 
     return out
 
 
+def relu_forward(x: np.ndarray, W: list, b: list) -> tuple[list, list]:
+    """The plain loops' forward pass of a ReLU MLP, batched over runs: the layers' inputs and pre-activations."""
+    hs, zs, h = [x], [], x
+    for l in range(len(W)):
+        z = np.matmul(h, W[l]) + b[l]
+        zs.append(z)
+        if l < len(W) - 1:
+            h = np.maximum(z, 0)
+            hs.append(h)
+    return hs, zs
+
+
+def sgd_backward(hs: list, zs: list, d: np.ndarray, W: list, b: list, lr: float) -> None:
+    """The plain loops' backward pass from d = dL/ds and a plain SGD step on ``W`` and ``b``, in place."""
+    for l in range(len(W) - 1, -1, -1):
+        gW = np.matmul(hs[l].transpose(0, 2, 1), d)
+        gb = d.sum(axis=1, keepdims=True)
+        if l > 0:
+            d = np.matmul(d, W[l].transpose(0, 2, 1)) * (zs[l - 1] > 0)
+        W[l] = W[l] - lr * gW
+        b[l] = b[l] - lr * gb
+
+
 def plain_numpy(scs: list[TrainScenario]) -> float:
     """The obvious batched numpy training of all runs; returns the mean final loss (so nothing is skipped)."""
     ts = scs[0]
@@ -92,25 +115,12 @@ def plain_numpy(scs: list[TrainScenario]) -> float:
     b = [np.stack([p[l][1] for p in params])[:, None, :] for l in range(len(params[0]))]  # (runs, 1, fan_out)
     X = np.broadcast_to(data.X_train, (len(params), *data.X_train.shape))
     y = data.y_train.astype(X.dtype)[None, :, None]
-    n, lr, L = X.shape[1], ts.lr, len(W)
+    n, lr = X.shape[1], ts.lr
     with np.errstate(all="ignore"):
         for _ in range(ts.steps):
-            hs, zs, h = [X], [], X
-            for l in range(L):
-                z = np.matmul(h, W[l]) + b[l]
-                zs.append(z)
-                if l < L - 1:
-                    h = np.maximum(z, 0)
-                    hs.append(h)
+            hs, zs = relu_forward(X, W, b)
             p = 1 / (1 + np.exp(-zs[-1]))
-            d = (p - y) / n
-            for l in range(L - 1, -1, -1):
-                gW = np.matmul(hs[l].transpose(0, 2, 1), d)
-                gb = d.sum(axis=1, keepdims=True)
-                if l > 0:
-                    d = np.matmul(d, W[l].transpose(0, 2, 1)) * (zs[l - 1] > 0)
-                W[l] = W[l] - lr * gW
-                b[l] = b[l] - lr * gb
+            sgd_backward(hs, zs, (p - y) / n, W, b, lr)
         s = zs[-1]
         return float(np.mean(np.maximum(s, 0) - y * s + np.log1p(np.exp(-np.abs(s)))))
 
@@ -138,23 +148,9 @@ def plain_numpy_digits(scs: list[TrainScenario]) -> np.ndarray:
             if t % spe == 0:
                 perm = np.tile(np.stack([rng.permutation(n) for rng in rngs]), (len(scs), 1))
             idx = perm[:, (t % spe) * batch:(t % spe + 1) * batch]
-            x = X[idx]
-            hs, zs, h = [x], [], x
-            for l in range(L):
-                z = np.matmul(h, W[l]) + b[l]
-                zs.append(z)
-                if l < L - 1:
-                    h = np.maximum(z, 0)
-                    hs.append(h)
+            hs, zs = relu_forward(X[idx], W, b)
             e = np.exp(zs[-1] - zs[-1].max(axis=2, keepdims=True))
-            d = (e / e.sum(axis=2, keepdims=True) - onehot[idx]) / idx.shape[1]
-            for l in range(L - 1, -1, -1):
-                gW = np.matmul(hs[l].transpose(0, 2, 1), d)
-                gb = d.sum(axis=1, keepdims=True)
-                if l > 0:
-                    d = np.matmul(d, W[l].transpose(0, 2, 1)) * (zs[l - 1] > 0)
-                W[l] = W[l] - lr * gW
-                b[l] = b[l] - lr * gb
+            sgd_backward(hs, zs, (e / e.sum(axis=2, keepdims=True) - onehot[idx]) / idx.shape[1], W, b, lr)
     return np.concatenate([w.reshape(G, -1) for l in range(L) for w in (W[l], b[l])], axis=1)
 
 
@@ -293,6 +289,15 @@ def compare(label: str, scs: list[TrainScenario], plain, goal: float, repeats: i
     print(f"  ratio numpy engine / plain: {c / b:5.3f} {cc / bc:8.3f}")
 
 
+def agreement(scs: list[TrainScenario], plain) -> str:
+    """The line saying how far ``plain``'s parameters are from initlab's after 100 float64 steps of ``scs``."""
+    check = [s.replace(dtype="float64", steps=100) for s in scs]
+    ours = np.concatenate([x.theta[:, -1] for x in training.train_many(check, records=1)])
+    agree = np.max(np.abs(plain(check) - ours)) / np.max(np.abs(ours))
+    return (f"  the plain loop's parameters after 100 float64 steps against initlab's: {agree:.1e} of the largest "
+            "(the same network and batches, float rounding apart)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a fifth of the steps (3000 and 300)")
@@ -319,24 +324,18 @@ def main() -> None:
         r = res[0]
         # The same network, the same batches: 100 float64 steps of the plain loop against initlab's. (Longer float32
         # runs drift apart: Adam and the batch statistics amplify rounding differences, to ~0.2 in 1500 steps.)
-        check = [s.replace(dtype="float64", steps=100) for s in res]
-        ours = np.concatenate([x.theta[:, -1] for x in training.train_many(check, records=1)])
-        agree = np.max(np.abs(plain_numpy_residual(check) - ours)) / np.max(np.abs(ours))
+        agree = agreement(res, plain_numpy_residual)
         compare(f"residual: 3 initializers x {r.restarts} restarts x {r.steps} steps, {args.dtype}, spiral 300 points, "
                 f"stem + {r.blocks} pre-norm BatchNorm blocks of 2 layers, width {r.hidden[0]}, relu, batch {r.batch}, "
                 f"adam", res, plain_numpy_residual, 1 / 3, args.repeats, engine)
-        print(f"  the plain loop's parameters after 100 float64 steps against initlab's: {agree:.1e} of the largest "
-              "(the same network and batches, float rounding apart)")
+        print(agree)
     if args.only in (None, "digits"):
         d = dig[0]
-        check = [s.replace(dtype="float64", steps=100) for s in dig]
-        ours = np.concatenate([x.theta[:, -1] for x in training.train_many(check, records=1)])
-        agree = np.max(np.abs(plain_numpy_digits(check) - ours)) / np.max(np.abs(ours))
+        agree = agreement(dig, plain_numpy_digits)
         compare(f"digits: 3 initializers x {d.restarts} restarts x {d.steps} steps, {args.dtype}, {d.train_examples} "
                 f"images of 64 pixels, hidden {d.hidden}, relu, softmax over 10, batch {d.batch}, sgd", dig,
                 plain_numpy_digits, 1 / 2, args.repeats, engine)
-        print(f"  the plain loop's parameters after 100 float64 steps against initlab's: {agree:.1e} of the largest "
-              "(the same network and batches, float rounding apart)")
+        print(agree)
     if engine == "numba":
         print(f"import + numba compile of both dtypes, fresh process: empty cache {cold:.2f} s CPU, "
               f"from the cache {warm:.2f} s CPU")

@@ -1143,26 +1143,12 @@ class TrainResult:
 
     def _logits(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
         """Feature-major logits (outputs, m) of the evaluated network, in theta's dtype."""
-        k = self._index(step)
-        theta = self.theta[restart, k][None]
-        ts = self.scenario
-        x = np.asarray(points, dtype=self.theta.dtype)
-        act = activations.get(ts.activation)
-        with np.errstate(all="ignore"):
-            if not ts.plain_mlp:  # the evaluated network: BatchNorm with its running statistics then
-                state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
-                net = _net(theta, _layout(ts), state)
-                return _Pass(ts, net, act, _features_major(x), "eval").logits[0]
-            Ws, bs = _views(theta, ts.sizes)
-            zs, _ = _forward(Ws, bs, x, act)
-        return np.swapaxes(zs[-1][0], -1, -2)
+        return self._evaluate(points, restart, step)[0]
 
-    def hidden_outputs(self, points: np.ndarray, restart: int, step: int) -> list[np.ndarray]:
-        """What every unit computes: one (m, width) float64 array per hidden layer for ``points`` (m, features)
-        in the scaled input space of ``data``, of ``restart`` at recorded ``step``. Plain networks: h_l =
-        f(z_l) of every hidden layer (with a norm: f(gamma N(z_l) + beta)); residual ones: the stem's output,
-        then every block's output h_k (the stream after the block's sum, and its norm when post-norm). The
-        network as it is evaluated (a BatchNorm with its running statistics at that record)."""
+    def _evaluate(self, points: np.ndarray, restart: int, step: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The evaluated network (a BatchNorm with its running statistics then) of ``restart`` at recorded
+        ``step`` on ``points``: its logits (outputs, m) and every hidden layer's (or block's) output (m, width),
+        in theta's dtype."""
         k = self._index(step)
         theta = self.theta[restart, k][None]
         ts = self.scenario
@@ -1171,12 +1157,20 @@ class TrainResult:
         with np.errstate(all="ignore"):
             if ts.plain_mlp:
                 Ws, bs = _views(theta, ts.sizes)
-                _, hs = _forward(Ws, bs, x, act)
-                return [h[0].astype(np.float64) for h in hs[1:]]
+                zs, hs = _forward(Ws, bs, x, act)
+                return np.swapaxes(zs[-1][0], -1, -2), [h[0] for h in hs[1:]]
             state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
             p = _Pass(ts, _net(theta, _layout(ts), state), act, _features_major(x), "eval")
-            outs = [c["h"] for c in p.caches[1:]] + [p.h_last]  # each layer's or block's input is the last's output
-        return [o[0].T.astype(np.float64) for o in outs]
+        outs = [c["h"] for c in p.caches[1:]] + [p.h_last]  # each layer's or block's input is the last's output
+        return p.logits[0], [o[0].T for o in outs]
+
+    def hidden_outputs(self, points: np.ndarray, restart: int, step: int) -> list[np.ndarray]:
+        """What every unit computes: one (m, width) float64 array per hidden layer for ``points`` (m, features)
+        in the scaled input space of ``data``, of ``restart`` at recorded ``step``. Plain networks: h_l =
+        f(z_l) of every hidden layer (with a norm: f(gamma N(z_l) + beta)); residual ones: the stem's output,
+        then every block's output h_k (the stream after the block's sum, and its norm when post-norm). The
+        network as it is evaluated (a BatchNorm with its running statistics at that record)."""
+        return [h.astype(np.float64) for h in self._evaluate(points, restart, step)[1]]
 
     def predict_proba(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
         """Predicted class probabilities (m, classes) float64 of ``points`` (m, features), as scikit-learn's
