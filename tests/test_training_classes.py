@@ -417,3 +417,71 @@ def test_hidden_outputs_are_every_layers_values(arch):
         for (W, b), o in zip(r.params(0, 10)[:-1], outs):
             h = np.maximum(h @ W + b, 0)
             np.testing.assert_allclose(o, h, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_dead_shares_of_a_residual_network_are_counted_from_the_snapshots(engine):
+    """Post-norm residual blocks without a norm (stem f(x W0 + b0); block h + alpha (f(h W1 + b1) W2 + b2)): the
+    activation layers are the stem's and each block's first, computed here from the snapshots; exact
+    counts. Large biases make dead units."""
+    ts = TrainScenario(dataset="spiral", classes=3, hidden=(8, 8, 8), block="residual", norm_position="post",
+                       branch_layers=2, bias="random_normal", bias_value=4.0, steps=10, restarts=2, n_train=60,
+                       n_test=20, dtype="float64")
+    r = training.train(ts, records=2, engine=engine)
+    assert training.activation_layers(ts) == 3 and r.dead_share.shape == (2, 3, 3)
+    assert np.isnan(r.saturated_share).all()  # relu: dead, never saturated
+    seen = 0.0
+    for i in range(2):
+        for k, step in enumerate(r.recorded_steps):
+            P = r.params(i, int(step))
+            h = np.maximum(r.data.X_train @ P[0][0] + P[0][1], 0)
+            want = [np.mean(np.all(h == 0, axis=0))]
+            for blk in range(2):
+                (W1, b1), (W2, b2) = P[1 + 2 * blk], P[2 + 2 * blk]
+                a = np.maximum(h @ W1 + b1, 0)
+                want.append(np.mean(np.all(a == 0, axis=0)))
+                h = h + ts.alpha() * (a @ W2 + b2)
+            np.testing.assert_array_equal(r.dead_share[i, k], want)
+            seen += sum(want)
+    assert seen > 0
+
+
+def test_saturated_shares_of_a_batchnorm_network_use_the_running_statistics():
+    """A plain tanh network with BatchNorm: the activation sees gamma (z - running mean) / sqrt(running var +
+    eps) + beta (the evaluated network); from the snapshots' norms, saturated when tanh' < 0.1 on every
+    training point. Counts of units: exact (the same float64 formula, up to the order of a few operations,
+    far from changing a comparison at these points)."""
+    ts = TrainScenario(dataset="blobs", classes=4, hidden=(10, 10), norm="batch", activation="tanh", steps=40,
+                       restarts=2, n_train=64, n_test=20, batch_size=16, dtype="float64", lr=0.5,
+                       bias="random_normal", bias_value=3.0)
+    r = training.train(ts, records=2)
+    a = activations.get("tanh")
+    for i in range(2):
+        for k, step in enumerate(r.recorded_steps):
+            h = r.data.X_train
+            want = []
+            for (W, b), nrm in zip(r.params(i, int(step))[:-1], r.norms(i, int(step))):
+                y = (nrm["gamma"] * (h @ W + b - nrm["running_mean"]) / np.sqrt(nrm["running_var"] + ts.norm_eps)
+                     + nrm["beta"])
+                want.append(np.mean(np.all(a.deriv(y) < a.saturation_threshold, axis=0)))
+                h = np.tanh(y)
+            np.testing.assert_array_equal(r.saturated_share[i, k], want)
+    assert np.isnan(r.dead_share).all()  # tanh cannot die
+    assert r.saturated_share.sum() > 0  # the test saw saturated units
+
+
+@needs_numba
+@pytest.mark.parametrize("arch", [dict(block="residual", norm="batch", branch_layers=2, activation="tanh"),
+                                  dict(norm="layer", activation="sigmoid"),
+                                  dict(block="residual", norm_position="post", activation="relu")],
+                         ids=["pre-batchnorm-tanh", "layernorm-sigmoid", "post-relu"])
+def test_the_kernel_counts_dead_and_saturated_units_as_the_numpy_engine(arch):
+    """The compiled records count the units in the kernel's evaluation pass (f' as its backward pass takes it),
+    the numpy ones from their own pass: the same counts (a unit flips only if one of its values sits within
+    rounding of the threshold on every point; none does here), NaN in the same places."""
+    ts = TrainScenario(hidden=(8, 8, 8), steps=30, restarts=3, n_train=100, n_test=30, bias="random_normal",
+                       bias_value=3.0, dtype="float64", batch_size=20, **arch)
+    a, b = (training.train(ts, records=5, engine=e) for e in ("numpy", "numba"))
+    assert np.array_equal(a.dead_share, b.dead_share, equal_nan=True)
+    assert np.array_equal(a.saturated_share, b.saturated_share, equal_nan=True)
+    assert np.nansum(a.dead_share) + np.nansum(a.saturated_share) > 0 or arch.get("activation") == "sigmoid"

@@ -116,7 +116,8 @@ from initlab.training.scenario import (
 )
 
 __all__ = [
-    "ENGINES", "TrainData", "TrainResult", "TrainSummary", "batches", "check_restart", "distinct_units",
+    "ENGINES", "TrainData", "TrainResult", "TrainSummary", "activation_layers", "batches", "check_restart",
+    "distinct_units", "unit_shares", "update_ratio",
     "initial_params", "initial_state", "initial_theta", "iter_train", "make_data", "naive_cost", "record_steps", "summarize", "train", "train_many",
     "warm_up",
 ]
@@ -452,8 +453,8 @@ class _Measure:
     test_acc: np.ndarray
     grad_norm: np.ndarray  # (runs, L)
     distinct: np.ndarray  # (runs, L - 1)
-    dead: np.ndarray | None = None  # (runs, L - 1) share of dead units per activation layer (plain networks)
-    saturated: np.ndarray | None = None  # (runs, L - 1) share of saturated units
+    dead: np.ndarray | None = None  # (runs, A) share of dead units per activation layer (activation_layers)
+    saturated: np.ndarray | None = None  # (runs, A) share of saturated units
 
 
 def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -888,7 +889,33 @@ def _block_measure(theta: np.ndarray, state: np.ndarray, data: TrainData, ts: Tr
                    _net(grad, lay))
     ev = _Pass(ts, net, act, XT, "eval") if ts.norm == "batch" else train
     st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits
-    return _block_record(theta, data, ts, grad, _logits_of(ts, ev.logits), _logits_of(ts, st))
+    m = _block_record(theta, data, ts, grad, _logits_of(ts, ev.logits), _logits_of(ts, st))
+    m.dead, m.saturated = _pass_shares(ev, act)
+    return m
+
+
+def activation_layers(ts: TrainScenario) -> int:
+    """Activation layers of the network, in order: every hidden layer of a plain network; the stem, then per
+    residual block one before every branch layer (pre-norm) or one after its first layer (post-norm)."""
+    if not ts.residual:
+        return len(ts.hidden)
+    return 1 + ts.blocks * (ts.branch_layers if ts.norm_position == "pre" else 1)
+
+
+def _pass_shares(p: _Pass, act: activations.Activation) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unit_shares` of every activation layer of a residual or normalised network's pass ``p``, in
+    :func:`activation_layers` order: (runs, A) twice. The pre-activations are what each f was applied to
+    (after the norm where one precedes it)."""
+    zs = []
+    for c in p.caches:
+        if c["kind"] == "plain":
+            zs.append(c["y"])
+        elif c["kind"] == "pre":
+            zs += [part["y"] for part in c["parts"]]
+        else:
+            zs.append(c["z"])
+    shares = [unit_shares(np.swapaxes(z, -1, -2), np.swapaxes(p.act.fn(z), -1, -2), act) for z in zs]
+    return np.stack([d for d, _ in shares], axis=1), np.stack([x for _, x in shares], axis=1)
 
 
 def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
@@ -966,10 +993,11 @@ class TrainResult:
     seconds: float = 0.0  # wall time of the whole computation this result was part of
     # (R, T, S) BatchNorm running means and variances at every record (S = 0 without BatchNorm; see norms())
     norm_state: np.ndarray | None = field(default=None, repr=False)
-    # (R, T, L - 1) share of the units of every hidden (activation) layer that are dead (relu: output 0 on
-    # every training point) or saturated (f'(z) < the activation's saturation_threshold on every training
-    # point) at each record: :func:`unit_shares`. NaN where the notion does not apply to the activation, for a
-    # diverged run, and (not yet measured) for residual and normalised networks.
+    # (R, T, A) share of the units of every activation layer (:func:`activation_layers`: A = L - 1 in a plain
+    # network) that are dead (relu: output 0 on every training point) or saturated (f'(z) < the activation's
+    # saturation_threshold on every training point) at each record, in the evaluated network (a BatchNorm
+    # with its running statistics): :func:`unit_shares`. NaN where the notion does not apply to the
+    # activation, and for a diverged run.
     dead_share: np.ndarray | None = field(default=None, repr=False)
     saturated_share: np.ndarray | None = field(default=None, repr=False)
     # (R, T, L) ||W_t - W_(t-1)|| / ||W_(t-1)|| of every weight layer: the update that ENDS at each recorded
@@ -1475,8 +1503,9 @@ class _Trainer:
         self.out = {k: np.full((G, T), np.nan) for k in ("loss", "cost", "train_acc", "test_loss", "test_acc")}
         self.grad_norm = np.full((G, T, L), np.nan)
         self.distinct = np.full((G, T, L - 1), np.nan)
-        self.dead = np.full((G, T, L - 1), np.nan)
-        self.saturated = np.full((G, T, L - 1), np.nan)
+        A = activation_layers(ts)
+        self.dead = np.full((G, T, A), np.nan)
+        self.saturated = np.full((G, T, A), np.nan)
         self.ratio = np.full((G, T, L), np.nan)  # the update that ends at each record; none before step 0
         self.snap = np.zeros((G, T, P), dt)
         self.state_snap = np.zeros((G, T, self.state.shape[1]), dt)
@@ -1502,11 +1531,19 @@ class _Trainer:
             if self.engine == "numba" and not self.ts.plain_mlp:
                 # The passes a record takes (a full-batch gradient, the evaluated network on the training and
                 # test sets) compiled: in numpy they cost more than the training between two records.
-                grad, logits = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
-                                                 self.dmap, self.fc, self.theta.dtype.type(0))
+                thr = self.act.saturation_threshold
+                grad, logits, counts = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
+                                                         self.dmap, self.fc, self.theta.dtype.type(0),
+                                                         -math.inf if thr is None else thr)
                 n = len(self.data.y_train)
                 s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
                 m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:])
+                # Units dead or saturated on the whole training set, counted by the kernel in that same pass.
+                width = np.array([self.prog[o, self.jit.F_NIN] for o in range(len(self.prog))
+                                  if self.prog[o, self.jit.F_OP] == self.jit.OP_ACT], np.float64)
+                bad = counts[..., 2] > 0
+                m.dead = np.where(bad | (not self.act.can_die), np.nan, counts[..., 0] / width)
+                m.saturated = np.where(bad | (thr is None), np.nan, counts[..., 1] / width)
             else:
                 m = _measure(self.theta, self.data, self.ts, self.act, self.state)
         k = self.k

@@ -890,9 +890,45 @@ def _empty(shape, dtype):
     return raw[start:start + size].view(dtype).reshape(shape)
 
 
+@_jit(inline="always")
+def _unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
+    """After an evaluation pass whose first ``n`` examples are the training set: for every ACT op a (in program
+    order), counts[g, a] = (units whose output is 0 on all n examples, units with f'(z) < ``thr`` on all n,
+    1 if its input holds a NaN else 0). f' as the backward pass takes it (into the free gradient buffer 0)."""
+    a = 0
+    for o in range(prog.shape[0]):
+        if prog[o, F_OP] != OP_ACT:
+            continue
+        src, dst, w, code = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN], prog[o, F_A]
+        dead = 0.0
+        sat = 0.0
+        nan = 0.0
+        for k in range(w):
+            for i in range(n):
+                D[0, k, i] = 1.0
+        _dact_layer(code, A, src, dst, D, 0, w, n, buf, kb)
+        for k in range(w):
+            zero_all = True
+            flat_all = True
+            for i in range(n):
+                z = A[src, k, i]
+                if z != z:
+                    nan = 1.0
+                if A[dst, k, i] != 0.0:
+                    zero_all = False
+                if not D[0, k, i] < thr:
+                    flat_all = False
+            dead += 1.0 if zero_all else 0.0
+            sat += 1.0 if flat_all else 0.0
+        counts[g, a, 0] = dead
+        counts[g, a, 1] = sat
+        counts[g, a, 2] = nan
+        a += 1
+
+
 @_jit(nrt=False)
 def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
-            lr, mom, beta1, beta2, eps, zero, XE, grads, logits, A, D, IV, sc, yb, buf, kb, grad
+            lr, mom, beta1, beta2, eps, zero, XE, grads, logits, counts, thr, A, D, IV, sc, yb, buf, kb, grad
             ):  # pragma: no cover - compiled
     """:func:`run_steps`, or :func:`evaluate` when ``grads`` has rows, with the scratch of :func:`_scratch`.
     One compiled function for both, so that the ops are compiled once per dtype (a second entry point
@@ -940,6 +976,8 @@ def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, b
                 for k in range(logits.shape[1]):
                     for i in range(m):
                         logits[g, k, i] = A[out, k, i]
+                if counts.shape[0] > 0:
+                    _unit_counts(prog, A, D, counts, g, n, thr, buf, kb)
                 continue
             _backward(theta, g, grad, A, D, IV, sc, prog, dmap, fc, yb, bsz, nf, buf, kb, zero)
             if evaluating:
@@ -984,24 +1022,28 @@ def run_steps(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0,
     """
     _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
             lr, mom, beta1, beta2, eps, zero, np.empty((XT.shape[0], 0), XT.dtype), np.empty((0, 0), theta.dtype),
-            np.empty((0, 0, 0), theta.dtype),
+            np.empty((0, 0, 0), theta.dtype), np.empty((0, 0, 0)), 0.0,
             *_scratch(theta, prog, dmap, XT.shape[0], batch + 1 if merge else batch))
 
 
-def evaluate(theta, state, XT, yv, XE, prog, dmap, fc, zero):
+def evaluate(theta, state, XT, yv, XE, prog, dmap, fc, zero, thr=-math.inf):
     """What the engine records of every run ``g`` of ``theta`` (G, P): ``grads`` (G, P), the gradient of a
     full-batch training step on the examples ``XT`` (features, n) with labels ``yv`` (batch statistics,
     the running statistics left as they are), and ``logits`` (G, outputs, m) of the evaluated network (a
     BatchNorm with its running statistics in ``state``) on the examples ``XE`` (features, m): every
-    output unit's (one for a sigmoid, one per class for a softmax)."""
+    output unit's (one for a sigmoid, one per class for a softmax). ``XE`` must start with the training set:
+    ``counts`` (G, activation ops, 3) float64 holds, for every ACT op in program order, the units dead on
+    all of it (output 0), the units saturated on all of it (f'(z) < ``thr``; none for the default -inf),
+    and 1 where the op's input holds a NaN (:func:`_unit_counts`). Returns ``(grads, logits, counts)``."""
     grads = np.empty_like(theta)
     outputs = prog[prog.shape[0] - 1, F_NIN]  # the OUTPUT op reads the logits
     logits = np.empty((theta.shape[0], outputs, XE.shape[1]), theta.dtype)
+    counts = np.zeros((theta.shape[0], int(np.count_nonzero(prog[:, F_OP] == OP_ACT)), 3))
     nothing = np.zeros((1, 1, 1), np.int64)
     _kernel(theta, theta, theta, state, 0, 0, XT, yv, nothing, nothing[0, 0], 0, XT.shape[1], False, prog, dmap, fc,
-            0, 0.0, 0.0, 0.0, 0.0, 0.0, zero, XE, grads, logits,
+            0, 0.0, 0.0, 0.0, 0.0, 0.0, zero, XE, grads, logits, counts, float(thr),
             *_scratch(theta, prog, dmap, XT.shape[0], max(XT.shape[1], XE.shape[1], 1)))
-    return grads, logits
+    return grads, logits, counts
 
 
 # ---------------------------------------------------------------------------------------------------
