@@ -1528,9 +1528,10 @@ class _Trainer:
 
     def _record(self) -> None:
         with np.errstate(all="ignore"):
-            if self.engine == "numba" and not self.ts.plain_mlp:
+            if self.engine == "numba" and (self.ts.softmax or not self.ts.plain_mlp):
                 # The passes a record takes (a full-batch gradient, the evaluated network on the training and
-                # test sets) compiled: in numpy they cost more than the training between two records.
+                # test sets) compiled: in numpy they cost more than the training between two records. Two-class
+                # plain networks keep their numpy records, and so every recorded number they had, bit for bit.
                 thr = self.act.saturation_threshold
                 grad, logits, counts = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
                                                          self.dmap, self.fc, self.theta.dtype.type(0),
