@@ -1,6 +1,7 @@
 """Train a small MLP on a toy 2-D dataset from many initial points at once, and watch what init does.
 
-Model (layers numbered 1..L, sizes ``(2, *hidden, 1)``; Keras kernel layout (fan_in, fan_out))::
+Model (layers numbered 1..L, sizes ``(features, *hidden, outputs)``: 2 inputs, or digits' 64 pixels; one
+output for two classes, one per class for more; Keras kernel layout (fan_in, fan_out))::
 
     h_0 = x                              x: (n, 2), the scenario's inputs (standardized by default)
     z_l = h_{l-1} W_l + b_l,  h_l = f(z_l)   for the hidden layers l < L (f: the activation)
@@ -11,6 +12,12 @@ Loss: the mean binary cross-entropy over the (mini-)batch, computed from the log
 
     l_i = -y_i log p_i - (1 - y_i) log(1 - p_i) = softplus((1 - 2 y_i) s_i),  L = mean_i l_i
     dL/ds_i = (sigmoid(s_i) - y_i) / batch
+
+With 3 or more classes the head has one logit per class and the loss is the mean categorical
+cross-entropy from the log-softmax (PyTorch's ``cross_entropy``; Goodfellow et al. 2016, 6.2.2.3)::
+
+    l_i = logsumexp(s_i) - s_{i, y_i},  logsumexp(s) = m + log sum_k e^(s_k - m), m = max_k s_k
+    dL/ds_ki = (softmax(s_i)_k - [k = y_i]) / batch,  the prediction argmax_k s_ik
 
 Backward (standard backpropagation, e.g. Goodfellow et al. 2016, 6.5): with d_L = dL/ds,
 ``dL/dW_l = h_{l-1}^T d_l``, ``dL/db_l = sum_i d_l``, ``d_{l-1} = (d_l W_l^T) * f'(z_{l-1})``, f' taken
@@ -78,7 +85,9 @@ alone.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
 test sets: loss, accuracies, the norm of every layer's weight gradient (full training set), the number
-of distinct units per hidden layer, and a snapshot of every parameter (enough to draw the decision
+of distinct units per hidden layer, the shares of dead and saturated units per activation layer
+(:func:`unit_shares`), the update-to-weight ratio of every weight layer's last update
+(:func:`update_ratio`), and a snapshot of every parameter (enough to draw the decision
 boundary of any run at any recorded step). Non-finite values (too-large init can overflow) are
 recorded as inf/NaN and never raise; no numpy warning escapes.
 
