@@ -1,9 +1,9 @@
 """How fast is initlab's training next to the plain batched numpy code anyone would write?
 
-Run: ``python benchmarks/bench_training.py`` (``--quick`` for a fifth of the steps, ``--only classic`` or
-``--only residual`` for one comparison).
+Run: ``python benchmarks/bench_training.py`` (``--quick`` for a fifth of the steps, ``--only classic``,
+``--only residual`` or ``--only digits`` for one comparison).
 
-Two comparisons, each measured in one process, interleaved so that machine noise hits every contender
+Three comparisons, each measured in one process, interleaved so that machine noise hits every contender
 alike (CPU time and wall time, median of ``--repeats``):
 
 1. The course notebook's reference comparison (circles, 300 training points, hidden (10, 5), ReLU,
@@ -13,6 +13,9 @@ alike (CPU time and wall time, median of ``--repeats``):
    stem and 8 pre-norm blocks BN-ReLU-Linear-BN-ReLU-Linear, or as many as MAX_HIDDEN_LAYERS allows;
    mini-batches of 64, Adam lr 0.01, 1500 steps; He, Glorot normal and N(0, 0.1), 5 restarts each = 15
    runs). Goal: initlab <= 1/3 of the plain loop.
+3. Ten classes on real data (scikit-learn's digits, its 1437 training images of 64 pixels / 16, hidden
+   (32,), ReLU, a softmax over 10 logits, mini-batches of 64, SGD lr 0.1, 2000 steps; He, Glorot normal
+   and N(0, 0.1), 10 restarts each = 30 runs). Goal: initlab <= 1/2 of the plain loop.
 
 Contenders:
 
@@ -63,6 +66,8 @@ RESIDUAL_INITS = {
 }
 # A stem and pre-norm residual blocks of two layers, 9 hidden layers (stem + 8 blocks) where the form allows
 # that many (MAX_HIDDEN_LAYERS), else as many as it allows.
+DIGITS = dict(dataset="digits", classes=10, n_train=2000, n_test=2000, hidden=(32,), batch_size=64, lr=0.1,
+              restarts=10)
 RESIDUAL = dict(dataset="spiral", noise=0.05, hidden=(16,) * min(9, MAX_HIDDEN_LAYERS), block="residual",
                 norm="batch", norm_position="pre", branch_layers=2, batch_size=64, optimizer="adam", lr=0.01,
                 restarts=5)
@@ -78,6 +83,29 @@ def scenarios(steps: int, dtype: str, base: TrainScenario | None = None, inits: 
     return out
 
 
+def relu_forward(x: np.ndarray, W: list, b: list) -> tuple[list, list]:
+    """The plain loops' forward pass of a ReLU MLP, batched over runs: the layers' inputs and pre-activations."""
+    hs, zs, h = [x], [], x
+    for l in range(len(W)):
+        z = np.matmul(h, W[l]) + b[l]
+        zs.append(z)
+        if l < len(W) - 1:
+            h = np.maximum(z, 0)
+            hs.append(h)
+    return hs, zs
+
+
+def sgd_backward(hs: list, zs: list, d: np.ndarray, W: list, b: list, lr: float) -> None:
+    """The plain loops' backward pass from d = dL/ds and a plain SGD step on ``W`` and ``b``, in place."""
+    for l in range(len(W) - 1, -1, -1):
+        gW = np.matmul(hs[l].transpose(0, 2, 1), d)
+        gb = d.sum(axis=1, keepdims=True)
+        if l > 0:
+            d = np.matmul(d, W[l].transpose(0, 2, 1)) * (zs[l - 1] > 0)
+        W[l] = W[l] - lr * gW
+        b[l] = b[l] - lr * gb
+
+
 def plain_numpy(scs: list[TrainScenario]) -> float:
     """The obvious batched numpy training of all runs; returns the mean final loss (so nothing is skipped)."""
     ts = scs[0]
@@ -87,27 +115,43 @@ def plain_numpy(scs: list[TrainScenario]) -> float:
     b = [np.stack([p[l][1] for p in params])[:, None, :] for l in range(len(params[0]))]  # (runs, 1, fan_out)
     X = np.broadcast_to(data.X_train, (len(params), *data.X_train.shape))
     y = data.y_train.astype(X.dtype)[None, :, None]
-    n, lr, L = X.shape[1], ts.lr, len(W)
+    n, lr = X.shape[1], ts.lr
     with np.errstate(all="ignore"):
         for _ in range(ts.steps):
-            hs, zs, h = [X], [], X
-            for l in range(L):
-                z = np.matmul(h, W[l]) + b[l]
-                zs.append(z)
-                if l < L - 1:
-                    h = np.maximum(z, 0)
-                    hs.append(h)
+            hs, zs = relu_forward(X, W, b)
             p = 1 / (1 + np.exp(-zs[-1]))
-            d = (p - y) / n
-            for l in range(L - 1, -1, -1):
-                gW = np.matmul(hs[l].transpose(0, 2, 1), d)
-                gb = d.sum(axis=1, keepdims=True)
-                if l > 0:
-                    d = np.matmul(d, W[l].transpose(0, 2, 1)) * (zs[l - 1] > 0)
-                W[l] = W[l] - lr * gW
-                b[l] = b[l] - lr * gb
+            sgd_backward(hs, zs, (p - y) / n, W, b, lr)
         s = zs[-1]
         return float(np.mean(np.maximum(s, 0) - y * s + np.log1p(np.exp(-np.abs(s)))))
+
+
+def plain_numpy_digits(scs: list[TrainScenario]) -> np.ndarray:
+    """The obvious batched numpy training of a plain ReLU MLP with a softmax output (mean categorical
+    cross-entropy, dL/ds = (softmax(s) - onehot(y)) / batch), plain SGD, from initlab's initial parameters
+    and batch order (one permutation per epoch and restart, a short last batch). Returns the final
+    parameters, (runs, P) in initlab's layout (so nothing is skipped, and they can be compared)."""
+    ts = scs[0]
+    assert ts.plain_mlp and ts.softmax and ts.optimizer == "sgd" and ts.activation == "relu"
+    data = training.make_data(ts)
+    R = ts.restarts
+    params = [training.initial_params(s, r) for s in scs for r in range(R)]
+    G, L = len(params), len(params[0])
+    W = [np.stack([p[l][0] for p in params]) for l in range(L)]  # (runs, fan_in, fan_out)
+    b = [np.stack([p[l][1] for p in params])[:, None, :] for l in range(L)]  # (runs, 1, fan_out)
+    X, y = data.X_train, data.y_train
+    n, batch, lr, C = len(y), ts.batch, ts.lr, ts.classes
+    spe = -(-n // batch)
+    onehot = np.eye(C, dtype=X.dtype)[y]
+    rngs = [np.random.default_rng(np.random.SeedSequence(ts.seed + r).spawn(3)[2]) for r in range(R)]
+    with np.errstate(all="ignore"):
+        for t in range(ts.steps):
+            if t % spe == 0:
+                perm = np.tile(np.stack([rng.permutation(n) for rng in rngs]), (len(scs), 1))
+            idx = perm[:, (t % spe) * batch:(t % spe + 1) * batch]
+            hs, zs = relu_forward(X[idx], W, b)
+            e = np.exp(zs[-1] - zs[-1].max(axis=2, keepdims=True))
+            sgd_backward(hs, zs, (e / e.sum(axis=2, keepdims=True) - onehot[idx]) / idx.shape[1], W, b, lr)
+    return np.concatenate([w.reshape(G, -1) for l in range(L) for w in (W[l], b[l])], axis=1)
 
 
 def plain_numpy_residual(scs: list[TrainScenario]) -> np.ndarray:
@@ -245,39 +289,53 @@ def compare(label: str, scs: list[TrainScenario], plain, goal: float, repeats: i
     print(f"  ratio numpy engine / plain: {c / b:5.3f} {cc / bc:8.3f}")
 
 
+def agreement(scs: list[TrainScenario], plain) -> str:
+    """The line saying how far ``plain``'s parameters are from initlab's after 100 float64 steps of ``scs``."""
+    check = [s.replace(dtype="float64", steps=100) for s in scs]
+    ours = np.concatenate([x.theta[:, -1] for x in training.train_many(check, records=1)])
+    agree = np.max(np.abs(plain(check) - ours)) / np.max(np.abs(ours))
+    return (f"  the plain loop's parameters after 100 float64 steps against initlab's: {agree:.1e} of the largest "
+            "(the same network and batches, float rounding apart)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a fifth of the steps (3000 and 300)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    ap.add_argument("--only", choices=("classic", "residual"), help="run one of the two comparisons")
+    ap.add_argument("--only", choices=("classic", "residual", "digits"), help="run one of the three comparisons")
     args = ap.parse_args()
     steps = 3000 if args.quick else 15000
     scs = scenarios(steps, args.dtype)
     res = scenarios(steps // 10, args.dtype, TrainScenario(**RESIDUAL), RESIDUAL_INITS)
+    dig = scenarios(steps * 2 // 15, args.dtype, TrainScenario(**DIGITS), RESIDUAL_INITS)
     engine = training._resolve_engine("auto", activations.get(scs[0].activation))
     print(f"threads: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, engine: {engine}, "
           f"numpy {np.__version__}" + (f", numba {__import__('numba').__version__}" if engine == "numba" else ""))
     cold, warm = compile_times() if engine == "numba" else (0.0, 0.0)
     training.warm_up((args.dtype,))
-    if args.only != "residual":
+    if args.only in (None, "classic"):
         compare(f"classic: 3 initializers x 10 restarts x {steps} steps, {args.dtype}, circles 300 points, hidden "
                 "(10, 5), relu, full batch", scs, plain_numpy, 0.2, args.repeats, engine)
         single = [timed(training.train, scs[1].replace(restarts=1)) for _ in range(3)]
         med = [statistics.median(x) for x in zip(*single)]
         print(f"  one single run (1 restart, He, {steps} steps): {med[0]:.3f} s wall, {med[1]:.3f} s CPU")
-    if args.only != "classic":
+    if args.only in (None, "residual"):
         r = res[0]
         # The same network, the same batches: 100 float64 steps of the plain loop against initlab's. (Longer float32
         # runs drift apart: Adam and the batch statistics amplify rounding differences, to ~0.2 in 1500 steps.)
-        check = [s.replace(dtype="float64", steps=100) for s in res]
-        ours = np.concatenate([x.theta[:, -1] for x in training.train_many(check, records=1)])
-        agree = np.max(np.abs(plain_numpy_residual(check) - ours)) / np.max(np.abs(ours))
+        agree = agreement(res, plain_numpy_residual)
         compare(f"residual: 3 initializers x {r.restarts} restarts x {r.steps} steps, {args.dtype}, spiral 300 points, "
                 f"stem + {r.blocks} pre-norm BatchNorm blocks of 2 layers, width {r.hidden[0]}, relu, batch {r.batch}, "
                 f"adam", res, plain_numpy_residual, 1 / 3, args.repeats, engine)
-        print(f"  the plain loop's parameters after 100 float64 steps against initlab's: {agree:.1e} of the largest "
-              "(the same network and batches, float rounding apart)")
+        print(agree)
+    if args.only in (None, "digits"):
+        d = dig[0]
+        agree = agreement(dig, plain_numpy_digits)
+        compare(f"digits: 3 initializers x {d.restarts} restarts x {d.steps} steps, {args.dtype}, {d.train_examples} "
+                f"images of 64 pixels, hidden {d.hidden}, relu, softmax over 10, batch {d.batch}, sgd", dig,
+                plain_numpy_digits, 1 / 2, args.repeats, engine)
+        print(agree)
     if engine == "numba":
         print(f"import + numba compile of both dtypes, fresh process: empty cache {cold:.2f} s CPU, "
               f"from the cache {warm:.2f} s CPU")

@@ -517,6 +517,24 @@ def _replay(ts, restart: int, rtol: float):  # type: ignore[no-untyped-def]
     return res, want, out.getvalue().split("final training loss ")[1].split(",")
 
 
+@pytest.mark.parametrize("batch_size", [0, 64])  # full batch; 1437 = 22 x 64 + a short 29
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_pytorch_training_snippet_replays_a_digits_run(optimizer: str, batch_size: int) -> None:
+    """Ten classes: the snippet builds digits from scikit-learn itself (load_digits, the stratified
+    train_test_split, pixels / 16), trains with nn.CrossEntropyLoss on ten logits and initlab's batch
+    order, and every recorded loss equals initlab's softmax run's. Tolerance as the two-class replay's
+    (float64, a few eps a step adding up at most linearly over 60 steps: ~1e-14), so 1e-12; a wrong
+    class index, 1/n or pixel scale is off by 1e-3 or more within a step."""
+    from initlab.training.scenario import TrainScenario
+
+    ts = TrainScenario(dataset="digits", classes=10, hidden=(16,), n_train=2000, n_test=2000, steps=60,
+                       restarts=2, records=6, dtype="float64", optimizer=optimizer, batch_size=batch_size,
+                       lr=0.01 if optimizer == "adam" else 0.2, bias="torch_linear")
+    assert "load_digits()" in codegen.pytorch_training_snippet(ts, 1)
+    res, want, printed = _replay(ts, 1, rtol=1e-12)
+    assert float(printed[1].split("test accuracy ")[1]) == pytest.approx(res.test_acc[1, -1], abs=5e-4)
+
+
 BLOCK_RUNS = {  # residual and normalised training networks (initlab.training.engine), 3 hidden layers of 6
     "rezero_pre_batchnorm": dict(block="residual", norm="batch", branch_layers=2, residual_learned=True,
                                  residual_scale=0.0),

@@ -400,8 +400,15 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
     snippet records the full-training-set loss at initlab's recorded steps (``losses``, as
     ``TrainResult.loss[restart]``), the last one after the last update, and prints it with the test
     accuracy. ``ValueError`` if ``restart`` is not one of the scenario's restarts.
+
+    Three or more classes: ``nn.CrossEntropyLoss`` on one logit per class (log-softmax, as initlab's
+    categorical cross-entropy) with the labels as class indices, accuracy by argmax. digits with its whole
+    split (n_train >= 1437 and n_test >= 360) is built in the snippet from scikit-learn itself
+    (``load_digits``, ``train_test_split(test_size=0.2, stratify=y, random_state=data_seed)``, pixels / 16),
+    the same arrays as ``make_data``; a smaller subset comes from ``make_data``.
     """
     from initlab.training.scenario import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON
+    from initlab.training import datasets
     from initlab.training.engine import check_restart
 
     restart = check_restart(ts, restart)
@@ -410,6 +417,27 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
            "momentum": f"torch.optim.SGD(model.parameters(), lr={_num(ts.lr)}, momentum={_num(ts.momentum)})",
            "adam": None}[ts.optimizer]
     fields = ", ".join(f"{k}={v!r}" for k, v in ts.changes().items())
+    ce = ts.softmax
+    ydt = "torch.long" if ce else dtype  # class indices for CrossEntropyLoss, 0./1. for BCEWithLogitsLoss
+    whole_digits = ts.dataset == "digits" and ts.n_train >= datasets.DIGITS_TRAIN and ts.n_test >= datasets.DIGITS_TEST
+    if whole_digits:
+        div = " / 16.0" if ts.inputs == "standard" else ""  # standard: pixels / 16, in [0, 1]
+        data_lines = [
+            "from sklearn.datasets import load_digits",
+            "from sklearn.model_selection import train_test_split",
+            "digits = load_digits()  # 1797 8x8 images, bundled with scikit-learn (nothing is downloaded)",
+            "X_tr, X_te, y_tr, y_te = train_test_split(digits.data, digits.target, test_size=0.2,",
+            "                                          stratify=digits.target, random_state=ts.data_seed)",
+            f"X = torch.tensor(X_tr{div}, dtype={dtype}); y = torch.tensor(y_tr, dtype={ydt})",
+            f"Xt = torch.tensor(X_te{div}, dtype={dtype}); yt = torch.tensor(y_te, dtype={ydt})",
+        ]
+    else:
+        data_lines = [
+            "data = make_data(ts)",
+            f"X = torch.tensor(data.X_train, dtype={dtype}); y = torch.tensor(data.y_train, dtype={ydt})",
+            f"Xt = torch.tensor(data.X_test, dtype={dtype}); yt = torch.tensor(data.y_test, dtype={ydt})",
+        ]
+    head = (lambda out: out) if ce else (lambda out: f"{out}[:, 0]")
     lines = [
         "# Train the same network in PyTorch, from initlab's own data, starting weights and batch order.",
         "# pip install torch==2.13.0, then run it from the initlab folder (it imports initlab for these).",
@@ -422,10 +450,9 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "",
         f"ts = TrainScenario({fields})",
         f"restart = {restart}  # replays initlab's restart {restart} (seed ts.seed + restart)",
-        "data = make_data(ts)",
-        f"X = torch.tensor(data.X_train, dtype={dtype}); y = torch.tensor(data.y_train, dtype={dtype})",
-        f"Xt = torch.tensor(data.X_test, dtype={dtype}); yt = torch.tensor(data.y_test, dtype={dtype})",
+        *data_lines,
         *(_torch_plain_model(ts, dtype) if ts.plain_mlp else _torch_block_model(ts, dtype)),
+        "loss_fn = nn.CrossEntropyLoss()  # mean categorical cross-entropy, from the logits by log-softmax" if ce else
         "loss_fn = nn.BCEWithLogitsLoss()  # mean binary cross-entropy, computed stably from the logits",
     ]
     if opt is not None:
@@ -445,12 +472,12 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
     if ts.plain_mlp:
         loss_lines = ["def train_loss():",
                       "    with torch.no_grad():",
-                      "        return loss_fn(model(X)[:, 0], y).item()"]
+                      f"        return loss_fn({head('model(X)')}, y).item()"]
     else:  # initlab records the evaluated network: BatchNorm with its running statistics
         loss_lines = ["def train_loss():",
                       "    model.train(False)  # evaluation mode: BatchNorm uses its running statistics, as initlab's records",
                       "    with torch.no_grad():",
-                      "        loss = loss_fn(model(X)[:, 0], y).item()",
+                      f"        loss = loss_fn({head('model(X)')}, y).item()",
                       "    model.train()",
                       "    return loss"]
     lines += [
@@ -465,12 +492,13 @@ def pytorch_training_snippet(ts: TrainScenario, restart: int) -> str:
         "        losses[step] = train_loss()",
         "    idx = torch.from_numpy(idx)",
         zero,
-        "    loss_fn(model(X[idx])[:, 0], y[idx]).backward()",
+        f"    loss_fn({head('model(X[idx])')}, y[idx]).backward()",
         *update,
         "losses[ts.steps] = train_loss()  # after the last update, as initlab's last record",
         *([] if ts.plain_mlp else ["model.train(False)  # evaluation mode for the test accuracy"]),
         "with torch.no_grad():",
-        "    acc = ((model(Xt)[:, 0] > 0) == (yt == 1)).to(torch.float64).mean().item()",
+        ("    acc = (model(Xt).argmax(dim=1) == yt).to(torch.float64).mean().item()" if ce else
+         "    acc = ((model(Xt)[:, 0] > 0) == (yt == 1)).to(torch.float64).mean().item()"),
         "print(f'final training loss {losses[ts.steps]:.6g}, test accuracy {acc:.3f}')",
     ]
     return "\n".join(lines) + "\n"
@@ -488,7 +516,7 @@ def _torch_plain_model(ts: TrainScenario, dtype: str) -> list[str]:
         "    layers.append(lin)",
         f"    if i < {len(ts.hidden)}:",
         f"        layers.append({activations.get(ts.activation).torch})",
-        "model = nn.Sequential(*layers)  # logits; the sigmoid is in the loss",
+        "model = nn.Sequential(*layers)  # logits; the " + ("softmax" if ts.softmax else "sigmoid") + " is in the loss",
     ]
 
 
@@ -549,8 +577,8 @@ def _torch_block_model(ts: TrainScenario, dtype: str) -> list[str]:
             if m == 2:
                 lines.append("            x = next(lins)(x)")
             lines.append(f"            h = {nrm(f'h + {a} * x')}")
-    lines += ["        return next(lins)(h)  # the head: one logit", "", "",
-              "model = Net()  # logits; the sigmoid is in the loss"]
+    lines += ["        return next(lins)(h)  # the head: " + (f"{ts.outputs} logits, one per class" if ts.softmax else "one logit"),
+              "", "", "model = Net()  # logits; the " + ("softmax" if ts.softmax else "sigmoid") + " is in the loss"]
     return lines
 
 
@@ -558,7 +586,7 @@ def _train_formula(ts: TrainScenario) -> str:
     """One line saying what the training network computes."""
     n = {"none": "", "batch": "BatchNorm", "layer": "LayerNorm"}[ts.norm]
     if not ts.residual:
-        return f"{len(ts.hidden)} x (Linear -> {n} -> f), then the head Linear(., 1)."
+        return f"{len(ts.hidden)} x (Linear -> {n} -> f), then the head Linear(., {ts.outputs})."
     a = "learned alpha_k" if ts.alpha_learned else f"alpha = {ts.alpha():g}"
     one = ts.layers_per_block == 1
     if ts.norm_position == "pre":
@@ -566,8 +594,8 @@ def _train_formula(ts: TrainScenario) -> str:
     else:
         branch = "f(x W + b)" if one else "f(x W1 + b1) W2 + b2"
     outer = ("h + alpha B(h)" if ts.norm_position == "pre" or not n else "N(h + alpha B(h))")
-    return (f"Stem Linear(2, w) -> {n or 'no norm'} -> f, then {ts.blocks} residual blocks h <- {outer}, "
-            f"B(x) = {branch} (N = {n or 'identity'}, {a}), then the head Linear(w, 1).")
+    return (f"Stem Linear({ts.features}, w) -> {n or 'no norm'} -> f, then {ts.blocks} residual blocks h <- {outer}, "
+            f"B(x) = {branch} (N = {n or 'identity'}, {a}), then the head Linear(w, {ts.outputs}).")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Train a small MLP on a toy 2-D dataset from many initial points at once, and watch what init does.
 
-Model (layers numbered 1..L, sizes ``(2, *hidden, 1)``; Keras kernel layout (fan_in, fan_out))::
+Model (layers numbered 1..L, sizes ``(features, *hidden, outputs)``: 2 inputs, or digits' 64 pixels; one
+output for two classes, one per class for more; Keras kernel layout (fan_in, fan_out))::
 
     h_0 = x                              x: (n, 2), the scenario's inputs (standardized by default)
     z_l = h_{l-1} W_l + b_l,  h_l = f(z_l)   for the hidden layers l < L (f: the activation)
@@ -11,6 +12,12 @@ Loss: the mean binary cross-entropy over the (mini-)batch, computed from the log
 
     l_i = -y_i log p_i - (1 - y_i) log(1 - p_i) = softplus((1 - 2 y_i) s_i),  L = mean_i l_i
     dL/ds_i = (sigmoid(s_i) - y_i) / batch
+
+With 3 or more classes the head has one logit per class and the loss is the mean categorical
+cross-entropy from the log-softmax (PyTorch's ``cross_entropy``; Goodfellow et al. 2016, 6.2.2.3)::
+
+    l_i = logsumexp(s_i) - s_{i, y_i},  logsumexp(s) = m + log sum_k e^(s_k - m), m = max_k s_k
+    dL/ds_ki = (softmax(s_i)_k - [k = y_i]) / batch,  the prediction argmax_k s_ik
 
 Backward (standard backpropagation, e.g. Goodfellow et al. 2016, 6.5): with d_L = dL/ds,
 ``dL/dW_l = h_{l-1}^T d_l``, ``dL/db_l = sum_i d_l``, ``d_{l-1} = (d_l W_l^T) * f'(z_{l-1})``, f' taken
@@ -78,7 +85,9 @@ alone.
 
 Recorded at step 0, at ``records`` evenly spaced steps and at the last step, on the full training and
 test sets: loss, accuracies, the norm of every layer's weight gradient (full training set), the number
-of distinct units per hidden layer, and a snapshot of every parameter (enough to draw the decision
+of distinct units per hidden layer, the shares of dead and saturated units per activation layer
+(:func:`unit_shares`), the update-to-weight ratio of every weight layer's last update
+(:func:`update_ratio`), and a snapshot of every parameter (enough to draw the decision
 boundary of any run at any recorded step). Non-finite values (too-large init can overflow) are
 recorded as inf/NaN and never raise; no numpy warning escapes.
 
@@ -116,7 +125,8 @@ from initlab.training.scenario import (
 )
 
 __all__ = [
-    "ENGINES", "TrainData", "TrainResult", "TrainSummary", "batches", "check_restart", "distinct_units",
+    "ENGINES", "TrainData", "TrainResult", "TrainSummary", "activation_layers", "batches", "check_restart",
+    "distinct_units", "unit_shares", "update_ratio",
     "initial_params", "initial_state", "initial_theta", "iter_train", "make_data", "naive_cost", "record_steps", "summarize", "train", "train_many",
     "warm_up",
 ]
@@ -141,14 +151,15 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class TrainData:
-    """The arrays the network saw: ``X = (X_raw - shift) / scale`` in the scenario's dtype, y in {0, 1}."""
+    """The arrays the network saw: ``X = (X_raw - shift) / scale`` in the scenario's dtype, y the class
+    indices 0 .. classes - 1 (int64)."""
 
     X_train: np.ndarray
     y_train: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    shift: np.ndarray  # (2,) training-set mean per feature (0 for unscaled inputs)
-    scale: np.ndarray  # (2,) training-set std per feature (1 for unscaled inputs)
+    shift: np.ndarray  # (features,) training-set mean per feature (0 for unscaled inputs and digits)
+    scale: np.ndarray  # (features,) training-set std per feature (1 for unscaled inputs; 16 for digits' pixels)
 
 
 def make_data(ts: TrainScenario) -> TrainData:
@@ -158,9 +169,23 @@ def make_data(ts: TrainScenario) -> TrainData:
     2**32), as a notebook seeding numpy with 1 for the training set and 2 for the test set would;
     ``standard`` inputs subtract the training mean and divide by the training standard deviation of
     each feature (the test set is scaled with the training statistics, as a deployed model would be).
+    blobs and spiral are drawn with ``ts.classes`` classes.
+
+    digits (:func:`initlab.training.datasets.digits`): one stratified split of scikit-learn's images by
+    ``data_seed``, at most ``n_train`` / ``n_test`` of each part; ``standard`` inputs are the pixels / 16
+    (shift 0, scale 16: a constant divisor, since some pixels are 0 in every image), ``unscaled`` the raw
+    grey levels 0..16. ``noise`` is ignored.
     """
-    X_tr, y_tr = datasets.make(ts.dataset, ts.n_train, ts.noise, ts.data_seed)
-    X_te, y_te = datasets.make(ts.dataset, ts.n_test, ts.noise, (ts.data_seed + 1) % (datasets.MAX_SEED + 1))
+    if ts.dataset == "digits":
+        X_tr, y_tr, X_te, y_te = datasets.digits(ts.n_train, ts.n_test, ts.data_seed, scaled=False)
+        shift = np.zeros(ts.features)
+        scale = np.full(ts.features, datasets.DIGITS_MAX if ts.inputs == "standard" else 1.0)
+        dt = np.dtype(ts.dtype)
+        return TrainData(_readonly((X_tr / scale).astype(dt)), _readonly(y_tr), _readonly((X_te / scale).astype(dt)),
+                         _readonly(y_te), _readonly(shift), _readonly(scale))
+    extra = {"classes": ts.classes} if ts.classes != 2 else {}
+    X_tr, y_tr = datasets.make(ts.dataset, ts.n_train, ts.noise, ts.data_seed, **extra)
+    X_te, y_te = datasets.make(ts.dataset, ts.n_test, ts.noise, (ts.data_seed + 1) % (datasets.MAX_SEED + 1), **extra)
     if ts.inputs == "standard":
         shift = X_tr.mean(axis=0)
         scale = X_tr.std(axis=0)
@@ -390,9 +415,12 @@ def _numpy_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, t0: int, nst
             idx = _step_examples(perms, perm_row, epoch0, t, spe, batch)  # (runs, bsz)
             x, yb = X[idx], yf[idx]
         zs, hs = _forward(Ws, bs, x, act)
-        d = _SIGMOID(zs[-1])
-        d -= yb[..., None]
-        d *= theta.dtype.type(1.0 / yb.shape[-1])
+        if ts.softmax:
+            d = np.swapaxes(_softmax_grad(np.swapaxes(zs[-1], -1, -2), yb), -1, -2)
+        else:
+            d = _SIGMOID(zs[-1])
+            d -= yb[..., None]
+            d *= theta.dtype.type(1.0 / yb.shape[-1])
         _backward(Ws, zs, hs, d, act, gWs, gbs)
         _update(theta, grad, m1, m2, t, ts)
 
@@ -434,6 +462,8 @@ class _Measure:
     test_acc: np.ndarray
     grad_norm: np.ndarray  # (runs, L)
     distinct: np.ndarray  # (runs, L - 1)
+    dead: np.ndarray | None = None  # (runs, A) share of dead units per activation layer (activation_layers)
+    saturated: np.ndarray | None = None  # (runs, A) share of saturated units
 
 
 def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -451,6 +481,36 @@ def _loss_acc(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return loss, acc
 
 
+def _softmax_loss_acc(S: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean categorical cross-entropy and accuracy of logits ``S`` (runs, n, classes) for labels ``y`` (n,).
+
+    l_i = -log softmax(s_i)[y_i] = logsumexp(s_i) - s_{i, y_i}, with logsumexp(s) = m + log sum_k e^(s_k - m),
+    m = max_k s_k (the log-softmax of PyTorch's ``cross_entropy``: no exponential overflows, and a
+    probability that rounds to 0 still has its finite log). The prediction is argmax_k s_k; a run with a
+    NaN logit on the set predicts nothing there (accuracy NaN), as :func:`_loss_acc`.
+    """
+    with np.errstate(all="ignore"):
+        m = np.max(S, axis=-1, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)  # an infinite logit makes the loss inf or NaN, as it should
+        lse = np.log(np.sum(np.exp(S - m), axis=-1)) + m[..., 0]
+        sy = np.take_along_axis(S, np.broadcast_to(y[:, None], S.shape[:-1] + (1,)), axis=-1)[..., 0]
+        loss = np.mean(lse - sy, axis=-1, dtype=np.float64)
+    acc = (np.argmax(S, axis=-1) == y).mean(axis=-1)
+    acc[np.isnan(S).any(axis=(-2, -1))] = np.nan
+    return loss, acc
+
+
+def _softmax_grad(sT: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """dL/ds = (softmax(s) - onehot(y)) / batch for the mean categorical cross-entropy, feature-major:
+    ``sT`` (runs, classes, n), ``y`` the class indices (n,) or (runs, n) (any dtype holding whole numbers).
+    softmax(s)_k = e^(s_k - m) / sum_j e^(s_j - m), m = max_j s_j (the same value, without overflow)."""
+    e = np.exp(sT - np.max(sT, axis=-2, keepdims=True))
+    e /= np.sum(e, axis=-2, keepdims=True)
+    e -= (np.arange(sT.shape[-2])[:, None] == y[..., None, :])
+    e *= sT.dtype.type(1.0 / sT.shape[-1])
+    return e
+
+
 def naive_cost(s: np.ndarray, y: np.ndarray) -> np.ndarray:
     """The course notebooks' cost, -(1/m) nansum(y log a + (1 - y) log(1 - a)) with a = 1 / (1 + exp(-s)),
     computed as they compute it (Deep Learning Specialization, course 2 week 1, ``compute_loss``).
@@ -466,6 +526,28 @@ def naive_cost(s: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (1.0 / y.shape[-1]) * np.nansum(logprobs, axis=-1).astype(np.float64)
 
 
+def unit_shares(z: np.ndarray, h: np.ndarray, act: activations.Activation) -> tuple[np.ndarray, np.ndarray]:
+    """Shares of dead and of saturated units of one activation layer over a set of n examples, per run:
+    pre-activations ``z`` and outputs ``h = f(z)`` (runs, n, width) -> two (runs,) float64 arrays.
+
+    A unit is dead when its output is 0 on every example (``act.can_die``: ReLU, whose gradient is then 0
+    too, so no update revives it); saturated when f'(z) < ``act.saturation_threshold`` on every example
+    (10 % of sup f': the per-value rule of :mod:`initlab.weights.activations`, which the Signal page
+    applies value by value, here required of every example, so the unit passes almost no gradient for the
+    whole set). A share is NaN where the notion does not apply to the activation (dead: all but relu;
+    saturated: linear, relu, leaky_relu) or where the layer holds a NaN (a diverged run)."""
+    runs, width = z.shape[0], z.shape[-1]
+    bad = np.isnan(z).any(axis=(-2, -1))
+    dead = np.full(runs, np.nan)
+    sat = np.full(runs, np.nan)
+    with np.errstate(all="ignore"):
+        if act.can_die:
+            dead = np.count_nonzero((h == 0).all(axis=-2), axis=-1) / width
+        if act.saturation_threshold is not None:
+            sat = np.count_nonzero((act.deriv(z) < act.saturation_threshold).all(axis=-2), axis=-1) / width
+    return np.where(bad, np.nan, dead), np.where(bad, np.nan, sat)
+
+
 def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activations.Activation,
              state: np.ndarray | None = None) -> _Measure:
     if not ts.plain_mlp:
@@ -475,18 +557,42 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
     grad = np.empty_like(theta)
     gWs, gbs = _views(grad, sizes)
     zs, hs = _forward(Ws, bs, data.X_train, act)
-    s = zs[-1][..., 0]
-    loss, acc = _loss_acc(s, data.y_train)
-    cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
-    d = _SIGMOID(zs[-1])
-    d -= data.y_train.astype(theta.dtype)[:, None]
-    d *= theta.dtype.type(1.0 / len(data.y_train))
+    if ts.softmax:
+        loss, acc = _softmax_loss_acc(zs[-1], data.y_train)
+        cost = loss  # the naive cost is the sigmoid's (repair refuses it for a softmax)
+        d = np.swapaxes(_softmax_grad(np.swapaxes(zs[-1], -1, -2), data.y_train), -1, -2)
+    else:
+        s = zs[-1][..., 0]
+        loss, acc = _loss_acc(s, data.y_train)
+        cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
+        d = _SIGMOID(zs[-1])
+        d -= data.y_train.astype(theta.dtype)[:, None]
+        d *= theta.dtype.type(1.0 / len(data.y_train))
     _backward(Ws, zs, hs, d, act, gWs, gbs)
     zt, _ = _forward(Ws, bs, data.X_test, act)
-    test_loss, test_acc = _loss_acc(zt[-1][..., 0], data.y_test)
+    test_loss, test_acc = (_softmax_loss_acc(zt[-1], data.y_test) if ts.softmax
+                           else _loss_acc(zt[-1][..., 0], data.y_test))
     rtol = DISTINCT_RTOL[ts.dtype]
     distinct = np.stack([distinct_units(Ws[l], bs[l], rtol) for l in range(len(Ws) - 1)], axis=1)
-    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct)
+    shares = [unit_shares(zs[l], hs[l + 1], act) for l in range(len(Ws) - 1)]
+    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(g) for g in gWs], axis=1), distinct,
+                    np.stack([d for d, _ in shares], axis=1), np.stack([s_ for _, s_ in shares], axis=1))
+
+
+def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """||W_after - W_before||_F / ||W_before||_F of one weight matrix per run, (runs, ...) -> (runs,) float64:
+    the relative size of one update (cs231n's "update / weight ratio": around 1e-3 is the usual sign of
+    a sensible learning rate). The difference is taken in float64 (exact for float32 weights), both norms
+    overflow-safe (:func:`initlab.numerics.stats.norms`). NaN where ||W_before|| = 0 (a zero
+    initialization: the ratio is undefined, not infinite) or is not finite."""
+    runs = before.shape[0]
+    b = before.reshape(runs, -1).astype(np.float64)
+    with np.errstate(all="ignore"):
+        num = stats.norms(after.reshape(runs, -1).astype(np.float64) - b)
+        den = stats.norms(b)
+        out = num / np.where(den > 0, den, 1.0)
+    out[~((den > 0) & np.isfinite(den))] = np.nan
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -772,7 +878,7 @@ def _block_steps(theta: np.ndarray, m1: np.ndarray, m2: np.ndarray, state: np.nd
             idx = _step_examples(perms, perm_row, epoch0, t, spe, batch, ts.merge_last_batch)  # (runs, bsz)
             xT, yb = _features_major(X[idx]), yf[idx]
         fwd = _Pass(ts, net, act, xT, "train", update=True)
-        fwd.backward(_output_grad(fwd.logits, yb[..., None, :]), g)
+        fwd.backward(_softmax_grad(fwd.logits, yb) if ts.softmax else _output_grad(fwd.logits, yb[..., None, :]), g)
         _update(theta, grad, m1, m2, t, ts)
 
 
@@ -788,21 +894,60 @@ def _block_measure(theta: np.ndarray, state: np.ndarray, data: TrainData, ts: Tr
     yf = data.y_train.astype(theta.dtype)
     train = _Pass(ts, net, act, XT, "train")
     grad = np.empty_like(theta)
-    train.backward(_output_grad(train.logits, yf[None, None, :]), _net(grad, lay))
+    train.backward(_softmax_grad(train.logits, yf) if ts.softmax else _output_grad(train.logits, yf[None, None, :]),
+                   _net(grad, lay))
     ev = _Pass(ts, net, act, XT, "eval") if ts.norm == "batch" else train
-    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits[..., 0, :]
-    return _block_record(theta, data, ts, grad, ev.logits[..., 0, :], st)
+    st = _Pass(ts, net, act, _features_major(data.X_test), "eval").logits
+    m = _block_record(theta, data, ts, grad, _logits_of(ts, ev.logits), _logits_of(ts, st))
+    m.dead, m.saturated = _pass_shares(ev, act)
+    return m
+
+
+def activation_layers(ts: TrainScenario) -> int:
+    """Activation layers of the network, in order: every hidden layer of a plain network; the stem, then per
+    residual block one before every branch layer (pre-norm) or one after its first layer (post-norm)."""
+    if not ts.residual:
+        return len(ts.hidden)
+    return 1 + ts.blocks * (ts.branch_layers if ts.norm_position == "pre" else 1)
+
+
+def _pass_shares(p: _Pass, act: activations.Activation) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`unit_shares` of every activation layer of a residual or normalised network's pass ``p``, in
+    :func:`activation_layers` order: (runs, A) twice. The pre-activations are what each f was applied to
+    (after the norm where one precedes it)."""
+    zs = []
+    for c in p.caches:
+        if c["kind"] == "plain":
+            zs.append(c["y"])
+        elif c["kind"] == "pre":
+            zs += [part["y"] for part in c["parts"]]
+        else:
+            zs.append(c["z"])
+    shares = [unit_shares(np.swapaxes(z, -1, -2), np.swapaxes(p.act.fn(z), -1, -2), act) for z in zs]
+    return np.stack([d for d, _ in shares], axis=1), np.stack([x for _, x in shares], axis=1)
+
+
+def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
+    """The logits as the records take them from feature-major (runs, outputs, n): (runs, n) for one sigmoid
+    unit, (runs, n, classes) for a softmax."""
+    return np.swapaxes(sT, -1, -2) if ts.softmax else sT[..., 0, :]
 
 
 def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray,
                   st: np.ndarray) -> _Measure:
     """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
-    P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n)."""
+    P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n), or
+    (runs, n, classes) for a softmax (:func:`_logits_of`)."""
     lay = _layout(ts)
     net, g = _net(theta, lay), _net(grad, lay)
-    loss, acc = _loss_acc(s, data.y_train)
-    cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
-    test_loss, test_acc = _loss_acc(st, data.y_test)
+    if ts.softmax:
+        loss, acc = _softmax_loss_acc(s, data.y_train)
+        cost = loss
+        test_loss, test_acc = _softmax_loss_acc(st, data.y_test)
+    else:
+        loss, acc = _loss_acc(s, data.y_train)
+        cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
+        test_loss, test_acc = _loss_acc(st, data.y_test)
     distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
     return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(gw) for gw in g.Ws], axis=1),
                     distinct)
@@ -857,6 +1002,17 @@ class TrainResult:
     seconds: float = 0.0  # wall time of the whole computation this result was part of
     # (R, T, S) BatchNorm running means and variances at every record (S = 0 without BatchNorm; see norms())
     norm_state: np.ndarray | None = field(default=None, repr=False)
+    # (R, T, A) share of the units of every activation layer (:func:`activation_layers`: A = L - 1 in a plain
+    # network) that are dead (relu: output 0 on every training point) or saturated (f'(z) < the activation's
+    # saturation_threshold on every training point) at each record, in the evaluated network (a BatchNorm
+    # with its running statistics): :func:`unit_shares`. NaN where the notion does not apply to the
+    # activation, and for a diverged run.
+    dead_share: np.ndarray | None = field(default=None, repr=False)
+    saturated_share: np.ndarray | None = field(default=None, repr=False)
+    # (R, T, L) ||W_t - W_(t-1)|| / ||W_(t-1)|| of every weight layer: the update that ENDS at each recorded
+    # step t (the last one before the snapshot; :func:`update_ratio`). NaN at step 0 (no update yet) and where
+    # ||W_(t-1)|| = 0 (undefined: a zero-initialised layer).
+    update_ratio: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -1013,23 +1169,87 @@ class TrainResult:
                 f"<ul style='margin:0.2em 0'>{items}</ul><small>{html.escape(self._HINT)}</small></div>")
 
     def decision_function(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
-        """Logits s (float64) of ``points`` (m, 2), given in the scaled input space of ``data``.
+        """Logits s (float64) of ``points`` (m, features), given in the scaled input space of ``data``.
 
-        p = sigmoid(s) is the predicted probability of class 1; the decision boundary is s = 0.
+        Two classes: (m,), one logit; p = sigmoid(s) is the predicted probability of class 1 and the
+        decision boundary is s = 0. Three or more: (m, classes), every class's logit; the prediction is
+        argmax_k s_k (:meth:`predict_proba` gives the softmax).
         """
+        sT = self._logits(points, restart, step)
+        return (sT.T if self.scenario.softmax else sT[0]).astype(np.float64)
+
+    def _logits(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
+        """Feature-major logits (outputs, m) of the evaluated network, in theta's dtype."""
+        return self._evaluate(points, restart, step)[0]
+
+    def _evaluate(self, points: np.ndarray, restart: int, step: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The evaluated network (a BatchNorm with its running statistics then) of ``restart`` at recorded
+        ``step`` on ``points``: its logits (outputs, m) and every hidden layer's (or block's) output (m, width),
+        in theta's dtype."""
         k = self._index(step)
         theta = self.theta[restart, k][None]
         ts = self.scenario
         x = np.asarray(points, dtype=self.theta.dtype)
         act = activations.get(ts.activation)
         with np.errstate(all="ignore"):
-            if not ts.plain_mlp:  # the evaluated network: BatchNorm with its running statistics then
-                state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
-                net = _net(theta, _layout(ts), state)
-                return _Pass(ts, net, act, _features_major(x), "eval").logits[0, 0].astype(np.float64)
-            Ws, bs = _views(theta, ts.sizes)
-            zs, _ = _forward(Ws, bs, x, act)
-        return zs[-1][0, :, 0].astype(np.float64)
+            if ts.plain_mlp:
+                Ws, bs = _views(theta, ts.sizes)
+                zs, hs = _forward(Ws, bs, x, act)
+                return np.swapaxes(zs[-1][0], -1, -2), [h[0] for h in hs[1:]]
+            state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
+            p = _Pass(ts, _net(theta, _layout(ts), state), act, _features_major(x), "eval")
+        outs = [c["h"] for c in p.caches[1:]] + [p.h_last]  # each layer's or block's input is the last's output
+        return p.logits[0], [o[0].T for o in outs]
+
+    def hidden_outputs(self, points: np.ndarray, restart: int, step: int) -> list[np.ndarray]:
+        """What every unit computes: one (m, width) float64 array per hidden layer for ``points`` (m, features)
+        in the scaled input space of ``data``, of ``restart`` at recorded ``step``. Plain networks: h_l =
+        f(z_l) of every hidden layer (with a norm: f(gamma N(z_l) + beta)); residual ones: the stem's output,
+        then every block's output h_k (the stream after the block's sum, and its norm when post-norm). The
+        network as it is evaluated (a BatchNorm with its running statistics at that record)."""
+        return [h.astype(np.float64) for h in self._evaluate(points, restart, step)[1]]
+
+    def predict_proba(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
+        """Predicted class probabilities (m, classes) float64 of ``points`` (m, features), as scikit-learn's
+        ``predict_proba``: columns (1 - p, p) with p = sigmoid(s) for two classes (sigmoid(-s) and
+        sigmoid(s), each accurate near 0), softmax(s)_k = e^(s_k - max s) / sum_j e^(s_j - max s) for more.
+        A point whose logits hold NaN gets NaN probabilities."""
+        s = self.decision_function(points, restart, step)
+        with np.errstate(all="ignore"):
+            if not self.scenario.softmax:
+                return np.column_stack([_SIGMOID(-s), _SIGMOID(s)])
+            e = np.exp(s - np.max(s, axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+    def predictions(self, points: np.ndarray, restart: int, step: int) -> np.ndarray:
+        """Predicted classes (m,) int64: s > 0 for two classes, argmax_k s_k for more; -1 for a point whose
+        logits hold NaN (a diverged run predicts nothing there, as the recorded accuracies)."""
+        s = self.decision_function(points, restart, step)
+        if self.scenario.softmax:
+            pred = np.argmax(s, axis=1)
+            nan = np.isnan(s).any(axis=1)
+        else:
+            pred = (s > 0).astype(np.int64)
+            nan = np.isnan(s)
+        return np.where(nan, -1, pred).astype(np.int64)
+
+    def confusion(self, restart: int, step: int) -> np.ndarray:
+        """The confusion matrix (classes, classes) int64 of ``restart`` at recorded ``step`` on the test set:
+        entry [i, j] counts the test points of true class i predicted as j (rows the truth, columns the
+        prediction, as ``sklearn.metrics.confusion_matrix``); its trace over the number of test points is the
+        recorded test accuracy. Points without a prediction (NaN logits) are in no column: the rows then
+        sum to less than the class's count."""
+        pred = self.predictions(self.data.X_test, restart, step)
+        y = self.data.y_test
+        C = self.scenario.classes
+        ok = pred >= 0
+        return np.bincount(y[ok] * C + pred[ok], minlength=C * C).reshape(C, C).astype(np.int64)
+
+    def misclassified(self, restart: int, step: int) -> np.ndarray:
+        """Indices (int64, ascending) into ``data.X_test`` of the test points ``restart`` gets wrong at recorded
+        ``step`` (its prediction is not the true class, or it has none: NaN logits)."""
+        pred = self.predictions(self.data.X_test, restart, step)
+        return np.flatnonzero(pred != self.data.y_test).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -1117,7 +1337,7 @@ def _kernel_program(ts: TrainScenario) -> tuple[np.ndarray, np.ndarray, np.ndarr
     kind = {"batch": K.NORM_BATCH, "layer": K.NORM_LAYER}.get(ts.norm)
     cancelled = set(ts.cancelled_biases)
     soff = np.cumsum((0, *lay.widths)) * 2  # running means and variances of norm i start at soff[i]
-    prog = K.Program(inputs=2)
+    prog = K.Program(inputs=ts.features)
     made = {"linear": 0, "norm": 0}  # weight layers and norms emitted so far, input side first
 
     def linear(h: int) -> int:
@@ -1145,7 +1365,7 @@ def _kernel_program(ts: TrainScenario) -> tuple[np.ndarray, np.ndarray, np.ndarr
         else:  # post: B(x) = f(x W1 + b1) [W2 + b2], the norm on the sum
             a = prog.act(linear(h), code)
             h = norm(prog.add(h, linear(a) if ts.layers_per_block == 2 else a, **alpha))
-    prog.output(linear(h))
+    prog.output(linear(h), K.OUT_SOFTMAX_CE if ts.softmax else K.OUT_SIGMOID_BCE)
     assert made == {"linear": len(lay.shapes), "norm": len(lay.widths)}
     return prog.build(ts.dtype)
 
@@ -1221,7 +1441,7 @@ def batches(ts: TrainScenario, restart: int) -> Iterator[np.ndarray]:
     this (:func:`initlab.teaching.codegen.pytorch_training_snippet`) takes exactly initlab's steps.
     """
     restart = check_restart(ts, restart)
-    n, batch, merge = ts.n_train, ts.batch, ts.merge_last_batch
+    n, batch, merge = ts.train_examples, ts.batch, ts.merge_last_batch
     if ts.full_batch:
         for _ in range(ts.steps):
             yield np.arange(n, dtype=np.int64)
@@ -1288,12 +1508,16 @@ class _Trainer:
         self.m2 = np.zeros((G, P), dt)
         self.perm_row = np.tile(np.arange(R, dtype=np.int64), len(scenarios))
         self.batches = (None if ts.full_batch else
-                        _BatchOrder(self.seeds.tolist(), ts.n_train, ts.batch, ts.merge_last_batch))
+                        _BatchOrder(self.seeds.tolist(), ts.train_examples, ts.batch, ts.merge_last_batch))
         self.rec = record_steps(ts.steps, records)
         T, L = len(self.rec), len(ts.layer_shapes)
         self.out = {k: np.full((G, T), np.nan) for k in ("loss", "cost", "train_acc", "test_loss", "test_acc")}
         self.grad_norm = np.full((G, T, L), np.nan)
         self.distinct = np.full((G, T, L - 1), np.nan)
+        A = activation_layers(ts)
+        self.dead = np.full((G, T, A), np.nan)
+        self.saturated = np.full((G, T, A), np.nan)
+        self.ratio = np.full((G, T, L), np.nan)  # the update that ends at each record; none before step 0
         self.snap = np.zeros((G, T, P), dt)
         self.state_snap = np.zeros((G, T, self.state.shape[1]), dt)
         self.k = 0  # records made
@@ -1315,13 +1539,23 @@ class _Trainer:
 
     def _record(self) -> None:
         with np.errstate(all="ignore"):
-            if self.engine == "numba" and not self.ts.plain_mlp:
+            if self.engine == "numba" and (self.ts.softmax or not self.ts.plain_mlp):
                 # The passes a record takes (a full-batch gradient, the evaluated network on the training and
-                # test sets) compiled: in numpy they cost more than the training between two records.
-                grad, logits = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
-                                                 self.dmap, self.fc, self.theta.dtype.type(0))
-                n = self.ts.n_train
-                m = _block_record(self.theta, self.data, self.ts, grad, logits[:, :n], logits[:, n:])
+                # test sets) compiled: in numpy they cost more than the training between two records. Two-class
+                # plain networks keep their numpy records, and so every recorded number they had, bit for bit.
+                thr = self.act.saturation_threshold
+                grad, logits, counts = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
+                                                         self.dmap, self.fc, self.theta.dtype.type(0),
+                                                         -math.inf if thr is None else thr)
+                n = len(self.data.y_train)
+                s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
+                m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:])
+                # Units dead or saturated on the whole training set, counted by the kernel in that same pass.
+                width = np.array([self.prog[o, self.jit.F_NIN] for o in range(len(self.prog))
+                                  if self.prog[o, self.jit.F_OP] == self.jit.OP_ACT], np.float64)
+                bad = counts[..., 2] > 0
+                m.dead = np.where(bad | (not self.act.can_die), np.nan, counts[..., 0] / width)
+                m.saturated = np.where(bad | (thr is None), np.nan, counts[..., 1] / width)
             else:
                 m = _measure(self.theta, self.data, self.ts, self.act, self.state)
         k = self.k
@@ -1329,13 +1563,25 @@ class _Trainer:
             self.out[name][:, k] = getattr(m, name)
         self.grad_norm[:, k] = m.grad_norm
         self.distinct[:, k] = m.distinct
+        if m.dead is not None:
+            self.dead[:, k] = m.dead
+            self.saturated[:, k] = m.saturated
         self.snap[:, k] = self.theta
         self.state_snap[:, k] = self.state
         self.k += 1
 
     def advance(self) -> None:
-        """Train up to the next recorded step and record it."""
+        """Train up to the next recorded step and record it, with the size of its last update (``ratio``)."""
         t, t1 = int(self.rec[self.k - 1]), int(self.rec[self.k])
+        self._steps(t, t1 - 1)
+        before = self.theta.copy()  # the parameters the last update before the record starts from
+        self._steps(t1 - 1, t1)
+        Wb, Wa = _net(before, _layout(self.ts)).Ws, _net(self.theta, _layout(self.ts)).Ws
+        self.ratio[:, self.k] = np.stack([update_ratio(b, a) for b, a in zip(Wb, Wa)], axis=1)
+        self._record()
+
+    def _steps(self, t: int, t1: int) -> None:
+        """Updates t .. t1 - 1 of every run."""
         ts = self.ts
         while t < t1:
             if self.batches is not None:
@@ -1353,7 +1599,6 @@ class _Trainer:
                     _numpy_steps(self.theta, self.m1, self.m2, t, t_end - t, self.data.X_train, self.data.y_train,
                                  perms, self.perm_row, epoch0, ts, self.act, self.state)
             t = t_end
-        self._record()
 
     def results(self) -> list[TrainResult]:
         k, R = self.k, self.ts.restarts
@@ -1367,6 +1612,8 @@ class _Trainer:
                 train_acc=_readonly(self.out["train_acc"][g, :k]),
                 test_loss=_readonly(self.out["test_loss"][g, :k]), test_acc=_readonly(self.out["test_acc"][g, :k]),
                 grad_norm=_readonly(self.grad_norm[g, :k]), distinct=_readonly(self.distinct[g, :k]),
+                dead_share=_readonly(self.dead[g, :k]), saturated_share=_readonly(self.saturated[g, :k]),
+                update_ratio=_readonly(self.ratio[g, :k]),
                 theta=_readonly(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds,
                 norm_state=_readonly(self.state_snap[g, :k])))
         return out

@@ -32,7 +32,8 @@ same program for what the engine records (a full-batch gradient; the evaluated n
                                            in state (BatchNorm, -1 otherwise), E the slot of u = N(x)
     ADD        h = skip + alpha branch     SRC the branch, A the skip, B alpha's theta index (-1: fixed),
                                            C alpha's constant
-    OUTPUT     the loss on the logits      A OUT_SIGMOID_BCE (one logit, mean binary cross-entropy)
+    OUTPUT     the loss on the logits      A OUT_SIGMOID_BCE (one logit, mean binary cross-entropy) or
+                                           OUT_SOFTMAX_CE (one logit per class, mean categorical cross-entropy)
 
 A plain MLP is LINEAR, ACT, ..., LINEAR, OUTPUT: the loops of the kernel before programs, moved into
 :func:`_linear_fwd` / :func:`_linear_bwd` unchanged, so its numbers did not move by one bit (those two
@@ -59,10 +60,12 @@ Adding an op: a code, a forward and a backward helper below (reading ``A``, ``D`
 its parameters' gradients into ``grad`` at its offsets and, if asked, its input's gradient into the
 buffer it is given), a branch in :func:`_forward` and in :func:`_backward`, and a :class:`Program`
 method; the engine then emits it for its architecture. The softmax output (3 or more classes,
-categorical cross-entropy) is another OUTPUT kind: the head LINEAR with one unit per class, ``yv``
-holding class indices, ``_output_bwd`` writing (softmax(s) - onehot(y)) / n into the logits'
-gradient, and :func:`evaluate` returning every class's logit; no other op changes. An op with a second
-input (besides a residual skip) would hand that one's gradient on as ADD does its skip's.
+categorical cross-entropy) was added so, as another OUTPUT kind (OUT_SOFTMAX_CE): the head LINEAR with
+one unit per class, ``yv`` holding class indices (in theta's dtype, exact for whole numbers), ``_output_bwd``
+writing (softmax(s) - onehot(y)) / n into the logits' gradient, and :func:`evaluate` returning every
+class's logit; no other op changed. An op with a second input (besides a residual skip) would hand that
+one's gradient on as ADD does its skip's. The input width is the input batch's (``XT``'s rows): 2
+coordinates or digits' 64 pixels.
 
 The activations re-implement the registry (:mod:`initlab.weights.activations`) with the same formulas and
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
@@ -106,7 +109,7 @@ F_OP, F_SRC, F_DST, F_NIN, F_NOUT, F_DACC, F_A, F_B, F_C, F_D, F_E = range(11)
 N_FIELDS = 11
 GRAD_WRITE, GRAD_ADD, GRAD_SAME, GRAD_NONE = range(4)
 NORM_BATCH, NORM_LAYER = 0, 1
-OUT_SIGMOID_BCE = 0
+OUT_SIGMOID_BCE, OUT_SOFTMAX_CE = 0, 1
 MODE_TRAIN, MODE_GRAD, MODE_EVAL = range(3)  # a step; a gradient without moving the statistics; evaluation
 C_ZERO, C_ONE, C_FLOOR = 0, 1, 2  # 0, 1, and tiny / eps: a variance at or below it takes the overflow-safe norm
 
@@ -770,13 +773,36 @@ def _add_bwd(grad, A, D, src, ds, dd, w, n, alpha, ai, zero):  # pragma: no cove
 
 
 @_jit(inline="always")
-def _output_bwd(kind, A, D, src, ds, yb, n, buf, kb):  # pragma: no cover - compiled
-    """D[ds] = dL/ds of the loss over the batch; ``kind`` OUT_SIGMOID_BCE: one logit, the mean binary
-    cross-entropy, dL/ds_i = (sigmoid(s_i) - y_i) / n."""
-    _sigmoid_out(A, src, D, ds, n, buf, kb)
-    inv = 1.0 / n
+def _output_bwd(kind, A, D, sc, src, ds, yb, w, n, buf, kb):  # pragma: no cover - compiled
+    """D[ds] = dL/ds of the loss over the batch. ``kind`` OUT_SIGMOID_BCE: one logit, the mean binary
+    cross-entropy, dL/ds_i = (sigmoid(s_i) - y_i) / n. OUT_SOFTMAX_CE: ``w`` logits per example, the mean
+    categorical cross-entropy, dL/ds_ki = (softmax(s_i)_k - [k = y_i]) / n, softmax(s)_k = e^(s_k - m) /
+    sum_j e^(s_j - m) with m = max_j s_j (no overflow); sc[0] holds m, sc[1] the sums (free by now: only
+    a LayerNorm uses them, within its own op)."""
+    if kind == OUT_SIGMOID_BCE:
+        _sigmoid_out(A, src, D, ds, n, buf, kb)
+        inv = 1.0 / n
+        for i in range(n):
+            D[ds, 0, i] = (D[ds, 0, i] - yb[i]) * inv
+        return
     for i in range(n):
-        D[ds, 0, i] = (D[ds, 0, i] - yb[i]) * inv
+        sc[0, i] = A[src, 0, i]
+        sc[1, i] = 0.0
+    for k in range(1, w):
+        for i in range(n):
+            sc[0, i] = max(sc[0, i], A[src, k, i])
+    for k in range(w):
+        for i in range(n):
+            buf[i] = A[src, k, i] - sc[0, i]
+        _vexp(buf, n, kb, False)
+        for i in range(n):
+            D[ds, k, i] = buf[i]
+            sc[1, i] += buf[i]
+    inv = 1.0 / n
+    for k in range(w):
+        for i in range(n):
+            hit = 1.0 if yb[i] == k else 0.0
+            D[ds, k, i] = (D[ds, k, i] / sc[1, i] - hit) * inv
 
 
 @_jit(inline="always")
@@ -832,7 +858,7 @@ def _backward(theta, g, grad, A, D, IV, sc, prog, dmap, fc, yb, n, nf, buf, kb, 
             _add_bwd(grad, A, D, src, tgt, dd, prog[o, F_NIN], n, theta[g, ai] if ai >= 0 else fc[prog[o, F_C]],
                      ai, zero)
         else:  # OP_OUTPUT
-            _output_bwd(prog[o, F_A], A, D, src, ds, yb, n, buf, kb)
+            _output_bwd(prog[o, F_A], A, D, sc, src, ds, yb, prog[o, F_NIN], n, buf, kb)
         if want and tgt != ds:
             _hand_on(D, ds, tgt, prog[o, F_NIN], n, dacc)
 
@@ -864,9 +890,45 @@ def _empty(shape, dtype):
     return raw[start:start + size].view(dtype).reshape(shape)
 
 
+@_jit(inline="always")
+def _unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
+    """After an evaluation pass whose first ``n`` examples are the training set: for every ACT op a (in program
+    order), counts[g, a] = (units whose output is 0 on all n examples, units with f'(z) < ``thr`` on all n,
+    1 if its input holds a NaN else 0). f' as the backward pass takes it (into the free gradient buffer 0)."""
+    a = 0
+    for o in range(prog.shape[0]):
+        if prog[o, F_OP] != OP_ACT:
+            continue
+        src, dst, w, code = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN], prog[o, F_A]
+        dead = 0.0
+        sat = 0.0
+        nan = 0.0
+        for k in range(w):
+            for i in range(n):
+                D[0, k, i] = 1.0
+        _dact_layer(code, A, src, dst, D, 0, w, n, buf, kb)
+        for k in range(w):
+            zero_all = True
+            flat_all = True
+            for i in range(n):
+                z = A[src, k, i]
+                if z != z:
+                    nan = 1.0
+                if A[dst, k, i] != 0.0:
+                    zero_all = False
+                if not D[0, k, i] < thr:
+                    flat_all = False
+            dead += 1.0 if zero_all else 0.0
+            sat += 1.0 if flat_all else 0.0
+        counts[g, a, 0] = dead
+        counts[g, a, 1] = sat
+        counts[g, a, 2] = nan
+        a += 1
+
+
 @_jit(nrt=False)
 def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
-            lr, mom, beta1, beta2, eps, zero, XE, grads, logits, A, D, IV, sc, yb, buf, kb, grad
+            lr, mom, beta1, beta2, eps, zero, XE, grads, logits, counts, thr, A, D, IV, sc, yb, buf, kb, grad
             ):  # pragma: no cover - compiled
     """:func:`run_steps`, or :func:`evaluate` when ``grads`` has rows, with the scratch of :func:`_scratch`.
     One compiled function for both, so that the ops are compiled once per dtype (a second entry point
@@ -911,8 +973,11 @@ def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, b
             nf = sc[2, 0]  # bsz in theta's dtype (the norms use sc[2, 0] as scratch)
             _forward(theta, g, state, A, IV, sc, prog, fc, bsz, nf, mode, buf, kb)
             if mode == MODE_EVAL:
-                for i in range(m):
-                    logits[g, i] = A[out, 0, i]
+                for k in range(logits.shape[1]):
+                    for i in range(m):
+                        logits[g, k, i] = A[out, k, i]
+                if counts.shape[0] > 0:
+                    _unit_counts(prog, A, D, counts, g, n, thr, buf, kb)
                 continue
             _backward(theta, g, grad, A, D, IV, sc, prog, dmap, fc, yb, bsz, nf, buf, kb, zero)
             if evaluating:
@@ -955,24 +1020,30 @@ def run_steps(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0,
     loops (numba's views cost as much as the arithmetic at these sizes), and the compiled code counts no
     references (:func:`_scratch`). Inputs are taken four at a time where that saves passes over a row.
     """
-    none = np.empty((0, 0), theta.dtype)
     _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
-            lr, mom, beta1, beta2, eps, zero, np.empty((XT.shape[0], 0), XT.dtype), none, none,
+            lr, mom, beta1, beta2, eps, zero, np.empty((XT.shape[0], 0), XT.dtype), np.empty((0, 0), theta.dtype),
+            np.empty((0, 0, 0), theta.dtype), np.empty((0, 0, 0)), 0.0,
             *_scratch(theta, prog, dmap, XT.shape[0], batch + 1 if merge else batch))
 
 
-def evaluate(theta, state, XT, yv, XE, prog, dmap, fc, zero):
+def evaluate(theta, state, XT, yv, XE, prog, dmap, fc, zero, thr=-math.inf):
     """What the engine records of every run ``g`` of ``theta`` (G, P): ``grads`` (G, P), the gradient of a
     full-batch training step on the examples ``XT`` (features, n) with labels ``yv`` (batch statistics,
-    the running statistics left as they are), and ``logits`` (G, m) of the evaluated network (a
-    BatchNorm with its running statistics in ``state``) on the examples ``XE`` (features, m)."""
+    the running statistics left as they are), and ``logits`` (G, outputs, m) of the evaluated network (a
+    BatchNorm with its running statistics in ``state``) on the examples ``XE`` (features, m): every
+    output unit's (one for a sigmoid, one per class for a softmax). ``XE`` must start with the training set:
+    ``counts`` (G, activation ops, 3) float64 holds, for every ACT op in program order, the units dead on
+    all of it (output 0), the units saturated on all of it (f'(z) < ``thr``; none for the default -inf),
+    and 1 where the op's input holds a NaN (:func:`_unit_counts`). Returns ``(grads, logits, counts)``."""
     grads = np.empty_like(theta)
-    logits = np.empty((theta.shape[0], XE.shape[1]), theta.dtype)
+    outputs = prog[prog.shape[0] - 1, F_NIN]  # the OUTPUT op reads the logits
+    logits = np.empty((theta.shape[0], outputs, XE.shape[1]), theta.dtype)
+    counts = np.zeros((theta.shape[0], int(np.count_nonzero(prog[:, F_OP] == OP_ACT)), 3))
     nothing = np.zeros((1, 1, 1), np.int64)
     _kernel(theta, theta, theta, state, 0, 0, XT, yv, nothing, nothing[0, 0], 0, XT.shape[1], False, prog, dmap, fc,
-            0, 0.0, 0.0, 0.0, 0.0, 0.0, zero, XE, grads, logits,
+            0, 0.0, 0.0, 0.0, 0.0, 0.0, zero, XE, grads, logits, counts, float(thr),
             *_scratch(theta, prog, dmap, XT.shape[0], max(XT.shape[1], XE.shape[1], 1)))
-    return grads, logits
+    return grads, logits, counts
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1032,7 +1103,8 @@ class Program:
         return self._record(OP_ADD, branch, self.widths[branch], skip, int(alpha_index), self._const(alpha))
 
     def output(self, src: int, kind: int = OUT_SIGMOID_BCE) -> None:
-        """The loss on the logits in ``src`` (its gradient starts the backward pass)."""
+        """The loss on the logits in ``src`` (its gradient starts the backward pass): OUT_SIGMOID_BCE on one
+        logit, OUT_SOFTMAX_CE on one per class."""
         self._record(OP_OUTPUT, src, 0, kind)
 
     def build(self, dtype: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

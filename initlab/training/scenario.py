@@ -71,22 +71,35 @@ def _keyed(fields: tuple[FieldSpec, ...]) -> tuple[FieldSpec, ...]:
 
 TRAIN_FIELDS: tuple[FieldSpec, ...] = _keyed((
     FieldSpec("dataset", "choice", "circles", "Dataset",
-              "Two classes in the plane: circles (inner radius 0.8), moons, two Gaussian blobs or Gaussian quantiles "
-              "(scikit-learn's datasets, exactly), xor or spiral.",
-              choices=datasets.NAMES, group=_D),
-    FieldSpec("n_train", "int", 300, "Training points", "Points the network is trained on (half per class).",
+              "Points in the plane: circles (inner radius 0.8), moons, Gaussian blobs or Gaussian quantiles "
+              "(scikit-learn's datasets, exactly), xor or spiral; or digits: scikit-learn's bundled 8x8 "
+              "handwritten digits (1797 images, 64 pixel inputs, 10 classes; 20% held out for testing, "
+              "stratified by digit).",
+              choices=datasets.DATASETS, group=_D),
+    FieldSpec("classes", "int", 2, "Classes",
+              "Two classes: one sigmoid output and binary cross-entropy. 3 to 10 (blobs: clusters evenly on a "
+              "circle; spiral: that many arms): one output per class, softmax and categorical cross-entropy. "
+              "digits always has 10; the other datasets have 2.",
+              lo=2, hi=datasets.MAX_CLASSES, group=_D),
+    FieldSpec("n_train", "int", 300, "Training points", "Points the network is trained on (an equal share per "
+              "class). digits: at most this many of its 1437 training images, a subset with every digit in "
+              "its share (2000: all of them).",
               lo=10, hi=2000, group=_D),
-    FieldSpec("n_test", "int", 100, "Test points", "Held-out points, drawn the same way, never trained on.",
+    FieldSpec("n_test", "int", 100, "Test points", "Held-out points, drawn the same way, never trained on. "
+              "digits: at most this many of its 360 test images, every digit in its share (2000: all of them).",
               lo=10, hi=2000, group=_D),
     FieldSpec("noise", "float", 0.05, "Noise", "Standard deviation of the Gaussian jitter added to every point "
-              "(gaussian_quantiles has no jitter: it ignores the noise).",
+              "(gaussian_quantiles and digits have no jitter: they ignore the noise).",
               lo=0, hi=1, group=_D),
     FieldSpec("data_seed", "int", 0, "Data seed", "Seed of the training set (scikit-learn's random_state); the test "
-              "set uses data_seed + 1. Every restart trains on the same points.",
+              "set uses data_seed + 1. digits: the seed of its stratified split into training and test images "
+              "(train_test_split's random_state). Every restart trains on the same points.",
               lo=0, hi=2**32 - 1, group=_D),
     FieldSpec("inputs", "choice", "standard", "Inputs",
               "standard: each feature shifted and scaled to mean 0, std 1 on the training set (test points "
-              "use the training statistics); unscaled: the raw coordinates.", choices=TRAIN_INPUTS, group=_D),
+              "use the training statistics); unscaled: the raw coordinates. digits: standard is the pixels "
+              "divided by 16 (their maximum: in [0, 1]; some pixels are 0 in every image, so they are not "
+              "standardised), unscaled the raw grey levels 0..16.", choices=TRAIN_INPUTS, group=_D),
     FieldSpec("hidden", "widths", (10, 5), "Hidden layers",
               f"Units per hidden layer, input side first (1 to {MAX_HIDDEN_LAYERS} layers; 16x20 is 20 layers of "
               "16); the output is one sigmoid unit.", lo=1, hi=64, max_items=MAX_HIDDEN_LAYERS),
@@ -171,19 +184,48 @@ class TrainScenario(InitParams):
     """
 
     @property
+    def train_examples(self) -> int:
+        """Examples in the training set: ``n_train``, except for digits, which has at most its 1437 training
+        images (:func:`initlab.training.datasets.digits`)."""
+        return min(self.n_train, datasets.DIGITS_TRAIN) if self.dataset == "digits" else self.n_train
+
+    @property
+    def test_examples(self) -> int:
+        """Examples in the test set: ``n_test``, at most digits' 360 test images."""
+        return min(self.n_test, datasets.DIGITS_TEST) if self.dataset == "digits" else self.n_test
+
+    @property
     def batch(self) -> int:
         """Examples per update: ``batch_size``, or the whole training set when it is 0 or larger."""
-        return self.n_train if self.batch_size == 0 or self.batch_size >= self.n_train else self.batch_size
+        n = self.train_examples
+        return n if self.batch_size == 0 or self.batch_size >= n else self.batch_size
 
     @property
     def full_batch(self) -> bool:
         """True when every update uses the whole training set (no shuffling, no batches)."""
-        return self.batch == self.n_train
+        return self.batch == self.train_examples
+
+    @property
+    def features(self) -> int:
+        """Inputs of the network: 64 pixels for digits, 2 coordinates for the other datasets."""
+        return datasets.DIGITS_FEATURES if self.dataset == "digits" else 2
+
+    @property
+    def outputs(self) -> int:
+        """Output units: one logit (sigmoid, binary cross-entropy) for two classes, one per class (softmax,
+        categorical cross-entropy) for more."""
+        return 1 if self.classes == 2 else self.classes
+
+    @property
+    def softmax(self) -> bool:
+        """The output is a softmax over ``classes`` logits (3 or more classes), not one sigmoid unit."""
+        return self.classes > 2
 
     @property
     def sizes(self) -> tuple[int, ...]:
-        """Layer sizes from input to output: ``(2, *hidden, 1)``."""
-        return (2, *self.hidden, 1)
+        """Layer sizes from input to output: ``(features, *hidden, outputs)``; ``(2, *hidden, 1)`` for two classes
+        in the plane."""
+        return (self.features, *self.hidden, self.outputs)
 
     @property
     def residual(self) -> bool:
@@ -214,11 +256,11 @@ class TrainScenario(InitParams):
     @property
     def layer_shapes(self) -> tuple[tuple[int, int], ...]:
         """(fan_in, fan_out) of every weight layer in order: the first hidden layer (the stem), then one per
-        plain hidden layer or ``branch_layers`` (width, width) per residual block, then the head (-> 1)."""
+        plain hidden layer or ``branch_layers`` (width, width) per residual block, then the head (-> outputs)."""
         h = self.hidden
         if not self.residual:
             return tuple(zip(self.sizes[:-1], self.sizes[1:]))
-        return ((2, h[0]), *[(h[0], h[0])] * (self.blocks * self.branch_layers), (h[-1], 1))
+        return ((self.features, h[0]), *[(h[0], h[0])] * (self.blocks * self.branch_layers), (h[-1], self.outputs))
 
     @property
     def layer_names(self) -> tuple[str, ...]:
@@ -289,7 +331,7 @@ class TrainScenario(InitParams):
         outputs 0 (and its unbiased variance divides by 0), so with ``norm="batch"`` and ``n_train %
         batch == 1`` every epoch has ``n_train // batch`` updates, the last of ``batch + 1`` examples (PyTorch's
         replay does the same). Other networks keep Keras' short last batch."""
-        return self.norm == "batch" and not self.full_batch and self.n_train % self.batch == 1
+        return self.norm == "batch" and not self.full_batch and self.train_examples % self.batch == 1
 
     def architecture_problems(self) -> dict[str, str]:
         """Requests that cannot be built, by field, with the reason (empty when there is none)."""
@@ -307,6 +349,13 @@ class TrainScenario(InitParams):
         if self.lsuv and not self.plain_mlp:
             out["lsuv"] = ("LSUV rescales plain layers one after the other; it is not defined for residual or "
                            "normalised networks")
+        if self.dataset == "digits" and self.classes != datasets.DIGITS_CLASSES:
+            out["classes"] = "the digits are 10 classes, 0 to 9"
+        elif self.dataset not in (*datasets.MULTICLASS, "digits") and self.classes != 2:
+            out["classes"] = f"{self.dataset} has two classes by its shape (blobs and spiral can have more)"
+        if self.softmax and self.cost == "naive":
+            out["cost"] = ("the naive cost is the course notebook's binary cross-entropy of a sigmoid; a softmax "
+                           "output reports its loss from the logits")
         return out
 
 
@@ -346,20 +395,21 @@ def estimate_train_bytes(ts: TrainScenario, records: int = DEFAULT_RECORDS) -> i
     """
     item = 4 if ts.dtype == "float32" else 8
     params = _parameters(ts)
-    act = max(ts.n_train, ts.n_test) * (sum(ts.hidden) + 3) * 6
+    io = ts.features + ts.outputs  # 3 for two classes in the plane
+    act = max(ts.train_examples, ts.test_examples) * (sum(ts.hidden) + io) * 6
     if not ts.plain_mlp:
         # Per weight layer and norm the backward pass keeps a few more (n, width) arrays (what the norm,
         # the activation and the branch saw), the overflow-safe norm a few temporaries; and the BatchNorm
         # running statistics are snapshotted with the parameters.
         units = sum(fo for _, fo in ts.layer_shapes) + sum(ts.norm_widths)
-        act = max(ts.n_train, ts.n_test) * (units + 3) * 12
+        act = max(ts.train_examples, ts.test_examples) * (units + io) * 12
         params += 2 * sum(ts.norm_widths) if ts.norm == "batch" else 0
     layers = len(ts.hidden) + 1
-    # Recorded statistics per record: loss, cost, 2 accuracies, test loss, a gradient norm per layer and
-    # the distinct units per hidden layer, float64.
-    stats = (5 + 2 * layers) * 8
+    # Recorded statistics per record: loss, cost, 2 accuracies, test loss, a gradient norm and an update ratio
+    # per layer, and the distinct units and the shares of dead and saturated units per hidden layer, float64.
+    stats = (5 + 5 * layers) * 8
     per_run = (records + 1) * params * item + 4 * params * 8 + (records + 1) * stats + act * 8
-    return ts.restarts * per_run + (ts.n_train + ts.n_test) * 3 * 8 + 1_000_000
+    return ts.restarts * per_run + (ts.train_examples + ts.test_examples) * (ts.features + 1) * 8 + 1_000_000
 
 
 def check_train_budget(ts: TrainScenario, records: int = DEFAULT_RECORDS, *,
@@ -448,8 +498,11 @@ def _fallback(ts: TrainScenario, name: str) -> tuple[Any, str]:
     """What an impossible architecture falls back to, by the field that names the problem, in words."""
     if name == "hidden":
         return (ts.hidden[0],) * len(ts.hidden), f"{len(ts.hidden)} hidden layers of {ts.hidden[0]} (the stem's width)"
+    if name == "classes":
+        n = datasets.DIGITS_CLASSES if ts.dataset == "digits" else 2
+        return n, f"{n} classes"
     return {"block": ("plain", "plain layers"), "norm": ("none", "no normalization"),
-            "branch_layers": (2, "2 layers per branch"),
+            "branch_layers": (2, "2 layers per branch"), "cost": ("stable", "the stable loss from the logits"),
             "lsuv": (False, "the initializer's own weights, without LSUV")}[name]
 
 
@@ -458,7 +511,7 @@ def repair_architecture(ts: TrainScenario) -> tuple[TrainScenario, list[Notice]]
     as :func:`initlab.signal.scenario.repair_architecture`; fields that mean nothing for the network go back
     to their defaults (one network, one form: the page and its link compare equal)."""
     notices = []
-    for _ in range(len(ARCHITECTURE_FIELDS) + 2):  # a fix can only remove problems; each field is fixed once
+    for _ in range(len(ARCHITECTURE_FIELDS) + 4):  # a fix can only remove problems; each field is fixed once
         problems = ts.architecture_problems()
         if not problems:
             break
