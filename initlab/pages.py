@@ -23,7 +23,7 @@ from initlab.schema import FieldSpec, Notice, Section
 from initlab.signal.scenario import FIELD_BY_NAME, INIT_PARAM_NAMES, NORM_NAMES, Scenario, repair
 from initlab.theory import meanfield
 from initlab.numerics.format import fmt
-from initlab.training.scenario import TrainScenario, recorded_count
+from initlab.training.scenario import MAX_HIDDEN_LAYERS, TrainScenario, recorded_count
 from initlab.training.scenario import repair as repair_training
 
 
@@ -101,7 +101,8 @@ class TrainView:
     """Training page: what is compared (``by``: initializers, or architectures with the form's initializer)
     and which ones (2 to 4), the run and recorded step the decision boundaries show (``frame`` counts the
     recorded steps; -1 is the last), what the per-layer chart draws (``norms``: the weights' gradient, the
-    weights, or their ratio), and which group of charts is open (``show``)."""
+    weights, or their ratio), which group of charts is open (``show``) and whose units the part *Each unit*
+    draws over the plane (``layer``, the hidden layer 1..k of a 2-D dataset's network)."""
 
     compare: tuple[str, ...] = ("zeros", "normal_10", "he")
     run: int = 0
@@ -110,6 +111,7 @@ class TrainView:
     show: str = "curves"
     by: str = "init"
     archs: tuple[str, ...] = ("plain", "residual", "residual_norm")
+    layer: int = 1
 
     @property
     def entries(self) -> tuple[str, ...]:
@@ -194,7 +196,8 @@ def network_label(ts: TrainScenario) -> str:
 # The parts of the Training and Theory pages, each a tab of its own page (stable id -> label): only the
 # open one is drawn, so a link opens on the charts its lesson is about and the page loads what it shows.
 TRAINING_PARTS = {"curves": "Learning curves", "restarts": "Every restart", "boundaries": "Decision boundaries",
-                  "symmetry": "Symmetry", "layers": "Per layer", "blocks": "α, γ and β"}
+                  "errors": "Confusion and errors", "units": "Each unit", "symmetry": "Symmetry", "layers": "Per layer",
+                  "health": "Dead units and update size", "blocks": "α, γ and β"}
 THEORY_PARTS = {"phase": "Order and chaos", "spectra": "Jacobian spectra", "lsuv": "LSUV"}
 
 
@@ -249,7 +252,8 @@ THEORY = Section("theory", TheoryView, (
 def repair_training_view(view: TrainView, state: Mapping[str, Any]) -> tuple[TrainView, list[Notice]]:
     """The restart and recorded step the boundaries show, made to exist in the training they show
     (``state["train"]``): a restart beyond the last one shows the last one, a recorded step beyond the
-    last one shows the last one (``frame`` -1); each with a notice naming the link key."""
+    last one shows the last one (``frame`` -1), a hidden layer beyond the last one shows the last one;
+    each with a notice naming the link key."""
     ts: TrainScenario = state["train"]
     notices: list[Notice] = []
     if view.run >= ts.restarts:
@@ -262,6 +266,11 @@ def repair_training_view(view: TrainView, state: Mapping[str, Any]) -> tuple[Tra
         notices.append(Notice("tr_frame", f"`tr_frame` (recorded step): {view.frame} is beyond the {count} recorded "
                                           f"steps (0 to {count - 1}): showing the last one, step {ts.steps}"))
         view = dataclasses.replace(view, frame=-1)
+    if view.layer > len(ts.hidden):
+        last = len(ts.hidden)
+        notices.append(Notice("tr_layer", f"`tr_layer` (hidden layer shown): layer {view.layer} does not exist, this "
+                                          f"network has {last}: showing layer {last}"))
+        view = dataclasses.replace(view, layer=last)
     return view, notices
 
 
@@ -293,6 +302,9 @@ TRAINING = Section("training", TrainView, (
               lo=0, hi=4, group="view", key="tr_archs", choices=tuple(TRAIN_ARCHITECTURES),
               choice_labels=tuple((k, v[0].format(norm="norm", position=""))
                                   for k, v in TRAIN_ARCHITECTURES.items())),
+    FieldSpec("layer", "int", 1, "Hidden layer shown",
+              "Whose units *Each unit* draws over the plane: hidden layer 1 is the one after the inputs.",
+              lo=1, hi=MAX_HIDDEN_LAYERS, group="view", key="tr_layer"),
 ), cross=repair_training_view)
 
 VIEW_SECTIONS: tuple[Section, ...] = (SIGNAL, COMPARE, RANGES, THEORY, TRAINING)

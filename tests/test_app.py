@@ -31,6 +31,7 @@ from initlab.signal.scenario import FIELD_BY_NAME, FIELDS, INIT_PARAM_NAMES, Sce
 from initlab.pages import (THEORY_PARTS, TRAINING_PARTS, CompareView, RangesView, SignalView, TheoryView, TrainView,
                            train_comparison)
 from initlab.plots import training as plots_training
+from initlab.plots import units as plots_units
 from initlab.training.scenario import TrainScenario
 from initlab.ui.results import cache as compute
 from initlab.ui import controls
@@ -61,8 +62,16 @@ def expected_charts(tab: str, s: Scenario, views: dict | None = None) -> int:
         if tab == "training":
             nets = [v for _, v in train_comparison(views.get("train", TrainScenario()), view.entries, view.by)]
             deep = any(len(v.layer_shapes) > plots_training.DEEP for v in nets)
-            if view.show in ("boundaries", "symmetry") or view.show == "layers" and deep:  # a chart per entry
+            ts = views.get("train", TrainScenario())
+            if view.show == "boundaries" and ts.dataset == "digits":  # 64 inputs: no plane, a line says so
+                return 0
+            if view.show in ("boundaries", "symmetry", "units") or view.show == "layers" and deep:  # one per entry
                 return len(view.entries)
+            if view.show == "errors":  # the confusion matrices, and the misclassified images of digits
+                return len(view.entries) * (2 if ts.dataset == "digits" else 1)
+            if view.show == "health":  # dead or saturated shares (where the activation has either), update sizes
+                shares = plots_units.share_kind(ts.activation) is not None
+                return (int(shares) + 1) * (len(view.entries) if deep else 1)
             if view.show == "blocks":  # alpha per residual network, gamma and beta per normalised one
                 return sum(v.residual for v in nets) + 2 * sum(v.norm != "none" for v in nets)
         if view.show == "spectra":  # one chart per depth

@@ -44,7 +44,7 @@ def test_defaults_are_the_classic_comparison_and_valid():
     assert (ts.optimizer, ts.lr, ts.steps, ts.batch, ts.restarts, ts.inputs) == ("sgd", 0.01, 15000, 300, 10,
                                                                                  "standard")
     assert initlab.TrainScenario is TrainScenario
-    assert estimate_train_macs(ts) == 10 * 15000 * 300 * (2 * 10 + 10 * 5 + 5 * 1) < MAX_TRAIN_MACS
+    assert estimate_train_macs(ts) == 10 * (15000 * 300 + 51 * (300 + 100)) * (2 * 10 + 10 * 5 + 5 * 1) < MAX_TRAIN_MACS
     hash(ts)  # cacheable
 
 
@@ -120,7 +120,8 @@ def test_budget_errors_name_the_limit_that_binds():
         check_train_budget(TrainScenario(steps=100_000, restarts=50))
     msg = str(err.value)
     assert err.value.limit == "computation"
-    assert "50 restarts x 100000 steps x 300 examples per step x 75 weights" in msg and "multiply-adds" in msg
+    assert ("50 restarts x (100000 steps x 300 examples per step + 51 records x 400 training and test examples) x 75 "
+            "weights") in msg and "multiply-adds" in msg
     assert "reduce the steps, the restarts, the batch size or the hidden widths" in msg
     with pytest.raises(BudgetError) as err:
         check_train_budget(TrainScenario(hidden=(64, 64, 64, 64), restarts=50, steps=10, dtype="float64"))
@@ -735,13 +736,14 @@ def test_the_budget_cuts_restarts_first_down_to_five_then_steps():
 
     ts, notices = repair(TrainScenario(hidden=(64, 64, 64, 64), restarts=50, steps=100_000))
     assert ts.restarts == MIN_RESTARTS_KEPT == 5
-    # 5 restarts x 300 examples x (2*64 + 3*64*64 + 64 = 12480 weights) per step: 1e10 / 1.872e7 = 534 steps
-    assert ts.steps == 534
+    # 5 restarts x (steps x 300 + 51 records x 400 examples) x (2*64 + 3*64*64 + 64 = 12480 weights) <= 1e10:
+    # (1e10 / 12480 - 5 x 51 x 400) / (5 x 300) = 466 steps
+    assert ts.steps == 466
     check_train_budget(ts)
     text = " ".join(n.message for n in notices)
     assert "Restarts reduced from 50 to 5, the fewest a budget cut keeps" in text
-    assert "Steps reduced from 100000 to 534, since 5 restarts must remain" in text
-    # Restarts alone suffice: steps untouched (20 x 60000 x 300 x 75 = 2.7e10; 7 restarts = 9.45e9 fit)
+    assert "Steps reduced from 100000 to 466, since 5 restarts must remain" in text
+    # Restarts alone suffice: steps untouched (20 x (60000 x 300 + 51 x 400) x 75 = 2.7e10; 7 restarts = 9.46e9 fit)
     ts, notices = repair(TrainScenario(restarts=20, steps=60_000))
     assert (ts.restarts, ts.steps) == (7, 60_000) and [n.key for n in notices] == ["tr_restarts"]
     # Fewer restarts than the floor asked for: kept, the steps go
@@ -756,8 +758,8 @@ def test_budget_messages_print_numbers_that_differ():
     assert over_limit(1.0000001e10, 1e10) == ("1.0000001e10", "1e10")
     assert over_limit(2.7e10, 1e10) == ("2.7e10", "1e10")
     assert over_limit(1.5e8 + 1, 1.5e8) == ("1.50000001e8", "1.5e8")
-    # 401 steps x 2000 examples x 12480 weights = 1.0009e10: just over, and printed so
-    ts = TrainScenario(restarts=1, steps=401, hidden=(64, 64, 64, 64), n_train=2000)
+    # (348 steps x 2000 examples + 51 records x 2100 examples) x 12480 weights = 1.0023e10: just over, printed so
+    ts = TrainScenario(restarts=1, steps=348, hidden=(64, 64, 64, 64), n_train=2000)
     with pytest.raises(BudgetError) as err:
         check_train_budget(ts)
     need, most = re.search(r"= (\S+) multiply-adds, more computation than the (\S+) one", str(err.value)).groups()

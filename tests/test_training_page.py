@@ -205,6 +205,72 @@ def test_residual_symmetry_claims() -> None:
     assert (he.distinct == 16).all() and np.median(final_acc(he)) >= 0.9
 
 
+@pytest.mark.slow
+def test_digits_claims() -> None:
+    """train_digits, train_digits_start, train_digits_errors: one training, read three ways."""
+    res = results("train_digits")
+    zeros, big, he = res["zeros"], res["N(0, 1) × 10"], res["He N(0, √(2/n))"]
+    ln10 = math.log(10)
+    assert zeros.data.X_train.shape == (1437, 64) and zeros.data.X_test.shape == (360, 64)
+    # "Zeros never leaves the loss of a uniform guess": every output logit equal at step 0 is exactly ln 10
+    # (up to float32 rounding of log-sum-exp), and training moves only the output biases towards the class
+    # shares (equal to within a digit: 1/10 each), so the loss stays within 0.01 of it.
+    assert np.allclose(zeros.loss[:, 0], ln10, atol=1e-5) and np.abs(zeros.loss[:, -1] - ln10).max() < 0.01
+    # "predicts one digit for every image ... chance is 0.1": one column of its confusion matrix holds everything
+    for g in range(zeros.loss.shape[0]):
+        cm = zeros.confusion(g, int(zeros.recorded_steps[-1]))
+        assert np.count_nonzero(cm.sum(axis=0)) == 1 and cm.sum() == 360
+    assert np.median(final_acc(zeros)) <= 0.11
+    # "He starts a little above ln 10": logits of random weights differ by order 1 (a median start between
+    # ln 10 and ln 10 + 1); "N(0, 1) x 10 ... logits thousands apart": a start 100 times higher.
+    assert ln10 < np.median(he.loss[:, 0]) < ln10 + 1 and np.median(big.loss[:, 0]) > 100 * ln10
+    s = big.decision_function(big.data.X_train, 0, 0)
+    assert np.median(s.max(axis=1) - s.min(axis=1)) > 1000
+    # "ends anywhere from ... to": a spread of more than 0.1; "He reaches ..., every restart between":
+    # reliable and far above N(0, 1) x 10's median.
+    assert np.ptp(final_acc(big)) > 0.1 and final_acc(he).min() >= 0.93
+    assert np.median(final_acc(he)) > np.median(final_acc(big)) + 0.05
+    # "He's counts sit on the diagonal": restart 0's matrix has its trace / 360 = the recorded accuracy
+    cm = he.confusion(0, int(he.recorded_steps[-1]))
+    assert np.trace(cm) / 360 == pytest.approx(he.test_acc[0, -1]) and np.trace(cm) >= 0.93 * 360
+
+
+@pytest.mark.slow
+def test_digits_weights_claims() -> None:
+    res = results("train_digits_weights")
+    zeros, const, he = res["zeros"], res["constant 0.5"], res["He N(0, √(2/n))"]
+    first = slice(0, 64 * 32)  # the first layer's kernel leads theta
+    # "With zeros every weight stays 0"
+    assert (zeros.theta[:, :, first] == 0).all()
+    # "with 0.5 all 32 units ... stay copies of one image": 1 distinct unit in the first layer at every step,
+    # and the weights did move; "learns like one with a single hidden unit": far below He
+    assert (const.distinct[:, :, 0] == 1).all() and not (const.theta[:, -1, first] == 0.5).all()
+    assert np.median(final_acc(const)) < np.median(final_acc(he)) - 0.3
+    # "He's 32 random images become 32 different": all distinct at the end
+    assert (he.distinct[:, -1, 0] == 32).all()
+
+
+@pytest.mark.slow
+def test_units_and_dead_units_claims() -> None:
+    res = results("train_units")
+    zeros, big, he = res["zeros"], res["N(0, 1) × 10"], res["He N(0, √(2/n))"]
+    # "With zeros every unit of a layer outputs 0 everywhere, dead from the start"
+    assert (zeros.dead_share == 1).all()
+    grid = np.random.default_rng(0).normal(size=(50, 2))
+    assert all((h == 0).all() for h in zeros.hidden_outputs(grid, 0, 0))
+    # "N(0, 1) x 10 starts with few dead units, but by the first recorded step ... killed nearly every unit of
+    # layers 2 and 3"; "every update is exactly 0 and the network is frozen at a coin flip"
+    assert np.median(big.dead_share[:, 0, 1:]) <= 0.125
+    assert (np.median(big.dead_share[:, 1:, 1:], axis=0) >= 0.9).all()
+    assert (np.median(big.update_ratio[:, 2:], axis=0) == 0).all() and abs(np.median(final_acc(big)) - 0.5) < 0.05
+    # "He's updates stay near a hundredth of its weights and nearly all its units live"
+    ratio = np.median(he.update_ratio[:, 1:], axis=0)
+    assert 1e-4 < ratio.min() and ratio.max() < 0.1
+    assert np.median(he.dead_share[:, -1]) <= 0.125 and np.median(final_acc(he)) >= 0.9
+    # "zeros has no ratio at all"
+    assert np.isnan(zeros.update_ratio).all()
+
+
 def test_fixups_zero_branch_layers_split_within_the_first_recorded_steps() -> None:
     """The Symmetry part's sentence on residual networks: Fixup's zero last layer of each branch starts at 1
     distinct unit and splits at once, since each of its units adds to its own unit of a stream whose units
@@ -274,12 +340,17 @@ def test_bad_training_values_get_notices_not_tracebacks() -> None:
 @pytest.mark.parametrize("name, part", [("train_classic", "Learning curves"), ("train_symmetry", "Symmetry"),
                                         ("train_restarts", "Every restart"), ("train_sigmoid_large", "Per layer"),
                                         ("train_deep_residual", "Learning curves"), ("train_rezero", "α, γ and β"),
-                                        ("train_residual_symmetry", "Symmetry")])
+                                        ("train_residual_symmetry", "Symmetry"), ("train_digits", "Learning curves"),
+                                        ("train_digits_errors", "Confusion and errors"),
+                                        ("train_digits_weights", "Each unit"), ("train_units", "Each unit"),
+                                        ("train_dead_units", "Dead units and update size")])
 def test_training_presets_open_on_the_training_tab_and_the_part_their_text_is_about(name: str, part: str) -> None:
     at = open_clean({"preset": name})
     assert at.session_state["tab"] == "Training" and at.session_state["training.show_ui"] == part
     panels = len(PRESETS[name].views["training"].entries)  # symmetry, alpha: one chart per entry
-    assert len(charts(at)) == {"Learning curves": 2, "Symmetry": panels, "α, γ and β": panels}.get(part, 1)
+    per_part = {"Learning curves": 2, "Symmetry": panels, "α, γ and β": panels, "Each unit": panels,
+                "Confusion and errors": 2 * panels, "Dead units and update size": 2}
+    assert len(charts(at)) == per_part.get(part, 1)
 
 
 def test_each_part_of_the_training_page_draws_its_charts_and_goes_into_the_link() -> None:

@@ -37,6 +37,12 @@ import numpy as np
 import plotly.graph_objects as go
 
 PALETTE: tuple[str, ...] = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9")
+# One colour per class where a dataset has up to 10 (Tableau 10: distinct on light and dark backgrounds); the
+# class markers also differ in shape (CLASS_SYMBOLS), so no class is told by its colour alone.
+CLASS_COLOURS: tuple[str, ...] = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F", "#EDC948", "#B07AA1",
+                                  "#FF9DA7", "#9C755F", "#BAB0AC")
+CLASS_SYMBOLS: tuple[str, ...] = ("circle", "x", "square", "diamond", "triangle-up", "cross", "star",
+                                  "triangle-down", "pentagon", "hexagon")
 DASHES: tuple[str, ...] = ("solid", "dash", "dashdot", "longdash", "longdashdot")  # "dot" is kept for theory
 REF_GREY = "#999999"
 EMPTY_NOTE = "Nothing to draw yet: choose at least one scenario."

@@ -22,7 +22,9 @@ from collections.abc import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from initlab.plots.style import LABEL_BOX, PANEL_HEIGHT, colour, dash, finish, panel_layout, rgba
+from initlab.plots.style import (
+    CLASS_COLOURS, CLASS_SYMBOLS, LABEL_BOX, PANEL_HEIGHT, REF_GREY, colour, dash, finish, panel_layout, rgba,
+)
 from initlab.training.engine import TrainResult, summarize
 
 __all__ = ["accuracy_points_figure", "alpha_panel", "boundary_figures", "boundary_panel", "curves_figure", "deep",
@@ -107,9 +109,18 @@ def curves_figure(results: Mapping[str, TrainResult] | TrainResult, what: str = 
                                  legendgroup=label, **_line_style(mid, c)))
     if step is not None:
         fig.add_vline(x=step, line=dict(color="#999999", dash="dot"))
+    classes = {r.scenario.classes for r in labelled(results).values()}
     if what == "loss":
         fig.update_yaxes(type="log")
         title = "training loss (binary cross-entropy)"
+        if classes and min(classes) > 2:
+            title = "training loss (categorical cross-entropy)"
+            for c in sorted(classes):  # where an output that says nothing starts: 1/C for every class
+                fig.add_hline(y=float(np.log(c)), line=dict(color=REF_GREY, dash="dot", width=1))
+                # an annotation on a log axis is placed by log10 of its value (a shape by the value itself)
+                fig.add_annotation(x=1, xref="x domain", y=float(np.log10(np.log(c))), yref="y", showarrow=False,
+                                   xanchor="right", yanchor="bottom", font=dict(size=11, color=REF_GREY),
+                                   text=f"ln {c} = {np.log(c):.3f}: 1/{c} for every class")
     else:
         fig.update_yaxes(range=[0.0, 1.02])
         title = "test accuracy"
@@ -169,7 +180,9 @@ def _no_prediction(r: TrainResult, restart: int, step: int) -> str:
 def boundary_panel(results: Mapping[str, TrainResult], k: int, restart: int, step: int) -> go.Figure:
     """The ``k``-th initializer of ``results``: the predicted probability of class 1 over the input plane
     for ``restart`` at recorded ``step`` (colour; the 0.5 contour, black on a white casing so that it
-    reads on either theme, is the decision boundary) and the training points.
+    reads on either theme, is the decision boundary) and the training points. With 3 or more classes
+    (a softmax output) the plane is coloured by the predicted class instead, paler where the top
+    probability is lower (:func:`_class_regions`), and each class's points have their own colour and shape.
 
     The axes are named as the network saw the inputs (``scenario.inputs``: "x₁ (standardized)", or
     "x₁" for unscaled ones) and drawn 1:1 in data units (the y axis anchored to the x axis at ratio 1),
@@ -185,12 +198,17 @@ def boundary_panel(results: Mapping[str, TrainResult], k: int, restart: int, ste
     gx, gy, pts = _grid(X)
     fig = go.Figure()
     p = None
-    if all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in r.params(restart, step)):
+    finite = all(np.isfinite(w).all() and np.isfinite(b).all() for w, b in r.params(restart, step))
+    if finite and r.scenario.softmax:
+        p = r.predict_proba(pts, restart, step)
+    elif finite:
         with np.errstate(all="ignore"):
             p = 1.0 / (1.0 + np.exp(-np.clip(r.decision_function(pts, restart, step), -60, 60)))
     if p is None or not np.isfinite(p).any():  # nothing to colour: a 0.5 field would look like zero init's
         fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False, **LABEL_BOX,
                            text=_no_prediction(r, restart, step))
+    elif r.scenario.softmax:
+        _class_regions(fig, gx, gy, p, label)
     else:
         z = np.where(np.isfinite(p), p, 0.5).reshape(GRID, GRID).astype(np.float32)
         x32, y32 = gx.astype(np.float32), gy.astype(np.float32)
@@ -204,14 +222,41 @@ def boundary_panel(results: Mapping[str, TrainResult], k: int, restart: int, ste
                                                                                      coloring="none"),
                                      line=dict(color=color, width=width), hoverinfo="skip", name="boundary",
                                      showlegend=False))
-    for cls, sym in ((0, "circle"), (1, "x")):
+    for cls in range(r.scenario.classes):
         m = y == cls
+        # two classes keep their colours of old (the regions are red and blue); more get one colour each
+        color = CLASS_COLOURS[cls] if r.scenario.softmax else colour(cls + 3)
         fig.add_trace(go.Scatter(x=X[m, 0].astype(np.float32), y=X[m, 1].astype(np.float32), mode="markers",
-                                 marker=dict(symbol=sym, size=5, color=colour(cls + 3), line=dict(width=0.5)),
+                                 marker=dict(symbol=CLASS_SYMBOLS[cls], size=5, color=color,
+                                             line=dict(width=0.5, color="#1a1a1a" if r.scenario.softmax else None)),
                                  name=f"class {cls}"))
     fig.update_xaxes(title_text=_input_title(1, r), constrain="domain")
     fig.update_yaxes(title_text=_input_title(2, r), scaleanchor="x", scaleratio=1, constrain="domain")
     return panel_layout(fig, label, height=PANEL_HEIGHT + 50)  # the square plot gets the width of a phone
+
+
+def _class_regions(fig: go.Figure, gx: np.ndarray, gy: np.ndarray, p: np.ndarray, label: str) -> None:
+    """The predicted class over the grid (argmax of the softmax ``p``, (GRID², C)) as regions in the class
+    colours, paler where the network is less sure (opacity from the top probability, between 1/C and 1):
+    the borders between regions are the decision boundaries."""
+    C = p.shape[1]
+    ok = np.isfinite(p).all(axis=1)
+    cls = np.where(ok, np.argmax(np.where(np.isfinite(p), p, -1.0), axis=1), -1)
+    top = np.where(ok, p.max(axis=1), np.nan)
+    scale = [(k / C + e / C, CLASS_COLOURS[k]) for k in range(C) for e in (0.0, 1.0)]
+    z = np.where(cls >= 0, cls, np.nan).reshape(GRID, GRID).astype(np.float32)
+    fig.add_trace(go.Heatmap(x=gx.astype(np.float32), y=gy.astype(np.float32), z=z, zmin=-0.5, zmax=C - 0.5,
+                             colorscale=scale, opacity=0.55, name=label,
+                             customdata=top.reshape(GRID, GRID).astype(np.float32),
+                             colorbar=dict(title=dict(text="predicted class", side="right"), thickness=12, xpad=4,
+                                           tickvals=list(range(C))),
+                             hovertemplate="predicted class %{z}, p %{customdata:.2f}<extra></extra>"))
+    # where the top probability is low the region is washed out by a white veil (a second layer)
+    veil = np.clip((1.0 - top) / (1.0 - 1.0 / C), 0.0, 1.0) * 0.6
+    fig.add_trace(go.Heatmap(x=gx.astype(np.float32), y=gy.astype(np.float32),
+                             z=veil.reshape(GRID, GRID).astype(np.float32), zmin=0, zmax=1, showscale=False,
+                             colorscale=[(0, "rgba(255,255,255,0)"), (1, "rgba(255,255,255,1)")], hoverinfo="skip",
+                             name="confidence"))
 
 
 def boundary_figures(results: Mapping[str, TrainResult], restart: int, step: int) -> list[go.Figure]:

@@ -235,4 +235,15 @@ LESSONS: tuple[Lesson, ...] = (
         "zero or constant weights stay one unit wide in every block, as in a plain network.",
         ("train_deep_residual", "train_rezero", "train_residual_symmetry"),
     ),
+    Lesson(
+        "Real data with ten classes, and what each unit computes",
+        "Does the lesson of the 2-D datasets hold on real images with ten classes? On scikit-learn's handwritten "
+        "digits it does: zeros never learns, N(0, 1) × 10 starts far above the loss of a uniform guess and is a "
+        "lottery, He learns reliably. The loss at step 0 says how a network starts: ln 10 when it knows nothing, "
+        "above when it is confidently wrong. Drawing every unit's weights as an image shows the symmetry of a "
+        "constant start: one image, repeated. On 2-D data every unit's output can be drawn over the plane, "
+        "which shows the units that died, and the size of each update shows why they did.",
+        ("train_digits", "train_digits_start", "train_digits_errors", "train_digits_weights", "train_units",
+         "train_dead_units"),
+    ),
 )

@@ -446,7 +446,79 @@ _TRAINING_MODERN: tuple[Preset, ...] = (
         facts="train",
     ),
 )
-_ALL = _ALL + _MODERN + _TRAINING + _TRAINING_MODERN + _THEORY
+# Real data with ten classes: scikit-learn's bundled digits, every image of its split, one hidden layer of 32
+# ReLU units and a softmax. Batches of 64 keep 10 restarts of 2000 steps within the budget (full batch would be
+# 7 times over it). The three digits presets are one training, opened at different parts.
+_DIGITS = TrainScenario(dataset="digits", classes=10, n_train=1437, n_test=360, hidden=(32,), lr=0.1, steps=2000,
+                        batch_size=64)
+# What each unit computes in the plane: three hidden layers of 8 ReLU units on circles, plain gradient descent at
+# lr 0.1: N(0, 1) x 10's huge first gradients push most units below zero on every point for good.
+_UNITS = TrainScenario(hidden=(8, 8, 8), lr=0.1, steps=2000, batch_size=64)
+_TRAINING_UNITS: tuple[Preset, ...] = (
+    Preset(
+        "train_digits", "Training: handwritten digits, zeros vs N(0, 1) × 10 vs He",
+        "scikit-learn's 8 × 8 handwritten digits, 1437 training and 360 test images of ten classes, learned by one "
+        "hidden layer of 32 ReLU units and a softmax with plain gradient descent (learning rate 0.1) on batches of "
+        "64 for 2000 steps, 10 restarts (seeds 0 to 9). Zeros never leaves the loss of a uniform guess and "
+        "predicts one digit for every image (median test accuracy {zeros.acc_median}, chance is 0.1); N(0, 1) × 10 "
+        "starts at a loss of {normal_10.loss0} and ends anywhere from {normal_10.acc_min} to {normal_10.acc_max}; "
+        "He reaches {he.acc_median}, every restart between {he.acc_min} and {he.acc_max}. The course notebook's "
+        "lesson holds on real data with ten classes.",
+        Scenario(), "training", MappingProxyType({"train": _DIGITS, "training": TrainView()}), facts="train",
+    ),
+    Preset(
+        "train_digits_start", "Training: the loss at step 0 against ln 10",
+        "The same digits training, read at step 0. An output layer of zeros gives every digit 1/10, a loss of "
+        "ln 10 = 2.303, where zeros starts ({zeros.loss0}); He starts a little above it ({he.loss0}), since its "
+        "random logits already differ by about one unit and favour a digit that is mostly the wrong one. "
+        "N(0, 1) × 10 starts at {normal_10.loss0}: logits thousands apart make it certain of a random digit for "
+        "each image, and every wrong certainty costs the whole gap, which training must first undo.",
+        Scenario(), "training", MappingProxyType({"train": _DIGITS, "training": TrainView(frame=0)}), facts="train",
+    ),
+    Preset(
+        "train_digits_errors", "Training: what the digits networks get wrong",
+        "The same digits training at its last step, restart 0 (seed 0): the confusion matrix counts, for every "
+        "true digit, what each network predicts. Zeros fills a single column, one digit predicted for every "
+        "image; He's counts sit on the diagonal (median test accuracy {he.acc_median}), and the test images it "
+        "still gets wrong are drawn below the matrices, each with its true digit and the prediction.",
+        Scenario(), "training", MappingProxyType({"train": _DIGITS, "training": TrainView(show="errors")}),
+        facts="train",
+    ),
+    Preset(
+        "train_digits_weights", "Training: a constant init gives every unit the same image",
+        "The digits network of 32 units started from zeros, from the constant 0.5 and from He, 10 restarts "
+        "(seeds 0 to 9), its first layer's weights drawn as one 8 × 8 image per unit. With zeros every weight "
+        "stays 0; with 0.5 all 32 units get the same gradient at every step and stay copies of one image, so "
+        "the network learns like one with a single hidden unit (median test accuracy {constant.acc_median}). He's "
+        "32 random images become 32 different stroke detectors ({he.acc_median}).",
+        Scenario(), "training",
+        MappingProxyType({"train": _DIGITS, "training": TrainView(compare=("zeros", "constant", "he"), show="units")}),
+        facts="train",
+    ),
+    Preset(
+        "train_units", "Training: what each unit computes in the plane",
+        "Three hidden layers of 8 ReLU units on circles, plain gradient descent (learning rate 0.1) on batches of "
+        "64 for 2000 steps, 10 restarts (seeds 0 to 9), every unit's output drawn over the plane. With zeros every "
+        "unit of a layer outputs 0 everywhere, dead from the start; He's units each respond to their own "
+        "part of the plane and together they draw the circle (median test accuracy {he.acc_median}). N(0, 1) × "
+        "10's first steps are so large that they push most units of layer 2 below zero on every training point, "
+        "dead for good (median {normal_10.acc_median}: a coin flip).",
+        Scenario(), "training",
+        MappingProxyType({"train": _UNITS, "training": TrainView(show="units", layer=2)}), facts="train",
+    ),
+    Preset(
+        "train_dead_units", "Training: dead units and the size of each update",
+        "The same three layers of 8 ReLU units on circles, 10 restarts (seeds 0 to 9), read during training. "
+        "N(0, 1) × 10 starts with few dead units, but by the first recorded step its huge first updates have "
+        "killed nearly every unit of layers 2 and 3; from then on no gradient gets through, every update is "
+        "exactly 0 and the network is frozen at a coin flip ({normal_10.acc_median}). He's updates stay near a "
+        "hundredth of its weights and nearly all its units live; zeros has no ratio at all, its weights are 0 "
+        "and stay 0.",
+        Scenario(), "training", MappingProxyType({"train": _UNITS, "training": TrainView(show="health")}),
+        facts="train",
+    ),
+)
+_ALL = _ALL + _MODERN + _TRAINING + _TRAINING_MODERN + _TRAINING_UNITS + _THEORY
 
 PRESETS: dict[str, Preset] = {p.name: p for p in _ALL}
 assert len(PRESETS) == len(_ALL), "duplicate preset name"

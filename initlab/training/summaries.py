@@ -21,7 +21,7 @@ from typing import Any
 from initlab.numerics.format import MISSING, fmt, fmt_or_dash
 from initlab.training import engine as training
 from initlab.training.engine import TrainResult
-from initlab.training.scenario import TrainScenario
+from initlab.training.scenario import TrainScenario, irrelevant
 
 __all__ = ["distinct_in_words", "norms_caption", "setup_line", "train_facts", "train_table", "widths_in_words"]
 
@@ -118,13 +118,24 @@ def widths_in_words(hidden: tuple[int, ...]) -> str:
     return ", ".join(f"{w} × {k}" if k >= 3 else ", ".join([str(w)] * k) for w, k in runs)
 
 
+def _data(ts: TrainScenario) -> str:
+    """The data part of :func:`setup_line`: what was trained on, as many examples as there are (digits has
+    at most 1437 and 360), with the noise only where the dataset adds any and the classes where not 2."""
+    if ts.dataset == "digits":
+        pixels = "pixels / 16" if ts.inputs == "standard" else "raw pixels 0 to 16"
+        return (f"digits: {ts.train_examples} training and {ts.test_examples} test images of 8 × 8, {pixels}, "
+                f"{ts.classes} classes")
+    noise = "" if "noise" in irrelevant(ts) else f", noise {fmt(ts.noise)}"
+    classes = f", {ts.classes} classes" if ts.classes != 2 else ""
+    return f"{ts.dataset}: {ts.n_train} training and {ts.n_test} test points{classes}{noise}, {ts.inputs} inputs"
+
+
 def setup_line(ts: TrainScenario) -> str:
     """The whole training setup in one line (the page's controls live in a closed expander)."""
     batch = "full batch" if ts.full_batch else f"batches of {ts.batch}"
     opt = {"sgd": "plain gradient descent", "momentum": f"momentum {fmt(ts.momentum)}", "adam": "Adam"}[ts.optimizer]
     seeds = f"seed {ts.seed}" if ts.restarts == 1 else f"seeds {ts.seed} to {ts.seed + ts.restarts - 1}"
-    return (f"{ts.dataset}: {ts.n_train} training and {ts.n_test} test points, noise {fmt(ts.noise)}, "
-            f"{ts.inputs} inputs · hidden layers {widths_in_words(ts.hidden)}{_architecture(ts)}, {ts.activation}, "
+    return (f"{_data(ts)} · hidden layers {widths_in_words(ts.hidden)}{_architecture(ts)}, {ts.activation}, "
             f"{ts.bias} biases · {opt}, learning rate {fmt(ts.lr)}, {ts.steps} steps, {batch} · "
             f"{ts.restarts} restarts ({seeds}), {ts.dtype}")
 

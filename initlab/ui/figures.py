@@ -20,6 +20,7 @@ from initlab.pages import orthogonal_start
 from initlab.plots import signal as plots
 from initlab.plots import theory as plots_theory
 from initlab.plots import training as plots_training
+from initlab.plots import units as plots_units
 from initlab.signal.network import Result
 from initlab.signal.scenario import Scenario
 from initlab.training.engine import TrainResult
@@ -166,7 +167,42 @@ def _fig_norm_param(pairs: Pairs, k: int) -> go.Figure:
     return plots_training.norm_param_panel(trained(pairs), k // 2, ("gamma", "beta")[k % 2])
 
 
+def _fig_confusion(pairs: Pairs, restart: int, step: int, k: int) -> go.Figure:
+    return plots_units.confusion_panel(trained(pairs), k, restart, step)
+
+
+def _fig_misclassified(pairs: Pairs, restart: int, step: int, k: int) -> go.Figure:
+    return plots_units.misclassified_panel(trained(pairs), k, restart, step)
+
+
+def _fig_weight_images(pairs: Pairs, restart: int, step: int, k: int) -> go.Figure:
+    return plots_units.weight_images_panel(trained(pairs), k, restart, step)
+
+
+def _fig_unit_maps(pairs: Pairs, restart: int, step: int, layer: int, k: int) -> go.Figure:
+    return plots_units.unit_maps_panel(trained(pairs), k, restart, step, layer)
+
+
+def _fig_unit_share(pairs: Pairs, which: str) -> go.Figure:
+    return plots_units.unit_share_figure(trained(pairs), which)
+
+
+def _fig_unit_share_panel(pairs: Pairs, which: str, k: int) -> go.Figure:
+    return plots_units.unit_share_panel(trained(pairs), k, which)
+
+
+def _fig_update_ratio(pairs: Pairs) -> go.Figure:
+    return plots_units.update_ratio_figure(trained(pairs))
+
+
+def _fig_update_ratio_panel(pairs: Pairs, k: int) -> go.Figure:
+    return plots_units.update_ratio_panel(trained(pairs), k)
+
+
 FIGURES: dict[str, Callable[..., go.Figure]] = {
+    "confusion": _fig_confusion, "misclassified": _fig_misclassified, "weight_images": _fig_weight_images,
+    "unit_maps": _fig_unit_maps, "unit_share": _fig_unit_share, "unit_share_panel": _fig_unit_share_panel,
+    "update_ratio": _fig_update_ratio, "update_ratio_panel": _fig_update_ratio_panel,
     "train_curves": _fig_train_curves, "train_points": _fig_train_points, "boundary": _fig_boundary,
     "distinct": _fig_distinct, "grad_norms": _fig_grad_norms, "grad_norm_panel": _fig_grad_norm_panel,
     "distinct_fan": _fig_distinct_fan, "alpha": _fig_alpha, "norm_param": _fig_norm_param,

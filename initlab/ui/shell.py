@@ -121,6 +121,7 @@ MAX_DIFFERENCES = 6  # changes listed under a preset's text; more are counted
 # Fields that change which part of a page is open, or the range of an axis, but none of the numbers a
 # preset's text quotes: opening another part of the page leaves the text true.
 PRESENTATION_ONLY = {("training", "show"), ("training", "run"), ("training", "frame"), ("training", "norms"),
+                     ("training", "layer"),
                      ("theory", "show"), ("theory", "sw2_max"), ("theory", "sb2_max")}
 
 

@@ -1,5 +1,6 @@
-"""The Training page: small networks trained on the spot from 2-4 initializers x several restarts,
-in five parts (curves, every restart, boundaries, symmetry, per layer), only the open one drawn.
+"""The Training page: small networks trained on the spot from 2-4 initializers (or architectures) x several
+restarts, in parts (curves, every restart, boundaries, confusion and errors, each unit, symmetry, per layer,
+dead units and update size, alpha/gamma/beta), only the open one drawn.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from initlab.ui.results import cache as compute
 from initlab.ui.shell import Values, ss
 from initlab.pages import TRAINING, TRAINING_PARTS, TrainView, train_architectures, train_comparison, train_key
 from initlab.plots import training as plots_training
+from initlab.plots import units as plots_units
 from initlab.signal.scenario import BIASES_WITHOUT_VALUE, Scenario
 from initlab.training import summaries as train_summaries
 from initlab.training.engine import TrainResult
@@ -36,6 +38,14 @@ TRAIN_GROUPS = (("Data", ("dataset", "n_train", "n_test", "noise", "data_seed", 
                 # Residual blocks and norms (hidden layers 2..k become blocks; the stem stays a plain layer).
                 ("Architecture", ("block", "norm", "norm_position", "branch_layers", "residual_rule",
                                   "residual_scale", "residual_learned", "norm_eps")))
+
+
+# What the data controls mean for digits, said where the dataset is chosen.
+DIGITS_DATA = ("**digits**: 1797 images of 8 × 8 pixels, split once (seeded by the data seed, every digit in its "
+               "share) into 1437 training and 360 test images. Training and test points take at most that many, "
+               "keeping each digit's share; noise is ignored (the images are used as scanned); standard inputs "
+               "are the grey levels divided by 16, their maximum, so every pixel is in [0, 1] (some pixels are 0 in "
+               "every image: standardising them would divide by 0); unscaled inputs are the levels 0 to 16.")
 
 
 def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
@@ -68,6 +78,8 @@ def _train_controls(ts: TrainScenario, view: TrainView) -> Any:
                 if name == "bias_value" and ts.bias in BIASES_WITHOUT_VALUE:
                     continue
                 controls.widget(TRAIN, name, where=col, persist=True)
+            if title == "Data" and ts.dataset == "digits":
+                col.caption(DIGITS_DATA)
         if custom:
             st.markdown("**Initializer of every network**" if view.by == "architecture" else
                         "**Custom initializer** (the comparison's *custom* entry)")
@@ -105,13 +117,25 @@ def _architecture_caption(ts: TrainScenario, pairs: Pairs) -> str:
     return text
 
 
+def _intro(ts: TrainScenario) -> str:
+    """The page's first sentence: what learns what, for the dataset of the form."""
+    if ts.dataset == "digits":
+        what = ("a small MLP (64 inputs, the pixels of an 8 × 8 image; the hidden layers below; a softmax over 10 "
+                "outputs, one per digit) learns scikit-learn's handwritten digits")
+    elif ts.softmax:
+        what = (f"a small MLP (2 inputs, the hidden layers below, a softmax over {ts.classes} outputs, one per "
+                "class) learns a 2-D dataset")
+    else:
+        what = "a small MLP (2 inputs, the hidden layers below, one sigmoid output) learns a 2-D dataset"
+    return (f"Real networks trained on the spot: {what} by gradient descent, **from several random restarts at "
+            "once**. Each restart ends differently, so judge an initialization by all of them: the line is "
+            "the median over restarts, the band the middle half.")
+
+
 def draw(values: Values) -> None:
     ts: TrainScenario = values["train"]
     view: TrainView = values["training"]
-    st.markdown("Real networks trained on the spot: a small MLP (2 inputs, the hidden layers below, one "
-                "sigmoid output) learns a 2-D dataset by gradient descent, **from several random restarts at "
-                "once**. Each restart ends differently, so judge an initialization by all of them: the line is "
-                "the median over restarts, the band the middle half.")
+    st.markdown(_intro(ts))
     bar = _train_controls(ts, view)  # where the progress goes
     st.caption(train_summaries.setup_line(ts))
     what = "networks" if view.by == "architecture" else "initializers"
@@ -187,7 +211,12 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
         shell.section("Loss during training", "Median over restarts with the middle half as a band, on a log axis. "
                       "A line that stays flat has not learned; a wide band means the restarts disagree.")
         figures.chart("train_curves", pairs, "loss", int(steps[frame]))
-        shell.section("Test accuracy during training", "On the held-out points: 0.5 is chance for two balanced classes.")
+        if ts.softmax:
+            st.caption(_start_loss(pairs))
+        chance = "0.5 is chance for two balanced classes" if not ts.softmax else (
+            f"1/{ts.classes} = {1 / ts.classes:.2g} is chance for {ts.classes} balanced classes")
+        shell.section("Test accuracy during training", f"On the held-out {'images' if ts.dataset == 'digits' else 'points'}: "
+                      f"{chance}.")
         figures.chart("train_curves", pairs, "test_acc", int(steps[frame]))
     elif part == "restarts":
         shell.section("Every restart's final test accuracy", "One point per restart, the bar is the median: a tight "
@@ -195,6 +224,12 @@ def _training_part(part: str, pairs: Pairs, ts: TrainScenario, view: TrainView, 
         figures.chart("train_points", pairs)
     elif part == "boundaries":
         _boundaries(pairs, ts, steps, frame, run)
+    elif part == "errors":
+        _errors(pairs, ts, steps, frame, run)
+    elif part == "units":
+        _units(pairs, ts, view, steps, frame, run)
+    elif part == "health":
+        _health(pairs, ts)
     elif part == "symmetry":
         nets = [v for _, v in pairs]
         residual = any(v.residual for v in nets)
@@ -259,8 +294,98 @@ def _blocks_part(pairs: Pairs) -> None:
 
 
 def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, run: int) -> None:
-    shell.section("Decision boundaries", f"Restart {run} at step {int(steps[frame])}: colour is the predicted "
-                  "probability of class 1, the black line the boundary. Scrub through training with the slider.")
+    if ts.dataset == "digits":
+        st.info("The digits have 64 inputs, so there is no plane to colour. What the networks predict is in "
+                "*Confusion and errors* (the confusion matrix and the misclassified test images), what their units "
+                "respond to in *Each unit* (every unit's incoming weights as an 8 × 8 image).")
+        return
+    colours = ("colour is the predicted probability of class 1, the black line the boundary" if not ts.softmax else
+               "colour is the predicted class, paler where the network is less sure (its top probability lower); "
+               "the borders between colours are the boundaries")
+    shell.section("Decision boundaries", f"Restart {run} at step {int(steps[frame])}: {colours}. Scrub through "
+                  "training with the slider.")
+    _step_controls(ts, steps, frame)
+    figures.panels("boundary", len(pairs), pairs, run, int(steps[frame]))
+
+
+def _errors(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, run: int) -> None:
+    """The confusion matrix of every entry, and (digits) the test images it gets wrong, at the shown step."""
+    step = int(steps[frame])
+    points = "images" if ts.dataset == "digits" else "points"
+    shell.section("Confusion matrix", f"Restart {run} at step {step:,}, on the {ts.test_examples} held-out test "
+                  f"{points}: row i, column j counts the {points} of {'digit' if ts.dataset == 'digits' else 'class'} "
+                  "i the network predicts as j, so the diagonal is what it gets right. A network that predicts "
+                  "one class for everything fills a single column.")
+    _step_controls(ts, steps, frame)
+    figures.panels("confusion", len(pairs), pairs, run, step)
+    if ts.dataset == "digits":
+        shell.section("The test images it gets wrong", f"Restart {run} at step {step:,}: each image with its true "
+                      "digit and the network's prediction (true → predicted), in the raw grey levels.")
+        figures.panels("misclassified", len(pairs), pairs, run, step)
+
+
+def _units(pairs: Pairs, ts: TrainScenario, view: TrainView, steps: np.ndarray, frame: int, run: int) -> None:
+    """What every unit computes at the shown step: its incoming weights as an image (digits), or its output
+    over the plane (2-D datasets)."""
+    step = int(steps[frame])
+    if ts.dataset == "digits":
+        shell.section("First layer's weights, one 8 × 8 image per unit",
+                      f"Restart {run} at step {step:,}: unit j's 64 incoming weights drawn where their pixels are "
+                      "(red positive, blue negative, white 0): the pattern the unit responds to. Units that start "
+                      "equal (zeros or a constant) get equal gradients, so they stay copies of one image for ever: "
+                      "the symmetry made visible.")
+        _step_controls(ts, steps, frame)
+        figures.panels("weight_images", len(pairs), pairs, run, step)
+        return
+    shell.section(f"What each unit of hidden layer {view.layer} computes",
+                  f"Restart {run} at step {step:,}: every unit's output over the input plane, one small map per "
+                  "unit, on one colour scale per network. Units that start equal compute one and the same map; a "
+                  "dead unit (ReLU output 0 on every training point) is flat and marked, as is a saturated one "
+                  "(its slope f′(z) under a tenth of its largest on every training point: it passes almost no "
+                  "gradient).")
+    _step_controls(ts, steps, frame)
+    if len(ts.hidden) > 1:
+        controls.page_control("training", "layer", hi=len(ts.hidden))
+    figures.panels("unit_maps", len(pairs), pairs, run, step, min(view.layer, len(ts.hidden)))
+
+
+def _health(pairs: Pairs, ts: TrainScenario) -> None:
+    """Per layer during training: the share of dead or saturated units, and the size of each update."""
+    results = figures.trained(pairs)
+    deep = plots_training.deep(results)
+    kind = plots_units.share_kind(ts.activation)
+    if kind is None:
+        st.info(f"No unit of {ts.activation} dies or saturates: its slope is never 0 or near 0 (leaky ReLU keeps a "
+                "small slope for z < 0; linear is a line), so there is no share of dead or saturated units to draw.")
+    else:
+        rule = ("dead: its output is 0 on every training point, so no gradient reaches its weights and no update "
+                "revives it" if kind == "dead" else
+                "saturated: its slope f′(z) is under a tenth of its largest on every training point, so it passes "
+                "almost no gradient back")
+        shell.section(f"Share of {kind} units per hidden layer", f"Median over restarts at each recorded step; a unit "
+                      f"is {rule}. Evaluated on the whole training set.")
+        if deep:
+            figures.panels("unit_share_panel", len(pairs), pairs, kind)
+        else:
+            figures.chart("unit_share", pairs, kind)
+    shell.section("Update size per layer, ‖ΔW‖ / ‖W‖",
+                  "How much the last update before each recorded step changed each layer's weights, relative to "
+                  "their size (median over restarts, log axis). It depends on the learning rate and the optimizer: "
+                  "plain gradient descent moves W by the learning rate times the gradient, so a layer whose "
+                  "gradient vanishes barely moves; Adam moves every weight by about the learning rate whatever its "
+                  "gradient, so its ratio is about the learning rate over the typical weight. Undefined at step 0 "
+                  "(no update yet) and where a layer's weights are all 0 (0 in the denominator).")
+    if deep:
+        figures.panels("update_ratio_panel", len(pairs), pairs)
+    else:
+        figures.chart("update_ratio", pairs)
+    undefined = _undefined_updates(pairs)
+    if undefined:
+        st.caption(undefined)
+
+
+def _step_controls(ts: TrainScenario, steps: np.ndarray, frame: int) -> None:
+    """The recorded step and the restart a picture shows (the link keeps both)."""
     c = st.columns([3, 1])
     k = "training.frame_ui"
     ss[k] = frame
@@ -273,7 +398,6 @@ def _boundaries(pairs: Pairs, ts: TrainScenario, steps: np.ndarray, frame: int, 
                            help=f"{len(steps)} recorded steps from 0 to {int(steps[-1]):,}: the boundaries, and "
                                 "the dotted line on the curves above, show the network at this step.")
     controls.widget(TRAINING, "run", where=c[1], persist=True, hi=ts.restarts - 1)
-    figures.panels("boundary", len(pairs), pairs, run, int(steps[frame]))
 
 
 def _set_frame(n: int) -> None:
@@ -308,6 +432,36 @@ def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs
         label = st.selectbox("PyTorch code for", [lbl for lbl, _ in pairs], key="train_code_for")
         ts = dict(pairs)[label]
         st.code(compute.train_snippet(ts, run), language="python")  # the restart shown on the page
+
+
+@compute.shared(shell.TEXTS)
+def _start_loss(pairs: Pairs) -> str:
+    """The loss at step 0 of every entry against ln C, and what it says."""
+    results = figures.trained(pairs)
+    C = next(iter(results.values())).scenario.classes
+    facts = train_summaries.train_facts(results)
+    each = ", ".join(f"{label} {facts[label].loss0}" for label in results)
+    return (f"Loss at step 0, median over restarts: {each}. ln {C} = {np.log(C):.3f} is the loss of an output that "
+            f"gives every class 1/{C}, which is where a network starts when its output layer is 0 (zeros) or "
+            f"small: it knows nothing and says so. Above ln {C} a network starts confidently wrong: its logits "
+            "already differ a lot, by chance, and on the images whose true class got a low logit it pays for that "
+            "confidence. The further above, the larger its initial outputs, and the more it has to unlearn "
+            "before it can learn.")
+
+
+@compute.shared(shell.TEXTS)
+def _undefined_updates(pairs: Pairs) -> str:
+    """The layers whose update ratio is undefined at every recorded step after 0 (weights all 0), in words."""
+    results = figures.trained(pairs)
+    undefined = plots_units.undefined_updates(results)
+    if not undefined:
+        return ""
+    by: dict[str, list[int]] = {}
+    for label, layer in undefined:
+        by.setdefault(label, []).append(layer)
+    parts = [f"{label}: " + ", ".join(results[label].scenario.layer_names[l - 1] for l in ls) for label, ls in by.items()]
+    return (f"Not drawn, undefined at every recorded step: {'; '.join(parts)} — weights of exactly 0 throughout "
+            "(median over restarts), so ‖W‖ = 0 and the ratio has no value.")
 
 
 @compute.shared(shell.TEXTS)
