@@ -17,7 +17,7 @@ record before the blow-up) is drawn as a marker, not as an invisible line (:func
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -29,7 +29,7 @@ from initlab.training.engine import TrainResult, summarize
 
 __all__ = ["accuracy_points_figure", "alpha_panel", "boundary_figures", "boundary_panel", "curves_figure", "deep",
            "distinct_fan_panel", "distinct_figures", "distinct_panel", "fan_panel", "grad_norm_figure", "grad_norm_panel",
-           "layer_name", "layers_in_words", "never_positive", "norm_param_panel"]
+           "layer_lines", "layer_name", "layers_in_words", "never_positive", "norm_param_panel"]
 
 GRID = 80  # points per side of a decision-boundary grid (6400 logits per run: cheap, smooth enough)
 LONE_MARKER = 9  # marker size of a point a line cannot draw (no finite neighbour)
@@ -153,11 +153,13 @@ def accuracy_points_figure(results: Mapping[str, TrainResult] | TrainResult) -> 
     return finish(fig, "initializer", "final test accuracy (one point per restart)")
 
 
-def _grid(data_x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _grid(data_x: np.ndarray, n: int = GRID) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``n`` points per side spanning the points ``data_x`` (m, 2) with 15 % padding: the x and y ticks and
+    the (n * n, 2) points, x varying fastest (row i of a reshape (n, n) is y = gy[i])."""
     lo, hi = data_x.min(axis=0), data_x.max(axis=0)
     pad = 0.15 * (hi - lo) + 1e-9
-    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], GRID)
-    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], GRID)
+    gx = np.linspace(lo[0] - pad[0], hi[0] + pad[0], n)
+    gy = np.linspace(lo[1] - pad[1], hi[1] + pad[1], n)
     xx, yy = np.meshgrid(gx, gy)
     return gx, gy, np.column_stack([xx.ravel(), yy.ravel()])
 
@@ -167,14 +169,15 @@ def _input_title(k: int, r: TrainResult) -> str:
     return f"x{'₁₂'[k - 1]} (standardized)" if r.scenario.inputs == "standard" else f"x{'₁₂'[k - 1]}"
 
 
-def _no_prediction(r: TrainResult, restart: int, step: int) -> str:
+def _no_prediction(r: TrainResult, restart: int, step: int, what: str = "prediction") -> str:
     """What a decision-boundary panel says when ``restart`` has no finite prediction at ``step``: when it
-    diverged (the first recorded step, up to ``step``, at which its loss or parameters were not finite)."""
+    diverged (the first recorded step, up to ``step``, at which its loss or parameters were not finite).
+    ``what`` names what is missing in other panels ("weights to draw")."""
     upto = r.recorded_steps <= step
     bad = ~np.isfinite(r.loss[restart, upto]) | ~np.isfinite(r.theta[restart, upto]).all(axis=1)
     if not bad.any():
-        return f"restart {restart}: no finite prediction<br>at step {step:,}"
-    return f"restart {restart} diverged<br>by step {int(r.recorded_steps[upto][np.argmax(bad)]):,}: no prediction"
+        return f"restart {restart}: no finite {what}<br>at step {step:,}"
+    return f"restart {restart} diverged<br>by step {int(r.recorded_steps[upto][np.argmax(bad)]):,}: no {what}"
 
 
 def boundary_panel(results: Mapping[str, TrainResult], k: int, restart: int, step: int) -> go.Figure:
@@ -372,18 +375,29 @@ def grad_norm_figure(results: Mapping[str, TrainResult], relative: bool = False,
     diverged restarts when there are any (whose values drop out of the median from their blow-up on).
     """
     what = what or ("relative" if relative else "grad")
-    fig = go.Figure()
-    for i, (label, r) in enumerate(results.items()):
-        mid = _median_norm(r, what)
-        name = _named(label, r)
-        for layer in range(mid.shape[1]):
-            y = np.where(np.isfinite(mid[:, layer]) & (mid[:, layer] > 0), mid[:, layer], np.nan)
-            if np.isnan(y).all():
-                continue
-            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, name=f"{name}, {r.scenario.layer_names[layer]}",
-                                     line=dict(color=colour(i), dash=dash(layer)), **_line_style(y, colour(i))))
+    fig = layer_lines(results, lambda r: _median_norm(r, what), lambda r: r.scenario.layer_names, log=True)
     fig.update_yaxes(type="log")
     return _steps_axis(finish(fig, "step", f"{NORMS[what]} per layer (median over restarts)", hovermode="x unified"))
+
+
+def layer_lines(results: Mapping[str, TrainResult], values: Callable[[TrainResult], np.ndarray],
+                names: Callable[[TrainResult], Sequence[str]], *, log: bool = False) -> go.Figure:
+    """A figure of one line per entry and column of ``values(r)`` (T, n) against the recorded steps: the
+    entry's colour, the column's dash, named "label, " + ``names(r)[j]`` (the label with its count of
+    diverged restarts, :func:`_named`). Non-finite values (and, with ``log``, values that are not positive:
+    a log axis has no 0) are not drawn, and a column with nothing left gets no trace, so the legend lists
+    only the lines drawn. The caller sets the axes and calls :func:`finish`."""
+    fig = go.Figure()
+    for i, (label, r) in enumerate(results.items()):
+        mid = np.asarray(values(r), dtype=np.float64)
+        name = _named(label, r)
+        for j in range(mid.shape[1]):
+            y = np.where(np.isfinite(mid[:, j]) & ((mid[:, j] > 0) if log else True), mid[:, j], np.nan)
+            if np.isnan(y).all():
+                continue
+            fig.add_trace(go.Scatter(x=r.recorded_steps, y=y, name=f"{name}, {names(r)[j]}",
+                                     line=dict(color=colour(i), dash=dash(j)), **_line_style(y, colour(i))))
+    return fig
 
 
 # ---------------------------------------------------------------------------------------------------

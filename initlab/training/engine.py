@@ -1251,6 +1251,32 @@ class TrainResult:
         pred = self.predictions(self.data.X_test, restart, step)
         return np.flatnonzero(pred != self.data.y_test).astype(np.int64)
 
+    def hidden_preactivations(self, points: np.ndarray, restart: int, step: int) -> list[np.ndarray]:
+        """What the activation f of every hidden layer of a plain network is applied to: one (m, width) array
+        per hidden layer for ``points`` (m, features) in the scaled input space of ``data``, of ``restart`` at
+        recorded ``step``, in the scenario's dtype. z_l = h_(l-1) W_l + b_l, or gamma N(z_l) + beta with a norm
+        (a BatchNorm with its running statistics at that record); f of it is :meth:`hidden_outputs`.
+
+        Computed by the passes the records take (``_forward``; ``_Pass`` with a norm) and kept in the network's
+        dtype, so on ``data.X_train`` a unit is dead or saturated by :func:`unit_shares`' rule exactly when
+        the recorded ``dead_share`` / ``saturated_share`` counted it. A residual network raises ValueError:
+        its activations sit inside the blocks, not on the hidden outputs."""
+        ts = self.scenario
+        if ts.residual:
+            raise ValueError("hidden_preactivations is for plain networks; a residual network's activations sit "
+                             "inside its blocks")
+        k = self._index(step)
+        theta = self.theta[restart, k][None]
+        x = np.asarray(points, dtype=self.theta.dtype)
+        act = activations.get(ts.activation)
+        with np.errstate(all="ignore"):
+            if ts.plain_mlp:
+                zs, _ = _forward(*_views(theta, ts.sizes), x, act)
+                return [np.ascontiguousarray(z[0]) for z in zs[:-1]]
+            state = (initial_state(ts) if self.norm_state is None else self.norm_state[restart, k][None]).copy()
+            p = _Pass(ts, _net(theta, _layout(ts), state), act, _features_major(x), "eval")
+        return [np.ascontiguousarray(c["y"][0].T) for c in p.caches]
+
 
 @dataclass(frozen=True)
 class TrainSummary:
