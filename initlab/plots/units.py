@@ -31,9 +31,9 @@ from initlab.training.engine import TrainResult
 from initlab.weights import activations
 
 __all__ = [
-    "MAP_GRID", "SHARE_KINDS", "activation_layer_names", "confusion_panel", "map_grid", "misclassified_panel",
-    "share_kind", "undefined_updates", "unit_flags", "unit_maps_panel", "unit_share_figure", "unit_share_panel",
-    "update_ratio_figure", "update_ratio_panel", "weight_images_panel",
+    "MAP_GRID", "SHARE_KINDS", "activation_layer_names", "confusion_panel", "frozen_updates", "map_grid",
+    "misclassified_panel", "share_kind", "undefined_updates", "unit_flags", "unit_maps_panel", "unit_share_figure",
+    "unit_share_panel", "update_ratio_figure", "update_ratio_panel", "weight_images_panel",
 ]
 
 MAP_GRID = 28  # points per side of a unit's map over the input plane (784 outputs a unit: a tile reads at ~40 px)
@@ -173,14 +173,14 @@ def weight_images_panel(results: Mapping[str, TrainResult], k: int, restart: int
         notes.append("every weight is 0")
         top = 1.0
     if distinct == 1 and width > 1:
-        notes.append("every unit shows the same image (the units are identical)")
+        notes.append("every unit shows the same image")
     fig.add_trace(go.Heatmap(z=z, zmin=-top, zmax=top, colorscale=IMAGE_SCALE, customdata=_hover_indices(custom),
                              hoverongaps=False, name=label,
                              hovertemplate="unit %{customdata[0]}, pixel (%{customdata[1]}, %{customdata[2]}): "
                                            "%{z:.3g}<extra></extra>",
                              colorbar=dict(title=dict(text="weight", side="right"), thickness=12, xpad=4)))
     _mosaic_axes(fig, z.shape)
-    fig = panel_layout(fig, f"{label}: {distinct} distinct unit{'' if distinct == 1 else 's'} of {width}",
+    fig = panel_layout(fig, f"{label}:<br>{distinct} distinct unit{'' if distinct == 1 else 's'} of {width}",
                        height=_mosaic_height(z.shape))
     _note(fig, notes)
     return fig
@@ -286,7 +286,7 @@ def unit_maps_panel(results: Mapping[str, TrainResult], k: int, restart: int, st
                                    xref="x", yref="y", text=mark, showarrow=False, **LABEL_BOX)
         if not counts:
             notes.append(f"{act.name} units neither die nor saturate")
-    title = f"{label}: {', '.join(counts)}" if counts else f"{label}: {_plural(width, 'unit')}"
+    title = f"{label}:<br>{', '.join(counts)}" if counts else f"{label}:<br>{_plural(width, 'unit')}"
     fig = panel_layout(fig, title, height=_mosaic_height(z.shape))
     _note(fig, notes)
     return fig
@@ -324,7 +324,7 @@ def confusion_panel(results: Mapping[str, TrainResult], k: int, restart: int, st
     fig.update_xaxes(side="bottom", constrain="domain", **ticks)
     fig.update_yaxes(autorange="reversed", scaleanchor="x", scaleratio=1, constrain="domain", **ticks)
     finish(fig, "predicted class", "true class")
-    fig = panel_layout(fig, f"{label}: {right} of {n} test points right ({right / n:.0%})",
+    fig = panel_layout(fig, f"{label}:<br>{right} of {n} test {'images' if r.scenario.dataset == 'digits' else 'points'} right ({right / n:.0%})",
                        height=PANEL_HEIGHT + 20)
     if counted < n:
         _note(fig, [f"{n - counted} test point{'' if n - counted == 1 else 's'} without a prediction "
@@ -362,7 +362,7 @@ def misclassified_panel(results: Mapping[str, TrainResult], k: int, restart: int
     wrong = r.misclassified(restart, step)
     pred = r.predictions(data.X_test, restart, step)
     fig = go.Figure()
-    title = f"{label}: {len(wrong)} of {n} test images wrong"
+    title = f"{label}:<br>{len(wrong)} of {n} test images wrong"
     if (pred < 0).all():
         _middle(fig, _no_prediction(r, restart, step))
         return panel_layout(fig, label, height=PANEL_HEIGHT - 60)
@@ -511,4 +511,18 @@ def undefined_updates(results: Mapping[str, TrainResult]) -> list[tuple[str, int
             continue
         later = np.asarray(r.update_ratio)[ok, 1:]
         out.extend((label, layer + 1) for layer in range(later.shape[2]) if np.isnan(later[..., layer]).all())
+    return out
+
+
+def frozen_updates(results: Mapping[str, TrainResult]) -> list[tuple[str, int]]:
+    """(label, layer) of every weight layer (1..L) whose median update ratio over restarts is exactly 0 at
+    every recorded step after 0: the layer received no gradient at all (every unit it feeds, or every unit
+    feeding it, is a dead ReLU), so no update moved it. A log axis has no 0, so :func:`update_ratio_figure`
+    draws nothing for such a layer; the page says so in words."""
+    out = []
+    for label, r in results.items():
+        mid = _median_ratio(r)[1:]
+        if mid.shape[0] == 0:
+            continue
+        out.extend((label, layer + 1) for layer in range(mid.shape[1]) if (mid[:, layer] == 0).all())
     return out

@@ -468,7 +468,7 @@ _TRAINING_UNITS: tuple[Preset, ...] = (
     ),
     Preset(
         "train_digits_start", "Training: the loss at step 0 against ln 10",
-        "The same digits training, read at step 0. An output layer of zeros gives every digit 1/10, a loss of "
+        "The same digits training (10 restarts, seeds 0 to 9), read at step 0. An output layer of zeros gives every digit 1/10, a loss of "
         "ln 10 = 2.303, where zeros starts ({zeros.loss0}); He starts a little above it ({he.loss0}), since its "
         "random logits already differ by about one unit and favour a digit that is mostly the wrong one. "
         "N(0, 1) × 10 starts at {normal_10.loss0}: logits thousands apart make it certain of a random digit for "
@@ -477,8 +477,8 @@ _TRAINING_UNITS: tuple[Preset, ...] = (
     ),
     Preset(
         "train_digits_errors", "Training: what the digits networks get wrong",
-        "The same digits training at its last step, restart 0 (seed 0): the confusion matrix counts, for every "
-        "true digit, what each network predicts. Zeros fills a single column, one digit predicted for every "
+        "The same digits training (10 restarts, seeds 0 to 9) at its last step, restart 0: the confusion matrix "
+        "counts, for every true digit, what each network predicts. Zeros fills a single column, one digit predicted for every "
         "image; He's counts sit on the diagonal (median test accuracy {he.acc_median}), and the test images it "
         "still gets wrong are drawn below the matrices, each with its true digit and the prediction.",
         Scenario(), "training", MappingProxyType({"train": _DIGITS, "training": TrainView(show="errors")}),

@@ -451,17 +451,28 @@ def _start_loss(pairs: Pairs) -> str:
 
 @compute.shared(shell.TEXTS)
 def _undefined_updates(pairs: Pairs) -> str:
-    """The layers whose update ratio is undefined at every recorded step after 0 (weights all 0), in words."""
+    """The layers whose update ratio is not drawn, in words: undefined at every recorded step after 0 (weights
+    all 0), or exactly 0 there (no gradient reaches them)."""
     results = figures.trained(pairs)
+
+    def named(layers: list[tuple[str, int]]) -> str:
+        by: dict[str, list[int]] = {}
+        for label, layer in layers:
+            by.setdefault(label, []).append(layer)
+        return "; ".join(f"{label}: " + ", ".join(results[label].scenario.layer_names[l - 1] for l in ls)
+                         for label, ls in by.items())
+
+    out = []
     undefined = plots_units.undefined_updates(results)
-    if not undefined:
-        return ""
-    by: dict[str, list[int]] = {}
-    for label, layer in undefined:
-        by.setdefault(label, []).append(layer)
-    parts = [f"{label}: " + ", ".join(results[label].scenario.layer_names[l - 1] for l in ls) for label, ls in by.items()]
-    return (f"Not drawn, undefined at every recorded step: {'; '.join(parts)} — weights of exactly 0 throughout "
-            "(median over restarts), so ‖W‖ = 0 and the ratio has no value.")
+    if undefined:
+        out.append(f"Not drawn, undefined at every recorded step: {named(undefined)} — weights of exactly 0 before "
+                   "every update, so ‖W‖ = 0 and the ratio has no value.")
+    frozen = plots_units.frozen_updates(results)
+    if frozen:
+        out.append(f"Not drawn, since a log axis has no 0: {named(frozen)} — updates of exactly 0 at every recorded "
+                   "step after 0 (median over restarts): no gradient reaches these weights any more, the units they "
+                   "feed or read from are dead.")
+    return " ".join(out)
 
 
 @compute.shared(shell.TEXTS)
