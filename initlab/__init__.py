@@ -17,4 +17,4 @@ from initlab.training.engine import TrainResult, TrainSummary, train, train_many
 
 __all__ = ["BudgetError", "Result", "Scenario", "TrainResult", "TrainScenario", "TrainSummary", "Verdict",
            "gradient_verdict", "propagate", "signal_verdict", "train", "train_many"]
-__version__ = "0.21.0"
+__version__ = "0.22.0"
