@@ -486,3 +486,14 @@ def test_the_kernel_counts_dead_and_saturated_units_as_the_numpy_engine(arch):
     assert np.array_equal(a.dead_share, b.dead_share, equal_nan=True)
     assert np.array_equal(a.saturated_share, b.saturated_share, equal_nan=True)
     assert np.nansum(a.dead_share) + np.nansum(a.saturated_share) > 0 or arch.get("activation") == "sigmoid"
+
+
+def test_classes_follow_a_dataset_chosen_without_them_and_a_request_for_others_is_said():
+    """Choosing digits in the form (classes left at 2) or a link that names only the dataset: the classes
+    follow it silently. A link that asks for classes the dataset cannot have gets them repaired, with a notice."""
+    fixed, notes = repair(TrainScenario(dataset="digits", steps=500), None, set())
+    assert fixed.classes == 10 and notes == []
+    fixed, notes = repair(TrainScenario(dataset="circles", classes=10, steps=500), None, {"dataset"})
+    assert fixed.classes == 2 and notes == []
+    fixed, notes = repair(TrainScenario(dataset="digits", classes=3, steps=500), None, {"dataset", "classes"})
+    assert fixed.classes == 10 and [n.key for n in notes] == ["tr_classes"]

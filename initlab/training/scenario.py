@@ -542,6 +542,10 @@ def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str]
     and the budget (fewer restarts when memory binds, then fewer steps when computation does)."""
     base = base or TrainScenario()
     ts, notices = repair_init(ts, base, TrainScenario(), "tr_init")
+    if given is not None and "classes" not in given and "classes" in ts.architecture_problems():
+        # The dataset changed and the classes were not asked for: they follow it without a notice (choosing
+        # digits in the form would otherwise warn "classes=2 cannot be built" every time).
+        ts = ts.replace(classes=_fallback(ts, "classes")[0])
     ts, more = repair_architecture(ts)
     notices += more
     try:
