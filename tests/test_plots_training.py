@@ -240,3 +240,26 @@ def test_the_training_log_axes_label_whole_numbers(classic):
         ax = fig.layout.yaxis
         assert style.axis_is_log(fig)
         assert ax.tickmode == "array" or (ax.tickmode == "linear" and ax.dtick >= 1), ax.dtick
+
+
+def test_a_multiclass_boundary_colours_the_predicted_class_and_the_loss_chart_marks_ln_c() -> None:
+    """Four spiral arms: the plane is coloured by argmax of the softmax (the page's "predicted class"), each
+    class's points drawn in its own colour and shape; the loss chart marks ln 4, where an output that gives
+    every class 1/4 starts, and names the loss categorical cross-entropy."""
+    ts = TrainScenario(dataset="spiral", classes=4, hidden=(8,), steps=50, batch_size=32, restarts=2,
+                       optimizer="adam", lr=0.05)
+    r = training.train(ts)
+    fig = plots_training.boundary_panel({"he": r}, 0, 1, 50)
+    regions = next(t for t in fig.data if isinstance(t, go.Heatmap) and t.name == "he")
+    _, _, pts = plots_training._grid(np.asarray(r.data.X_train, dtype=np.float64))
+    want = np.argmax(r.predict_proba(pts, 1, 50), axis=1).reshape(regions.z.shape)
+    np.testing.assert_array_equal(np.asarray(regions.z), want)
+    assert (regions.zmin, regions.zmax) == (-0.5, 3.5)
+    points = [t for t in fig.data if isinstance(t, go.Scatter)]
+    assert [t.name for t in points] == [f"class {c}" for c in range(4)]
+    assert [t.marker.color for t in points] == list(style.CLASS_COLOURS[:4])
+    assert len({t.marker.symbol for t in points}) == 4
+    curves = plots_training.curves_figure({"he": r}, "loss")
+    assert [s.y0 for s in curves.layout.shapes if s.y0 == s.y1] == [pytest.approx(np.log(4))]
+    assert "categorical" in curves.layout.yaxis.title.text
+    assert any("ln 4 = 1.386" in a.text for a in curves.layout.annotations)

@@ -392,3 +392,25 @@ def test_frozen_updates_lists_the_layers_no_update_moved() -> None:
     assert frozen == [(label, layer + 1) for label, m in mids.items() for layer in range(m.shape[1])
                       if (m[:, layer] == 0).all()]
     assert {label for label, _ in frozen} == {"N(0, 1) × 10"}
+
+
+@pytest.mark.parametrize("dataset, classes", [("circles", 2), ("moons", 2), ("xor", 2), ("gaussian_quantiles", 2),
+                                              ("blobs", 3), ("spiral", 4)])
+def test_per_unit_pictures_and_training_charts_work_on_every_2d_dataset(dataset: str, classes: int) -> None:
+    """Every 2-D dataset (two classes or more): each hidden layer's unit maps mark exactly the units the
+    records count as dead at that step, and the share and update-size charts draw the recorded medians."""
+    ts = TrainScenario(dataset=dataset, classes=classes, hidden=(6, 4), steps=60, batch_size=32, restarts=2,
+                       optimizer="adam", lr=0.05)
+    res = trained(ts, ("normal_10", "he"))
+    for k, (label, r) in enumerate(res.items()):
+        step = int(r.recorded_steps[-1])
+        for layer in (1, 2):
+            fig = units.unit_maps_panel(res, k, 1, step, layer)
+            dead = sum(a.text == "dead" for a in fig.layout.annotations)
+            assert dead == round(r.dead_share[1, -1, layer - 1] * ts.hidden[layer - 1]), (label, layer)
+    share = units.unit_share_figure(res, "dead")
+    ratio = units.update_ratio_figure(res)
+    assert len(share.data) == 2 * 2 and all(np.isfinite(np.asarray(t.y, dtype=float)).any() for t in share.data)
+    he = res["He N(0, √(2/n))"]
+    drawn = {t.name: np.asarray(t.y, dtype=float) for t in ratio.data}
+    np.testing.assert_allclose(drawn["He N(0, √(2/n)), output layer"][1:], nanmedian(he.update_ratio[:, 1:, -1]))
