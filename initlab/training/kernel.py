@@ -145,6 +145,15 @@ def _jit(fn=None, *, fastmath=_FASTMATH, inline="never", nrt=True):
 
     ``inline="always"``: numba inlines the function into its callers (its IR, before LLVM sees it);
     ``nrt=False``: compiled without numba's runtime (no reference counts; it may not allocate).
+
+    A helper left to its own call (``inline="never"``) exists twice: its own library, and a copy numba
+    links into the caller and LLVM re-optimises there, under a weak symbol. The caller loaded from the
+    cache calls the helper's own library if the process has it loaded already (it compiled the kernel, or
+    anything else that called the helper) and its copy otherwise. With reassociated sums the two copies
+    add in different orders, so a training would depend on the process's history (float32 BatchNorm
+    gradients moved in the last bits: ``tests/test_kernel_determinism.py``). Hence every helper with the
+    kernel's reassociating flags is inlined by numba; only the ``_EXACT`` ones (no reassociation, the
+    same arithmetic in either copy) keep their own calls, as they need flags of their own.
     """
     if fn is None:
         return lambda f: _jit(f, fastmath=fastmath, inline=inline, nrt=nrt)
@@ -567,7 +576,7 @@ def _act_bwd(act, A, D, src, dst, dd, w, n, buf, kb):  # pragma: no cover - comp
         _dact_layer(act, A, src, dst, D, dd, w, n, buf, kb)
 
 
-@_jit
+@_jit(inline="always")
 def _hand_on(D, ds, frm, w, n, dacc):  # pragma: no cover - compiled
     """D[ds] = D[frm] (GRAD_WRITE) or D[ds] += D[frm] (GRAD_ADD)."""
     for j in range(w):
@@ -627,7 +636,7 @@ def _safe_slice(A, src, us, IV, o, c, batch_norm, m, eps, one, zero):  # pragma:
     IV[o, c] = one / (scale * root)
 
 
-@_jit
+@_jit(inline="always")
 def _norm_fwd(theta, g, state, A, IV, sc, o, src, dst, us, w, n, nf, goff, kind, so, ci, fc, mode
               ):  # pragma: no cover - compiled
     """A[dst] = gamma N(A[src]) + beta, u = N(x) kept in A[us] and 1 / sqrt(var + eps) in IV[o] (per unit
@@ -705,7 +714,7 @@ def _norm_fwd(theta, g, state, A, IV, sc, o, src, dst, us, w, n, nf, goff, kind,
             A[dst, k, i] = ga * A[us, k, i] + be
 
 
-@_jit
+@_jit(inline="always")
 def _norm_bwd(theta, g, grad, A, D, IV, sc, o, ds, dd, us, w, n, nf, goff, kind, want, fc
               ):  # pragma: no cover - compiled
     """dL/dgamma = sum_i dy u, dL/dbeta = sum_i dy, and (if ``want``) dL/dx = inv (du - mean(du) - u
@@ -749,7 +758,7 @@ def _norm_bwd(theta, g, grad, A, D, IV, sc, o, ds, dd, us, w, n, nf, goff, kind,
             D[ds, k, i] = IV[o, i] * (D[dd, k, i] * ga - sc[0, i] - A[us, k, i] * sc[1, i])
 
 
-@_jit
+@_jit(inline="always")
 def _add_fwd(A, skip, src, dst, w, n, alpha):  # pragma: no cover - compiled
     """A[dst] = A[skip] + alpha A[src] (a residual block's sum)."""
     for k in range(w):
@@ -757,7 +766,7 @@ def _add_fwd(A, skip, src, dst, w, n, alpha):  # pragma: no cover - compiled
             A[dst, k, i] = A[skip, k, i] + alpha * A[src, k, i]
 
 
-@_jit
+@_jit(inline="always")
 def _add_bwd(grad, A, D, src, ds, dd, w, n, alpha, ai, zero):  # pragma: no cover - compiled
     """dL/dalpha = sum dL/dh A[src] (into grad[ai] when alpha is learned, ``ai`` >= 0) and alpha D[dd] into
     D[ds]. The skip's gradient is D[dd] itself: its buffer is the sum's."""
