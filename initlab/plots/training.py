@@ -450,6 +450,8 @@ def fan_panel(label: str, r: TrainResult, y: np.ndarray, names: tuple[str, ...],
     if note or not drawn:
         fig.add_annotation(x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False, **LABEL_BOX,
                            text=note or "nothing to draw")
+    if not drawn:  # the same steps as the panels beside it, not plotly's default axis of an empty chart
+        fig.update_xaxes(range=[0, float(steps[-1])])
     if log:
         fig.update_yaxes(type="log")
     _steps_axis(finish(fig, "step", y_title, hovermode="x unified"))

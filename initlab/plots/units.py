@@ -273,7 +273,7 @@ def unit_maps_panel(results: Mapping[str, TrainResult], k: int, restart: int, st
     _mosaic_axes(fig, z.shape)
     notes, counts = [], []
     if block:
-        notes.append(f"layer {layer} is residual block {layer - 1}'s output: no dead or saturated marks")
+        notes.append(f"layer {layer} is block {layer - 1}'s output (a sum):<br>no dead or saturated marks")
     else:
         zt = r.hidden_preactivations(np.asarray(r.data.X_train), restart, step)[layer - 1]
         dead, sat = unit_flags(zt, act)
