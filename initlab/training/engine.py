@@ -444,9 +444,15 @@ def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     F = np.where(finite[:, None, None], F, 0.0)
     scale = np.max(np.abs(F), axis=(1, 2))
     D = np.zeros((runs, units, units))
+    tol = (rtol * scale)[:, None, None]
+    lower = np.tril(np.ones((units, units), bool), k=-1)  # the pairs k > j that can make k a duplicate
     for j in range(feats):  # max |F_k - F_j| over the features, without a (runs, units, units, feats) array
         np.maximum(D, np.abs(F[:, :, None, j] - F[:, None, :, j]), out=D)
-    same = D <= (rtol * scale)[:, None, None]
+        # D only grows: once no pair is within the tolerance, none will be (random inits: after a feature or
+        # two, instead of all fan_in + 1 of them at every record).
+        if not ((D <= tol) & lower).any():
+            break
+    same = D <= tol
     dup = np.tril(same, k=-1).any(axis=2)
     count = (units - dup.sum(axis=1)).astype(np.float64)
     count[~finite] = np.nan
