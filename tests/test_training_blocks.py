@@ -514,7 +514,8 @@ def test_warm_up_compiles_what_every_network_runs():
     """Every network is data (a program) for one compiled function per dtype, so after warm_up training
     any architecture, full batch, in mini-batches or with a merged last batch, compiles nothing more."""
     training.warm_up()
-    before = len(kernel._kernel.signatures)
+    compiled = (kernel._kernel, kernel._mlp_kernel, kernel.softmax_loss_acc)
+    before = [len(f.signatures) for f in compiled]
     for arch, dtype, batch in itertools.product(KERNEL_ARCHS[::3], ("float32", "float64"), (0, 16, 11)):
         ts = TrainScenario(hidden=(3, 3, 3), steps=2, restarts=1, n_train=56, n_test=10, batch_size=batch,
                            dtype=dtype, **arch)
@@ -522,4 +523,9 @@ def test_warm_up_compiles_what_every_network_runs():
     # Records closer together than an epoch, several restarts: the batch order's window of held epochs is then
     # a slice of them, which numba would have compiled the whole kernel again for (a non-contiguous layout).
     training.train(TrainScenario(hidden=(3,), steps=40, restarts=3, n_train=56, batch_size=8), records=20)
-    assert len(kernel._kernel.signatures) == before
+    # Digits, wide enough for the BLAS kernel, from a random and a zero init (the hand loops), both dtypes.
+    for dtype, batch in itertools.product(("float32", "float64"), (0, 16)):
+        ts = TrainScenario(dataset="digits", classes=10, hidden=(16,), steps=3, restarts=2, n_train=40, n_test=12,
+                           batch_size=batch, dtype=dtype)
+        training.train_many([ts, ts.with_init("zeros")], records=2)
+    assert [len(f.signatures) for f in compiled] == before

@@ -284,6 +284,76 @@ def test_the_kernel_trains_a_softmax_as_the_numpy_engine(case, optimizer):
     assert a.loss[0, -1] < a.loss[0, 0]  # it learns
 
 
+@needs_numba
+def test_wide_softmax_mlps_train_by_blas_only_from_distinct_units():
+    """A digits MLP with a layer of BLAS_MIN_WEIGHTS or more trains by BLAS (kernel.run_mlp_steps) in the runs
+    whose units all start different; a run with units made equal by the init (zeros, a constant), a
+    two-class network and a narrow one keep the hand loops."""
+    wide = TrainScenario(dataset="digits", classes=10, hidden=(16,), restarts=3, n_train=40, n_test=12)
+    assert 64 * 16 >= kernel.BLAS_MIN_WEIGHTS > 64 * 4
+    theta = np.stack([training.initial_theta(wide, r) for r in range(3)])
+    assert training._blas_runs(wide, theta).tolist() == [True] * 3
+    theta[1, :64 * 16] = 0.5  # run 1: every unit of layer 1 the same (its biases are 0)
+    assert training._blas_runs(wide, theta).tolist() == [True, False, True]
+    for ts in (wide.replace(hidden=(4,)), wide.replace(dataset="spiral", classes=2, hidden=(32, 32))):
+        theta = np.stack([training.initial_theta(ts, r) for r in range(3)])
+        assert not training._blas_runs(ts, theta).any()
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blas_runs_and_hand_loop_runs_train_together_as_apart(dtype):
+    """A comparison of a random init (BLAS) with a constant one (the hand loops, which keep its units
+    bit-identical): each run as it trains alone, bit for bit, and the constant run's units stay equal."""
+    ts = TrainScenario(dataset="digits", classes=10, hidden=(16,), steps=30, restarts=2, n_train=100, n_test=30,
+                       batch_size=32, dtype=dtype, lr=0.5)
+    const = ts.with_init("constant", value=0.05)
+    both = training.train_many([ts, const], records=3)
+    for together, alone in zip(both, (training.train(ts, records=3), training.train(const, records=3))):
+        np.testing.assert_array_equal(together.theta, alone.theta)
+        np.testing.assert_array_equal(together.loss, alone.loss)
+        np.testing.assert_array_equal(together.test_acc, alone.test_acc)
+    W1 = both[1].params(0, 30)[0][0]
+    assert np.ptp(W1, axis=1).max() == 0.0 and (both[1].distinct == 1).all()
+    assert not np.array_equal(both[1].theta[:, -1], both[1].theta[:, 0])  # it moved
+
+
+@needs_numba
+def test_the_blas_kernel_records_what_the_numpy_engine_records():
+    """float64, digits, hidden (32,), mini-batches of 64 with a short last one, relu: the BLAS kernel sums in
+    gemm's order (a few ulp an operation, as the hand loops' reassociated sums); every record agrees to
+    1e-10 relative, accuracies and dead shares exactly."""
+    ts = TrainScenario(dataset="digits", classes=10, hidden=(32,), steps=40, restarts=2, n_train=300, n_test=90,
+                       batch_size=64, dtype="float64", init="random_normal", stddev=0.1, lr=0.5)
+    a, b = (training.train(ts, engine=e, records=4) for e in ("numpy", "numba"))
+    for name in ("loss", "test_loss", "grad_norm", "update_ratio"):
+        np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-10, err_msg=name)
+    np.testing.assert_allclose(b.theta, a.theta, rtol=0, atol=1e-10 * np.abs(a.theta).max())
+    for name in ("train_acc", "test_acc", "dead_share", "saturated_share", "distinct"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_compiled_softmax_records_are_numpys(dtype):
+    """kernel.softmax_loss_acc against the engine's _softmax_loss_acc on the records' layout, with a NaN, an inf
+    and a -inf logit and a tie (the first largest wins): the loss to the dtype's rounding (numpy sums in
+    the logits' dtype), the accuracy exactly (NaN for a run with a NaN logit)."""
+    rng = np.random.default_rng(3)
+    L = (rng.standard_normal((5, 10, 60)) * 4).astype(dtype)
+    L[1, 3, 7] = np.nan
+    L[2, 4, 9] = np.inf
+    L[3, 2, 1] = -np.inf
+    L[4, :, 5] = 1.0
+    y = rng.integers(0, 10, 60)
+    for start in (0, 13):
+        loss, acc = kernel.softmax_loss_acc(L, y[start:], start, 60)
+        with np.errstate(all="ignore"):
+            want_loss, want_acc = training._softmax_loss_acc(np.swapaxes(L, 1, 2)[:, start:], y[start:])
+        np.testing.assert_allclose(loss, want_loss, rtol=10 * np.finfo(dtype).eps)
+        assert np.array_equal(acc, want_acc, equal_nan=True)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Results: logits, probabilities, confusion, misclassified
 # ---------------------------------------------------------------------------------------------------

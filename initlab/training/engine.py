@@ -78,7 +78,8 @@ Restarts (and initializers, :func:`train_many`) run together: the parameters of 
 array ``theta`` of shape (runs, parameters). The numpy engine (the reference) takes one batched
 ``np.einsum`` per layer and pass over a leading runs axis (not BLAS: units made equal by the init stay
 bit-identical, see ``_forward``); the numba engine (:mod:`initlab.training.kernel`) runs
-the same steps compiled, several times faster (``benchmarks/bench_training.py``). Tests compare them.
+the same steps compiled, several times faster (``benchmarks/bench_training.py``), wide softmax MLPs
+(digits) with their products by BLAS where no units start equal (:func:`_blas_runs`). Tests compare them.
 ``engine="auto"`` takes numba for every network whose activation the kernel has a branch for (its
 registry ``kernel_code``) and numpy for the others, so a new activation trains from its registry entry
 alone.
@@ -444,9 +445,15 @@ def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     F = np.where(finite[:, None, None], F, 0.0)
     scale = np.max(np.abs(F), axis=(1, 2))
     D = np.zeros((runs, units, units))
+    tol = (rtol * scale)[:, None, None]
+    lower = np.tril(np.ones((units, units), bool), k=-1)  # the pairs k > j that can make k a duplicate
     for j in range(feats):  # max |F_k - F_j| over the features, without a (runs, units, units, feats) array
         np.maximum(D, np.abs(F[:, :, None, j] - F[:, None, :, j]), out=D)
-    same = D <= (rtol * scale)[:, None, None]
+        # D only grows: once no pair is within the tolerance, none will be (random inits: after a feature or
+        # two, instead of all fan_in + 1 of them at every record).
+        if not ((D <= tol) & lower).any():
+            break
+    same = D <= tol
     dup = np.tril(same, k=-1).any(axis=2)
     count = (units - dup.sum(axis=1)).astype(np.float64)
     count[~finite] = np.nan
@@ -934,13 +941,17 @@ def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
 
 
 def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray,
-                  st: np.ndarray) -> _Measure:
+                  st: np.ndarray, softmax_records: tuple[np.ndarray, ...] | None = None) -> _Measure:
     """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
     P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n), or
-    (runs, n, classes) for a softmax (:func:`_logits_of`)."""
+    (runs, n, classes) for a softmax (:func:`_logits_of`); ``softmax_records``: a softmax's loss, accuracy,
+    test loss and test accuracy when the caller has them (the compiled kernel's)."""
     lay = _layout(ts)
     net, g = _net(theta, lay), _net(grad, lay)
-    if ts.softmax:
+    if softmax_records is not None:
+        loss, acc, test_loss, test_acc = softmax_records
+        cost = loss
+    elif ts.softmax:
         loss, acc = _softmax_loss_acc(s, data.y_train)
         cost = loss
         test_loss, test_acc = _softmax_loss_acc(st, data.y_test)
@@ -1396,6 +1407,25 @@ def _kernel_program(ts: TrainScenario) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return prog.build(ts.dtype)
 
 
+def _blas_runs(ts: TrainScenario, theta: np.ndarray) -> np.ndarray:
+    """(runs,) bool: True where the compiled engine trains run g by BLAS (``kernel.run_mlp_steps``): a plain
+    MLP with a softmax output and a layer of ``kernel.BLAS_MIN_WEIGHTS`` weights or more (digits), whose run
+    starts with no two units of a layer exactly equal (incoming weights and bias). Units made equal by the
+    init (zeros, a constant) get equal updates in exact arithmetic and stay bit-identical only if every
+    unit's sums are taken in one order, as the hand loops take them and gemm does not promise (different
+    code for different tiles of its output); units that start different stay different, and for them the
+    order of a sum is rounding only. Two-class networks keep the hand loops, and so every number they had."""
+    K = _jit_module()
+    fast = np.zeros(theta.shape[0], bool)
+    if not (ts.softmax and ts.plain_mlp and any(fi * fo >= K.BLAS_MIN_WEIGHTS for fi, fo in ts.layer_shapes)):
+        return fast
+    Ws, bs = _views(theta, ts.sizes)
+    units = [np.concatenate([np.swapaxes(W, -1, -2), b[..., None]], axis=-1) for W, b in zip(Ws, bs)]
+    for g in range(theta.shape[0]):  # (fan_out, fan_in + 1) per layer: one row per unit
+        fast[g] = all(len(np.unique(u[g], axis=0)) == u.shape[1] for u in units)
+    return fast
+
+
 class _BatchOrder:
     """The shuffled order of the training set, per restart and epoch (mini-batch training only).
 
@@ -1553,6 +1583,14 @@ class _Trainer:
             self.yv = self.data.y_train.astype(dt)
             self.prog, self.dmap, self.fc = _kernel_program(ts)
             self.XE = _features_major(np.concatenate([self.data.X_train, self.data.X_test]))  # evaluated sets
+            # The runs trained by BLAS, and the others (the hand loops of the one kernel for every network).
+            fast = _blas_runs(ts, self.theta)
+            self.kernels = [(rows, mlp) for rows, mlp in ((np.flatnonzero(fast), True), (np.flatnonzero(~fast), False))
+                            if len(rows)]
+            if any(mlp for _, mlp in self.kernels):  # the examples as rows (writable: one type for numba)
+                self.XS, self.XES = np.array(self.data.X_train), np.array(self.data.X_test)
+                self.scratch: dict[Any, Any] = {}  # the BLAS kernel's scratch, kept from call to call
+                self.yvE = self.data.y_test.astype(dt)
         self._record()
 
     @property
@@ -1570,12 +1608,11 @@ class _Trainer:
                 # test sets) compiled: in numpy they cost more than the training between two records. Two-class
                 # plain networks keep their numpy records, and so every recorded number they had, bit for bit.
                 thr = self.act.saturation_threshold
-                grad, logits, counts = self.jit.evaluate(self.theta, self.state, self.XT, self.yv, self.XE, self.prog,
-                                                         self.dmap, self.fc, self.theta.dtype.type(0),
-                                                         -math.inf if thr is None else thr)
+                grad, logits, counts, soft = self._evaluate(-math.inf if thr is None else thr)
                 n = len(self.data.y_train)
                 s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
-                m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:])
+                m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:],
+                                  None if soft is None else tuple(soft.T))
                 # Units dead or saturated on the whole training set, counted by the kernel in that same pass.
                 width = np.array([self.prog[o, self.jit.F_NIN] for o in range(len(self.prog))
                                   if self.prog[o, self.jit.F_OP] == self.jit.OP_ACT], np.float64)
@@ -1596,6 +1633,33 @@ class _Trainer:
         self.state_snap[:, k] = self.state
         self.k += 1
 
+    def _evaluate(self, thr: float) -> tuple[np.ndarray, ...]:
+        """``kernel.evaluate`` of every run, by BLAS for the runs trained so (``kernel.evaluate_mlp``), and a
+        softmax's (G, 4) loss, accuracy, test loss and test accuracy (or None for a sigmoid)."""
+        zero, n = self.theta.dtype.type(0), len(self.data.y_train)
+        parts = []
+        for rows, mlp in self.kernels:
+            whole = len(rows) == self.theta.shape[0]
+            theta = self.theta if whole else self.theta[rows]
+            if mlp:
+                out = self.jit.evaluate_mlp(theta, self.XS, self.yv, self.XES, self.yvE, self.prog, self.dmap, zero,
+                                            thr, self.scratch)
+            else:
+                out = self.jit.evaluate(theta, self.state if whole else self.state[rows], self.XT, self.yv, self.XE,
+                                        self.prog, self.dmap, self.fc, zero, thr)
+                if self.ts.softmax:  # compiled too: numpy's passes over every logit cost as much as the rest
+                    loss = self.jit.softmax_loss_acc(out[1], self.data.y_train, 0, n)
+                    test = self.jit.softmax_loss_acc(out[1], self.data.y_test, n, out[1].shape[2])
+                    out = (*out, np.stack([*loss, *test], axis=1))
+            if whole:
+                return out if self.ts.softmax else (*out, None)
+            parts.append((rows, out))
+        out = [np.empty((self.theta.shape[0], *a.shape[1:]), a.dtype) for a in parts[0][1]]
+        for rows, arrays in parts:
+            for o, a in zip(out, arrays):
+                o[rows] = a
+        return tuple(out)
+
     def advance(self) -> None:
         """Train up to the next recorded step and record it, with the size of its last update (``ratio``)."""
         t, t1 = int(self.rec[self.k - 1]), int(self.rec[self.k])
@@ -1615,11 +1679,20 @@ class _Trainer:
             else:
                 perms, epoch0, t_end = np.zeros((1, 1, 1), dtype=np.int64), 0, t1
             if self.engine == "numba":
-                self.jit.run_steps(self.theta, self.m1, self.m2, self.state, t, t_end - t, self.XT, self.yv,
-                                   perms, self.perm_row, epoch0, ts.batch, ts.merge_last_batch, self.prog,
-                                   self.dmap, self.fc, self.jit.OPT_CODES[ts.optimizer], float(ts.lr),
-                                   float(ts.momentum), ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON,
-                                   self.theta.dtype.type(0))
+                for rows, mlp in self.kernels:
+                    whole = len(rows) == self.theta.shape[0]  # else a copy of those runs, written back
+                    theta, m1, m2, state = ((a if whole else a[rows]) for a in (self.theta, self.m1, self.m2, self.state))
+                    opt = (self.jit.OPT_CODES[ts.optimizer], float(ts.lr), float(ts.momentum), ADAM_BETA1, ADAM_BETA2,
+                           ADAM_EPSILON, self.theta.dtype.type(0))
+                    if mlp:
+                        self.jit.run_mlp_steps(theta, m1, m2, t, t_end - t, self.XS, self.yv, perms, self.perm_row[rows],
+                                               epoch0, ts.batch, self.prog, self.dmap, *opt, self.scratch)
+                    else:
+                        self.jit.run_steps(theta, m1, m2, state, t, t_end - t, self.XT, self.yv, perms,
+                                           self.perm_row[rows], epoch0, ts.batch, ts.merge_last_batch, self.prog,
+                                           self.dmap, self.fc, *opt)
+                    if not whole:
+                        self.theta[rows], self.m1[rows], self.m2[rows], self.state[rows] = theta, m1, m2, state
             else:
                 with np.errstate(all="ignore"):
                     _numpy_steps(self.theta, self.m1, self.m2, t, t_end - t, self.data.X_train, self.data.y_train,
@@ -1706,7 +1779,9 @@ def warm_up(dtypes: Sequence[str] = ("float32", "float64")) -> float:
 
     Call it at server start so that the first page does not wait for the compiler. Every network is a
     program of the same compiled function (one signature per dtype), so one tiny residual BatchNorm network
-    with a learned alpha, trained full-batch and in mini-batches (a merged last batch), compiles it all.
+    with a learned alpha, trained full-batch and in mini-batches (a merged last batch), compiles it all;
+    a tiny digits MLP compiles the BLAS kernel of wide softmax MLPs (``kernel.run_mlp_steps``) and the
+    compiled softmax records.
     """
     start = time.perf_counter()
     if _jit_module().AVAILABLE:
@@ -1715,4 +1790,10 @@ def warm_up(dtypes: Sequence[str] = ("float32", "float64")) -> float:
                 train(TrainScenario(n_train=10, n_test=10, hidden=(2, 2), block="residual", norm="batch",
                                     residual_learned=True, steps=2, restarts=1, dtype=dt, batch_size=batch_size),
                       records=1, engine="numba")
+            # A softmax MLP wide enough for BLAS (its own kernel, kernel._mlp_kernel), in mini-batches and full
+            # batch, beside the same network from zeros (the hand loops, and the compiled softmax records).
+            for batch_size in (0, 7):
+                ts = TrainScenario(dataset="digits", classes=10, n_train=10, n_test=10, hidden=(8,), steps=2,
+                                   restarts=1, dtype=dt, batch_size=batch_size)
+                train_many([ts, ts.with_init("zeros")], records=1, engine="numba")
     return time.perf_counter() - start

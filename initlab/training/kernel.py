@@ -67,11 +67,20 @@ class's logit; no other op changed. An op with a second input (besides a residua
 one's gradient on as ADD does its skip's. The input width is the input batch's (``XT``'s rows): 2
 coordinates or digits' 64 pixels.
 
+Wide softmax MLPs by BLAS. Where the matrices are big (digits: 64 pixels into 32 units, batches of 64, records
+over 1437 and 360 images) the hand loops reach a fifth of what gemm does, so a plain MLP with a softmax
+output and a layer of BLAS_MIN_WEIGHTS or more trains in a kernel of its own, :func:`_mlp_kernel`
+(:func:`run_mlp_steps`, :func:`evaluate_mlp`): the same program, LINEAR by gemm (numba's np.dot), the
+input batch as rows. gemm sums in an order of its own, so only runs whose units all start different go
+there (the engine's ``_blas_runs``); a zero or constant init keeps the hand loops, which keep its equal
+units bit-identical. A kernel apart, not a branch of ``_kernel``: every number ``_kernel`` computes for the
+other networks stays as it was.
+
 The activations re-implement the registry (:mod:`initlab.weights.activations`) with the same formulas and
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
 engine); ``tests/test_training.py`` checks them against it value by value.
 
-Why one module of ~1100 lines: the program's format (op codes, record fields, how a gradient is handed
+Why one module of ~1600 lines: the program's format (op codes, record fields, how a gradient is handed
 on) is a contract between the Python that writes programs (:class:`Program`) and the compiled code that
 runs them, which numba builds from this module's constants and functions; the exp and the activations
 are that code's own arithmetic. Kept together, the format is defined, documented and read in one place.
@@ -112,6 +121,11 @@ NORM_BATCH, NORM_LAYER = 0, 1
 OUT_SIGMOID_BCE, OUT_SOFTMAX_CE = 0, 1
 MODE_TRAIN, MODE_GRAD, MODE_EVAL = range(3)  # a step; a gradient without moving the statistics; evaluation
 C_ZERO, C_ONE, C_FLOOR = 0, 1, 2  # 0, 1, and tiny / eps: a variance at or below it takes the overflow-safe norm
+# A plain softmax MLP with a layer of at least this many weights (fan_in x fan_out: digits' 64 pixels into 8 or
+# more units) trains by BLAS (:func:`_mlp_kernel`) in the runs allowed to (the engine's ``_blas_runs``): there
+# the products are most of a step and gemm is several times the hand loops (512-bit vectors, which numba's
+# loops do not use, and no pass over memory per four inputs).
+BLAS_MIN_WEIGHTS = 512
 
 # The registry's constants as plain floats, which numba freezes into the compiled code.
 _SLOPE = float(LEAKY_RELU_SLOPE)
@@ -1053,6 +1067,392 @@ def evaluate(theta, state, XT, yv, XE, prog, dmap, fc, zero, thr=-math.inf):
             0, 0.0, 0.0, 0.0, 0.0, 0.0, zero, XE, grads, logits, counts, float(thr),
             *_scratch(theta, prog, dmap, XT.shape[0], max(XT.shape[1], XE.shape[1], 1)))
     return grads, logits, counts
+
+
+# ---------------------------------------------------------------------------------------------------
+# Plain MLPs by BLAS: a kernel of their own
+# ---------------------------------------------------------------------------------------------------
+#
+# Where the matrices are big enough (digits: 64 pixels into 32 units, batches of 64, and the records' passes
+# over 1437 and 360 images), BLAS's gemm multiplies several times faster than the hand loops above. It sums
+# in an order of its own, which may differ between the rows and columns of its output (different code for
+# different tiles), so it is only for runs whose units all start different (the engine's ``_blas_runs``);
+# units made equal by the init need the hand loops, which compute every unit alike and keep them
+# bit-identical. It is a kernel of its own rather than a branch of ``_kernel``: LLVM compiles ``_kernel`` as
+# one function, and any branch added to it changed how it compiled the existing ops (the last bits of
+# BatchNorm networks that never took the branch); a separate function leaves every number of ``_kernel``'s
+# networks as it was. Its op set is the plain MLP's only (LINEAR, ACT, OUTPUT), which keeps its compile
+# time to a few seconds.
+
+_MANTISSA = (1 << 52) - 1
+_ONE_BITS = 1023 << 52  # the exponent field of 1.0
+_LN2 = math.log(2.0)
+_TINY = 2.2250738585072014e-308  # the smallest normal double
+
+
+@_jit(fastmath=_EXACT)
+def _vlog(t, n, out, tbits, ex):  # pragma: no cover - compiled
+    """out[:n] = log(t[:n]) (float64): e ln 2 + log1p(f - 1) for t = 2^e f, f in [1, 2) read from its bits
+    (``tbits`` int64 and ``ex`` float64 scratch), by :func:`_log1p_unit` (libm's scalar log cost as much as
+    the rest of a softmax record); a t that is 0, subnormal, negative, inf or NaN takes math.log."""
+    tb = tbits.view(np.float64)
+    for i in range(n):
+        tb[i] = t[i]
+        b = tbits[i]
+        ex[i] = (b >> 52) - 1023
+        tbits[i] = (b & _MANTISSA) | _ONE_BITS
+        out[i] = tb[i] - 1.0
+    _log1p_unit(out, n)
+    for i in range(n):
+        v = t[i]
+        out[i] = ex[i] * _LN2 + out[i] if v >= _TINY and v < np.inf else math.log(v)
+
+
+@_jit(fastmath=_EXACT)
+def _softmax_ce(A, D, S, src, ds, yb, w, n, buf, kb, tbits, want):  # pragma: no cover - compiled
+    """The softmax output of :func:`_mlp_kernel`: (if ``want``) D[ds] = dL/ds = (softmax(s) - onehot(y)) / n as
+    :func:`_output_bwd`, and the loss and hits of the n examples, from one pass of exponentials: returns
+    (sum_i l_i, hits, 1.0 if a logit is NaN else 0.0), l_i = m + log sum_k e^(s_k - m) - s_{y_i} with m the
+    largest logit (0 where it is NaN or infinite: the loss is then inf or NaN), hits counting the examples
+    whose first largest logit is their class (np.argmax's). ``S`` (4, cap) float64 scratch."""
+    for i in range(n):
+        v = A[src, 0, i]
+        S[0, i] = v  # the largest logit, then the shift
+        S[1, i] = 0.0  # its class
+        S[2, i] = 1.0 if v != v else 0.0  # a NaN logit
+        S[3, i] = 0.0  # the sum of the exponentials
+    for k in range(1, w):
+        for i in range(n):
+            v = A[src, k, i]
+            up = v > S[0, i]  # strict: the first largest wins
+            S[0, i] = v if up else S[0, i]
+            S[1, i] = k if up else S[1, i]
+            S[2, i] = 1.0 if v != v else S[2, i]
+    nan = 0.0
+    hits = 0.0
+    for i in range(n):
+        nan += S[2, i]
+        hits += 1.0 if S[1, i] == yb[i] else 0.0
+        S[0, i] = S[0, i] if S[2, i] == 0.0 and abs(S[0, i]) < np.inf else 0.0
+    for k in range(w):
+        for i in range(n):
+            buf[i] = A[src, k, i] - S[0, i]
+        _vexp(buf, n, kb, False)
+        for i in range(n):
+            S[3, i] += buf[i]
+            if want:
+                D[ds, k, i] = buf[i]
+    if want:
+        inv = 1.0 / n
+        for k in range(w):
+            for i in range(n):
+                hit = 1.0 if yb[i] == k else 0.0
+                D[ds, k, i] = (D[ds, k, i] / S[3, i] - hit) * inv
+    _vlog(S[3], n, buf, tbits, S[2])
+    loss = 0.0
+    for i in range(n):
+        loss += (S[0, i] + buf[i]) - A[src, int(yb[i]), i]
+    return loss, hits, 1.0 if nan > 0.0 else 0.0
+
+
+@_jit
+def _gemm(a, b, out):  # pragma: no cover - compiled
+    """out = a b by BLAS gemm: numba's np.dot on 2-D contiguous (C or F) arrays of one float dtype. Compiled
+    with numba's runtime (the default): np.dot hands its output back, which code compiled without it
+    (``_mlp_kernel``) may not. The views it is given are all contiguous, so nothing is copied."""
+    np.dot(a, b, out)
+
+
+@_jit
+def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cover - compiled
+    """:func:`_linear_fwd` by BLAS: A[dst] = W^T h + b for the layer's input ``h`` (fi, n): a slot, or the
+    input batch's rows transposed; ``A`` a view whose rows hold exactly the n examples."""
+    _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)).T, h, A[dst, :fo])
+    for k in range(fo):
+        bk = theta[g, bo + k]
+        for i in range(n):
+            A[dst, k, i] += bk
+
+
+@_jit
+def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero):  # pragma: no cover - compiled
+    """:func:`_linear_bwd` by BLAS: dL/dW = h d^T (h the layer's input (fi, n), d = D[dd, :fo]), dL/db =
+    sum d, and (if ``want``) dL/dh = W d into D[ds]."""
+    d = D[dd, :fo]
+    _gemm(h, d.T, grad[wo:wo + fi * fo].reshape((fi, fo)))
+    for k in range(fo):
+        cb = zero
+        for i in range(n):
+            cb += D[dd, k, i]
+        grad[bo + k] = cb
+    if want:
+        _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)), d, D[ds, :fi])
+
+
+@_jit
+def _mlp_unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
+    """:func:`_unit_counts` for :func:`_mlp_kernel`: ReLU layers without a saturation threshold (relu has none)
+    in one pass over their values (dead: output 0 on all n examples; a NaN among the inputs), instead of
+    f' into a buffer and then a scan; any other activation by :func:`_unit_counts`."""
+    for o in range(prog.shape[0]):
+        if prog[o, F_OP] == OP_ACT and (prog[o, F_A] != 3 or thr > -np.inf):
+            _unit_counts(prog, A, D, counts, g, n, thr, buf, kb)
+            return
+    a = 0
+    for o in range(prog.shape[0]):
+        if prog[o, F_OP] != OP_ACT:
+            continue
+        src, dst, w = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN]
+        dead = 0.0
+        nan = 0.0
+        for k in range(w):
+            live = 0.0
+            for i in range(n):
+                live = max(live, 1.0 if A[dst, k, i] != 0.0 else 0.0)
+                nan = max(nan, 1.0 if A[src, k, i] != A[src, k, i] else 0.0)
+            dead += 1.0 - live
+        counts[g, a, 0] = dead
+        counts[g, a, 1] = 0.0
+        counts[g, a, 2] = nan
+        a += 1
+
+
+@_jit(nrt=False)
+def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
+                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, S, tbits
+                ):  # pragma: no cover - compiled
+    """:func:`run_mlp_steps`, or :func:`evaluate_mlp` when ``grads`` has rows: ``_kernel`` for a plain MLP
+    (no BatchNorm, no merged batch), every LINEAR op by BLAS.
+
+    Every pass works on views of ``A`` and ``D`` whose rows hold exactly its examples, so that every slot
+    is a contiguous (units, examples) matrix as gemm takes it. The examples are rows (``XS`` the training
+    set's, ``XES`` the evaluated set's, (n, features)): a mini-batch is gathered row by row into ``XB``
+    (whole rows, not ``_kernel``'s scattered columns), and the first layer reads them transposed (free for
+    gemm). The output is the softmax's (:func:`_softmax_ce`), which in an evaluation also gives
+    ``records[g]``: the loss sum, hits and NaN flag on the training set, then on XES (labels ``yvE``)."""
+    G, P = theta.shape
+    n = XS.shape[0]
+    m = XES.shape[0]
+    evaluating = grads.shape[0] > 0  # passes of a run: the gradient on XS (its logits and counts), then XES
+    spe = (n + batch - 1) // batch
+    full = batch == n
+    out = prog[prog.shape[0] - 1, F_SRC]  # the logits: the input of the last op, the OUTPUT
+    na, wa, nd = A.shape[0], A.shape[1], D.shape[0]
+    Aflat = A.reshape(A.size)
+    Dflat = D.reshape(D.size)
+    for g in range(G):
+        for s in range(2 if evaluating else nsteps):
+            t = t0 + s
+            bsz = n
+            pos = 0
+            if evaluating and s == 1:
+                bsz = m
+                if m == 0:
+                    continue
+            elif not evaluating and not full:
+                pos = (t % spe) * batch
+                bsz = min(batch, n - pos)
+            Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
+            Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+            if evaluating or full:
+                xin = XES.T if s == 1 else XS.T
+                if s == 0:
+                    for i in range(n):
+                        yb[i] = yv[i]
+                else:
+                    for i in range(m):
+                        yb[i] = yvE[i]
+            else:
+                e = t // spe - epoch0
+                r = perm_row[g]
+                for i in range(bsz):
+                    x = perms[r, e, pos + i]
+                    yb[i] = yv[x]
+                    for f in range(XS.shape[1]):
+                        XB[i, f] = XS[x, f]
+                xin = XB[:bsz].T
+            # Forward.
+            for o in range(prog.shape[0] - 1):
+                src = prog[o, F_SRC]
+                dst = prog[o, F_DST]
+                if prog[o, F_OP] == OP_LINEAR:
+                    if src == 0:
+                        _linear_fwd_blas(theta, g, xin, Av, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
+                                         prog[o, F_NOUT], bsz)
+                    else:
+                        _linear_fwd_blas(theta, g, Av[src, :prog[o, F_NIN]], Av, dst, prog[o, F_A], prog[o, F_B],
+                                         prog[o, F_NIN], prog[o, F_NOUT], bsz)
+                else:  # the activations' own functions, not _act_fwd's inlined copies: compile time
+                    _act_layer(prog[o, F_A], Av, src, dst, prog[o, F_NIN], bsz, buf, kb)
+            if evaluating:
+                at = n if s == 1 else 0  # logits: the training set's, then the evaluated set's
+                for k in range(logits.shape[1]):
+                    for i in range(bsz):
+                        logits[g, k, at + i] = Av[out, k, i]
+                if s == 1:
+                    o = prog.shape[0] - 1
+                    records[g, 3], records[g, 4], records[g, 5] = _softmax_ce(
+                        Av, Dv, S, prog[o, F_SRC], 0, yb, prog[o, F_NIN], bsz, buf, kb, tbits, False)
+                    continue
+                if counts.shape[0] > 0:
+                    _mlp_unit_counts(prog, Av, Dv, counts, g, n, thr, buf, kb)
+            # Backward: each op writes its input's gradient into that input's buffer (a plain MLP reads every
+            # slot once), an activation multiplies in place.
+            for o in range(prog.shape[0] - 1, -1, -1):
+                op = prog[o, F_OP]
+                src = prog[o, F_SRC]
+                dst = prog[o, F_DST]
+                ds = dmap[src]
+                if op == OP_OUTPUT and evaluating:  # the gradient, and the loss and hits from the same exps
+                    records[g, 0], records[g, 1], records[g, 2] = _softmax_ce(
+                        Av, Dv, S, src, ds, yb, prog[o, F_NIN], bsz, buf, kb, tbits, True)
+                elif op == OP_OUTPUT:  # a step: the gradient only (_softmax_ce's argmax and logs cost ~30 %)
+                    _output_bwd(OUT_SOFTMAX_CE, Av, Dv, S, src, ds, yb, prog[o, F_NIN], bsz, buf, kb)
+                elif op == OP_LINEAR:
+                    if src == 0:
+                        _linear_bwd_blas(theta, g, grad, xin, Dv, ds, dmap[dst], prog[o, F_A], prog[o, F_B],
+                                         prog[o, F_NIN], prog[o, F_NOUT], bsz, False, zero)
+                    else:
+                        _linear_bwd_blas(theta, g, grad, Av[src, :prog[o, F_NIN]], Dv, ds, dmap[dst],
+                                         prog[o, F_A], prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], bsz, True,
+                                         zero)
+                else:
+                    dd = dmap[dst]
+                    _dact_layer(prog[o, F_A], Av, src, dst, Dv, dd, prog[o, F_NIN], bsz, buf, kb)
+                    if ds != dd:
+                        _hand_on(Dv, ds, dd, prog[o, F_NIN], bsz, GRAD_WRITE)
+            if evaluating:
+                for p in range(P):
+                    grads[g, p] = grad[p]
+                continue
+            # Update (Keras semantics), as _kernel.
+            if opt == 0:
+                for p in range(P):
+                    theta[g, p] -= lr * grad[p]
+            elif opt == 1:
+                for p in range(P):
+                    m1[g, p] = mom * m1[g, p] - lr * grad[p]
+                    theta[g, p] += m1[g, p]
+            else:
+                k1 = t + 1.0
+                alpha = lr * math.sqrt(1.0 - beta2 ** k1) / (1.0 - beta1 ** k1)
+                for p in range(P):
+                    gp = grad[p]
+                    m1[g, p] += (gp - m1[g, p]) * (1.0 - beta1)
+                    m2[g, p] += (gp * gp - m2[g, p]) * (1.0 - beta2)
+                    theta[g, p] -= (m1[g, p] * alpha) / (math.sqrt(m2[g, p]) + eps)
+
+
+def _mlp_scratch(theta, prog, dmap, nin, cap):
+    """The scratch of :func:`_mlp_kernel`: :func:`_scratch`'s A, D, yb, buf, kb, grad, and XB (the batch's
+    rows), S and tbits (:func:`_softmax_ce`'s)."""
+    A, D, _, _, yb, buf, kb, grad = _scratch(theta, prog, dmap, nin, cap)
+    return A, D, yb, buf, kb, grad, _empty((cap, nin), theta.dtype), _empty((4, cap), np.float64), _empty(cap, np.int64)
+
+
+def run_mlp_steps(theta, m1, m2, t0, nsteps, XS, yv, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom, beta1,
+                  beta2, eps, zero, scratch=None):
+    """:func:`run_steps` for a softmax MLP (``prog`` LINEAR, ACT, ..., LINEAR, OUTPUT; no merged batch) by
+    BLAS: the same steps, the same batches, the products summed in gemm's order. ``XS`` (n, features) holds
+    the training set's examples as rows. Only for runs without units made equal by the init (see above).
+    ``scratch``: as :func:`evaluate_mlp`'s."""
+    assert prog[-1, F_OP] == OP_OUTPUT and prog[-1, F_A] == OUT_SOFTMAX_CE, "a softmax MLP"
+    _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yv[:0], perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
+                beta1, beta2, eps, zero, XS[:0], np.empty((0, 0), theta.dtype), np.empty((0, 0, 0), theta.dtype),
+                np.empty((0, 0, 0)), np.empty((0, 6)), 0.0, *_kept(scratch, theta, prog, dmap, XS.shape[1], batch))
+
+
+def _kept(scratch, theta, prog, dmap, nin, cap):
+    """:func:`_mlp_scratch`, kept in the caller's dict ``scratch`` (if any) for the next call of that size."""
+    key = (theta.shape, theta.dtype, nin, cap)
+    if scratch is None:
+        return _mlp_scratch(theta, prog, dmap, nin, cap)
+    if key not in scratch:
+        scratch[key] = _mlp_scratch(theta, prog, dmap, nin, cap)
+    return scratch[key]
+
+
+def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scratch=None):
+    """:func:`evaluate` for a softmax MLP by BLAS, on the examples as rows (``XS`` the training set's, ``XES``
+    the evaluated set's, labels ``yv``, ``yvE`` in theta's dtype): the forward pass of the gradient gives
+    the training set's logits and unit counts (no BatchNorm: the evaluated network is the trained one),
+    then one pass over XES. Returns ``(grads, logits, counts)`` as :func:`evaluate`, and ``records`` (G,
+    4) float64: the loss and accuracy on the training set, then on XES (what the engine's
+    ``_softmax_loss_acc`` computes from the logits, here from the kernel's own softmax: float64, NaN
+    accuracy for a NaN logit). ``scratch``: a dict the caller keeps between calls, where the scratch stays
+    (megabytes for digits: allocated afresh at every record, its page faults cost a tenth of it)."""
+    G, n, m = theta.shape[0], XS.shape[0], XES.shape[0]
+    grads = np.empty_like(theta)
+    logits = np.empty((G, prog[prog.shape[0] - 1, F_NIN], n + m), theta.dtype)
+    counts = np.zeros((G, int(np.count_nonzero(prog[:, F_OP] == OP_ACT)), 3))
+    nothing = np.zeros((1, 1, 1), np.int64)
+    sums = np.full((G, 6), np.nan)
+    _mlp_kernel(theta, theta, theta, 0, 0, XS, yv, yvE, nothing, nothing[0, 0], 0, n, prog, dmap, 0, 0.0, 0.0, 0.0,
+                0.0, 0.0, zero, XES, grads, logits, counts, sums, float(thr),
+                *_kept(scratch, theta, prog, dmap, XS.shape[1], max(n, m, 1)))
+    records = np.empty((G, 4))
+    for j, size in ((0, n), (3, m)):  # loss sum, hits, NaN flag -> mean loss, accuracy
+        records[:, 2 * (j // 3)] = sums[:, j] / size if size else np.nan
+        records[:, 2 * (j // 3) + 1] = np.where(sums[:, j + 2] > 0, np.nan, sums[:, j + 1] / size) if size else np.nan
+    return grads, logits, counts, records
+
+
+@_jit(fastmath=_EXACT)  # no reciprocals: an accuracy is right / n exactly, as numpy's mean of the hits
+def softmax_loss_acc(logits, y, start, stop):  # pragma: no cover - compiled
+    """Mean categorical cross-entropy and accuracy of every run over the examples ``start:stop`` of
+    :func:`evaluate`'s ``logits`` (G, classes, examples), labels ``y`` (stop - start,) int64: (G,) float64
+    twice. The engine's ``_softmax_loss_acc`` on the records' layout, compiled (in numpy it cost a third of
+    a digits training): l_i = logsumexp(s_i) - s_{i, y_i}, logsumexp(s) = m + log sum_k e^(s_k - m) with m
+    = max_k s_k, or 0 where that is not finite (an inf logit gives an inf or NaN loss, as it should), in
+    float64 (numpy takes it in the logits' dtype: the two agree to that dtype's rounding); the prediction
+    is the first largest logit, and a run with a NaN logit among the examples has accuracy NaN."""
+    G, C = logits.shape[0], logits.shape[1]
+    n = stop - start
+    loss = np.empty(G)
+    acc = np.empty(G)
+    m = np.empty(n)  # the largest logit so far, then the shift of the exponentials
+    best = np.empty(n, np.int64)  # its class
+    bad = np.empty(n)  # 1 where the example has a NaN logit
+    tot = np.empty(n)
+    buf = np.empty(n)
+    kb = np.empty(n, np.int64)
+    tbits = np.empty(n, np.int64)  # _vlog's scratch
+    ex = np.empty(n)
+    # Class by class over all examples (contiguous, vectorised; the argmax by selects, not branches).
+    for g in range(G):
+        for i in range(n):
+            v = logits[g, 0, start + i]
+            m[i] = v
+            best[i] = 0
+            bad[i] = 1.0 if v != v else 0.0
+            tot[i] = 0.0
+        for k in range(1, C):
+            for i in range(n):
+                v = logits[g, k, start + i]
+                up = v > m[i]  # strict: the first largest wins, as np.argmax
+                m[i] = v if up else m[i]
+                best[i] = k if up else best[i]
+                bad[i] = 1.0 if v != v else bad[i]
+        nans = 0.0
+        for i in range(n):
+            nans += bad[i]
+            m[i] = m[i] if bad[i] == 0.0 and abs(m[i]) < np.inf else 0.0
+        for k in range(C):
+            for i in range(n):
+                buf[i] = logits[g, k, start + i] - m[i]
+            _vexp(buf, n, kb, False)
+            for i in range(n):
+                tot[i] += buf[i]
+        _vlog(tot, n, buf, tbits, ex)
+        total = 0.0
+        right = 0.0
+        for i in range(n):
+            c = y[i]
+            total += (m[i] + buf[i]) - logits[g, c, start + i]
+            right += 1.0 if best[i] == c else 0.0
+        loss[g] = total / n
+        acc[g] = np.nan if nans > 0.0 else right / n
+    return loss, acc
 
 
 # ---------------------------------------------------------------------------------------------------
