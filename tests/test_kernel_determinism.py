@@ -21,8 +21,8 @@ from initlab.training import kernel as _train_jit
 ROOT = Path(__file__).resolve().parents[1]
 
 # Trains small networks through every op with reductions (BatchNorm and LayerNorm statistics, learned
-# alphas, softmax) and prints a hash of everything recorded. With "preload" it first loads, from numba's
-# cache, every compiled version of every kernel helper except the kernel itself (as a process that has
+# alphas, softmax, the BLAS kernel of wide softmax MLPs) and prints a hash of everything recorded. With "preload" it first loads, from numba's
+# cache, every compiled version of every kernel helper except the kernels themselves (as a process that has
 # compiled the kernel, or anything else calling its helpers, has them loaded).
 SCRIPT = r"""
 import hashlib, sys
@@ -31,7 +31,7 @@ if sys.argv[1] == "preload":
     from numba.core.registry import CPUDispatcher
     from initlab.training import kernel as K
     for d in vars(K).values():
-        if isinstance(d, CPUDispatcher) and d is not K._kernel and d._cache is not None:
+        if isinstance(d, CPUDispatcher) and d not in (K._kernel, K._mlp_kernel) and d._cache is not None:
             magic = d.targetctx.codegen().magic_tuple()
             for key in d._cache._cache_file._load_index():
                 if key[1] == magic:
@@ -49,6 +49,11 @@ for ts in (base.replace(block="residual", norm="batch"),
     for a in (r.loss, r.test_loss, r.grad_norm, r.theta, r.norm_state):
         if a is not None:
             h.update(np.ascontiguousarray(a).tobytes())
+# a wide softmax network (digits): the BLAS kernel of plain softmax MLPs
+r = train(TrainScenario(dataset="digits", classes=10, hidden=(32,), steps=20, batch_size=64, restarts=2,
+                        n_train=400, n_test=100), records=4, engine="numba")
+for a in (r.loss, r.test_loss, r.grad_norm, r.theta, r.dead_share):
+    h.update(np.ascontiguousarray(a).tobytes())
 print(h.hexdigest())
 """
 

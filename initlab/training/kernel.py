@@ -1163,7 +1163,7 @@ def _gemm(a, b, out):  # pragma: no cover - compiled
     np.dot(a, b, out)
 
 
-@_jit
+@_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
 def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cover - compiled
     """:func:`_linear_fwd` by BLAS: A[dst] = W^T h + b for the layer's input ``h`` (fi, n): a slot, or the
     input batch's rows transposed; ``A`` a view whose rows hold exactly the n examples."""
@@ -1174,7 +1174,7 @@ def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cove
             A[dst, k, i] += bk
 
 
-@_jit
+@_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
 def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero):  # pragma: no cover - compiled
     """:func:`_linear_bwd` by BLAS: dL/dW = h d^T (h the layer's input (fi, n), d = D[dd, :fo]), dL/db =
     sum d, and (if ``want``) dL/dh = W d into D[ds]."""
@@ -1189,7 +1189,7 @@ def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero
         _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)), d, D[ds, :fi])
 
 
-@_jit
+@_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
 def _mlp_unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
     """:func:`_unit_counts` for :func:`_mlp_kernel`: ReLU layers without a saturation threshold (relu has none)
     in one pass over their values (dead: output 0 on all n examples; a NaN among the inputs), instead of
