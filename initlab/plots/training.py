@@ -116,7 +116,8 @@ def curves_figure(results: Mapping[str, TrainResult] | TrainResult, what: str = 
         if classes and min(classes) > 2:
             title = "training loss (categorical cross-entropy)"
             for c in sorted(classes):  # where an output that says nothing starts: 1/C for every class
-                fig.add_hline(y=float(np.log(c)), line=dict(color=REF_GREY, dash="dot", width=1))
+                # below the traces: zero init's loss lies exactly on it and must stay visible
+                fig.add_hline(y=float(np.log(c)), line=dict(color=REF_GREY, dash="dot", width=1), layer="below")
                 # an annotation on a log axis is placed by log10 of its value (a shape by the value itself)
                 fig.add_annotation(x=1, xref="x domain", y=float(np.log10(np.log(c))), yref="y", showarrow=False,
                                    xanchor="right", yanchor="bottom", font=dict(size=11, color=REF_GREY),
