@@ -331,7 +331,7 @@ def _units(pairs: Pairs, ts: TrainScenario, view: TrainView, steps: np.ndarray, 
     if ts.dataset == "digits":
         shell.section("First layer's weights, one 8 × 8 image per unit",
                       f"Restart {run} at step {step:,}: unit j's 64 incoming weights drawn where their pixels are "
-                      "(red positive, blue negative, white 0): the pattern the unit responds to. Units that start "
+                      "(blue positive, red negative, white 0): the pattern the unit responds to. Units that start "
                       "equal (zeros or a constant) get equal gradients, so they stay copies of one image for ever: "
                       "the symmetry made visible.")
         _step_controls(ts, steps, frame)
@@ -438,14 +438,16 @@ def _train_exports(values: Values, results: dict[str, TrainResult], pairs: Pairs
 def _start_loss(pairs: Pairs) -> str:
     """The loss at step 0 of every entry against ln C, and what it says."""
     results = figures.trained(pairs)
-    C = next(iter(results.values())).scenario.classes
+    first = next(iter(results.values())).scenario
+    C = first.classes
+    examples = "images" if first.dataset == "digits" else "points"
     facts = train_summaries.train_facts(results)
     each = ", ".join(f"{label} {facts[label].loss0}" for label in results)
     return (f"Loss at step 0, median over restarts: {each}. ln {C} = {np.log(C):.3f} is the loss of an output that "
             f"gives every class 1/{C}, which is where a network starts when its output layer is 0 (zeros) or "
             f"small: it knows nothing and says so. Above ln {C} a network starts confidently wrong: its logits "
-            "already differ a lot, by chance, and on the images whose true class got a low logit it pays for that "
-            "confidence. The further above, the larger its initial outputs, and the more it has to unlearn "
+            f"already differ a lot, by chance, and on the {examples} whose true class got a low logit it pays for "
+            "that confidence. The further above, the larger its initial outputs, and the more it has to unlearn "
             "before it can learn.")
 
 
