@@ -319,12 +319,13 @@ def test_blas_runs_and_hand_loop_runs_train_together_as_apart(dtype):
 
 
 @needs_numba
-def test_the_blas_kernel_records_what_the_numpy_engine_records():
-    """float64, digits, hidden (32,), mini-batches of 64 with a short last one, relu: the BLAS kernel sums in
-    gemm's order (a few ulp an operation, as the hand loops' reassociated sums); every record agrees to
-    1e-10 relative, accuracies and dead shares exactly."""
+@pytest.mark.parametrize("batch_size", [64, 0])  # full batch: every step the whole set (it once read the test set)
+def test_the_blas_kernel_records_what_the_numpy_engine_records(batch_size: int):
+    """float64, digits, hidden (32,), mini-batches of 64 with a short last one or full batch, relu: the BLAS
+    kernel sums in gemm's order (a few ulp an operation, as the hand loops' reassociated sums); every record
+    agrees to 1e-10 relative, accuracies and dead shares exactly."""
     ts = TrainScenario(dataset="digits", classes=10, hidden=(32,), steps=40, restarts=2, n_train=300, n_test=90,
-                       batch_size=64, dtype="float64", init="random_normal", stddev=0.1, lr=0.5)
+                       batch_size=batch_size, dtype="float64", init="random_normal", stddev=0.1, lr=0.5)
     a, b = (training.train(ts, engine=e, records=4) for e in ("numpy", "numba"))
     for name in ("loss", "test_loss", "grad_norm", "update_ratio"):
         np.testing.assert_allclose(getattr(b, name), getattr(a, name), rtol=1e-10, err_msg=name)

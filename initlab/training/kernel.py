@@ -1255,8 +1255,9 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
             Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
             Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
             if evaluating or full:
-                xin = XES.T if s == 1 else XS.T
-                if s == 0:
+                second = evaluating and s == 1  # an evaluation's pass over XES; in full-batch training, s counts steps
+                xin = XES.T if second else XS.T
+                if not second:
                     for i in range(n):
                         yb[i] = yv[i]
                 else:
