@@ -589,3 +589,14 @@ def test_the_architecture_settings_are_in_the_form_and_only_those_that_mean_some
     plain = _settings(open_clean({"tab": "training", "tr_cmp": "he", "tr_steps": "50", "tr_restarts": "2"}))
     keys = {w.key for w in (*plain.selectbox, *plain.number_input, *plain.checkbox)}
     assert "train.block" in keys and "train.residual_scale" not in keys
+
+
+@pytest.mark.parametrize("part, n", [("curves", 2), ("errors", 6), ("units", 3), ("health", 2), ("boundaries", 0)])
+def test_digits_from_the_forms_defaults_draws_every_part(part: str, n: int) -> None:
+    """Choosing digits and nothing else (the form's full batch: every one of its 300 images a step): every part
+    draws its charts without an error; Decision boundaries says there is no plane instead."""
+    at = open_clean({"tab": "training", "tr_dataset": "digits", "tr_steps": "100", "tr_restarts": "3", "tr_show": part})
+    assert not at.exception and not at.error and not at.warning
+    assert len(charts(at)) == n
+    if part == "boundaries":
+        assert any("no plane" in i.value for i in at.info)
