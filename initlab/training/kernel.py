@@ -949,6 +949,30 @@ def _unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - 
         a += 1
 
 
+@_jit(inline="always")
+def _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps):  # pragma: no cover - compiled
+    """One optimizer step of run ``g`` at step ``t`` from its gradient ``grad``, with Keras' semantics: SGD
+    (``opt`` 0), momentum (1: v = mom v - lr g, theta += v) or Adam (2: lr_t = lr sqrt(1 - beta2^(t+1)) /
+    (1 - beta1^(t+1)), theta -= lr_t m / (sqrt(v) + eps)). Shared by both kernels; inlined, so each keeps
+    one copy (see :func:`_jit`)."""
+    P = theta.shape[1]
+    if opt == 0:
+        for p in range(P):
+            theta[g, p] -= lr * grad[p]
+    elif opt == 1:
+        for p in range(P):
+            m1[g, p] = mom * m1[g, p] - lr * grad[p]
+            theta[g, p] += m1[g, p]
+    else:
+        k1 = t + 1.0
+        alpha = lr * math.sqrt(1.0 - beta2 ** k1) / (1.0 - beta1 ** k1)
+        for p in range(P):
+            gp = grad[p]
+            m1[g, p] += (gp - m1[g, p]) * (1.0 - beta1)
+            m2[g, p] += (gp * gp - m2[g, p]) * (1.0 - beta2)
+            theta[g, p] -= (m1[g, p] * alpha) / (math.sqrt(m2[g, p]) + eps)
+
+
 @_jit(nrt=False)
 def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
             lr, mom, beta1, beta2, eps, zero, XE, grads, logits, counts, thr, A, D, IV, sc, yb, buf, kb, grad
@@ -1007,22 +1031,7 @@ def _kernel(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, b
                 for p in range(P):
                     grads[g, p] = grad[p]
                 continue
-            # Update (Keras semantics).
-            if opt == 0:
-                for p in range(P):
-                    theta[g, p] -= lr * grad[p]
-            elif opt == 1:
-                for p in range(P):
-                    m1[g, p] = mom * m1[g, p] - lr * grad[p]
-                    theta[g, p] += m1[g, p]
-            else:
-                k1 = t + 1.0
-                alpha = lr * math.sqrt(1.0 - beta2 ** k1) / (1.0 - beta1 ** k1)
-                for p in range(P):
-                    gp = grad[p]
-                    m1[g, p] += (gp - m1[g, p]) * (1.0 - beta1)
-                    m2[g, p] += (gp * gp - m2[g, p]) * (1.0 - beta2)
-                    theta[g, p] -= (m1[g, p] * alpha) / (math.sqrt(m2[g, p]) + eps)
+            _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps)
 
 
 def run_steps(theta, m1, m2, state, t0, nsteps, XT, yv, perms, perm_row, epoch0, batch, merge, prog, dmap, fc, opt,
@@ -1326,22 +1335,7 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
                 for p in range(P):
                     grads[g, p] = grad[p]
                 continue
-            # Update (Keras semantics), as _kernel.
-            if opt == 0:
-                for p in range(P):
-                    theta[g, p] -= lr * grad[p]
-            elif opt == 1:
-                for p in range(P):
-                    m1[g, p] = mom * m1[g, p] - lr * grad[p]
-                    theta[g, p] += m1[g, p]
-            else:
-                k1 = t + 1.0
-                alpha = lr * math.sqrt(1.0 - beta2 ** k1) / (1.0 - beta1 ** k1)
-                for p in range(P):
-                    gp = grad[p]
-                    m1[g, p] += (gp - m1[g, p]) * (1.0 - beta1)
-                    m2[g, p] += (gp * gp - m2[g, p]) * (1.0 - beta2)
-                    theta[g, p] -= (m1[g, p] * alpha) / (math.sqrt(m2[g, p]) + eps)
+            _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps)
 
 
 def _mlp_scratch(theta, prog, dmap, nin, cap):
