@@ -126,6 +126,11 @@ C_ZERO, C_ONE, C_FLOOR = 0, 1, 2  # 0, 1, and tiny / eps: a variance at or below
 # the products are most of a step and gemm is several times the hand loops (512-bit vectors, which numba's
 # loops do not use, and no pass over memory per four inputs).
 BLAS_MIN_WEIGHTS = 512
+# An evaluation by BLAS (:func:`evaluate_mlp`) goes through a set in blocks of this many examples: gemm on
+# (32 x 64) by (64 x 256) runs its small-matrix code at ~1.7x the speed it reaches on all 1437 of digits'
+# training images at once (packing both operands), and a block's values stay in the core's cache between
+# the passes over them.
+EVAL_BLOCK = 256
 
 # The registry's constants as plain floats, which numba freezes into the compiled code.
 _SLOPE = float(LEAKY_RELU_SLOPE)
@@ -1118,50 +1123,65 @@ def _vlog(t, n, out, tbits, ex):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _softmax_ce(A, D, S, src, ds, yb, w, n, buf, kb, tbits, want):  # pragma: no cover - compiled
-    """The softmax output of :func:`_mlp_kernel`: (if ``want``) D[ds] = dL/ds = (softmax(s) - onehot(y)) / n as
-    :func:`_output_bwd`, and the loss and hits of the n examples, from one pass of exponentials: returns
-    (sum_i l_i, hits, 1.0 if a logit is NaN else 0.0), l_i = m + log sum_k e^(s_k - m) - s_{y_i} with m the
-    largest logit (0 where it is NaN or infinite: the loss is then inf or NaN), hits counting the examples
-    whose first largest logit is their class (np.argmax's). ``S`` (4, cap) float64 scratch."""
+def _softmax_out(A, D, S, src, ds, yb, w, n, inv, buf, kb, tbits, want, loss):  # pragma: no cover - compiled
+    """The softmax output of :func:`_mlp_kernel` on a block of n examples: (if ``want``) D[ds] = dL/ds =
+    (softmax(s) - onehot(y)) * ``inv`` (inv = 1 / the examples of the whole batch or set, of which this
+    block is part), as :func:`_output_bwd`; (if ``loss``) returns (sum_i l_i, hits, 1.0 if a logit is NaN
+    else 0.0) over the block, l_i = m + log sum_k e^(s_k - m) - s_{y_i} with m the largest logit (0 where
+    it is NaN or infinite: the loss is then inf or NaN), hits counting the examples whose first largest
+    logit is their class (np.argmax's); else (0, 0, 0). ``S`` (4, cap) float64 scratch; ``buf`` and ``kb``
+    hold w * n values: every exponential of the block in one call of :func:`_vexp`. The loops over S's
+    rows are written so that LLVM vectorises them (a class index as a float, a NaN flag as a max): the
+    per-example loop this replaced cost as much as all the exponentials."""
+    S0, S1, S2, S3 = S[0], S[1], S[2], S[3]
     for i in range(n):
         v = A[src, 0, i]
-        S[0, i] = v  # the largest logit, then the shift
-        S[1, i] = 0.0  # its class
-        S[2, i] = 1.0 if v != v else 0.0  # a NaN logit
-        S[3, i] = 0.0  # the sum of the exponentials
+        S0[i] = v  # the largest logit, then the shift
+        S1[i] = 0.0  # its class
+        S2[i] = 0.0 if v == v else 1.0  # a NaN logit
+        S3[i] = 0.0  # the sum of the exponentials
     for k in range(1, w):
+        if not loss:  # the shift only (a step)
+            for i in range(n):
+                S0[i] = max(S0[i], A[src, k, i])
+            continue
+        kf = float(k)
         for i in range(n):
             v = A[src, k, i]
-            up = v > S[0, i]  # strict: the first largest wins
-            S[0, i] = v if up else S[0, i]
-            S[1, i] = k if up else S[1, i]
-            S[2, i] = 1.0 if v != v else S[2, i]
+            s0 = S0[i]
+            up = v > s0  # strict: the first largest wins
+            S0[i] = v if up else s0
+            S1[i] = kf if up else S1[i]
+            S2[i] = max(S2[i], 0.0 if v == v else 1.0)
     nan = 0.0
     hits = 0.0
-    for i in range(n):
-        nan += S[2, i]
-        hits += 1.0 if S[1, i] == yb[i] else 0.0
-        S[0, i] = S[0, i] if S[2, i] == 0.0 and abs(S[0, i]) < np.inf else 0.0
+    if loss:
+        for i in range(n):
+            nan += S2[i]
+            hits += 1.0 if S1[i] == yb[i] else 0.0
+            S0[i] = S0[i] if S2[i] == 0.0 and abs(S0[i]) < np.inf else 0.0
     for k in range(w):
         for i in range(n):
-            buf[i] = A[src, k, i] - S[0, i]
-        _vexp(buf, n, kb, False)
+            buf[k * n + i] = A[src, k, i] - S0[i]
+    _vexp(buf, w * n, kb, False)
+    for k in range(w):
         for i in range(n):
-            S[3, i] += buf[i]
-            if want:
-                D[ds, k, i] = buf[i]
+            S3[i] += buf[k * n + i]
     if want:
-        inv = 1.0 / n
+        for k in range(w):
+            for i in range(n):
+                D[ds, k, i] = buf[k * n + i]
         for k in range(w):
             for i in range(n):
                 hit = 1.0 if yb[i] == k else 0.0
-                D[ds, k, i] = (D[ds, k, i] / S[3, i] - hit) * inv
-    _vlog(S[3], n, buf, tbits, S[2])
-    loss = 0.0
+                D[ds, k, i] = (D[ds, k, i] / S3[i] - hit) * inv
+    if not loss:
+        return 0.0, 0.0, 0.0
+    _vlog(S3, n, buf, tbits, S2)
+    total = 0.0
     for i in range(n):
-        loss += (S[0, i] + buf[i]) - A[src, int(yb[i]), i]
-    return loss, hits, 1.0 if nan > 0.0 else 0.0
+        total += (S0[i] + buf[i]) - A[src, int(yb[i]), i]
+    return total, hits, 1.0 if nan > 0.0 else 0.0
 
 
 @_jit
@@ -1198,38 +1218,93 @@ def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero
         _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)), d, D[ds, :fi])
 
 
+@_jit(inline="always")
+def _mlp_forward(theta, g, prog, xin, A, n, buf, kb):  # pragma: no cover - compiled
+    """The forward pass of :func:`_mlp_kernel` on one block of n examples (``xin`` (features, n) the input,
+    ``A`` a view whose rows hold exactly those n): every op but the OUTPUT."""
+    for o in range(prog.shape[0] - 1):
+        src = prog[o, F_SRC]
+        dst = prog[o, F_DST]
+        if prog[o, F_OP] == OP_LINEAR:
+            if src == 0:
+                _linear_fwd_blas(theta, g, xin, A, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
+                                 prog[o, F_NOUT], n)
+            else:
+                _linear_fwd_blas(theta, g, A[src, :prog[o, F_NIN]], A, dst, prog[o, F_A], prog[o, F_B],
+                                 prog[o, F_NIN], prog[o, F_NOUT], n)
+        else:  # the activations' own functions, not _act_fwd's inlined copies: compile time
+            _act_layer(prog[o, F_A], A, src, dst, prog[o, F_NIN], n, buf, kb)
+
+
+@_jit(inline="always")
+def _mlp_backward(theta, g, grad, prog, dmap, xin, A, D, n, buf, kb, zero):  # pragma: no cover - compiled
+    """The backward pass of :func:`_mlp_kernel` from dL/ds in the logits' gradient buffer: dL/dtheta of the
+    block into ``grad``. Each op writes its input's gradient into that input's buffer (a plain MLP reads
+    every slot once), an activation multiplies in place."""
+    for o in range(prog.shape[0] - 2, -1, -1):
+        op = prog[o, F_OP]
+        src = prog[o, F_SRC]
+        dst = prog[o, F_DST]
+        ds = dmap[src]
+        if op == OP_LINEAR:
+            if src == 0:
+                _linear_bwd_blas(theta, g, grad, xin, D, ds, dmap[dst], prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
+                                 prog[o, F_NOUT], n, False, zero)
+            else:
+                _linear_bwd_blas(theta, g, grad, A[src, :prog[o, F_NIN]], D, ds, dmap[dst], prog[o, F_A],
+                                 prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], n, True, zero)
+        else:
+            dd = dmap[dst]
+            _dact_layer(prog[o, F_A], A, src, dst, D, dd, prog[o, F_NIN], n, buf, kb)
+            if ds != dd:
+                _hand_on(D, ds, dd, prog[o, F_NIN], n, GRAD_WRITE)
+
+
 @_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
-def _mlp_unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
-    """:func:`_unit_counts` for :func:`_mlp_kernel`: ReLU layers without a saturation threshold (relu has none)
-    in one pass over their values (dead: output 0 on all n examples; a NaN among the inputs), instead of
-    f' into a buffer and then a scan; any other activation by :func:`_unit_counts`."""
-    for o in range(prog.shape[0]):
-        if prog[o, F_OP] == OP_ACT and (prog[o, F_A] != 3 or thr > -np.inf):
-            _unit_counts(prog, A, D, counts, g, n, thr, buf, kb)
-            return
+def _mlp_unit_flags(prog, A, D, LV, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
+    """One block of an evaluation pass over the training set: for every ACT op a and unit k, LV[a, k, 0] +=
+    the examples where its output is not 0, LV[a, k, 1] += those where f'(z) >= ``thr`` (or is NaN), and
+    counts[g, a, 2] = 1 once its input holds a NaN: a unit is dead (saturated) when its count stays 0 over
+    every block (:func:`_unit_counts`'s rules, summed block by block; the sums are whole numbers, exact in
+    any order, so they vectorise). ReLU without a threshold (relu has none) in one pass over its values;
+    any other activation takes f' as the backward pass does (into the free gradient buffer 0)."""
     a = 0
     for o in range(prog.shape[0]):
         if prog[o, F_OP] != OP_ACT:
             continue
-        src, dst, w = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN]
-        dead = 0.0
+        src, dst, w, code = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN], prog[o, F_A]
         nan = 0.0
-        for k in range(w):
-            live = 0.0
-            for i in range(n):
-                live = max(live, 1.0 if A[dst, k, i] != 0.0 else 0.0)
-                nan = max(nan, 1.0 if A[src, k, i] != A[src, k, i] else 0.0)
-            dead += 1.0 - live
-        counts[g, a, 0] = dead
-        counts[g, a, 1] = 0.0
-        counts[g, a, 2] = nan
+        if code == 3 and not thr > -np.inf:
+            for k in range(w):
+                live = 0.0
+                for i in range(n):
+                    live += 1.0 if A[dst, k, i] != 0.0 else 0.0
+                    nan += 1.0 if A[src, k, i] != A[src, k, i] else 0.0
+                LV[a, k, 0] += live
+                LV[a, k, 1] += n
+        else:
+            for k in range(w):
+                for i in range(n):
+                    D[0, k, i] = 1.0
+            _dact_layer(code, A, src, dst, D, 0, w, n, buf, kb)
+            for k in range(w):
+                live = 0.0
+                moving = 0.0
+                for i in range(n):
+                    nan += 1.0 if A[src, k, i] != A[src, k, i] else 0.0
+                    live += 1.0 if A[dst, k, i] != 0.0 else 0.0
+                    moving += 0.0 if D[0, k, i] < thr else 1.0
+                LV[a, k, 0] += live
+                LV[a, k, 1] += moving
+        if nan > 0.0:
+            counts[g, a, 2] = 1.0
         a += 1
 
 
 @_jit(nrt=False)
 def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
-                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, S, tbits
-                ):  # pragma: no cover - compiled
+                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, S, tbits,
+                LV):  # pragma: no cover - compiled
     """:func:`run_mlp_steps`, or :func:`evaluate_mlp` when ``grads`` has rows: ``_kernel`` for a plain MLP
     (no BatchNorm, no merged batch), every LINEAR op by BLAS.
 
@@ -1237,42 +1312,82 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
     is a contiguous (units, examples) matrix as gemm takes it. The examples are rows (``XS`` the training
     set's, ``XES`` the evaluated set's, (n, features)): a mini-batch is gathered row by row into ``XB``
     (whole rows, not ``_kernel``'s scattered columns), and the first layer reads them transposed (free for
-    gemm). The output is the softmax's (:func:`_softmax_ce`), which in an evaluation also gives
-    ``records[g]``: the loss sum, hits and NaN flag on the training set, then on XES (labels ``yvE``)."""
+    gemm). The output is the softmax's (:func:`_softmax_out`).
+
+    An evaluation goes through each set in blocks of EVAL_BLOCK examples: the gradient on XS (its logits,
+    unit counts, loss sum, hits and NaN flag into ``records[g, :3]``, the blocks' gradients summed into
+    ``grads[g]``), then the forward pass on XES (``records[g, 3:]``, labels ``yvE``)."""
     G, P = theta.shape
     n = XS.shape[0]
     m = XES.shape[0]
-    evaluating = grads.shape[0] > 0  # passes of a run: the gradient on XS (its logits and counts), then XES
+    evaluating = grads.shape[0] > 0
     spe = (n + batch - 1) // batch
     full = batch == n
     out = prog[prog.shape[0] - 1, F_SRC]  # the logits: the input of the last op, the OUTPUT
+    w = prog[prog.shape[0] - 1, F_NIN]
+    ds = dmap[out]
     na, wa, nd = A.shape[0], A.shape[1], D.shape[0]
     Aflat = A.reshape(A.size)
     Dflat = D.reshape(D.size)
     for g in range(G):
-        for s in range(2 if evaluating else nsteps):
+        if evaluating:
+            for p in range(P):
+                grads[g, p] = zero
+            for j in range(6):
+                records[g, j] = 0.0
+            for a in range(LV.shape[0]):
+                for k in range(LV.shape[1]):
+                    LV[a, k, 0] = 0.0
+                    LV[a, k, 1] = 0.0
+            for part in range(2):
+                size = n if part == 0 else m
+                at = 0 if part == 0 else n  # where this set's logits go
+                for b0 in range(0, size, EVAL_BLOCK):
+                    bsz = min(EVAL_BLOCK, size - b0)
+                    Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
+                    Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+                    xin = XS[b0:b0 + bsz].T if part == 0 else XES[b0:b0 + bsz].T
+                    for i in range(bsz):
+                        yb[i] = yv[b0 + i] if part == 0 else yvE[b0 + i]
+                    _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
+                    for k in range(w):
+                        for i in range(bsz):
+                            logits[g, k, at + b0 + i] = Av[out, k, i]
+                    if part == 1:
+                        loss, hits, nan = _softmax_out(Av, Dv, S, out, ds, yb, w, bsz, 0.0, buf, kb, tbits, False, True)
+                        records[g, 3] += loss
+                        records[g, 4] += hits
+                        records[g, 5] = max(records[g, 5], nan)
+                        continue
+                    if counts.shape[0] > 0:
+                        _mlp_unit_flags(prog, Av, Dv, LV, counts, g, bsz, thr, buf, kb)
+                    loss, hits, nan = _softmax_out(Av, Dv, S, out, ds, yb, w, bsz, 1.0 / n, buf, kb, tbits, True, True)
+                    records[g, 0] += loss
+                    records[g, 1] += hits
+                    records[g, 2] = max(records[g, 2], nan)
+                    _mlp_backward(theta, g, grad, prog, dmap, xin, Av, Dv, bsz, buf, kb, zero)
+                    for p in range(P):
+                        grads[g, p] += grad[p]
+                if part == 0 and counts.shape[0] > 0:
+                    for a in range(counts.shape[1]):
+                        dead = 0.0
+                        flat = 0.0
+                        for k in range(_act_width(prog, a)):
+                            dead += 1.0 if LV[a, k, 0] == 0.0 else 0.0
+                            flat += 1.0 if LV[a, k, 1] == 0.0 else 0.0
+                        counts[g, a, 0] = dead
+                        counts[g, a, 1] = flat
+            continue
+        for s in range(nsteps):
             t = t0 + s
             bsz = n
-            pos = 0
-            if evaluating and s == 1:
-                bsz = m
-                if m == 0:
-                    continue
-            elif not evaluating and not full:
+            if full:
+                xin = XS.T
+                for i in range(n):
+                    yb[i] = yv[i]
+            else:
                 pos = (t % spe) * batch
                 bsz = min(batch, n - pos)
-            Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
-            Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
-            if evaluating or full:
-                second = evaluating and s == 1  # an evaluation's pass over XES; in full-batch training, s counts steps
-                xin = XES.T if second else XS.T
-                if not second:
-                    for i in range(n):
-                        yb[i] = yv[i]
-                else:
-                    for i in range(m):
-                        yb[i] = yvE[i]
-            else:
                 e = t // spe - epoch0
                 r = perm_row[g]
                 for i in range(bsz):
@@ -1281,68 +1396,36 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
                     for f in range(XS.shape[1]):
                         XB[i, f] = XS[x, f]
                 xin = XB[:bsz].T
-            # Forward.
-            for o in range(prog.shape[0] - 1):
-                src = prog[o, F_SRC]
-                dst = prog[o, F_DST]
-                if prog[o, F_OP] == OP_LINEAR:
-                    if src == 0:
-                        _linear_fwd_blas(theta, g, xin, Av, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
-                                         prog[o, F_NOUT], bsz)
-                    else:
-                        _linear_fwd_blas(theta, g, Av[src, :prog[o, F_NIN]], Av, dst, prog[o, F_A], prog[o, F_B],
-                                         prog[o, F_NIN], prog[o, F_NOUT], bsz)
-                else:  # the activations' own functions, not _act_fwd's inlined copies: compile time
-                    _act_layer(prog[o, F_A], Av, src, dst, prog[o, F_NIN], bsz, buf, kb)
-            if evaluating:
-                at = n if s == 1 else 0  # logits: the training set's, then the evaluated set's
-                for k in range(logits.shape[1]):
-                    for i in range(bsz):
-                        logits[g, k, at + i] = Av[out, k, i]
-                if s == 1:
-                    o = prog.shape[0] - 1
-                    records[g, 3], records[g, 4], records[g, 5] = _softmax_ce(
-                        Av, Dv, S, prog[o, F_SRC], 0, yb, prog[o, F_NIN], bsz, buf, kb, tbits, False)
-                    continue
-                if counts.shape[0] > 0:
-                    _mlp_unit_counts(prog, Av, Dv, counts, g, n, thr, buf, kb)
-            # Backward: each op writes its input's gradient into that input's buffer (a plain MLP reads every
-            # slot once), an activation multiplies in place.
-            for o in range(prog.shape[0] - 1, -1, -1):
-                op = prog[o, F_OP]
-                src = prog[o, F_SRC]
-                dst = prog[o, F_DST]
-                ds = dmap[src]
-                if op == OP_OUTPUT and evaluating:  # the gradient, and the loss and hits from the same exps
-                    records[g, 0], records[g, 1], records[g, 2] = _softmax_ce(
-                        Av, Dv, S, src, ds, yb, prog[o, F_NIN], bsz, buf, kb, tbits, True)
-                elif op == OP_OUTPUT:  # a step: the gradient only (_softmax_ce's argmax and logs cost ~30 %)
-                    _output_bwd(OUT_SOFTMAX_CE, Av, Dv, S, src, ds, yb, prog[o, F_NIN], bsz, buf, kb)
-                elif op == OP_LINEAR:
-                    if src == 0:
-                        _linear_bwd_blas(theta, g, grad, xin, Dv, ds, dmap[dst], prog[o, F_A], prog[o, F_B],
-                                         prog[o, F_NIN], prog[o, F_NOUT], bsz, False, zero)
-                    else:
-                        _linear_bwd_blas(theta, g, grad, Av[src, :prog[o, F_NIN]], Dv, ds, dmap[dst],
-                                         prog[o, F_A], prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], bsz, True,
-                                         zero)
-                else:
-                    dd = dmap[dst]
-                    _dact_layer(prog[o, F_A], Av, src, dst, Dv, dd, prog[o, F_NIN], bsz, buf, kb)
-                    if ds != dd:
-                        _hand_on(Dv, ds, dd, prog[o, F_NIN], bsz, GRAD_WRITE)
-            if evaluating:
-                for p in range(P):
-                    grads[g, p] = grad[p]
-                continue
+            Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
+            Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+            _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
+            _softmax_out(Av, Dv, S, out, ds, yb, w, bsz, 1.0 / bsz, buf, kb, tbits, True, False)
+            _mlp_backward(theta, g, grad, prog, dmap, xin, Av, Dv, bsz, buf, kb, zero)
             _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps)
 
 
+@_jit(inline="always")
+def _act_width(prog, a):  # pragma: no cover - compiled
+    """The units of the ``a``-th ACT op of ``prog`` (0 if there is none)."""
+    j = 0
+    for o in range(prog.shape[0]):
+        if prog[o, F_OP] == OP_ACT:
+            if j == a:
+                return prog[o, F_NIN]
+            j += 1
+    return 0
+
+
 def _mlp_scratch(theta, prog, dmap, nin, cap):
-    """The scratch of :func:`_mlp_kernel`: :func:`_scratch`'s A, D, yb, buf, kb, grad, and XB (the batch's
-    rows), S and tbits (:func:`_softmax_ce`'s)."""
-    A, D, _, _, yb, buf, kb, grad = _scratch(theta, prog, dmap, nin, cap)
-    return A, D, yb, buf, kb, grad, _empty((cap, nin), theta.dtype), _empty((4, cap), np.float64), _empty(cap, np.int64)
+    """The scratch of :func:`_mlp_kernel` for blocks of up to ``cap`` examples: :func:`_scratch`'s A, D, yb
+    and grad; buf and kb for the softmax's exponentials of a whole block (outputs x cap); XB (the batch's
+    rows); S and tbits (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2)."""
+    A, D, _, _, yb, _, _, grad = _scratch(theta, prog, dmap, nin, cap)
+    big = cap * max(1, int(prog[-1, F_NIN]))
+    acts = prog[:, F_OP] == OP_ACT
+    return (A, D, yb, _empty(big, np.float64), _empty(big, np.int64), grad, _empty((cap, nin), theta.dtype),
+            _empty((4, cap), np.float64), _empty(cap, np.int64),
+            _empty((int(acts.sum()), int(max([1, *prog[acts, F_NIN]])), 2), np.float64))
 
 
 def run_mlp_steps(theta, m1, m2, t0, nsteps, XS, yv, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom, beta1,
@@ -1375,7 +1458,7 @@ def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scrat
     4) float64: the loss and accuracy on the training set, then on XES (what the engine's
     ``_softmax_loss_acc`` computes from the logits, here from the kernel's own softmax: float64, NaN
     accuracy for a NaN logit). ``scratch``: a dict the caller keeps between calls, where the scratch stays
-    (megabytes for digits: allocated afresh at every record, its page faults cost a tenth of it)."""
+    (allocated afresh at every record, its page faults cost a tenth of it)."""
     G, n, m = theta.shape[0], XS.shape[0], XES.shape[0]
     grads = np.empty_like(theta)
     logits = np.empty((G, prog[prog.shape[0] - 1, F_NIN], n + m), theta.dtype)
@@ -1384,7 +1467,7 @@ def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scrat
     sums = np.full((G, 6), np.nan)
     _mlp_kernel(theta, theta, theta, 0, 0, XS, yv, yvE, nothing, nothing[0, 0], 0, n, prog, dmap, 0, 0.0, 0.0, 0.0,
                 0.0, 0.0, zero, XES, grads, logits, counts, sums, float(thr),
-                *_kept(scratch, theta, prog, dmap, XS.shape[1], max(n, m, 1)))
+                *_kept(scratch, theta, prog, dmap, XS.shape[1], max(1, min(max(n, m), EVAL_BLOCK))))
     records = np.empty((G, 4))
     for j, size in ((0, n), (3, m)):  # loss sum, hits, NaN flag -> mean loss, accuracy
         records[:, 2 * (j // 3)] = sums[:, j] / size if size else np.nan
