@@ -439,25 +439,32 @@ def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     and receive identical updates for ever: zero and constant init keep it at 1, which is the symmetry
     that random init breaks (Goodfellow et al. 2016, 8.4). NaN when the layer holds inf or NaN.
     """
-    F = np.concatenate([np.swapaxes(W, -1, -2), b[..., None]], axis=-1).astype(np.float64)  # (runs, units, fi+1)
-    runs, units, feats = F.shape
-    finite = np.isfinite(F).all(axis=(1, 2))
-    F = np.where(finite[:, None, None], F, 0.0)
-    scale = np.max(np.abs(F), axis=(1, 2))
-    D = np.zeros((runs, units, units))
+    runs, fan_in, units = W.shape
+    finite = np.isfinite(W).all(axis=(1, 2)) & np.isfinite(b).all(axis=1)
+    scale = np.where(finite, np.maximum(np.abs(W).max(axis=(1, 2)), np.abs(b).max(axis=1)), 0.0).astype(np.float64)
     tol = (rtol * scale)[:, None, None]
-    lower = np.tril(np.ones((units, units), bool), k=-1)  # the pairs k > j that can make k a duplicate
-    for j in range(feats):  # max |F_k - F_j| over the features, without a (runs, units, units, feats) array
-        np.maximum(D, np.abs(F[:, :, None, j] - F[:, None, :, j]), out=D)
-        # D only grows: once no pair is within the tolerance, none will be (random inits: after a feature or
-        # two, instead of all fan_in + 1 of them at every record).
-        if not ((D <= tol) & lower).any():
-            break
-    same = D <= tol
-    dup = np.tril(same, k=-1).any(axis=2)
+    lower = _strictly_lower(units)  # the pairs k > j that can make k a duplicate
+    D = np.zeros((runs, units, units))
+    with np.errstate(invalid="ignore"):  # inf - inf in a run that is not finite: its count is NaN anyway
+        for j in range(fan_in + 1):  # max |F_k - F_j| over the features F = (W[:, :, k], b[k]), pair by pair
+            f = (W[:, j, :] if j < fan_in else b).astype(np.float64)
+            np.maximum(D, np.abs(f[:, :, None] - f[:, None, :]), out=D)
+            # D only grows: once no pair of a finite run is within the tolerance, none will be (random inits:
+            # after a feature or two, instead of all fan_in + 1 of them at every record).
+            if not ((D <= tol) & lower)[finite].any():
+                break
+        dup = ((D <= tol) & lower).any(axis=2)
     count = (units - dup.sum(axis=1)).astype(np.float64)
     count[~finite] = np.nan
     return count
+
+
+@functools.lru_cache(maxsize=64)
+def _strictly_lower(units: int) -> np.ndarray:
+    """(units, units) bool, True below the diagonal (read-only, shared)."""
+    out = np.tri(units, k=-1, dtype=bool)
+    out.flags.writeable = False
+    return out
 
 
 @dataclass
@@ -586,6 +593,17 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
                     np.stack([d for d, _ in shares], axis=1), np.stack([s_ for _, s_ in shares], axis=1))
 
 
+def _norms64(rows: np.ndarray, source: np.dtype) -> np.ndarray:
+    """:func:`initlab.numerics.stats.norms` of float64 ``rows`` (runs, m) holding values of dtype ``source``
+    (or differences of two of them). float32 values (and their differences, < 2^129) square in float64
+    without overflow or underflow (2^-298 <= x^2 < 2^258), so their norm is the plain sqrt(sum x^2), in one
+    pass: the records take two a layer at every recorded step, and the overflow-safe pass (a division by the
+    largest |x| first) cost several numpy calls each. Same rules: NaN for a NaN, inf for an inf, 0 for none."""
+    if np.dtype(source).itemsize <= 4:
+        return np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    return stats.norms(rows)
+
+
 def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """||W_after - W_before||_F / ||W_before||_F of one weight matrix per run, (runs, ...) -> (runs,) float64:
     the relative size of one update (cs231n's "update / weight ratio": around 1e-3 is the usual sign of
@@ -595,8 +613,7 @@ def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     runs = before.shape[0]
     b = before.reshape(runs, -1).astype(np.float64)
     with np.errstate(all="ignore"):
-        num = stats.norms(after.reshape(runs, -1).astype(np.float64) - b)
-        den = stats.norms(b)
+        num, den = _norms64(after.reshape(runs, -1).astype(np.float64) - b, before.dtype), _norms64(b, before.dtype)
         out = num / np.where(den > 0, den, 1.0)
     out[~((den > 0) & np.isfinite(den))] = np.nan
     return out
@@ -960,8 +977,8 @@ def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: n
         cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
         test_loss, test_acc = _loss_acc(st, data.y_test)
     distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
-    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(gw) for gw in g.Ws], axis=1),
-                    distinct)
+    grad_norm = np.stack([_norms64(gw.reshape(len(gw), -1).astype(np.float64), gw.dtype) for gw in g.Ws], axis=1)
+    return _Measure(loss, cost, acc, test_loss, test_acc, grad_norm, distinct)
 
 
 def _unit_params(net: _Net, ts: TrainScenario, l: int) -> tuple[np.ndarray, np.ndarray, float]:
