@@ -957,8 +957,8 @@ def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
     return np.swapaxes(sT, -1, -2) if ts.softmax else sT[..., 0, :]
 
 
-def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray,
-                  st: np.ndarray, softmax_records: tuple[np.ndarray, ...] | None = None) -> _Measure:
+def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray | None,
+                  st: np.ndarray | None, softmax_records: tuple[np.ndarray, ...] | None = None) -> _Measure:
     """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
     P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n), or
     (runs, n, classes) for a softmax (:func:`_logits_of`); ``softmax_records``: a softmax's loss, accuracy,
@@ -1626,10 +1626,12 @@ class _Trainer:
                 # plain networks keep their numpy records, and so every recorded number they had, bit for bit.
                 thr = self.act.saturation_threshold
                 grad, logits, counts, soft = self._evaluate(-math.inf if thr is None else thr)
-                n = len(self.data.y_train)
-                s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
-                m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:],
-                                  None if soft is None else tuple(soft.T))
+                if soft is None:
+                    n = len(self.data.y_train)
+                    s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
+                    m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:])
+                else:
+                    m = _block_record(self.theta, self.data, self.ts, grad, None, None, tuple(soft.T))
                 # Units dead or saturated on the whole training set, counted by the kernel in that same pass.
                 width = np.array([self.prog[o, self.jit.F_NIN] for o in range(len(self.prog))
                                   if self.prog[o, self.jit.F_OP] == self.jit.OP_ACT], np.float64)
@@ -1650,32 +1652,42 @@ class _Trainer:
         self.state_snap[:, k] = self.state
         self.k += 1
 
-    def _evaluate(self, thr: float) -> tuple[np.ndarray, ...]:
-        """``kernel.evaluate`` of every run, by BLAS for the runs trained so (``kernel.evaluate_mlp``), and a
-        softmax's (G, 4) loss, accuracy, test loss and test accuracy (or None for a sigmoid)."""
+    def _evaluate(self, thr: float) -> tuple[np.ndarray | None, ...]:
+        """``kernel.evaluate`` of every run, by BLAS for the runs trained so (``kernel.evaluate_mlp``):
+        (grads, logits, counts, soft), soft a softmax's (G, 4) loss, accuracy, test loss and test accuracy
+        (None for a sigmoid), logits None for a softmax (its records are ``soft``: no (G, classes, examples)
+        copy of every logit at every record)."""
         zero, n = self.theta.dtype.type(0), len(self.data.y_train)
         parts = []
         for rows, mlp in self.kernels:
             whole = len(rows) == self.theta.shape[0]
             theta = self.theta if whole else self.theta[rows]
             if mlp:
-                out = self.jit.evaluate_mlp(theta, self.XS, self.yv, self.XES, self.yvE, self.prog, self.dmap, zero,
-                                            thr, self.scratch)
+                grads, _, counts, soft = self.jit.evaluate_mlp(theta, self.XS, self.yv, self.XES, self.yvE, self.prog,
+                                                               self.dmap, zero, thr, self.scratch, logits=False)
+                out = (grads, None, counts, soft)
             else:
-                out = self.jit.evaluate(theta, self.state if whole else self.state[rows], self.XT, self.yv, self.XE,
-                                        self.prog, self.dmap, self.fc, zero, thr)
+                grads, logits, counts = self.jit.evaluate(theta, self.state if whole else self.state[rows], self.XT,
+                                                          self.yv, self.XE, self.prog, self.dmap, self.fc, zero, thr)
+                soft = None
                 if self.ts.softmax:  # compiled too: numpy's passes over every logit cost as much as the rest
-                    loss = self.jit.softmax_loss_acc(out[1], self.data.y_train, 0, n)
-                    test = self.jit.softmax_loss_acc(out[1], self.data.y_test, n, out[1].shape[2])
-                    out = (*out, np.stack([*loss, *test], axis=1))
+                    loss = self.jit.softmax_loss_acc(logits, self.data.y_train, 0, n)
+                    test = self.jit.softmax_loss_acc(logits, self.data.y_test, n, logits.shape[2])
+                    soft, logits = np.stack([*loss, *test], axis=1), None
+                out = (grads, logits, counts, soft)
             if whole:
-                return out if self.ts.softmax else (*out, None)
+                return out
             parts.append((rows, out))
-        out = [np.empty((self.theta.shape[0], *a.shape[1:]), a.dtype) for a in parts[0][1]]
-        for rows, arrays in parts:
-            for o, a in zip(out, arrays):
-                o[rows] = a
-        return tuple(out)
+        merged: list[np.ndarray | None] = []
+        for i, first in enumerate(parts[0][1]):
+            if first is None:  # None in every part: the same network, the same records
+                merged.append(None)
+                continue
+            o = np.empty((self.theta.shape[0], *first.shape[1:]), first.dtype)
+            for rows, arrays in parts:
+                o[rows] = arrays[i]
+            merged.append(o)
+        return tuple(merged)
 
     def advance(self) -> None:
         """Train up to the next recorded step and record it, with the size of its last update (``ratio``)."""

@@ -1162,39 +1162,35 @@ def _vlog(t, n, out, tbits, ex):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _softmax_out(A, D, S, src, ds, yb, w, n, inv, buf, kb, tbits, E, kb32, want, loss):  # pragma: no cover - compiled
+def _softmax_out(A, D, S0, S1, S2, S3, src, ds, yb, w, n, inv, buf, kb, tbits, E, kb32, want, loss):  # pragma: no cover - compiled
     """The softmax output of :func:`_mlp_kernel` on a block of n examples: (if ``want``) D[ds] = dL/ds =
     (softmax(s) - onehot(y)) * ``inv`` (inv = 1 / the examples of the whole batch or set, of which this
     block is part), as :func:`_output_bwd`; (if ``loss``) returns (sum_i l_i, hits, 1.0 if a logit is NaN
     else 0.0) over the block, l_i = m + log sum_k e^(s_k - m) - s_{y_i} with m the largest logit (0 where
     it is NaN or infinite: the loss is then inf or NaN), hits counting the examples whose first largest
-    logit is their class (np.argmax's); else (0, 0, 0). ``S`` (4, cap) float64 scratch; ``buf`` and ``kb``
+    logit is their class (np.argmax's); else (0, 0, 0). ``S0`` .. ``S3``: float64 scratch rows of length n or
+    more, each its own argument (views made in here of one array kept LLVM from vectorising the loops that
+    write one row and read another: 4x slower); ``buf`` and ``kb``
     hold w * n values: every exponential of the block in one call of :func:`_vexp`. A float32 network
     (``E``, float32, and ``kb32`` hold w * n values; empty for float64) takes its exponentials from
     :func:`_vexp32` instead, and multiplies by 1 / sum: both are exact to float32's precision, which is all
-    D keeps, at ~4x the speed (the exponentials were most of a digits step's softmax). The loops over S's
-    rows are written so that LLVM vectorises them (a class index as a float, a NaN flag as a max): the
-    per-example loop this replaced cost as much as all the exponentials."""
-    S0, S1, S2, S3 = S[0], S[1], S[2], S[3]
+    D keeps, at ~4x the speed (the exponentials were most of a digits step's softmax). A row with a NaN logit gets a NaN
+    loss and its run a NaN accuracy (the flag), whatever class it counts."""
     for i in range(n):
-        v = A[src, 0, i]
-        S0[i] = v  # the largest logit, then the shift
+        S0[i] = A[src, 0, i]  # the largest logit, then the shift
         S1[i] = 0.0  # its class
-        S2[i] = 0.0 if v == v else 1.0  # a NaN logit
+        S2[i] = 0.0  # a NaN logit
         S3[i] = 0.0  # the sum of the exponentials
     for k in range(1, w):
-        if not loss:  # the shift only (a step)
-            for i in range(n):
-                S0[i] = max(S0[i], A[src, k, i])
-            continue
-        kf = float(k)
         for i in range(n):
-            v = A[src, k, i]
-            s0 = S0[i]
-            up = v > s0  # strict: the first largest wins
-            S0[i] = v if up else s0
-            S1[i] = kf if up else S1[i]
-            S2[i] = max(S2[i], 0.0 if v == v else 1.0)
+            S0[i] = max(S0[i], A[src, k, i])
+    if loss:  # the class: the first k whose logit is the largest (for a row without NaN: np.argmax's)
+        for k in range(w - 1, -1, -1):
+            kf = float(k)
+            for i in range(n):
+                v = A[src, k, i]
+                S1[i] = kf if v == S0[i] else S1[i]
+                S2[i] = max(S2[i], 0.0 if v == v else 1.0)
     nan = 0.0
     hits = 0.0
     if loss:
@@ -1361,16 +1357,16 @@ def _mlp_unit_flags(prog, A, D, LV, counts, g, n, thr, buf, kb):  # pragma: no c
 
 @_jit(nrt=False)
 def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
-                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, S, tbits,
-                LV, E, kb32):  # pragma: no cover - compiled
+                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, YB, S,
+                tbits, LV, E, kb32):  # pragma: no cover - compiled
     """:func:`run_mlp_steps`, or :func:`evaluate_mlp` when ``grads`` has rows: ``_kernel`` for a plain MLP
     (no BatchNorm, no merged batch), every LINEAR op by BLAS.
 
     Every pass works on views of ``A`` and ``D`` whose rows hold exactly its examples, so that every slot
     is a contiguous (units, examples) matrix as gemm takes it. The examples are rows (``XS`` the training
-    set's, ``XES`` the evaluated set's, (n, features)): a mini-batch is gathered row by row into ``XB``
-    (whole rows, not ``_kernel``'s scattered columns), and the first layer reads them transposed (free for
-    gemm). The output is the softmax's (:func:`_softmax_out`).
+    set's, ``XES`` the evaluated set's, (n, features)): a mini-batch is gathered row by row into
+    ``XB[restart]`` (whole rows, not ``_kernel``'s scattered columns), and the first layer reads them
+    transposed (free for gemm). The output is the softmax's (:func:`_softmax_out`).
 
     An evaluation goes through each set in blocks of EVAL_BLOCK examples: the gradient on XS (its logits,
     unit counts, loss sum, hits and NaN flag into ``records[g, :3]``, the blocks' gradients summed into
@@ -1387,8 +1383,8 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
     na, wa, nd = A.shape[0], A.shape[1], D.shape[0]
     Aflat = A.reshape(A.size)
     Dflat = D.reshape(D.size)
-    for g in range(G):
-        if evaluating:
+    if evaluating:
+        for g in range(G):
             for p in range(P):
                 grads[g, p] = zero
             for j in range(6):
@@ -1408,18 +1404,19 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
                     for i in range(bsz):
                         yb[i] = yv[b0 + i] if part == 0 else yvE[b0 + i]
                     _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
-                    for k in range(w):
-                        for i in range(bsz):
-                            logits[g, k, at + b0 + i] = Av[out, k, i]
+                    if logits.shape[2] > 0:
+                        for k in range(w):
+                            for i in range(bsz):
+                                logits[g, k, at + b0 + i] = Av[out, k, i]
                     if part == 1:
-                        loss, hits, nan = _softmax_out(Av, Dv, S, out, ds, yb, w, bsz, 0.0, buf, kb, tbits, E, kb32, False, True)
+                        loss, hits, nan = _softmax_out(Av, Dv, S[0], S[1], S[2], S[3], out, ds, yb, w, bsz, 0.0, buf, kb, tbits, E, kb32, False, True)
                         records[g, 3] += loss
                         records[g, 4] += hits
                         records[g, 5] = max(records[g, 5], nan)
                         continue
                     if counts.shape[0] > 0:
                         _mlp_unit_flags(prog, Av, Dv, LV, counts, g, bsz, thr, buf, kb)
-                    loss, hits, nan = _softmax_out(Av, Dv, S, out, ds, yb, w, bsz, 1.0 / n, buf, kb, tbits, E, kb32, True, True)
+                    loss, hits, nan = _softmax_out(Av, Dv, S[0], S[1], S[2], S[3], out, ds, yb, w, bsz, 1.0 / n, buf, kb, tbits, E, kb32, True, True)
                     records[g, 0] += loss
                     records[g, 1] += hits
                     records[g, 2] = max(records[g, 2], nan)
@@ -1435,29 +1432,33 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
                             flat += 1.0 if LV[a, k, 1] == 0.0 else 0.0
                         counts[g, a, 0] = dead
                         counts[g, a, 1] = flat
-            continue
-        for s in range(nsteps):
-            t = t0 + s
-            bsz = n
-            if full:
-                xin = XS.T
-                for i in range(n):
-                    yb[i] = yv[i]
-            else:
-                pos = (t % spe) * batch
-                bsz = min(batch, n - pos)
-                e = t // spe - epoch0
-                r = perm_row[g]
+        return
+    # Steps, step by step over the runs (not run by run): the runs of one restart share its batches, which
+    # are gathered once a step into XB[restart] (labels YB[restart]) for all of them.
+    for s in range(nsteps):
+        t = t0 + s
+        bsz = n
+        pos = 0
+        e = 0
+        if not full:
+            pos = (t % spe) * batch
+            bsz = min(batch, n - pos)
+            e = t // spe - epoch0
+            for r in range(perms.shape[0]):
                 for i in range(bsz):
                     x = perms[r, e, pos + i]
-                    yb[i] = yv[x]
+                    YB[r, i] = yv[x]
                     for f in range(XS.shape[1]):
-                        XB[i, f] = XS[x, f]
-                xin = XB[:bsz].T
-            Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
-            Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+                        XB[r, i, f] = XS[x, f]
+        Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
+        Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+        for g in range(G):
+            r = perm_row[g]
+            xin = XS.T if full else XB[r][:bsz].T
+            yg = yv if full else YB[r]
             _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
-            _softmax_out(Av, Dv, S, out, ds, yb, w, bsz, 1.0 / bsz, buf, kb, tbits, E, kb32, True, False)
+            _softmax_out(Av, Dv, S[0], S[1], S[2], S[3], out, ds, yg, w, bsz, 1.0 / bsz, buf, kb, tbits, E, kb32, True,
+                         False)
             _mlp_backward(theta, g, grad, prog, dmap, xin, Av, Dv, bsz, buf, kb, zero)
             _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps)
 
@@ -1474,17 +1475,17 @@ def _act_width(prog, a):  # pragma: no cover - compiled
     return 0
 
 
-def _mlp_scratch(theta, prog, dmap, nin, cap):
+def _mlp_scratch(theta, prog, dmap, nin, cap, rows=1):
     """The scratch of :func:`_mlp_kernel` for blocks of up to ``cap`` examples: :func:`_scratch`'s A, D, yb
-    and grad; buf and kb for the softmax's exponentials of a whole block (outputs x cap); XB (the batch's
-    rows); S and tbits (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2);
+    and grad; buf and kb for the softmax's exponentials of a whole block (outputs x cap); XB and YB (the
+    batch's rows and labels, for ``rows`` batch orders); S and tbits (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2);
     E and kb32 (the softmax's float32 exponentials; empty for a float64 network)."""
     A, D, _, _, yb, _, _, grad = _scratch(theta, prog, dmap, nin, cap)
     big = cap * max(1, int(prog[-1, F_NIN]))
     acts = prog[:, F_OP] == OP_ACT
     f32 = big if theta.dtype == np.float32 else 0  # _softmax_out's float32 exponentials
-    return (A, D, yb, _empty(big, np.float64), _empty(big, np.int64), grad, _empty((cap, nin), theta.dtype),
-            _empty((4, cap), np.float64), _empty(cap, np.int64),
+    return (A, D, yb, _empty(big, np.float64), _empty(big, np.int64), grad, _empty((rows, cap, nin), theta.dtype),
+            _empty((rows, cap), theta.dtype), _empty((4, cap), np.float64), _empty(cap, np.int64),
             _empty((int(acts.sum()), int(max([1, *prog[acts, F_NIN]])), 2), np.float64),
             _empty(f32, np.float32), _empty(f32, np.int32))
 
@@ -1498,20 +1499,21 @@ def run_mlp_steps(theta, m1, m2, t0, nsteps, XS, yv, perms, perm_row, epoch0, ba
     assert prog[-1, F_OP] == OP_OUTPUT and prog[-1, F_A] == OUT_SOFTMAX_CE, "a softmax MLP"
     _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yv[:0], perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
                 beta1, beta2, eps, zero, XS[:0], np.empty((0, 0), theta.dtype), np.empty((0, 0, 0), theta.dtype),
-                np.empty((0, 0, 0)), np.empty((0, 6)), 0.0, *_kept(scratch, theta, prog, dmap, XS.shape[1], batch))
+                np.empty((0, 0, 0)), np.empty((0, 6)), 0.0,
+                *_kept(scratch, theta, prog, dmap, XS.shape[1], batch, perms.shape[0]))
 
 
-def _kept(scratch, theta, prog, dmap, nin, cap):
+def _kept(scratch, theta, prog, dmap, nin, cap, rows=1):
     """:func:`_mlp_scratch`, kept in the caller's dict ``scratch`` (if any) for the next call of that size."""
-    key = (theta.shape, theta.dtype, nin, cap)
+    key = (theta.shape, theta.dtype, nin, cap, rows)
     if scratch is None:
-        return _mlp_scratch(theta, prog, dmap, nin, cap)
+        return _mlp_scratch(theta, prog, dmap, nin, cap, rows)
     if key not in scratch:
-        scratch[key] = _mlp_scratch(theta, prog, dmap, nin, cap)
+        scratch[key] = _mlp_scratch(theta, prog, dmap, nin, cap, rows)
     return scratch[key]
 
 
-def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scratch=None):
+def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scratch=None, logits=True):
     """:func:`evaluate` for a softmax MLP by BLAS, on the examples as rows (``XS`` the training set's, ``XES``
     the evaluated set's, labels ``yv``, ``yvE`` in theta's dtype): the forward pass of the gradient gives
     the training set's logits and unit counts (no BatchNorm: the evaluated network is the trained one),
@@ -1519,10 +1521,11 @@ def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scrat
     4) float64: the loss and accuracy on the training set, then on XES (what the engine's
     ``_softmax_loss_acc`` computes from the logits, here from the kernel's own softmax: float64, NaN
     accuracy for a NaN logit). ``scratch``: a dict the caller keeps between calls, where the scratch stays
-    (allocated afresh at every record, its page faults cost a tenth of it)."""
+    (allocated afresh at every record, its page faults cost a tenth of it). ``logits=False``: no copy of the
+    logits (an empty (G, classes, 0) array in their place), for a caller that only needs ``records``."""
     G, n, m = theta.shape[0], XS.shape[0], XES.shape[0]
     grads = np.empty_like(theta)
-    logits = np.empty((G, prog[prog.shape[0] - 1, F_NIN], n + m), theta.dtype)
+    logits = np.empty((G, prog[prog.shape[0] - 1, F_NIN], n + m if logits else 0), theta.dtype)
     counts = np.zeros((G, int(np.count_nonzero(prog[:, F_OP] == OP_ACT)), 3))
     nothing = np.zeros((1, 1, 1), np.int64)
     sums = np.full((G, 6), np.nan)
