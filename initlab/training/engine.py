@@ -1437,9 +1437,9 @@ def _blas_runs(ts: TrainScenario, theta: np.ndarray) -> np.ndarray:
     if not (ts.softmax and ts.plain_mlp and any(fi * fo >= K.BLAS_MIN_WEIGHTS for fi, fo in ts.layer_shapes)):
         return fast
     Ws, bs = _views(theta, ts.sizes)
-    units = [np.concatenate([np.swapaxes(W, -1, -2), b[..., None]], axis=-1) for W, b in zip(Ws, bs)]
-    for g in range(theta.shape[0]):  # (fan_out, fan_in + 1) per layer: one row per unit
-        fast[g] = all(len(np.unique(u[g], axis=0)) == u.shape[1] for u in units)
+    fast[:] = True
+    for W, b in zip(Ws, bs):  # no two units exactly equal (tolerance 0); a run that is not finite is not fast
+        fast &= distinct_units(W, b, 0.0) == W.shape[-1]
     return fast
 
 

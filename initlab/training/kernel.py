@@ -1476,11 +1476,23 @@ def _act_width(prog, a):  # pragma: no cover - compiled
 
 
 def _mlp_scratch(theta, prog, dmap, nin, cap, rows=1):
-    """The scratch of :func:`_mlp_kernel` for blocks of up to ``cap`` examples: :func:`_scratch`'s A, D, yb
-    and grad; buf and kb for the softmax's exponentials of a whole block (outputs x cap); XB and YB (the
-    batch's rows and labels, for ``rows`` batch orders); S and tbits (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2);
-    E and kb32 (the softmax's float32 exponentials; empty for a float64 network)."""
-    A, D, _, _, yb, _, _, grad = _scratch(theta, prog, dmap, nin, cap)
+    """The scratch of :func:`_mlp_kernel` for blocks of up to ``cap`` examples: A, D, yb and grad as
+    :func:`_scratch`'s (padded: below); buf and kb for the softmax's exponentials of a whole block (outputs x
+    cap); XB and YB (the batch's rows and labels, for ``rows`` batch orders); S and tbits
+    (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2); E and kb32 (the
+    softmax's float32 exponentials; empty for a float64 network)."""
+    # A and D as _scratch's, padded against 4K aliasing (a load after a store to an address with the same low
+    # 12 bits stalls the core): a spare row per slot, so that the same unit's rows in two slots (relu reading
+    # z and writing h; blocks of 256 examples: rows of 1 KB, slots of 64 KB) are not a whole number of 4 KB
+    # apart, and D's start 1040 bytes past a page boundary (A's and D's would both start on one). Together:
+    # digits steps 12 % faster, its records 13 %.
+    dt = theta.dtype
+    width = max([nin, *prog[:, F_NIN], *prog[:, F_NOUT]]) + 1
+    A = _empty((dmap.size, width, cap), dt)
+    skip = 1040 // dt.itemsize
+    size = (int(dmap.max()) + 2) * width * cap
+    D = _empty(size + skip, dt)[skip:].reshape((-1, width, cap))
+    yb, grad = _empty(cap, dt), _empty(theta.shape[1], dt)
     big = cap * max(1, int(prog[-1, F_NIN]))
     acts = prog[:, F_OP] == OP_ACT
     f32 = big if theta.dtype == np.float32 else 0  # _softmax_out's float32 exponentials
