@@ -1247,10 +1247,13 @@ def _gemm(a, b, out):  # pragma: no cover - compiled
 
 
 @_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
-def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cover - compiled
+def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n, bias):  # pragma: no cover - compiled
     """:func:`_linear_fwd` by BLAS: A[dst] = W^T h + b for the layer's input ``h`` (fi, n): a slot, or the
-    input batch's rows transposed; ``A`` a view whose rows hold exactly the n examples."""
+    input batch's rows transposed; ``A`` a view whose rows hold exactly the n examples. Without ``bias``
+    only W^T h: the ReLU after it adds b (:func:`_relu_bias`)."""
     _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)).T, h, A[dst, :fo])
+    if not bias:
+        return
     for k in range(fo):
         bk = theta[g, bo + k]
         for i in range(n):
@@ -1258,18 +1261,52 @@ def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cove
 
 
 @_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
-def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero):  # pragma: no cover - compiled
+def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero, bias):  # pragma: no cover - compiled
     """:func:`_linear_bwd` by BLAS: dL/dW = h d^T (h the layer's input (fi, n), d = D[dd, :fo]), dL/db =
-    sum d, and (if ``want``) dL/dh = W d into D[ds]."""
+    sum d (unless not ``bias``: the ReLU after it summed it, :func:`_drelu_bias`), and (if ``want``) dL/dh =
+    W d into D[ds]."""
     d = D[dd, :fo]
     _gemm(h, d.T, grad[wo:wo + fi * fo].reshape((fi, fo)))
-    for k in range(fo):
+    for k in range(fo if bias else 0):
         cb = zero
         for i in range(n):
             cb += D[dd, k, i]
         grad[bo + k] = cb
     if want:
         _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)), d, D[ds, :fi])
+
+
+@_jit(inline="always")
+def _relu_after(prog, o):  # pragma: no cover - compiled
+    """Whether op ``o`` (a LINEAR) is read by a ReLU next, which then adds its bias and sums its bias's
+    gradient (:func:`_relu_bias`, :func:`_drelu_bias`): one pass over the layer's values instead of two."""
+    return (o + 1 < prog.shape[0] and prog[o + 1, F_OP] == OP_ACT and prog[o + 1, F_A] == 3
+            and prog[o + 1, F_SRC] == prog[o, F_DST])
+
+
+@_jit(inline="always")  # one copy only (see _jit)
+def _relu_bias(theta, bo, g, A, src, dst, fo, n):  # pragma: no cover - compiled
+    """z = A[src] + b (b at ``bo``: the LINEAR's before), kept in A[src], and A[dst] = relu(z): the bias of
+    :func:`_linear_fwd_blas` and :func:`_act_layer`'s relu in one pass, the same numbers."""
+    for k in range(fo):
+        bk = theta[g, bo + k]
+        for i in range(n):
+            z = A[src, k, i] + bk
+            A[src, k, i] = z
+            A[dst, k, i] = 0.0 if z <= 0.0 else z
+
+
+@_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
+def _drelu_bias(grad, bo, A, D, dst, dd, fi, n, zero):  # pragma: no cover - compiled
+    """D[dd] *= relu'(z) (from the output A[dst], as :func:`_dact_layer`), and dL/db of the LINEAR before
+    (its gradient is this one) summed in the same pass into grad[bo:]."""
+    for j in range(fi):
+        cb = zero
+        for i in range(n):
+            v = D[dd, j, i] if A[dst, j, i] > 0.0 else 0.0 * D[dd, j, i]
+            D[dd, j, i] = v
+            cb += v
+        grad[bo + j] = cb
 
 
 @_jit(inline="always")
@@ -1280,12 +1317,15 @@ def _mlp_forward(theta, g, prog, xin, A, n, buf, kb):  # pragma: no cover - comp
         src = prog[o, F_SRC]
         dst = prog[o, F_DST]
         if prog[o, F_OP] == OP_LINEAR:
+            bias = not _relu_after(prog, o)
             if src == 0:
                 _linear_fwd_blas(theta, g, xin, A, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
-                                 prog[o, F_NOUT], n)
+                                 prog[o, F_NOUT], n, bias)
             else:
                 _linear_fwd_blas(theta, g, A[src, :prog[o, F_NIN]], A, dst, prog[o, F_A], prog[o, F_B],
-                                 prog[o, F_NIN], prog[o, F_NOUT], n)
+                                 prog[o, F_NIN], prog[o, F_NOUT], n, bias)
+        elif o > 0 and _relu_after(prog, o - 1):
+            _relu_bias(theta, prog[o - 1, F_B], g, A, src, dst, prog[o, F_NIN], n)
         else:  # the activations' own functions, not _act_fwd's inlined copies: compile time
             _act_layer(prog[o, F_A], A, src, dst, prog[o, F_NIN], n, buf, kb)
 
@@ -1301,15 +1341,19 @@ def _mlp_backward(theta, g, grad, prog, dmap, xin, A, D, n, buf, kb, zero):  # p
         dst = prog[o, F_DST]
         ds = dmap[src]
         if op == OP_LINEAR:
+            bias = not _relu_after(prog, o)
             if src == 0:
                 _linear_bwd_blas(theta, g, grad, xin, D, ds, dmap[dst], prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
-                                 prog[o, F_NOUT], n, False, zero)
+                                 prog[o, F_NOUT], n, False, zero, bias)
             else:
                 _linear_bwd_blas(theta, g, grad, A[src, :prog[o, F_NIN]], D, ds, dmap[dst], prog[o, F_A],
-                                 prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], n, True, zero)
+                                 prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], n, True, zero, bias)
         else:
             dd = dmap[dst]
-            _dact_layer(prog[o, F_A], A, src, dst, D, dd, prog[o, F_NIN], n, buf, kb)
+            if o > 0 and _relu_after(prog, o - 1):
+                _drelu_bias(grad, prog[o - 1, F_B], A, D, dst, dd, prog[o, F_NIN], n, zero)
+            else:
+                _dact_layer(prog[o, F_A], A, src, dst, D, dd, prog[o, F_NIN], n, buf, kb)
             if ds != dd:
                 _hand_on(D, ds, dd, prog[o, F_NIN], n, GRAD_WRITE)
 
