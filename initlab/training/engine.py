@@ -444,17 +444,20 @@ def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     scale = np.where(finite, np.maximum(np.abs(W).max(axis=(1, 2)), np.abs(b).max(axis=1)), 0.0).astype(np.float64)
     tol = (rtol * scale)[:, None, None]
     lower = _strictly_lower(units)  # the pairs k > j that can make k a duplicate
-    D = np.zeros((runs, units, units))
+    count = np.full(runs, float(units))
+    D = None
     with np.errstate(invalid="ignore"):  # inf - inf in a run that is not finite: its count is NaN anyway
         for j in range(fan_in + 1):  # max |F_k - F_j| over the features F = (W[:, :, k], b[k]), pair by pair
             f = (W[:, j, :] if j < fan_in else b).astype(np.float64)
-            np.maximum(D, np.abs(f[:, :, None] - f[:, None, :]), out=D)
+            d = np.abs(f[:, :, None] - f[:, None, :])
+            D = d if D is None else np.maximum(D, d, out=D)
+            close = (D <= tol) & lower
             # D only grows: once no pair of a finite run is within the tolerance, none will be (random inits:
-            # after a feature or two, instead of all fan_in + 1 of them at every record).
-            if not ((D <= tol) & lower)[finite].any():
+            # after a feature or two, instead of all fan_in + 1 of them at every record): no duplicates.
+            if not close[finite].any():
                 break
-        dup = ((D <= tol) & lower).any(axis=2)
-    count = (units - dup.sum(axis=1)).astype(np.float64)
+        else:
+            count -= close.any(axis=2).sum(axis=1)
     count[~finite] = np.nan
     return count
 
