@@ -1162,7 +1162,7 @@ def _vlog(t, n, out, tbits, ex):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _softmax_out(A, D, S0, S1, S2, S3, src, ds, yb, w, n, inv, buf, kb, tbits, E, kb32, want, loss):  # pragma: no cover - compiled
+def _softmax_out(A, D, S0, S1, S2, S3, src, ds, yb, w, n, inv, buf, kb, tbits, want, loss):  # pragma: no cover - compiled
     """The softmax output of :func:`_mlp_kernel` on a block of n examples: (if ``want``) D[ds] = dL/ds =
     (softmax(s) - onehot(y)) * ``inv`` (inv = 1 / the examples of the whole batch or set, of which this
     block is part), as :func:`_output_bwd`; (if ``loss``) returns (sum_i l_i, hits, 1.0 if a logit is NaN
@@ -1170,12 +1170,10 @@ def _softmax_out(A, D, S0, S1, S2, S3, src, ds, yb, w, n, inv, buf, kb, tbits, E
     it is NaN or infinite: the loss is then inf or NaN), hits counting the examples whose first largest
     logit is their class (np.argmax's); else (0, 0, 0). ``S0`` .. ``S3``: float64 scratch rows of length n or
     more, each its own argument (views made in here of one array kept LLVM from vectorising the loops that
-    write one row and read another: 4x slower); ``buf`` and ``kb``
-    hold w * n values: every exponential of the block in one call of :func:`_vexp`. A float32 network
-    (``E``, float32, and ``kb32`` hold w * n values; empty for float64) takes its exponentials from
-    :func:`_vexp32` instead, and multiplies by 1 / sum: both are exact to float32's precision, which is all
-    D keeps, at ~4x the speed (the exponentials were most of a digits step's softmax). A row with a NaN logit gets a NaN
-    loss and its run a NaN accuracy (the flag), whatever class it counts."""
+    write one row and read another: 4x slower); ``buf`` and ``kb`` hold w * n values: every exponential of
+    the block in one call of :func:`_vexp`. A row with a NaN logit gets a NaN loss and its run a NaN
+    accuracy (the flag), whatever class it counts. float64 networks; a float32 one takes
+    :func:`_softmax_out32`."""
     for i in range(n):
         S0[i] = A[src, 0, i]  # the largest logit, then the shift
         S1[i] = 0.0  # its class
@@ -1198,43 +1196,85 @@ def _softmax_out(A, D, S0, S1, S2, S3, src, ds, yb, w, n, inv, buf, kb, tbits, E
             nan += S2[i]
             hits += 1.0 if S1[i] == yb[i] else 0.0
             S0[i] = S0[i] if S2[i] == 0.0 and abs(S0[i]) < np.inf else 0.0
-    if E.shape[0] > 0:  # float32
+    for k in range(w):
+        for i in range(n):
+            buf[k * n + i] = A[src, k, i] - S0[i]
+    _vexp(buf, w * n, kb, False)
+    for k in range(w):
+        for i in range(n):
+            S3[i] += buf[k * n + i]
+    if want:
         for k in range(w):
             for i in range(n):
-                E[k * n + i] = A[src, k, i] - S0[i]
-        _vexp32(E, w * n, kb32)
+                D[ds, k, i] = buf[k * n + i]
         for k in range(w):
             for i in range(n):
-                S3[i] += E[k * n + i]
-        if want:
-            for i in range(n):
-                S1[i] = 1.0 / S3[i]  # the classes were counted above
-            for k in range(w):
-                for i in range(n):
-                    hit = 1.0 if yb[i] == k else 0.0
-                    D[ds, k, i] = (E[k * n + i] * S1[i] - hit) * inv
-    else:
-        for k in range(w):
-            for i in range(n):
-                buf[k * n + i] = A[src, k, i] - S0[i]
-        _vexp(buf, w * n, kb, False)
-        for k in range(w):
-            for i in range(n):
-                S3[i] += buf[k * n + i]
-        if want:
-            for k in range(w):
-                for i in range(n):
-                    D[ds, k, i] = buf[k * n + i]
-            for k in range(w):
-                for i in range(n):
-                    hit = 1.0 if yb[i] == k else 0.0
-                    D[ds, k, i] = (D[ds, k, i] / S3[i] - hit) * inv
+                hit = 1.0 if yb[i] == k else 0.0
+                D[ds, k, i] = (D[ds, k, i] / S3[i] - hit) * inv
     if not loss:
         return 0.0, 0.0, 0.0
     _vlog(S3, n, buf, tbits, S2)
     total = 0.0
     for i in range(n):
         total += (S0[i] + buf[i]) - A[src, int(yb[i]), i]
+    return total, hits, 1.0 if nan > 0.0 else 0.0
+
+
+@_jit(fastmath=_EXACT)
+def _softmax_out32(A, D, M, C, Fl, T, R, src, ds, yb, w, n, inv, E, kb32, buf, tbits, ex, want, loss
+                   ):  # pragma: no cover - compiled
+    """:func:`_softmax_out` for a float32 network, in float32 arithmetic: the shift, class and NaN rows
+    (``M``, ``C``, ``Fl``), the sums ``T`` and their reciprocals ``R`` are float32 scratch rows (each its own
+    argument), the exponentials :func:`_vexp32`'s (within 1 ulp) into ``E`` (w * n values, int32 scratch
+    ``kb32``), and D = (e / sum - [k = y]) * inv with a float32 reciprocal: twice the vector lanes of float64
+    and a quarter of the exponential's cost, for probabilities that D stores to float32's precision anyway
+    (the softmax was a sixth of a digits training). The loss sums stay float64 (log of the sums by
+    :func:`_vlog`, ``buf``, ``tbits`` and ``ex`` its float64 scratch); a sum of float32 exponentials is
+    good to ~1e-7, so is each l_i."""
+    inv32 = _F32(inv)
+    for i in range(n):
+        M[i] = A[src, 0, i]
+        T[i] = _F32(0.0)
+    for k in range(1, w):
+        for i in range(n):
+            M[i] = max(M[i], A[src, k, i])
+    nan = 0.0
+    hits = 0.0
+    if loss:  # the class: the first k whose logit is the largest (for a row without NaN: np.argmax's)
+        for i in range(n):
+            C[i] = _F32(0.0)
+            Fl[i] = _F32(0.0)
+        for k in range(w - 1, -1, -1):
+            kf = _F32(k)
+            for i in range(n):
+                v = A[src, k, i]
+                C[i] = kf if v == M[i] else C[i]
+                Fl[i] = max(Fl[i], _F32(0.0) if v == v else _F32(1.0))
+        for i in range(n):
+            nan += Fl[i]
+            hits += 1.0 if C[i] == yb[i] else 0.0
+            M[i] = M[i] if Fl[i] == _F32(0.0) and abs(M[i]) < _F32(np.inf) else _F32(0.0)
+    for k in range(w):
+        for i in range(n):
+            E[k * n + i] = A[src, k, i] - M[i]
+    _vexp32(E, w * n, kb32)
+    for k in range(w):
+        for i in range(n):
+            T[i] += E[k * n + i]
+    if want:
+        for i in range(n):
+            R[i] = _F32(1.0) / T[i]
+        for k in range(w):
+            kf = _F32(k)
+            for i in range(n):
+                hit = _F32(1.0) if yb[i] == kf else _F32(0.0)
+                D[ds, k, i] = (E[k * n + i] * R[i] - hit) * inv32
+    if not loss:
+        return 0.0, 0.0, 0.0
+    _vlog(T, n, buf, tbits, ex)
+    total = 0.0
+    for i in range(n):
+        total += (M[i] + buf[i]) - A[src, int(yb[i]), i]
     return total, hits, 1.0 if nan > 0.0 else 0.0
 
 
@@ -1399,10 +1439,20 @@ def _mlp_unit_flags(prog, A, D, LV, counts, g, n, thr, buf, kb):  # pragma: no c
         a += 1
 
 
+@_jit(inline="always")
+def _softmax(A, D, S, S32, src, ds, yb, w, n, inv, buf, kb, tbits, E, kb32, want, loss):  # pragma: no cover - compiled
+    """:func:`_softmax_out32` for a float32 network (its scratch ``E`` is not empty), else :func:`_softmax_out`;
+    the scratch rows handed over one by one (see there)."""
+    if E.shape[0] > 0:
+        return _softmax_out32(A, D, S32[0], S32[1], S32[2], S32[3], S32[4], src, ds, yb, w, n, inv, E, kb32, buf,
+                              tbits, S[0], want, loss)
+    return _softmax_out(A, D, S[0], S[1], S[2], S[3], src, ds, yb, w, n, inv, buf, kb, tbits, want, loss)
+
+
 @_jit(nrt=False)
 def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
                 beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, YB, S,
-                tbits, LV, E, kb32):  # pragma: no cover - compiled
+                tbits, LV, E, kb32, S32):  # pragma: no cover - compiled
     """:func:`run_mlp_steps`, or :func:`evaluate_mlp` when ``grads`` has rows: ``_kernel`` for a plain MLP
     (no BatchNorm, no merged batch), every LINEAR op by BLAS.
 
@@ -1453,14 +1503,14 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
                             for i in range(bsz):
                                 logits[g, k, at + b0 + i] = Av[out, k, i]
                     if part == 1:
-                        loss, hits, nan = _softmax_out(Av, Dv, S[0], S[1], S[2], S[3], out, ds, yb, w, bsz, 0.0, buf, kb, tbits, E, kb32, False, True)
+                        loss, hits, nan = _softmax(Av, Dv, S, S32, out, ds, yb, w, bsz, 0.0, buf, kb, tbits, E, kb32, False, True)
                         records[g, 3] += loss
                         records[g, 4] += hits
                         records[g, 5] = max(records[g, 5], nan)
                         continue
                     if counts.shape[0] > 0:
                         _mlp_unit_flags(prog, Av, Dv, LV, counts, g, bsz, thr, buf, kb)
-                    loss, hits, nan = _softmax_out(Av, Dv, S[0], S[1], S[2], S[3], out, ds, yb, w, bsz, 1.0 / n, buf, kb, tbits, E, kb32, True, True)
+                    loss, hits, nan = _softmax(Av, Dv, S, S32, out, ds, yb, w, bsz, 1.0 / n, buf, kb, tbits, E, kb32, True, True)
                     records[g, 0] += loss
                     records[g, 1] += hits
                     records[g, 2] = max(records[g, 2], nan)
@@ -1501,8 +1551,7 @@ def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0,
             xin = XS.T if full else XB[r][:bsz].T
             yg = yv if full else YB[r]
             _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
-            _softmax_out(Av, Dv, S[0], S[1], S[2], S[3], out, ds, yg, w, bsz, 1.0 / bsz, buf, kb, tbits, E, kb32, True,
-                         False)
+            _softmax(Av, Dv, S, S32, out, ds, yg, w, bsz, 1.0 / bsz, buf, kb, tbits, E, kb32, True, False)
             _mlp_backward(theta, g, grad, prog, dmap, xin, Av, Dv, bsz, buf, kb, zero)
             _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps)
 
@@ -1523,8 +1572,8 @@ def _mlp_scratch(theta, prog, dmap, nin, cap, rows=1):
     """The scratch of :func:`_mlp_kernel` for blocks of up to ``cap`` examples: A, D, yb and grad as
     :func:`_scratch`'s (padded: below); buf and kb for the softmax's exponentials of a whole block (outputs x
     cap); XB and YB (the batch's rows and labels, for ``rows`` batch orders); S and tbits
-    (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2); E and kb32 (the
-    softmax's float32 exponentials; empty for a float64 network)."""
+    (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2); E, kb32 and S32
+    (:func:`_softmax_out32`'s exponentials and rows; empty for a float64 network)."""
     # A and D as _scratch's, padded against 4K aliasing (a load after a store to an address with the same low
     # 12 bits stalls the core): a spare row per slot, so that the same unit's rows in two slots (relu reading
     # z and writing h; blocks of 256 examples: rows of 1 KB, slots of 64 KB) are not a whole number of 4 KB
@@ -1543,7 +1592,7 @@ def _mlp_scratch(theta, prog, dmap, nin, cap, rows=1):
     return (A, D, yb, _empty(big, np.float64), _empty(big, np.int64), grad, _empty((rows, cap, nin), theta.dtype),
             _empty((rows, cap), theta.dtype), _empty((4, cap), np.float64), _empty(cap, np.int64),
             _empty((int(acts.sum()), int(max([1, *prog[acts, F_NIN]])), 2), np.float64),
-            _empty(f32, np.float32), _empty(f32, np.int32))
+            _empty(f32, np.float32), _empty(f32, np.int32), _empty((5, cap if f32 else 0), np.float32))
 
 
 def run_mlp_steps(theta, m1, m2, t0, nsteps, XS, yv, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom, beta1,
