@@ -252,39 +252,66 @@ _F32 = np.float32
 _MAGIC32 = 12582912.0  # 1.5 x 2^23: x + it - it rounds a float32 x to the nearest whole number
 
 
+@_jit(fastmath=_EXACT, inline="always")
+def _exp32_parts(x):  # pragma: no cover - compiled
+    """e^x for a float32 x as (q, bits): e^x = (1 + q) 2^k, 2^k the float32 whose bit pattern is ``bits`` (int32;
+    0 for +0.0 below the smallest normal float32). Cephes' expf: k = round(x / ln 2) (by the 1.5 x 2^23
+    trick), r = x - k ln 2 with ln 2 in two parts (0.693359375, exact in 9 bits, and -2.12194440e-4), q =
+    e^r - 1 = r + r^2 P(r) with Cephes' degree-5 minimax P. Limits: NaN -> NaN, x > 88.72 -> inf, x < -87.34
+    -> 0. The caller multiplies in a loop of its own, through an int32 array and its float32 view (a bit cast
+    numba has no scalar form of; in the same loop as the store it kept LLVM from vectorising)."""
+    v = min(max(x, _F32(-87.33654)), _F32(88.72283))
+    v = _F32(0.0) if x != x else v
+    k = (v * _F32(1.442695) + _F32(_MAGIC32)) - _F32(_MAGIC32)  # in [-126, 128]
+    r = (v - k * _F32(0.693359375)) - k * _F32(-2.12194440e-4)
+    p = _F32(1.9875691500e-4)
+    p = p * r + _F32(1.3981999507e-3)
+    p = p * r + _F32(8.3334519073e-3)
+    p = p * r + _F32(4.1665795894e-2)
+    p = p * r + _F32(1.6666665459e-1)
+    p = p * r + _F32(5.0000001201e-1)
+    q = p * (r * r) + r
+    kk = min(k, _F32(127.0))  # 2^128 is not a float32: fold the last factor 2 into q, (1 + q) 2 = 1 + (2q + 1)
+    q = q * _F32(2.0) + _F32(1.0) if k > kk else q
+    q = _F32(np.inf) if x > _F32(88.72283) else q
+    q = x if x != x else q
+    bits = 0 if x < _F32(-87.33654) else (np.int32(kk) + 127) << 23
+    return q, bits
+
+
 @_jit(fastmath=_EXACT)
 def _vexp32(E, n, kb):  # pragma: no cover - compiled
-    """E[:n] = e^E[:n] in float32 arithmetic, in place, for a float32 network's softmax; ``kb``: int32 scratch.
-
-    Cephes' expf: k = round(x / ln 2) (by the 1.5 x 2^23 trick), r = x - k ln 2 with ln 2 in two parts
-    (0.693359375, exact in 9 bits, and -2.12194440e-4), e^r = 1 + r + r^2 P(r) with Cephes' degree-5
-    minimax P, 2^k from its bit pattern. Within 1.01 ulp of e^x over [-87.3, 88.7] (checked against
-    float64 on 2e6 points in tests/test_training_classes.py); about 4x :func:`_vexp` (float64, 1 ulp),
-    whose precision a float32 softmax drops when it stores its probabilities. Limits as _vexp's: NaN ->
-    NaN, x > 88.72 -> inf, x < -87.34 (below the smallest normal float32) -> 0.
-    """
+    """E[:n] = e^E[:n] in float32 arithmetic, in place (:func:`_exp32_parts`); ``kb``: int32 scratch. Within
+    1.01 ulp of e^x over [-87.3, 88.7] (checked against float64 on 2e6 points in
+    tests/test_training_classes.py); about 4x :func:`_vexp` (float64, 1 ulp), whose precision a float32
+    softmax drops when it stores its probabilities."""
     kf = kb.view(np.float32)
     for i in range(n):
-        x = E[i]
-        v = min(max(x, _F32(-87.33654)), _F32(88.72283))
-        v = _F32(0.0) if x != x else v
-        k = (v * _F32(1.442695) + _F32(_MAGIC32)) - _F32(_MAGIC32)  # in [-126, 128]
-        r = (v - k * _F32(0.693359375)) - k * _F32(-2.12194440e-4)
-        p = _F32(1.9875691500e-4)
-        p = p * r + _F32(1.3981999507e-3)
-        p = p * r + _F32(8.3334519073e-3)
-        p = p * r + _F32(4.1665795894e-2)
-        p = p * r + _F32(1.6666665459e-1)
-        p = p * r + _F32(5.0000001201e-1)
-        q = p * (r * r) + r
-        kk = min(k, _F32(127.0))  # 2^128 is not a float32: fold the last factor 2 into q, (1 + q) 2 = 1 + (2q + 1)
-        q = q * _F32(2.0) + _F32(1.0) if k > kk else q
-        q = _F32(np.inf) if x > _F32(88.72283) else q
-        q = x if x != x else q
-        kb[i] = 0 if x < _F32(-87.33654) else (np.int32(kk) + 127) << 23  # bits 0 are +0.0
+        q, bits = _exp32_parts(E[i])
+        kb[i] = bits
         E[i] = q
     for i in range(n):
         E[i] = (E[i] + _F32(1.0)) * kf[i]
+
+
+@_jit(fastmath=_EXACT)
+def _vexp32_shifted(A, src, M, T, E, kb, w, n):  # pragma: no cover - compiled
+    """E[k n + i] = e^(A[src, k, i] - M[i]) and T[i] += each, for k < w, i < n: :func:`_vexp32` on the shifted
+    logits of a softmax, reading them from ``A`` in its first loop and summing in its second (two passes
+    over the w n values instead of four)."""
+    kf = kb.view(np.float32)
+    for k in range(w):
+        for i in range(n):
+            j = k * n + i
+            q, bits = _exp32_parts(A[src, k, i] - M[i])
+            kb[j] = bits
+            E[j] = q
+    for k in range(w):
+        for i in range(n):
+            j = k * n + i
+            e = (E[j] + _F32(1.0)) * kf[j]
+            E[j] = e
+            T[i] += e
 
 
 @_jit(fastmath=_EXACT)
@@ -1254,13 +1281,7 @@ def _softmax_out32(A, D, M, C, Fl, T, R, src, ds, yb, w, n, inv, E, kb32, buf, t
             nan += Fl[i]
             hits += 1.0 if C[i] == yb[i] else 0.0
             M[i] = M[i] if Fl[i] == _F32(0.0) and abs(M[i]) < _F32(np.inf) else _F32(0.0)
-    for k in range(w):
-        for i in range(n):
-            E[k * n + i] = A[src, k, i] - M[i]
-    _vexp32(E, w * n, kb32)
-    for k in range(w):
-        for i in range(n):
-            T[i] += E[k * n + i]
+    _vexp32_shifted(A, src, M, T, E, kb32, w, n)
     if want:
         for i in range(n):
             R[i] = _F32(1.0) / T[i]
