@@ -969,11 +969,13 @@ def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
 
 
 def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray | None,
-                  st: np.ndarray | None, softmax_records: tuple[np.ndarray, ...] | None = None) -> _Measure:
+                  st: np.ndarray | None, softmax_records: tuple[np.ndarray, ...] | None = None,
+                  grad_norm: np.ndarray | None = None) -> _Measure:
     """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
     P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n), or
     (runs, n, classes) for a softmax (:func:`_logits_of`); ``softmax_records``: a softmax's loss, accuracy,
-    test loss and test accuracy when the caller has them (the compiled kernel's)."""
+    test loss and test accuracy when the caller has them (the compiled kernel's; ``s`` and ``st`` are then
+    not read); ``grad_norm``: (runs, L) the gradient's norm per weight layer, when the caller has it."""
     lay = _layout(ts)
     net, g = _net(theta, lay), _net(grad, lay)
     if softmax_records is not None:
@@ -988,7 +990,8 @@ def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: n
         cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
         test_loss, test_acc = _loss_acc(st, data.y_test)
     distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
-    grad_norm = np.stack([_norms64(gw.reshape(len(gw), -1).astype(np.float64), gw.dtype) for gw in g.Ws], axis=1)
+    if grad_norm is None:
+        grad_norm = np.stack([_norms64(gw.reshape(len(gw), -1).astype(np.float64), gw.dtype) for gw in g.Ws], axis=1)
     return _Measure(loss, cost, acc, test_loss, test_acc, grad_norm, distinct)
 
 
@@ -1615,6 +1618,9 @@ class _Trainer:
             fast = _blas_runs(ts, self.theta)
             self.kernels = [(rows, mlp) for rows, mlp in ((np.flatnonzero(fast), True), (np.flatnonzero(~fast), False))
                             if len(rows)]
+            lay = _layout(ts)  # every weight layer's place in theta, for kernel.layer_sq_sums
+            self.woffs = np.array(lay.woff, np.int64)
+            self.wsizes = np.array([fi * fo for fi, fo in lay.shapes], np.int64)
             if any(mlp for _, mlp in self.kernels):  # the examples as rows (writable: one type for numba)
                 self.XS, self.XES = np.array(self.data.X_train), np.array(self.data.X_test)
                 self.scratch: dict[Any, Any] = {}  # the BLAS kernel's scratch, kept from call to call
@@ -1637,12 +1643,14 @@ class _Trainer:
                 # plain networks keep their numpy records, and so every recorded number they had, bit for bit.
                 thr = self.act.saturation_threshold
                 grad, logits, counts, soft = self._evaluate(-math.inf if thr is None else thr)
+                # float32 gradient norms in one compiled pass (their squares cannot overflow in float64)
+                norms = np.sqrt(self._sq_sums(grad, grad)[..., 1]) if grad.dtype == np.float32 else None
                 if soft is None:
                     n = len(self.data.y_train)
                     s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
-                    m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:])
+                    m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:], grad_norm=norms)
                 else:
-                    m = _block_record(self.theta, self.data, self.ts, grad, None, None, tuple(soft.T))
+                    m = _block_record(self.theta, self.data, self.ts, grad, None, None, tuple(soft.T), norms)
                 # Units dead or saturated on the whole training set, counted by the kernel in that same pass.
                 width = np.array([self.prog[o, self.jit.F_NIN] for o in range(len(self.prog))
                                   if self.prog[o, self.jit.F_OP] == self.jit.OP_ACT], np.float64)
@@ -1662,6 +1670,13 @@ class _Trainer:
         self.snap[:, k] = self.theta
         self.state_snap[:, k] = self.state
         self.k += 1
+
+    def _sq_sums(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``kernel.layer_sq_sums`` of float32 (runs, P) arrays: (runs, L, 2) float64, per weight layer the sum
+        of (b - a)^2 and of a^2."""
+        out = np.empty((a.shape[0], len(self.woffs), 2))
+        self.jit.layer_sq_sums(a, b, self.woffs, self.wsizes, out)
+        return out
 
     def _evaluate(self, thr: float) -> tuple[np.ndarray | None, ...]:
         """``kernel.evaluate`` of every run, by BLAS for the runs trained so (``kernel.evaluate_mlp``):
@@ -1706,8 +1721,14 @@ class _Trainer:
         self._steps(t, t1 - 1)
         before = self.theta.copy()  # the parameters the last update before the record starts from
         self._steps(t1 - 1, t1)
-        Wb, Wa = _net(before, _layout(self.ts)).Ws, _net(self.theta, _layout(self.ts)).Ws
-        self.ratio[:, self.k] = np.stack([update_ratio(b, a) for b, a in zip(Wb, Wa)], axis=1)
+        if self.engine == "numba" and self.theta.dtype == np.float32:  # update_ratio's numbers in one pass
+            num, den = (np.sqrt(a) for a in np.moveaxis(self._sq_sums(before, self.theta), -1, 0))
+            with np.errstate(all="ignore"):
+                self.ratio[:, self.k] = np.where((den > 0) & np.isfinite(den), num / np.where(den > 0, den, 1.0),
+                                                 np.nan)
+        else:
+            Wb, Wa = _net(before, _layout(self.ts)).Ws, _net(self.theta, _layout(self.ts)).Ws
+            self.ratio[:, self.k] = np.stack([update_ratio(b, a) for b, a in zip(Wb, Wa)], axis=1)
         self._record()
 
     def _steps(self, t: int, t1: int) -> None:
