@@ -520,6 +520,50 @@ def test_distinct_units_counts_groups_within_the_tolerance():
     assert np.isnan(training.distinct_units(W * np.inf, b, 1e-9)).all()
 
 
+def _distinct_by_definition(W, b, rtol):
+    """distinct_units word for word: unit k duplicates an earlier unit j when every incoming weight and the bias
+    differ by at most rtol x the layer's largest |parameter|; NaN for a run holding inf or NaN."""
+    out = []
+    for Wr, br in zip(W.astype(np.float64), b.astype(np.float64)):
+        F = np.concatenate([Wr.T, br[:, None]], axis=1)  # (units, fan_in + 1)
+        if not np.isfinite(F).all():
+            out.append(np.nan)
+            continue
+        tol = rtol * np.abs(F).max()
+        dup = [any(np.abs(F[k] - F[j]).max() <= tol for j in range(k)) for k in range(len(F))]
+        out.append(float(len(F) - sum(dup)))
+    return np.array(out)
+
+
+def test_distinct_units_is_its_definition_on_random_layers():
+    """distinct_units (pairwise, feature by feature, stopping once no pair can be within the tolerance) against
+    its definition pair by pair, on 600 random layers with planted equal, near-equal (1e-9 apart), constant
+    and non-finite units, float32 and float64, three tolerances (0: exactly equal)."""
+    rng = np.random.default_rng(11)
+    for _ in range(600):
+        runs, fan_in, units = (int(v) for v in rng.integers(1, [6, 8, 9]))
+        dt = [np.float32, np.float64][int(rng.integers(2))]
+        W = rng.normal(size=(runs, fan_in, units)).astype(dt)
+        b = rng.normal(size=(runs, units)).astype(dt)
+        for r in range(runs):
+            case = int(rng.integers(6))
+            if case == 0:
+                W[r], b[r] = 0.5, 0.0
+            elif case == 1 and units > 1:
+                W[r, :, 1] = W[r, :, 0] * (1 + 1e-9 * int(rng.integers(3)))
+                b[r, 1] = b[r, 0]
+            elif case == 2:
+                W[r, 0, 0] = [np.inf, np.nan, -np.inf][int(rng.integers(3))]
+            elif case == 3 and units > 2:
+                W[r, 1:, 2] = W[r, 1:, 0]
+                b[r, 2] = b[r, 0]
+            elif case == 4 and units > 1:
+                W[r, :, 1] = W[r, :, 0]
+                b[r, 1] = b[r, 0] + 1e-3
+        for rtol in (1e-6, 1e-12, 0.0):
+            np.testing.assert_array_equal(training.distinct_units(W, b, rtol), _distinct_by_definition(W, b, rtol))
+
+
 @pytest.mark.parametrize("engine", ["numpy", pytest.param("numba", marks=needs_numba)])
 def test_a_diverging_run_is_recorded_not_raised(engine):
     # Linear units with N(0, 100^2) weights and lr 10: the first update is ~1e12, the next forward pass

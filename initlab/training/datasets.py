@@ -52,6 +52,7 @@ touched. scikit-learn is imported here lazily, on the first such dataset (``pip 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -220,13 +221,9 @@ def digits(n_train: int, n_test: int, seed: int = 0, scaled: bool = True
     for label, n in (("n_train", n_train), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < DIGITS_CLASSES:
             raise ValueError(f"{label} must be a whole number >= {DIGITS_CLASSES} (one image per digit); received {n!r}")
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    X = bunch.data.astype(np.float64)
-    y = bunch.target.astype(np.int64)
-    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=DIGITS_TEST_SHARE, stratify=y, random_state=int(seed))
+    X, y = _digits_images()
+    tr, te = _digits_split(int(seed))
+    X_tr, X_te, y_tr, y_te = X[tr], X[te], y[tr], y[te]
     parts = []
     for Xp, yp, n in ((X_tr, y_tr, int(n_train)), (X_te, y_te, int(n_test))):
         if n < len(yp):
@@ -236,6 +233,34 @@ def digits(n_train: int, n_test: int, seed: int = 0, scaled: bool = True
             Xp = Xp / DIGITS_MAX
         parts += [np.ascontiguousarray(Xp), np.ascontiguousarray(yp)]
     return parts[0], parts[1], parts[2], parts[3]
+
+
+@functools.lru_cache(maxsize=64)
+def _digits_split(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of :func:`_digits_images` in ``train_test_split(X, y, test_size=0.2, stratify=y,
+    random_state=seed)``'s training and test parts (its split of the row numbers is its split of the rows),
+    kept per seed (read-only): scikit-learn's argument checks took a training's first milliseconds."""
+    from sklearn.model_selection import train_test_split
+
+    _, y = _digits_images()
+    tr, te = train_test_split(np.arange(len(y)), test_size=DIGITS_TEST_SHARE, stratify=y, random_state=seed)
+    tr.flags.writeable = False
+    te.flags.writeable = False
+    return tr, te
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """``load_digits()``'s images (1797, 64) float64 and labels int64, read once per process (read-only):
+    parsing the bundled compressed CSV took ~10 ms, at every training and every page of a digits run."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    X = bunch.data.astype(np.float64)
+    y = bunch.target.astype(np.int64)
+    X.flags.writeable = False
+    y.flags.writeable = False
+    return X, y
 
 
 def _stratified(y: np.ndarray, n: int) -> np.ndarray:

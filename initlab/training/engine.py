@@ -150,6 +150,14 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """A read-only view of ``a`` (no copy: for arrays nothing writes any more)."""
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
 @dataclass(frozen=True, eq=False)
 class TrainData:
     """The arrays the network saw: ``X = (X_raw - shift) / scale`` in the scenario's dtype, y the class
@@ -439,25 +447,35 @@ def distinct_units(W: np.ndarray, b: np.ndarray, rtol: float) -> np.ndarray:
     and receive identical updates for ever: zero and constant init keep it at 1, which is the symmetry
     that random init breaks (Goodfellow et al. 2016, 8.4). NaN when the layer holds inf or NaN.
     """
-    F = np.concatenate([np.swapaxes(W, -1, -2), b[..., None]], axis=-1).astype(np.float64)  # (runs, units, fi+1)
-    runs, units, feats = F.shape
-    finite = np.isfinite(F).all(axis=(1, 2))
-    F = np.where(finite[:, None, None], F, 0.0)
-    scale = np.max(np.abs(F), axis=(1, 2))
-    D = np.zeros((runs, units, units))
+    runs, fan_in, units = W.shape
+    finite = np.isfinite(W).all(axis=(1, 2)) & np.isfinite(b).all(axis=1)
+    scale = np.where(finite, np.maximum(np.abs(W).max(axis=(1, 2)), np.abs(b).max(axis=1)), 0.0).astype(np.float64)
     tol = (rtol * scale)[:, None, None]
-    lower = np.tril(np.ones((units, units), bool), k=-1)  # the pairs k > j that can make k a duplicate
-    for j in range(feats):  # max |F_k - F_j| over the features, without a (runs, units, units, feats) array
-        np.maximum(D, np.abs(F[:, :, None, j] - F[:, None, :, j]), out=D)
-        # D only grows: once no pair is within the tolerance, none will be (random inits: after a feature or
-        # two, instead of all fan_in + 1 of them at every record).
-        if not ((D <= tol) & lower).any():
-            break
-    same = D <= tol
-    dup = np.tril(same, k=-1).any(axis=2)
-    count = (units - dup.sum(axis=1)).astype(np.float64)
+    lower = _strictly_lower(units)  # the pairs k > j that can make k a duplicate
+    count = np.full(runs, float(units))
+    D = None
+    with np.errstate(invalid="ignore"):  # inf - inf in a run that is not finite: its count is NaN anyway
+        for j in range(fan_in + 1):  # max |F_k - F_j| over the features F = (W[:, :, k], b[k]), pair by pair
+            f = (W[:, j, :] if j < fan_in else b).astype(np.float64)
+            d = np.abs(f[:, :, None] - f[:, None, :])
+            D = d if D is None else np.maximum(D, d, out=D)
+            close = (D <= tol) & lower
+            # D only grows: once no pair of a finite run is within the tolerance, none will be (random inits:
+            # after a feature or two, instead of all fan_in + 1 of them at every record): no duplicates.
+            if not close[finite].any():
+                break
+        else:
+            count -= close.any(axis=2).sum(axis=1)
     count[~finite] = np.nan
     return count
+
+
+@functools.lru_cache(maxsize=64)
+def _strictly_lower(units: int) -> np.ndarray:
+    """(units, units) bool, True below the diagonal (read-only, shared)."""
+    out = np.tri(units, k=-1, dtype=bool)
+    out.flags.writeable = False
+    return out
 
 
 @dataclass
@@ -586,6 +604,17 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
                     np.stack([d for d, _ in shares], axis=1), np.stack([s_ for _, s_ in shares], axis=1))
 
 
+def _norms64(rows: np.ndarray, source: np.dtype) -> np.ndarray:
+    """:func:`initlab.numerics.stats.norms` of float64 ``rows`` (runs, m) holding values of dtype ``source``
+    (or differences of two of them). float32 values (and their differences, < 2^129) square in float64
+    without overflow or underflow (2^-298 <= x^2 < 2^258), so their norm is the plain sqrt(sum x^2), in one
+    pass: the records take two a layer at every recorded step, and the overflow-safe pass (a division by the
+    largest |x| first) cost several numpy calls each. Same rules: NaN for a NaN, inf for an inf, 0 for none."""
+    if np.dtype(source).itemsize <= 4:
+        return np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    return stats.norms(rows)
+
+
 def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     """||W_after - W_before||_F / ||W_before||_F of one weight matrix per run, (runs, ...) -> (runs,) float64:
     the relative size of one update (cs231n's "update / weight ratio": around 1e-3 is the usual sign of
@@ -595,8 +624,7 @@ def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     runs = before.shape[0]
     b = before.reshape(runs, -1).astype(np.float64)
     with np.errstate(all="ignore"):
-        num = stats.norms(after.reshape(runs, -1).astype(np.float64) - b)
-        den = stats.norms(b)
+        num, den = _norms64(after.reshape(runs, -1).astype(np.float64) - b, before.dtype), _norms64(b, before.dtype)
         out = num / np.where(den > 0, den, 1.0)
     out[~((den > 0) & np.isfinite(den))] = np.nan
     return out
@@ -940,12 +968,14 @@ def _logits_of(ts: TrainScenario, sT: np.ndarray) -> np.ndarray:
     return np.swapaxes(sT, -1, -2) if ts.softmax else sT[..., 0, :]
 
 
-def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray,
-                  st: np.ndarray, softmax_records: tuple[np.ndarray, ...] | None = None) -> _Measure:
+def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: np.ndarray, s: np.ndarray | None,
+                  st: np.ndarray | None, softmax_records: tuple[np.ndarray, ...] | None = None,
+                  grad_norm: np.ndarray | None = None) -> _Measure:
     """The record of a residual or normalised network from its full-batch training gradient ``grad`` (runs,
     P) and the evaluated network's logits on the training set ``s`` and the test set ``st`` (runs, n), or
     (runs, n, classes) for a softmax (:func:`_logits_of`); ``softmax_records``: a softmax's loss, accuracy,
-    test loss and test accuracy when the caller has them (the compiled kernel's)."""
+    test loss and test accuracy when the caller has them (the compiled kernel's; ``s`` and ``st`` are then
+    not read); ``grad_norm``: (runs, L) the gradient's norm per weight layer, when the caller has it."""
     lay = _layout(ts)
     net, g = _net(theta, lay), _net(grad, lay)
     if softmax_records is not None:
@@ -960,8 +990,9 @@ def _block_record(theta: np.ndarray, data: TrainData, ts: TrainScenario, grad: n
         cost = naive_cost(s, data.y_train) if ts.cost == "naive" else loss
         test_loss, test_acc = _loss_acc(st, data.y_test)
     distinct = np.stack([distinct_units(*_unit_params(net, ts, l)) for l in range(len(net.Ws) - 1)], axis=1)
-    return _Measure(loss, cost, acc, test_loss, test_acc, np.stack([stats.norms(gw) for gw in g.Ws], axis=1),
-                    distinct)
+    if grad_norm is None:
+        grad_norm = np.stack([_norms64(gw.reshape(len(gw), -1).astype(np.float64), gw.dtype) for gw in g.Ws], axis=1)
+    return _Measure(loss, cost, acc, test_loss, test_acc, grad_norm, distinct)
 
 
 def _unit_params(net: _Net, ts: TrainScenario, l: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -1420,9 +1451,9 @@ def _blas_runs(ts: TrainScenario, theta: np.ndarray) -> np.ndarray:
     if not (ts.softmax and ts.plain_mlp and any(fi * fo >= K.BLAS_MIN_WEIGHTS for fi, fo in ts.layer_shapes)):
         return fast
     Ws, bs = _views(theta, ts.sizes)
-    units = [np.concatenate([np.swapaxes(W, -1, -2), b[..., None]], axis=-1) for W, b in zip(Ws, bs)]
-    for g in range(theta.shape[0]):  # (fan_out, fan_in + 1) per layer: one row per unit
-        fast[g] = all(len(np.unique(u[g], axis=0)) == u.shape[1] for u in units)
+    fast[:] = True
+    for W, b in zip(Ws, bs):  # no two units exactly equal (tolerance 0); a run that is not finite is not fast
+        fast &= distinct_units(W, b, 0.0) == W.shape[-1]
     return fast
 
 
@@ -1587,6 +1618,9 @@ class _Trainer:
             fast = _blas_runs(ts, self.theta)
             self.kernels = [(rows, mlp) for rows, mlp in ((np.flatnonzero(fast), True), (np.flatnonzero(~fast), False))
                             if len(rows)]
+            lay = _layout(ts)  # every weight layer's place in theta, for kernel.layer_sq_sums
+            self.woffs = np.array(lay.woff, np.int64)
+            self.wsizes = np.array([fi * fo for fi, fo in lay.shapes], np.int64)
             if any(mlp for _, mlp in self.kernels):  # the examples as rows (writable: one type for numba)
                 self.XS, self.XES = np.array(self.data.X_train), np.array(self.data.X_test)
                 self.scratch: dict[Any, Any] = {}  # the BLAS kernel's scratch, kept from call to call
@@ -1609,10 +1643,14 @@ class _Trainer:
                 # plain networks keep their numpy records, and so every recorded number they had, bit for bit.
                 thr = self.act.saturation_threshold
                 grad, logits, counts, soft = self._evaluate(-math.inf if thr is None else thr)
-                n = len(self.data.y_train)
-                s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
-                m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:],
-                                  None if soft is None else tuple(soft.T))
+                # float32 gradient norms in one compiled pass (their squares cannot overflow in float64)
+                norms = np.sqrt(self._sq_sums(grad, grad)[..., 1]) if grad.dtype == np.float32 else None
+                if soft is None:
+                    n = len(self.data.y_train)
+                    s = _logits_of(self.ts, logits)  # (G, outputs, m) -> the records' layout
+                    m = _block_record(self.theta, self.data, self.ts, grad, s[:, :n], s[:, n:], grad_norm=norms)
+                else:
+                    m = _block_record(self.theta, self.data, self.ts, grad, None, None, tuple(soft.T), norms)
                 # Units dead or saturated on the whole training set, counted by the kernel in that same pass.
                 width = np.array([self.prog[o, self.jit.F_NIN] for o in range(len(self.prog))
                                   if self.prog[o, self.jit.F_OP] == self.jit.OP_ACT], np.float64)
@@ -1633,32 +1671,49 @@ class _Trainer:
         self.state_snap[:, k] = self.state
         self.k += 1
 
-    def _evaluate(self, thr: float) -> tuple[np.ndarray, ...]:
-        """``kernel.evaluate`` of every run, by BLAS for the runs trained so (``kernel.evaluate_mlp``), and a
-        softmax's (G, 4) loss, accuracy, test loss and test accuracy (or None for a sigmoid)."""
+    def _sq_sums(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``kernel.layer_sq_sums`` of float32 (runs, P) arrays: (runs, L, 2) float64, per weight layer the sum
+        of (b - a)^2 and of a^2."""
+        out = np.empty((a.shape[0], len(self.woffs), 2))
+        self.jit.layer_sq_sums(a, b, self.woffs, self.wsizes, out)
+        return out
+
+    def _evaluate(self, thr: float) -> tuple[np.ndarray | None, ...]:
+        """``kernel.evaluate`` of every run, by BLAS for the runs trained so (``kernel.evaluate_mlp``):
+        (grads, logits, counts, soft), soft a softmax's (G, 4) loss, accuracy, test loss and test accuracy
+        (None for a sigmoid), logits None for a softmax (its records are ``soft``: no (G, classes, examples)
+        copy of every logit at every record)."""
         zero, n = self.theta.dtype.type(0), len(self.data.y_train)
         parts = []
         for rows, mlp in self.kernels:
             whole = len(rows) == self.theta.shape[0]
             theta = self.theta if whole else self.theta[rows]
             if mlp:
-                out = self.jit.evaluate_mlp(theta, self.XS, self.yv, self.XES, self.yvE, self.prog, self.dmap, zero,
-                                            thr, self.scratch)
+                grads, _, counts, soft = self.jit.evaluate_mlp(theta, self.XS, self.yv, self.XES, self.yvE, self.prog,
+                                                               self.dmap, zero, thr, self.scratch, logits=False)
+                out = (grads, None, counts, soft)
             else:
-                out = self.jit.evaluate(theta, self.state if whole else self.state[rows], self.XT, self.yv, self.XE,
-                                        self.prog, self.dmap, self.fc, zero, thr)
+                grads, logits, counts = self.jit.evaluate(theta, self.state if whole else self.state[rows], self.XT,
+                                                          self.yv, self.XE, self.prog, self.dmap, self.fc, zero, thr)
+                soft = None
                 if self.ts.softmax:  # compiled too: numpy's passes over every logit cost as much as the rest
-                    loss = self.jit.softmax_loss_acc(out[1], self.data.y_train, 0, n)
-                    test = self.jit.softmax_loss_acc(out[1], self.data.y_test, n, out[1].shape[2])
-                    out = (*out, np.stack([*loss, *test], axis=1))
+                    loss = self.jit.softmax_loss_acc(logits, self.data.y_train, 0, n)
+                    test = self.jit.softmax_loss_acc(logits, self.data.y_test, n, logits.shape[2])
+                    soft, logits = np.stack([*loss, *test], axis=1), None
+                out = (grads, logits, counts, soft)
             if whole:
-                return out if self.ts.softmax else (*out, None)
+                return out
             parts.append((rows, out))
-        out = [np.empty((self.theta.shape[0], *a.shape[1:]), a.dtype) for a in parts[0][1]]
-        for rows, arrays in parts:
-            for o, a in zip(out, arrays):
-                o[rows] = a
-        return tuple(out)
+        merged: list[np.ndarray | None] = []
+        for i, first in enumerate(parts[0][1]):
+            if first is None:  # None in every part: the same network, the same records
+                merged.append(None)
+                continue
+            o = np.empty((self.theta.shape[0], *first.shape[1:]), first.dtype)
+            for rows, arrays in parts:
+                o[rows] = arrays[i]
+            merged.append(o)
+        return tuple(merged)
 
     def advance(self) -> None:
         """Train up to the next recorded step and record it, with the size of its last update (``ratio``)."""
@@ -1666,8 +1721,14 @@ class _Trainer:
         self._steps(t, t1 - 1)
         before = self.theta.copy()  # the parameters the last update before the record starts from
         self._steps(t1 - 1, t1)
-        Wb, Wa = _net(before, _layout(self.ts)).Ws, _net(self.theta, _layout(self.ts)).Ws
-        self.ratio[:, self.k] = np.stack([update_ratio(b, a) for b, a in zip(Wb, Wa)], axis=1)
+        if self.engine == "numba" and self.theta.dtype == np.float32:  # update_ratio's numbers in one pass
+            num, den = (np.sqrt(a) for a in np.moveaxis(self._sq_sums(before, self.theta), -1, 0))
+            with np.errstate(all="ignore"):
+                self.ratio[:, self.k] = np.where((den > 0) & np.isfinite(den), num / np.where(den > 0, den, 1.0),
+                                                 np.nan)
+        else:
+            Wb, Wa = _net(before, _layout(self.ts)).Ws, _net(self.theta, _layout(self.ts)).Ws
+            self.ratio[:, self.k] = np.stack([update_ratio(b, a) for b, a in zip(Wb, Wa)], axis=1)
         self._record()
 
     def _steps(self, t: int, t1: int) -> None:
@@ -1699,22 +1760,26 @@ class _Trainer:
                                  perms, self.perm_row, epoch0, ts, self.act, self.state)
             t = t_end
 
-    def results(self) -> list[TrainResult]:
+    def results(self, last: bool = False) -> list[TrainResult]:
+        """Every scenario's :class:`TrainResult` so far: copies of the records (training goes on), or with
+        ``last`` (the trainer's last use) read-only views of them (the snapshots alone are 15 MB for the
+        digits benchmark: copying them cost ~1 % of its training)."""
         k, R = self.k, self.ts.restarts
         seconds = time.perf_counter() - self.start
+        ro = _frozen if last else _readonly
         out = []
         for i, s in enumerate(self.scenarios):
             g = slice(i * R, (i + 1) * R)
             out.append(TrainResult(
-                scenario=s, data=self.data, recorded_steps=_readonly(self.rec[:k]), seeds=_readonly(self.seeds),
-                loss=_readonly(self.out["loss"][g, :k]), cost=_readonly(self.out["cost"][g, :k]),
-                train_acc=_readonly(self.out["train_acc"][g, :k]),
-                test_loss=_readonly(self.out["test_loss"][g, :k]), test_acc=_readonly(self.out["test_acc"][g, :k]),
-                grad_norm=_readonly(self.grad_norm[g, :k]), distinct=_readonly(self.distinct[g, :k]),
-                dead_share=_readonly(self.dead[g, :k]), saturated_share=_readonly(self.saturated[g, :k]),
-                update_ratio=_readonly(self.ratio[g, :k]),
-                theta=_readonly(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds,
-                norm_state=_readonly(self.state_snap[g, :k])))
+                scenario=s, data=self.data, recorded_steps=ro(self.rec[:k]), seeds=ro(self.seeds),
+                loss=ro(self.out["loss"][g, :k]), cost=ro(self.out["cost"][g, :k]),
+                train_acc=ro(self.out["train_acc"][g, :k]),
+                test_loss=ro(self.out["test_loss"][g, :k]), test_acc=ro(self.out["test_acc"][g, :k]),
+                grad_norm=ro(self.grad_norm[g, :k]), distinct=ro(self.distinct[g, :k]),
+                dead_share=ro(self.dead[g, :k]), saturated_share=ro(self.saturated[g, :k]),
+                update_ratio=ro(self.ratio[g, :k]),
+                theta=ro(self.snap[g, :k]), steps_done=self.step, engine=self.engine, seconds=seconds,
+                norm_state=ro(self.state_snap[g, :k])))
         return out
 
 
@@ -1762,7 +1827,7 @@ def train_many(scenarios: Sequence[TrainScenario], *, progress: Progress | None 
         trainer.advance()
         if progress is not None:
             progress(trainer.step / total, trainer.step)
-    return trainer.results()
+    return trainer.results(last=True)
 
 
 def train(ts: TrainScenario, *, progress: Progress | None = None, records: int | None = None,

@@ -74,7 +74,12 @@ output and a layer of BLAS_MIN_WEIGHTS or more trains in a kernel of its own, :f
 input batch as rows. gemm sums in an order of its own, so only runs whose units all start different go
 there (the engine's ``_blas_runs``); a zero or constant init keeps the hand loops, which keep its equal
 units bit-identical. A kernel apart, not a branch of ``_kernel``: every number ``_kernel`` computes for the
-other networks stays as it was.
+other networks stays as it was. Its records go through each set in blocks of EVAL_BLOCK examples (gemm's
+small-matrix code, a block's values kept in cache); the runs of one restart share the gather of their
+batch; a ReLU adds the bias of the layer before it and sums that bias's gradient in its own pass; a
+float32 network's softmax is float32 arithmetic (:func:`_softmax_out32`, exponentials by :func:`_vexp32`),
+a float64 one's float64 (:func:`_softmax_out`). Its gemm products are most of its time: for digits they
+run at about the core's float32 gemm peak (measured on 1024 x 1024), and the rest is the passes over every value between them.
 
 The activations re-implement the registry (:mod:`initlab.weights.activations`) with the same formulas and
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
@@ -126,6 +131,11 @@ C_ZERO, C_ONE, C_FLOOR = 0, 1, 2  # 0, 1, and tiny / eps: a variance at or below
 # the products are most of a step and gemm is several times the hand loops (512-bit vectors, which numba's
 # loops do not use, and no pass over memory per four inputs).
 BLAS_MIN_WEIGHTS = 512
+# An evaluation by BLAS (:func:`evaluate_mlp`) goes through a set in blocks of this many examples: gemm on
+# (32 x 64) by (64 x 256) runs its small-matrix code at ~1.7x the speed it reaches on all 1437 of digits'
+# training images at once (packing both operands), and a block's values stay in the core's cache between
+# the passes over them.
+EVAL_BLOCK = 256
 
 # The registry's constants as plain floats, which numba freezes into the compiled code.
 _SLOPE = float(LEAKY_RELU_SLOPE)
@@ -241,6 +251,72 @@ def _vexp(buf, n, kb, minus_one):  # pragma: no cover - compiled
     else:
         for i in range(n):
             buf[i] = (buf[i] + 1.0) * kf[i]
+
+
+_F32 = np.float32
+_MAGIC32 = 12582912.0  # 1.5 x 2^23: x + it - it rounds a float32 x to the nearest whole number
+
+
+@_jit(fastmath=_EXACT, inline="always")
+def _exp32_parts(x):  # pragma: no cover - compiled
+    """e^x for a float32 x as (q, bits): e^x = (1 + q) 2^k, 2^k the float32 whose bit pattern is ``bits`` (int32;
+    0 for +0.0 below the smallest normal float32). Cephes' expf: k = round(x / ln 2) (by the 1.5 x 2^23
+    trick), r = x - k ln 2 with ln 2 in two parts (0.693359375, exact in 9 bits, and -2.12194440e-4), q =
+    e^r - 1 = r + r^2 P(r) with Cephes' degree-5 minimax P. Limits: NaN -> NaN, x > 88.72 -> inf, x < -87.34
+    -> 0. The caller multiplies in a loop of its own, through an int32 array and its float32 view (a bit cast
+    numba has no scalar form of; in the same loop as the store it kept LLVM from vectorising)."""
+    v = min(max(x, _F32(-87.33654)), _F32(88.72283))
+    v = _F32(0.0) if x != x else v
+    k = (v * _F32(1.442695) + _F32(_MAGIC32)) - _F32(_MAGIC32)  # in [-126, 128]
+    r = (v - k * _F32(0.693359375)) - k * _F32(-2.12194440e-4)
+    p = _F32(1.9875691500e-4)
+    p = p * r + _F32(1.3981999507e-3)
+    p = p * r + _F32(8.3334519073e-3)
+    p = p * r + _F32(4.1665795894e-2)
+    p = p * r + _F32(1.6666665459e-1)
+    p = p * r + _F32(5.0000001201e-1)
+    q = p * (r * r) + r
+    kk = min(k, _F32(127.0))  # 2^128 is not a float32: fold the last factor 2 into q, (1 + q) 2 = 1 + (2q + 1)
+    q = q * _F32(2.0) + _F32(1.0) if k > kk else q
+    q = _F32(np.inf) if x > _F32(88.72283) else q
+    q = x if x != x else q
+    bits = 0 if x < _F32(-87.33654) else (np.int32(kk) + 127) << 23
+    return q, bits
+
+
+@_jit(fastmath=_EXACT)
+def _vexp32(E, n, kb):  # pragma: no cover - compiled
+    """E[:n] = e^E[:n] in float32 arithmetic, in place (:func:`_exp32_parts`); ``kb``: int32 scratch. Within
+    1.01 ulp of e^x over [-87.3, 88.7] (checked against float64 on 2e6 points in
+    tests/test_training_classes.py); about 4x :func:`_vexp` (float64, 1 ulp), whose precision a float32
+    softmax drops when it stores its probabilities."""
+    kf = kb.view(np.float32)
+    for i in range(n):
+        q, bits = _exp32_parts(E[i])
+        kb[i] = bits
+        E[i] = q
+    for i in range(n):
+        E[i] = (E[i] + _F32(1.0)) * kf[i]
+
+
+@_jit(fastmath=_EXACT)
+def _vexp32_shifted(A, src, M, T, E, kb, w, n):  # pragma: no cover - compiled
+    """E[k n + i] = e^(A[src, k, i] - M[i]) and T[i] += each, for k < w, i < n: :func:`_vexp32` on the shifted
+    logits of a softmax, reading them from ``A`` in its first loop and summing in its second (two passes
+    over the w n values instead of four)."""
+    kf = kb.view(np.float32)
+    for k in range(w):
+        for i in range(n):
+            j = k * n + i
+            q, bits = _exp32_parts(A[src, k, i] - M[i])
+            kb[j] = bits
+            E[j] = q
+    for k in range(w):
+        for i in range(n):
+            j = k * n + i
+            e = (E[j] + _F32(1.0)) * kf[j]
+            E[j] = e
+            T[i] += e
 
 
 @_jit(fastmath=_EXACT)
@@ -1118,50 +1194,114 @@ def _vlog(t, n, out, tbits, ex):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _softmax_ce(A, D, S, src, ds, yb, w, n, buf, kb, tbits, want):  # pragma: no cover - compiled
-    """The softmax output of :func:`_mlp_kernel`: (if ``want``) D[ds] = dL/ds = (softmax(s) - onehot(y)) / n as
-    :func:`_output_bwd`, and the loss and hits of the n examples, from one pass of exponentials: returns
-    (sum_i l_i, hits, 1.0 if a logit is NaN else 0.0), l_i = m + log sum_k e^(s_k - m) - s_{y_i} with m the
-    largest logit (0 where it is NaN or infinite: the loss is then inf or NaN), hits counting the examples
-    whose first largest logit is their class (np.argmax's). ``S`` (4, cap) float64 scratch."""
+def _softmax_out(A, D, S0, S1, S2, S3, src, ds, yb, w, n, inv, buf, kb, tbits, want, loss):  # pragma: no cover - compiled
+    """The softmax output of :func:`_mlp_kernel` on a block of n examples: (if ``want``) D[ds] = dL/ds =
+    (softmax(s) - onehot(y)) * ``inv`` (inv = 1 / the examples of the whole batch or set, of which this
+    block is part), as :func:`_output_bwd`; (if ``loss``) returns (sum_i l_i, hits, 1.0 if a logit is NaN
+    else 0.0) over the block, l_i = m + log sum_k e^(s_k - m) - s_{y_i} with m the largest logit (0 where
+    it is NaN or infinite: the loss is then inf or NaN), hits counting the examples whose first largest
+    logit is their class (np.argmax's); else (0, 0, 0). ``S0`` .. ``S3``: float64 scratch rows of length n or
+    more, each its own argument (views made in here of one array kept LLVM from vectorising the loops that
+    write one row and read another: 4x slower); ``buf`` and ``kb`` hold w * n values: every exponential of
+    the block in one call of :func:`_vexp`. A row with a NaN logit gets a NaN loss and its run a NaN
+    accuracy (the flag), whatever class it counts. float64 networks; a float32 one takes
+    :func:`_softmax_out32`."""
     for i in range(n):
-        v = A[src, 0, i]
-        S[0, i] = v  # the largest logit, then the shift
-        S[1, i] = 0.0  # its class
-        S[2, i] = 1.0 if v != v else 0.0  # a NaN logit
-        S[3, i] = 0.0  # the sum of the exponentials
+        S0[i] = A[src, 0, i]  # the largest logit, then the shift
+        S1[i] = 0.0  # its class
+        S2[i] = 0.0  # a NaN logit
+        S3[i] = 0.0  # the sum of the exponentials
     for k in range(1, w):
         for i in range(n):
-            v = A[src, k, i]
-            up = v > S[0, i]  # strict: the first largest wins
-            S[0, i] = v if up else S[0, i]
-            S[1, i] = k if up else S[1, i]
-            S[2, i] = 1.0 if v != v else S[2, i]
+            S0[i] = max(S0[i], A[src, k, i])
+    if loss:  # the class: the first k whose logit is the largest (for a row without NaN: np.argmax's)
+        for k in range(w - 1, -1, -1):
+            kf = float(k)
+            for i in range(n):
+                v = A[src, k, i]
+                S1[i] = kf if v == S0[i] else S1[i]
+                S2[i] = max(S2[i], 0.0 if v == v else 1.0)
     nan = 0.0
     hits = 0.0
-    for i in range(n):
-        nan += S[2, i]
-        hits += 1.0 if S[1, i] == yb[i] else 0.0
-        S[0, i] = S[0, i] if S[2, i] == 0.0 and abs(S[0, i]) < np.inf else 0.0
+    if loss:
+        for i in range(n):
+            nan += S2[i]
+            hits += 1.0 if S1[i] == yb[i] else 0.0
+            S0[i] = S0[i] if S2[i] == 0.0 and abs(S0[i]) < np.inf else 0.0
     for k in range(w):
         for i in range(n):
-            buf[i] = A[src, k, i] - S[0, i]
-        _vexp(buf, n, kb, False)
+            buf[k * n + i] = A[src, k, i] - S0[i]
+    _vexp(buf, w * n, kb, False)
+    for k in range(w):
         for i in range(n):
-            S[3, i] += buf[i]
-            if want:
-                D[ds, k, i] = buf[i]
+            S3[i] += buf[k * n + i]
     if want:
-        inv = 1.0 / n
+        for k in range(w):
+            for i in range(n):
+                D[ds, k, i] = buf[k * n + i]
         for k in range(w):
             for i in range(n):
                 hit = 1.0 if yb[i] == k else 0.0
-                D[ds, k, i] = (D[ds, k, i] / S[3, i] - hit) * inv
-    _vlog(S[3], n, buf, tbits, S[2])
-    loss = 0.0
+                D[ds, k, i] = (D[ds, k, i] / S3[i] - hit) * inv
+    if not loss:
+        return 0.0, 0.0, 0.0
+    _vlog(S3, n, buf, tbits, S2)
+    total = 0.0
     for i in range(n):
-        loss += (S[0, i] + buf[i]) - A[src, int(yb[i]), i]
-    return loss, hits, 1.0 if nan > 0.0 else 0.0
+        total += (S0[i] + buf[i]) - A[src, int(yb[i]), i]
+    return total, hits, 1.0 if nan > 0.0 else 0.0
+
+
+@_jit(fastmath=_EXACT)
+def _softmax_out32(A, D, M, C, Fl, T, R, src, ds, yb, w, n, inv, E, kb32, buf, tbits, ex, want, loss
+                   ):  # pragma: no cover - compiled
+    """:func:`_softmax_out` for a float32 network, in float32 arithmetic: the shift, class and NaN rows
+    (``M``, ``C``, ``Fl``), the sums ``T`` and their reciprocals ``R`` are float32 scratch rows (each its own
+    argument), the exponentials :func:`_vexp32`'s (within 1 ulp) into ``E`` (w * n values, int32 scratch
+    ``kb32``), and D = (e / sum - [k = y]) * inv with a float32 reciprocal: twice the vector lanes of float64
+    and a quarter of the exponential's cost, for probabilities that D stores to float32's precision anyway
+    (the softmax was a sixth of a digits training). The loss sums stay float64 (log of the sums by
+    :func:`_vlog`, ``buf``, ``tbits`` and ``ex`` its float64 scratch); a sum of float32 exponentials is
+    good to ~1e-7, so is each l_i."""
+    inv32 = _F32(inv)
+    for i in range(n):
+        M[i] = A[src, 0, i]
+        T[i] = _F32(0.0)
+    for k in range(1, w):
+        for i in range(n):
+            M[i] = max(M[i], A[src, k, i])
+    nan = 0.0
+    hits = 0.0
+    if loss:  # the class: the first k whose logit is the largest (for a row without NaN: np.argmax's)
+        for i in range(n):
+            C[i] = _F32(0.0)
+            Fl[i] = _F32(0.0)
+        for k in range(w - 1, -1, -1):
+            kf = _F32(k)
+            for i in range(n):
+                v = A[src, k, i]
+                C[i] = kf if v == M[i] else C[i]
+                Fl[i] = max(Fl[i], _F32(0.0) if v == v else _F32(1.0))
+        for i in range(n):
+            nan += Fl[i]
+            hits += 1.0 if C[i] == yb[i] else 0.0
+            M[i] = M[i] if Fl[i] == _F32(0.0) and abs(M[i]) < _F32(np.inf) else _F32(0.0)
+    _vexp32_shifted(A, src, M, T, E, kb32, w, n)
+    if want:
+        for i in range(n):
+            R[i] = _F32(1.0) / T[i]
+        for k in range(w):
+            kf = _F32(k)
+            for i in range(n):
+                hit = _F32(1.0) if yb[i] == kf else _F32(0.0)
+                D[ds, k, i] = (E[k * n + i] * R[i] - hit) * inv32
+    if not loss:
+        return 0.0, 0.0, 0.0
+    _vlog(T, n, buf, tbits, ex)
+    total = 0.0
+    for i in range(n):
+        total += (M[i] + buf[i]) - A[src, int(yb[i]), i]
+    return total, hits, 1.0 if nan > 0.0 else 0.0
 
 
 @_jit
@@ -1173,10 +1313,13 @@ def _gemm(a, b, out):  # pragma: no cover - compiled
 
 
 @_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
-def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cover - compiled
+def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n, bias):  # pragma: no cover - compiled
     """:func:`_linear_fwd` by BLAS: A[dst] = W^T h + b for the layer's input ``h`` (fi, n): a slot, or the
-    input batch's rows transposed; ``A`` a view whose rows hold exactly the n examples."""
+    input batch's rows transposed; ``A`` a view whose rows hold exactly the n examples. Without ``bias``
+    only W^T h: the ReLU after it adds b (:func:`_relu_bias`)."""
     _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)).T, h, A[dst, :fo])
+    if not bias:
+        return
     for k in range(fo):
         bk = theta[g, bo + k]
         for i in range(n):
@@ -1184,12 +1327,13 @@ def _linear_fwd_blas(theta, g, h, A, dst, wo, bo, fi, fo, n):  # pragma: no cove
 
 
 @_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
-def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero):  # pragma: no cover - compiled
+def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero, bias):  # pragma: no cover - compiled
     """:func:`_linear_bwd` by BLAS: dL/dW = h d^T (h the layer's input (fi, n), d = D[dd, :fo]), dL/db =
-    sum d, and (if ``want``) dL/dh = W d into D[ds]."""
+    sum d (unless not ``bias``: the ReLU after it summed it, :func:`_drelu_bias`), and (if ``want``) dL/dh =
+    W d into D[ds]."""
     d = D[dd, :fo]
     _gemm(h, d.T, grad[wo:wo + fi * fo].reshape((fi, fo)))
-    for k in range(fo):
+    for k in range(fo if bias else 0):
         cb = zero
         for i in range(n):
             cb += D[dd, k, i]
@@ -1198,151 +1342,283 @@ def _linear_bwd_blas(theta, g, grad, h, D, ds, dd, wo, bo, fi, fo, n, want, zero
         _gemm(theta[g, wo:wo + fi * fo].reshape((fi, fo)), d, D[ds, :fi])
 
 
+@_jit(inline="always")
+def _relu_after(prog, o):  # pragma: no cover - compiled
+    """Whether op ``o`` (a LINEAR) is read by a ReLU next, which then adds its bias and sums its bias's
+    gradient (:func:`_relu_bias`, :func:`_drelu_bias`): one pass over the layer's values instead of two."""
+    return (o + 1 < prog.shape[0] and prog[o + 1, F_OP] == OP_ACT and prog[o + 1, F_A] == 3
+            and prog[o + 1, F_SRC] == prog[o, F_DST])
+
+
+@_jit(inline="always")  # one copy only (see _jit)
+def _relu_bias(theta, bo, g, A, src, dst, fo, n):  # pragma: no cover - compiled
+    """z = A[src] + b (b at ``bo``: the LINEAR's before), kept in A[src], and A[dst] = relu(z): the bias of
+    :func:`_linear_fwd_blas` and :func:`_act_layer`'s relu in one pass, the same numbers."""
+    for k in range(fo):
+        bk = theta[g, bo + k]
+        for i in range(n):
+            z = A[src, k, i] + bk
+            A[src, k, i] = z
+            A[dst, k, i] = 0.0 if z <= 0.0 else z
+
+
 @_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
-def _mlp_unit_counts(prog, A, D, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
-    """:func:`_unit_counts` for :func:`_mlp_kernel`: ReLU layers without a saturation threshold (relu has none)
-    in one pass over their values (dead: output 0 on all n examples; a NaN among the inputs), instead of
-    f' into a buffer and then a scan; any other activation by :func:`_unit_counts`."""
-    for o in range(prog.shape[0]):
-        if prog[o, F_OP] == OP_ACT and (prog[o, F_A] != 3 or thr > -np.inf):
-            _unit_counts(prog, A, D, counts, g, n, thr, buf, kb)
-            return
+def _drelu_bias(grad, bo, A, D, dst, dd, fi, n, zero):  # pragma: no cover - compiled
+    """D[dd] *= relu'(z) (from the output A[dst], as :func:`_dact_layer`), and dL/db of the LINEAR before
+    (its gradient is this one) summed in the same pass into grad[bo:]."""
+    for j in range(fi):
+        cb = zero
+        for i in range(n):
+            v = D[dd, j, i] if A[dst, j, i] > 0.0 else 0.0 * D[dd, j, i]
+            D[dd, j, i] = v
+            cb += v
+        grad[bo + j] = cb
+
+
+@_jit(inline="always")
+def _mlp_forward(theta, g, prog, xin, A, n, buf, kb):  # pragma: no cover - compiled
+    """The forward pass of :func:`_mlp_kernel` on one block of n examples (``xin`` (features, n) the input,
+    ``A`` a view whose rows hold exactly those n): every op but the OUTPUT."""
+    for o in range(prog.shape[0] - 1):
+        src = prog[o, F_SRC]
+        dst = prog[o, F_DST]
+        if prog[o, F_OP] == OP_LINEAR:
+            bias = not _relu_after(prog, o)
+            if src == 0:
+                _linear_fwd_blas(theta, g, xin, A, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
+                                 prog[o, F_NOUT], n, bias)
+            else:
+                _linear_fwd_blas(theta, g, A[src, :prog[o, F_NIN]], A, dst, prog[o, F_A], prog[o, F_B],
+                                 prog[o, F_NIN], prog[o, F_NOUT], n, bias)
+        elif o > 0 and _relu_after(prog, o - 1):
+            _relu_bias(theta, prog[o - 1, F_B], g, A, src, dst, prog[o, F_NIN], n)
+        else:  # the activations' own functions, not _act_fwd's inlined copies: compile time
+            _act_layer(prog[o, F_A], A, src, dst, prog[o, F_NIN], n, buf, kb)
+
+
+@_jit(inline="always")
+def _mlp_backward(theta, g, grad, prog, dmap, xin, A, D, n, buf, kb, zero):  # pragma: no cover - compiled
+    """The backward pass of :func:`_mlp_kernel` from dL/ds in the logits' gradient buffer: dL/dtheta of the
+    block into ``grad``. Each op writes its input's gradient into that input's buffer (a plain MLP reads
+    every slot once), an activation multiplies in place."""
+    for o in range(prog.shape[0] - 2, -1, -1):
+        op = prog[o, F_OP]
+        src = prog[o, F_SRC]
+        dst = prog[o, F_DST]
+        ds = dmap[src]
+        if op == OP_LINEAR:
+            bias = not _relu_after(prog, o)
+            if src == 0:
+                _linear_bwd_blas(theta, g, grad, xin, D, ds, dmap[dst], prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
+                                 prog[o, F_NOUT], n, False, zero, bias)
+            else:
+                _linear_bwd_blas(theta, g, grad, A[src, :prog[o, F_NIN]], D, ds, dmap[dst], prog[o, F_A],
+                                 prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], n, True, zero, bias)
+        else:
+            dd = dmap[dst]
+            if o > 0 and _relu_after(prog, o - 1):
+                _drelu_bias(grad, prog[o - 1, F_B], A, D, dst, dd, prog[o, F_NIN], n, zero)
+            else:
+                _dact_layer(prog[o, F_A], A, src, dst, D, dd, prog[o, F_NIN], n, buf, kb)
+            if ds != dd:
+                _hand_on(D, ds, dd, prog[o, F_NIN], n, GRAD_WRITE)
+
+
+@_jit(inline="always")  # one copy only (see _jit): its sums are reassociated
+def _mlp_unit_flags(prog, A, D, LV, counts, g, n, thr, buf, kb):  # pragma: no cover - compiled
+    """One block of an evaluation pass over the training set: for every ACT op a and unit k, LV[a, k, 0] +=
+    the examples where its output is not 0, LV[a, k, 1] += those where f'(z) >= ``thr`` (or is NaN), and
+    counts[g, a, 2] = 1 once its input holds a NaN: a unit is dead (saturated) when its count stays 0 over
+    every block (:func:`_unit_counts`'s rules, summed block by block; the sums are whole numbers, exact in
+    any order, so they vectorise). ReLU without a threshold (relu has none) in one pass over its values;
+    any other activation takes f' as the backward pass does (into the free gradient buffer 0)."""
     a = 0
     for o in range(prog.shape[0]):
         if prog[o, F_OP] != OP_ACT:
             continue
-        src, dst, w = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN]
-        dead = 0.0
+        src, dst, w, code = prog[o, F_SRC], prog[o, F_DST], prog[o, F_NIN], prog[o, F_A]
         nan = 0.0
-        for k in range(w):
-            live = 0.0
-            for i in range(n):
-                live = max(live, 1.0 if A[dst, k, i] != 0.0 else 0.0)
-                nan = max(nan, 1.0 if A[src, k, i] != A[src, k, i] else 0.0)
-            dead += 1.0 - live
-        counts[g, a, 0] = dead
-        counts[g, a, 1] = 0.0
-        counts[g, a, 2] = nan
+        if code == 3 and not thr > -np.inf:
+            for k in range(w):
+                live = 0.0
+                for i in range(n):
+                    live += 1.0 if A[dst, k, i] != 0.0 else 0.0
+                    nan += 1.0 if A[src, k, i] != A[src, k, i] else 0.0
+                LV[a, k, 0] += live
+                LV[a, k, 1] += n
+        else:
+            for k in range(w):
+                for i in range(n):
+                    D[0, k, i] = 1.0
+            _dact_layer(code, A, src, dst, D, 0, w, n, buf, kb)
+            for k in range(w):
+                live = 0.0
+                moving = 0.0
+                for i in range(n):
+                    nan += 1.0 if A[src, k, i] != A[src, k, i] else 0.0
+                    live += 1.0 if A[dst, k, i] != 0.0 else 0.0
+                    moving += 0.0 if D[0, k, i] < thr else 1.0
+                LV[a, k, 0] += live
+                LV[a, k, 1] += moving
+        if nan > 0.0:
+            counts[g, a, 2] = 1.0
         a += 1
+
+
+@_jit(inline="always")
+def _softmax(A, D, S, S32, src, ds, yb, w, n, inv, buf, kb, tbits, E, kb32, want, loss):  # pragma: no cover - compiled
+    """:func:`_softmax_out32` for a float32 network (its scratch ``E`` is not empty), else :func:`_softmax_out`;
+    the scratch rows handed over one by one (see there)."""
+    if E.shape[0] > 0:
+        return _softmax_out32(A, D, S32[0], S32[1], S32[2], S32[3], S32[4], src, ds, yb, w, n, inv, E, kb32, buf,
+                              tbits, S[0], want, loss)
+    return _softmax_out(A, D, S[0], S[1], S[2], S[3], src, ds, yb, w, n, inv, buf, kb, tbits, want, loss)
 
 
 @_jit(nrt=False)
 def _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yvE, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
-                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, S, tbits
-                ):  # pragma: no cover - compiled
+                beta1, beta2, eps, zero, XES, grads, logits, counts, records, thr, A, D, yb, buf, kb, grad, XB, YB, S,
+                tbits, LV, E, kb32, S32):  # pragma: no cover - compiled
     """:func:`run_mlp_steps`, or :func:`evaluate_mlp` when ``grads`` has rows: ``_kernel`` for a plain MLP
     (no BatchNorm, no merged batch), every LINEAR op by BLAS.
 
     Every pass works on views of ``A`` and ``D`` whose rows hold exactly its examples, so that every slot
     is a contiguous (units, examples) matrix as gemm takes it. The examples are rows (``XS`` the training
-    set's, ``XES`` the evaluated set's, (n, features)): a mini-batch is gathered row by row into ``XB``
-    (whole rows, not ``_kernel``'s scattered columns), and the first layer reads them transposed (free for
-    gemm). The output is the softmax's (:func:`_softmax_ce`), which in an evaluation also gives
-    ``records[g]``: the loss sum, hits and NaN flag on the training set, then on XES (labels ``yvE``)."""
+    set's, ``XES`` the evaluated set's, (n, features)): a mini-batch is gathered row by row into
+    ``XB[restart]`` (whole rows, not ``_kernel``'s scattered columns), and the first layer reads them
+    transposed (free for gemm). The output is the softmax's (:func:`_softmax_out`).
+
+    An evaluation goes through each set in blocks of EVAL_BLOCK examples: the gradient on XS (its logits,
+    unit counts, loss sum, hits and NaN flag into ``records[g, :3]``, the blocks' gradients summed into
+    ``grads[g]``), then the forward pass on XES (``records[g, 3:]``, labels ``yvE``)."""
     G, P = theta.shape
     n = XS.shape[0]
     m = XES.shape[0]
-    evaluating = grads.shape[0] > 0  # passes of a run: the gradient on XS (its logits and counts), then XES
+    evaluating = grads.shape[0] > 0
     spe = (n + batch - 1) // batch
     full = batch == n
     out = prog[prog.shape[0] - 1, F_SRC]  # the logits: the input of the last op, the OUTPUT
+    w = prog[prog.shape[0] - 1, F_NIN]
+    ds = dmap[out]
     na, wa, nd = A.shape[0], A.shape[1], D.shape[0]
     Aflat = A.reshape(A.size)
     Dflat = D.reshape(D.size)
-    for g in range(G):
-        for s in range(2 if evaluating else nsteps):
-            t = t0 + s
-            bsz = n
-            pos = 0
-            if evaluating and s == 1:
-                bsz = m
-                if m == 0:
-                    continue
-            elif not evaluating and not full:
-                pos = (t % spe) * batch
-                bsz = min(batch, n - pos)
-            Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
-            Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
-            if evaluating or full:
-                second = evaluating and s == 1  # an evaluation's pass over XES; in full-batch training, s counts steps
-                xin = XES.T if second else XS.T
-                if not second:
-                    for i in range(n):
-                        yb[i] = yv[i]
-                else:
-                    for i in range(m):
-                        yb[i] = yvE[i]
-            else:
-                e = t // spe - epoch0
-                r = perm_row[g]
+    if evaluating:
+        for g in range(G):
+            for p in range(P):
+                grads[g, p] = zero
+            for j in range(6):
+                records[g, j] = 0.0
+            for a in range(LV.shape[0]):
+                for k in range(LV.shape[1]):
+                    LV[a, k, 0] = 0.0
+                    LV[a, k, 1] = 0.0
+            for part in range(2):
+                size = n if part == 0 else m
+                at = 0 if part == 0 else n  # where this set's logits go
+                for b0 in range(0, size, EVAL_BLOCK):
+                    bsz = min(EVAL_BLOCK, size - b0)
+                    Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
+                    Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+                    xin = XS[b0:b0 + bsz].T if part == 0 else XES[b0:b0 + bsz].T
+                    for i in range(bsz):
+                        yb[i] = yv[b0 + i] if part == 0 else yvE[b0 + i]
+                    _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
+                    if logits.shape[2] > 0:
+                        for k in range(w):
+                            for i in range(bsz):
+                                logits[g, k, at + b0 + i] = Av[out, k, i]
+                    if part == 1:
+                        loss, hits, nan = _softmax(Av, Dv, S, S32, out, ds, yb, w, bsz, 0.0, buf, kb, tbits, E, kb32, False, True)
+                        records[g, 3] += loss
+                        records[g, 4] += hits
+                        records[g, 5] = max(records[g, 5], nan)
+                        continue
+                    if counts.shape[0] > 0:
+                        _mlp_unit_flags(prog, Av, Dv, LV, counts, g, bsz, thr, buf, kb)
+                    loss, hits, nan = _softmax(Av, Dv, S, S32, out, ds, yb, w, bsz, 1.0 / n, buf, kb, tbits, E, kb32, True, True)
+                    records[g, 0] += loss
+                    records[g, 1] += hits
+                    records[g, 2] = max(records[g, 2], nan)
+                    _mlp_backward(theta, g, grad, prog, dmap, xin, Av, Dv, bsz, buf, kb, zero)
+                    for p in range(P):
+                        grads[g, p] += grad[p]
+                if part == 0 and counts.shape[0] > 0:
+                    for a in range(counts.shape[1]):
+                        dead = 0.0
+                        flat = 0.0
+                        for k in range(_act_width(prog, a)):
+                            dead += 1.0 if LV[a, k, 0] == 0.0 else 0.0
+                            flat += 1.0 if LV[a, k, 1] == 0.0 else 0.0
+                        counts[g, a, 0] = dead
+                        counts[g, a, 1] = flat
+        return
+    # Steps, step by step over the runs (not run by run): the runs of one restart share its batches, which
+    # are gathered once a step into XB[restart] (labels YB[restart]) for all of them.
+    for s in range(nsteps):
+        t = t0 + s
+        bsz = n
+        pos = 0
+        e = 0
+        if not full:
+            pos = (t % spe) * batch
+            bsz = min(batch, n - pos)
+            e = t // spe - epoch0
+            for r in range(perms.shape[0]):
                 for i in range(bsz):
                     x = perms[r, e, pos + i]
-                    yb[i] = yv[x]
+                    YB[r, i] = yv[x]
                     for f in range(XS.shape[1]):
-                        XB[i, f] = XS[x, f]
-                xin = XB[:bsz].T
-            # Forward.
-            for o in range(prog.shape[0] - 1):
-                src = prog[o, F_SRC]
-                dst = prog[o, F_DST]
-                if prog[o, F_OP] == OP_LINEAR:
-                    if src == 0:
-                        _linear_fwd_blas(theta, g, xin, Av, dst, prog[o, F_A], prog[o, F_B], prog[o, F_NIN],
-                                         prog[o, F_NOUT], bsz)
-                    else:
-                        _linear_fwd_blas(theta, g, Av[src, :prog[o, F_NIN]], Av, dst, prog[o, F_A], prog[o, F_B],
-                                         prog[o, F_NIN], prog[o, F_NOUT], bsz)
-                else:  # the activations' own functions, not _act_fwd's inlined copies: compile time
-                    _act_layer(prog[o, F_A], Av, src, dst, prog[o, F_NIN], bsz, buf, kb)
-            if evaluating:
-                at = n if s == 1 else 0  # logits: the training set's, then the evaluated set's
-                for k in range(logits.shape[1]):
-                    for i in range(bsz):
-                        logits[g, k, at + i] = Av[out, k, i]
-                if s == 1:
-                    o = prog.shape[0] - 1
-                    records[g, 3], records[g, 4], records[g, 5] = _softmax_ce(
-                        Av, Dv, S, prog[o, F_SRC], 0, yb, prog[o, F_NIN], bsz, buf, kb, tbits, False)
-                    continue
-                if counts.shape[0] > 0:
-                    _mlp_unit_counts(prog, Av, Dv, counts, g, n, thr, buf, kb)
-            # Backward: each op writes its input's gradient into that input's buffer (a plain MLP reads every
-            # slot once), an activation multiplies in place.
-            for o in range(prog.shape[0] - 1, -1, -1):
-                op = prog[o, F_OP]
-                src = prog[o, F_SRC]
-                dst = prog[o, F_DST]
-                ds = dmap[src]
-                if op == OP_OUTPUT and evaluating:  # the gradient, and the loss and hits from the same exps
-                    records[g, 0], records[g, 1], records[g, 2] = _softmax_ce(
-                        Av, Dv, S, src, ds, yb, prog[o, F_NIN], bsz, buf, kb, tbits, True)
-                elif op == OP_OUTPUT:  # a step: the gradient only (_softmax_ce's argmax and logs cost ~30 %)
-                    _output_bwd(OUT_SOFTMAX_CE, Av, Dv, S, src, ds, yb, prog[o, F_NIN], bsz, buf, kb)
-                elif op == OP_LINEAR:
-                    if src == 0:
-                        _linear_bwd_blas(theta, g, grad, xin, Dv, ds, dmap[dst], prog[o, F_A], prog[o, F_B],
-                                         prog[o, F_NIN], prog[o, F_NOUT], bsz, False, zero)
-                    else:
-                        _linear_bwd_blas(theta, g, grad, Av[src, :prog[o, F_NIN]], Dv, ds, dmap[dst],
-                                         prog[o, F_A], prog[o, F_B], prog[o, F_NIN], prog[o, F_NOUT], bsz, True,
-                                         zero)
-                else:
-                    dd = dmap[dst]
-                    _dact_layer(prog[o, F_A], Av, src, dst, Dv, dd, prog[o, F_NIN], bsz, buf, kb)
-                    if ds != dd:
-                        _hand_on(Dv, ds, dd, prog[o, F_NIN], bsz, GRAD_WRITE)
-            if evaluating:
-                for p in range(P):
-                    grads[g, p] = grad[p]
-                continue
+                        XB[r, i, f] = XS[x, f]
+        Av = Aflat[:na * wa * bsz].reshape((na, wa, bsz))
+        Dv = Dflat[:nd * wa * bsz].reshape((nd, wa, bsz))
+        for g in range(G):
+            r = perm_row[g]
+            xin = XS.T if full else XB[r][:bsz].T
+            yg = yv if full else YB[r]
+            _mlp_forward(theta, g, prog, xin, Av, bsz, buf, kb)
+            _softmax(Av, Dv, S, S32, out, ds, yg, w, bsz, 1.0 / bsz, buf, kb, tbits, E, kb32, True, False)
+            _mlp_backward(theta, g, grad, prog, dmap, xin, Av, Dv, bsz, buf, kb, zero)
             _update(theta, m1, m2, grad, g, t, opt, lr, mom, beta1, beta2, eps)
 
 
-def _mlp_scratch(theta, prog, dmap, nin, cap):
-    """The scratch of :func:`_mlp_kernel`: :func:`_scratch`'s A, D, yb, buf, kb, grad, and XB (the batch's
-    rows), S and tbits (:func:`_softmax_ce`'s)."""
-    A, D, _, _, yb, buf, kb, grad = _scratch(theta, prog, dmap, nin, cap)
-    return A, D, yb, buf, kb, grad, _empty((cap, nin), theta.dtype), _empty((4, cap), np.float64), _empty(cap, np.int64)
+@_jit(inline="always")
+def _act_width(prog, a):  # pragma: no cover - compiled
+    """The units of the ``a``-th ACT op of ``prog`` (0 if there is none)."""
+    j = 0
+    for o in range(prog.shape[0]):
+        if prog[o, F_OP] == OP_ACT:
+            if j == a:
+                return prog[o, F_NIN]
+            j += 1
+    return 0
+
+
+def _mlp_scratch(theta, prog, dmap, nin, cap, rows=1):
+    """The scratch of :func:`_mlp_kernel` for blocks of up to ``cap`` examples: A, D, yb and grad as
+    :func:`_scratch`'s (padded: below); buf and kb for the softmax's exponentials of a whole block (outputs x
+    cap); XB and YB (the batch's rows and labels, for ``rows`` batch orders); S and tbits
+    (:func:`_softmax_out`'s); LV (:func:`_mlp_unit_flags`' counts, ACT ops x units x 2); E, kb32 and S32
+    (:func:`_softmax_out32`'s exponentials and rows; empty for a float64 network)."""
+    # A and D as _scratch's, padded against 4K aliasing (a load after a store to an address with the same low
+    # 12 bits stalls the core): a spare row per slot, so that the same unit's rows in two slots (relu reading
+    # z and writing h; blocks of 256 examples: rows of 1 KB, slots of 64 KB) are not a whole number of 4 KB
+    # apart, and D's start 1040 bytes past a page boundary (A's and D's would both start on one). Together:
+    # digits steps 12 % faster, its records 13 %.
+    dt = theta.dtype
+    width = max([nin, *prog[:, F_NIN], *prog[:, F_NOUT]]) + 1
+    A = _empty((dmap.size, width, cap), dt)
+    skip = 1040 // dt.itemsize
+    size = (int(dmap.max()) + 2) * width * cap
+    D = _empty(size + skip, dt)[skip:].reshape((-1, width, cap))
+    yb, grad = _empty(cap, dt), _empty(theta.shape[1], dt)
+    big = cap * max(1, int(prog[-1, F_NIN]))
+    acts = prog[:, F_OP] == OP_ACT
+    f32 = big if theta.dtype == np.float32 else 0  # _softmax_out's float32 exponentials
+    return (A, D, yb, _empty(big, np.float64), _empty(big, np.int64), grad, _empty((rows, cap, nin), theta.dtype),
+            _empty((rows, cap), theta.dtype), _empty((4, cap), np.float64), _empty(cap, np.int64),
+            _empty((int(acts.sum()), int(max([1, *prog[acts, F_NIN]])), 2), np.float64),
+            _empty(f32, np.float32), _empty(f32, np.int32), _empty((5, cap if f32 else 0), np.float32))
 
 
 def run_mlp_steps(theta, m1, m2, t0, nsteps, XS, yv, perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom, beta1,
@@ -1354,20 +1630,21 @@ def run_mlp_steps(theta, m1, m2, t0, nsteps, XS, yv, perms, perm_row, epoch0, ba
     assert prog[-1, F_OP] == OP_OUTPUT and prog[-1, F_A] == OUT_SOFTMAX_CE, "a softmax MLP"
     _mlp_kernel(theta, m1, m2, t0, nsteps, XS, yv, yv[:0], perms, perm_row, epoch0, batch, prog, dmap, opt, lr, mom,
                 beta1, beta2, eps, zero, XS[:0], np.empty((0, 0), theta.dtype), np.empty((0, 0, 0), theta.dtype),
-                np.empty((0, 0, 0)), np.empty((0, 6)), 0.0, *_kept(scratch, theta, prog, dmap, XS.shape[1], batch))
+                np.empty((0, 0, 0)), np.empty((0, 6)), 0.0,
+                *_kept(scratch, theta, prog, dmap, XS.shape[1], batch, perms.shape[0]))
 
 
-def _kept(scratch, theta, prog, dmap, nin, cap):
+def _kept(scratch, theta, prog, dmap, nin, cap, rows=1):
     """:func:`_mlp_scratch`, kept in the caller's dict ``scratch`` (if any) for the next call of that size."""
-    key = (theta.shape, theta.dtype, nin, cap)
+    key = (theta.shape, theta.dtype, nin, cap, rows)
     if scratch is None:
-        return _mlp_scratch(theta, prog, dmap, nin, cap)
+        return _mlp_scratch(theta, prog, dmap, nin, cap, rows)
     if key not in scratch:
-        scratch[key] = _mlp_scratch(theta, prog, dmap, nin, cap)
+        scratch[key] = _mlp_scratch(theta, prog, dmap, nin, cap, rows)
     return scratch[key]
 
 
-def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scratch=None):
+def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scratch=None, logits=True):
     """:func:`evaluate` for a softmax MLP by BLAS, on the examples as rows (``XS`` the training set's, ``XES``
     the evaluated set's, labels ``yv``, ``yvE`` in theta's dtype): the forward pass of the gradient gives
     the training set's logits and unit counts (no BatchNorm: the evaluated network is the trained one),
@@ -1375,21 +1652,42 @@ def evaluate_mlp(theta, XS, yv, XES, yvE, prog, dmap, zero, thr=-math.inf, scrat
     4) float64: the loss and accuracy on the training set, then on XES (what the engine's
     ``_softmax_loss_acc`` computes from the logits, here from the kernel's own softmax: float64, NaN
     accuracy for a NaN logit). ``scratch``: a dict the caller keeps between calls, where the scratch stays
-    (megabytes for digits: allocated afresh at every record, its page faults cost a tenth of it)."""
+    (allocated afresh at every record, its page faults cost a tenth of it). ``logits=False``: no copy of the
+    logits (an empty (G, classes, 0) array in their place), for a caller that only needs ``records``."""
     G, n, m = theta.shape[0], XS.shape[0], XES.shape[0]
     grads = np.empty_like(theta)
-    logits = np.empty((G, prog[prog.shape[0] - 1, F_NIN], n + m), theta.dtype)
+    logits = np.empty((G, prog[prog.shape[0] - 1, F_NIN], n + m if logits else 0), theta.dtype)
     counts = np.zeros((G, int(np.count_nonzero(prog[:, F_OP] == OP_ACT)), 3))
     nothing = np.zeros((1, 1, 1), np.int64)
     sums = np.full((G, 6), np.nan)
     _mlp_kernel(theta, theta, theta, 0, 0, XS, yv, yvE, nothing, nothing[0, 0], 0, n, prog, dmap, 0, 0.0, 0.0, 0.0,
                 0.0, 0.0, zero, XES, grads, logits, counts, sums, float(thr),
-                *_kept(scratch, theta, prog, dmap, XS.shape[1], max(n, m, 1)))
+                *_kept(scratch, theta, prog, dmap, XS.shape[1], max(1, min(max(n, m), EVAL_BLOCK))))
     records = np.empty((G, 4))
     for j, size in ((0, n), (3, m)):  # loss sum, hits, NaN flag -> mean loss, accuracy
         records[:, 2 * (j // 3)] = sums[:, j] / size if size else np.nan
         records[:, 2 * (j // 3) + 1] = np.where(sums[:, j + 2] > 0, np.nan, sums[:, j + 1] / size) if size else np.nan
     return grads, logits, counts, records
+
+
+@_jit
+def layer_sq_sums(a, b, offs, sizes, out):  # pragma: no cover - compiled
+    """For every run g and weight layer l (its weights a[g, offs[l]:offs[l] + sizes[l]], the same in b):
+    out[g, l, 0] = sum (b - a)^2 and out[g, l, 1] = sum a^2, in float64 (exact differences and squares of
+    float32 values: neither overflows nor underflows there). The records' update ratios ||W_after -
+    W_before|| / ||W_before|| (a = before, b = after) and gradient norms (a = b = the gradient: out[..., 1])
+    of a float32 network in one compiled pass instead of a dozen numpy calls a layer."""
+    for g in range(a.shape[0]):
+        for l in range(offs.shape[0]):
+            s0 = 0.0
+            s1 = 0.0
+            for p in range(offs[l], offs[l] + sizes[l]):
+                x = np.float64(a[g, p])
+                d = np.float64(b[g, p]) - x
+                s0 += d * d
+                s1 += x * x
+            out[g, l, 0] = s0
+            out[g, l, 1] = s1
 
 
 @_jit(fastmath=_EXACT)  # no reciprocals: an accuracy is right / n exactly, as numpy's mean of the hits
