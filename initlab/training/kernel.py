@@ -79,7 +79,8 @@ small-matrix code, a block's values kept in cache); the runs of one restart shar
 batch; a ReLU adds the bias of the layer before it and sums that bias's gradient in its own pass; a
 float32 network's softmax is float32 arithmetic (:func:`_softmax_out32`, exponentials by :func:`_vexp32`),
 a float64 one's float64 (:func:`_softmax_out`). Its gemm products are most of its time: for digits they
-run at about the core's float32 gemm peak (measured on 1024 x 1024), and the rest is the passes over every value between them.
+run at about the core's float32 gemm peak (as measured on 1024 x 1024), the rest is the passes over every
+value between them.
 
 The activations re-implement the registry (:mod:`initlab.weights.activations`) with the same formulas and
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
