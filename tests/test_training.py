@@ -811,6 +811,27 @@ def test_the_budget_cuts_restarts_first_down_to_five_then_steps():
     assert ts.restarts == 2 and ts.steps < 100_000
 
 
+def test_a_network_over_the_budget_at_one_restart_and_one_step_gets_fewer_points():
+    """Found by the link round trip (hypothesis): 21 BatchNorm layers up to 64 wide on 1609 test points need
+    ~265 MB at one restart, whatever the steps (the records evaluate every point). The repair used to
+    say "Steps reduced from 20789 to 20789" and leave it over the budget; it now cuts the points, says so,
+    and the result trains within the budget (a second repair changes nothing)."""
+    from initlab.training.scenario import repair
+
+    hidden = (64, 2, 64, 2, 64, 1, 1, 1, 11, 12, 17, 19, 52, *(64,) * 8)
+    ts = TrainScenario(n_train=10, n_test=1609, hidden=hidden, norm="batch", steps=20_789, restarts=1)
+    with pytest.raises(BudgetError):
+        check_train_budget(ts)
+    fixed, notices = repair(ts)
+    check_train_budget(fixed)
+    assert (fixed.n_train, fixed.steps, fixed.restarts) == (10, 20_789, 1) and fixed.n_test < 1609
+    assert [n.key for n in notices] == ["tr_n_test"]
+    assert notices[0].message.startswith(f"Reduced the test points from 1609 to {fixed.n_test}, since the records")
+    with pytest.raises(BudgetError):  # the most points that fit
+        check_train_budget(fixed.replace(n_test=fixed.n_test + 1))
+    assert repair(fixed)[1] == []
+
+
 def test_budget_messages_print_numbers_that_differ():
     """"= 1e+10 multiply-adds, more computation than the 1e+10": a value just over the limit printed like it."""
     from initlab.schema import over_limit

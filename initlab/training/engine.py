@@ -606,13 +606,9 @@ def _measure(theta: np.ndarray, data: TrainData, ts: TrainScenario, act: activat
 
 def _norms64(rows: np.ndarray, source: np.dtype) -> np.ndarray:
     """:func:`initlab.numerics.stats.norms` of float64 ``rows`` (runs, m) holding values of dtype ``source``
-    (or differences of two of them). float32 values (and their differences, < 2^129) square in float64
-    without overflow or underflow (2^-298 <= x^2 < 2^258), so their norm is the plain sqrt(sum x^2), in one
-    pass: the records take two a layer at every recorded step, and the overflow-safe pass (a division by the
-    largest |x| first) cost several numpy calls each. Same rules: NaN for a NaN, inf for an inf, 0 for none."""
-    if np.dtype(source).itemsize <= 4:
-        return np.sqrt(np.einsum("ij,ij->i", rows, rows))
-    return stats.norms(rows)
+    (or differences of two of them), by :func:`initlab.numerics.stats.norms_of_float32` where that is
+    float32 (one pass: the records take two a layer at every recorded step)."""
+    return stats.norms_of_float32(rows) if np.dtype(source).itemsize <= 4 else stats.norms(rows)
 
 
 def update_ratio(before: np.ndarray, after: np.ndarray) -> np.ndarray:

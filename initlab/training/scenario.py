@@ -564,10 +564,46 @@ def repair(ts: TrainScenario, base: TrainScenario | None = None, given: set[str]
             check_train_budget(ts)
         except BudgetError as exc2:
             steps = max_steps_within_budget(ts)
-            notices.append(Notice("tr_steps", f"Steps reduced from {ts.steps} to {steps}, since {ts.restarts} "
-                                              f"restarts must remain: {exc2}"))
-            ts = ts.replace(steps=steps)
+            if exc2.limit == "computation" and steps < ts.steps:  # fewer steps cannot save memory
+                notices.append(Notice("tr_steps", f"Steps reduced from {ts.steps} to {steps}, since {ts.restarts} "
+                                                  f"restarts must remain: {exc2}"))
+                ts = ts.replace(steps=steps)
+        try:
+            check_train_budget(ts)
+        except BudgetError as exc3:
+            # Still over at the fewest restarts and steps: the records evaluate every training and test point
+            # whatever the steps, and a deep network's activations on a big set take the memory.
+            m = max_examples_within_budget(ts)
+            cut = {k: m for k in ("n_train", "n_test") if getattr(ts, k) > m}
+            if cut:
+                words = " and ".join(f"{'training' if k == 'n_train' else 'test'} points from {getattr(ts, k)}"
+                                     for k in cut)
+                notices.append(Notice(f"tr_{next(iter(cut))}", f"Reduced the {words} to {m}, since the records "
+                                                               f"evaluate every point whatever the steps: {exc3}"))
+                ts = ts.replace(**cut)
     return ts, notices
+
+
+def max_examples_within_budget(ts: TrainScenario) -> int:
+    """The most training and test points (each set capped at it) with which ``ts`` fits the budgets at its
+    restarts and steps, or the fields' smallest if none does: the cut of last resort, for a deep and wide
+    network on a big set, over the budget at one restart and one step (:func:`repair`)."""
+    lo = max(int(TRAIN_FIELD_BY_NAME["n_train"].lo or 1), int(TRAIN_FIELD_BY_NAME["n_test"].lo or 1))
+    hi = max(ts.n_train, ts.n_test, lo)
+
+    def fits(m: int) -> bool:
+        try:
+            check_train_budget(ts.replace(n_train=min(ts.n_train, m), n_test=min(ts.n_test, m)))
+        except BudgetError:
+            return False
+        return True
+
+    if not fits(lo):
+        return lo
+    while lo < hi:  # the largest m that fits: the estimates grow with the points
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
 
 
 TRAIN = Section("train", TrainScenario, TRAIN_FIELDS, repair=lambda s, base, given: repair(s, base, given),
