@@ -18,6 +18,11 @@ experiment of Ng et al.'s *Improving Deep Neural Networks* course): ``circles`` 
 100 test points and noise 0.05, hidden layers (10, 5) with ReLU, one sigmoid output, full-batch
 gradient descent with learning rate 0.01 for 15000 steps, here with 10 restarts and He initialization
 (``torch_kaiming_normal`` with nonlinearity relu: N(0, sqrt(2 / fan_in)), untruncated).
+
+Why one module of ~600 lines: the fields, their validation, the budget estimates and the repair that cuts a
+scenario back into the budget are one contract. The form, the link codec and the engine all read these
+definitions, and a repair has to agree with the estimates it cuts against (restarts, then steps, then the
+points the records evaluate) and with the fields' bounds, so they are kept together.
 """
 
 from __future__ import annotations
