@@ -150,7 +150,6 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
-
 def _frozen(a: np.ndarray) -> np.ndarray:
     """A read-only view of ``a`` (no copy: for arrays nothing writes any more)."""
     a = a.view()
