@@ -92,7 +92,7 @@ of distinct units per hidden layer, the shares of dead and saturated units per a
 boundary of any run at any recorded step). Non-finite values (too-large init can overflow) are
 recorded as inf/NaN and never raise; no numpy warning escapes.
 
-Why one module of ~800 lines: data, parameters, the numpy steps, the measurements and the trainer
+Why one module of ~1850 lines: data, parameters, the numpy steps, the measurements and the trainer
 share one flat parameter layout (``_offsets``/``_views``/``_pack``) and one record schedule, and the
 numba kernel (:mod:`.kernel`) must reproduce the numpy steps here bit for bit on the same layout;
 keeping them together keeps that contract in one file. :mod:`.summaries` holds the texts.

@@ -86,7 +86,7 @@ The activations re-implement the registry (:mod:`initlab.weights.activations`) w
 limits (derivatives from the output where the registry has ``deriv_from_output``, as the numpy
 engine); ``tests/test_training.py`` checks them against it value by value.
 
-Why one module of ~1600 lines: the program's format (op codes, record fields, how a gradient is handed
+Why one module of ~1900 lines: the program's format (op codes, record fields, how a gradient is handed
 on) is a contract between the Python that writes programs (:class:`Program`) and the compiled code that
 runs them, which numba builds from this module's constants and functions; the exp and the activations
 are that code's own arithmetic. Kept together, the format is defined, documented and read in one place.
