@@ -338,7 +338,7 @@ def test_the_blas_kernel_records_what_the_numpy_engine_records(batch_size: int):
 
 @needs_numba
 def test_the_blas_kernel_float32_records_agree_with_the_numpy_engine():
-    """float32: the BLAS kernel's softmax is float32 arithmetic (kernel._softmax_out32, exponentials by _vexp32)
+    """float32: the BLAS kernel's softmax is float32 arithmetic (kernel._softmax_out32, exponentials by _vexp32_shifted)
     where the numpy engine takes numpy's exp; after 40 steps the records agree to a float32 rounding grown
     over the steps (measured 2e-7 relative; asserted 1e-5, ~100 ulp), the parameters to 1e-5 of the largest,
     the accuracies and dead shares to one example of the set (a point on a decision boundary may flip)."""
@@ -355,18 +355,24 @@ def test_the_blas_kernel_float32_records_agree_with_the_numpy_engine():
 
 @needs_numba
 def test_the_float32_exponential_is_within_an_ulp():
-    """kernel._vexp32 (Cephes' expf) against float64 exp on 2e6 points of [-87.3, 88.7]: within 1 ulp of the
-    float32 result (Cephes: peak relative error 1e-7 < 2^-23; measured 0.996 ulp; asserted 1.5 for CPUs that
-    do not contract to FMA), and its limits: NaN, +-inf, 0 below the smallest normal float32."""
+    """kernel._vexp32_shifted (Cephes' expf, as the float32 softmax takes it: e^(logit - shift), summed per
+    example) against float64 exp on 2e6 points of [-87.3, 88.7] in one row of logits, shift 0: within 1 ulp
+    of the float32 result (Cephes: peak relative error 1e-7 < 2^-23; measured 0.996 ulp; asserted 1.5 for
+    CPUs that do not contract to FMA), the sums their sums, and its limits: NaN, +-inf, 0 below the smallest
+    normal float32."""
+    def exp32(x):
+        n = len(x)
+        e, sums = np.empty(n, np.float32), np.zeros(n, np.float32)
+        kernel._vexp32_shifted(x.reshape(1, 1, n), 0, np.zeros(n, np.float32), sums, e, np.zeros(n, np.int32), 1, n)
+        assert np.array_equal(sums, e, equal_nan=True)  # one class: each sum is its one exponential
+        return e
+
     x = np.linspace(-87.3, 88.7, 2_000_001).astype(np.float32)
-    e = x.copy()
-    kernel._vexp32(e, len(e), np.zeros(len(e), np.int32))
+    e = exp32(x)
     ref = np.exp(x.astype(np.float64))
     ulp = np.abs(e.astype(np.float64) - ref) / np.spacing(ref.astype(np.float32)).astype(np.float64)
     assert ulp.max() <= 1.5
-    special = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 89.0, -87.4, -100.0], np.float32)
-    out = special.copy()
-    kernel._vexp32(out, len(out), np.zeros(len(out), np.int32))
+    out = exp32(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 89.0, -87.4, -100.0], np.float32))
     assert np.isnan(out[0]) and out[1] == np.inf and np.array_equal(out[2:], [0, 1, 1, np.inf, 0, 0])
 
 

@@ -77,7 +77,7 @@ units bit-identical. A kernel apart, not a branch of ``_kernel``: every number `
 other networks stays as it was. Its records go through each set in blocks of EVAL_BLOCK examples (gemm's
 small-matrix code, a block's values kept in cache); the runs of one restart share the gather of their
 batch; a ReLU adds the bias of the layer before it and sums that bias's gradient in its own pass; a
-float32 network's softmax is float32 arithmetic (:func:`_softmax_out32`, exponentials by :func:`_vexp32`),
+float32 network's softmax is float32 arithmetic (:func:`_softmax_out32`, exponentials by :func:`_vexp32_shifted`),
 a float64 one's float64 (:func:`_softmax_out`). Its gemm products are most of its time: for digits they
 run at about the core's float32 gemm peak (as measured on 1024 x 1024), the rest is the passes over every
 value between them.
@@ -265,7 +265,8 @@ def _exp32_parts(x):  # pragma: no cover - compiled
     trick), r = x - k ln 2 with ln 2 in two parts (0.693359375, exact in 9 bits, and -2.12194440e-4), q =
     e^r - 1 = r + r^2 P(r) with Cephes' degree-5 minimax P. Limits: NaN -> NaN, x > 88.72 -> inf, x < -87.34
     -> 0. The caller multiplies in a loop of its own, through an int32 array and its float32 view (a bit cast
-    numba has no scalar form of; in the same loop as the store it kept LLVM from vectorising)."""
+    numba has no scalar form of; in the same loop as the store it kept LLVM from vectorising):
+    :func:`_vexp32_shifted`."""
     v = min(max(x, _F32(-87.33654)), _F32(88.72283))
     v = _F32(0.0) if x != x else v
     k = (v * _F32(1.442695) + _F32(_MAGIC32)) - _F32(_MAGIC32)  # in [-126, 128]
@@ -286,25 +287,12 @@ def _exp32_parts(x):  # pragma: no cover - compiled
 
 
 @_jit(fastmath=_EXACT)
-def _vexp32(E, n, kb):  # pragma: no cover - compiled
-    """E[:n] = e^E[:n] in float32 arithmetic, in place (:func:`_exp32_parts`); ``kb``: int32 scratch. Within
-    1.01 ulp of e^x over [-87.3, 88.7] (checked against float64 on 2e6 points in
-    tests/test_training_classes.py); about 4x :func:`_vexp` (float64, 1 ulp), whose precision a float32
-    softmax drops when it stores its probabilities."""
-    kf = kb.view(np.float32)
-    for i in range(n):
-        q, bits = _exp32_parts(E[i])
-        kb[i] = bits
-        E[i] = q
-    for i in range(n):
-        E[i] = (E[i] + _F32(1.0)) * kf[i]
-
-
-@_jit(fastmath=_EXACT)
 def _vexp32_shifted(A, src, M, T, E, kb, w, n):  # pragma: no cover - compiled
-    """E[k n + i] = e^(A[src, k, i] - M[i]) and T[i] += each, for k < w, i < n: :func:`_vexp32` on the shifted
-    logits of a softmax, reading them from ``A`` in its first loop and summing in its second (two passes
-    over the w n values instead of four)."""
+    """E[k n + i] = e^(A[src, k, i] - M[i]) and T[i] += each, for k < w, i < n: the float32 exponential
+    (:func:`_exp32_parts`) of a softmax's shifted logits, read from ``A`` in the first loop and summed in the
+    second. Within 1.01 ulp of e^x over [-87.3, 88.7] (tests/test_training_classes.py checks 2e6 points
+    against float64); about 4x :func:`_vexp` (float64, 1 ulp), whose precision a float32 softmax drops when
+    it stores its probabilities."""
     kf = kb.view(np.float32)
     for k in range(w):
         for i in range(n):
@@ -1258,7 +1246,7 @@ def _softmax_out32(A, D, M, C, Fl, T, R, src, ds, yb, w, n, inv, E, kb32, buf, t
                    ):  # pragma: no cover - compiled
     """:func:`_softmax_out` for a float32 network, in float32 arithmetic: the shift, class and NaN rows
     (``M``, ``C``, ``Fl``), the sums ``T`` and their reciprocals ``R`` are float32 scratch rows (each its own
-    argument), the exponentials :func:`_vexp32`'s (within 1 ulp) into ``E`` (w * n values, int32 scratch
+    argument), the exponentials :func:`_vexp32_shifted`'s (within 1 ulp) into ``E`` (w * n values, int32 scratch
     ``kb32``), and D = (e / sum - [k = y]) * inv with a float32 reciprocal: twice the vector lanes of float64
     and a quarter of the exponential's cost, for probabilities that D stores to float32's precision anyway
     (the softmax was a sixth of a digits training). The loss sums stay float64 (log of the sums by
